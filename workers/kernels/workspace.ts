@@ -1,0 +1,47 @@
+/**
+ * Per-thread scratch memory for the kernels.
+ *
+ * Fresh pages are expensive on these machines (first touch costs ~3 ms per MB), so the
+ * kernels never allocate their work buffers per call: each named slot keeps one Float64Array
+ * that only grows, and is reused by every later call on the same thread (one worker = one
+ * module instance = one workspace).
+ *
+ * The tile budget bounds what the conv tiles may ask for (im2col columns plus the GEMM's
+ * accumulator tile); see `conv.ts` for how the tiles are sized against it.
+ */
+
+/** Default bound on the im2col / accumulator tiles of one thread: 64 MiB. */
+export const DEFAULT_TILE_BUDGET_BYTES = 64 * 2 ** 20;
+
+let tileBudgetBytes = DEFAULT_TILE_BUDGET_BYTES;
+const slots = new Map<string, Float64Array>();
+
+export function tileBudget(): number {
+  return tileBudgetBytes;
+}
+
+/** Sets this thread's tile budget (bytes); the workers set it from the service config. */
+export function setTileBudget(bytes: number): void {
+  if (!(bytes >= 1 << 16)) throw new RangeError(`tile budget ${bytes} bytes is below the 64 KiB minimum`);
+  tileBudgetBytes = bytes;
+}
+
+/**
+ * A Float64Array of at least `length` elements for `slot`. Contents are whatever the last
+ * user left: callers overwrite or zero what they read.
+ */
+export function scratch(slot: string, length: number): Float64Array {
+  let buf = slots.get(slot);
+  if (!buf || buf.length < length) {
+    buf = new Float64Array(length);
+    slots.set(slot, buf);
+  }
+  return buf;
+}
+
+/** Bytes held by this thread's workspace (reported by the bench). */
+export function workspaceBytes(): number {
+  let total = 0;
+  for (const buf of slots.values()) total += buf.byteLength;
+  return total;
+}
