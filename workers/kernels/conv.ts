@@ -9,18 +9,22 @@
  *   grad_input   dX    += col2im(W_g^T · dY_g)     (adjoint of im2col, see im2col.ts)
  *   grad_bias    db[c]  = sum over images and positions of dY[c]
  *
- * Memory bound: output positions are processed in tiles sized so that the tile's float64
- * buffers (im2col columns or their gradient, K per position, plus the C_out/groups accumulator
- * column) and the GEMM's packing scratch fit the thread's tile budget (64 MiB by default, see
- * workspace.ts). The only exception is a single position whose column alone exceeds it (K +
- * C_out/groups > budget / 8, i.e. a weight of more than ~8M elements per output channel). grad_weight
- * also accumulates in one float64 copy of the weight. Nothing else is allocated per call.
+ * The GEMMs run on an engine (engine.ts): TypeScript float64 or WebAssembly SIMD float32.
+ *
+ * Memory bound: output positions are processed in tiles sized so that the tile buffers (im2col
+ * columns or their gradient: K elements per position; accumulator or staged dY: C_out/groups
+ * per position) plus the engine's GEMM scratch fit the thread's tile budget (64 MiB by
+ * default, see workspace.ts). Beyond the tiles, a call holds at most one engine-precision copy
+ * of the weight (grad_weight's accumulator; the wasm engine's staged weight). The only case
+ * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
+ * i.e. a weight with millions of elements per output channel).
  */
 import type { ConvGeometry, Real } from '../../src/conv/types.js';
-import { gemm, GEMM_SCRATCH_BYTES, type MatrixView } from './gemm.js';
+import { engineFor, type GemmEngine } from './engine.js';
+import type { MatrixView } from './gemm.js';
 import { col2im, im2col } from './im2col.js';
 import { outputMatrix, planConv, weightMatrix, weightMatrixT, type ConvPlan } from './plan.js';
-import { scratch, tileBudget } from './workspace.js';
+import { tileBudget } from './workspace.js';
 
 export interface ConvGrads {
   input?: Real;
@@ -28,47 +32,73 @@ export interface ConvGrads {
   bias?: Real;
 }
 
-/** Output positions per tile: as many as the tile budget holds, at least one. */
-function tilePositions(p: ConvPlan): number {
-  const perPosition = 8 * (p.K + p.coutG);
-  const fit = Math.floor((tileBudget() - GEMM_SCRATCH_BYTES) / perPosition);
+/** Output positions per tile for buffers of `perPosition` elements per position. */
+function tilePositions(p: ConvPlan, engine: GemmEngine, perPosition: number): number {
+  const fit = Math.floor((tileBudget() - engine.gemmScratchBytes) / (perPosition * engine.elementBytes));
   return Math.max(1, Math.min(p.positions, fit));
 }
 
 /**
  * A 1×1 kernel with stride 1 and no padding reads the input as it is: its im2col matrix is
- * the input itself, so the GEMM reads it in place.
+ * the input itself (output positions = input positions), so a GEMM that can read the input
+ * in place needs no columns.
  */
 function isPointwise(p: ConvPlan): boolean {
-  return p.kSize === 1 && p.stride.every((s) => s === 1) && p.padBefore.every((v) => v === 0) && p.positions === p.inExt[0] * p.inExt[1] * p.inExt[2];
+  return p.kSize === 1 && p.stride.every((s) => s === 1) && p.positions === p.inExt[0] * p.inExt[1] * p.inExt[2];
 }
 
-/** The im2col matrix of a tile: the input itself for pointwise convs, else gathered into scratch. */
-function columns(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number): MatrixView {
-  if (isPointwise(p)) {
-    // Flattened spatial position stride is the W stride (1 channels_first, C channels_last).
-    return { data: x, offset: n * p.xN + group * p.cinG * p.xC + p0 * p.xSpatial[2], rowStride: p.xC, colStride: p.xSpatial[2] };
+/** Pointwise columns of image n, group, from position p0: x viewed as [C_in/groups × positions]. */
+function pointwiseColumns(p: ConvPlan, x: Real, n: number, group: number, p0: number): MatrixView {
+  // The flattened spatial position stride is the W stride: 1 channels_first, C channels_last.
+  return { data: x, offset: n * p.xN + group * p.cinG * p.xC + p0 * p.xSpatial[2], rowStride: p.xC, colStride: p.xSpatial[2] };
+}
+
+const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowStride: cols, colStride: 1 });
+
+/** Elements to stage `t` into the engine's memory: 0 when the engine reads it in place. */
+const stagedLength = (engine: GemmEngine, t: Real): number => (engine.reads(t) ? 0 : t.length);
+
+/** `t` itself when the engine reads it in place, else its copy in `staging`. */
+function readable(engine: GemmEngine, t: Real, staging: Real): Real {
+  if (engine.reads(t)) return t;
+  staging.set(t);
+  return staging;
+}
+
+/** A rows × cols view the engine can read: `view` itself, or its dense copy in `staging`. */
+function readableTile(engine: GemmEngine, view: MatrixView, rows: number, cols: number, staging: Real): MatrixView {
+  if (engine.reads(view.data)) return view;
+  const { data, offset, rowStride, colStride } = view;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0, src = offset + i * rowStride, dst = i * cols; j < cols; j++, src += colStride) staging[dst++] = data[src];
   }
-  const width = p1 - p0;
-  const cols = scratch('conv.cols', p.K * width);
-  im2col(p, x, n, group, p0, p1, cols);
-  return { data: cols, offset: 0, rowStride: width, colStride: 1 };
+  return dense(staging, cols);
 }
 
 /** y = conv(x, w) + bias, y preallocated with the geometry's output shape and dtype. */
-export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real): void {
+export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype)): void {
   const p = planConv(g);
-  const tile = tilePositions(p);
-  const acc = scratch('conv.acc', p.coutG * tile);
+  const tile = tilePositions(p, engine, p.K + p.coutG);
+  const inPlace = isPointwise(p) && engine.reads(x);
+  const buf = engine.buffers({ cols: inPlace ? 0 : p.K * tile, acc: p.coutG * tile, weight: stagedLength(engine, w) });
+  const wr = readable(engine, w, buf.weight);
   for (let n = 0; n < p.batch; n++) {
     for (let group = 0; group < p.groups; group++) {
-      const wg = weightMatrix(p, w, group);
+      const wg = weightMatrix(p, wr, group);
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
         const p1 = Math.min(p.positions, p0 + tile);
         const width = p1 - p0;
-        gemm(p.coutG, width, p.K, wg, columns(p, x, n, group, p0, p1), acc, 0, width, false);
-        // Store: one rounding to the output dtype, bias added in float64 first.
+        let cols: MatrixView;
+        if (inPlace) {
+          cols = pointwiseColumns(p, x, n, group, p0);
+        } else {
+          im2col(p, x, n, group, p0, p1, buf.cols);
+          cols = dense(buf.cols, width);
+        }
+        engine.gemm(p.coutG, width, p.K, wg, cols, buf.acc, 0, width, false);
+        // Store: bias added at the engine's precision, one rounding to the output dtype.
         const out = outputMatrix(p, y, n, group, p0);
+        const acc = buf.acc;
         for (let co = 0; co < p.coutG; co++) {
           const b = bias ? bias[group * p.coutG + co] : 0;
           let dst = out.offset + co * out.rowStride;
@@ -84,11 +114,11 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
  * shaped like x, grad_weight like w, grad_bias [C_out]); absent ones are not computed.
  * Every present array is overwritten, never accumulated into.
  */
-export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads): void {
+export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads, engine = engineFor(g.dtype)): void {
   const p = planConv(g);
   if (grads.bias) gradBias(p, dy, grads.bias);
-  if (grads.weight) gradWeight(p, x, dy, grads.weight);
-  if (grads.input) gradInput(p, w, dy, grads.input);
+  if (grads.weight) gradWeight(p, x, dy, grads.weight, engine);
+  if (grads.input) gradInput(p, w, dy, grads.input, engine);
 }
 
 function gradBias(p: ConvPlan, dy: Real, db: Real): void {
@@ -104,38 +134,59 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
   }
 }
 
-function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real): void {
-  const tile = tilePositions(p);
+function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: GemmEngine): void {
+  const tile = tilePositions(p, engine, p.K + p.coutG);
+  const inPlace = isPointwise(p) && engine.reads(x);
   const coutAll = p.coutG * p.groups;
-  // dW accumulates over images and tiles in float64 as [C_out × K], then is stored once.
-  const acc = scratch('conv.dw', coutAll * p.K);
-  acc.fill(0, 0, coutAll * p.K);
+  const buf = engine.buffers({
+    cols: inPlace ? 0 : p.K * tile,
+    dy: engine.reads(dy) ? 0 : p.coutG * tile,
+    // dW accumulates over images and tiles as [C_out × K], then is stored once.
+    acc: coutAll * p.K,
+  });
+  buf.acc.fill(0, 0, coutAll * p.K);
   for (let n = 0; n < p.batch; n++) {
     for (let group = 0; group < p.groups; group++) {
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
         const p1 = Math.min(p.positions, p0 + tile);
-        const cols = columns(p, x, n, group, p0, p1);
-        const colsT: MatrixView = { ...cols, rowStride: cols.colStride, colStride: cols.rowStride };
-        gemm(p.coutG, p.K, p1 - p0, outputMatrix(p, dy, n, group, p0), colsT, acc, group * p.coutG * p.K, p.K, true);
+        const width = p1 - p0;
+        let colsT: MatrixView;
+        if (inPlace) {
+          const cols = pointwiseColumns(p, x, n, group, p0);
+          colsT = { ...cols, rowStride: cols.colStride, colStride: cols.rowStride };
+        } else {
+          im2col(p, x, n, group, p0, p1, buf.cols);
+          colsT = { data: buf.cols, offset: 0, rowStride: 1, colStride: width };
+        }
+        const dyTile = readableTile(engine, outputMatrix(p, dy, n, group, p0), p.coutG, width, buf.dy);
+        engine.gemm(p.coutG, p.K, width, dyTile, colsT, buf.acc, group * p.coutG * p.K, p.K, true);
       }
     }
   }
+  const acc = buf.acc;
   for (let co = 0; co < coutAll; co++) {
     for (let row = 0; row < p.K; row++) dw[co * p.wCo + row * p.wRow] = acc[co * p.K + row];
   }
 }
 
-function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real): void {
-  const tile = tilePositions(p);
-  const dcols = scratch('conv.cols', p.K * tile);
+function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: GemmEngine): void {
+  const tile = tilePositions(p, engine, p.K + p.coutG);
+  const buf = engine.buffers({
+    dcols: p.K * tile,
+    dy: engine.reads(dy) ? 0 : p.coutG * tile,
+    weight: stagedLength(engine, w),
+  });
+  const wr = readable(engine, w, buf.weight);
   dx.fill(0);
   for (let n = 0; n < p.batch; n++) {
     for (let group = 0; group < p.groups; group++) {
-      const wgT = weightMatrixT(p, w, group);
+      const wgT = weightMatrixT(p, wr, group);
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
         const p1 = Math.min(p.positions, p0 + tile);
-        gemm(p.K, p1 - p0, p.coutG, wgT, outputMatrix(p, dy, n, group, p0), dcols, 0, p1 - p0, false);
-        col2im(p, dcols, n, group, p0, p1, dx);
+        const width = p1 - p0;
+        const dyTile = readableTile(engine, outputMatrix(p, dy, n, group, p0), p.coutG, width, buf.dy);
+        engine.gemm(p.K, width, p.coutG, wgT, dyTile, buf.dcols, 0, width, false);
+        col2im(p, buf.dcols, n, group, p0, p1, dx);
       }
     }
   }

@@ -76,35 +76,59 @@ function forEachSegment(p: ConvPlan, n: number, group: number, p0: number, p1: n
   }
 }
 
+/**
+ * Splits a segment of `count` padded W coordinates w0, w0 + step, ... into the head and tail
+ * that fall in the padding and the interior [first, end) that reads the input directly.
+ */
+function interior(w0: number, step: number, count: number, extent: number): [number, number] {
+  const first = w0 >= 0 ? 0 : Math.min(count, Math.ceil(-w0 / step));
+  const end = Math.max(first, Math.min(count, Math.ceil((extent - w0) / step)));
+  return [first, end];
+}
+
 /** cols[K × (p1 - p0)] = im2col of image n, group `group`, output positions [p0, p1). */
-export function im2col(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number, cols: Float64Array): void {
+export function im2col(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number, cols: Real): void {
   const inW = p.inExt[2];
   const sW = p.stride[2];
   const xW = p.xSpatial[2];
   const mode = p.paddingMode;
+  // Same element type and unit strides: the interior of a segment is one memcpy.
+  const contiguous = sW === 1 && xW === 1 && Object.getPrototypeOf(x) === Object.getPrototypeOf(cols);
+  const padded = (col: number, lineBase: number, w: number) => {
+    const sw = sourceIndex(w, inW, mode);
+    cols[col] = sw < 0 ? 0 : x[lineBase + sw * xW];
+  };
   forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
     if (lineBase < 0) {
       cols.fill(0, col, col + count);
       return;
     }
-    for (let i = 0, w = w0; i < count; i++, w += sW) {
-      const sw = w >= 0 && w < inW ? w : sourceIndex(w, inW, mode);
-      cols[col + i] = sw < 0 ? 0 : x[lineBase + sw * xW];
+    const [first, end] = interior(w0, sW, count, inW);
+    for (let i = 0; i < first; i++) padded(col + i, lineBase, w0 + i * sW);
+    if (contiguous) {
+      cols.set(x.subarray(lineBase + w0 + first, lineBase + w0 + end), col + first);
+    } else {
+      for (let i = first, src = lineBase + (w0 + first * sW) * xW; i < end; i++, src += sW * xW) cols[col + i] = x[src];
     }
+    for (let i = end; i < count; i++) padded(col + i, lineBase, w0 + i * sW);
   });
 }
 
 /** dx += col2im(dcols) for image n, group `group`, output positions [p0, p1). */
-export function col2im(p: ConvPlan, dcols: Float64Array, n: number, group: number, p0: number, p1: number, dx: Real): void {
+export function col2im(p: ConvPlan, dcols: Real, n: number, group: number, p0: number, p1: number, dx: Real): void {
   const inW = p.inExt[2];
   const sW = p.stride[2];
   const xW = p.xSpatial[2];
   const mode = p.paddingMode;
+  const padded = (col: number, lineBase: number, w: number) => {
+    const sw = sourceIndex(w, inW, mode);
+    if (sw >= 0) dx[lineBase + sw * xW] += dcols[col];
+  };
   forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
     if (lineBase < 0) return;
-    for (let i = 0, w = w0; i < count; i++, w += sW) {
-      const sw = w >= 0 && w < inW ? w : sourceIndex(w, inW, mode);
-      if (sw >= 0) dx[lineBase + sw * xW] += dcols[col + i];
-    }
+    const [first, end] = interior(w0, sW, count, inW);
+    for (let i = 0; i < first; i++) padded(col + i, lineBase, w0 + i * sW);
+    for (let i = first, dst = lineBase + (w0 + first * sW) * xW; i < end; i++, dst += sW * xW) dx[dst] += dcols[col + i];
+    for (let i = end; i < count; i++) padded(col + i, lineBase, w0 + i * sW);
   });
 }

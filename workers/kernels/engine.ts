@@ -1,0 +1,69 @@
+/**
+ * GEMM engines: where the conv tiles live and which GEMM multiplies them.
+ *
+ * The conv orchestration (conv.ts) is written once against this interface. An engine owns the
+ * tile buffers (im2col columns, accumulators, staged operands) and runs C (+)= A · B on views
+ * into memory it can read. Two engines exist:
+ *   ts    float64 scratch, the TypeScript GEMM (gemm.ts); reads any typed array in place.
+ *         Float32 data is accumulated in float64 and rounded once. The reference path.
+ *   wasm  float32 only: buffers are views into a WebAssembly memory and the GEMM is the SIMD
+ *         micro-kernel of workers/wasm/sgemm.ts; operands outside that memory are staged
+ *         (copied) into it first. Products and sums in float32.
+ * `CONVD_KERNEL=ts|wasm` picks one; by default float32 uses wasm when it loads, float64 uses ts.
+ */
+import type { DType, Real } from '../../src/conv/types.js';
+import { gemm, GEMM_SCRATCH_BYTES, type MatrixView } from './gemm.js';
+import { wasmEngine } from './wasm-engine.js';
+import { scratch } from './workspace.js';
+
+export type EngineName = 'ts' | 'wasm';
+
+export interface GemmEngine {
+  readonly name: EngineName;
+  /** Bytes per element of the engine's buffers (its accumulation precision). */
+  readonly elementBytes: 4 | 8;
+  /** Bytes of fixed scratch the engine's GEMM holds besides the buffers asked for. */
+  readonly gemmScratchBytes: number;
+  /**
+   * Dense buffers of at least the given element counts, valid until the next call of
+   * `buffers` on this engine (one conv call asks once, for everything it needs).
+   */
+  buffers<K extends string>(lengths: Record<K, number>): Record<K, Real>;
+  /** Whether the GEMM can read `data` in place; otherwise it must be staged into a buffer. */
+  reads(data: Real): boolean;
+  /** C[i, j] = (accumulate ? C[i, j] : 0) + sum_l A[i, l] B[l, j], C = c[cOffset + i * ldc + j]. */
+  gemm(m: number, n: number, k: number, a: MatrixView, b: MatrixView, c: Real, cOffset: number, ldc: number, accumulate: boolean): void;
+}
+
+export const tsEngine: GemmEngine = {
+  name: 'ts',
+  elementBytes: 8,
+  gemmScratchBytes: GEMM_SCRATCH_BYTES,
+  buffers<K extends string>(lengths: Record<K, number>): Record<K, Real> {
+    const out = {} as Record<K, Real>;
+    for (const key in lengths) out[key] = scratch(`conv.${key}`, lengths[key]);
+    return out;
+  },
+  reads: () => true,
+  gemm(m, n, k, a, b, c, cOffset, ldc, accumulate) {
+    if (!(c instanceof Float64Array)) throw new TypeError('the ts engine accumulates into Float64Array');
+    gemm(m, n, k, a, b, c, cOffset, ldc, accumulate);
+  },
+};
+
+/** The engine for a dtype: `requested` (or CONVD_KERNEL) when it supports the dtype, else ts. */
+export function engineFor(dtype: DType, requested: EngineName | undefined = kernelFromEnv()): GemmEngine {
+  if (dtype === 'float32' && requested !== 'ts') {
+    const wasm = wasmEngine();
+    if (wasm) return wasm;
+    if (requested === 'wasm') throw new Error('CONVD_KERNEL=wasm but the WebAssembly SIMD kernel could not be loaded');
+  }
+  return tsEngine;
+}
+
+function kernelFromEnv(): EngineName | undefined {
+  const v = process.env.CONVD_KERNEL;
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'ts' && v !== 'wasm') throw new Error(`CONVD_KERNEL is ${JSON.stringify(v)}; expected ts or wasm`);
+  return v;
+}
