@@ -225,7 +225,7 @@ export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeo
         `output extent of spatial dim ${i} is ${out} < 1: input ${inSpatial[i]} + padding ${before} + ${after} is smaller than the dilated kernel ${dilation[i]} * (${kernel[i]} - 1) + 1 = ${dilation[i] * (kernel[i] - 1) + 1}`,
       );
     }
-    const path = pads === 'same' ? 'padding' : `padding[${i}]`;
+    const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
     if (paddingMode === 'reflect' && (before >= inSpatial[i] || after >= inSpatial[i])) {
       p.add(path, `padding_mode reflect needs padding < input extent: spatial dim ${i} pads ${before} before and ${after} after but input.shape[${inAxis(i)}] is ${inSpatial[i]}`);
     }

@@ -1,0 +1,87 @@
+/**
+ * Every valid conformance case run directly against the kernels (geometry from resolveConv),
+ * in the case's dtype and again in the other dtype, checked with the README tolerance rule.
+ *
+ * Re-running in the other dtype:
+ *  - float32 case as float64: the inputs convert exactly, so the case's reference and abs-bound
+ *    hold as they are; the rule is applied with eps = 2^-53.
+ *  - float64 case as float32: the inputs are rounded to float32, which moves each product by at
+ *    most (2 eps + eps^2) of its absolute value; the rule (eps = 2^-24) gets that term added
+ *    (see ToleranceOptions.roundedInputs).
+ * Non-finite references (NaN / Infinity cases) must be matched exactly in both.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveConv, numel } from '../../src/conv/geometry.js';
+import type { ConvOperands, ConvParams, Real } from '../../src/conv/types.js';
+import { convForward, convBackward } from '../../workers/kernels/conv.js';
+import { loadValidCases, decodeB64, caseParams, toDtype, alloc, ConformanceCase, Dt } from '../reference/data.js';
+import { checkClose } from '../reference/tolerance.js';
+
+const cases = loadValidCases();
+
+const GRAD_KEY = { input: 'grad_input', weight: 'grad_weight', bias: 'grad_bias' } as const;
+
+function runCase(c: ConformanceCase, dtype: Dt): void {
+  const r = c.request;
+  const caseDt = r.input.dtype;
+  const load = (t: { data_b64: string }) => toDtype(decodeB64(t.data_b64, caseDt), dtype);
+  const meta = (t: { shape: number[] }) => ({ dtype, shape: t.shape });
+  const operands: ConvOperands = { input: meta(r.input), weight: meta(r.weight) };
+  if (r.bias) operands.bias = meta(r.bias);
+  if (c.op === 'backward') operands.grad_output = meta(r.grad_output!);
+  const g = resolveConv(operands, caseParams(c) as ConvParams);
+  assert.equal(g.dtype, dtype);
+
+  const x = load(r.input);
+  const w = load(r.weight);
+  const results: Record<string, Real> = {};
+  const shapes: Record<string, number[]> = {};
+  if (c.op === 'forward') {
+    const y = alloc(dtype, numel(g.outputShape)).fill(NaN);
+    convForward(g, x, w, r.bias ? load(r.bias) : null, y);
+    results.output = y;
+    shapes.output = g.outputShape;
+  } else {
+    const dy = load(r.grad_output!);
+    const wanted = r.grads ?? (['input', 'weight', 'bias'] as const);
+    const out: { input?: Real; weight?: Real; bias?: Real } = {};
+    const sizes = { input: g.inputShape, weight: g.weightShape, bias: [g.outChannels] };
+    for (const k of wanted) out[k] = alloc(dtype, numel(sizes[k])).fill(NaN);
+    convBackward(g, x, w, dy, out);
+    assert.deepEqual(Object.keys(out).sort(), [...wanted].sort(), 'the kernel must fill exactly the requested gradients');
+    for (const k of wanted) {
+      results[GRAD_KEY[k]] = out[k]!;
+      shapes[GRAD_KEY[k]] = sizes[k];
+    }
+  }
+
+  assert.deepEqual(Object.keys(results).sort(), Object.keys(c.expected).sort(), 'response keys');
+  const rounded = caseDt === 'float64' && dtype === 'float32';
+  const problems: string[] = [];
+  for (const key of Object.keys(c.expected)) {
+    const exp = c.expected[key];
+    assert.deepEqual(shapes[key], exp.shape, `${key} shape`);
+    const rep = checkClose(
+      results[key],
+      decodeB64(exp.data_b64, 'float64'),
+      decodeB64(c.abs_bound[key].data_b64, 'float64'),
+      c.n_terms[key],
+      dtype,
+      { roundedInputs: rounded },
+    );
+    if (!rep.ok) problems.push(`${key}: ${rep.message}`);
+  }
+  assert.equal(problems.length, 0, `${c.name} in ${dtype}: ${problems.join(' | ')}`);
+}
+
+test('conformance cases are present', () => {
+  assert.ok(cases.length >= 100, `expected the 120 valid cases, found ${cases.length}`);
+});
+
+for (const c of cases) {
+  const dt = c.request.input.dtype;
+  const other: Dt = dt === 'float32' ? 'float64' : 'float32';
+  test(`conformance ${c.name} (${dt})`, () => runCase(c, dt));
+  test(`conformance ${c.name} re-run as ${other}`, () => runCase(c, other));
+}

@@ -1,0 +1,399 @@
+/**
+ * Property tests: random valid geometries (rank 1-3, both layouts and the letter aliases, every
+ * padding form and mode, groups, stride / dilation with leftovers, bias, float32 / float64,
+ * im2col tiles from one position to the whole image) run through resolveConv + the kernels and
+ * compared with the naive reference under the conformance tolerance rule (abs-bound = the
+ * reference on absolute values, n = the largest number of terms of one element).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { resolveConv, numel } from '../../src/conv/geometry.js';
+import type { ConvGeometry, ConvOperands, ConvParams, GradName, LayoutName, Padding, PaddingMode, Real } from '../../src/conv/types.js';
+import { convForward, convBackward } from '../../workers/kernels/conv.js';
+import { GEMM_SCRATCH_BYTES } from '../../workers/kernels/gemm.js';
+import { setTileBudget, DEFAULT_TILE_BUDGET_BYTES } from '../../workers/kernels/workspace.js';
+import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } from '../reference/naive-conv.js';
+import { alloc, rng, randomTensor, Dt } from '../reference/data.js';
+import { checkClose } from '../reference/tolerance.js';
+
+const SEED = 20260611;
+const ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };
+const CHANNELS_LAST = new Set<LayoutName | undefined>(['channels_last', 'NWC', 'NHWC', 'NDHWC']);
+type PadForm = 'omit' | 'int' | 'perdim' | 'pairs' | 'valid' | 'same';
+const GRADS: GradName[] = ['input', 'weight', 'bias'];
+
+interface Case {
+  params: ConvParams;
+  inputShape: number[];
+  weightShape: number[];
+  bias: boolean;
+  dtype: Dt;
+  seed: number;
+  grads: GradName[];
+  /** im2col tile width in output positions (0 = the default budget) */
+  tile: number;
+  features: string[];
+}
+
+interface RawDim {
+  k: number;
+  stride: number;
+  dil: number;
+  extra: number;
+  pb: number;
+  pa: number;
+}
+
+// Bounds shrink with the rank so that the naive reference stays fast.
+const LIMITS = { 1: { k: 5, dil: 3, extra: 6 }, 2: { k: 4, dil: 3, extra: 4 }, 3: { k: 3, dil: 2, extra: 2 } } as const;
+
+const rawArb = fc.integer({ min: 1, max: 3 }).chain((rank) => {
+  const lim = LIMITS[rank as 1 | 2 | 3];
+  const dim = fc.record({
+    k: fc.integer({ min: 1, max: lim.k }),
+    stride: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 3 })),
+    dil: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: lim.dil })),
+    extra: fc.integer({ min: 0, max: lim.extra }),
+    pb: fc.integer({ min: 0, max: 3 }),
+    pa: fc.integer({ min: 0, max: 3 }),
+  });
+  return fc.record({
+    rank: fc.constant(rank),
+    layout: fc.constantFrom<LayoutName | undefined>(undefined, 'channels_first', 'channels_last', ...ALIASES[rank]),
+    batch: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 3 }),
+    cinG: fc.integer({ min: 1, max: 3 }),
+    coutG: fc.integer({ min: 1, max: 3 }),
+    dims: fc.array(dim, { minLength: rank, maxLength: rank }),
+    padForm: fc.constantFrom<PadForm>('omit', 'int', 'perdim', 'pairs', 'valid', 'same'),
+    mode: fc.constantFrom<PaddingMode | undefined>(undefined, 'zeros', 'reflect', 'replicate', 'circular'),
+    strideInt: fc.boolean(),
+    dilationInt: fc.boolean(),
+    pointwise: fc.integer({ min: 0, max: 7 }).map((v) => v === 0),
+    bias: fc.boolean(),
+    dtype: fc.constantFrom<Dt>('float32', 'float64'),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    grads: fc.subarray(GRADS, { minLength: 1 }),
+    tile: fc.oneof(fc.constant(0), fc.constant(1), fc.integer({ min: 2, max: 7 })),
+  });
+});
+
+type Raw = typeof rawArb extends fc.Arbitrary<infer T> ? T : never;
+
+/** Turn raw draws into a valid request (input extents large enough), or null. */
+function build(raw: Raw): Case | null {
+  const d = raw.rank;
+  const dims: RawDim[] = raw.dims.map((x: RawDim) => ({ ...x }));
+  if (raw.strideInt) dims.forEach((x) => (x.stride = dims[0].stride));
+  if (raw.dilationInt) dims.forEach((x) => (x.dil = dims[0].dil));
+  if (raw.pointwise) dims.forEach((x) => Object.assign(x, { k: 1, stride: 1, pb: 0, pa: 0 }));
+  let padding: Padding | undefined;
+  switch (raw.padForm) {
+    case 'omit':
+    case 'valid':
+      dims.forEach((x) => (x.pb = x.pa = 0));
+      padding = raw.padForm === 'valid' ? 'valid' : undefined;
+      break;
+    case 'int':
+      dims.forEach((x) => (x.pb = x.pa = dims[0].pb));
+      padding = dims[0].pb;
+      break;
+    case 'perdim':
+      dims.forEach((x) => (x.pa = x.pb));
+      padding = dims.map((x) => x.pb);
+      break;
+    case 'pairs':
+      padding = dims.map((x) => [x.pb, x.pa] as [number, number]);
+      break;
+    case 'same':
+      padding = 'same';
+      dims.forEach((x) => (x.pb = x.pa = 0)); // resolved from the extents
+      break;
+  }
+  const mode = raw.mode ?? 'zeros';
+  const inSp = dims.map((x) => {
+    const effK = x.dil * (x.k - 1) + 1;
+    let lo = Math.max(1, effK - x.pb - x.pa);
+    if (mode === 'reflect') lo = Math.max(lo, x.pb + 1, x.pa + 1);
+    if (mode === 'circular') lo = Math.max(lo, x.pb, x.pa);
+    return lo + x.extra;
+  });
+  const cin = raw.cinG * raw.groups;
+  const cout = raw.coutG * raw.groups;
+  const k = dims.map((x) => x.k);
+  const cl = CHANNELS_LAST.has(raw.layout);
+  const inputShape = cl ? [raw.batch, ...inSp, cin] : [raw.batch, cin, ...inSp];
+  const weightShape = cl ? [...k, raw.cinG, cout] : [cout, raw.cinG, ...k];
+  const params: ConvParams = {};
+  if (raw.layout !== undefined) params.layout = raw.layout;
+  if (padding !== undefined) params.padding = padding;
+  if (raw.mode !== undefined) params.padding_mode = raw.mode;
+  if (raw.groups !== 1 || raw.seed % 2 === 0) params.groups = raw.groups;
+  if (raw.strideInt) {
+    if (dims[0].stride !== 1 || raw.seed % 3 === 0) params.stride = dims[0].stride;
+  } else params.stride = dims.map((x) => x.stride);
+  if (raw.dilationInt) {
+    if (dims[0].dil !== 1 || raw.seed % 3 === 1) params.dilation = dims[0].dil;
+  } else params.dilation = dims.map((x) => x.dil);
+  let rg: RefGeom;
+  try {
+    rg = refGeometry(inputShape, weightShape, params);
+  } catch {
+    return null; // e.g. "same" padding that reflect cannot provide
+  }
+  const features = [
+    `rank${d}`, `layout:${raw.layout ?? 'default'}`, `pad:${raw.padForm}`, `mode:${raw.mode ?? 'default'}`, raw.dtype,
+    raw.bias ? 'bias' : 'nobias', `grads:${raw.grads.length}`, raw.tile === 0 ? 'tile:default' : raw.tile === 1 ? 'tile:1' : 'tile:n',
+  ];
+  if (raw.groups > 1) features.push(raw.cinG === 1 ? 'depthwise' : 'grouped');
+  if (raw.pointwise) features.push('pointwise');
+  for (let i = 0; i < d; i++) {
+    const s = rg.stride[i];
+    const leftover = (rg.inSp[i] + rg.before[i] + rg.after[i] - (rg.dilation[i] * (rg.k[i] - 1) + 1)) % s;
+    if (s > 1 && leftover !== 0) features.push('stride-leftover');
+    if (rg.dilation[i] > 1) features.push('dilation');
+    if (raw.padForm === 'same' && s > 1) features.push('same-stride>1');
+    if (raw.padForm === 'same' && rg.k[i] % 2 === 0 && rg.k[i] > 1) features.push('same-even-kernel');
+    if (rg.before[i] !== rg.after[i]) features.push('asymmetric');
+    if (rg.before[i] + rg.after[i] > 0 && mode !== 'zeros') features.push(`mode-active:${mode}`);
+  }
+  return {
+    params, inputShape, weightShape, bias: raw.bias, dtype: raw.dtype, seed: raw.seed, grads: raw.grads, tile: raw.tile, features,
+  };
+}
+
+const caseArb = rawArb.map(build).filter((c): c is Case => c !== null);
+
+
+function geometryOf(c: Case, withGradOutput: boolean): { g: ConvGeometry; rg: RefGeom } {
+  const rg = refGeometry(c.inputShape, c.weightShape, c.params);
+  const ops: ConvOperands = { input: { dtype: c.dtype, shape: c.inputShape }, weight: { dtype: c.dtype, shape: c.weightShape } };
+  if (c.bias) ops.bias = { dtype: c.dtype, shape: [rg.cout] };
+  if (withGradOutput) ops.grad_output = { dtype: c.dtype, shape: rg.outputShape };
+  const g = resolveConv(ops, c.params);
+  assert.deepEqual(g.outputShape, rg.outputShape, 'output shape');
+  assert.deepEqual([g.padBefore, g.padAfter], [rg.before, rg.after], 'resolved padding');
+  return { g, rg };
+}
+
+/** Run `f` with the im2col tile set to `tile` output positions (0: default budget). */
+function withTile<T>(c: Case, rg: RefGeom, f: () => T): T {
+  if (c.tile === 0) return f();
+  const perPosition = 8 * ((rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups);
+  setTileBudget(Math.max(1 << 16, GEMM_SCRATCH_BYTES + perPosition * c.tile));
+  try {
+    return f();
+  } finally {
+    setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
+  }
+}
+
+function data(c: Case, rg: RefGeom) {
+  const rand = rng(c.seed);
+  return {
+    x: randomTensor(numel(rg.inputShape), c.dtype, rand),
+    w: randomTensor(numel(rg.weightShape), c.dtype, rand),
+    b: c.bias ? randomTensor(rg.cout, c.dtype, rand) : null,
+    dy: randomTensor(numel(rg.outputShape), c.dtype, rand),
+  };
+}
+
+function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case): void {
+  const rep = checkClose(got, r.ref, r.absBound, r.nTerms, dtype, { float64Reference: true });
+  assert.ok(rep.ok, `${what}: ${rep.message}\n  case: ${JSON.stringify({ ...c, features: undefined })}`);
+}
+
+const runs = (n: number) => ({ seed: SEED, numRuns: n, includeErrorInReport: true });
+
+test('forward matches the naive reference on random geometries', () => {
+  fc.assert(
+    fc.property(caseArb, (c) => {
+      const { g, rg } = geometryOf(c, false);
+      const { x, w, b } = data(c, rg);
+      const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
+      withTile(c, rg, () => convForward(g, x, w, b, y));
+      assertClose(y, referenceForward(rg, x, w, b), c.dtype, 'output', c);
+    }),
+    runs(1500),
+  );
+});
+
+test('backward (all three gradients) matches the naive reference on random geometries', () => {
+  fc.assert(
+    fc.property(caseArb, (c) => {
+      const { g, rg } = geometryOf(c, true);
+      const { x, w, dy } = data(c, rg);
+      const out = {
+        input: alloc(c.dtype, numel(g.inputShape)).fill(NaN),
+        weight: alloc(c.dtype, numel(g.weightShape)).fill(NaN),
+        bias: alloc(c.dtype, g.outChannels).fill(NaN),
+      };
+      withTile(c, rg, () => convBackward(g, x, w, dy, out));
+      const ref = referenceBackward(rg, x, w, dy);
+      for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k}`, c);
+    }),
+    runs(1200),
+  );
+});
+
+/** A typed-array view at a non-zero offset inside a larger buffer, with sentinel guards. */
+function guarded(dtype: Dt, n: number, lead: number) {
+  const SENTINEL = -123.5;
+  const full = alloc(dtype, n + lead + 5).fill(SENTINEL);
+  const view = full.subarray(lead, lead + n);
+  return {
+    view,
+    guardsIntact: () => full.subarray(0, lead).every((v) => v === SENTINEL) && full.subarray(lead + n).every((v) => v === SENTINEL),
+  };
+}
+
+test('backward with a subset of gradients writes exactly those arrays, overwriting, never accumulating', () => {
+  fc.assert(
+    fc.property(caseArb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
+      const { g, rg } = geometryOf(c, true);
+      const d = data(c, rg);
+      // operands as views at odd offsets: kernels must honour byteOffset and never write them
+      const operand = (src: Real) => {
+        const gv = guarded(c.dtype, src.length, lead);
+        gv.view.set(src);
+        return gv;
+      };
+      const xg = operand(d.x);
+      const wg = operand(d.w);
+      const dyg = operand(d.dy);
+      const sizes = { input: numel(g.inputShape), weight: numel(g.weightShape), bias: g.outChannels };
+      const outs: Partial<Record<GradName, ReturnType<typeof guarded>>> = {};
+      const arg: { input?: Real; weight?: Real; bias?: Real } = {};
+      const garbage = rng(c.seed ^ 0x5bd1e995);
+      for (const k of c.grads) {
+        const o = guarded(c.dtype, sizes[k], lead + 1);
+        for (let i = 0; i < o.view.length; i++) o.view[i] = i % 3 === 0 ? NaN : (garbage() - 0.5) * 1e6;
+        outs[k] = o;
+        arg[k] = o.view;
+      }
+      withTile(c, rg, () => convBackward(g, xg.view, wg.view, dyg.view, arg));
+      assert.deepEqual(Object.keys(arg).sort(), [...c.grads].sort(), 'only the requested gradients are present');
+      const ref = referenceBackward(rg, d.x, d.w, d.dy);
+      const first: Partial<Record<GradName, Real>> = {};
+      for (const k of c.grads) {
+        assertClose(outs[k]!.view, ref[k], c.dtype, `grad_${k} (grads ${c.grads.join('+')})`, c);
+        assert.ok(outs[k]!.guardsIntact(), `grad_${k}: wrote outside its view`);
+        first[k] = outs[k]!.view.slice();
+      }
+      // a second call into the same (now filled) arrays must give the same bits
+      withTile(c, rg, () => convBackward(g, xg.view, wg.view, dyg.view, arg));
+      for (const k of c.grads) assert.deepEqual(outs[k]!.view, first[k], `grad_${k} changed on a second call (accumulated?)`);
+      for (const [name, gv, src] of [['input', xg, d.x], ['weight', wg, d.w], ['grad_output', dyg, d.dy]] as const) {
+        assert.deepEqual(gv.view, src, `${name} was modified`);
+        assert.ok(gv.guardsIntact(), `${name}: guards modified`);
+      }
+    }),
+    runs(600),
+  );
+});
+
+test('forward writes every output element of a view at an offset and leaves operands alone', () => {
+  fc.assert(
+    fc.property(caseArb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
+      const { g, rg } = geometryOf(c, false);
+      const d = data(c, rg);
+      const xg = guarded(c.dtype, d.x.length, lead);
+      xg.view.set(d.x);
+      const wg = guarded(c.dtype, d.w.length, lead + 2);
+      wg.view.set(d.w);
+      const bg = d.b ? guarded(c.dtype, d.b.length, lead) : null;
+      if (bg && d.b) bg.view.set(d.b);
+      const yg = guarded(c.dtype, numel(g.outputShape), lead + 1);
+      yg.view.fill(NaN);
+      withTile(c, rg, () => convForward(g, xg.view, wg.view, bg ? bg.view : null, yg.view));
+      assertClose(yg.view, referenceForward(rg, d.x, d.w, d.b), c.dtype, 'output', c);
+      assert.ok(yg.guardsIntact(), 'output: wrote outside its view');
+      assert.deepEqual(xg.view, d.x, 'input modified');
+      assert.deepEqual(wg.view, d.w, 'weight modified');
+      assert.ok(xg.guardsIntact() && wg.guardsIntact() && (!bg || bg.guardsIntact()), 'operand guards modified');
+    }),
+    runs(400),
+  );
+});
+
+/** Put NaN / +-Infinity at a few random positions (about one element in `every`). */
+function sprinkle(a: Real, rand: () => number, every: number): void {
+  const specials = [NaN, Infinity, -Infinity];
+  for (let i = 0; i < a.length; i++) if (rand() * every < 1) a[i] = specials[Math.floor(rand() * 3)];
+}
+
+test('NaN and Infinity propagate exactly as in the definition (incl. 0 * inf of zero padding)', () => {
+  fc.assert(
+    fc.property(caseArb, fc.constantFrom('x', 'w', 'b', 'dy', 'all'), (c, where) => {
+      const { g, rg } = geometryOf(c, true);
+      const d = data(c, rg);
+      const rand = rng(c.seed + 17);
+      if (where === 'x' || where === 'all') sprinkle(d.x, rand, 6);
+      if (where === 'w' || where === 'all') sprinkle(d.w, rand, 6);
+      if ((where === 'b' || where === 'all') && d.b) sprinkle(d.b, rand, 2);
+      if (where === 'dy' || where === 'all') sprinkle(d.dy, rand, 6);
+      const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
+      withTile(c, rg, () => convForward(g, d.x, d.w, d.b, y));
+      assertClose(y, referenceForward(rg, d.x, d.w, d.b), c.dtype, `output (non-finite in ${where})`, c);
+      const out = {
+        input: alloc(c.dtype, numel(g.inputShape)),
+        weight: alloc(c.dtype, numel(g.weightShape)),
+        bias: alloc(c.dtype, g.outChannels),
+      };
+      withTile(c, rg, () => convBackward(g, d.x, d.w, d.dy, out));
+      const ref = referenceBackward(rg, d.x, d.w, d.dy);
+      for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k} (non-finite in ${where})`, c);
+    }),
+    runs(600),
+  );
+});
+
+/**
+ * A few larger problems that cross the GEMM's blocking (KC = 256 deep slices, MC = 128 rows,
+ * NC = 2048 columns, partial 4x4 edge tiles) and the pointwise (1x1, read-in-place) path.
+ */
+const LARGE: { name: string; input: number[]; weight: number[]; params: ConvParams; dtype: Dt }[] = [
+  { name: '2-D channels_first K=270 C_out=132 2116 positions', input: [1, 30, 46, 46], weight: [132, 30, 3, 3], params: { padding: 1 }, dtype: 'float32' },
+  { name: '1-D NWC pointwise K=300 3001 positions, groups 2', input: [1, 3001, 600], weight: [1, 300, 6], params: { layout: 'NWC', groups: 2 }, dtype: 'float64' },
+  { name: '3-D channels_last reflect stride 2 K=270', input: [2, 9, 8, 7, 10], weight: [3, 3, 3, 10, 5], params: { layout: 'channels_last', padding: [[2, 1], [1, 2], [1, 1]], padding_mode: 'reflect', stride: 2 }, dtype: 'float32' },
+];
+
+for (const L of LARGE) {
+  test(`large: ${L.name}`, () => {
+    const c: Case = { params: L.params, inputShape: L.input, weightShape: L.weight, bias: true, dtype: L.dtype, seed: 99, grads: GRADS, tile: 0, features: [] };
+    const { g, rg } = geometryOf(c, true);
+    const { x, w, b, dy } = data(c, rg);
+    const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
+    convForward(g, x, w, b, y);
+    assertClose(y, referenceForward(rg, x, w, b), c.dtype, 'output', c);
+    const out = {
+      input: alloc(c.dtype, numel(g.inputShape)).fill(NaN),
+      weight: alloc(c.dtype, numel(g.weightShape)).fill(NaN),
+      bias: alloc(c.dtype, g.outChannels).fill(NaN),
+    };
+    convBackward(g, x, w, dy, out);
+    const ref = referenceBackward(rg, x, w, dy);
+    for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k}`, c);
+  });
+}
+
+test('the generator covers every feature in 1500 draws', () => {
+  const seen = new Map<string, number>();
+  for (const c of fc.sample(caseArb, { seed: SEED, numRuns: 1500 })) {
+    for (const f of c.features) seen.set(f, (seen.get(f) ?? 0) + 1);
+  }
+  const must = [
+    'rank1', 'rank2', 'rank3',
+    'layout:default', 'layout:channels_first', 'layout:channels_last',
+    'layout:NCW', 'layout:NWC', 'layout:NCHW', 'layout:NHWC', 'layout:NCDHW', 'layout:NDHWC',
+    'pad:omit', 'pad:int', 'pad:perdim', 'pad:pairs', 'pad:valid', 'pad:same',
+    'mode:default', 'mode:zeros', 'mode:reflect', 'mode:replicate', 'mode:circular',
+    'mode-active:reflect', 'mode-active:replicate', 'mode-active:circular',
+    'float32', 'float64', 'bias', 'nobias', 'grads:1', 'grads:2', 'grads:3',
+    'depthwise', 'grouped', 'pointwise', 'stride-leftover', 'dilation', 'asymmetric',
+    'same-stride>1', 'same-even-kernel', 'tile:default', 'tile:1', 'tile:n',
+  ];
+  const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
+  assert.deepEqual(missing, [], `features drawn fewer than 10 times: ${missing.join(', ')}\nseen: ${JSON.stringify(Object.fromEntries(seen))}`);
+});
