@@ -20,8 +20,10 @@
  * i.e. a weight with millions of elements per output channel).
  */
 import type { ConvGeometry, Real } from '../../src/conv/types.js';
-import { engineFor, type GemmEngine } from './engine.js';
+import { engineFor, type KernelEngine } from './engine.js';
+import { copyStrided } from './copy.js';
 import type { MatrixView } from './gemm.js';
+import { depthwiseForward, depthwiseGradInput, depthwiseGradWeight, fitsDepthwise } from './depthwise.js';
 import { col2im, im2col } from './im2col.js';
 import { outputMatrix, planConv, weightMatrix, weightMatrixT, type ConvPlan } from './plan.js';
 import { tileBudget } from './workspace.js';
@@ -33,7 +35,7 @@ export interface ConvGrads {
 }
 
 /** Output positions per tile for buffers of `perPosition` elements per position. */
-function tilePositions(p: ConvPlan, engine: GemmEngine, perPosition: number): number {
+function tilePositions(p: ConvPlan, engine: KernelEngine, perPosition: number): number {
   const fit = Math.floor((tileBudget() - engine.gemmScratchBytes) / (perPosition * engine.elementBytes));
   return Math.max(1, Math.min(p.positions, fit));
 }
@@ -56,28 +58,26 @@ function pointwiseColumns(p: ConvPlan, x: Real, n: number, group: number, p0: nu
 const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowStride: cols, colStride: 1 });
 
 /** Elements to stage `t` into the engine's memory: 0 when the engine reads it in place. */
-const stagedLength = (engine: GemmEngine, t: Real): number => (engine.reads(t) ? 0 : t.length);
+const stagedLength = (engine: KernelEngine, t: Real): number => (engine.reads(t) ? 0 : t.length);
 
 /** `t` itself when the engine reads it in place, else its copy in `staging`. */
-function readable(engine: GemmEngine, t: Real, staging: Real): Real {
+function readable(engine: KernelEngine, t: Real, staging: Real): Real {
   if (engine.reads(t)) return t;
   staging.set(t);
   return staging;
 }
 
 /** A rows × cols view the engine can read: `view` itself, or its dense copy in `staging`. */
-function readableTile(engine: GemmEngine, view: MatrixView, rows: number, cols: number, staging: Real): MatrixView {
+function readableTile(engine: KernelEngine, view: MatrixView, rows: number, cols: number, staging: Real): MatrixView {
   if (engine.reads(view.data)) return view;
-  const { data, offset, rowStride, colStride } = view;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0, src = offset + i * rowStride, dst = i * cols; j < cols; j++, src += colStride) staging[dst++] = data[src];
-  }
+  for (let i = 0; i < rows; i++) copyStrided(view.data, view.offset + i * view.rowStride, view.colStride, staging, i * cols, 1, cols);
   return dense(staging, cols);
 }
 
 /** y = conv(x, w) + bias, y preallocated with the geometry's output shape and dtype. */
 export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype)): void {
   const p = planConv(g);
+  if (fitsDepthwise(p, engine)) return depthwiseForward(p, x, w, bias, y, engine);
   const tile = tilePositions(p, engine, p.K + p.coutG);
   const inPlace = isPointwise(p) && engine.reads(x);
   const buf = engine.buffers({ cols: inPlace ? 0 : p.K * tile, acc: p.coutG * tile, weight: stagedLength(engine, w) });
@@ -98,11 +98,9 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
         engine.gemm(p.coutG, width, p.K, wg, cols, buf.acc, 0, width, false);
         // Store: bias added at the engine's precision, one rounding to the output dtype.
         const out = outputMatrix(p, y, n, group, p0);
-        const acc = buf.acc;
         for (let co = 0; co < p.coutG; co++) {
           const b = bias ? bias[group * p.coutG + co] : 0;
-          let dst = out.offset + co * out.rowStride;
-          for (let j = 0, src = co * width; j < width; j++, src++, dst += out.colStride) y[dst] = acc[src] + b;
+          copyStrided(buf.acc, co * width, 1, y, out.offset + co * out.rowStride, out.colStride, width, b);
         }
       }
     }
@@ -116,9 +114,10 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
  */
 export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads, engine = engineFor(g.dtype)): void {
   const p = planConv(g);
+  const depthwise = fitsDepthwise(p, engine);
   if (grads.bias) gradBias(p, dy, grads.bias);
-  if (grads.weight) gradWeight(p, x, dy, grads.weight, engine);
-  if (grads.input) gradInput(p, w, dy, grads.input, engine);
+  if (grads.weight) (depthwise ? depthwiseGradWeight : gradWeight)(p, x, dy, grads.weight, engine);
+  if (grads.input) (depthwise ? depthwiseGradInput : gradInput)(p, w, dy, grads.input, engine);
 }
 
 function gradBias(p: ConvPlan, dy: Real, db: Real): void {
@@ -134,7 +133,7 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
   }
 }
 
-function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: GemmEngine): void {
+function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
   const tile = tilePositions(p, engine, p.K + p.coutG);
   const inPlace = isPointwise(p) && engine.reads(x);
   const coutAll = p.coutG * p.groups;
@@ -169,7 +168,7 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: GemmEngine
   }
 }
 
-function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: GemmEngine): void {
+function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
   const tile = tilePositions(p, engine, p.K + p.coutG);
   const buf = engine.buffers({
     dcols: p.K * tile,

@@ -1,24 +1,27 @@
 /**
- * GEMM engines: where the conv tiles live and which GEMM multiplies them.
+ * Kernel engines: where the conv tiles live and which arithmetic kernels run on them.
  *
- * The conv orchestration (conv.ts) is written once against this interface. An engine owns the
- * tile buffers (im2col columns, accumulators, staged operands) and runs C (+)= A · B on views
- * into memory it can read. Two engines exist:
- *   ts    float64 scratch, the TypeScript GEMM (gemm.ts); reads any typed array in place.
- *         Float32 data is accumulated in float64 and rounded once. The reference path.
- *   wasm  float32 only: buffers are views into a WebAssembly memory and the GEMM is the SIMD
- *         micro-kernel of workers/wasm/sgemm.ts; operands outside that memory are staged
- *         (copied) into it first. Products and sums in float32.
+ * The conv orchestration (conv.ts, depthwise.ts) is written once against this interface. An
+ * engine owns the tile buffers (im2col columns, accumulators, staged operands) and runs the
+ * GEMM C (+)= A · B and the direct depthwise correlation (direct.ts) on views into memory it
+ * can read. Two engines exist:
+ *   ts    float64 scratch, the TypeScript GEMM (gemm.ts) and direct loops (direct.ts); reads
+ *         any typed array in place. Float32 data is accumulated in float64 and rounded once.
+ *         The reference path.
+ *   wasm  float32 only: buffers are views into a WebAssembly memory and the kernels are the
+ *         SIMD ones of workers/wasm/; operands outside that memory are staged (copied) into it
+ *         first. Products and sums in float32.
  * `CONVD_KERNEL=ts|wasm` picks one; by default float32 uses wasm when it loads, float64 uses ts.
  */
 import type { DType, Real } from '../../src/conv/types.js';
+import { tsDirect, type DirectKernels } from './direct.js';
 import { gemm, GEMM_SCRATCH_BYTES, type MatrixView } from './gemm.js';
 import { wasmEngine } from './wasm-engine.js';
 import { scratch } from './workspace.js';
 
 export type EngineName = 'ts' | 'wasm';
 
-export interface GemmEngine {
+export interface KernelEngine {
   readonly name: EngineName;
   /** Bytes per element of the engine's buffers (its accumulation precision). */
   readonly elementBytes: 4 | 8;
@@ -33,9 +36,11 @@ export interface GemmEngine {
   reads(data: Real): boolean;
   /** C[i, j] = (accumulate ? C[i, j] : 0) + sum_l A[i, l] B[l, j], C = c[cOffset + i * ldc + j]. */
   gemm(m: number, n: number, k: number, a: MatrixView, b: MatrixView, c: Real, cOffset: number, ldc: number, accumulate: boolean): void;
+  /** Direct correlation of one channel on dense volumes in the engine's buffers. */
+  readonly direct: DirectKernels;
 }
 
-export const tsEngine: GemmEngine = {
+export const tsEngine: KernelEngine = {
   name: 'ts',
   elementBytes: 8,
   gemmScratchBytes: GEMM_SCRATCH_BYTES,
@@ -49,10 +54,11 @@ export const tsEngine: GemmEngine = {
     if (!(c instanceof Float64Array)) throw new TypeError('the ts engine accumulates into Float64Array');
     gemm(m, n, k, a, b, c, cOffset, ldc, accumulate);
   },
+  direct: tsDirect,
 };
 
 /** The engine for a dtype: `requested` (or CONVD_KERNEL) when it supports the dtype, else ts. */
-export function engineFor(dtype: DType, requested: EngineName | undefined = kernelFromEnv()): GemmEngine {
+export function engineFor(dtype: DType, requested: EngineName | undefined = kernelFromEnv()): KernelEngine {
   if (dtype === 'float32' && requested !== 'ts') {
     const wasm = wasmEngine();
     if (wasm) return wasm;

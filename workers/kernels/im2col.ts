@@ -77,58 +77,89 @@ function forEachSegment(p: ConvPlan, n: number, group: number, p0: number, p1: n
 }
 
 /**
- * Splits a segment of `count` padded W coordinates w0, w0 + step, ... into the head and tail
- * that fall in the padding and the interior [first, end) that reads the input directly.
+ * One line of padded W coordinates w0, w0 + step, ... (count of them) over an input line
+ * starting at `lineBase`, whose W axis has `extent` elements `stride` apart.
  */
-function interior(w0: number, step: number, count: number, extent: number): [number, number] {
-  const first = w0 >= 0 ? 0 : Math.min(count, Math.ceil(-w0 / step));
-  const end = Math.max(first, Math.min(count, Math.ceil((extent - w0) / step)));
+export interface Line {
+  lineBase: number;
+  w0: number;
+  step: number;
+  count: number;
+  extent: number;
+  stride: number;
+  mode: PaddingMode;
+}
+
+/** The part [first, end) of a line that reads the input directly; the rest is padding. */
+function interior(l: Line): [number, number] {
+  const first = l.w0 >= 0 ? 0 : Math.min(l.count, Math.ceil(-l.w0 / l.step));
+  const end = Math.max(first, Math.min(l.count, Math.ceil((l.extent - l.w0) / l.step)));
   return [first, end];
 }
 
+/** Input index that padded element i of the line copies, or -1 for a zero. */
+function paddedSource(l: Line, i: number): number {
+  const sw = sourceIndex(l.w0 + i * l.step, l.extent, l.mode);
+  return sw < 0 ? -1 : l.lineBase + sw * l.stride;
+}
+
+/** out[at + i] = x at padded coordinate w0 + i * step of the line (0 where padding is zero). */
+export function gatherLine(x: Real, l: Line, out: Real, at: number): void {
+  const [first, end] = interior(l);
+  for (let i = 0; i < first; i++) {
+    const src = paddedSource(l, i);
+    out[at + i] = src < 0 ? 0 : x[src];
+  }
+  for (let i = end; i < l.count; i++) {
+    const src = paddedSource(l, i);
+    out[at + i] = src < 0 ? 0 : x[src];
+  }
+  const src = l.lineBase + (l.w0 + first * l.step) * l.stride;
+  if (l.step === 1 && l.stride === 1 && Object.getPrototypeOf(x) === Object.getPrototypeOf(out)) {
+    out.set(x.subarray(src, src + end - first), at + first); // same element type: one memcpy
+  } else {
+    const jump = l.step * l.stride;
+    for (let i = first, j = src; i < end; i++, j += jump) out[at + i] = x[j];
+  }
+}
+
+/** dx at padded coordinate w0 + i * step of the line += g[at + i]: the adjoint of gatherLine. */
+export function scatterLine(g: Real, at: number, l: Line, dx: Real): void {
+  const [first, end] = interior(l);
+  for (let i = 0; i < first; i++) {
+    const dst = paddedSource(l, i);
+    if (dst >= 0) dx[dst] += g[at + i];
+  }
+  for (let i = end; i < l.count; i++) {
+    const dst = paddedSource(l, i);
+    if (dst >= 0) dx[dst] += g[at + i];
+  }
+  const jump = l.step * l.stride;
+  for (let i = first, j = l.lineBase + (l.w0 + first * l.step) * l.stride; i < end; i++, j += jump) dx[j] += g[at + i];
+}
+
+/** The W line of a tile segment (see forEachSegment). */
+const segmentLine = (p: ConvPlan, lineBase: number, w0: number, count: number): Line => ({
+  lineBase,
+  w0,
+  step: p.stride[2],
+  count,
+  extent: p.inExt[2],
+  stride: p.xSpatial[2],
+  mode: p.paddingMode,
+});
+
 /** cols[K × (p1 - p0)] = im2col of image n, group `group`, output positions [p0, p1). */
 export function im2col(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number, cols: Real): void {
-  const inW = p.inExt[2];
-  const sW = p.stride[2];
-  const xW = p.xSpatial[2];
-  const mode = p.paddingMode;
-  // Same element type and unit strides: the interior of a segment is one memcpy.
-  const contiguous = sW === 1 && xW === 1 && Object.getPrototypeOf(x) === Object.getPrototypeOf(cols);
-  const padded = (col: number, lineBase: number, w: number) => {
-    const sw = sourceIndex(w, inW, mode);
-    cols[col] = sw < 0 ? 0 : x[lineBase + sw * xW];
-  };
   forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
-    if (lineBase < 0) {
-      cols.fill(0, col, col + count);
-      return;
-    }
-    const [first, end] = interior(w0, sW, count, inW);
-    for (let i = 0; i < first; i++) padded(col + i, lineBase, w0 + i * sW);
-    if (contiguous) {
-      cols.set(x.subarray(lineBase + w0 + first, lineBase + w0 + end), col + first);
-    } else {
-      for (let i = first, src = lineBase + (w0 + first * sW) * xW; i < end; i++, src += sW * xW) cols[col + i] = x[src];
-    }
-    for (let i = end; i < count; i++) padded(col + i, lineBase, w0 + i * sW);
+    if (lineBase < 0) cols.fill(0, col, col + count);
+    else gatherLine(x, segmentLine(p, lineBase, w0, count), cols, col);
   });
 }
 
 /** dx += col2im(dcols) for image n, group `group`, output positions [p0, p1). */
 export function col2im(p: ConvPlan, dcols: Real, n: number, group: number, p0: number, p1: number, dx: Real): void {
-  const inW = p.inExt[2];
-  const sW = p.stride[2];
-  const xW = p.xSpatial[2];
-  const mode = p.paddingMode;
-  const padded = (col: number, lineBase: number, w: number) => {
-    const sw = sourceIndex(w, inW, mode);
-    if (sw >= 0) dx[lineBase + sw * xW] += dcols[col];
-  };
   forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
-    if (lineBase < 0) return;
-    const [first, end] = interior(w0, sW, count, inW);
-    for (let i = 0; i < first; i++) padded(col + i, lineBase, w0 + i * sW);
-    for (let i = first, dst = lineBase + (w0 + first * sW) * xW; i < end; i++, dst += sW * xW) dx[dst] += dcols[col + i];
-    for (let i = end; i < count; i++) padded(col + i, lineBase, w0 + i * sW);
+    if (lineBase >= 0) scatterLine(dcols, col, segmentLine(p, lineBase, w0, count), dx);
   });
 }

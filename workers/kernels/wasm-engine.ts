@@ -1,10 +1,11 @@
 /**
- * The WebAssembly SIMD engine (float32): loads workers/wasm/sgemm.wasm, lays the conv tile
+ * The WebAssembly SIMD engine (float32): loads dist/workers/wasm/kernels.wasm (built from workers/wasm/), lays the conv tile
  * buffers out in its memory and calls its GEMM with byte pointers. See engine.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Real } from '../../src/conv/types.js';
-import type { GemmEngine } from './engine.js';
+import type { KernelEngine } from './engine.js';
+import type { DirectDims } from './direct.js';
 import type { MatrixView } from './gemm.js';
 
 interface SgemmExports {
@@ -17,22 +18,28 @@ interface SgemmExports {
     b: number, bRs: number, bCs: number,
     c: number, ldc: number, accumulate: boolean, work: number,
   ): void;
+  directForward: DirectExport;
+  directGradInput: DirectExport;
+  directGradWeight: DirectExport;
 }
 
-const WASM_FILE = new URL('../wasm/sgemm.wasm', import.meta.url);
+/** (three volume pointers, span H and W, out D H W, k D H W, stride D H W, dilation D H W) */
+type DirectExport = (a: number, b: number, c: number, ...dims: number[]) => void;
+
+const WASM_FILE = new URL('../wasm/kernels.wasm', import.meta.url);
 const PAGE = 65536;
 const ALIGN = 64;
 const alignUp = (v: number) => Math.ceil(v / ALIGN) * ALIGN;
 
-let engine: GemmEngine | null | undefined;
+let engine: KernelEngine | null | undefined;
 
 /** The wasm engine, or null when the module is missing or this runtime lacks SIMD. */
-export function wasmEngine(): GemmEngine | null {
+export function wasmEngine(): KernelEngine | null {
   if (engine === undefined) engine = load();
   return engine;
 }
 
-function load(): GemmEngine | null {
+function load(): KernelEngine | null {
   let exports: SgemmExports;
   try {
     const module = new WebAssembly.Module(readFileSync(WASM_FILE));
@@ -54,6 +61,8 @@ function load(): GemmEngine | null {
     }
     return data.byteOffset + offset * 4;
   };
+
+  const dims = (d: DirectDims): number[] => [d.span[1], d.span[2], ...d.out, ...d.k, ...d.stride, ...d.dilation];
 
   return {
     name: 'wasm',
@@ -80,6 +89,11 @@ function load(): GemmEngine | null {
         address(b.data, b.offset), b.rowStride, b.colStride,
         address(c, cOffset), ldc, accumulate, work,
       );
+    },
+    direct: {
+      forward: (xp, wk, out, d) => exports.directForward(address(xp, 0), address(wk, 0), address(out, 0), ...dims(d)),
+      gradInput: (dy, wk, dxp, d) => exports.directGradInput(address(dy, 0), address(wk, 0), address(dxp, 0), ...dims(d)),
+      gradWeight: (dy, xp, dwk, d) => exports.directGradWeight(address(dy, 0), address(xp, 0), address(dwk, 0), ...dims(d)),
     },
   };
 }

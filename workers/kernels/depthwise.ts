@@ -1,0 +1,115 @@
+/**
+ * Depthwise convolution (C_in / groups = 1, any channel multiplier) without im2col: for each
+ * image and input channel, the padded input volume is staged once (padding by index mapping,
+ * any layout and padding mode, see im2col.ts), then the engine's direct correlation
+ * (direct.ts) runs once per output channel of that group. grad_input folds the padded
+ * gradient back onto the input positions each padded position copies (scatterLine), the
+ * adjoint of the staging.
+ *
+ * Memory: the staged volumes (input span, its gradient, one output plane) must fit the tile
+ * budget; `fitsDepthwise` says so, and convolutions that do not fit take the tiled GEMM path.
+ */
+import type { Real } from '../../src/conv/types.js';
+import { copyStrided } from './copy.js';
+import type { DirectDims } from './direct.js';
+import type { KernelEngine } from './engine.js';
+import { gatherLine, scatterLine, sourceIndex, type Line } from './im2col.js';
+import type { ConvPlan } from './plan.js';
+import { tileBudget } from './workspace.js';
+
+/** The part of the padded input the correlation reads: (out - 1) * stride + dilation * (k - 1) + 1 per dim. */
+function directDims(p: ConvPlan): DirectDims {
+  const span = p.outExt.map((o, i) => (o - 1) * p.stride[i] + p.dilation[i] * (p.kExt[i] - 1) + 1) as [number, number, number];
+  return { span, out: p.outExt, k: p.kExt, stride: p.stride, dilation: p.dilation };
+}
+
+const volume = (e: readonly number[]) => e[0] * e[1] * e[2];
+
+/** Whether the depthwise path applies and its staged volumes fit the tile budget. */
+export function fitsDepthwise(p: ConvPlan, engine: KernelEngine): boolean {
+  if (p.cinG !== 1) return false;
+  const elements = 2 * volume(directDims(p).span) + 2 * p.positions + p.kSize * (p.groups * p.coutG + 1);
+  return elements * engine.elementBytes <= tileBudget();
+}
+
+/** Calls visit(line, at) for each W line of the padded volume of channel c of image n. */
+function forEachPaddedLine(p: ConvPlan, d: DirectDims, n: number, c: number, visit: (line: Line | null, at: number) => void): void {
+  const [spanD, spanH, spanW] = d.span;
+  const [inD, inH, inW] = p.inExt;
+  const [padD, padH, padW] = p.padBefore;
+  const [xD, xH, xW] = p.xSpatial;
+  const base = n * p.xN + c * p.xC;
+  for (let a = 0; a < spanD; a++) {
+    const sd = sourceIndex(a - padD, inD, p.paddingMode);
+    for (let b = 0; b < spanH; b++) {
+      const sh = sourceIndex(b - padH, inH, p.paddingMode);
+      const at = (a * spanH + b) * spanW;
+      if (sd < 0 || sh < 0) visit(null, at);
+      else visit({ lineBase: base + sd * xD + sh * xH, w0: -padW, step: 1, count: spanW, extent: inW, stride: xW, mode: p.paddingMode }, at);
+    }
+  }
+}
+
+/** Output channel co's taps, dense [kD, kH, kW], from the weight matrix W[co, row] (row = tap for C_in/groups = 1). */
+function gatherTaps(p: ConvPlan, w: Real, co: number, wk: Real): void {
+  for (let t = 0; t < p.kSize; t++) wk[t] = w[co * p.wCo + t * p.rowPerOffset * p.wRow];
+}
+
+/** Output-shaped plane of (n, co) as a dense [positions] array. */
+function gatherPlane(p: ConvPlan, y: Real, n: number, co: number, out: Real): void {
+  copyStrided(y, n * p.yN + co * p.yC, p.yP, out, 0, 1, p.positions);
+}
+
+export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real, engine: KernelEngine): void {
+  const d = directDims(p);
+  const buf = engine.buffers({ xp: volume(d.span), wk: p.kSize, out: p.positions });
+  for (let n = 0; n < p.batch; n++) {
+    for (let c = 0; c < p.groups; c++) {
+      forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
+      for (let j = 0; j < p.coutG; j++) {
+        const co = c * p.coutG + j;
+        gatherTaps(p, w, co, buf.wk);
+        engine.direct.forward(buf.xp, buf.wk, buf.out, d);
+        copyStrided(buf.out, 0, 1, y, n * p.yN + co * p.yC, p.yP, p.positions, bias ? bias[co] : 0);
+      }
+    }
+  }
+}
+
+export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
+  const d = directDims(p);
+  const cout = p.groups * p.coutG;
+  const buf = engine.buffers({ xp: volume(d.span), dy: p.positions, acc: cout * p.kSize });
+  buf.acc.fill(0, 0, cout * p.kSize);
+  for (let n = 0; n < p.batch; n++) {
+    for (let c = 0; c < p.groups; c++) {
+      forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
+      for (let j = 0; j < p.coutG; j++) {
+        const co = c * p.coutG + j;
+        gatherPlane(p, dy, n, co, buf.dy);
+        engine.direct.gradWeight(buf.dy, buf.xp, buf.acc.subarray(co * p.kSize, (co + 1) * p.kSize), d);
+      }
+    }
+  }
+  for (let co = 0; co < cout; co++) {
+    for (let t = 0; t < p.kSize; t++) dw[co * p.wCo + t * p.rowPerOffset * p.wRow] = buf.acc[co * p.kSize + t];
+  }
+}
+
+export function depthwiseGradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
+  const d = directDims(p);
+  const buf = engine.buffers({ dxp: volume(d.span), dy: p.positions, wk: p.kSize });
+  dx.fill(0);
+  for (let n = 0; n < p.batch; n++) {
+    for (let c = 0; c < p.groups; c++) {
+      buf.dxp.fill(0, 0, volume(d.span));
+      for (let j = 0; j < p.coutG; j++) {
+        const co = c * p.coutG + j;
+        gatherTaps(p, w, co, buf.wk);
+        gatherPlane(p, dy, n, co, buf.dy);
+        engine.direct.gradInput(buf.dy, buf.wk, buf.dxp, d);
+      }
+      forEachPaddedLine(p, d, n, c, (line, at) => line && scatterLine(buf.dxp, at, line, dx));
+    }
+  }
+}

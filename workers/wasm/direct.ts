@@ -1,0 +1,124 @@
+// AssemblyScript: direct 3-D correlation of one channel on a dense, already padded volume
+// (the depthwise path; see workers/kernels/direct.ts for the TypeScript twin and the math).
+// Volumes are row-major [D, H, W]; xp spans [spanD, spanH, spanW], out/dy [oD, oH, oW],
+// taps wk [kD, kH, kW]. Output positions are vectorised four at a time along W when the W
+// stride is 1; other strides run the same loops scalar.
+
+// @ts-ignore: decorator
+@inline
+function xIndex(spanH: i32, spanW: i32, a: i32, b: i32, c: i32): usize {
+  return <usize>(((a * spanH + b) * spanW + c) * 4);
+}
+
+/** out[o] = sum over taps t of wk[t] * xp[o * stride + t * dilation]. */
+export function directForward(
+  xp: usize, wk: usize, out: usize, spanH: i32, spanW: i32,
+  oD: i32, oH: i32, oW: i32, kD: i32, kH: i32, kW: i32,
+  sD: i32, sH: i32, sW: i32, dD: i32, dH: i32, dW: i32,
+): void {
+  for (let od = 0; od < oD; od++) {
+    for (let oh = 0; oh < oH; oh++) {
+      const orow = out + <usize>(((od * oH + oh) * oW) * 4);
+      let ow = 0;
+      if (sW == 1) {
+        for (; ow + 4 <= oW; ow += 4) {
+          let acc = f32x4.splat(0);
+          let tap = wk;
+          for (let kd = 0; kd < kD; kd++) {
+            for (let kh = 0; kh < kH; kh++) {
+              const xrow = xp + xIndex(spanH, spanW, od * sD + kd * dD, oh * sH + kh * dH, ow);
+              for (let kw = 0; kw < kW; kw++) {
+                acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(tap), v128.load(xrow + <usize>(kw * dW * 4))));
+                tap += 4;
+              }
+            }
+          }
+          v128.store(orow + <usize>(ow * 4), acc);
+        }
+      }
+      for (; ow < oW; ow++) {
+        let acc: f32 = 0;
+        let tap = wk;
+        for (let kd = 0; kd < kD; kd++) {
+          for (let kh = 0; kh < kH; kh++) {
+            const xrow = xp + xIndex(spanH, spanW, od * sD + kd * dD, oh * sH + kh * dH, ow * sW);
+            for (let kw = 0; kw < kW; kw++) {
+              acc += load<f32>(tap) * load<f32>(xrow + <usize>(kw * dW * 4));
+              tap += 4;
+            }
+          }
+        }
+        store<f32>(orow + <usize>(ow * 4), acc);
+      }
+    }
+  }
+}
+
+/** dxp[o * stride + t * dilation] += wk[t] * dy[o] (dxp zeroed by the caller). */
+export function directGradInput(
+  dy: usize, wk: usize, dxp: usize, spanH: i32, spanW: i32,
+  oD: i32, oH: i32, oW: i32, kD: i32, kH: i32, kW: i32,
+  sD: i32, sH: i32, sW: i32, dD: i32, dH: i32, dW: i32,
+): void {
+  for (let od = 0; od < oD; od++) {
+    for (let oh = 0; oh < oH; oh++) {
+      const grow = dy + <usize>(((od * oH + oh) * oW) * 4);
+      let tap = wk;
+      for (let kd = 0; kd < kD; kd++) {
+        for (let kh = 0; kh < kH; kh++) {
+          const xrow = dxp + xIndex(spanH, spanW, od * sD + kd * dD, oh * sH + kh * dH, 0);
+          for (let kw = 0; kw < kW; kw++) {
+            const w = load<f32>(tap);
+            const base = xrow + <usize>(kw * dW * 4);
+            let ow = 0;
+            if (sW == 1) {
+              const wv = f32x4.splat(w);
+              for (; ow + 4 <= oW; ow += 4) {
+                const at = base + <usize>(ow * 4);
+                v128.store(at, f32x4.add(v128.load(at), f32x4.mul(wv, v128.load(grow + <usize>(ow * 4)))));
+              }
+            }
+            for (; ow < oW; ow++) {
+              const at = base + <usize>(ow * sW * 4);
+              store<f32>(at, load<f32>(at) + w * load<f32>(grow + <usize>(ow * 4)));
+            }
+            tap += 4;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dwk[t] += sum over o of dy[o] * xp[o * stride + t * dilation]. */
+export function directGradWeight(
+  dy: usize, xp: usize, dwk: usize, spanH: i32, spanW: i32,
+  oD: i32, oH: i32, oW: i32, kD: i32, kH: i32, kW: i32,
+  sD: i32, sH: i32, sW: i32, dD: i32, dH: i32, dW: i32,
+): void {
+  let tap = dwk;
+  for (let kd = 0; kd < kD; kd++) {
+    for (let kh = 0; kh < kH; kh++) {
+      for (let kw = 0; kw < kW; kw++) {
+        let accv = f32x4.splat(0);
+        let acc: f32 = 0;
+        for (let od = 0; od < oD; od++) {
+          for (let oh = 0; oh < oH; oh++) {
+            const grow = dy + <usize>(((od * oH + oh) * oW) * 4);
+            const xrow = xp + xIndex(spanH, spanW, od * sD + kd * dD, oh * sH + kh * dH, kw * dW);
+            let ow = 0;
+            if (sW == 1) {
+              for (; ow + 4 <= oW; ow += 4) {
+                accv = f32x4.add(accv, f32x4.mul(v128.load(grow + <usize>(ow * 4)), v128.load(xrow + <usize>(ow * 4))));
+              }
+            }
+            for (; ow < oW; ow++) acc += load<f32>(grow + <usize>(ow * 4)) * load<f32>(xrow + <usize>(ow * sW * 4));
+          }
+        }
+        acc += f32x4.extract_lane(accv, 0) + f32x4.extract_lane(accv, 1) + f32x4.extract_lane(accv, 2) + f32x4.extract_lane(accv, 3);
+        store<f32>(tap, load<f32>(tap) + acc);
+        tap += 4;
+      }
+    }
+  }
+}
