@@ -1,6 +1,11 @@
 /**
  * Every valid conformance case run directly against the kernels (geometry from resolveConv),
- * in the case's dtype and again in the other dtype, checked with the README tolerance rule.
+ * checked with the README tolerance rule, on each kernel engine passed explicitly:
+ *   ts    in the case's dtype and again in the other dtype (float64 accumulation);
+ *   wasm  in float32 (float32 cases as they are, float64 cases re-run in float32).
+ * One test per (case, dtype, engine). The wasm engine must be available: if it does not load,
+ * every wasm test fails (never skipped). Each run also checks that the kernels (GEMM or, on the
+ * depthwise path, direct) went through the engine it passed.
  *
  * Re-running in the other dtype:
  *  - float32 case as float64: the inputs convert exactly, so the case's reference and abs-bound
@@ -17,12 +22,14 @@ import type { ConvOperands, ConvParams, Real } from '../../src/conv/types.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
 import { loadValidCases, decodeB64, caseParams, toDtype, alloc, ConformanceCase, Dt } from '../reference/data.js';
 import { checkClose } from '../reference/tolerance.js';
+import { counting, engineNamed, wasmEngine, type EngineName } from '../reference/engines.js';
 
 const cases = loadValidCases();
 
 const GRAD_KEY = { input: 'grad_input', weight: 'grad_weight', bias: 'grad_bias' } as const;
 
-function runCase(c: ConformanceCase, dtype: Dt): void {
+function runCase(c: ConformanceCase, dtype: Dt, engineName: EngineName): void {
+  const counted = counting(engineNamed(engineName));
   const r = c.request;
   const caseDt = r.input.dtype;
   const load = (t: { data_b64: string }) => toDtype(decodeB64(t.data_b64, caseDt), dtype);
@@ -39,7 +46,7 @@ function runCase(c: ConformanceCase, dtype: Dt): void {
   const shapes: Record<string, number[]> = {};
   if (c.op === 'forward') {
     const y = alloc(dtype, numel(g.outputShape)).fill(NaN);
-    convForward(g, x, w, r.bias ? load(r.bias) : null, y);
+    convForward(g, x, w, r.bias ? load(r.bias) : null, y, counted.engine);
     results.output = y;
     shapes.output = g.outputShape;
   } else {
@@ -48,7 +55,7 @@ function runCase(c: ConformanceCase, dtype: Dt): void {
     const out: { input?: Real; weight?: Real; bias?: Real } = {};
     const sizes = { input: g.inputShape, weight: g.weightShape, bias: [g.outChannels] };
     for (const k of wanted) out[k] = alloc(dtype, numel(sizes[k])).fill(NaN);
-    convBackward(g, x, w, dy, out);
+    convBackward(g, x, w, dy, out, counted.engine);
     assert.deepEqual(Object.keys(out).sort(), [...wanted].sort(), 'the kernel must fill exactly the requested gradients');
     for (const k of wanted) {
       results[GRAD_KEY[k]] = out[k]!;
@@ -57,6 +64,8 @@ function runCase(c: ConformanceCase, dtype: Dt): void {
   }
 
   assert.deepEqual(Object.keys(results).sort(), Object.keys(c.expected).sort(), 'response keys');
+  const usesKernels = c.op === 'forward' || (r.grads ?? ['input']).some((k) => k !== 'bias');
+  assert.ok(!usesKernels || counted.calls > 0, `no kernel (GEMM or direct) ran on the ${engineName} engine passed to the kernel`);
   const rounded = caseDt === 'float64' && dtype === 'float32';
   const problems: string[] = [];
   for (const key of Object.keys(c.expected)) {
@@ -72,16 +81,22 @@ function runCase(c: ConformanceCase, dtype: Dt): void {
     );
     if (!rep.ok) problems.push(`${key}: ${rep.message}`);
   }
-  assert.equal(problems.length, 0, `${c.name} in ${dtype}: ${problems.join(' | ')}`);
+  assert.equal(problems.length, 0, `${c.name} in ${dtype} on ${engineName}: ${problems.join(' | ')}`);
 }
 
 test('conformance cases are present', () => {
   assert.ok(cases.length >= 100, `expected the 120 valid cases, found ${cases.length}`);
 });
 
+test('the wasm engine is available', () => {
+  assert.equal(wasmEngine().name, 'wasm');
+});
+
 for (const c of cases) {
   const dt = c.request.input.dtype;
   const other: Dt = dt === 'float32' ? 'float64' : 'float32';
-  test(`conformance ${c.name} (${dt})`, () => runCase(c, dt));
-  test(`conformance ${c.name} re-run as ${other}`, () => runCase(c, other));
+  test(`conformance ${c.name} (${dt}) [ts]`, () => runCase(c, dt, 'ts'));
+  test(`conformance ${c.name} re-run as ${other} [ts]`, () => runCase(c, other, 'ts'));
+  if (dt === 'float32') test(`conformance ${c.name} (float32) [wasm]`, () => runCase(c, 'float32', 'wasm'));
+  else test(`conformance ${c.name} re-run as float32 [wasm]`, () => runCase(c, 'float32', 'wasm'));
 }

@@ -3,12 +3,14 @@
  * float64 on tiny shapes: with L(x, w, b) = sum(forward(x, w, b) * R) for a random R,
  * convBackward(dy = R) must give dL/dx, dL/dw, dL/db for every element.
  * L is linear in each operand, so the central difference is exact up to rounding.
+ * Runs on the ts engine, passed explicitly (float64 is ts-only; the wasm engine is float32).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConv, numel } from '../../src/conv/geometry.js';
 import type { ConvParams } from '../../src/conv/types.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
+import { tsEngine } from '../../workers/kernels/engine.js';
 import { rng, randomTensor } from '../reference/data.js';
 
 interface Config {
@@ -48,7 +50,7 @@ for (const cfg of CONFIGS) {
     const y = new Float64Array(numel(g.outputShape));
     const loss = () => {
       y.fill(NaN);
-      convForward(g, x, w, b, y);
+      convForward(g, x, w, b, y, tsEngine);
       let s = 0;
       for (let i = 0; i < y.length; i++) s += y[i] * R[i];
       return s;
@@ -58,7 +60,7 @@ for (const cfg of CONFIGS) {
       weight: new Float64Array(w.length).fill(NaN),
       bias: new Float64Array(b.length).fill(NaN),
     };
-    convBackward(g, x, w, R, grads);
+    convBackward(g, x, w, R, grads, tsEngine);
     const operands = { input: x, weight: w, bias: b };
     let nonZero = 0;
     for (const key of ['input', 'weight', 'bias'] as const) {

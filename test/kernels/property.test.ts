@@ -4,6 +4,11 @@
  * im2col tiles from one position to the whole image) run through resolveConv + the kernels and
  * compared with the naive reference under the conformance tolerance rule (abs-bound = the
  * reference on absolute values, n = the largest number of terms of one element).
+ *
+ * Every property runs on both kernel engines, passed explicitly: ts on float32 and float64 draws,
+ * wasm on float32 (see ENGINE_RUNS). Counting the engine's kernel calls checks that the engine
+ * passed is the one used and that the tile budget produced the intended GEMM tiles (or, for
+ * C_in/groups = 1, that the depthwise path ran its direct kernels once per image and channel).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,11 +16,11 @@ import fc from 'fast-check';
 import { resolveConv, numel } from '../../src/conv/geometry.js';
 import type { ConvGeometry, ConvOperands, ConvParams, GradName, LayoutName, Padding, PaddingMode, Real } from '../../src/conv/types.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
-import { GEMM_SCRATCH_BYTES } from '../../workers/kernels/gemm.js';
 import { setTileBudget, DEFAULT_TILE_BUDGET_BYTES } from '../../workers/kernels/workspace.js';
 import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } from '../reference/naive-conv.js';
-import { alloc, rng, randomTensor, Dt } from '../reference/data.js';
-import { checkClose } from '../reference/tolerance.js';
+import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
+import { checkClose, type ToleranceOptions } from '../reference/tolerance.js';
+import { counting, engineNamed, type Counted, type Engine, type EngineName } from '../reference/engines.js';
 
 const SEED = 20260611;
 const ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };
@@ -177,15 +182,46 @@ function geometryOf(c: Case, withGradOutput: boolean): { g: ConvGeometry; rg: Re
   return { g, rg };
 }
 
-/** Run `f` with the im2col tile set to `tile` output positions (0: default budget). */
-function withTile<T>(c: Case, rg: RefGeom, f: () => T): T {
+/**
+ * Run `f` with the thread's tile budget set so that `engine` tiles the output positions
+ * `c.tile` at a time (0: the default budget). conv.ts sizes a tile as
+ * floor((budget - engine.gemmScratchBytes) / (perPosition * engine.elementBytes)) with
+ * perPosition = K + C_out/groups, so the budget is that product plus the engine's scratch.
+ */
+function withTile<T>(c: Case, rg: RefGeom, engine: Engine, f: () => T): T {
   if (c.tile === 0) return f();
-  const perPosition = 8 * ((rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups);
-  setTileBudget(Math.max(1 << 16, GEMM_SCRATCH_BYTES + perPosition * c.tile));
+  const perPosition = (rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups;
+  setTileBudget(Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * c.tile));
   try {
     return f();
   } finally {
     setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
+  }
+}
+
+/**
+ * GEMM calls one conv pass makes when tiled as `withTile` asks: one per image, group and tile
+ * (the default budget holds a whole image of these small geometries).
+ */
+function gemmsPerPass(c: Case, rg: RefGeom): number {
+  const positions = numel(rg.outSp);
+  const tile = c.tile === 0 ? positions : Math.min(positions, c.tile);
+  return rg.batch * rg.groups * Math.ceil(positions / tile);
+}
+
+/**
+ * The kernel calls of `passes` conv passes (forward = 1; backward = one per gradient among
+ * input and weight): the GEMM path tiled as `withTile` asks, or the depthwise path of direct
+ * kernels (one call per image and output channel), which only C_in/groups = 1 may take.
+ */
+function assertCalls(counted: Counted, c: Case, rg: RefGeom, passes: number, what: string): void {
+  const engine = counted.engine.name;
+  if (counted.direct > 0) {
+    assert.equal(rg.cin / rg.groups, 1, `${what} on ${engine}: direct (depthwise) kernels ran for C_in/groups = ${rg.cin / rg.groups}`);
+    assert.equal(counted.gemm, 0, `${what} on ${engine}: GEMMs beside the depthwise path`);
+    assert.equal(counted.direct, passes * rg.batch * rg.cout, `${what} on ${engine}: direct calls (one per image and output channel)`);
+  } else {
+    assert.equal(counted.gemm, passes * gemmsPerPass(c, rg), `${what} on ${engine}: GEMM calls (one per image, group and tile of ${c.tile || 'all'} positions)`);
   }
 }
 
@@ -199,29 +235,52 @@ function data(c: Case, rg: RefGeom) {
   };
 }
 
-function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case): void {
-  const rep = checkClose(got, r.ref, r.absBound, r.nTerms, dtype, { float64Reference: true });
+function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case, opts: ToleranceOptions = {}): void {
+  const rep = checkClose(got, r.ref, r.absBound, r.nTerms, dtype, { float64Reference: true, ...opts });
   assert.ok(rep.ok, `${what}: ${rep.message}\n  case: ${JSON.stringify({ ...c, features: undefined })}`);
 }
 
-const runs = (n: number) => ({ seed: SEED, numRuns: n, includeErrorInReport: true });
+/**
+ * The engines each property runs on: ts on the generator's draws as they are (float32 and
+ * float64), wasm on the draws with the dtype forced to float32 (its only dtype), from another
+ * fixed seed so the two engines see different geometries.
+ */
+interface EngineRun {
+  name: EngineName;
+  label: string;
+  arb: fc.Arbitrary<Case>;
+  seed: number;
+}
+const ENGINE_RUNS: EngineRun[] = [
+  { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
+  { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
+];
 
-test('forward matches the naive reference on random geometries', () => {
+const runs = (run: EngineRun, n: number) => ({ seed: run.seed, numRuns: n, includeErrorInReport: true });
+
+/** Registers `body` once per engine: `title [engine, dtypes]`. */
+function perEngine(title: string, body: (run: EngineRun, engine: Engine) => void): void {
+  for (const run of ENGINE_RUNS) test(`${title} [${run.label}]`, () => body(run, engineNamed(run.name)));
+}
+
+perEngine('forward matches the naive reference on random geometries, tiled as asked', (run, engine) => {
   fc.assert(
-    fc.property(caseArb, (c) => {
+    fc.property(run.arb, (c) => {
       const { g, rg } = geometryOf(c, false);
       const { x, w, b } = data(c, rg);
       const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
-      withTile(c, rg, () => convForward(g, x, w, b, y));
+      const counted = counting(engine);
+      withTile(c, rg, engine, () => convForward(g, x, w, b, y, counted.engine));
       assertClose(y, referenceForward(rg, x, w, b), c.dtype, 'output', c);
+      assertCalls(counted, c, rg, 1, 'forward');
     }),
-    runs(1500),
+    runs(run, 1500),
   );
 });
 
-test('backward (all three gradients) matches the naive reference on random geometries', () => {
+perEngine('backward (all three gradients) matches the naive reference on random geometries', (run, engine) => {
   fc.assert(
-    fc.property(caseArb, (c) => {
+    fc.property(run.arb, (c) => {
       const { g, rg } = geometryOf(c, true);
       const { x, w, dy } = data(c, rg);
       const out = {
@@ -229,11 +288,13 @@ test('backward (all three gradients) matches the naive reference on random geome
         weight: alloc(c.dtype, numel(g.weightShape)).fill(NaN),
         bias: alloc(c.dtype, g.outChannels).fill(NaN),
       };
-      withTile(c, rg, () => convBackward(g, x, w, dy, out));
+      const counted = counting(engine);
+      withTile(c, rg, engine, () => convBackward(g, x, w, dy, out, counted.engine));
       const ref = referenceBackward(rg, x, w, dy);
       for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k}`, c);
+      assertCalls(counted, c, rg, 2, 'backward');
     }),
-    runs(1200),
+    runs(run, 1200),
   );
 });
 
@@ -248,9 +309,9 @@ function guarded(dtype: Dt, n: number, lead: number) {
   };
 }
 
-test('backward with a subset of gradients writes exactly those arrays, overwriting, never accumulating', () => {
+perEngine('backward with a subset of gradients writes exactly those arrays, overwriting, never accumulating', (run, engine) => {
   fc.assert(
-    fc.property(caseArb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
+    fc.property(run.arb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
       const { g, rg } = geometryOf(c, true);
       const d = data(c, rg);
       // operands as views at odd offsets: kernels must honour byteOffset and never write them
@@ -272,8 +333,10 @@ test('backward with a subset of gradients writes exactly those arrays, overwriti
         outs[k] = o;
         arg[k] = o.view;
       }
-      withTile(c, rg, () => convBackward(g, xg.view, wg.view, dyg.view, arg));
+      const counted = counting(engine);
+      withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, counted.engine));
       assert.deepEqual(Object.keys(arg).sort(), [...c.grads].sort(), 'only the requested gradients are present');
+      assertCalls(counted, c, rg, c.grads.filter((k) => k !== 'bias').length, `backward of ${c.grads.join('+')}`);
       const ref = referenceBackward(rg, d.x, d.w, d.dy);
       const first: Partial<Record<GradName, Real>> = {};
       for (const k of c.grads) {
@@ -282,20 +345,20 @@ test('backward with a subset of gradients writes exactly those arrays, overwriti
         first[k] = outs[k]!.view.slice();
       }
       // a second call into the same (now filled) arrays must give the same bits
-      withTile(c, rg, () => convBackward(g, xg.view, wg.view, dyg.view, arg));
+      withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, engine));
       for (const k of c.grads) assert.deepEqual(outs[k]!.view, first[k], `grad_${k} changed on a second call (accumulated?)`);
       for (const [name, gv, src] of [['input', xg, d.x], ['weight', wg, d.w], ['grad_output', dyg, d.dy]] as const) {
         assert.deepEqual(gv.view, src, `${name} was modified`);
         assert.ok(gv.guardsIntact(), `${name}: guards modified`);
       }
     }),
-    runs(600),
+    runs(run, 600),
   );
 });
 
-test('forward writes every output element of a view at an offset and leaves operands alone', () => {
+perEngine('forward writes every output element of a view at an offset and leaves operands alone', (run, engine) => {
   fc.assert(
-    fc.property(caseArb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
+    fc.property(run.arb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
       const { g, rg } = geometryOf(c, false);
       const d = data(c, rg);
       const xg = guarded(c.dtype, d.x.length, lead);
@@ -306,14 +369,14 @@ test('forward writes every output element of a view at an offset and leaves oper
       if (bg && d.b) bg.view.set(d.b);
       const yg = guarded(c.dtype, numel(g.outputShape), lead + 1);
       yg.view.fill(NaN);
-      withTile(c, rg, () => convForward(g, xg.view, wg.view, bg ? bg.view : null, yg.view));
+      withTile(c, rg, engine, () => convForward(g, xg.view, wg.view, bg ? bg.view : null, yg.view, engine));
       assertClose(yg.view, referenceForward(rg, d.x, d.w, d.b), c.dtype, 'output', c);
       assert.ok(yg.guardsIntact(), 'output: wrote outside its view');
       assert.deepEqual(xg.view, d.x, 'input modified');
       assert.deepEqual(wg.view, d.w, 'weight modified');
       assert.ok(xg.guardsIntact() && wg.guardsIntact() && (!bg || bg.guardsIntact()), 'operand guards modified');
     }),
-    runs(400),
+    runs(run, 400),
   );
 });
 
@@ -323,9 +386,9 @@ function sprinkle(a: Real, rand: () => number, every: number): void {
   for (let i = 0; i < a.length; i++) if (rand() * every < 1) a[i] = specials[Math.floor(rand() * 3)];
 }
 
-test('NaN and Infinity propagate exactly as in the definition (incl. 0 * inf of zero padding)', () => {
+perEngine('NaN and Infinity propagate exactly as in the definition (incl. 0 * inf of zero padding)', (run, engine) => {
   fc.assert(
-    fc.property(caseArb, fc.constantFrom('x', 'w', 'b', 'dy', 'all'), (c, where) => {
+    fc.property(run.arb, fc.constantFrom('x', 'w', 'b', 'dy', 'all'), (c, where) => {
       const { g, rg } = geometryOf(c, true);
       const d = data(c, rg);
       const rand = rng(c.seed + 17);
@@ -334,24 +397,27 @@ test('NaN and Infinity propagate exactly as in the definition (incl. 0 * inf of 
       if ((where === 'b' || where === 'all') && d.b) sprinkle(d.b, rand, 2);
       if (where === 'dy' || where === 'all') sprinkle(d.dy, rand, 6);
       const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
-      withTile(c, rg, () => convForward(g, d.x, d.w, d.b, y));
+      withTile(c, rg, engine, () => convForward(g, d.x, d.w, d.b, y, engine));
       assertClose(y, referenceForward(rg, d.x, d.w, d.b), c.dtype, `output (non-finite in ${where})`, c);
       const out = {
         input: alloc(c.dtype, numel(g.inputShape)),
         weight: alloc(c.dtype, numel(g.weightShape)),
         bias: alloc(c.dtype, g.outChannels),
       };
-      withTile(c, rg, () => convBackward(g, d.x, d.w, d.dy, out));
+      withTile(c, rg, engine, () => convBackward(g, d.x, d.w, d.dy, out, engine));
       const ref = referenceBackward(rg, d.x, d.w, d.dy);
       for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k} (non-finite in ${where})`, c);
     }),
-    runs(600),
+    runs(run, 600),
   );
 });
 
 /**
- * A few larger problems that cross the GEMM's blocking (KC = 256 deep slices, MC = 128 rows,
- * NC = 2048 columns, partial 4x4 edge tiles) and the pointwise (1x1, read-in-place) path.
+ * A few larger problems that cross the GEMMs' blocking (KC = 256 deep slices; MC = 128 / 96
+ * rows; NC = 2048 columns; partial 4x4 / 6x8 edge tiles) and the pointwise (1x1) path. Each
+ * runs on ts in its dtype and on wasm in float32 (a float64 problem's inputs rounded to float32,
+ * checked against the float64 reference with the rounded-inputs rule). The naive reference is
+ * computed once per problem and shared by both engines.
  */
 const LARGE: { name: string; input: number[]; weight: number[]; params: ConvParams; dtype: Dt }[] = [
   { name: '2-D channels_first K=270 C_out=132 2116 positions', input: [1, 30, 46, 46], weight: [132, 30, 3, 3], params: { padding: 1 }, dtype: 'float32' },
@@ -360,21 +426,81 @@ const LARGE: { name: string; input: number[]; weight: number[]; params: ConvPara
 ];
 
 for (const L of LARGE) {
-  test(`large: ${L.name}`, () => {
-    const c: Case = { params: L.params, inputShape: L.input, weightShape: L.weight, bias: true, dtype: L.dtype, seed: 99, grads: GRADS, tile: 0, features: [] };
+  const c: Case = { params: L.params, inputShape: L.input, weightShape: L.weight, bias: true, dtype: L.dtype, seed: 99, grads: GRADS, tile: 0, features: [] };
+  let memo: { rg: RefGeom; d: ReturnType<typeof data>; fwd: RefResult; bwd: ReturnType<typeof referenceBackward> } | undefined;
+  const reference = () => {
+    if (!memo) {
+      const rg = refGeometry(c.inputShape, c.weightShape, c.params);
+      const d = data(c, rg);
+      memo = { rg, d, fwd: referenceForward(rg, d.x, d.w, d.b), bwd: referenceBackward(rg, d.x, d.w, d.dy) };
+    }
+    return memo;
+  };
+  const targets: { engine: EngineName; dtype: Dt }[] = [{ engine: 'ts', dtype: L.dtype }, { engine: 'wasm', dtype: 'float32' }];
+  for (const t of targets) {
+    test(`large: ${L.name} [${t.engine}, ${t.dtype}]`, () => {
+      const engine = engineNamed(t.engine);
+      const ct: Case = { ...c, dtype: t.dtype };
+      const { g } = geometryOf(ct, true);
+      const { d, fwd, bwd } = reference();
+      const conv = (a: Real | null) => (a === null ? null : toDtype(a, t.dtype));
+      const [x, w, b, dy] = [conv(d.x)!, conv(d.w)!, conv(d.b), conv(d.dy)!];
+      const opts: ToleranceOptions = { roundedInputs: t.dtype !== L.dtype };
+      const y = alloc(t.dtype, numel(g.outputShape)).fill(NaN);
+      const counted = counting(engine);
+      convForward(g, x, w, b, y, counted.engine);
+      assertClose(y, fwd, t.dtype, 'output', ct, opts);
+      const out = {
+        input: alloc(t.dtype, numel(g.inputShape)).fill(NaN),
+        weight: alloc(t.dtype, numel(g.weightShape)).fill(NaN),
+        bias: alloc(t.dtype, g.outChannels).fill(NaN),
+      };
+      convBackward(g, x, w, dy, out, counted.engine);
+      for (const k of GRADS) assertClose(out[k], bwd[k], t.dtype, `grad_${k}`, ct, opts);
+      assert.ok(counted.calls > 0, `no kernel ran on ${t.engine}`);
+    });
+  }
+}
+
+/**
+ * A depthwise geometry (C_in/groups = 1) under the minimum 64 KiB tile budget: its staged
+ * volumes (~36 K elements) do not fit, so it must take the tiled GEMM path (one position per
+ * tile: the budget is below the GEMM scratch itself) rather than the direct kernels; under the
+ * default budget it may take either. Both must match the reference.
+ */
+for (const t of [{ engine: 'ts', dtype: 'float64' }, { engine: 'wasm', dtype: 'float32' }] as const) {
+  test(`depthwise over the tile budget falls back to GEMM tiles of one position [${t.engine}, ${t.dtype}]`, () => {
+    const engine = engineNamed(t.engine);
+    const c: Case = { params: { groups: 2, padding: 1, padding_mode: 'circular' }, inputShape: [2, 2, 9000], weightShape: [4, 1, 3], bias: true, dtype: t.dtype, seed: 7, grads: GRADS, tile: 0, features: [] };
     const { g, rg } = geometryOf(c, true);
     const { x, w, b, dy } = data(c, rg);
-    const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
-    convForward(g, x, w, b, y);
-    assertClose(y, referenceForward(rg, x, w, b), c.dtype, 'output', c);
-    const out = {
-      input: alloc(c.dtype, numel(g.inputShape)).fill(NaN),
-      weight: alloc(c.dtype, numel(g.weightShape)).fill(NaN),
-      bias: alloc(c.dtype, g.outChannels).fill(NaN),
-    };
-    convBackward(g, x, w, dy, out);
-    const ref = referenceBackward(rg, x, w, dy);
-    for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k}`, c);
+    const fwd = referenceForward(rg, x, w, b);
+    const bwd = referenceBackward(rg, x, w, dy);
+    for (const budget of [1 << 16, DEFAULT_TILE_BUDGET_BYTES]) {
+      const counted = counting(engine);
+      const y = alloc(c.dtype, numel(g.outputShape)).fill(NaN);
+      const out = {
+        input: alloc(c.dtype, numel(g.inputShape)).fill(NaN),
+        weight: alloc(c.dtype, numel(g.weightShape)).fill(NaN),
+        bias: alloc(c.dtype, g.outChannels).fill(NaN),
+      };
+      setTileBudget(budget);
+      try {
+        convForward(g, x, w, b, y, counted.engine);
+        convBackward(g, x, w, dy, out, counted.engine);
+      } finally {
+        setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
+      }
+      const what = `budget ${budget}`;
+      assertClose(y, fwd, c.dtype, `output, ${what}`, c);
+      for (const k of GRADS) assertClose(out[k], bwd[k], c.dtype, `grad_${k}, ${what}`, c);
+      if (budget === 1 << 16) {
+        assert.equal(counted.direct, 0, `${what}: the direct kernels ran although their volumes exceed the budget`);
+        assert.equal(counted.gemm, 3 * rg.batch * rg.groups * numel(rg.outSp), `${what}: GEMM calls (3 passes x images x groups x positions)`);
+      } else {
+        assert.ok(counted.calls > 0, `${what}: no kernel ran on ${t.engine}`);
+      }
+    }
   });
 }
 
@@ -396,4 +522,20 @@ test('the generator covers every feature in 1500 draws', () => {
   ];
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
   assert.deepEqual(missing, [], `features drawn fewer than 10 times: ${missing.join(', ')}\nseen: ${JSON.stringify(Object.fromEntries(seen))}`);
+});
+
+test('withTile yields the tile it asks for on each engine (budget arithmetic of conv.ts)', () => {
+  // perPosition = K + C_out/groups = 2*3*3 + 4 = 22 for this 2-D problem with 8x8 = 64 positions.
+  const c: Case = { params: { padding: 1 }, inputShape: [1, 2, 8, 8], weightShape: [4, 2, 3, 3], bias: false, dtype: 'float32', seed: 5, grads: GRADS, tile: 0, features: [] };
+  for (const run of ENGINE_RUNS) {
+    const engine = engineNamed(run.name);
+    for (const tile of [1, 2, 5, 7, 63, 64]) {
+      const ct = { ...c, tile };
+      const { g, rg } = geometryOf(ct, false);
+      const { x, w } = data(ct, rg);
+      const counted = counting(engine);
+      withTile(ct, rg, engine, () => convForward(g, x, w, null, alloc('float32', numel(g.outputShape)), counted.engine));
+      assert.equal(counted.gemm, Math.ceil(64 / tile), `${engine.name}, tile ${tile}`);
+    }
+  }
 });

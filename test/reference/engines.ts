@@ -1,0 +1,67 @@
+/**
+ * The kernel engines the kernel tests run on, picked explicitly (never through CONVD_KERNEL or
+ * the default), plus a wrapper that counts the calls made on an engine (GEMMs and, when the
+ * engine has them, direct depthwise kernels) so a test can check that the engine it passed is
+ * the one doing the work, and how many tiles it saw.
+ */
+import { engineFor, tsEngine, type EngineName } from '../../workers/kernels/engine.js';
+
+/** An engine as engineFor returns it. */
+export type Engine = ReturnType<typeof engineFor>;
+export type { EngineName };
+
+/**
+ * The WebAssembly SIMD engine. Throws (so every test that needs it fails loudly) when it did
+ * not load: engineFor('float32', 'wasm') throws itself then, the name check guards a fallback.
+ */
+export function wasmEngine(): Engine {
+  const e = engineFor('float32', 'wasm');
+  if (e.name !== 'wasm') throw new Error(`engineFor('float32', 'wasm') returned the ${e.name} engine: the wasm kernel is not available`);
+  return e;
+}
+
+export function engineNamed(name: EngineName): Engine {
+  return name === 'wasm' ? wasmEngine() : tsEngine;
+}
+
+export interface Counted {
+  engine: Engine;
+  /** GEMM calls made through `engine` so far. */
+  readonly gemm: number;
+  /** Direct (depthwise) kernel calls made through `engine` so far. */
+  readonly direct: number;
+  /** Both. */
+  readonly calls: number;
+}
+
+type AnyFn = (...args: never[]) => unknown;
+
+/** `engine` with its kernels counted; buffers / reads / sizes are the engine's own. */
+export function counting(engine: Engine): Counted {
+  const counts = { gemm: 0, direct: 0 };
+  const count = <F extends AnyFn>(f: F, key: keyof typeof counts): F =>
+    ((...args: Parameters<F>) => {
+      counts[key]++;
+      return f(...args);
+    }) as F;
+  const wrapped: Engine = { ...engine, gemm: count(engine.gemm, 'gemm') };
+  // The direct kernels (depthwise path), when this engine has them: count every one.
+  const direct = (engine as unknown as { direct?: Record<string, AnyFn> }).direct;
+  if (direct) {
+    const counted: Record<string, AnyFn> = {};
+    for (const [k, f] of Object.entries(direct)) counted[k] = count(f, 'direct');
+    (wrapped as unknown as { direct?: Record<string, AnyFn> }).direct = counted;
+  }
+  return {
+    engine: wrapped,
+    get gemm() {
+      return counts.gemm;
+    },
+    get direct() {
+      return counts.direct;
+    },
+    get calls() {
+      return counts.gemm + counts.direct;
+    },
+  };
+}
