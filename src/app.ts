@@ -1,0 +1,80 @@
+/**
+ * buildApp: the whole HTTP service as a Fastify instance, not yet listening (tests use it
+ * with supertest, scripts/openapi.ts to write the document, server.ts to serve).
+ */
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { loadConfig, type Config } from './config.js';
+import { registerErrorHandling } from './http/errors.js';
+import { zodValidatorCompiler } from './http/validation.js';
+import { Lifecycle } from './lifecycle.js';
+import { createMetrics } from './metrics.js';
+import { swaggerOptions } from './openapi.js';
+import { ConvPool } from './pool.js';
+import { convRoutes } from './routes/conv.js';
+import { docsRoutes } from './routes/docs.js';
+import { opsRoutes } from './routes/ops.js';
+import { registerBodyParsers } from './wire/body-parsers.js';
+
+export interface BuildOptions {
+  /** Overrides of the defaults (the environment is not read here; server.ts does that). */
+  config?: Partial<Config>;
+  /** The worker pool; by default one is made from the config. The app closes it on close. */
+  pool?: ConvPool;
+}
+
+export interface ConvdApp {
+  app: FastifyInstance;
+  config: Config;
+  lifecycle: Lifecycle;
+  pool: ConvPool;
+}
+
+export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
+  const config: Config = { ...loadConfig({}), ...options.config };
+  const pool =
+    options.pool ??
+    new ConvPool({ threads: config.poolThreads, maxQueue: config.maxQueue, workerData: { tileBudgetBytes: config.tileBudgetBytes } });
+  const lifecycle = new Lifecycle();
+  const metrics = createMetrics(pool);
+
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // draining is answered by our own onRequest hooks, as problem+json with Retry-After
+    return503OnClosing: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+  registerBodyParsers(app);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    // while draining, answers close their keep-alive connection so that close() can finish
+    if (lifecycle.state === 'draining') reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.addHook('onReady', async () => {
+    await pool.started;
+    lifecycle.markReady();
+  });
+  app.addHook('preClose', async () => lifecycle.startDraining());
+  app.addHook('onClose', async () => pool.close());
+
+  await app.register(swagger, swaggerOptions);
+  await app.register(convRoutes, { config, pool, metrics, lifecycle });
+  await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
+  await app.register(docsRoutes);
+
+  return { app, config, lifecycle, pool };
+}

@@ -1,0 +1,43 @@
+/**
+ * Runs a prepared task on the pool under the request's deadline, cancelling it when the
+ * deadline passes (504) or the client goes away, and turning a full queue into 503.
+ */
+import type { FastifyReply } from 'fastify';
+import type { ConvResult, ConvTask } from './conv-task.js';
+import { HttpProblem } from './http/problem.js';
+import { QueueFullError, type ConvPool } from './pool.js';
+
+export interface DispatchSettings {
+  deadlineMs: number;
+  retryAfterSeconds: number;
+}
+
+/** Aborts when the client closes the connection before the response is complete. */
+export function clientGoneSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'));
+  });
+  return controller.signal;
+}
+
+export async function dispatch(pool: ConvPool, task: ConvTask, clientGone: AbortSignal, settings: DispatchSettings): Promise<ConvResult> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);
+  try {
+    return await pool.run(task, AbortSignal.any([deadline.signal, clientGone]));
+  } catch (err) {
+    if (err instanceof QueueFullError) {
+      throw new HttpProblem('overloaded', `the work queue is full: ${err.message}; retry later`, {
+        headers: { 'retry-after': String(settings.retryAfterSeconds) },
+      });
+    }
+    if (deadline.signal.aborted) {
+      throw new HttpProblem('deadline-exceeded', `the computation did not finish within the ${settings.deadlineMs} ms deadline (CONVD_DEADLINE_MS) and was cancelled`);
+    }
+    if (clientGone.aborted) throw new HttpProblem('client-closed-request', 'the client closed the connection; the computation was cancelled');
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

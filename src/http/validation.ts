@@ -1,0 +1,82 @@
+/**
+ * Request validation with zod, reporting every issue as a field error whose path reads like
+ * the contract's (`weight.shape[1]`, `stride`, `input.data[7]`) and whose message shows the
+ * offending value.
+ *
+ * fastify-type-provider-zod's validatorCompiler flattens zod's paths into JSON pointers (so
+ * `shape/1` no longer says whether 1 is an index) and drops the input; this compiler keeps
+ * both and hands Fastify a ready HttpProblem, which Fastify passes on to the error handler.
+ */
+import type { FastifySchemaCompiler } from 'fastify';
+import type { z } from 'zod';
+import type { FieldError } from '../conv/types.js';
+import { fieldProblem } from './problem.js';
+
+type Issue = z.core.$ZodIssue;
+type PathKey = PropertyKey;
+
+function formatPath(path: readonly PathKey[]): string {
+  let out = '';
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : `${out ? '.' : ''}${String(key)}`;
+  return out || 'body';
+}
+
+function valueAt(input: unknown, path: readonly PathKey[]): unknown {
+  let v = input;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** A short rendering of a (possibly huge) value for a message. */
+function preview(v: unknown): string {
+  if (v instanceof Uint8Array) return `a bin of ${v.byteLength} bytes`;
+  if (v instanceof Float32Array || v instanceof Float64Array) return `a ${v.constructor.name} of ${v.length} elements`;
+  if (typeof v === 'string' && v.length > 40) return `a string of ${v.length} characters`;
+  if (Array.isArray(v) && v.length > 8) return `an array of ${v.length} elements`;
+  const text = JSON.stringify(v);
+  return text === undefined ? String(v) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/**
+ * Zod reports a union that no branch accepted as one issue holding every branch's issues.
+ * When exactly one branch got past the value's root (e.g. the number-array form of tensor
+ * data, failing at `data[7]`), its issues say what is wrong; otherwise the union's own
+ * message does. Paths come back absolute.
+ */
+function expandUnion(issue: Issue, prefix: readonly PathKey[] = []): Issue[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    const depth = (branch: Issue[]) => Math.max(...branch.map((i) => i.path.length));
+    const depths = issue.errors.map(depth);
+    const furthest = Math.max(...depths);
+    if (furthest > 0 && depths.filter((d) => d === furthest).length === 1) {
+      return issue.errors[depths.indexOf(furthest)].flatMap((i) => expandUnion(i, path));
+    }
+  }
+  return [{ ...issue, path } as Issue];
+}
+
+function issueToFieldErrors(issue: Issue, input: unknown): FieldError[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const path = formatPath([...issue.path, key]);
+      return { path, message: `${path} is not a field of this request` };
+    });
+  }
+  const path = formatPath(issue.path);
+  const value = valueAt(input, issue.path);
+  if (value === undefined && issue.code === 'invalid_type') return [{ path, message: `${path} is required` }];
+  return [{ path, message: `${path} is ${preview(value)}: ${issue.message}` }];
+}
+
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
+  ({ schema }) =>
+  (data) => {
+    const result = schema.safeParse(data);
+    if (result.success) return { value: result.data };
+    const issues = result.error.issues.flatMap((i) => expandUnion(i));
+    return { error: fieldProblem('schema-violation', issues.flatMap((i) => issueToFieldErrors(i, data))) };
+  };

@@ -1,0 +1,52 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app: request durations by route and
+ * status, the pool's queue depth, active tasks, threads and utilisation, and the FLOPs and
+ * output bytes computed, plus the process defaults.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConvOp } from './conv-task.js';
+import type { ConvPool } from './pool.js';
+
+export interface Metrics {
+  registry: Registry;
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+  countComputed(op: ConvOp, flops: number, outputBytes: number): void;
+}
+
+export function createMetrics(pool: ConvPool): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const requestDuration = new Histogram({
+    name: 'convd_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
+  const poolGauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  poolGauge('convd_pool_queue_depth', 'Conv tasks waiting for a worker thread', () => pool.stats().queued);
+  poolGauge('convd_pool_active_tasks', 'Conv tasks running on a worker thread', () => pool.stats().active);
+  poolGauge('convd_pool_threads', 'Worker threads in the pool', () => pool.stats().threads);
+  poolGauge('convd_pool_utilization_ratio', 'Share of worker thread time spent running tasks since start (0-1)', () => pool.stats().utilization);
+  const flops = new Counter({ name: 'convd_flops_computed_total', help: 'Floating-point operations computed', labelNames: ['op'] as const, registers });
+  const bytes = new Counter({ name: 'convd_output_bytes_computed_total', help: 'Bytes of output tensors computed', labelNames: ['op'] as const, registers });
+
+  return {
+    registry,
+    observeRequest: (method, route, status, seconds) => requestDuration.observe({ method, route, status: String(status) }, seconds),
+    countComputed: (op, f, b) => {
+      flops.inc({ op }, f);
+      bytes.inc({ op }, b);
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Tensors on the wire: `{ dtype, shape, data }`, row-major, little-endian.
+ *
+ * `data` takes one of four forms, by encoding: a msgpack bin (or msgpackr's typed-array
+ * extension) of the raw bytes, a JSON number array (non-finite values as the strings "NaN",
+ * "Infinity", "-Infinity"), or a base64 string of the raw bytes. Whether its length fits the
+ * shape is checked by the wire layer once the shapes have passed geometry and limits.
+ */
+import { z } from 'zod';
+import { MAX_PARAM } from '../conv/geometry.js';
+
+const DTypeSchema = z.enum(['float32', 'float64']).meta({
+  id: 'DType',
+  description: 'Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.',
+});
+
+const NON_FINITE = ['NaN', 'Infinity', '-Infinity'] as const;
+type JsonNumber = number | (typeof NON_FINITE)[number];
+const isJsonNumber = (v: unknown): v is JsonNumber => typeof v === 'number' || (NON_FINITE as readonly unknown[]).includes(v);
+
+/**
+ * A flat number array, scanned in one loop that stops at its first bad element. (As
+ * `z.array(z.union(...))`, zod would build an issue with nested branch issues for every bad
+ * element: about 1 GB per million, so a garbage body within the size limit could exhaust memory.)
+ */
+const NumberArrayData = z
+  .custom<JsonNumber[]>((v) => Array.isArray(v))
+  .superRefine((values, ctx) => {
+    const bad = values.findIndex((v) => !isJsonNumber(v));
+    if (bad >= 0) ctx.addIssue({ code: 'custom', path: [bad], input: values[bad], message: 'must be a number or one of "NaN", "Infinity", "-Infinity"' });
+  })
+  .meta({
+    type: 'array',
+    items: { anyOf: [{ type: 'number' }, { type: 'string', enum: [...NON_FINITE] }] },
+    description: 'Flat row-major array of prod(shape) numbers; NaN and infinities as the strings "NaN", "Infinity", "-Infinity".',
+  });
+
+const Base64Data = z.base64({ error: 'is not base64 (standard alphabet, padded)' }).meta({
+  description: 'base64 of the prod(shape) * itemsize little-endian bytes.',
+});
+
+/** What msgpackr decodes a msgpack bin (Buffer) or a typed-array extension (Float32Array / Float64Array) to. */
+type BinaryData = Uint8Array | Float32Array | Float64Array;
+const isBinaryData = (v: unknown): v is BinaryData => v instanceof Uint8Array || v instanceof Float32Array || v instanceof Float64Array;
+
+const BinaryDataSchema = z.custom<BinaryData>(isBinaryData).meta({
+  type: 'string',
+  contentMediaType: 'application/octet-stream',
+  description:
+    'msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). ' +
+    "A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin.",
+});
+
+const TensorDataSchema = z
+  .union([NumberArrayData, Base64Data, BinaryDataSchema], { error: 'must be a number array, a base64 string or (msgpack) a bin of the raw bytes' })
+  .meta({ id: 'TensorData', description: 'The elements in row-major order, in one of three forms.' });
+
+const ExtentSchema = z.int().min(1, { error: 'must be an integer >= 1' }).max(MAX_PARAM);
+
+/** A request tensor whose rank lies in [minRank, maxRank]. */
+export function tensorSchema(minRank: number, maxRank: number, description: string) {
+  return z
+    .strictObject({
+      dtype: DTypeSchema,
+      shape: z
+        .array(ExtentSchema)
+        .min(minRank, { error: `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}` })
+        .max(maxRank, { error: `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}` })
+        .meta({ description: 'Extents, row-major (C order), each >= 1.' }),
+      data: TensorDataSchema,
+    })
+    .meta({ description });
+}
+
+export type RequestTensor = z.infer<ReturnType<typeof tensorSchema>>;
+
+/** Tensors the service returns, as documented per response encoding. */
+function outputTensor(id: string, data: z.ZodType, description: string) {
+  return z.strictObject({ dtype: DTypeSchema, shape: z.array(ExtentSchema), data }).meta({ id, description });
+}
+
+export const MsgpackTensorSchema = outputTensor('MsgpackTensor', BinaryDataSchema, 'A result tensor in a msgpack response: data is a bin of the raw little-endian bytes.');
+
+export const JsonTensorSchema = outputTensor(
+  'JsonTensor',
+  z.union([NumberArrayData, Base64Data]),
+  'A result tensor in a JSON response: data is a number array, or a base64 string when the request had "encoding": "base64".',
+);

@@ -1,0 +1,54 @@
+/**
+ * Request tensor data -> typed arrays the kernels read.
+ *
+ * `dataLengthError` compares the data's length with what shape and dtype need, from lengths
+ * alone; `decodeTensorData` then makes the one copy into a fresh ArrayBuffer of exactly that
+ * size (aligned, and owned outright so it can be transferred to a worker). A msgpackr typed
+ * array already owns such a buffer (msgpackr copies to align it) and is used as it is.
+ */
+import { endianness } from 'node:os';
+import { itemSize, numel } from '../conv/geometry.js';
+import type { FieldError } from '../conv/types.js';
+import { allocReal, type OwnedReal } from '../conv-task.js';
+import type { RequestTensor } from '../schemas/tensor.js';
+
+if (endianness() !== 'LE') throw new Error('convd reads and writes little-endian tensor bytes as they are: it needs a little-endian host');
+
+const describeShape = (t: RequestTensor) => `shape [${t.shape.join(', ')}] of ${t.dtype}`;
+
+/** Why `t.data` cannot hold `t.shape` in `t.dtype`, or null when it fits. `name` is the tensor's field. */
+export function dataLengthError(name: string, t: RequestTensor): FieldError | null {
+  const path = `${name}.data`;
+  const count = numel(t.shape);
+  const { data } = t;
+  if (data instanceof Float32Array || data instanceof Float64Array) {
+    const dtype = data instanceof Float32Array ? 'float32' : 'float64';
+    if (dtype !== t.dtype) return { path, message: `${path} is a ${data.constructor.name} (typed-array extension) but ${name}.dtype is ${t.dtype}` };
+    if (data.length !== count) return { path, message: `${path} has ${data.length} elements but ${describeShape(t)} needs ${count}` };
+    return null;
+  }
+  const bytes = count * itemSize(t.dtype);
+  if (data instanceof Uint8Array) {
+    return data.byteLength === bytes ? null : { path, message: `${path} has ${data.byteLength} bytes but ${describeShape(t)} needs ${bytes}` };
+  }
+  if (typeof data === 'string') {
+    const decoded = Buffer.byteLength(data, 'base64');
+    return decoded === bytes ? null : { path, message: `${path} is base64 of ${decoded} bytes but ${describeShape(t)} needs ${bytes}` };
+  }
+  return data.length === count ? null : { path, message: `${path} has ${data.length} values but ${describeShape(t)} needs ${count}` };
+}
+
+const ownsWholeBuffer = (a: Float32Array | Float64Array): a is OwnedReal =>
+  a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+
+/** The data of a tensor that passed `dataLengthError`, in a fresh buffer of its dtype. */
+export function decodeTensorData(t: RequestTensor): OwnedReal {
+  const { data } = t;
+  if ((data instanceof Float32Array || data instanceof Float64Array) && ownsWholeBuffer(data)) return data;
+  const out = allocReal(t.dtype, numel(t.shape));
+  if (data instanceof Float32Array || data instanceof Float64Array) out.set(data);
+  else if (data instanceof Uint8Array) new Uint8Array(out.buffer).set(data);
+  else if (typeof data === 'string') Buffer.from(out.buffer).write(data, 'base64');
+  else for (let i = 0; i < out.length; i++) out[i] = Number(data[i]); // "NaN", "Infinity", "-Infinity" read as such
+  return out;
+}
