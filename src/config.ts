@@ -17,6 +17,7 @@
  * | CONVD_RETRY_AFTER_SECONDS    | 1                          | Retry-After sent with 503                        |
  * | CONVD_SHUTDOWN_GRACE_MS      | 8000                       | time in-flight requests get on SIGTERM / SIGINT  |
  * | CONVD_TILE_BUDGET_BYTES      | 67108864 (64 MiB)          | kernel scratch per worker thread                 |
+ * | CONVD_SPLIT_MIN_FLOPS        | 50000000 (5e7)             | requests this big are split across threads       |
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
@@ -37,6 +38,7 @@ const EnvSchema = z.object({
   CONVD_RETRY_AFTER_SECONDS: count(1).default(1),
   CONVD_SHUTDOWN_GRACE_MS: count(0).default(8_000),
   CONVD_TILE_BUDGET_BYTES: count(2 ** 16).default(64 * 2 ** 20),
+  CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(5e7),
 });
 
 export interface Config {
@@ -53,6 +55,8 @@ export interface Config {
   retryAfterSeconds: number;
   shutdownGraceMs: number;
   tileBudgetBytes: number;
+  /** Requests of at least this many FLOPs (and 2+ images) are split by batch across threads. */
+  splitMinFlops: number;
 }
 
 export class ConfigError extends Error {
@@ -82,5 +86,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retryAfterSeconds: e.CONVD_RETRY_AFTER_SECONDS,
     shutdownGraceMs: e.CONVD_SHUTDOWN_GRACE_MS,
     tileBudgetBytes: e.CONVD_TILE_BUDGET_BYTES,
+    splitMinFlops: e.CONVD_SPLIT_MIN_FLOPS,
   };
 }

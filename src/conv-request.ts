@@ -6,10 +6,11 @@
  * body declaring huge shapes never allocates.
  */
 import { convWork, ConvGeometryError, resolveConv } from './conv/geometry.js';
-import type { ConvGeometry, ConvOperands, ConvParams, FieldError, GradName, TensorMeta } from './conv/types.js';
+import type { BatchRange, ConvGeometry, ConvOperands, ConvParams, FieldError, GradName, TensorMeta } from './conv/types.js';
 import { realView, resultShape, type ConvOp, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
 import { fieldProblem } from './http/problem.js';
 import { checkWorkLimits, type WorkLimits } from './limits.js';
+import { batchSlices, type SplitSettings } from './split.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
 import type { ResultTensor } from './wire/response.js';
@@ -26,6 +27,8 @@ export interface PreparedConv {
   task: ConvTask;
   flops: number;
   outputBytes: number;
+  /** The batch ranges the task runs as: several when it is split across threads. */
+  slices: BatchRange[];
 }
 
 const metaOf = (t: RequestTensor): TensorMeta => ({ dtype: t.dtype, shape: t.shape });
@@ -39,7 +42,7 @@ function geometryOf(operands: ConvOperands, params: ConvParams): ConvGeometry {
   }
 }
 
-export function prepareConv(call: ConvCall, limits: WorkLimits): PreparedConv {
+export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings): PreparedConv {
   const { input, weight, bias, grad_output } = call.tensors;
   const operands: ConvOperands = { input: metaOf(input), weight: metaOf(weight) };
   if (bias) operands.bias = metaOf(bias);
@@ -47,14 +50,16 @@ export function prepareConv(call: ConvCall, limits: WorkLimits): PreparedConv {
 
   const geometry = geometryOf(operands, call.params);
   const work = convWork(geometry, call.grads);
-  checkWorkLimits(operands, work, limits);
+  checkWorkLimits(operands, work, settings);
+  const slices = batchSlices(geometry.batch, work.flops, settings);
 
   const dataErrors = Object.entries(call.tensors)
     .map(([name, t]) => (t ? dataLengthError(name, t) : null))
     .filter((e): e is FieldError => e !== null);
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
 
-  const bufferOf = (t: RequestTensor) => decodeTensorData(t).buffer;
+  // A split request's tensors go to shared memory, read by every thread; else they are moved.
+  const bufferOf = (t: RequestTensor) => decodeTensorData(t, slices.length > 1).buffer;
   const task: ConvTask = {
     op: call.op,
     geometry,
@@ -64,7 +69,7 @@ export function prepareConv(call: ConvCall, limits: WorkLimits): PreparedConv {
     bias: call.op === 'forward' && bias ? bufferOf(bias) : null,
     gradOutput: grad_output ? bufferOf(grad_output) : null,
   };
-  return { task, flops: work.flops, outputBytes: work.outputBytes };
+  return { task, flops: work.flops, outputBytes: work.outputBytes, slices };
 }
 
 export function resultTensors(geometry: ConvGeometry, result: ConvResult): Record<string, ResultTensor> {

@@ -1,28 +1,39 @@
 /**
  * What travels between the HTTP layer and a worker thread. Tensor data crosses as whole
- * ArrayBuffers in the transfer list (moved, never cloned); the geometry is plain data.
+ * ArrayBuffers in the transfer list (moved, never cloned), or, for a request split across
+ * threads (split.ts), as SharedArrayBuffers every thread reads; the geometry is plain data.
  */
-import type { ConvGeometry, DType, GradName, Real } from './conv/types.js';
+import type { BatchRange, ConvGeometry, DType, GradName, Real } from './conv/types.js';
+import type { FaultKind } from '../workers/faults.js';
 
 export type ConvOp = 'forward' | 'backward';
+
+/** Tensor bytes: moved (ArrayBuffer) or shared between threads (SharedArrayBuffer). */
+export type TensorBuffer = ArrayBuffer | SharedArrayBuffer;
 
 export interface ConvTask {
   op: ConvOp;
   geometry: ConvGeometry;
   /** Backward only: the gradients to compute. */
   grads: GradName[];
-  input: ArrayBuffer;
-  weight: ArrayBuffer;
+  input: TensorBuffer;
+  weight: TensorBuffer;
   /** Forward only (backward ignores bias values). */
-  bias: ArrayBuffer | null;
+  bias: TensorBuffer | null;
   /** Backward only. */
-  gradOutput: ArrayBuffer | null;
+  gradOutput: TensorBuffer | null;
+  /** Split requests: the images this task computes (all when absent). */
+  batch?: BatchRange;
+  /** Split requests: outputs every thread writes its images of, in place (not returned). */
+  sharedOutputs?: Partial<Record<ResultName, SharedArrayBuffer>>;
+  /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see workers/faults.ts. */
+  fault?: FaultKind;
 }
 
 export type ResultName = 'output' | 'grad_input' | 'grad_weight' | 'grad_bias';
 
-/** The computed tensors by response field name, each a whole ArrayBuffer of the request dtype. */
-export type ConvResult = Partial<Record<ResultName, ArrayBuffer>>;
+/** The computed tensors by response field name, each a whole buffer of the request dtype. */
+export type ConvResult = Partial<Record<ResultName, TensorBuffer>>;
 
 export const GRAD_RESULT: Record<GradName, ResultName> = { input: 'grad_input', weight: 'grad_weight', bias: 'grad_bias' };
 
@@ -41,7 +52,7 @@ export function resultShape(g: ConvGeometry, name: ResultName): number[] {
 }
 
 /** A typed array of `dtype` over all of `buffer` (fresh buffers only: offset 0, aligned). */
-export function realView(dtype: DType, buffer: ArrayBuffer): Real {
+export function realView(dtype: DType, buffer: TensorBuffer): Real {
   return dtype === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer);
 }
 
@@ -50,4 +61,9 @@ export type OwnedReal = Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>;
 
 export function allocReal(dtype: DType, length: number): OwnedReal {
   return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+}
+
+/** A zeroed SharedArrayBuffer for `length` elements of `dtype`. */
+export function allocShared(dtype: DType, length: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(length * (dtype === 'float32' ? 4 : 8));
 }

@@ -3,9 +3,11 @@
  * deadline passes (504) or the client goes away, and turning a full queue into 503.
  */
 import type { FastifyReply } from 'fastify';
+import type { BatchRange } from './conv/types.js';
 import type { ConvResult, ConvTask } from './conv-task.js';
 import { HttpProblem } from './http/problem.js';
 import { QueueFullError, type ConvPool } from './pool.js';
+import { runSplit } from './split.js';
 
 export interface DispatchSettings {
   deadlineMs: number;
@@ -21,11 +23,19 @@ export function clientGoneSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-export async function dispatch(pool: ConvPool, task: ConvTask, clientGone: AbortSignal, settings: DispatchSettings): Promise<ConvResult> {
+/** Runs `task` (split into `slices` of its batch across threads when there are several, see split.ts). */
+export async function dispatch(
+  pool: ConvPool,
+  task: ConvTask,
+  clientGone: AbortSignal,
+  settings: DispatchSettings,
+  slices: BatchRange[] = [],
+): Promise<ConvResult> {
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);
+  const cancel = AbortSignal.any([deadline.signal, clientGone]);
   try {
-    return await pool.run(task, AbortSignal.any([deadline.signal, clientGone]));
+    return await (slices.length > 1 ? runSplit(pool, task, slices, cancel) : pool.run(task, cancel));
   } catch (err) {
     if (err instanceof QueueFullError) {
       throw new HttpProblem('overloaded', `the work queue is full: ${err.message}; retry later`, {

@@ -66,15 +66,36 @@ export class ConvPool {
 
   /** Runs `task` on a thread, moving its buffers there (they are detached here afterwards). */
   async run(task: ConvTask, signal: AbortSignal): Promise<ConvResult> {
-    if (this.admitted >= this.threads + this.maxQueue) {
+    const [result] = await this.runAll([task], signal);
+    return result;
+  }
+
+  /**
+   * Runs the tasks of one request, each on a thread, admitted all together or not at all.
+   * ArrayBuffers are moved; SharedArrayBuffers are shared. When one task fails, the others
+   * are cancelled.
+   */
+  async runAll(tasks: ConvTask[], signal: AbortSignal): Promise<ConvResult[]> {
+    if (this.admitted + tasks.length > this.threads + this.maxQueue) {
       throw new QueueFullError(`all ${this.threads} threads are busy and ${this.maxQueue} requests are already waiting`);
     }
-    this.admitted++;
+    this.admitted += tasks.length;
+    const siblings = new AbortController();
+    const cancel = AbortSignal.any([signal, siblings.signal]);
     try {
-      const transferList = [task.input, task.weight, task.bias, task.gradOutput].filter((b): b is ArrayBuffer => b !== null);
-      return (await this.piscina.run(task, { signal, transferList })) as ConvResult;
+      return await Promise.all(
+        tasks.map(async (task) => {
+          const transferList = [task.input, task.weight, task.bias, task.gradOutput].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+          try {
+            return (await this.piscina.run(task, { signal: cancel, transferList })) as ConvResult;
+          } catch (err) {
+            siblings.abort(err);
+            throw err;
+          }
+        }),
+      );
     } finally {
-      this.admitted--;
+      this.admitted -= tasks.length;
     }
   }
 

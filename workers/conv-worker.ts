@@ -1,15 +1,17 @@
 /**
- * Piscina worker: allocates a task's outputs, runs the kernels on the transferred inputs and
- * moves the outputs back (transferred, not structured-cloned).
+ * Piscina worker: runs the kernels on a task's inputs and hands the outputs back: moved
+ * (transferred, not structured-cloned), or, for the shared outputs of a split request,
+ * written in place for the images of the task's batch range.
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { numel } from '../src/conv/geometry.js';
-import type { GradName } from '../src/conv/types.js';
-import { allocReal, GRAD_RESULT, realView, resultShape, type ConvResult, type ConvTask } from '../src/conv-task.js';
-import { convBackward, convForward } from './kernels/conv.js';
+import { allocReal, GRAD_RESULT, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from '../src/conv-task.js';
 import type { ConvWorkerData } from '../src/pool.js';
+import { convBackward, convForward } from './kernels/conv.js';
+import { engineFor } from './kernels/engine.js';
 import { setTileBudget } from './kernels/workspace.js';
+import { injectFault } from './faults.js';
 
 setTileBudget((workerData as ConvWorkerData).tileBudgetBytes);
 
@@ -26,14 +28,24 @@ function moveAll(result: ConvResult) {
 }
 
 export default function runConvTask(task: ConvTask) {
+  injectFault(task.fault);
   const g = task.geometry;
-  const view = (buffer: ArrayBuffer) => realView(g.dtype, buffer);
+  const view = realView.bind(null, g.dtype);
+  const moved: ConvResult = {};
+  /** The output array for `name`: the shared one when the request is split, else a fresh one to move back. */
+  const output = (name: ResultName) => {
+    const shared = task.sharedOutputs?.[name];
+    if (shared) return view(shared);
+    const fresh = allocReal(g.dtype, numel(resultShape(g, name)));
+    moved[name] = fresh.buffer;
+    return fresh;
+  };
+  const engine = engineFor(g.dtype);
   if (task.op === 'forward') {
-    const output = allocReal(g.dtype, numel(g.outputShape));
-    convForward(g, view(task.input), view(task.weight), task.bias && view(task.bias), output);
-    return moveAll({ output: output.buffer });
+    convForward(g, view(task.input), view(task.weight), task.bias && view(task.bias), output('output'), engine, task.batch);
+  } else {
+    const grads = Object.fromEntries(task.grads.map((name) => [name, output(GRAD_RESULT[name])]));
+    convBackward(g, view(task.input), view(task.weight), view(task.gradOutput!), grads, engine, task.batch);
   }
-  const grads = Object.fromEntries(task.grads.map((name) => [name, allocReal(g.dtype, numel(resultShape(g, GRAD_RESULT[name])))]));
-  convBackward(g, view(task.input), view(task.weight), view(task.gradOutput!), grads);
-  return moveAll(Object.fromEntries(Object.entries(grads).map(([name, real]) => [GRAD_RESULT[name as GradName], real.buffer])));
+  return moveAll(moved);
 }

@@ -66,10 +66,10 @@ export function samePadding(inExtent: number, k: number, stride: number, dilatio
   return [before, total - before];
 }
 
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+export const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
 /** Collects problems so a request learns all of them at once, not one per round trip. */
-class Problems {
+export class Problems {
   readonly list: FieldError[] = [];
   add(path: string, message: string): void {
     this.list.push({ path, message });
@@ -79,7 +79,7 @@ class Problems {
   }
 }
 
-function resolveLayout(name: LayoutName | undefined, rank: number, p: Problems): Layout {
+export function resolveLayout(name: LayoutName | undefined, rank: number, p: Problems): Layout {
   if (name === undefined || name === 'channels_first' || name === 'channels_last') return name ?? 'channels_first';
   const alias = LAYOUT_ALIASES[name];
   if (!alias) {
@@ -90,19 +90,29 @@ function resolveLayout(name: LayoutName | undefined, rank: number, p: Problems):
   return alias.layout;
 }
 
-/** An int or int[d] parameter (stride, dilation) as one value per spatial dim, each >= 1. */
-function perDim(field: 'stride' | 'dilation', value: number | number[] | undefined, d: number, p: Problems): number[] {
-  if (value === undefined) return Array(d).fill(1);
+/**
+ * An int or int[d] parameter (stride, dilation; for pooling and transposed convolution also
+ * kernel_size, padding, output_padding) as one value per spatial dim, each in [min, MAX_PARAM].
+ * Absent or invalid values read as `fallback` (after the problem is recorded).
+ */
+export function perDim(
+  field: string,
+  value: number | number[] | undefined,
+  d: number,
+  p: Problems,
+  { min = 1, fallback = 1, op = 'the convolution' }: { min?: number; fallback?: number; op?: string } = {},
+): number[] {
+  if (value === undefined) return Array(d).fill(fallback);
   const values = typeof value === 'number' ? Array(d).fill(value) : value;
   if (!Array.isArray(values) || values.length !== d) {
-    p.add(field, `${field} has ${Array.isArray(values) ? values.length : 'no'} values but the convolution has ${d} spatial dims`);
-    return Array(d).fill(1);
+    p.add(field, `${field} has ${Array.isArray(values) ? values.length : 'no'} values but ${op} has ${d} spatial dims`);
+    return Array(d).fill(fallback);
   }
   values.forEach((v, i) => {
     const path = typeof value === 'number' ? field : `${field}[${i}]`;
-    if (!isInt(v) || v < 1 || v > MAX_PARAM) p.add(path, `${path} is ${v}; it must be an integer from 1 to ${MAX_PARAM}`);
+    if (!isInt(v) || v < min || v > MAX_PARAM) p.add(path, `${path} is ${v}; it must be an integer from ${min} to ${MAX_PARAM}`);
   });
-  return values.map((v) => (isInt(v) && v >= 1 ? v : 1));
+  return values.map((v) => (isInt(v) && v >= min && v <= MAX_PARAM ? v : fallback));
 }
 
 /** Every padding form of the contract, as [before, after] per spatial dim (before SAME). */
@@ -141,7 +151,7 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
   });
 }
 
-function checkShape(name: string, shape: unknown, p: Problems): shape is number[] {
+export function checkShape(name: string, shape: unknown, p: Problems): shape is number[] {
   if (!Array.isArray(shape)) {
     p.add(`${name}.shape`, `${name}.shape must be an array of extents`);
     return false;
@@ -261,7 +271,7 @@ export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeo
   };
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 

@@ -10,6 +10,9 @@ export type LayoutName = Layout | 'NCW' | 'NWC' | 'NCHW' | 'NHWC' | 'NCDHW' | 'N
 export type Padding = number | number[] | [number, number][] | 'valid' | 'same';
 export type GradName = 'input' | 'weight' | 'bias';
 
+/** Images [start, end) of a batch: the part of a request one thread computes when it is split. */
+export type BatchRange = readonly [number, number];
+
 /** Typed arrays the kernels read and write: one per dtype. */
 export type Real = Float32Array | Float64Array;
 

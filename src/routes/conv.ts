@@ -16,6 +16,7 @@ import { problemResponse } from '../schemas/problem.js';
 import { negotiateEncoding, type ResponseEncoding } from '../wire/accept.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
 import { encodeResult } from '../wire/response.js';
+import { faultFromHeaders } from '../../workers/faults.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,7 +63,8 @@ export const convRoutes: FastifyPluginAsyncZod<ConvRouteDeps> = async (app, deps
 
   async function run(call: ConvCall, dataAs: 'array' | 'base64', request: FastifyRequest, reply: FastifyReply) {
     const prepared = prepareConv(call, config);
-    const result = await dispatch(pool, prepared.task, clientGoneSignal(reply), config);
+    prepared.task.fault = faultFromHeaders(request.headers);
+    const result = await dispatch(pool, prepared.task, clientGoneSignal(reply), config, prepared.slices);
     metrics.countComputed(call.op, prepared.flops, prepared.outputBytes);
     const encoded = encodeResult(resultTensors(prepared.task.geometry, result), request.responseEncoding!, dataAs);
     return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);

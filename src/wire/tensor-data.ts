@@ -8,8 +8,8 @@
  */
 import { endianness } from 'node:os';
 import { itemSize, numel } from '../conv/geometry.js';
-import type { FieldError } from '../conv/types.js';
-import { allocReal, type OwnedReal } from '../conv-task.js';
+import type { FieldError, Real } from '../conv/types.js';
+import { allocReal, allocShared, realView, type OwnedReal } from '../conv-task.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 
 if (endianness() !== 'LE') throw new Error('convd reads and writes little-endian tensor bytes as they are: it needs a little-endian host');
@@ -41,11 +41,14 @@ export function dataLengthError(name: string, t: RequestTensor): FieldError | nu
 const ownsWholeBuffer = (a: Float32Array | Float64Array): a is OwnedReal =>
   a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 
-/** The data of a tensor that passed `dataLengthError`, in a fresh buffer of its dtype. */
-export function decodeTensorData(t: RequestTensor): OwnedReal {
+/**
+ * The data of a tensor that passed `dataLengthError`, in a fresh buffer of its dtype: an
+ * ArrayBuffer to move to a worker, or with `shared` a SharedArrayBuffer for several workers.
+ */
+export function decodeTensorData(t: RequestTensor, shared = false): Real {
   const { data } = t;
-  if ((data instanceof Float32Array || data instanceof Float64Array) && ownsWholeBuffer(data)) return data;
-  const out = allocReal(t.dtype, numel(t.shape));
+  if (!shared && (data instanceof Float32Array || data instanceof Float64Array) && ownsWholeBuffer(data)) return data;
+  const out = shared ? realView(t.dtype, allocShared(t.dtype, numel(t.shape))) : allocReal(t.dtype, numel(t.shape));
   if (data instanceof Float32Array || data instanceof Float64Array) out.set(data);
   else if (data instanceof Uint8Array) new Uint8Array(out.buffer).set(data);
   else if (typeof data === 'string') Buffer.from(out.buffer).write(data, 'base64');

@@ -19,7 +19,7 @@
  * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
  * i.e. a weight with millions of elements per output channel).
  */
-import type { ConvGeometry, Real } from '../../src/conv/types.js';
+import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
 import { engineFor, type KernelEngine } from './engine.js';
 import { copyStrided } from './copy.js';
 import type { MatrixView } from './gemm.js';
@@ -74,15 +74,19 @@ function readableTile(engine: KernelEngine, view: MatrixView, rows: number, cols
   return dense(staging, cols);
 }
 
-/** y = conv(x, w) + bias, y preallocated with the geometry's output shape and dtype. */
-export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype)): void {
-  const p = planConv(g);
+/**
+ * y = conv(x, w) + bias, y preallocated with the geometry's output shape and dtype. With a
+ * `batch` range only those images of y are written (the threads of a split request each
+ * compute a disjoint range of one shared output).
+ */
+export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype), batch?: BatchRange): void {
+  const p = planConv(g, batch);
   if (fitsDepthwise(p, engine)) return depthwiseForward(p, x, w, bias, y, engine);
   const tile = tilePositions(p, engine, p.K + p.coutG);
   const inPlace = isPointwise(p) && engine.reads(x);
   const buf = engine.buffers({ cols: inPlace ? 0 : p.K * tile, acc: p.coutG * tile, weight: stagedLength(engine, w) });
   const wr = readable(engine, w, buf.weight);
-  for (let n = 0; n < p.batch; n++) {
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let group = 0; group < p.groups; group++) {
       const wg = weightMatrix(p, wr, group);
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
@@ -110,10 +114,12 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
 /**
  * Gradients of the forward w.r.t. the operands present in `grads` (preallocated: grad_input
  * shaped like x, grad_weight like w, grad_bias [C_out]); absent ones are not computed.
- * Every present array is overwritten, never accumulated into.
+ * Every present array is overwritten, never accumulated into. With a `batch` range, only
+ * those images contribute: grad_input is written for them alone, and grad_weight / grad_bias
+ * are that range's partial sums (a split request adds the partials of its threads).
  */
-export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads, engine = engineFor(g.dtype)): void {
-  const p = planConv(g);
+export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads, engine = engineFor(g.dtype), batch?: BatchRange): void {
+  const p = planConv(g, batch);
   const depthwise = fitsDepthwise(p, engine);
   if (grads.bias) gradBias(p, dy, grads.bias);
   if (grads.weight) (depthwise ? depthwiseGradWeight : gradWeight)(p, x, dy, grads.weight, engine);
@@ -124,7 +130,7 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
   for (let group = 0; group < p.groups; group++) {
     for (let co = 0; co < p.coutG; co++) {
       let sum = 0;
-      for (let n = 0; n < p.batch; n++) {
+      for (let n = p.batchStart; n < p.batchEnd; n++) {
         const rows = outputMatrix(p, dy, n, group, 0);
         for (let j = 0, i = rows.offset + co * rows.rowStride; j < p.positions; j++, i += rows.colStride) sum += dy[i];
       }
@@ -144,7 +150,7 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
     acc: coutAll * p.K,
   });
   buf.acc.fill(0, 0, coutAll * p.K);
-  for (let n = 0; n < p.batch; n++) {
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let group = 0; group < p.groups; group++) {
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
         const p1 = Math.min(p.positions, p0 + tile);
@@ -176,8 +182,8 @@ function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngin
     weight: stagedLength(engine, w),
   });
   const wr = readable(engine, w, buf.weight);
-  dx.fill(0);
-  for (let n = 0; n < p.batch; n++) {
+  dx.fill(0, p.batchStart * p.xN, p.batchEnd * p.xN);
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let group = 0; group < p.groups; group++) {
       const wgT = weightMatrixT(p, wr, group);
       for (let p0 = 0; p0 < p.positions; p0 += tile) {

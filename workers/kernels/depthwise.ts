@@ -63,7 +63,7 @@ function gatherPlane(p: ConvPlan, y: Real, n: number, co: number, out: Real): vo
 export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real, engine: KernelEngine): void {
   const d = directDims(p);
   const buf = engine.buffers({ xp: volume(d.span), wk: p.kSize, out: p.positions });
-  for (let n = 0; n < p.batch; n++) {
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let c = 0; c < p.groups; c++) {
       forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
       for (let j = 0; j < p.coutG; j++) {
@@ -81,7 +81,7 @@ export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, en
   const cout = p.groups * p.coutG;
   const buf = engine.buffers({ xp: volume(d.span), dy: p.positions, acc: cout * p.kSize });
   buf.acc.fill(0, 0, cout * p.kSize);
-  for (let n = 0; n < p.batch; n++) {
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let c = 0; c < p.groups; c++) {
       forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
       for (let j = 0; j < p.coutG; j++) {
@@ -99,8 +99,8 @@ export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, en
 export function depthwiseGradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
   const d = directDims(p);
   const buf = engine.buffers({ dxp: volume(d.span), dy: p.positions, wk: p.kSize });
-  dx.fill(0);
-  for (let n = 0; n < p.batch; n++) {
+  dx.fill(0, p.batchStart * p.xN, p.batchEnd * p.xN);
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let c = 0; c < p.groups; c++) {
       buf.dxp.fill(0, 0, volume(d.span));
       for (let j = 0; j < p.coutG; j++) {

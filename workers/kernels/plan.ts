@@ -9,13 +9,15 @@
  *   channels_last  weight [kD, kH, kW, C_in/g, C_out]: row = kOff * C_in/g + ci (W row stride 1, col stride C_out)
  * with kOff = (kd * kH + kh) * kW + kw.
  */
-import type { ConvGeometry, PaddingMode } from '../../src/conv/types.js';
+import type { BatchRange, ConvGeometry, PaddingMode } from '../../src/conv/types.js';
 import type { MatrixView } from './gemm.js';
 import type { Real } from '../../src/conv/types.js';
 
 export interface ConvPlan {
   paddingMode: PaddingMode;
-  batch: number;
+  /** The images this call computes: n in [batchStart, batchEnd). */
+  batchStart: number;
+  batchEnd: number;
   groups: number;
   cinG: number;
   coutG: number;
@@ -52,7 +54,11 @@ function to3(v: number[], fill: number): [number, number, number] {
   return [padded[0], padded[1], padded[2]];
 }
 
-export function planConv(g: ConvGeometry): ConvPlan {
+export function planConv(g: ConvGeometry, batch: BatchRange = [0, g.batch]): ConvPlan {
+  const [batchStart, batchEnd] = batch;
+  if (!(Number.isInteger(batchStart) && Number.isInteger(batchEnd) && 0 <= batchStart && batchStart <= batchEnd && batchEnd <= g.batch)) {
+    throw new RangeError(`batch range [${batchStart}, ${batchEnd}) is not within the ${g.batch} images`);
+  }
   const cinG = g.inChannels / g.groups;
   const coutG = g.outChannels / g.groups;
   const inExt = to3(g.inSpatial, 1);
@@ -66,7 +72,8 @@ export function planConv(g: ConvGeometry): ConvPlan {
   const c = g.inChannels;
   return {
     paddingMode: g.paddingMode,
-    batch: g.batch,
+    batchStart,
+    batchEnd,
     groups: g.groups,
     cinG,
     coutG,

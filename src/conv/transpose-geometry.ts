@@ -1,0 +1,141 @@
+/**
+ * Transposed convolution geometry (api-contract.md, "Transposed convolution"): PyTorch's
+ * conv_transpose{1,2,3}d forward is the grad_input of the forward convolution with the same
+ * weight, stride, padding, dilation and groups, whose *input* has the transposed
+ * convolution's output extents and whose *output* is the transposed convolution's input.
+ *
+ * `resolveTranspose` validates a conv_transpose request (in its own field names) and returns
+ * that convolution's `ConvGeometry`. The transposed weight layout is exactly the forward
+ * weight layout of that convolution:
+ *   channels_first  [C_in, C_out/groups, *k]  =  conv weight [conv C_out, conv C_in/groups, *k]
+ *   channels_last   [*k, C_out/groups, C_in]  =  conv weight [*k, conv C_in/groups, conv C_out]
+ * Per spatial dim, out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
+ * and the convolution pads `padding` before and `padding - output_padding` after (the last
+ * output_padding positions are reached by no window; a negative "after" only trims), so that
+ * its output extent is exactly `in`. O(rank): no tensor data.
+ */
+import { checkShape, convWork, ConvGeometryError, isInt, MAX_PARAM, numel, perDim, Problems, resolveLayout, type ConvWork } from './geometry.js';
+import type { ConvGeometry, LayoutName, TensorMeta } from './types.js';
+
+/** The contract's conv_transpose parameters, as received (defaults not yet applied). */
+export interface TransposeParams {
+  stride?: number | number[];
+  padding?: number | number[];
+  output_padding?: number | number[];
+  dilation?: number | number[];
+  groups?: number;
+  layout?: LayoutName;
+}
+
+export interface TransposeOperands {
+  input: TensorMeta;
+  weight: TensorMeta;
+  bias?: TensorMeta;
+}
+
+/** Extent of one spatial dim of a transposed convolution's output (may be < 1 for an invalid request). */
+export function transposeExtent(inExtent: number, k: number, stride: number, dilation: number, padding: number, outputPadding: number): number {
+  return (inExtent - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1;
+}
+
+/**
+ * Validates a conv_transpose request and returns the geometry of the convolution whose
+ * grad_input it is: its inputShape is the transposed convolution's output shape, its
+ * outputShape the transposed convolution's input shape, its inChannels the output channels
+ * (bias is [inChannels]). Throws ConvGeometryError listing every problem.
+ */
+export function resolveTranspose(operands: TransposeOperands, params: TransposeParams): ConvGeometry {
+  const p = new Problems();
+  const { input, weight, bias } = operands;
+  const dtype = input.dtype;
+  for (const [name, t] of Object.entries(operands)) {
+    if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
+  }
+  const rank = input.shape.length;
+  if (rank < 3 || rank > 5) {
+    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a transposed convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    throw new ConvGeometryError(p.list);
+  }
+  const inputOk = checkShape('input', input.shape, p);
+  const weightOk = checkShape('weight', weight.shape, p);
+  if (weight.shape.length !== rank) p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank}`);
+  const d = rank - 2;
+  const op = 'the transposed convolution';
+  const layout = resolveLayout(params.layout, rank, p);
+  const stride = perDim('stride', params.stride, d, p, { op });
+  const dilation = perDim('dilation', params.dilation, d, p, { op });
+  const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
+  const outputPadding = perDim('output_padding', params.output_padding, d, p, { min: 0, fallback: 0, op });
+  const groups = params.groups ?? 1;
+  if (!isInt(groups) || groups < 1 || groups > MAX_PARAM) p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
+  outputPadding.forEach((v, i) => {
+    if (v < stride[i] || v < dilation[i]) return;
+    const path = Array.isArray(params.output_padding) ? `output_padding[${i}]` : 'output_padding';
+    p.add(path, `${path} is ${v} but must be smaller than stride ${stride[i]} or dilation ${dilation[i]} (spatial dim ${i})`);
+  });
+  if (!inputOk || !weightOk || p.any) throw new ConvGeometryError(p.list);
+
+  const channelsLast = layout === 'channels_last';
+  const batch = input.shape[0];
+  const inChannels = channelsLast ? input.shape[rank - 1] : input.shape[1];
+  const inSpatial = channelsLast ? input.shape.slice(1, rank - 1) : input.shape.slice(2);
+  // channels_first weight [C_in, C_out/groups, *k]; channels_last [*k, C_out/groups, C_in]
+  const weightInAxis = channelsLast ? rank - 1 : 0;
+  const weightOutAxis = channelsLast ? rank - 2 : 1;
+  const kernel = channelsLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
+  const outChannels = weight.shape[weightOutAxis] * groups;
+  if (weight.shape[weightInAxis] !== inChannels) {
+    p.add(
+      `weight.shape[${weightInAxis}]`,
+      `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels (a transposed convolution's weight is ${channelsLast ? '[*k, C_out/groups, C_in]' : '[C_in, C_out/groups, *k]'})`,
+    );
+  }
+  if (inChannels % groups !== 0) p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels`);
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
+    p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels: weight.shape[${weightOutAxis}] ${weight.shape[weightOutAxis]} * groups ${groups})`);
+  }
+
+  const outSpatial: number[] = [];
+  for (let i = 0; i < d; i++) {
+    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], padding[i], outputPadding[i]);
+    outSpatial.push(out);
+    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - 2 * padding ${padding[i]} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
+    if (out < 1) {
+      const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
+      p.add(path, `output extent of spatial dim ${i} is ${out} < 1: ${formula}`);
+    } else if (out > MAX_PARAM) {
+      p.add(`input.shape[${channelsLast ? 1 + i : 2 + i}]`, `output extent of spatial dim ${i} is ${out}, over ${MAX_PARAM}: ${formula}`);
+    }
+  }
+  if (p.any) throw new ConvGeometryError(p.list);
+
+  return {
+    dtype,
+    layout,
+    paddingMode: 'zeros',
+    batch,
+    inChannels: outChannels,
+    outChannels: inChannels,
+    groups,
+    inSpatial: outSpatial,
+    kernel,
+    outSpatial: [...inSpatial],
+    stride,
+    dilation,
+    padBefore: [...padding],
+    padAfter: padding.map((v, i) => v - outputPadding[i]),
+    inputShape: channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial],
+    weightShape: [...weight.shape],
+    outputShape: [...input.shape],
+  };
+}
+
+/**
+ * Work and output size of a conv_transpose request: the grad_input pass of its convolution
+ * (2 * N * C_in * prod(in) * C_out/groups * prod(k) FLOPs) plus one addition per output
+ * element for a bias.
+ */
+export function transposeWork(g: ConvGeometry, bias: boolean): ConvWork {
+  const work = convWork(g, ['input']);
+  return bias ? { ...work, flops: work.flops + numel(g.inputShape) } : work;
+}

@@ -1,0 +1,53 @@
+/**
+ * One big request on every thread: the batch is cut into contiguous image ranges, one task
+ * per thread. Inputs live in SharedArrayBuffers every thread reads; output and grad_input are
+ * shared too, each thread writing the images of its range; grad_weight and grad_bias come back
+ * as per-range partial sums that are added here (a few weight-sized additions).
+ *
+ * Small requests are not split: below `splitMinFlops` the thread hand-offs cost more than the
+ * second core gives (see the bench's split rows), and a batch of one image has nothing to cut.
+ */
+import { numel } from './conv/geometry.js';
+import type { BatchRange, DType } from './conv/types.js';
+import { allocShared, GRAD_RESULT, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
+import type { ConvPool } from './pool.js';
+
+export interface SplitSettings {
+  poolThreads: number;
+  splitMinFlops: number;
+}
+
+/** The image ranges to run a request as: one range (no split) unless it is big and has images to share. */
+export function batchSlices(batch: number, flops: number, settings: SplitSettings): BatchRange[] {
+  const count = flops >= settings.splitMinFlops ? Math.min(settings.poolThreads, batch) : 1;
+  return Array.from({ length: count }, (_, i): BatchRange => [Math.floor((i * batch) / count), Math.floor(((i + 1) * batch) / count)]);
+}
+
+/** Results every thread writes its images of in place (the others are partial sums). */
+const SHARED_RESULTS: readonly ResultName[] = ['output', 'grad_input'];
+
+function sumInto(dtype: DType, target: ConvResult[ResultName], parts: ConvResult[ResultName][]): void {
+  const sum = realView(dtype, target!);
+  for (const part of parts) {
+    const values = realView(dtype, part!);
+    for (let i = 0; i < sum.length; i++) sum[i] += values[i];
+  }
+}
+
+/** Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the result. */
+export async function runSplit(pool: ConvPool, task: ConvTask, slices: BatchRange[], signal: AbortSignal): Promise<ConvResult> {
+  const g = task.geometry;
+  const wanted: ResultName[] = task.op === 'forward' ? ['output'] : task.grads.map((grad) => GRAD_RESULT[grad]);
+  const sharedOutputs = Object.fromEntries(
+    wanted.filter((name) => SHARED_RESULTS.includes(name)).map((name) => [name, allocShared(g.dtype, numel(resultShape(g, name)))]),
+  );
+  const parts = await pool.runAll(slices.map((batch) => ({ ...task, batch, sharedOutputs })), signal);
+  const result: ConvResult = { ...sharedOutputs };
+  for (const name of wanted) {
+    if (result[name]) continue;
+    const [first, ...rest] = parts.map((p) => p[name]);
+    sumInto(g.dtype, first, rest);
+    result[name] = first;
+  }
+  return result;
+}

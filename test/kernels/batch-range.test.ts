@@ -1,0 +1,78 @@
+/**
+ * Batch ranges (how a request is split across threads): computing disjoint ranges of images
+ * into one shared output, and adding the ranges' grad_weight / grad_bias partials, must give
+ * the whole-batch answer; images outside a range must stay untouched.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { numel, resolveConv } from '../../src/conv/geometry.js';
+import type { ConvGeometry, ConvParams } from '../../src/conv/types.js';
+import { convBackward, convForward } from '../../workers/kernels/conv.js';
+import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
+import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
+
+const CASES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [
+  { name: '2-D channels_first, stride 2, reflect', input: [5, 3, 9, 8], weight: [4, 3, 3, 3], params: { stride: 2, padding: 1, padding_mode: 'reflect' } },
+  { name: '1-D channels_last, groups 2', input: [4, 11, 6], weight: [3, 3, 4], params: { layout: 'NWC', groups: 2, padding: 'same' } },
+  { name: 'depthwise 3-D', input: [3, 4, 5, 5, 5], weight: [4, 1, 3, 3, 3], params: { groups: 4, padding: 1 } },
+];
+
+const SLICES: [number, number][][] = [[[0, 1], [1, 2], [2, 99]], [[0, 2], [2, 99]]];
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, what: string): void {
+  assert.equal(got.length, want.length);
+  for (let i = 0; i < want.length; i++) {
+    const tol = rel * (1 + Math.abs(want[i]));
+    assert.ok(Math.abs(got[i] - want[i]) <= tol, `${what}[${i}]: got ${got[i]}, want ${want[i]} (tolerance ${tol})`);
+  }
+}
+
+for (const dtype of ['float64', 'float32'] as Dt[]) {
+  const engine = dtype === 'float64' ? tsEngine : engineFor('float32', 'wasm');
+  const rel = dtype === 'float64' ? 1e-12 : 1e-5;
+  for (const c of CASES) {
+    test(`batch ranges add up to the whole batch: ${c.name}, ${dtype} on ${engine.name}`, () => {
+      const g: ConvGeometry = resolveConv({ input: { dtype, shape: c.input }, weight: { dtype, shape: c.weight } }, c.params);
+      const rand = rng(7);
+      const x = randomTensor(numel(g.inputShape), dtype, rand);
+      const w = randomTensor(numel(g.weightShape), dtype, rand);
+      const b = randomTensor(g.outChannels, dtype, rand);
+      const dy = randomTensor(numel(g.outputShape), dtype, rand);
+      const y = alloc(dtype, dy.length);
+      convForward(g, x, w, b, y, engine);
+      const whole = { input: alloc(dtype, x.length), weight: alloc(dtype, w.length), bias: alloc(dtype, g.outChannels) };
+      convBackward(g, x, w, dy, whole, engine);
+
+      for (const slices of SLICES) {
+        const ranges = slices.map(([a, z]) => [a, Math.min(z, g.batch)] as const).filter(([a, z]) => a < z);
+        const ySplit = alloc(dtype, y.length).fill(NaN);
+        const dxSplit = alloc(dtype, x.length).fill(NaN);
+        const dw = new Float64Array(w.length);
+        const db = new Float64Array(g.outChannels);
+        for (const range of ranges) {
+          convForward(g, x, w, b, ySplit, engine, range);
+          const part = { input: dxSplit, weight: alloc(dtype, w.length), bias: alloc(dtype, g.outChannels) };
+          convBackward(g, x, w, dy, part, engine, range);
+          part.weight.forEach((v, i) => (dw[i] += v));
+          part.bias.forEach((v, i) => (db[i] += v));
+        }
+        assert.deepEqual(ySplit, y, 'forward by ranges writes every image exactly as the whole batch');
+        assert.deepEqual(dxSplit, whole.input, 'grad_input by ranges writes every image exactly as the whole batch');
+        close(dw, whole.weight, rel, 'grad_weight');
+        close(db, whole.bias, rel, 'grad_bias');
+      }
+
+      const untouched = alloc(dtype, y.length).fill(7);
+      convForward(g, x, w, b, untouched, engine, [1, 2]);
+      const imageSize = y.length / g.batch;
+      assert.ok(untouched.subarray(0, imageSize).every((v) => v === 7), 'image 0 is outside [1, 2) and must not be written');
+      assert.ok(untouched.subarray(2 * imageSize).every((v) => v === 7), 'images from 2 on are outside [1, 2) and must not be written');
+    });
+  }
+}
+
+test('a batch range outside the batch is refused', () => {
+  const g = resolveConv({ input: { dtype: 'float64', shape: [2, 1, 4] }, weight: { dtype: 'float64', shape: [1, 1, 2] } }, {});
+  const y = new Float64Array(numel(g.outputShape));
+  assert.throws(() => convForward(g, new Float64Array(8), new Float64Array(2), null, y, tsEngine, [1, 3]), /batch range \[1, 3\) is not within the 2 images/);
+});

@@ -1,0 +1,96 @@
+/**
+ * Splitting one request across threads (split.ts): with two threads and no FLOPs threshold,
+ * forward and backward answers equal those of an unsplit server, bit for bit where each image
+ * is computed by one thread (output, grad_input) and to rounding where partial sums are added
+ * (grad_weight, grad_bias); and the split really happens (both threads run a task).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import request from 'supertest';
+import { batchSlices } from '../../src/split.js';
+import type { ConvTask } from '../../src/conv-task.js';
+import { QueueFullError } from '../../src/pool.js';
+import { fakePool, tensor, testApp, values, type ConvdApp } from './helpers.js';
+
+let split: ConvdApp;
+let whole: ConvdApp;
+/** Task counts of the split app's pool calls. */
+const runs: number[] = [];
+before(async () => {
+  split = await testApp({ config: { poolThreads: 2, splitMinFlops: 0 } });
+  const runAll = split.pool.runAll.bind(split.pool);
+  split.pool.runAll = (tasks, signal) => {
+    runs.push(tasks.length);
+    return runAll(tasks, signal);
+  };
+  whole = await testApp({ config: { poolThreads: 1, splitMinFlops: Infinity } });
+});
+after(async () => {
+  await split.app.close();
+  await whole.app.close();
+});
+
+function body(backward: boolean) {
+  const rand = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+  const [n, c, h, w, co, k] = [5, 3, 7, 6, 4, 3];
+  const oh = h - k + 3, ow = w - k + 3; // padding 1, stride 1
+  return {
+    input: tensor('float64', [n, c, h, w], rand(n * c * h * w)),
+    weight: tensor('float64', [co, c, k, k], rand(co * c * k * k).map((v) => v * 0.3)),
+    bias: tensor('float64', [co], [0.1, -0.2, 0.3, -0.4]),
+    padding: 1,
+    padding_mode: 'circular',
+    ...(backward ? { grad_output: tensor('float64', [n, co, oh, ow], rand(n * co * oh * ow).map((v) => v * 2)) } : {}),
+  };
+}
+
+async function post(app: ConvdApp, path: string, payload: object) {
+  const res = await request(app.app.server).post(path).set('accept', 'application/json').send(payload);
+  assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
+  return res.body as Record<string, { dtype: 'float64'; data: unknown; shape: number[] }>;
+}
+
+test('batchSlices: one range below the threshold or with one image, else near-equal ranges, one per thread', () => {
+  const settings = { poolThreads: 2, splitMinFlops: 1000 };
+  assert.deepEqual(batchSlices(8, 999, settings), [[0, 8]]);
+  assert.deepEqual(batchSlices(1, 1e9, settings), [[0, 1]]);
+  assert.deepEqual(batchSlices(5, 1000, settings), [[0, 2], [2, 5]]);
+  assert.deepEqual(batchSlices(3, 1e9, { poolThreads: 4, splitMinFlops: 0 }), [[0, 1], [1, 2], [2, 3]]);
+});
+
+test('a split forward answers exactly what one thread does', async () => {
+  runs.length = 0;
+  const [a, b] = await Promise.all([post(split, '/conv/forward', body(false)), post(whole, '/conv/forward', body(false))]);
+  assert.deepEqual(runs, [2], 'the 5 images ran as two slices');
+  assert.deepEqual(a.output.shape, b.output.shape);
+  assert.deepEqual(values(a.output), values(b.output));
+});
+
+test('a split backward: grad_input exact, grad_weight and grad_bias equal to rounding', async () => {
+  runs.length = 0;
+  const [a, b] = await Promise.all([post(split, '/conv/backward', body(true)), post(whole, '/conv/backward', body(true))]);
+  assert.deepEqual(runs, [2], 'the 5 images ran as two slices');
+  assert.deepEqual(values(a.grad_input), values(b.grad_input));
+  for (const name of ['grad_weight', 'grad_bias']) {
+    const got = values(a[name]);
+    const want = values(b[name]);
+    assert.equal(got.length, want.length);
+    got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-12 * (1 + Math.abs(want[i])), `${name}[${i}]: ${v} vs ${want[i]}`));
+  }
+});
+
+test('the slices of a request are admitted together or not at all', async () => {
+  const { pool, finished } = fakePool({ threads: 2, maxQueue: 0, blockMs: 300 });
+  await pool.started;
+  try {
+    const task = {} as ConvTask;
+    const running = pool.run(task, new AbortController().signal);
+    await assert.rejects(pool.runAll([task, task], new AbortController().signal), QueueFullError, 'two slices do not fit the one free thread');
+    assert.equal(pool.stats().active + pool.stats().queued, 1, 'the refused request left nothing admitted');
+    await running;
+    await pool.runAll([task, task], new AbortController().signal);
+    assert.equal(finished(), 3);
+  } finally {
+    await pool.close();
+  }
+});
