@@ -1,103 +1,281 @@
 /**
  * Kernel benchmark: GFLOP/s of forward, grad_input and grad_weight on the reference shapes
- * S1-S6 (channels_first, float32), single thread, median of `--runs` timed runs after one
- * warm-up. Prints a table and writes it as JSON to bench/results/.
+ * S1-S6 (float32, single thread) for our kernels and, with --peers, for tfjs-backend-cpu,
+ * tfjs-backend-wasm and onnxruntime-node in the same process, interleaved run by run on each
+ * (shape, op) so machine noise hits every implementation alike. Prints one table, writes it
+ * as JSON to bench/results/ (timestamped, plus latest.json) and charts it (latest.svg).
+ * See bench/README.md.
  *
- *   npm run bench [-- --runs 7] [-- --shapes S1,S3]
+ *   npm run bench [-- --peers] [-- --runs 7] [-- --shapes S1,S3] [-- --ops forward,grad_input]
+ *                 [-- --kernels ts,wasm] [-- --budget 10]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { convWork, numel, resolveConv } from '../src/conv/geometry.js';
-import type { ConvGeometry, ConvParams, GradName } from '../src/conv/types.js';
-import { convBackward, convForward } from '../workers/kernels/conv.js';
-import { engineFor, type EngineName, type GemmEngine } from '../workers/kernels/engine.js';
+import type { EngineName } from '../workers/kernels/engine.js';
+import { ours, IMPL_ORDER, type Impl, type Prepared } from './impl.js';
+import { formatTable, RESULTS_DIR, tableRows, type BenchReport, type CellResult, type CheckResult, type ImplInfo } from './report.js';
+import { CHECK_SHAPES, OPS, SHAPES, opFlops, problem, reductions, geometry, type Op, type Problem, type Shape } from './shapes.js';
 
-interface Shape {
-  name: string;
-  what: string;
-  input: number[];
-  weight: number[];
-  params: ConvParams;
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    shapes: { type: 'string' },
+    ops: { type: 'string' },
+    kernels: { type: 'string', default: 'ts,wasm' },
+    peers: { type: 'boolean', default: false },
+    budget: { type: 'string', default: '10' },
+  },
+});
+
+function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] {
+  if (!value) return [...all];
+  const picked = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = picked.filter((p) => !all.includes(p as T));
+  if (bad.length) throw new Error(`unknown ${what} ${bad.join(', ')}; expected some of ${all.join(', ')}`);
+  return all.filter((a) => picked.includes(a));
 }
 
-const SHAPES: Shape[] = [
-  { name: 'S1', what: 'N8 C64 56x56 -> 64 k3 s1 p1', input: [8, 64, 56, 56], weight: [64, 64, 3, 3], params: { padding: 1 } },
-  { name: 'S2', what: 'N8 C3 224x224 -> 64 k7 s2 p3', input: [8, 3, 224, 224], weight: [64, 3, 7, 7], params: { stride: 2, padding: 3 } },
-  { name: 'S3', what: 'N8 C256 28x28 -> 128 k1', input: [8, 256, 28, 28], weight: [128, 256, 1, 1], params: {} },
-  { name: 'S4', what: 'N8 C128 56x56 depthwise k3 p1', input: [8, 128, 56, 56], weight: [128, 1, 3, 3], params: { groups: 128, padding: 1 } },
-  { name: 'S5', what: 'N32 C1 28x28 -> 32 k5', input: [32, 1, 28, 28], weight: [32, 1, 5, 5], params: {} },
-  { name: 'S6', what: 'N8 C256 14x14 -> 512 k3 s2 p1', input: [8, 256, 14, 14], weight: [512, 256, 3, 3], params: { stride: 2, padding: 1 } },
-];
+const runs = Math.max(1, Math.floor(Number(values.runs)) || 5);
+const budget = Math.max(0.1, Number(values.budget) || 10);
+const shapes = list(values.shapes, SHAPES.map((s) => s.name), 'shape').map((n) => SHAPES.find((s) => s.name === n) as Shape);
+const ops = list(values.ops, OPS, 'op');
+const kernels = list(values.kernels, ['ts', 'wasm'] as const, 'kernel') as EngineName[];
 
-type Op = 'forward' | 'grad_input' | 'grad_weight';
-const OPS: Op[] = ['forward', 'grad_input', 'grad_weight'];
-const GRAD_OF: Record<Exclude<Op, 'forward'>, GradName> = { grad_input: 'input', grad_weight: 'weight' };
+const now = () => process.hrtime.bigint();
+const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-function random(n: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
-  return a;
+async function timeOnce(p: Prepared): Promise<number> {
+  const t0 = now();
+  await p.run();
+  return seconds(t0);
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** Median seconds of `runs` calls of `fn` after one untimed warm-up call. */
-function time(fn: () => void, runs: number): number {
-  fn();
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return median(samples);
-}
-
-function runner(g: ConvGeometry, op: Op, engine: GemmEngine): () => void {
-  const x = random(numel(g.inputShape));
-  const w = random(numel(g.weightShape));
-  const y = random(numel(g.outputShape));
-  const bias = random(g.outChannels);
-  if (op === 'forward') return () => convForward(g, x, w, bias, y, engine);
-  const out = op === 'grad_input' ? { input: new Float32Array(x.length) } : { weight: new Float32Array(w.length) };
-  return () => convBackward(g, x, w, y, out, engine);
-}
-
-const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, shapes: { type: 'string' }, kernels: { type: 'string', default: 'ts,wasm' } },
-});
-const kernels = values.kernels.split(',') as EngineName[];
-const runs = Math.max(1, Number(values.runs));
-const wanted = values.shapes?.split(',');
-const rows: Record<string, string | number>[] = [];
-for (const shape of SHAPES.filter((s) => !wanted || wanted.includes(s.name))) {
-  const g = resolveConv({ input: { dtype: 'float32', shape: shape.input }, weight: { dtype: 'float32', shape: shape.weight } }, shape.params);
-  for (const kernel of kernels) {
-    const engine = engineFor('float32', kernel);
-    const row: Record<string, string | number> = { shape: shape.name, kernel: engine.name };
-    for (const op of OPS) {
-      const flops = convWork(g, op === 'forward' ? undefined : [GRAD_OF[op]]).flops;
-      const seconds = time(runner(g, op, engine), runs);
-      row[`${op}_ms`] = +(seconds * 1e3).toFixed(1);
-      row[`${op}_gflops`] = +(flops / seconds / 1e9).toFixed(2);
+async function loadImpls(): Promise<Impl[]> {
+  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const impls: Impl[] = kernels.map((k) => ours(k, version));
+  if (values.peers) {
+    const loaders: [string, () => Promise<Impl[]>][] = [
+      ['tfjs', async () => (await import('./peers/tfjs.js')).tfjsImpls()],
+      ['onnxruntime-node', async () => (await import('./peers/ort.js')).ortImpls()],
+    ];
+    for (const [name, load] of loaders) {
+      try {
+        impls.push(...(await load()));
+      } catch (e) {
+        console.warn(`peer ${name} could not be loaded (is it installed? npm ci): ${(e as Error).message}`);
+      }
     }
-    rows.push(row);
-    console.log(`${shape.name} ${engine.name} done`);
   }
+  return IMPL_ORDER.flatMap((n) => impls.filter((i) => i.name === n));
 }
 
-console.log(`\nconvd kernels, 1 thread, float32 channels_first, median of ${runs} runs (GFLOP/s, ms)`);
-for (const s of SHAPES) console.log(`  ${s.name}: ${s.what}`);
-console.table(rows);
-const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const outDir = join(dirname(fileURLToPath(import.meta.url)), '../../bench/results');
-mkdirSync(outDir, { recursive: true });
-const report = { date: new Date().toISOString(), node: process.version, runs, threads: 1, shapes: SHAPES, rows };
-writeFileSync(join(outDir, `kernels-${stamp}.json`), JSON.stringify(report, null, 2) + '\n');
-console.log(`wrote bench/results/kernels-${stamp}.json`);
+/** Every implementation's output on the small check shapes against ours-ts (float64 accumulation). */
+async function checks(impls: Impl[]): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const reference = impls[0];
+  for (const shape of CHECK_SHAPES) {
+    const p = problem(shape);
+    for (const op of OPS) {
+      const ref = await reference.prepare(p, op);
+      const want = await ref.result();
+      await ref.dispose();
+      const maxAbsRef = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      for (const impl of impls.slice(1)) {
+        const why = impl.unsupported(p.g, op);
+        if (why) {
+          out.push({ check: shape.name, op, impl: impl.name, maxAbsDiff: null, maxAbsRef, reason: why });
+          continue;
+        }
+        const prepared = await impl.prepare(p, op);
+        const got = await prepared.result();
+        await prepared.dispose();
+        let diff = got.length === want.length ? 0 : Infinity;
+        for (let i = 0; i < want.length && diff !== Infinity; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
+        out.push({ check: shape.name, op, impl: impl.name, maxAbsDiff: diff, maxAbsRef });
+      }
+    }
+  }
+  return out;
+}
+
+function printChecks(results: CheckResult[], impls: Impl[], reference: string): void {
+  const cols = CHECK_SHAPES.flatMap((s) => OPS.map((op) => ({ s: s.name, op })));
+  console.log(`\nCheck: max |output - ${reference}| on small shapes (${CHECK_SHAPES.map((s) => `${s.name}: ${s.what}`).join('; ')})`);
+  const header = ['', ...cols.map((c) => `${c.s} ${c.op}`)];
+  const lines = [header];
+  for (const impl of impls.slice(1)) {
+    lines.push([
+      impl.name,
+      ...cols.map((c) => {
+        const r = results.find((x) => x.check === c.s && x.op === c.op && x.impl === impl.name);
+        return !r || r.maxAbsDiff === null ? 'n/a' : r.maxAbsDiff.toExponential(1);
+      }),
+    ]);
+  }
+  const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  for (const l of lines) console.log('  ' + l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
+  const bad = results.filter((r) => r.maxAbsDiff !== null && !(r.maxAbsDiff <= 1e-4 * Math.max(1, r.maxAbsRef)));
+  for (const r of bad) console.log(`  WARNING: ${r.impl} ${r.check} ${r.op} differs from ${reference} by ${r.maxAbsDiff} (max |ref| ${r.maxAbsRef.toFixed(2)})`);
+}
+
+interface Entry {
+  impl: Impl;
+  prepared: Prepared;
+  problem: Problem;
+  runs: number;
+  samples: number[];
+}
+
+/**
+ * Times every implementation on one (shape, op). Each climbs a ladder of problem sizes: it
+ * runs once on the smallest reduction of the shape, then on each larger one while the
+ * previous run says `min(runs, 3)` runs of it fit the per-implementation budget, so
+ * anything fast ends on the full shape and a very slow peer on a reduced problem. The last
+ * ladder run is its warm-up; then the timed runs go round-robin across implementations
+ * (`runs` of them, fewer only for an implementation whose runs would overrun the budget).
+ */
+async function measure(shape: Shape, op: Op, impls: Impl[]): Promise<CellResult[]> {
+  const levels = reductions(shape);
+  const problems = new Map<number, Problem>();
+  const at = (i: number) => {
+    let p = problems.get(i);
+    if (!p) problems.set(i, (p = problem(shape, levels[i].reduced, levels[i].shape)));
+    return p;
+  };
+  const flopsAt = (i: number) => opFlops(geometry(levels[i].shape), op);
+  const g = geometry(shape);
+  const minRuns = Math.min(runs, 3);
+  const results: CellResult[] = [];
+  const entries: Entry[] = [];
+  for (const impl of impls) {
+    const why = impl.unsupported(g, op);
+    if (why) {
+      results.push({ shape: shape.name, op, impl: impl.name, status: 'n/a', reason: why, gflops: null });
+      continue;
+    }
+    try {
+      let level = levels.length - 1;
+      let prepared = await impl.prepare(at(level), op);
+      let t = await timeOnce(prepared);
+      if (t < 0.05) t = await timeOnce(prepared); // the first call of a tiny problem is mostly one-off costs
+      while (level > 0 && (t * flopsAt(level - 1)) / flopsAt(level) * minRuns <= budget) {
+        await prepared.dispose();
+        level--;
+        prepared = await impl.prepare(at(level), op);
+        t = await timeOnce(prepared);
+      }
+      const n = Math.min(runs, Math.max(minRuns, Math.floor(budget / t)));
+      entries.push({ impl, prepared, problem: at(level), runs: n, samples: [] });
+    } catch (e) {
+      results.push({ shape: shape.name, op, impl: impl.name, status: 'error', reason: (e as Error).message, gflops: null });
+      console.warn(`  ${impl.name} ${shape.name} ${op}: ${(e as Error).message}`);
+    }
+  }
+  for (let r = 0; r < runs; r++) {
+    for (const e of entries) if (r < e.runs) e.samples.push(await timeOnce(e.prepared));
+  }
+  for (const e of entries) {
+    await e.prepared.dispose();
+    const s = median(e.samples);
+    const flops = opFlops(e.problem.g, op);
+    results.push({
+      shape: shape.name,
+      op,
+      impl: e.impl.name,
+      status: 'ok',
+      layout: e.impl.layout(e.problem.g),
+      reduced: e.problem.reduced,
+      flops,
+      runs: e.samples.length,
+      medianMs: +(s * 1e3).toFixed(3),
+      gflops: +(flops / s / 1e9).toFixed(3),
+      samplesMs: e.samples.map((v) => +(v * 1e3).toFixed(3)),
+    });
+  }
+  return IMPL_ORDER.flatMap((n) => results.filter((r) => r.impl === n));
+}
+
+const started = now();
+const loadStart = loadavg();
+const impls = await loadImpls();
+console.log(`convd kernel bench: ${impls.map((i) => i.name).join(', ')}; 1 thread, float32, median of ${runs} runs after a warm-up`);
+for (const i of impls) console.log(`  ${i.name.padEnd(9)}  ${i.version}: ${i.notes}`);
+
+const checkResults = await checks(impls);
+if (impls.length > 1) printChecks(checkResults, impls, impls[0].name);
+
+const results: CellResult[] = [];
+for (const shape of shapes) {
+  const t0 = now();
+  for (const op of ops) results.push(...(await measure(shape, op, impls)));
+  console.log(`${shape.name} done (${seconds(t0).toFixed(1)} s)`);
+}
+
+const implInfo: ImplInfo[] = impls.map((i) => {
+  const byShape = shapes.map((s) => [s.name, i.layout(geometry(s))] as const);
+  const main = byShape.some(([, l]) => l === 'NCHW') ? 'NCHW' : 'NHWC';
+  const other = byShape.filter(([, l]) => l !== main);
+  return { name: i.name, version: i.version, notes: i.notes, layouts: main + (other.length ? ` (${other.map(([s, l]) => `${s}: ${l}`).join(', ')})` : '') };
+});
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model ?? 'unknown cpu',
+  cores: cpus().length,
+  argv: process.argv.slice(2),
+  runs,
+  budgetSeconds: budget,
+  threads: 1,
+  loadavg: { start: loadStart.map((v) => +v.toFixed(2)), end: loadavg().map((v) => +v.toFixed(2)) },
+  wallSeconds: +seconds(started).toFixed(1),
+  implementations: implInfo,
+  shapes,
+  checks: checkResults,
+  results,
+  table: tableRows(results, shapes.map((s) => s.name), ops),
+};
+
+console.log(`\nGFLOP/s, 1 thread, float32, median of ${runs} runs (FLOPs = 2 N C_out prod(out) C_in/groups prod(k) for every op)`);
+for (const s of shapes) console.log(`  ${s.name}: ${s.what}`);
+console.log('');
+console.log(formatTable(report));
+console.log('');
+const reducedCells = results.filter((r) => r.reduced);
+if (reducedCells.length) {
+  console.log(`* timed on a reduced problem (${Math.min(runs, 3)} runs of the full shape would not fit the ${budget} s budget): ` + reducedCells.map((r) => `${r.impl} ${r.shape} ${r.op} at ${r.reduced}`).join('; '));
+}
+for (const i of implInfo) if (i.layouts !== 'NCHW') console.log(`layout: ${i.name} ${i.layouts}${i.name === 'tfjs-cpu' ? ' (^ marks its NHWC cells)' : ''}`);
+const notRun = new Map<string, string[]>();
+for (const r of results.filter((r) => r.status !== 'ok')) {
+  const key = `${r.status}: ${r.impl} (${r.reason ?? 'no reason given'})`;
+  notRun.set(key, [...(notRun.get(key) ?? []), `${r.shape} ${r.op}`]);
+}
+for (const [key, cells] of notRun) console.log(`${key}: ${cells.join(', ')}`);
+const noisy = results.filter((r) => r.samplesMs && r.samplesMs.length > 2 && Math.max(...r.samplesMs) > 1.5 * Math.min(...r.samplesMs));
+if (noisy.length) {
+  const timed = results.filter((r) => r.status === 'ok').length;
+  console.log(`noise: slowest run > 1.5x the fastest in ${noisy.length} of ${timed} cells (samples in the JSON): ${noisy.map((r) => `${r.impl} ${r.shape} ${r.op}`).join(', ')}`);
+}
+console.log(`load average (1 min) ${report.loadavg.start[0]} at start, ${report.loadavg.end[0]} at end, on ${report.cores} cores; wall ${report.wallSeconds} s`);
+
+mkdirSync(RESULTS_DIR, { recursive: true });
+const stamp = report.date.replace(/[:.]/g, '-');
+const json = JSON.stringify(report, null, 2) + '\n';
+writeFileSync(join(RESULTS_DIR, `bench-${stamp}.json`), json);
+writeFileSync(join(RESULTS_DIR, 'latest.json'), json);
+console.log(`wrote bench/results/bench-${stamp}.json and bench/results/latest.json`);
+try {
+  const { renderChart } = await import('./chart.js');
+  writeFileSync(join(RESULTS_DIR, 'latest.svg'), await renderChart(report));
+  console.log('wrote bench/results/latest.svg');
+} catch (e) {
+  console.warn(`chart not written: ${(e as Error).message}`);
+}

@@ -103,19 +103,22 @@ function paddedSource(l: Line, i: number): number {
   return sw < 0 ? -1 : l.lineBase + sw * l.stride;
 }
 
-/** out[at + i] = x at padded coordinate w0 + i * step of the line (0 where padding is zero). */
-export function gatherLine(x: Real, l: Line, out: Real, at: number): void {
+/**
+ * out[at + i] = x at padded coordinate w0 + i * step of the line (`fill`, 0 by default, where
+ * padding is zero; pooling fills -Infinity for max).
+ */
+export function gatherLine(x: Real, l: Line, out: Real, at: number, fill = 0): void {
   const [first, end] = interior(l);
   for (let i = 0; i < first; i++) {
     const src = paddedSource(l, i);
-    out[at + i] = src < 0 ? 0 : x[src];
+    out[at + i] = src < 0 ? fill : x[src];
   }
   for (let i = end; i < l.count; i++) {
     const src = paddedSource(l, i);
-    out[at + i] = src < 0 ? 0 : x[src];
+    out[at + i] = src < 0 ? fill : x[src];
   }
   const src = l.lineBase + (l.w0 + first * l.step) * l.stride;
-  if (l.step === 1 && l.stride === 1 && Object.getPrototypeOf(x) === Object.getPrototypeOf(out)) {
+  if (l.step === 1 && l.stride === 1 && end - first >= MEMCPY_MIN && Object.getPrototypeOf(x) === Object.getPrototypeOf(out)) {
     out.set(x.subarray(src, src + end - first), at + first); // same element type: one memcpy
   } else {
     const jump = l.step * l.stride;
@@ -138,28 +141,39 @@ export function scatterLine(g: Real, at: number, l: Line, dx: Real): void {
   for (let i = first, j = l.lineBase + (l.w0 + first * l.step) * l.stride; i < end; i++, j += jump) dx[j] += g[at + i];
 }
 
-/** The W line of a tile segment (see forEachSegment). */
-const segmentLine = (p: ConvPlan, lineBase: number, w0: number, count: number): Line => ({
-  lineBase,
-  w0,
-  step: p.stride[2],
-  count,
-  extent: p.inExt[2],
-  stride: p.xSpatial[2],
-  mode: p.paddingMode,
-});
+/** Interiors at least this long are copied with one memcpy; shorter ones by a loop, which is cheaper than making the subarray. */
+const MEMCPY_MIN = 128;
 
-/** cols[K × (p1 - p0)] = im2col of image n, group `group`, output positions [p0, p1). */
-export function im2col(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number, cols: Real): void {
+/**
+ * The W lines of a tile's segments (see forEachSegment): one Line per im2col / col2im call,
+ * updated in place for each segment, so the per-segment work allocates nothing.
+ */
+function segmentLines(p: ConvPlan): (lineBase: number, w0: number, count: number) => Line {
+  const line: Line = { lineBase: 0, w0: 0, step: p.stride[2], count: 0, extent: p.inExt[2], stride: p.xSpatial[2], mode: p.paddingMode };
+  return (lineBase, w0, count) => {
+    line.lineBase = lineBase;
+    line.w0 = w0;
+    line.count = count;
+    return line;
+  };
+}
+
+/**
+ * cols[K × (p1 - p0)] = im2col of image n, group `group`, output positions [p0, p1). Zeros of
+ * the zeros padding mode are written as `fill` (0 by default; pooling asks for -Infinity).
+ */
+export function im2col(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number, cols: Real, fill = 0): void {
+  const segmentLine = segmentLines(p);
   forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
-    if (lineBase < 0) cols.fill(0, col, col + count);
-    else gatherLine(x, segmentLine(p, lineBase, w0, count), cols, col);
+    if (lineBase < 0) cols.fill(fill, col, col + count);
+    else gatherLine(x, segmentLine(lineBase, w0, count), cols, col, fill);
   });
 }
 
 /** dx += col2im(dcols) for image n, group `group`, output positions [p0, p1). */
 export function col2im(p: ConvPlan, dcols: Real, n: number, group: number, p0: number, p1: number, dx: Real): void {
+  const segmentLine = segmentLines(p);
   forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
-    if (lineBase >= 0) scatterLine(dcols, col, segmentLine(p, lineBase, w0, count), dx);
+    if (lineBase >= 0) scatterLine(dcols, col, segmentLine(lineBase, w0, count), dx);
   });
 }

@@ -1,0 +1,121 @@
+/**
+ * What the bench times: an implementation prepares one (problem, op) outside the clock,
+ * then its `run` is timed; `result` gives the op's output in our layout (NCHW, weights
+ * OIHW) for the correctness check. Ours is here; the peers are in bench/peers/.
+ */
+import { convBackward, convForward } from '../workers/kernels/conv.js';
+import { engineFor, type EngineName } from '../workers/kernels/engine.js';
+import type { ConvGeometry } from '../src/conv/types.js';
+import type { Op, Problem } from './shapes.js';
+
+export type ImplName = 'ours-ts' | 'ours-wasm' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const';
+export const IMPL_ORDER: ImplName[] = ['ours-ts', 'ours-wasm', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'ort-const'];
+
+export interface Prepared {
+  /** One op, its result read back to JavaScript (what a caller of the library would wait for). */
+  run(): void | Promise<void>;
+  /** The op's output in NCHW (grad_weight: OIHW). */
+  result(): Promise<Float32Array>;
+  dispose(): void | Promise<void>;
+}
+
+export interface Impl {
+  name: ImplName;
+  /** Package and version, e.g. `@tensorflow/tfjs-backend-wasm 4.22.0`. */
+  version: string;
+  /** How it is configured (threads, layout, which kernel runs each op). */
+  notes: string;
+  /** The tensor layout it runs a geometry in (NCHW or NHWC). */
+  layout(g: ConvGeometry): string;
+  /** Why it cannot run this op, or null when it can. */
+  unsupported(g: ConvGeometry, op: Op): string | null;
+  prepare(p: Problem, op: Op): Promise<Prepared>;
+}
+
+export function ours(kernel: EngineName, version: string): Impl {
+  const engine = engineFor('float32', kernel);
+  if (engine.name !== kernel) throw new Error(`kernel ${kernel} is not available (got ${engine.name})`);
+  return {
+    name: kernel === 'ts' ? 'ours-ts' : 'ours-wasm',
+    version: `convd ${version}`,
+    notes:
+      kernel === 'ts'
+        ? 'TypeScript kernels, float64 accumulation (the reference path), 1 thread'
+        : 'WebAssembly SIMD kernels (AssemblyScript), float32, 1 thread',
+    layout: () => 'NCHW',
+    unsupported: () => null,
+    async prepare(p, op) {
+      const { g, x, w, dy } = p;
+      let run: () => void;
+      let out: Float32Array;
+      if (op === 'forward') {
+        out = new Float32Array(dy.length);
+        run = () => convForward(g, x, w, null, out, engine);
+      } else if (op === 'grad_input') {
+        out = new Float32Array(x.length);
+        run = () => convBackward(g, x, w, dy, { input: out }, engine);
+      } else {
+        out = new Float32Array(w.length);
+        run = () => convBackward(g, x, w, dy, { weight: out }, engine);
+      }
+      return {
+        run,
+        result: async () => {
+          run();
+          return out.slice();
+        },
+        dispose: () => {},
+      };
+    },
+  };
+}
+
+/** [N, C, H, W] -> [N, H, W, C] */
+export function nchwToNhwc(a: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const src = (b * c + ch) * hw;
+      for (let i = 0; i < hw; i++) out[(b * hw + i) * c + ch] = a[src + i];
+    }
+  }
+  return out;
+}
+
+/** [N, H, W, C] -> [N, C, H, W], given the NCHW shape */
+export function nhwcToNchw(a: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const dst = (b * c + ch) * hw;
+      for (let i = 0; i < hw; i++) out[dst + i] = a[(b * hw + i) * c + ch];
+    }
+  }
+  return out;
+}
+
+/** [O, I, KH, KW] -> [KH, KW, I, O] (tfjs filters; for depthwise [C*m, 1, KH, KW] this is [KH, KW, C, m]) */
+export function oihwToHwio(a: Float32Array, [o, i, kh, kw]: readonly number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  const k = kh * kw;
+  for (let oc = 0; oc < o; oc++) {
+    for (let ic = 0; ic < i; ic++) {
+      for (let p = 0; p < k; p++) out[(p * i + ic) * o + oc] = a[(oc * i + ic) * k + p];
+    }
+  }
+  return out;
+}
+
+/** [KH, KW, I, O] -> [O, I, KH, KW], given the OIHW shape */
+export function hwioToOihw(a: Float32Array, [o, i, kh, kw]: readonly number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  const k = kh * kw;
+  for (let oc = 0; oc < o; oc++) {
+    for (let ic = 0; ic < i; ic++) {
+      for (let p = 0; p < k; p++) out[(oc * i + ic) * k + p] = a[(p * i + ic) * o + oc];
+    }
+  }
+  return out;
+}
