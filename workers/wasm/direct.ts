@@ -16,20 +16,44 @@ export function directForward(
   oD: i32, oH: i32, oW: i32, kD: i32, kH: i32, kW: i32,
   sD: i32, sH: i32, sW: i32, dD: i32, dH: i32, dW: i32,
 ): void {
+  const tapStep = <usize>(dW * 4);
   for (let od = 0; od < oD; od++) {
     for (let oh = 0; oh < oH; oh++) {
       const orow = out + <usize>(((od * oH + oh) * oW) * 4);
+      // The padded input row that tap row (kd, kh) = (0, 0) reads for this output row.
+      const row0 = xp + xIndex(spanH, spanW, od * sD, oh * sH, 0);
       let ow = 0;
       if (sW == 1) {
+        // Eight outputs at a time: each tap's weight is broadcast once for two vectors.
+        for (; ow + 8 <= oW; ow += 8) {
+          let lo = f32x4.splat(0);
+          let hi = f32x4.splat(0);
+          let tap = wk;
+          for (let kd = 0; kd < kD; kd++) {
+            for (let kh = 0; kh < kH; kh++) {
+              let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
+              for (let kw = 0; kw < kW; kw++) {
+                const w = v128.load32_splat(tap);
+                lo = f32x4.add(lo, f32x4.mul(w, v128.load(x)));
+                hi = f32x4.add(hi, f32x4.mul(w, v128.load(x, 16)));
+                tap += 4;
+                x += tapStep;
+              }
+            }
+          }
+          v128.store(orow + <usize>(ow * 4), lo);
+          v128.store(orow + <usize>(ow * 4), hi, 16);
+        }
         for (; ow + 4 <= oW; ow += 4) {
           let acc = f32x4.splat(0);
           let tap = wk;
           for (let kd = 0; kd < kD; kd++) {
             for (let kh = 0; kh < kH; kh++) {
-              const xrow = xp + xIndex(spanH, spanW, od * sD + kd * dD, oh * sH + kh * dH, ow);
+              let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
               for (let kw = 0; kw < kW; kw++) {
-                acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(tap), v128.load(xrow + <usize>(kw * dW * 4))));
+                acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(tap), v128.load(x)));
                 tap += 4;
+                x += tapStep;
               }
             }
           }
@@ -41,10 +65,11 @@ export function directForward(
         let tap = wk;
         for (let kd = 0; kd < kD; kd++) {
           for (let kh = 0; kh < kH; kh++) {
-            const xrow = xp + xIndex(spanH, spanW, od * sD + kd * dD, oh * sH + kh * dH, ow * sW);
+            let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow * sW);
             for (let kw = 0; kw < kW; kw++) {
-              acc += load<f32>(tap) * load<f32>(xrow + <usize>(kw * dW * 4));
+              acc += load<f32>(tap) * load<f32>(x);
               tap += 4;
+              x += tapStep;
             }
           }
         }
