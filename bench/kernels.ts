@@ -270,12 +270,16 @@ mkdirSync(RESULTS_DIR, { recursive: true });
 const stamp = report.date.replace(/[:.]/g, '-');
 const json = JSON.stringify(report, null, 2) + '\n';
 writeFileSync(join(RESULTS_DIR, `bench-${stamp}.json`), json);
-writeFileSync(join(RESULTS_DIR, 'latest.json'), json);
-console.log(`wrote bench/results/bench-${stamp}.json and bench/results/latest.json`);
-try {
-  const { renderChart } = await import('./chart.js');
-  writeFileSync(join(RESULTS_DIR, 'latest.svg'), await renderChart(report));
-  console.log('wrote bench/results/latest.svg');
-} catch (e) {
-  console.warn(`chart not written: ${(e as Error).message}`);
+console.log(`wrote bench/results/bench-${stamp}.json`);
+// latest.* (shown in README) only ever holds a complete table: every shape and op, with the peers.
+if (values.peers && shapes.length === SHAPES.length && ops.length === OPS.length) {
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), json);
+  console.log('wrote bench/results/latest.json');
+  try {
+    const { renderChart } = await import('./chart.js');
+    writeFileSync(join(RESULTS_DIR, 'latest.svg'), await renderChart(report));
+    console.log('wrote bench/results/latest.svg');
+  } catch (e) {
+    console.warn(`chart not written: ${(e as Error).message}`);
+  }
 }
