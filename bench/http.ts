@@ -1,7 +1,8 @@
 /**
  * Service overhead bench, over loopback with autocannon, in one run:
- *   - a tiny forward (N1 C1 8x8 k3, msgpack) against a bare Fastify route that answers a
- *     constant: p50 / p99 latency and throughput at `--connections` for `--seconds` each;
+ *   - a tiny forward (N1 C1 8x8 k3, msgpack) and an S5 forward, against a bare Fastify route
+ *     that answers a constant: p50 / p99 latency and throughput at `--connections` for
+ *     `--seconds` each;
  *   - S5 forward (N32 C1 28x28 -> 32 k5, msgpack): end-to-end latency of one client at a time
  *     against the kernel alone on one thread in this process (median of `--runs`).
  * The servers run as child processes (the real `dist/src/server.js` and a bare Fastify), so
@@ -98,6 +99,7 @@ const service = await start(join(here, '../src/server.js'), servicePort);
 const bare = await start(join(here, 'bare-server.js'), barePort);
 try {
   const tiny = await load(`http://127.0.0.1:${servicePort}/conv/forward`, tinyBody);
+  const s5Load = await load(`http://127.0.0.1:${servicePort}/conv/forward`, s5Body);
   const constant = await load(`http://127.0.0.1:${barePort}/constant`);
   const s5Http = await sequentialMs(`http://127.0.0.1:${servicePort}/conv/forward`, s5Body);
   const s5Kernel = kernelMs();
@@ -106,13 +108,14 @@ try {
     seconds,
     connections,
     tiny_forward: tiny,
+    s5_forward: s5Load,
     bare_fastify_constant: constant,
     tiny_p50_ratio: +(tiny.p50_ms / Math.max(constant.p50_ms, 1e-3)).toFixed(2),
     s5_forward_http_ms: +s5Http.toFixed(2),
     s5_forward_kernel_ms: +s5Kernel.toFixed(2),
     s5_http_over_kernel: +(s5Http / s5Kernel).toFixed(2),
   };
-  console.table({ 'tiny forward (msgpack)': tiny, 'bare Fastify constant': constant });
+  console.table({ 'tiny forward (msgpack)': tiny, 'S5 forward (msgpack)': s5Load, 'bare Fastify constant': constant });
   console.log(`S5 forward: ${report.s5_forward_http_ms} ms over HTTP (one client, median of ${runs}) vs ${report.s5_forward_kernel_ms} ms kernel alone: ${report.s5_http_over_kernel}x`);
   const outDir = join(here, '../../bench/results');
   mkdirSync(outDir, { recursive: true });
