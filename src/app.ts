@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { loadConfig, type Config } from './config.js';
+import { clientErrorHandler } from './http/client-errors.js';
 import { registerErrorHandling } from './http/errors.js';
 import { zodValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
@@ -16,6 +17,8 @@ import { ConvPool } from './pool.js';
 import { convRoutes } from './routes/conv.js';
 import { docsRoutes } from './routes/docs.js';
 import { opsRoutes } from './routes/ops.js';
+import { poolRoutes } from './routes/pool.js';
+import { transposeRoutes } from './routes/transpose.js';
 import { registerBodyParsers } from './wire/body-parsers.js';
 
 export interface BuildOptions {
@@ -47,6 +50,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     genReqId: () => randomUUID(),
     // draining is answered by our own onRequest hooks, as problem+json with Retry-After
     return503OnClosing: false,
+    // HTTP parser errors answer problem+json too
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(zodValidatorCompiler);
@@ -73,6 +78,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
 
   await app.register(swagger, swaggerOptions);
   await app.register(convRoutes, { config, pool, metrics, lifecycle });
+  await app.register(poolRoutes, { config, pool, metrics, lifecycle });
+  await app.register(transposeRoutes, { config, pool, metrics, lifecycle });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
 

@@ -3,6 +3,7 @@
  * ArrayBuffers in the transfer list (moved, never cloned), or, for a request split across
  * threads (split.ts), as SharedArrayBuffers every thread reads; the geometry is plain data.
  */
+import type { PoolSettings } from './conv/pool-geometry.js';
 import type { BatchRange, ConvGeometry, DType, GradName, Real } from './conv/types.js';
 import type { FaultKind } from '../workers/faults.js';
 
@@ -11,7 +12,8 @@ export type ConvOp = 'forward' | 'backward';
 /** Tensor bytes: moved (ArrayBuffer) or shared between threads (SharedArrayBuffer). */
 export type TensorBuffer = ArrayBuffer | SharedArrayBuffer;
 
-export interface ConvTask {
+/** A convolution forward or backward task. */
+export interface ConvKernelTask {
   op: ConvOp;
   geometry: ConvGeometry;
   /** Backward only: the gradients to compute. */
@@ -29,6 +31,30 @@ export interface ConvTask {
   /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see workers/faults.ts. */
   fault?: FaultKind;
 }
+
+/** Pooling forward (result `output`) or backward (result `grad_input`), on the pooling's window geometry. */
+export interface PoolTask extends Omit<ConvKernelTask, 'op' | 'weight' | 'bias'> {
+  op: 'pool_forward' | 'pool_backward';
+  pool: PoolSettings;
+  weight: null;
+  bias: null;
+}
+
+/** conv_transpose forward (result `output`): `geometry` is the convolution whose grad_input it is. */
+export interface TransposeTask extends Omit<ConvKernelTask, 'op'> {
+  op: 'transpose';
+}
+
+/** Every task a conv worker runs. */
+export type ConvTask = ConvKernelTask | PoolTask | TransposeTask;
+
+/** Whether `task` is a pooling or conv_transpose task (run by workers/pool-transpose-task.ts). */
+export function isPoolOrTransposeTask(task: ConvTask): task is PoolTask | TransposeTask {
+  return task.op === 'pool_forward' || task.op === 'pool_backward' || task.op === 'transpose';
+}
+
+/** Every op a task runs (the `op` label of the computed-work metrics). */
+export type TaskOp = ConvTask['op'];
 
 export type ResultName = 'output' | 'grad_input' | 'grad_weight' | 'grad_bias';
 

@@ -12,7 +12,8 @@ export interface WorkLimits {
   maxFlops: number;
 }
 
-export function checkWorkLimits(operands: ConvOperands, work: ConvWork, limits: WorkLimits): void {
+/** `operands`: the request's tensors by field name (conv, pooling or conv_transpose). */
+export function checkWorkLimits(operands: ConvOperands | Readonly<Record<string, TensorMeta>>, work: ConvWork, limits: WorkLimits): void {
   const errors: FieldError[] = [];
   for (const [name, t] of Object.entries(operands) as [string, TensorMeta][]) {
     const elements = numel(t.shape);

@@ -4,13 +4,13 @@
  * output bytes computed, plus the process defaults.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ConvOp } from './conv-task.js';
+import type { TaskOp } from './conv-task.js';
 import type { ConvPool } from './pool.js';
 
 export interface Metrics {
   registry: Registry;
   observeRequest(method: string, route: string, status: number, seconds: number): void;
-  countComputed(op: ConvOp, flops: number, outputBytes: number): void;
+  countComputed(op: TaskOp, flops: number, outputBytes: number): void;
 }
 
 export function createMetrics(pool: ConvPool): Metrics {

@@ -19,7 +19,8 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
         'Every error is application/problem+json (RFC 9457).',
     },
     tags: [
-      { name: 'conv', description: 'Convolution forward and backward' },
+      { name: 'conv', description: 'Convolution forward and backward, transposed convolution' },
+      { name: 'pooling', description: 'Max and average pooling forward and backward' },
       { name: 'operations', description: 'Health, readiness and metrics' },
     ],
   },

@@ -6,12 +6,13 @@
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { numel } from '../src/conv/geometry.js';
-import { allocReal, GRAD_RESULT, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from '../src/conv-task.js';
+import { allocReal, GRAD_RESULT, isPoolOrTransposeTask, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from '../src/conv-task.js';
 import type { ConvWorkerData } from '../src/pool.js';
 import { convBackward, convForward } from './kernels/conv.js';
 import { engineFor } from './kernels/engine.js';
 import { setTileBudget } from './kernels/workspace.js';
 import { injectFault } from './faults.js';
+import { runPoolTransposeTask } from './pool-transpose-task.js';
 
 setTileBudget((workerData as ConvWorkerData).tileBudgetBytes);
 
@@ -29,6 +30,7 @@ function moveAll(result: ConvResult) {
 
 export default function runConvTask(task: ConvTask) {
   injectFault(task.fault);
+  if (isPoolOrTransposeTask(task)) return moveAll(runPoolTransposeTask(task));
   const g = task.geometry;
   const view = realView.bind(null, g.dtype);
   const moved: ConvResult = {};

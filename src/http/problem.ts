@@ -7,14 +7,17 @@ import type { Problem } from '../schemas/problem.js';
 
 const KINDS = {
   'malformed-body': { status: 400, title: 'Malformed request body' },
+  'malformed-request': { status: 400, title: 'Malformed HTTP request' },
   'schema-violation': { status: 400, title: 'Request does not match the schema' },
   'invalid-geometry': { status: 400, title: 'Inconsistent shapes or parameters' },
   'invalid-tensor-data': { status: 400, title: 'Tensor data does not match its shape and dtype' },
   'not-found': { status: 404, title: 'Not found' },
   'not-acceptable': { status: 406, title: 'Not acceptable' },
+  'request-timeout': { status: 408, title: 'Request timeout' },
   'body-too-large': { status: 413, title: 'Request body too large' },
   'limit-exceeded': { status: 413, title: 'Request exceeds a configured limit' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'headers-too-large': { status: 431, title: 'Request header fields too large' },
   // nginx's convention: logged and counted, never received (the client is gone)
   'client-closed-request': { status: 499, title: 'Client closed request' },
   'internal': { status: 500, title: 'Internal server error' },

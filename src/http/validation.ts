@@ -36,7 +36,13 @@ function preview(v: unknown): string {
   if (v instanceof Float32Array || v instanceof Float64Array) return `a ${v.constructor.name} of ${v.length} elements`;
   if (typeof v === 'string' && v.length > 40) return `a string of ${v.length} characters`;
   if (Array.isArray(v) && v.length > 8) return `an array of ${v.length} elements`;
-  const text = JSON.stringify(v);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    // a cyclic value (msgpackr's structured-clone extension) or one nested too deep to print
+    return `a ${Array.isArray(v) ? 'array' : typeof v} that cannot be shown (cyclic or nested too deeply)`;
+  }
   return text === undefined ? String(v) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

@@ -8,10 +8,10 @@ import { z } from 'zod';
 import { MAX_PARAM } from '../conv/geometry.js';
 import { JsonTensorSchema, MsgpackTensorSchema, tensorSchema } from './tensor.js';
 
-const intFrom = (min: number) => z.int().min(min, { error: `must be an integer >= ${min}` }).max(MAX_PARAM);
+export const intFrom = (min: number) => z.int().min(min, { error: `must be an integer >= ${min}` }).max(MAX_PARAM);
 
 /** An int, or one int per spatial dim. */
-const perDim = (min: number, description: string) =>
+export const perDim = (min: number, description: string) =>
   z
     .union([intFrom(min), z.array(intFrom(min)).min(1).max(3)], { error: `must be an integer >= ${min} or an array of one per spatial dim` })
     .default(1)
@@ -35,7 +35,7 @@ const PaddingSchema = z
       'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).',
   });
 
-const LayoutSchema = z
+export const LayoutSchema = z
   .enum(['channels_first', 'channels_last', 'NCW', 'NWC', 'NCHW', 'NHWC', 'NCDHW', 'NDHWC'])
   .default('channels_first')
   .meta({
@@ -44,7 +44,7 @@ const LayoutSchema = z
       'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',
   });
 
-const EncodingSchema = z.enum(['array', 'base64']).default('array').meta({
+export const EncodingSchema = z.enum(['array', 'base64']).default('array').meta({
   description: 'JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.',
 });
 
@@ -103,7 +103,7 @@ export const BackwardRequestSchema = z
   });
 
 /** The two response encodings of a conv endpoint, each with its tensor form. */
-function responses(id: string, shape: (tensor: z.ZodType) => z.ZodRawShape, description: string) {
+export function responses(id: string, shape: (tensor: z.ZodType) => z.ZodRawShape, description: string) {
   return {
     description,
     content: {

@@ -1,0 +1,147 @@
+/**
+ * Naive reference transposed convolution (PyTorch conv_transpose{1,2,3}d forward), written
+ * straight from its definition in float64, independent of src/, workers/ and naive-conv.ts:
+ * every input element x[n, ci, j] scatters x * w[ci, co, t] into output position
+ *   i = j * stride - padding + t * dilation     (per spatial dim)
+ * of every output channel co of its group, when 0 <= i < out, with
+ *   out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
+ * then the bias is added. Weight [C_in, C_out/groups, *k] (channels_first) or
+ * [*k, C_out/groups, C_in] (channels_last).
+ */
+import type { RefLayoutName, RefResult } from './naive-conv.js';
+
+export interface RefTransposeParams {
+  stride?: number | number[];
+  padding?: number | number[];
+  output_padding?: number | number[];
+  dilation?: number | number[];
+  groups?: number;
+  layout?: RefLayoutName;
+}
+
+export interface RefTransposeGeom {
+  channelsLast: boolean;
+  batch: number;
+  cin: number;
+  cout: number;
+  groups: number;
+  in3: number[];
+  k3: number[];
+  out3: number[];
+  stride3: number[];
+  pad3: number[];
+  dil3: number[];
+  inputShape: number[];
+  weightShape: number[];
+  outputShape: number[];
+}
+
+const CHANNELS_LAST = new Set(['channels_last', 'NWC', 'NHWC', 'NDHWC']);
+
+function list(v: number | number[] | undefined, d: number, dflt: number): number[] {
+  if (v === undefined) return new Array(d).fill(dflt);
+  if (typeof v === 'number') return new Array(d).fill(v);
+  if (v.length !== d) throw new Error(`ref: ${v.length} values for ${d} spatial dims`);
+  return v.slice();
+}
+
+const pad3 = (v: number[], fill: number) => [...new Array(3 - v.length).fill(fill), ...v];
+
+export function refTransposeGeometry(inputShape: number[], weightShape: number[], p: RefTransposeParams = {}): RefTransposeGeom {
+  const r = inputShape.length;
+  if (r < 3 || r > 5 || weightShape.length !== r) throw new Error('ref: bad ranks');
+  const d = r - 2;
+  const cl = CHANNELS_LAST.has(p.layout ?? 'channels_first');
+  const groups = p.groups ?? 1;
+  const cin = cl ? inputShape[r - 1] : inputShape[1];
+  const wIn = cl ? weightShape[r - 1] : weightShape[0];
+  const coutG = cl ? weightShape[r - 2] : weightShape[1];
+  if (wIn !== cin || cin % groups !== 0) throw new Error('ref: channels');
+  const k = cl ? weightShape.slice(0, d) : weightShape.slice(2);
+  const stride = list(p.stride, d, 1);
+  const pad = list(p.padding, d, 0);
+  const opad = list(p.output_padding, d, 0);
+  const dil = list(p.dilation, d, 1);
+  const inSp = cl ? inputShape.slice(1, r - 1) : inputShape.slice(2);
+  const outSp = inSp.map((n, i) => {
+    if (opad[i] >= stride[i] && opad[i] >= dil[i]) throw new Error('ref: output_padding');
+    const o = (n - 1) * stride[i] - 2 * pad[i] + dil[i] * (k[i] - 1) + opad[i] + 1;
+    if (o < 1) throw new Error(`ref: output extent ${o}`);
+    return o;
+  });
+  const batch = inputShape[0];
+  const cout = coutG * groups;
+  return {
+    channelsLast: cl, batch, cin, cout, groups,
+    in3: pad3(inSp, 1), k3: pad3(k, 1), out3: pad3(outSp, 1),
+    stride3: pad3(stride, 1), pad3: pad3(pad, 0), dil3: pad3(dil, 1),
+    inputShape: inputShape.slice(), weightShape: weightShape.slice(),
+    outputShape: cl ? [batch, ...outSp, cout] : [batch, cout, ...outSp],
+  };
+}
+
+type Num = ArrayLike<number>;
+const prod = (a: number[]) => a.reduce((s, v) => s * v, 1);
+
+/** y = conv_transpose(x, w) + bias in float64, every operand value mapped by `f` first (identity; Math.abs for the abs-bound; 1 for term counts). */
+function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: number) => number): Float64Array {
+  const y = new Float64Array(prod(g.outputShape));
+  const cinG = g.cin / g.groups;
+  const coutG = g.cout / g.groups;
+  const { in3, k3, out3 } = g;
+  const xAt = g.channelsLast
+    ? (n: number, c: number, a: number, b: number, e: number) => (((n * in3[0] + a) * in3[1] + b) * in3[2] + e) * g.cin + c
+    : (n: number, c: number, a: number, b: number, e: number) => (((n * g.cin + c) * in3[0] + a) * in3[1] + b) * in3[2] + e;
+  const yAt = g.channelsLast
+    ? (n: number, c: number, a: number, b: number, e: number) => (((n * out3[0] + a) * out3[1] + b) * out3[2] + e) * g.cout + c
+    : (n: number, c: number, a: number, b: number, e: number) => (((n * g.cout + c) * out3[0] + a) * out3[1] + b) * out3[2] + e;
+  // weight [C_in, C_out/g, k0, k1, k2] or [k0, k1, k2, C_out/g, C_in]
+  const wAt = g.channelsLast
+    ? (ci: number, co: number, a: number, b: number, e: number) => (((a * k3[1] + b) * k3[2] + e) * coutG + co) * g.cin + ci
+    : (ci: number, co: number, a: number, b: number, e: number) => (((ci * coutG + co) * k3[0] + a) * k3[1] + b) * k3[2] + e;
+  for (let n = 0; n < g.batch; n++)
+    for (let ci = 0; ci < g.cin; ci++) {
+      const grp = Math.floor(ci / cinG);
+      for (let j0 = 0; j0 < in3[0]; j0++)
+        for (let j1 = 0; j1 < in3[1]; j1++)
+          for (let j2 = 0; j2 < in3[2]; j2++) {
+            const xv = f(x[xAt(n, ci, j0, j1, j2)]);
+            for (let t0 = 0; t0 < k3[0]; t0++) {
+              const i0 = j0 * g.stride3[0] - g.pad3[0] + t0 * g.dil3[0];
+              if (i0 < 0 || i0 >= out3[0]) continue;
+              for (let t1 = 0; t1 < k3[1]; t1++) {
+                const i1 = j1 * g.stride3[1] - g.pad3[1] + t1 * g.dil3[1];
+                if (i1 < 0 || i1 >= out3[1]) continue;
+                for (let t2 = 0; t2 < k3[2]; t2++) {
+                  const i2 = j2 * g.stride3[2] - g.pad3[2] + t2 * g.dil3[2];
+                  if (i2 < 0 || i2 >= out3[2]) continue;
+                  for (let co = 0; co < coutG; co++) {
+                    y[yAt(n, grp * coutG + co, i0, i1, i2)] += xv * f(w[wAt(ci, co, t0, t1, t2)]);
+                  }
+                }
+              }
+            }
+          }
+    }
+  if (bias) {
+    for (let n = 0; n < g.batch; n++)
+      for (let c = 0; c < g.cout; c++)
+        for (let a = 0; a < out3[0]; a++)
+          for (let b = 0; b < out3[1]; b++) for (let e = 0; e < out3[2]; e++) y[yAt(n, c, a, b, e)] += f(bias[c]);
+  }
+  return y;
+}
+
+export function naiveTranspose(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null): Float64Array {
+  return evaluate(g, x, w, bias, (v) => v);
+}
+
+/** Reference with the tolerance rule's abs-bound and largest term count. */
+export function referenceTranspose(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null): RefResult {
+  const ref = evaluate(g, x, w, bias, (v) => v);
+  const absBound = evaluate(g, x, w, bias, Math.abs);
+  const count = evaluate(g, x, w, bias, () => 1);
+  let nTerms = 1;
+  for (const c of count) nTerms = Math.max(nTerms, c);
+  return { ref, absBound, nTerms };
+}

@@ -1,0 +1,196 @@
+/**
+ * Max and average pooling, forward and backward, on the convolution's im2col / col2im
+ * traversal (im2col.ts): the pooling's window geometry (src/conv/pool-geometry.ts) is a
+ * depthwise convolution, so the im2col matrix of one image and channel has one row per
+ * window offset, in row-major window order, and one column per output position:
+ *
+ *   avg forward    y[p]  = sum_r cols[r, p] / divisor(p)
+ *   max forward    y[p]  = max_r cols[r, p]          (padding gathered as -Infinity)
+ *   avg backward   dx   += col2im(dcols),  dcols[r, p] = dy[p] / divisor(p) for every r
+ *   max backward   dx   += col2im(dcols),  dcols[r, p] = dy[p] at r = argmax of column p, else 0
+ *
+ * col2im drops what lands on padding, so padded positions never receive gradient. The max
+ * follows PyTorch's CPU kernel exactly: a value replaces the running maximum when it is
+ * greater or NaN (`v > max || isnan(v)`), starting from -Infinity at the window's first
+ * non-padded element; so ties go to the first maximum in row-major window order and a NaN is
+ * the maximum (with several NaNs, the last one, as in PyTorch). A window whose values are all
+ * -Infinity routes its gradient to its first non-padded element; one with no input element at
+ * all (possible with dilation) outputs -Infinity and routes nowhere.
+ *
+ * The divisor is prod(kernel) with count_include_pad, else the number of window elements
+ * inside the input (per dim: the window [o * stride - pad, + k) clipped to [0, in)).
+ *
+ * No GEMM: the reductions run in TypeScript on float64 (sums rounded once to the output
+ * dtype), on either dtype. Output positions are tiled so that the columns and their
+ * per-position state fit the thread's tile budget (workspace.ts).
+ */
+import type { PoolSettings } from '../../src/conv/pool-geometry.js';
+import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
+import { col2im, im2col } from './im2col.js';
+import { outputMatrix, planConv, type ConvPlan } from './plan.js';
+import { scratch, tileBudget } from './workspace.js';
+
+/** Output positions per tile for `bytesPerPosition` bytes of buffers per position. */
+function tilePositions(p: ConvPlan, bytesPerPosition: number): number {
+  return Math.max(1, Math.min(p.positions, Math.floor(tileBudget() / bytesPerPosition)));
+}
+
+/**
+ * Column buffer in the data's element type (float32 columns of float32 data are gathered by
+ * memcpy where lines are contiguous), carved from a float64 workspace slot.
+ */
+function columns(x: Real, length: number): Real {
+  if (!(x instanceof Float32Array)) return scratch('pool.cols', length).subarray(0, length);
+  return new Float32Array(scratch('pool.cols', Math.ceil(length / 2)).buffer, 0, length);
+}
+
+/** Window offsets per output position (the im2col rows of one channel). */
+const rowsOf = (p: ConvPlan) => p.kSize;
+
+/**
+ * divisor(q) for output position q (flattened [oD, oH, oW]): prod(k), or with
+ * countIncludePad = false the product over dims of the window's extent inside the input.
+ * Returns per-dim tables whose product is the divisor.
+ */
+function divisorTables(p: ConvPlan, countIncludePad: boolean): [Float64Array, Float64Array, Float64Array] {
+  return [0, 1, 2].map((i) => {
+    const t = new Float64Array(p.outExt[i]);
+    for (let o = 0; o < t.length; o++) {
+      const start = o * p.stride[i] - p.padBefore[i];
+      const end = start + p.kExt[i]; // avg pooling has no dilation
+      t[o] = countIncludePad ? p.kExt[i] : Math.min(end, p.inExt[i]) - Math.max(start, 0);
+    }
+    return t;
+  }) as [Float64Array, Float64Array, Float64Array];
+}
+
+/** out[j] = divisor of output position p0 + j, j < count. */
+function divisors(p: ConvPlan, tables: [Float64Array, Float64Array, Float64Array], p0: number, count: number, out: Float64Array): void {
+  const [, oH, oW] = p.outExt;
+  const [tD, tH, tW] = tables;
+  for (let j = 0; j < count; j++) {
+    const q = p0 + j;
+    const ow = q % oW;
+    const row = (q - ow) / oW;
+    const oh = row % oH;
+    const od = (row - oh) / oH;
+    out[j] = tD[od] * tH[oh] * tW[ow];
+  }
+}
+
+/**
+ * Column-wise maximum of cols [rows × width] under PyTorch's rule; arg[j] is the row of the
+ * maximum, or -1 when no value beat -Infinity (all -Infinity or padding). Column by column,
+ * the running maximum in a local.
+ */
+function columnMax(cols: Real, rows: number, width: number, max: Float64Array, arg: Int32Array | null): void {
+  for (let j = 0; j < width; j++) {
+    let m = cols[j];
+    let a = m > -Infinity || m !== m ? 0 : -1;
+    for (let r = 1, at = width + j; r < rows; r++, at += width) {
+      const v = cols[at];
+      if (v > m || v !== v) {
+        m = v;
+        a = r;
+      }
+    }
+    max[j] = m;
+    if (arg) arg[j] = a;
+  }
+}
+
+/** y = pool(x), y preallocated with the window geometry's output shape and dtype. */
+export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, batch?: BatchRange): void {
+  const p = planConv(g, batch);
+  const rows = rowsOf(p);
+  const itemBytes = x instanceof Float32Array ? 4 : 8;
+  const tile = tilePositions(p, rows * itemBytes + 16);
+  const cols = columns(x, rows * tile);
+  const acc = scratch('pool.acc', tile);
+  const div = scratch('pool.div', tile);
+  const tables = s.mode === 'avg' ? divisorTables(p, s.countIncludePad) : null;
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
+    for (let c = 0; c < p.groups; c++) {
+      for (let p0 = 0; p0 < p.positions; p0 += tile) {
+        const p1 = Math.min(p.positions, p0 + tile);
+        const width = p1 - p0;
+        const out = outputMatrix(p, y, n, c, p0);
+        if (s.mode === 'max') {
+          im2col(p, x, n, c, p0, p1, cols, -Infinity);
+          columnMax(cols, rows, width, acc, null);
+          for (let j = 0, o = out.offset; j < width; j++, o += out.colStride) y[o] = acc[j];
+        } else {
+          im2col(p, x, n, c, p0, p1, cols, 0);
+          acc.fill(0, 0, width);
+          for (let r = 0, at = 0; r < rows; r++) for (let j = 0; j < width; j++, at++) acc[j] += cols[at];
+          divisors(p, tables!, p0, width, div);
+          for (let j = 0, o = out.offset; j < width; j++, o += out.colStride) y[o] = acc[j] / div[j];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dx = gradient of sum(pool(x) * dy) w.r.t. x, dx preallocated like x (overwritten; with a
+ * `batch` range only those images are written). Max pooling reads x to find each window's
+ * maximum again; average pooling does not read x.
+ */
+export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real, dx: Real, batch?: BatchRange): void {
+  const p = planConv(g, batch);
+  const rows = rowsOf(p);
+  const itemBytes = x instanceof Float32Array ? 4 : 8;
+  // columns of x (max), their gradient (float64), max + argmax or dy / divisor per position
+  const tile = tilePositions(p, rows * (itemBytes + 8) + 24);
+  const cols = s.mode === 'max' ? columns(x, rows * tile) : null;
+  const dcols = scratch('pool.dcols', rows * tile);
+  const acc = scratch('pool.acc', tile);
+  const div = scratch('pool.div', tile);
+  const arg = new Int32Array(scratch('pool.arg', Math.ceil(tile / 2)).buffer, 0, tile);
+  const tables = s.mode === 'avg' ? divisorTables(p, s.countIncludePad) : null;
+  dx.fill(0, p.batchStart * p.xN, p.batchEnd * p.xN);
+  for (let n = p.batchStart; n < p.batchEnd; n++) {
+    for (let c = 0; c < p.groups; c++) {
+      for (let p0 = 0; p0 < p.positions; p0 += tile) {
+        const p1 = Math.min(p.positions, p0 + tile);
+        const width = p1 - p0;
+        const grad = outputMatrix(p, dy, n, c, p0);
+        if (s.mode === 'max') {
+          im2col(p, x, n, c, p0, p1, cols!, -Infinity);
+          columnMax(cols!, rows, width, acc, arg);
+          if (arg.subarray(0, width).includes(-1)) firstInputElements(p, x, n, c, p0, p1, cols!, arg);
+          dcols.fill(0, 0, rows * width);
+          for (let j = 0, o = grad.offset; j < width; j++, o += grad.colStride) {
+            if (arg[j] >= 0) dcols[arg[j] * width + j] = dy[o];
+          }
+        } else {
+          divisors(p, tables!, p0, width, div);
+          for (let j = 0, o = grad.offset; j < width; j++, o += grad.colStride) acc[j] = dy[o] / div[j];
+          for (let r = 0; r < rows; r++) dcols.set(acc.subarray(0, width), r * width);
+        }
+        col2im(p, dcols, n, c, p0, p1, dx);
+      }
+    }
+  }
+}
+
+/**
+ * For the columns whose values are all -Infinity (arg -1): the row of the window's first
+ * element inside the input, where PyTorch routes the gradient, found by gathering the tile
+ * again with padding as NaN (such a column holds no NaN of its own). Stays -1 for a window
+ * entirely in the padding.
+ */
+function firstInputElements(p: ConvPlan, x: Real, n: number, c: number, p0: number, p1: number, cols: Real, arg: Int32Array): void {
+  const width = p1 - p0;
+  const rows = rowsOf(p);
+  im2col(p, x, n, c, p0, p1, cols, NaN);
+  for (let j = 0; j < width; j++) {
+    if (arg[j] !== -1) continue;
+    for (let r = 0; r < rows; r++) {
+      if (cols[r * width + j] === cols[r * width + j]) {
+        arg[j] = r;
+        break;
+      }
+    }
+  }
+}
