@@ -7,25 +7,13 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConv, ConvGeometryError, numel, itemSize, convWork } from '../../src/conv/geometry.js';
 import type { ConvOperands, ConvParams, DType } from '../../src/conv/types.js';
+import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
 const ops = (input: number[], weight: number[], extra: Partial<ConvOperands> = {}): ConvOperands => ({ input: t(input), weight: t(weight), ...extra });
 
-/** resolveConv must throw a ConvGeometryError with an error at `path` whose message contains every `parts`. */
-function expectError(operands: ConvOperands, params: ConvParams, path: string | RegExp, ...parts: string[]): void {
-  let err: unknown;
-  try {
-    resolveConv(operands, params);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof ConvGeometryError, `expected ConvGeometryError, got ${err === undefined ? 'no error' : String(err)}`);
-  const hit = err.errors.filter((e) => (typeof path === 'string' ? e.path === path : path.test(e.path)));
-  assert.ok(hit.length > 0, `no error at path ${path}; errors: ${JSON.stringify(err.errors)}`);
-  const ok = hit.some((e) => parts.every((p) => e.message.includes(p)));
-  assert.ok(ok, `error at ${path} should mention ${JSON.stringify(parts)}; got ${JSON.stringify(hit)}`);
-  for (const p of parts) assert.ok(err.message.includes(p), `Error.message should carry "${p}": ${err.message}`);
-}
+const expectError = (operands: ConvOperands, params: ConvParams, path: string | RegExp, ...parts: string[]) =>
+  expectGeometryError(() => resolveConv(operands, params), path, ...parts);
 
 describe('validation rules', () => {
   test('dtype mismatch names the operand and both dtypes', () => {

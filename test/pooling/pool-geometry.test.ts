@@ -8,24 +8,12 @@ import { describe, test } from 'node:test';
 import { ConvGeometryError } from '../../src/conv/geometry.js';
 import { poolWork, resolvePool, type PoolOperands, type PoolParams } from '../../src/conv/pool-geometry.js';
 import type { DType } from '../../src/conv/types.js';
+import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
 
-function expectError(operands: PoolOperands, params: PoolParams, path: string, ...parts: string[]): void {
-  let err: unknown;
-  try {
-    resolvePool(operands, params);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof ConvGeometryError, `expected ConvGeometryError, got ${err === undefined ? 'no error' : String(err)}`);
-  const hit = err.errors.filter((e) => e.path === path);
-  assert.ok(hit.length > 0, `no error at path ${path}; errors: ${JSON.stringify(err.errors)}`);
-  assert.ok(
-    hit.some((e) => parts.every((p) => e.message.includes(p))),
-    `error at ${path} should mention ${JSON.stringify(parts)}; got ${JSON.stringify(hit)}`,
-  );
-}
+const expectError = (operands: PoolOperands, params: PoolParams, path: string | RegExp, ...parts: string[]) =>
+  expectGeometryError(() => resolvePool(operands, params), path, ...parts);
 
 describe('validation rules', () => {
   const x = { input: t([1, 2, 6, 6]) };

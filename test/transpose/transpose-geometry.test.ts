@@ -5,28 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConvGeometryError, outputExtent } from '../../src/conv/geometry.js';
+import { outputExtent } from '../../src/conv/geometry.js';
 import { resolveTranspose, transposeWork, type TransposeOperands, type TransposeParams } from '../../src/conv/transpose-geometry.js';
 import type { DType } from '../../src/conv/types.js';
+import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
 const ops = (input: number[], weight: number[], extra: Partial<TransposeOperands> = {}): TransposeOperands => ({ input: t(input), weight: t(weight), ...extra });
 
-function expectError(operands: TransposeOperands, params: TransposeParams, path: string, ...parts: string[]): void {
-  let err: unknown;
-  try {
-    resolveTranspose(operands, params);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof ConvGeometryError, `expected ConvGeometryError, got ${err === undefined ? 'no error' : String(err)}`);
-  const hit = err.errors.filter((e) => e.path === path);
-  assert.ok(hit.length > 0, `no error at path ${path}; errors: ${JSON.stringify(err.errors)}`);
-  assert.ok(
-    hit.some((e) => parts.every((p) => e.message.includes(p))),
-    `error at ${path} should mention ${JSON.stringify(parts)}; got ${JSON.stringify(hit)}`,
-  );
-}
+const expectError = (operands: TransposeOperands, params: TransposeParams, path: string | RegExp, ...parts: string[]) =>
+  expectGeometryError(() => resolveTranspose(operands, params), path, ...parts);
 
 describe('validation rules', () => {
   test('output_padding must be below stride or dilation', () => {
