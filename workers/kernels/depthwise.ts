@@ -25,9 +25,16 @@ function directDims(p: ConvPlan): DirectDims {
 
 const volume = (e: readonly number[]) => e[0] * e[1] * e[2];
 
-/** Whether the depthwise path applies and its staged volumes fit the tile budget. */
+/**
+ * Output channels per group up to which the direct path beats a GEMM: its row count would be
+ * below the GEMMs' micro-tile height (4 ts, 6 wasm), so most of each tile would be padding.
+ * (Measured: N32 C1 -> 32 k5, one group of 32, runs faster as a GEMM on both engines.)
+ */
+const DIRECT_MAX_OUT_PER_GROUP = 4;
+
+/** Whether the depthwise path applies (C_in/groups = 1, few outputs per group) and its staged volumes fit the tile budget. */
 export function fitsDepthwise(p: ConvPlan, engine: KernelEngine): boolean {
-  if (p.cinG !== 1) return false;
+  if (p.cinG !== 1 || p.coutG > DIRECT_MAX_OUT_PER_GROUP) return false;
   const elements = 2 * volume(directDims(p).span) + 2 * p.positions + p.kSize * (p.groups * p.coutG + 1);
   return elements * engine.elementBytes <= tileBudget();
 }
