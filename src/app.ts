@@ -52,6 +52,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     return503OnClosing: false,
     // HTTP parser errors answer problem+json too
     clientErrorHandler,
+    // a body that never finishes arriving (a stalled or slowloris upload) is cut off: 408
+    requestTimeout: config.requestTimeoutMs,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(zodValidatorCompiler);
@@ -65,6 +67,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   app.addHook('onSend', async (_request, reply) => {
     // while draining, answers close their keep-alive connection so that close() can finish
     if (lifecycle.state === 'draining') reply.header('connection', 'close');
+  });
+  app.addHook('preValidation', async (request, reply) => {
+    // its body has arrived; it counts until its answer is sent or its connection closes
+    lifecycle.accepted.add(request);
+    reply.raw.once('close', () => lifecycle.accepted.delete(request));
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);

@@ -16,6 +16,7 @@
  * | CONVD_DEADLINE_MS            | 60000                      | per-request compute deadline; past it 504        |
  * | CONVD_RETRY_AFTER_SECONDS    | 1                          | Retry-After sent with 503                        |
  * | CONVD_SHUTDOWN_GRACE_MS      | 8000                       | time in-flight requests get on SIGTERM / SIGINT  |
+ * | CONVD_REQUEST_TIMEOUT_MS     | 60000                      | time to receive a whole request (0: none); 408   |
  * | CONVD_TILE_BUDGET_BYTES      | 67108864 (64 MiB)          | kernel scratch per worker thread                 |
  * | CONVD_SPLIT_MIN_FLOPS        | 50000000 (5e7)             | requests this big are split across threads       |
  */
@@ -37,6 +38,7 @@ const EnvSchema = z.object({
   CONVD_DEADLINE_MS: count(1).default(60_000),
   CONVD_RETRY_AFTER_SECONDS: count(1).default(1),
   CONVD_SHUTDOWN_GRACE_MS: count(0).default(8_000),
+  CONVD_REQUEST_TIMEOUT_MS: count(0).default(60_000),
   CONVD_TILE_BUDGET_BYTES: count(2 ** 16).default(64 * 2 ** 20),
   CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(5e7),
 });
@@ -54,6 +56,8 @@ export interface Config {
   deadlineMs: number;
   retryAfterSeconds: number;
   shutdownGraceMs: number;
+  /** Time to receive a whole request, headers and body (0: no limit); past it 408. */
+  requestTimeoutMs: number;
   tileBudgetBytes: number;
   /** Requests of at least this many FLOPs (and 2+ images) are split by batch across threads. */
   splitMinFlops: number;
@@ -85,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deadlineMs: e.CONVD_DEADLINE_MS,
     retryAfterSeconds: e.CONVD_RETRY_AFTER_SECONDS,
     shutdownGraceMs: e.CONVD_SHUTDOWN_GRACE_MS,
+    requestTimeoutMs: e.CONVD_REQUEST_TIMEOUT_MS,
     tileBudgetBytes: e.CONVD_TILE_BUDGET_BYTES,
     splitMinFlops: e.CONVD_SPLIT_MIN_FLOPS,
   };

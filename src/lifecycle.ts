@@ -3,6 +3,12 @@ export type LifecycleState = 'starting' | 'ready' | 'draining';
 
 export class Lifecycle {
   state: LifecycleState = 'starting';
+  /**
+   * Requests whose body has been read and that are being handled (preValidation until the answer is
+   * sent or the client leaves). Shutdown waits for these; a connection still uploading a body is
+   * not among them.
+   */
+  readonly accepted = new Set<object>();
 
   markReady(): void {
     if (this.state === 'starting') this.state = 'ready';
