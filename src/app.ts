@@ -39,7 +39,12 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   const config: Config = { ...loadConfig({}), ...options.config };
   const pool =
     options.pool ??
-    new ConvPool({ threads: config.poolThreads, maxQueue: config.maxQueue, workerData: { tileBudgetBytes: config.tileBudgetBytes } });
+    new ConvPool({
+      threads: config.poolThreads,
+      maxQueue: config.maxQueue,
+      workerData: { tileBudgetBytes: config.tileBudgetBytes },
+      smallLane: { threads: config.smallLaneThreads, maxFlops: config.smallTaskFlops },
+    });
   const lifecycle = new Lifecycle();
   const metrics = createMetrics(pool);
 

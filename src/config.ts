@@ -19,6 +19,8 @@
  * | CONVD_REQUEST_TIMEOUT_MS     | 60000                      | time to receive a whole request (0: none); 408   |
  * | CONVD_TILE_BUDGET_BYTES      | 67108864 (64 MiB)          | kernel scratch per worker thread                 |
  * | CONVD_SPLIT_MIN_FLOPS        | 50000000 (5e7)             | requests this big are split across threads       |
+ * | CONVD_SMALL_LANE_THREADS     | 1                          | extra threads serving only small requests (0: none) |
+ * | CONVD_SMALL_TASK_FLOPS       | 10000000 (1e7)             | requests this small run on the small-task lane   |
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
@@ -41,6 +43,8 @@ const EnvSchema = z.object({
   CONVD_REQUEST_TIMEOUT_MS: count(0).default(60_000),
   CONVD_TILE_BUDGET_BYTES: count(2 ** 16).default(64 * 2 ** 20),
   CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(5e7),
+  CONVD_SMALL_LANE_THREADS: count(0).default(1),
+  CONVD_SMALL_TASK_FLOPS: z.coerce.number().min(0).default(1e7),
 });
 
 export interface Config {
@@ -61,6 +65,9 @@ export interface Config {
   tileBudgetBytes: number;
   /** Requests of at least this many FLOPs (and 2+ images) are split by batch across threads. */
   splitMinFlops: number;
+  /** Extra threads that serve only requests of at most smallTaskFlops (0: no small-task lane). */
+  smallLaneThreads: number;
+  smallTaskFlops: number;
 }
 
 export class ConfigError extends Error {
@@ -92,5 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: e.CONVD_REQUEST_TIMEOUT_MS,
     tileBudgetBytes: e.CONVD_TILE_BUDGET_BYTES,
     splitMinFlops: e.CONVD_SPLIT_MIN_FLOPS,
+    smallLaneThreads: e.CONVD_SMALL_LANE_THREADS,
+    smallTaskFlops: e.CONVD_SMALL_TASK_FLOPS,
   };
 }

@@ -23,19 +23,20 @@ export function clientGoneSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-/** Runs `task` (split into `slices` of its batch across threads when there are several, see split.ts). */
-export async function dispatch(
-  pool: ConvPool,
-  task: ConvTask,
-  clientGone: AbortSignal,
-  settings: DispatchSettings,
-  slices: BatchRange[] = [],
-): Promise<ConvResult> {
+/** A request's work: its task, its FLOPs (which pool lane) and its batch slices (split.ts) when there are several. */
+export interface Work {
+  task: ConvTask;
+  flops: number;
+  slices?: BatchRange[];
+}
+
+export async function dispatch(pool: ConvPool, work: Work, clientGone: AbortSignal, settings: DispatchSettings): Promise<ConvResult> {
+  const { task, flops, slices = [] } = work;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);
   const cancel = AbortSignal.any([deadline.signal, clientGone]);
   try {
-    return await (slices.length > 1 ? runSplit(pool, task, slices, cancel) : pool.run(task, cancel));
+    return await (slices.length > 1 ? runSplit(pool, task, slices, cancel) : pool.run(task, cancel, flops));
   } catch (err) {
     if (err instanceof QueueFullError) {
       throw new HttpProblem('overloaded', `the work queue is full: ${err.message}; retry later`, {

@@ -3,7 +3,8 @@
  *
  * One task per thread at a time (CPU-bound kernels), a fixed number of threads that never
  * idle out, and admission control: at most `threads` running plus `maxQueue` waiting; past
- * that `run` throws QueueFullError (the API answers 503). Tensor buffers are transferred
+ * that `run` throws QueueFullError (the API answers 503). Optionally a second lane with its
+ * own threads and queue serves small tasks only, so they never wait behind big ones. Tensor buffers are transferred
  * both ways. Aborting a task's signal removes it from the queue or, when it is running,
  * terminates its thread (piscina starts a replacement).
  */
@@ -26,6 +27,12 @@ export interface ConvPoolOptions {
   workerData: ConvWorkerData;
   /** A stand-in worker module (tests), with its own workerData; by default the conv worker. */
   worker?: { url: URL; workerData: unknown };
+  /**
+   * A lane of its own for small tasks (at most `maxFlops`): its threads and queue serve only
+   * them, so a tiny request never waits behind queued big ones (no head-of-line blocking
+   * across the whole pool). Its threads are busy only while small requests arrive.
+   */
+  smallLane?: { threads: number; maxFlops: number };
 }
 
 export class QueueFullError extends Error {
@@ -42,42 +49,32 @@ export interface PoolStats {
   utilization: number;
 }
 
-export class ConvPool {
-  readonly threads: number;
-  readonly maxQueue: number;
-  /** Resolves once every thread is up. */
+/** Threads with one FIFO queue in front and admission control (at most threads + maxQueue tasks). */
+class Lane {
   readonly started: Promise<void>;
   private readonly piscina: Piscina;
   private admitted = 0;
 
-  constructor(options: ConvPoolOptions) {
-    this.threads = options.threads;
-    this.maxQueue = options.maxQueue;
+  constructor(
+    readonly name: string,
+    readonly threads: number,
+    private readonly maxQueue: number,
+    worker: { url: URL; workerData: unknown },
+  ) {
     this.piscina = new Piscina({
-      filename: (options.worker?.url ?? CONV_WORKER).href,
-      workerData: options.worker ? options.worker.workerData : options.workerData,
-      minThreads: options.threads,
-      maxThreads: options.threads,
+      filename: worker.url.href,
+      workerData: worker.workerData,
+      minThreads: threads,
+      maxThreads: threads,
       idleTimeout: Infinity, // threads live as long as the pool
       concurrentTasksPerWorker: 1,
     });
     this.started = Promise.all(this.piscina.threads.map((t) => once(t, 'online'))).then(() => undefined);
   }
 
-  /** Runs `task` on a thread, moving its buffers there (they are detached here afterwards). */
-  async run(task: ConvTask, signal: AbortSignal): Promise<ConvResult> {
-    const [result] = await this.runAll([task], signal);
-    return result;
-  }
-
-  /**
-   * Runs the tasks of one request, each on a thread, admitted all together or not at all.
-   * ArrayBuffers are moved; SharedArrayBuffers are shared. When one task fails, the others
-   * are cancelled.
-   */
   async runAll(tasks: ConvTask[], signal: AbortSignal): Promise<ConvResult[]> {
     if (this.admitted + tasks.length > this.threads + this.maxQueue) {
-      throw new QueueFullError(`all ${this.threads} threads are busy and ${this.maxQueue} requests are already waiting`);
+      throw new QueueFullError(`all ${this.threads} threads of the ${this.name} lane are busy and ${this.maxQueue} requests are already waiting`);
     }
     this.admitted += tasks.length;
     const siblings = new AbortController();
@@ -104,8 +101,57 @@ export class ConvPool {
     return { threads: this.threads, active: this.admitted - queued, queued, utilization: this.piscina.utilization };
   }
 
-  /** Waits for running tasks, then stops the threads. */
   close(): Promise<void> {
     return this.piscina.close();
+  }
+}
+
+export class ConvPool {
+  /** Threads of the main lane (what a split request is cut for). */
+  readonly threads: number;
+  /** Resolves once every thread is up. */
+  readonly started: Promise<void>;
+  private readonly main: Lane;
+  private readonly small: { lane: Lane; maxFlops: number } | null;
+
+  constructor(options: ConvPoolOptions) {
+    const worker = options.worker ?? { url: CONV_WORKER, workerData: options.workerData };
+    this.threads = options.threads;
+    this.main = new Lane('main', options.threads, options.maxQueue, worker);
+    const small = options.smallLane;
+    this.small = small && small.threads > 0 ? { lane: new Lane('small-task', small.threads, options.maxQueue, worker), maxFlops: small.maxFlops } : null;
+    this.started = Promise.all([this.main.started, this.small?.lane.started]).then(() => undefined);
+  }
+
+  /** Runs `task` (of `flops` work) on a thread, moving its buffers there (they are detached here afterwards). */
+  async run(task: ConvTask, signal: AbortSignal, flops = Infinity): Promise<ConvResult> {
+    const [result] = await this.runAll([task], signal, flops);
+    return result;
+  }
+
+  /**
+   * Runs the tasks of one request (`flops` of work in all), each on a thread, admitted all
+   * together or not at all, on the small-task lane when it is small enough. ArrayBuffers are
+   * moved; SharedArrayBuffers are shared. When one task fails, the others are cancelled.
+   */
+  runAll(tasks: ConvTask[], signal: AbortSignal, flops = Infinity): Promise<ConvResult[]> {
+    const lane = this.small && flops <= this.small.maxFlops ? this.small.lane : this.main;
+    return lane.runAll(tasks, signal);
+  }
+
+  stats(): PoolStats {
+    const lanes = [this.main, this.small?.lane].filter((l): l is Lane => l !== undefined).map((l) => l.stats());
+    const threads = lanes.reduce((sum, l) => sum + l.threads, 0);
+    return {
+      threads,
+      active: lanes.reduce((sum, l) => sum + l.active, 0),
+      queued: lanes.reduce((sum, l) => sum + l.queued, 0),
+      utilization: lanes.reduce((sum, l) => sum + l.utilization * l.threads, 0) / threads,
+    };
+  }
+
+  /** Waits for running tasks, then stops the threads. */
+  async close(): Promise<void> {
+    await Promise.all([this.main.close(), this.small?.lane.close()]);
   }
 }

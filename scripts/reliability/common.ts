@@ -14,8 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 
 export const SERVER_JS = fileURLToPath(new URL('../../src/server.js', import.meta.url));
-/** The prototype with a small-request lane (laned-server.ts), for comparison. */
-export const LANED_SERVER_JS = fileURLToPath(new URL('./laned-server.js', import.meta.url));
 
 const packr = new Packr({ useRecords: false });
 export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });

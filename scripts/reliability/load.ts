@@ -10,17 +10,17 @@
  * A tiny-only run first gives the unloaded baseline for the tiny latency.
  *
  *   npm run load -- [--duration 10] [--connections 1,4,16,64] [--url http://127.0.0.1:8080]
- *                   [--threads N] [--out docs/reliability/load.json] [--ci] [--server laned] [--env K=V,...]
+ *                   [--threads N] [--out docs/reliability/load.json] [--ci] [--env K=V,...]
  *
  * Without --url a server is started (dist/src/server.js, default settings, CONVD_POOL_THREADS
- * from --threads); `--server laned` starts the small-request-lane prototype instead
- * (laned-server.ts) for comparison. Exits 1 on any 5xx other than 503/504, a 503 without Retry-After, a wrong
+ * from --threads, plus --env; e.g. `--env CONVD_SMALL_LANE_THREADS=0` measures the pool without
+ * its small-task lane, i.e. with head-of-line blocking). Exits 1 on any 5xx other than 503/504, a 503 without Retry-After, a wrong
  * answer, or socket errors.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import autocannon from 'autocannon';
-import { fmt, LANED_SERVER_JS, makeS1, parseArgs, percentile, S1_FLOPS, SERVER_JS, startServer, TINY, type ServerProcess } from './common.js';
+import { fmt, makeS1, parseArgs, percentile, S1_FLOPS, SERVER_JS, startServer, TINY, type ServerProcess } from './common.js';
 
 type Kind = 'S1' | 'tiny';
 
@@ -202,11 +202,10 @@ async function main(): Promise<void> {
   let server: ServerProcess | undefined;
   let url = typeof args.url === 'string' ? args.url : undefined;
   if (!url) {
-    const script = args.server === 'laned' ? LANED_SERVER_JS : SERVER_JS;
     const env: Record<string, string> = args.threads ? { CONVD_POOL_THREADS: String(args.threads) } : {};
     // --env A=1,B=2: extra server environment
     if (typeof args.env === 'string') for (const kv of args.env.split(',')) env[kv.split('=')[0]] = kv.split('=').slice(1).join('=');
-    server = await startServer(env, undefined, script);
+    server = await startServer(env, undefined, SERVER_JS);
     url = server.url;
   }
   const results: ScenarioResult[] = [];
@@ -227,7 +226,7 @@ async function main(): Promise<void> {
   const out = typeof args.out === 'string' ? args.out : undefined;
   if (out) {
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), server: server ? (args.server === 'laned' ? 'laned prototype' : 'dist/src/server.js') : url, env: args.env ?? null, durationS, results, table }, null, 2) + '\n');
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), server: server ? 'dist/src/server.js' : url, env: args.env ?? null, durationS, results, table }, null, 2) + '\n');
   }
   const failed = results.flatMap((r) => failures(r).map((f) => `${r.name} @ ${r.connections}: ${f}`));
   if (failed.length) {

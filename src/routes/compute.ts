@@ -77,7 +77,7 @@ export async function sendComputed(
   reply: FastifyReply,
 ) {
   prepared.task.fault = faultFromHeaders(request.headers);
-  const result = await dispatch(deps.pool, prepared.task, clientGoneSignal(reply), deps.config);
+  const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
   deps.metrics.countComputed(op, prepared.flops, prepared.outputBytes);
   const encoded = encodeResult(prepared.results(result), request.responseEncoding!, dataAs);
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);

@@ -20,7 +20,7 @@ export const convRoutes: FastifyPluginAsyncZod<ConvRouteDeps> = async (app, deps
   async function run(call: ConvCall, dataAs: 'array' | 'base64', request: FastifyRequest, reply: FastifyReply) {
     const prepared = prepareConv(call, config);
     prepared.task.fault = faultFromHeaders(request.headers);
-    const result = await dispatch(pool, prepared.task, clientGoneSignal(reply), config, prepared.slices);
+    const result = await dispatch(pool, prepared, clientGoneSignal(reply), config);
     metrics.countComputed(call.op, prepared.flops, prepared.outputBytes);
     const encoded = encodeResult(resultTensors(prepared.task.geometry, result), request.responseEncoding!, dataAs);
     return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);

@@ -5,10 +5,10 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { buildApp, type BuildOptions, type ConvdApp } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
-import { ConvPool } from '../../src/pool.js';
+import { ConvPool, type ConvPoolOptions } from '../../src/pool.js';
 import type { FakeWorkerData } from './fixtures/fake-worker.js';
 
-export const TEST_CONFIG: Partial<Config> = { logLevel: 'silent', poolThreads: 1, maxQueue: 4, deadlineMs: 10_000 };
+export const TEST_CONFIG: Partial<Config> = { logLevel: 'silent', poolThreads: 1, maxQueue: 4, deadlineMs: 10_000, smallLaneThreads: 0 };
 
 /** A ready app (not listening); close it with `app.close()`. */
 export async function testApp(options: BuildOptions = {}): Promise<ConvdApp> {
@@ -18,7 +18,7 @@ export async function testApp(options: BuildOptions = {}): Promise<ConvdApp> {
 }
 
 /** A pool of fake workers that block `blockMs` per task; `finished()` counts the tasks that ran to the end. */
-export function fakePool(options: { threads?: number; maxQueue?: number; blockMs: number; fail?: boolean }) {
+export function fakePool(options: { threads?: number; maxQueue?: number; blockMs: number; fail?: boolean; smallLane?: ConvPoolOptions['smallLane'] }) {
   const finished = new Int32Array(new SharedArrayBuffer(4));
   const workerData: FakeWorkerData = { blockMs: options.blockMs, finished, fail: options.fail };
   const pool = new ConvPool({
@@ -26,6 +26,7 @@ export function fakePool(options: { threads?: number; maxQueue?: number; blockMs
     maxQueue: options.maxQueue ?? 0,
     workerData: { tileBudgetBytes: 2 ** 20 },
     worker: { url: new URL('./fixtures/fake-worker.js', import.meta.url), workerData },
+    smallLane: options.smallLane,
   });
   return { pool, finished: () => Atomics.load(finished, 0) };
 }

@@ -1,0 +1,40 @@
+/**
+ * The small-task lane: with one main thread blocked by a big task (and a full queue behind it),
+ * a small task still runs at once on its own thread; big tasks never take the small lane.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ConvTask } from '../../src/conv-task.js';
+import { ConvPool, QueueFullError } from '../../src/pool.js';
+import { fakePool } from './helpers.js';
+
+test('small tasks do not wait behind big ones; big ones do not use the small lane', async () => {
+  const { pool } = fakePool({ threads: 1, maxQueue: 1, blockMs: 400, smallLane: { threads: 1, maxFlops: 1000 } });
+  await pool.started;
+  try {
+    const task = {} as ConvTask;
+    const signal = new AbortController().signal;
+    const big = [pool.run(task, signal, 1e9), pool.run(task, signal, 1e9)]; // one running, one queued
+    await assert.rejects(pool.run(task, signal, 1001), QueueFullError, 'a task over the small limit queues with the big ones');
+    const t0 = performance.now();
+    await pool.run(task, signal, 1000);
+    const waited = performance.now() - t0;
+    assert.ok(waited < 780, `the small task waited ${Math.round(waited)} ms: it queued behind the two big ones (800 ms)`);
+    await Promise.all(big);
+    assert.equal(pool.stats().threads, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('without a small lane every task shares the one queue', async () => {
+  const pool: ConvPool = fakePool({ threads: 1, maxQueue: 0, blockMs: 200 }).pool;
+  await pool.started;
+  try {
+    const running = pool.run({} as ConvTask, new AbortController().signal, 1e9);
+    await assert.rejects(pool.run({} as ConvTask, new AbortController().signal, 1), QueueFullError);
+    await running;
+  } finally {
+    await pool.close();
+  }
+});
