@@ -20,7 +20,7 @@ import { setTileBudget, DEFAULT_TILE_BUDGET_BYTES } from '../../workers/kernels/
 import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } from '../reference/naive-conv.js';
 import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
 import { checkClose, type ToleranceOptions } from '../reference/tolerance.js';
-import { counting, engineNamed, type Counted, type Engine, type EngineName } from '../reference/engines.js';
+import { counting, engineNamed, withTilePositions, type Counted, type Engine, type EngineName } from '../reference/engines.js';
 
 const SEED = 20260611;
 const ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };
@@ -182,22 +182,9 @@ function geometryOf(c: Case, withGradOutput: boolean): { g: ConvGeometry; rg: Re
   return { g, rg };
 }
 
-/**
- * Run `f` with the thread's tile budget set so that `engine` tiles the output positions
- * `c.tile` at a time (0: the default budget). conv.ts sizes a tile as
- * floor((budget - engine.gemmScratchBytes) / (perPosition * engine.elementBytes)) with
- * perPosition = K + C_out/groups, so the budget is that product plus the engine's scratch.
- */
-function withTile<T>(c: Case, rg: RefGeom, engine: Engine, f: () => T): T {
-  if (c.tile === 0) return f();
-  const perPosition = (rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups;
-  setTileBudget(Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * c.tile));
-  try {
-    return f();
-  } finally {
-    setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
-  }
-}
+/** Run `f` with `engine` tiling the output positions `c.tile` at a time (0: the default budget). */
+const withTile = <T>(c: Case, rg: RefGeom, engine: Engine, f: () => T): T =>
+  withTilePositions(engine, (rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups, c.tile, f);
 
 /**
  * GEMM calls one conv pass makes when tiled as `withTile` asks: one per image, group and tile

@@ -5,6 +5,7 @@
  * the one doing the work, and how many tiles it saw.
  */
 import { engineFor, tsEngine, type EngineName } from '../../workers/kernels/engine.js';
+import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 
 /** An engine as engineFor returns it. */
 export type Engine = ReturnType<typeof engineFor>;
@@ -64,4 +65,20 @@ export function counting(engine: Engine): Counted {
       return counts.gemm + counts.direct;
     },
   };
+}
+
+/**
+ * Runs `f` with the thread's tile budget set so that `engine` tiles the output positions `tile`
+ * at a time (0: the default budget). conv.ts sizes a tile as
+ * floor((budget - engine.gemmScratchBytes) / (perPosition * engine.elementBytes)) with
+ * perPosition = K + C_out/groups elements, so the budget is that product plus the scratch.
+ */
+export function withTilePositions<T>(engine: Engine, perPosition: number, tile: number, f: () => T): T {
+  if (tile === 0) return f();
+  setTileBudget(Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * tile));
+  try {
+    return f();
+  } finally {
+    setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
+  }
 }

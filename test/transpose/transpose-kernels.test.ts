@@ -17,9 +17,8 @@ import { resolveTranspose, type TransposeParams } from '../../src/conv/transpose
 import type { ConvGeometry, LayoutName, Real } from '../../src/conv/types.js';
 import { convBackward } from '../../workers/kernels/conv.js';
 import { convTranspose } from '../../workers/kernels/transpose.js';
-import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
-import { counting, engineNamed, type Engine, type EngineName } from '../reference/engines.js';
+import { counting, engineNamed, withTilePositions, type Engine, type EngineName } from '../reference/engines.js';
 import { refGeometry, referenceBackward, type RefResult } from '../reference/naive-conv.js';
 import { refTransposeGeometry, referenceTranspose, type RefTransposeGeom } from '../reference/naive-transpose.js';
 import { checkClose } from '../reference/tolerance.js';
@@ -117,21 +116,9 @@ function data(c: Case, rg: RefTransposeGeom) {
   return { x, w, b };
 }
 
-/**
- * Runs `f` with the tile budget that makes conv.ts's grad_input take `c.tile` positions per
- * tile on `engine`: floor((budget - gemmScratch) / ((K + C_out/groups) * elementBytes)), with K
- * and C_out/groups those of the convolution being transposed.
- */
-function withTile<T>(c: Case, g: ConvGeometry, engine: Engine, f: () => T): T {
-  if (c.tile === 0) return f();
-  const perPosition = (g.inChannels / g.groups) * numel(g.kernel) + g.outChannels / g.groups;
-  setTileBudget(Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * c.tile));
-  try {
-    return f();
-  } finally {
-    setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
-  }
-}
+/** Runs `f` with conv.ts's grad_input taking `c.tile` positions per tile on `engine` (K and C_out/groups of the convolution being transposed). */
+const withTile = <T>(c: Case, g: ConvGeometry, engine: Engine, f: () => T): T =>
+  withTilePositions(engine, (g.inChannels / g.groups) * numel(g.kernel) + g.outChannels / g.groups, c.tile, f);
 
 function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
   const rep = checkClose(got, r.ref, r.absBound, r.nTerms, c.dtype, { float64Reference: true });
