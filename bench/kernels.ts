@@ -9,6 +9,7 @@
  *   npm run bench [-- --peers] [-- --runs 7] [-- --shapes S1,S3] [-- --ops forward,grad_input]
  *                 [-- --kernels ts,wasm] [-- --budget 10]
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -283,3 +284,7 @@ if (values.peers && shapes.length === SHAPES.length && ops.length === OPS.length
     console.warn(`chart not written: ${(e as Error).message}`);
   }
 }
+
+// Peak RSS of S1 backward against 3 x (inputs + outputs) + the tile budget (bench/memory.ts, fresh processes).
+console.log('');
+execFileSync(process.execPath, [new URL('./memory.js', import.meta.url).pathname], { stdio: 'inherit' });
