@@ -14,6 +14,7 @@ import { batchSlices, type SplitSettings } from './split.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
 import type { ResultTensor } from './wire/response.js';
+import type { PreparedCompute } from './routes/compute.js';
 
 export interface ConvCall {
   op: ConvOp;
@@ -23,10 +24,7 @@ export interface ConvCall {
   grads?: GradName[];
 }
 
-export interface PreparedConv {
-  task: ConvTask;
-  flops: number;
-  outputBytes: number;
+export interface PreparedConv extends PreparedCompute {
   /** The batch ranges the task runs as: several when it is split across threads. */
   slices: BatchRange[];
 }
@@ -69,10 +67,10 @@ export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings
     bias: call.op === 'forward' && bias ? bufferOf(bias) : null,
     gradOutput: grad_output ? bufferOf(grad_output) : null,
   };
-  return { task, flops: work.flops, outputBytes: work.outputBytes, slices };
+  return { task, flops: work.flops, outputBytes: work.outputBytes, slices, results: (result) => resultTensors(geometry, result) };
 }
 
-export function resultTensors(geometry: ConvGeometry, result: ConvResult): Record<string, ResultTensor> {
+function resultTensors(geometry: ConvGeometry, result: ConvResult): Record<string, ResultTensor> {
   return Object.fromEntries(
     Object.entries(result).map(([name, buffer]) => [
       name,

@@ -5,8 +5,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import type { ConvResult, ConvTask, TaskOp } from '../conv-task.js';
-import { clientGoneSignal, dispatch } from '../dispatch.js';
+import type { ConvResult, TaskOp } from '../conv-task.js';
+import { clientGoneSignal, dispatch, type Work } from '../dispatch.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Metrics } from '../metrics.js';
@@ -60,9 +60,8 @@ export function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<C
   });
 }
 
-export interface PreparedCompute {
-  task: ConvTask;
-  flops: number;
+/** A validated, limit-checked request: its work (task, FLOPs, maybe batch slices) and how to read its result. */
+export interface PreparedCompute extends Work {
   outputBytes: number;
   results(result: ConvResult): Record<string, ResultTensor>;
 }

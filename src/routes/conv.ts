@@ -4,27 +4,17 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { prepareConv, resultTensors, type ConvCall } from '../conv-request.js';
-import { clientGoneSignal, dispatch } from '../dispatch.js';
+import { prepareConv, type ConvCall } from '../conv-request.js';
 import { BackwardRequestSchema, BackwardResponses, ForwardRequestSchema, ForwardResponses } from '../schemas/conv.js';
-import { encodeResult } from '../wire/response.js';
-import { computeScope, CONSUMES, ENCODINGS_NOTE, ERROR_RESPONSES, type ComputeRouteDeps } from './compute.js';
-import { faultFromHeaders } from '../../workers/faults.js';
+import { computeScope, CONSUMES, ENCODINGS_NOTE, ERROR_RESPONSES, sendComputed, type ComputeRouteDeps } from './compute.js';
 
 export type ConvRouteDeps = ComputeRouteDeps;
 
 export const convRoutes: FastifyPluginAsyncZod<ConvRouteDeps> = async (app, deps) => {
-  const { config, pool, metrics } = deps;
   computeScope(app, deps);
 
-  async function run(call: ConvCall, dataAs: 'array' | 'base64', request: FastifyRequest, reply: FastifyReply) {
-    const prepared = prepareConv(call, config);
-    prepared.task.fault = faultFromHeaders(request.headers);
-    const result = await dispatch(pool, prepared, clientGoneSignal(reply), config);
-    metrics.countComputed(call.op, prepared.flops, prepared.outputBytes);
-    const encoded = encodeResult(resultTensors(prepared.task.geometry, result), request.responseEncoding!, dataAs);
-    return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
-  }
+  const run = (call: ConvCall, dataAs: 'array' | 'base64', request: FastifyRequest, reply: FastifyReply) =>
+    sendComputed(deps, call.op, prepareConv(call, deps.config), dataAs, request, reply);
 
   app.post(
     '/conv/forward',
