@@ -285,6 +285,9 @@ if (values.peers && shapes.length === SHAPES.length && ops.length === OPS.length
   }
 }
 
-// Peak RSS of S1 backward against 3 x (inputs + outputs) + the tile budget (bench/memory.ts, fresh processes).
-console.log('');
-execFileSync(process.execPath, [new URL('./memory.js', import.meta.url).pathname], { stdio: 'inherit' });
+// The rows of the other ops on the same machinery (bench/pool-transpose.ts), then peak RSS of S1
+// backward against 3 x (inputs + outputs) + the tile budget (bench/memory.ts, fresh processes).
+for (const [script, ...args] of [['./pool-transpose.js', '--runs', String(runs)], ['./memory.js']]) {
+  console.log('');
+  execFileSync(process.execPath, [new URL(script, import.meta.url).pathname, ...args], { stdio: 'inherit' });
+}
