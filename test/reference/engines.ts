@@ -46,11 +46,12 @@ export function counting(engine: Engine): Counted {
       return f(...args);
     }) as F;
   const wrapped: Engine = { ...engine, gemm: count(engine.gemm, 'gemm') };
-  // The direct kernels (depthwise path), when this engine has them: count every one.
+  // The direct correlations (depthwise path), when this engine has them: count every one
+  // (padZeros only stages their input, so it is passed through uncounted).
   const direct = (engine as unknown as { direct?: Record<string, AnyFn> }).direct;
   if (direct) {
     const counted: Record<string, AnyFn> = {};
-    for (const [k, f] of Object.entries(direct)) counted[k] = count(f, 'direct');
+    for (const [k, f] of Object.entries(direct)) counted[k] = k === 'padZeros' ? f : count(f, 'direct');
     (wrapped as unknown as { direct?: Record<string, AnyFn> }).direct = counted;
   }
   return {

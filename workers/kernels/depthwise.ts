@@ -35,7 +35,7 @@ const DIRECT_MAX_OUT_PER_GROUP = 4;
 /** Whether the depthwise path applies (C_in/groups = 1, few outputs per group) and its staged volumes fit the tile budget. */
 export function fitsDepthwise(p: ConvPlan, engine: KernelEngine): boolean {
   if (p.cinG !== 1 || p.coutG > DIRECT_MAX_OUT_PER_GROUP) return false;
-  const elements = 2 * volume(directDims(p).span) + 2 * p.positions + p.kSize * (p.groups * p.coutG + 1);
+  const elements = 2 * volume(directDims(p).span) + volume(p.inExt) + 2 * p.positions + p.kSize * (p.groups * p.coutG + 1);
   return elements * engine.elementBytes <= tileBudget();
 }
 
@@ -57,6 +57,23 @@ function forEachPaddedLine(p: ConvPlan, d: DirectDims, n: number, c: number, vis
   }
 }
 
+/**
+ * Stages channel c of image n as the padded volume buf.xp. Zeros padding of a channel stored
+ * densely (channels_first, or one channel) is one copy of the plane plus the engine's padZeros;
+ * every other case maps each padded line through the padding mode (gatherLine).
+ */
+function stagePadded(p: ConvPlan, d: DirectDims, x: Real, n: number, c: number, buf: { xp: Real; plane: Real }, engine: KernelEngine): void {
+  const [, inH, inW] = p.inExt;
+  const dense = p.xSpatial[2] === 1 && p.xSpatial[1] === inW && p.xSpatial[0] === inH * inW;
+  if (p.paddingMode === 'zeros' && dense) {
+    const base = n * p.xN + c * p.xC;
+    buf.plane.set(x.subarray(base, base + volume(p.inExt)));
+    engine.direct.padZeros(buf.plane, buf.xp, p.inExt, p.padBefore, d);
+  } else {
+    forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
+  }
+}
+
 /** Output channel co's taps, dense [kD, kH, kW], from the weight matrix W[co, row] (row = tap for C_in/groups = 1). */
 function gatherTaps(p: ConvPlan, w: Real, co: number, wk: Real): void {
   for (let t = 0; t < p.kSize; t++) wk[t] = w[co * p.wCo + t * p.rowPerOffset * p.wRow];
@@ -69,10 +86,10 @@ function gatherPlane(p: ConvPlan, y: Real, n: number, co: number, out: Real): vo
 
 export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real, engine: KernelEngine): void {
   const d = directDims(p);
-  const buf = engine.buffers({ xp: volume(d.span), wk: p.kSize, out: p.positions });
+  const buf = engine.buffers({ xp: volume(d.span), plane: volume(p.inExt), wk: p.kSize, out: p.positions });
   for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let c = 0; c < p.groups; c++) {
-      forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
+      stagePadded(p, d, x, n, c, buf, engine);
       for (let j = 0; j < p.coutG; j++) {
         const co = c * p.coutG + j;
         gatherTaps(p, w, co, buf.wk);
@@ -86,11 +103,11 @@ export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | nul
 export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
   const d = directDims(p);
   const cout = p.groups * p.coutG;
-  const buf = engine.buffers({ xp: volume(d.span), dy: p.positions, acc: cout * p.kSize });
+  const buf = engine.buffers({ xp: volume(d.span), plane: volume(p.inExt), dy: p.positions, acc: cout * p.kSize });
   buf.acc.fill(0, 0, cout * p.kSize);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
     for (let c = 0; c < p.groups; c++) {
-      forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
+      stagePadded(p, d, x, n, c, buf, engine);
       for (let j = 0; j < p.coutG; j++) {
         const co = c * p.coutG + j;
         gatherPlane(p, dy, n, co, buf.dy);

@@ -22,6 +22,11 @@ export interface DirectDims {
 }
 
 export interface DirectKernels {
+  /**
+   * xp = `plane` (one channel, dense [inD, inH, inW]) inside a zero border: the staging of
+   * zeros padding, one copy per row (other padding modes are staged line by line, depthwise.ts).
+   */
+  padZeros(plane: Real, xp: Real, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
   forward(xp: Real, wk: Real, out: Real, d: DirectDims): void;
   gradInput(dy: Real, wk: Real, dxp: Real, d: DirectDims): void;
   gradWeight(dy: Real, xp: Real, dwk: Real, d: DirectDims): void;
@@ -52,6 +57,19 @@ function forEachTap(d: DirectDims, visit: (o: number, x: number, t: number) => v
 }
 
 export const tsDirect: DirectKernels = {
+  padZeros(plane, xp, [inD, inH, inW], [padD, padH, padW], d) {
+    const [spanD, spanH, spanW] = d.span;
+    xp.fill(0, 0, spanD * spanH * spanW);
+    const w0 = Math.max(padW, 0);
+    const w1 = Math.min(spanW, padW + inW);
+    if (w1 <= w0) return;
+    for (let a = Math.max(padD, 0); a < Math.min(spanD, padD + inD); a++) {
+      for (let b = Math.max(padH, 0); b < Math.min(spanH, padH + inH); b++) {
+        const src = ((a - padD) * inH + (b - padH)) * inW + (w0 - padW);
+        xp.set(plane.subarray(src, src + w1 - w0), (a * spanH + b) * spanW + w0);
+      }
+    }
+  },
   forward(xp, wk, out, d) {
     out.fill(0, 0, d.out[0] * d.out[1] * d.out[2]);
     forEachTap(d, (o, x, t) => {

@@ -18,6 +18,7 @@ interface SgemmExports {
     b: number, bRs: number, bCs: number,
     c: number, ldc: number, accumulate: boolean, work: number,
   ): void;
+  padZeros(src: number, xp: number, ...dims: number[]): void;
   directForward: DirectExport;
   directGradInput: DirectExport;
   directGradWeight: DirectExport;
@@ -91,6 +92,7 @@ function load(): KernelEngine | null {
       );
     },
     direct: {
+      padZeros: (plane, xp, inExt, padBefore, d) => exports.padZeros(address(plane, 0), address(xp, 0), ...inExt, ...d.span, ...padBefore),
       forward: (xp, wk, out, d) => exports.directForward(address(xp, 0), address(wk, 0), address(out, 0), ...dims(d)),
       gradInput: (dy, wk, dxp, d) => exports.directGradInput(address(dy, 0), address(wk, 0), address(dxp, 0), ...dims(d)),
       gradWeight: (dy, xp, dwk, d) => exports.directGradWeight(address(dy, 0), address(xp, 0), address(dwk, 0), ...dims(d)),

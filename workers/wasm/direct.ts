@@ -147,3 +147,24 @@ export function directGradWeight(
     }
   }
 }
+
+/**
+ * xp = the dense input volume `src` [inD, inH, inW] inside a zero border: xp[a, b, c] =
+ * src[a - padD, b - padH, c - padW] where that is inside the input, else 0 (zeros padding).
+ * xp spans [spanD, spanH, spanW]; pads may cut the input short at the far end.
+ */
+export function padZeros(
+  src: usize, xp: usize, inD: i32, inH: i32, inW: i32,
+  spanD: i32, spanH: i32, spanW: i32, padD: i32, padH: i32, padW: i32,
+): void {
+  memory.fill(xp, 0, <usize>(spanD * spanH * spanW * 4));
+  const w0 = max(padW, 0);
+  const w1 = min(spanW, padW + inW);
+  if (w1 <= w0) return;
+  const bytes = <usize>((w1 - w0) * 4);
+  for (let a = max(padD, 0); a < min(spanD, padD + inD); a++) {
+    for (let b = max(padH, 0); b < min(spanH, padH + inH); b++) {
+      memory.copy(xIndex(spanH, spanW, a, b, w0) + xp, src + <usize>((((a - padD) * inH + (b - padH)) * inW + (w0 - padW)) * 4), bytes);
+    }
+  }
+}
