@@ -6,26 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import type { Response } from 'supertest';
-import { packBin, rawBody, tensor, testApp, unpackr, values, type ConvdApp, type DType } from '../service/helpers.js';
+import { assertProblem, packBin, postJson, rawBody, tensor, testApp, unpackr, values, type ConvdApp, type DType } from '../service/helpers.js';
 
-function assertProblem(res: Response, status: number, path?: string): void {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
-  const p = JSON.parse(res.text);
-  assert.equal(p.status, status);
-  for (const key of ['type', 'title', 'detail']) assert.equal(typeof p[key], 'string', `problem.${key}`);
-  if (path !== undefined) {
-    assert.ok(
-      Array.isArray(p.errors) && p.errors.some((e: { path: string }) => e.path === path),
-      `errors[].path ${path} in ${JSON.stringify(p.errors)}`,
-    );
-    assert.ok(p.detail.includes(path), `detail names ${path}: ${p.detail}`);
-  }
-}
 
-const postJson = (convd: ConvdApp, path: string, body: unknown) =>
-  request(convd.app.server).post(path).set('content-type', 'application/json').set('accept', 'application/json').send(JSON.stringify(body));
 
 /** 1x1x4x4 = 1..16; max k2 -> [6, 8, 14, 16]. */
 const X = Array.from({ length: 16 }, (_, i) => i + 1);

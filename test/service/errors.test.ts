@@ -6,28 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import type { Response } from 'supertest';
-import { exampleBackward, exampleForward, fakePool, packBin, tensor, testApp, type ConvdApp } from './helpers.js';
+import { assertProblem, exampleBackward, exampleForward, fakePool, packBin, postJson, tensor, testApp, type ConvdApp } from './helpers.js';
 
-function assertProblem(res: Response, status: number, path?: string): void {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
-  const p = JSON.parse(res.text);
-  for (const key of ['type', 'title', 'detail']) assert.equal(typeof p[key], 'string', `problem.${key}`);
-  assert.equal(p.status, status);
-  assert.doesNotMatch(res.text, /\bat .*\.(js|ts):\d+/, 'no stack trace');
-  if (path !== undefined) {
-    assert.ok(Array.isArray(p.errors), `errors[] in ${res.text}`);
-    assert.ok(
-      p.errors.some((e: { path: string }) => e.path === path),
-      `errors[].path ${path} in ${JSON.stringify(p.errors)}`,
-    );
-    assert.ok(p.detail.includes(path), `detail names ${path}: ${p.detail}`);
-  }
-}
 
-const postJson = (convd: ConvdApp, op: string, body: unknown) =>
-  request(convd.app.server).post(`/conv/${op}`).set('content-type', 'application/json').set('accept', 'application/json').send(JSON.stringify(body));
 
 describe('400 with errors[].path', () => {
   let convd: ConvdApp;
@@ -67,7 +48,7 @@ describe('400 with errors[].path', () => {
   ];
   for (const c of cases) {
     test(c.name, async () => {
-      const res = await postJson(convd, c.op ?? 'forward', c.body);
+      const res = await postJson(convd, `/conv/${c.op ?? 'forward'}`, c.body);
       assertProblem(res, 400, c.path);
       if (c.detail) assert.match(res.body.detail, c.detail);
     });
@@ -90,7 +71,7 @@ describe('400 with errors[].path', () => {
   });
 
   test('a body that is not an object', async () => {
-    assertProblem(await postJson(convd, 'forward', [1, 2, 3]), 400, 'body');
+    assertProblem(await postJson(convd, '/conv/forward', [1, 2, 3]), 400, 'body');
   });
 
   test('an unknown route answers 404 problem+json', async () => {
@@ -118,19 +99,19 @@ describe('413: body and work limits, from shapes before any allocation', () => {
   });
 
   test('elements of one tensor', async () => {
-    const res = await postJson(convd, 'forward', { ...exampleForward(), input: tensor('float32', [1, 1, 40, 40], []) });
+    const res = await postJson(convd, '/conv/forward', { ...exampleForward(), input: tensor('float32', [1, 1, 40, 40], []) });
     assertProblem(res, 413, 'input.shape');
     assert.match(res.body.detail, /1600 elements; the limit is 1000/);
   });
 
   test('output bytes', async () => {
-    const res = await postJson(convd, 'forward', { input: tensor('float64', [1, 1, 200], []), weight: tensor('float64', [2, 1, 1], []) });
+    const res = await postJson(convd, '/conv/forward', { input: tensor('float64', [1, 1, 200], []), weight: tensor('float64', [2, 1, 1], []) });
     assertProblem(res, 413);
     assert.match(res.body.detail, /outputs would take 3200 bytes; the limit is 1024 bytes/);
   });
 
   test('FLOPs', async () => {
-    const res = await postJson(convd, 'forward', { input: tensor('float32', [1, 1, 30, 30], []), weight: tensor('float32', [1, 1, 9, 9], []) });
+    const res = await postJson(convd, '/conv/forward', { input: tensor('float32', [1, 1, 30, 30], []), weight: tensor('float32', [1, 1, 9, 9], []) });
     assertProblem(res, 413);
     assert.match(res.body.detail, /needs 78408 FLOPs; the limit is 10000/);
   });
@@ -184,7 +165,7 @@ test('an unexpected failure answers 500 without internals', async () => {
   const { pool } = fakePool({ blockMs: 0, fail: true });
   const convd = await testApp({ pool });
   try {
-    const res = await postJson(convd, 'forward', exampleForward());
+    const res = await postJson(convd, '/conv/forward', exampleForward());
     assertProblem(res, 500);
     assert.doesNotMatch(res.text, /exploded|fake-worker/);
     assert.ok(res.body.detail.includes(res.headers['x-request-id']), 'detail gives the request id to find the log entry');

@@ -2,6 +2,8 @@
  * Shared by the service tests: an app with small, fast settings and silent logs, tensors in
  * every wire form, and response decoding.
  */
+import assert from 'node:assert/strict';
+import request, { type Response } from 'supertest';
 import { Packr, Unpackr } from 'msgpackr';
 import { buildApp, type BuildOptions, type ConvdApp } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
@@ -90,3 +92,27 @@ export function exampleBackward(dtype: DType = 'float32', form: Form = 'array') 
 }
 
 export type { ConvdApp };
+
+/**
+ * `res` is an RFC 9457 problem with `status` (well-formed, no stack trace); with `path`, its
+ * errors[] name that field and so does its detail.
+ */
+export function assertProblem(res: Response, status: number, path?: string): void {
+  assert.equal(res.status, status, res.text);
+  assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+  const p = JSON.parse(res.text);
+  for (const key of ['type', 'title', 'detail']) assert.equal(typeof p[key], 'string', `problem.${key}`);
+  assert.equal(p.status, status);
+  assert.doesNotMatch(res.text, /\bat .*\.(js|ts):\d+/, 'no stack trace');
+  if (path !== undefined) {
+    assert.ok(
+      Array.isArray(p.errors) && p.errors.some((e: { path: string }) => e.path === path),
+      `errors[].path ${path} in ${JSON.stringify(p.errors)}`,
+    );
+    assert.ok(p.detail.includes(path), `detail names ${path}: ${p.detail}`);
+  }
+}
+
+/** POSTs `body` as JSON to `route`, asking for JSON. */
+export const postJson = (convd: ConvdApp, route: string, body: unknown) =>
+  request(convd.app.server).post(route).set('content-type', 'application/json').set('accept', 'application/json').send(JSON.stringify(body));

@@ -6,26 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import type { Response } from 'supertest';
-import { packBin, packTyped, rawBody, tensor, testApp, unpackr, values, type ConvdApp, type DType } from '../service/helpers.js';
+import { assertProblem, packBin, packTyped, postJson, rawBody, tensor, testApp, unpackr, values, type ConvdApp, type DType } from '../service/helpers.js';
 
-function assertProblem(res: Response, status: number, path?: string): void {
-  assert.equal(res.status, status, res.text);
-  assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
-  const p = JSON.parse(res.text);
-  assert.equal(p.status, status);
-  for (const key of ['type', 'title', 'detail']) assert.equal(typeof p[key], 'string', `problem.${key}`);
-  if (path !== undefined) {
-    assert.ok(
-      Array.isArray(p.errors) && p.errors.some((e: { path: string }) => e.path === path),
-      `errors[].path ${path} in ${JSON.stringify(p.errors)}`,
-    );
-    assert.ok(p.detail.includes(path), `detail names ${path}: ${p.detail}`);
-  }
-}
 
-const postJson = (convd: ConvdApp, body: unknown) =>
-  request(convd.app.server).post('/conv/transpose').set('content-type', 'application/json').set('accept', 'application/json').send(JSON.stringify(body));
 
 /**
  * conv_transpose1d(x [1, 2, 3], w [2, 1, 3], b [1], stride 2, padding 1, output_padding 1)
@@ -50,7 +33,7 @@ after(() => convd.app.close());
 describe('answers', () => {
   for (const dtype of ['float32', 'float64'] as DType[]) {
     test(`JSON -> JSON, ${dtype}`, async () => {
-      const res = await postJson(convd, example(dtype));
+      const res = await postJson(convd, '/conv/transpose', example(dtype));
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.body, { output: { dtype, shape: [1, 1, 6], data: EXPECTED } });
     });
@@ -72,7 +55,7 @@ describe('answers', () => {
   }
 
   test('base64 in and out', async () => {
-    const res = await postJson(convd, { ...example('float64', 'base64'), encoding: 'base64' });
+    const res = await postJson(convd, '/conv/transpose', { ...example('float64', 'base64'), encoding: 'base64' });
     assert.equal(res.status, 200, res.text);
     assert.equal(typeof res.body.output.data, 'string');
     assert.deepEqual(values(res.body.output), EXPECTED);
@@ -80,7 +63,7 @@ describe('answers', () => {
 
   test('2-D channels_last, stride 2, groups 2 (depthwise, no bias)', async () => {
     // each input pixel stamps its weight's 2x2 block: stride 2 with k 2 tiles without overlap
-    const res = await postJson(convd, {
+    const res = await postJson(convd, '/conv/transpose', {
       input: tensor('float32', [1, 1, 2, 2], [1, 10, 2, 20]),
       weight: tensor('float32', [2, 2, 1, 2], [1, 1, 1, 1, 1, 1, 1, -1]),
       stride: 2,
@@ -120,7 +103,7 @@ describe('400 with errors[].path', () => {
   ];
   for (const c of cases) {
     test(c.name, async () => {
-      const res = await postJson(convd, c.body);
+      const res = await postJson(convd, '/conv/transpose', c.body);
       assertProblem(res, 400, c.path);
       if (c.detail) assert.match(res.body.detail, c.detail);
     });
@@ -140,26 +123,26 @@ describe('413: work limits from shapes, before any allocation', () => {
   after(() => small.app.close());
 
   test('elements of one tensor', async () => {
-    const res = await postJson(small, { input: tensor('float32', [1, 1, 2000], []), weight: tensor('float32', [1, 1, 1], []) });
+    const res = await postJson(small, '/conv/transpose', { input: tensor('float32', [1, 1, 2000], []), weight: tensor('float32', [1, 1, 1], []) });
     assertProblem(res, 413, 'input.shape');
   });
 
   test('output bytes: a small input with a big stride', async () => {
-    const res = await postJson(small, { input: tensor('float64', [1, 1, 10], []), weight: tensor('float64', [1, 1, 3], []), stride: 100 });
+    const res = await postJson(small, '/conv/transpose', { input: tensor('float64', [1, 1, 10], []), weight: tensor('float64', [1, 1, 3], []), stride: 100 });
     assertProblem(res, 413);
     assert.match(res.body.detail, /outputs would take 7224 bytes; the limit is 4096 bytes/); // (10 - 1) * 100 + 3 = 903 elements
   });
 
   test('FLOPs', async () => {
     // 2 * N 1 * C_in 4 * 40 positions * C_out/groups 4 * k 9
-    const res = await postJson(small, { input: tensor('float32', [1, 4, 40], []), weight: tensor('float32', [4, 4, 9], []), padding: 4 });
+    const res = await postJson(small, '/conv/transpose', { input: tensor('float32', [1, 4, 40], []), weight: tensor('float32', [4, 4, 9], []), padding: 4 });
     assertProblem(res, 413);
     assert.match(res.body.detail, /needs 11520 FLOPs; the limit is 10000/);
   });
 
   test('a tiny body declaring a gigantic output answers 413 without allocating', async () => {
     const rss = process.memoryUsage.rss();
-    const res = await postJson(small, { input: tensor('float32', [1, 1, 1, 2], [1, 1]), weight: tensor('float32', [1, 1, 1, 1], [1]), stride: 2 ** 30 });
+    const res = await postJson(small, '/conv/transpose', { input: tensor('float32', [1, 1, 1, 2], [1, 1]), weight: tensor('float32', [1, 1, 1, 1], [1]), stride: 2 ** 30 });
     assertProblem(res, 413);
     assert.ok(process.memoryUsage.rss() - rss < 64 * 2 ** 20, 'no big allocation');
   });
@@ -168,7 +151,7 @@ describe('413: work limits from shapes, before any allocation', () => {
 test('metrics count conv_transpose FLOPs and output bytes', async () => {
   const flops = async () => Number(/convd_flops_computed_total\{op="transpose"\} (\d+)/.exec((await request(convd.app.server).get('/metrics').expect(200)).text)?.[1] ?? 0);
   const before = await flops();
-  await postJson(convd, example());
+  await postJson(convd, '/conv/transpose', example());
   // 2 * N 1 * C_in 2 * 3 positions * C_out/groups 1 * k 3 = 36, plus 6 bias additions
   assert.equal((await flops()) - before, 42);
   const text = (await request(convd.app.server).get('/metrics').expect(200)).text;
