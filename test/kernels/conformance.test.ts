@@ -98,5 +98,6 @@ for (const c of cases) {
   test(`conformance ${c.name} (${dt}) [ts]`, () => runCase(c, dt, 'ts'));
   test(`conformance ${c.name} re-run as ${other} [ts]`, () => runCase(c, other, 'ts'));
   if (dt === 'float32') test(`conformance ${c.name} (float32) [wasm]`, () => runCase(c, 'float32', 'wasm'));
+  if (dt === 'float32') test(`conformance ${c.name} (float32) [wasm-simd]`, () => runCase(c, 'float32', 'wasm-simd'));
   else test(`conformance ${c.name} re-run as float32 [wasm]`, () => runCase(c, 'float32', 'wasm'));
 }

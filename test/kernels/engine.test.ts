@@ -42,6 +42,24 @@ describe('engineFor', () => {
     assert.ok(e.gemmScratchBytes > 0 && tsEngine.gemmScratchBytes > 0);
   });
 
+  test('the default wasm engine is the relaxed-SIMD FMA build, and it really fuses (the plain build does not)', () => {
+    assert.equal(wasmEngine().isa, 'wasm simd128 + relaxed fma');
+    assert.equal(engineNamed('wasm-simd').isa, 'wasm simd128');
+    // C = a·a + a·(-a) with a = 1 + 2^-12: a² = 1 + 2^-11 + 2^-24 rounds to 1 + 2^-11 in float32,
+    // so a fused second step leaves exactly -2^-24 (the first product's rounding error) and an
+    // unfused one (rounded product, then add) leaves 0, as does exact arithmetic.
+    const a = 1 + 2 ** -12;
+    const fused = (e: Engine) => {
+      const buf = e.buffers({ a: 2, b: 2, c: 1 });
+      buf.a.set([a, a]);
+      buf.b.set([a, -a]);
+      e.gemm(1, 1, 2, { data: buf.a, offset: 0, rowStride: 2, colStride: 1 }, { data: buf.b, offset: 0, rowStride: 1, colStride: 1 }, buf.c, 0, 1, false);
+      return buf.c[0];
+    };
+    assert.equal(fused(wasmEngine()), -(2 ** -24));
+    assert.equal(fused(engineNamed('wasm-simd')), 0);
+  });
+
   test('default (CONVD_KERNEL unset or empty): wasm for float32, ts for float64', () => {
     for (const env of [undefined, '']) {
       withEnv(env, () => {
@@ -277,7 +295,7 @@ const DEPTHS = [1, 5, 7, 256, 257, 600];
 const LAYOUTS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
 
 describe('GEMM against a naive triple loop', () => {
-  for (const name of ['ts', 'wasm'] as EngineName[]) {
+  for (const name of ['ts', 'wasm', 'wasm-simd'] as EngineName[]) {
     for (const [aT, bT] of LAYOUTS) {
       for (const accumulate of [false, true]) {
         const title = `${name}: A ${aT ? 'transposed' : 'row-major'}, B ${bT ? 'transposed' : 'row-major'}, accumulate=${accumulate}; m, n in {${SIZES}}, k in {${DEPTHS}}`;
@@ -348,11 +366,11 @@ describe('GEMM against a naive triple loop', () => {
  */
 describe('direct correlation kernels against naive loops', () => {
   const GUARD = 7;
-  for (const name of ['ts', 'wasm'] as EngineName[]) {
+  for (const name of ['ts', 'wasm', 'wasm-simd'] as EngineName[]) {
     test(`${name}: forward, gradInput, gradWeight on 300 random extents`, () => {
       const engine = engineNamed(name);
-      const dtype = name === 'wasm' ? 'float32' : 'float64';
-      const rand = rng(name === 'wasm' ? 91 : 19);
+      const dtype = name === 'ts' ? 'float64' : 'float32';
+      const rand = rng(name === 'ts' ? 19 : 91);
       const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
       for (let trial = 0; trial < 300; trial++) {
         const out = [int(1, 3), int(1, 4), int(1, 11)] as [number, number, number];

@@ -4,12 +4,18 @@
  * engine has them, direct depthwise kernels) so a test can check that the engine it passed is
  * the one doing the work, and how many tiles it saw.
  */
-import { engineFor, tsEngine, type EngineName } from '../../workers/kernels/engine.js';
+import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
+import { wasmBuild } from '../../workers/kernels/wasm-engine.js';
 import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 
 /** An engine as engineFor returns it. */
 export type Engine = ReturnType<typeof engineFor>;
-export type { EngineName };
+
+/**
+ * The engines the tests name: ts, wasm (the default wasm build: with relaxed-SIMD FMA on this
+ * runtime) and wasm-simd (the plain SIMD128 build, what runtimes without relaxed SIMD get).
+ */
+export type EngineName = 'ts' | 'wasm' | 'wasm-simd';
 
 /**
  * The WebAssembly SIMD engine. Throws (so every test that needs it fails loudly) when it did
@@ -21,8 +27,16 @@ export function wasmEngine(): Engine {
   return e;
 }
 
+/** The plain SIMD128 build of the wasm engine (throws when it did not load). */
+export function wasmSimdEngine(): Engine {
+  const e = wasmBuild('simd');
+  if (!e) throw new Error('the plain SIMD build of the wasm kernels did not load');
+  return e;
+}
+
 export function engineNamed(name: EngineName): Engine {
-  return name === 'wasm' ? wasmEngine() : tsEngine;
+  if (name === 'wasm') return wasmEngine();
+  return name === 'wasm-simd' ? wasmSimdEngine() : tsEngine;
 }
 
 export interface Counted {

@@ -128,6 +128,7 @@ function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
 const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; seed: number }[] = [
   { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
   { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
+  { name: 'wasm-simd', label: 'wasm-simd, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 2 },
 ];
 
 for (const run of ENGINE_RUNS) {

@@ -15,7 +15,9 @@
  * columns or their gradient: K elements per position; accumulator or staged dY: C_out/groups
  * per position) plus the engine's GEMM scratch fit the thread's tile budget (64 MiB by
  * default, see workspace.ts). Beyond the tiles, a call holds at most one engine-precision copy
- * of the weight (grad_weight's accumulator; the wasm engine's staged weight). The only case
+ * of the weight (grad_weight's accumulator; the wasm engine's staged weight) and, on an engine
+ * that cannot read the caller's arrays in place (wasm), one image of the input or of its
+ * gradient (staged for im2col / col2im). The only case
  * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
  * i.e. a weight with millions of elements per output channel).
  */
@@ -24,7 +26,6 @@ import { engineFor, type KernelEngine } from './engine.js';
 import { copyStrided } from './copy.js';
 import type { MatrixView } from './gemm.js';
 import { depthwiseForward, depthwiseGradInput, depthwiseGradWeight, fitsDepthwise } from './depthwise.js';
-import { col2im, im2col } from './im2col.js';
 import { outputMatrix, planConv, weightMatrix, weightMatrixT, type ConvPlan } from './plan.js';
 import { tileBudget } from './workspace.js';
 
@@ -49,10 +50,10 @@ function isPointwise(p: ConvPlan): boolean {
   return p.kSize === 1 && p.stride.every((s) => s === 1) && p.positions === p.inExt[0] * p.inExt[1] * p.inExt[2];
 }
 
-/** Pointwise columns of image n, group, from position p0: x viewed as [C_in/groups × positions]. */
-function pointwiseColumns(p: ConvPlan, x: Real, n: number, group: number, p0: number): MatrixView {
+/** Pointwise columns of the image at offset `image` of x, group, from position p0: [C_in/groups × positions]. */
+function pointwiseColumns(p: ConvPlan, x: Real, image: number, group: number, p0: number): MatrixView {
   // The flattened spatial position stride is the W stride: 1 channels_first, C channels_last.
-  return { data: x, offset: n * p.xN + group * p.cinG * p.xC + p0 * p.xSpatial[2], rowStride: p.xC, colStride: p.xSpatial[2] };
+  return { data: x, offset: image + group * p.cinG * p.xC + p0 * p.xSpatial[2], rowStride: p.xC, colStride: p.xSpatial[2] };
 }
 
 const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowStride: cols, colStride: 1 });
@@ -65,6 +66,19 @@ function readable(engine: KernelEngine, t: Real, staging: Real): Real {
   if (engine.reads(t)) return t;
   staging.set(t);
   return staging;
+}
+
+/** Elements to stage one image of the input-shaped `t`: 0 when the engine reads it in place. */
+const stagedImageLength = (engine: KernelEngine, p: ConvPlan, t: Real): number => (engine.reads(t) ? 0 : p.xN);
+
+/**
+ * Image n of the input-shaped `t` where the engine reads it, as [array, offset of the image]:
+ * `t` itself, or (`copy` false: uninitialised, for an output) `staging` holding a copy.
+ */
+function imageFor(engine: KernelEngine, p: ConvPlan, t: Real, n: number, staging: Real, copy = true): [Real, number] {
+  if (engine.reads(t)) return [t, n * p.xN];
+  if (copy) staging.set(t.subarray(n * p.xN, (n + 1) * p.xN));
+  return [staging, 0];
 }
 
 /** A rows × cols view the engine can read: `view` itself, or its dense copy in `staging`. */
@@ -83,10 +97,11 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
   const p = planConv(g, batch);
   if (fitsDepthwise(p, engine)) return depthwiseForward(p, x, w, bias, y, engine);
   const tile = tilePositions(p, engine, p.K + p.coutG);
-  const inPlace = isPointwise(p) && engine.reads(x);
-  const buf = engine.buffers({ cols: inPlace ? 0 : p.K * tile, acc: p.coutG * tile, weight: stagedLength(engine, w) });
+  const inPlace = isPointwise(p);
+  const buf = engine.buffers({ image: stagedImageLength(engine, p, x), cols: inPlace ? 0 : p.K * tile, acc: p.coutG * tile, weight: stagedLength(engine, w) });
   const wr = readable(engine, w, buf.weight);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
+    const [xn, image] = imageFor(engine, p, x, n, buf.image);
     for (let group = 0; group < p.groups; group++) {
       const wg = weightMatrix(p, wr, group);
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
@@ -94,9 +109,9 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
         const width = p1 - p0;
         let cols: MatrixView;
         if (inPlace) {
-          cols = pointwiseColumns(p, x, n, group, p0);
+          cols = pointwiseColumns(p, xn, image, group, p0);
         } else {
-          im2col(p, x, n, group, p0, p1, buf.cols);
+          engine.im2col(p, xn, image, group, p0, p1, buf.cols);
           cols = dense(buf.cols, width);
         }
         engine.gemm(p.coutG, width, p.K, wg, cols, buf.acc, 0, width, false);
@@ -141,9 +156,10 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
 
 function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
   const tile = tilePositions(p, engine, p.K + p.coutG);
-  const inPlace = isPointwise(p) && engine.reads(x);
+  const inPlace = isPointwise(p);
   const coutAll = p.coutG * p.groups;
   const buf = engine.buffers({
+    image: stagedImageLength(engine, p, x),
     cols: inPlace ? 0 : p.K * tile,
     dy: engine.reads(dy) ? 0 : p.coutG * tile,
     // dW accumulates over images and tiles as [C_out × K], then is stored once.
@@ -151,16 +167,17 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
   });
   buf.acc.fill(0, 0, coutAll * p.K);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
+    const [xn, image] = imageFor(engine, p, x, n, buf.image);
     for (let group = 0; group < p.groups; group++) {
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
         const p1 = Math.min(p.positions, p0 + tile);
         const width = p1 - p0;
         let colsT: MatrixView;
         if (inPlace) {
-          const cols = pointwiseColumns(p, x, n, group, p0);
+          const cols = pointwiseColumns(p, xn, image, group, p0);
           colsT = { ...cols, rowStride: cols.colStride, colStride: cols.rowStride };
         } else {
-          im2col(p, x, n, group, p0, p1, buf.cols);
+          engine.im2col(p, xn, image, group, p0, p1, buf.cols);
           colsT = { data: buf.cols, offset: 0, rowStride: 1, colStride: width };
         }
         const dyTile = readableTile(engine, outputMatrix(p, dy, n, group, p0), p.coutG, width, buf.dy);
@@ -177,13 +194,15 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
 function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
   const tile = tilePositions(p, engine, p.K + p.coutG);
   const buf = engine.buffers({
+    image: stagedImageLength(engine, p, dx),
     dcols: p.K * tile,
     dy: engine.reads(dy) ? 0 : p.coutG * tile,
     weight: stagedLength(engine, w),
   });
   const wr = readable(engine, w, buf.weight);
-  dx.fill(0, p.batchStart * p.xN, p.batchEnd * p.xN);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
+    const [dxn, image] = imageFor(engine, p, dx, n, buf.image, false);
+    dxn.fill(0, image, image + p.xN);
     for (let group = 0; group < p.groups; group++) {
       const wgT = weightMatrixT(p, wr, group);
       for (let p0 = 0; p0 < p.positions; p0 += tile) {
@@ -191,8 +210,9 @@ function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngin
         const width = p1 - p0;
         const dyTile = readableTile(engine, outputMatrix(p, dy, n, group, p0), p.coutG, width, buf.dy);
         engine.gemm(p.K, width, p.coutG, wgT, dyTile, buf.dcols, 0, width, false);
-        col2im(p, buf.dcols, n, group, p0, p1, dx);
+        engine.col2im(p, buf.dcols, image, group, p0, p1, dxn);
       }
     }
+    if (dxn !== dx) dx.set(dxn.subarray(0, p.xN), n * p.xN);
   }
 }

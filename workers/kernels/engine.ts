@@ -3,19 +3,22 @@
  *
  * The conv orchestration (conv.ts, depthwise.ts) is written once against this interface. An
  * engine owns the tile buffers (im2col columns, accumulators, staged operands) and runs the
- * GEMM C (+)= A · B and the direct depthwise correlation (direct.ts) on views into memory it
- * can read. Two engines exist:
+ * im2col / col2im (im2col.ts), the GEMM C (+)= A · B and the direct depthwise correlation
+ * (direct.ts) on views into memory it can read. Two engines exist:
  *   ts    float64 scratch, the TypeScript GEMM (gemm.ts) and direct loops (direct.ts); reads
  *         any typed array in place. Float32 data is accumulated in float64 and rounded once.
  *         The reference path.
  *   wasm  float32 only: buffers are views into a WebAssembly memory and the kernels are the
- *         SIMD ones of workers/wasm/; operands outside that memory are staged (copied) into it
- *         first. Products and sums in float32.
+ *         SIMD ones of workers/wasm/ (see wasm-engine.ts); operands outside that memory are
+ *         staged (copied) into it first. Products and sums in float32, with fused
+ *         multiply-adds where the runtime has relaxed SIMD.
  * `CONVD_KERNEL=ts|wasm` picks one; by default float32 uses wasm when it loads, float64 uses ts.
  */
 import type { DType, Real } from '../../src/conv/types.js';
 import { tsDirect, type DirectKernels } from './direct.js';
 import { gemm, GEMM_SCRATCH_BYTES, type MatrixView } from './gemm.js';
+import { col2im, im2col } from './im2col.js';
+import type { ConvPlan } from './plan.js';
 import { wasmEngine } from './wasm-engine.js';
 import { scratch } from './workspace.js';
 
@@ -23,6 +26,8 @@ export type EngineName = 'ts' | 'wasm';
 
 export interface KernelEngine {
   readonly name: EngineName;
+  /** The instruction set its kernels run on (reported by the bench and /healthz). */
+  readonly isa: string;
   /** Bytes per element of the engine's buffers (its accumulation precision). */
   readonly elementBytes: 4 | 8;
   /** Bytes of fixed scratch the engine's GEMM holds besides the buffers asked for. */
@@ -36,12 +41,20 @@ export interface KernelEngine {
   reads(data: Real): boolean;
   /** C[i, j] = (accumulate ? C[i, j] : 0) + sum_l A[i, l] B[l, j], C = c[cOffset + i * ldc + j]. */
   gemm(m: number, n: number, k: number, a: MatrixView, b: MatrixView, c: Real, cOffset: number, ldc: number, accumulate: boolean): void;
+  /**
+   * cols[K × (p1 - p0)] = im2col of group `group`, positions [p0, p1), of the image at element
+   * offset `image` of x (x readable by the engine; cols one of its buffers).
+   */
+  im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: Real): void;
+  /** dx += col2im(dcols), the adjoint of im2col, for the image at element offset `image` of dx. */
+  col2im(p: ConvPlan, dcols: Real, image: number, group: number, p0: number, p1: number, dx: Real): void;
   /** Direct correlation of one channel on dense volumes in the engine's buffers. */
   readonly direct: DirectKernels;
 }
 
 export const tsEngine: KernelEngine = {
   name: 'ts',
+  isa: 'scalar float64',
   elementBytes: 8,
   gemmScratchBytes: GEMM_SCRATCH_BYTES,
   buffers<K extends string>(lengths: Record<K, number>): Record<K, Real> {
@@ -54,6 +67,8 @@ export const tsEngine: KernelEngine = {
     if (!(c instanceof Float64Array)) throw new TypeError('the ts engine accumulates into Float64Array');
     gemm(m, n, k, a, b, c, cOffset, ldc, accumulate);
   },
+  im2col: (p, x, image, group, p0, p1, cols) => im2col(p, x, image, group, p0, p1, cols),
+  col2im,
   direct: tsDirect,
 };
 

@@ -39,8 +39,11 @@ export function sourceIndex(pos: number, extent: number, mode: PaddingMode): num
  */
 type SegmentVisitor = (col: number, lineBase: number, w0: number, count: number) => void;
 
-/** Walks the tile's im2col matrix row by row, in segments along the output W axis. */
-function forEachSegment(p: ConvPlan, n: number, group: number, p0: number, p1: number, visit: SegmentVisitor): void {
+/**
+ * Walks the tile's im2col matrix row by row, in segments along the output W axis, for the
+ * image whose first element is at offset `image` of the input.
+ */
+function forEachSegment(p: ConvPlan, image: number, group: number, p0: number, p1: number, visit: SegmentVisitor): void {
   const width = p1 - p0;
   const [inD, inH] = p.inExt;
   const [kD, kH, kW] = p.kExt;
@@ -51,7 +54,7 @@ function forEachSegment(p: ConvPlan, n: number, group: number, p0: number, p1: n
   const [xD, xH] = p.xSpatial;
   const mode = p.paddingMode;
   for (let ci = 0; ci < p.cinG; ci++) {
-    const channelBase = n * p.xN + (group * p.cinG + ci) * p.xC;
+    const channelBase = image + (group * p.cinG + ci) * p.xC;
     for (let kd = 0; kd < kD; kd++) {
       for (let kh = 0; kh < kH; kh++) {
         for (let kw = 0; kw < kW; kw++) {
@@ -159,21 +162,22 @@ function segmentLines(p: ConvPlan): (lineBase: number, w0: number, count: number
 }
 
 /**
- * cols[K × (p1 - p0)] = im2col of image n, group `group`, output positions [p0, p1). Zeros of
- * the zeros padding mode are written as `fill` (0 by default; pooling asks for -Infinity).
+ * cols[K × (p1 - p0)] = im2col of the image at offset `image` of x (n · xN for image n), group
+ * `group`, output positions [p0, p1). Zeros of the zeros padding mode are written as `fill`
+ * (0 by default; pooling asks for -Infinity). workers/wasm/im2col.ts is the WebAssembly twin.
  */
-export function im2col(p: ConvPlan, x: Real, n: number, group: number, p0: number, p1: number, cols: Real, fill = 0): void {
+export function im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: Real, fill = 0): void {
   const segmentLine = segmentLines(p);
-  forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
+  forEachSegment(p, image, group, p0, p1, (col, lineBase, w0, count) => {
     if (lineBase < 0) cols.fill(fill, col, col + count);
     else gatherLine(x, segmentLine(lineBase, w0, count), cols, col, fill);
   });
 }
 
-/** dx += col2im(dcols) for image n, group `group`, output positions [p0, p1). */
-export function col2im(p: ConvPlan, dcols: Real, n: number, group: number, p0: number, p1: number, dx: Real): void {
+/** dx += col2im(dcols) for the image at offset `image` of dx, group `group`, output positions [p0, p1). */
+export function col2im(p: ConvPlan, dcols: Real, image: number, group: number, p0: number, p1: number, dx: Real): void {
   const segmentLine = segmentLines(p);
-  forEachSegment(p, n, group, p0, p1, (col, lineBase, w0, count) => {
+  forEachSegment(p, image, group, p0, p1, (col, lineBase, w0, count) => {
     if (lineBase >= 0) scatterLine(dcols, col, segmentLine(lineBase, w0, count), dx);
   });
 }

@@ -116,11 +116,11 @@ export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, 
         const width = p1 - p0;
         const out = outputMatrix(p, y, n, c, p0);
         if (s.mode === 'max') {
-          im2col(p, x, n, c, p0, p1, cols, -Infinity);
+          im2col(p, x, n * p.xN, c, p0, p1, cols, -Infinity);
           columnMax(cols, rows, width, acc, null);
           for (let j = 0, o = out.offset; j < width; j++, o += out.colStride) y[o] = acc[j];
         } else {
-          im2col(p, x, n, c, p0, p1, cols, 0);
+          im2col(p, x, n * p.xN, c, p0, p1, cols, 0);
           acc.fill(0, 0, width);
           for (let r = 0, at = 0; r < rows; r++) for (let j = 0; j < width; j++, at++) acc[j] += cols[at];
           divisors(p, tables!, p0, width, div);
@@ -156,7 +156,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
         const width = p1 - p0;
         const grad = outputMatrix(p, dy, n, c, p0);
         if (s.mode === 'max') {
-          im2col(p, x, n, c, p0, p1, cols!, -Infinity);
+          im2col(p, x, n * p.xN, c, p0, p1, cols!, -Infinity);
           columnMax(cols!, rows, width, acc, arg);
           if (arg.subarray(0, width).includes(-1)) firstInputElements(p, x, n, c, p0, p1, cols!, arg);
           dcols.fill(0, 0, rows * width);
@@ -168,7 +168,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
           for (let j = 0, o = grad.offset; j < width; j++, o += grad.colStride) acc[j] = dy[o] / div[j];
           for (let r = 0; r < rows; r++) dcols.set(acc.subarray(0, width), r * width);
         }
-        col2im(p, dcols, n, c, p0, p1, dx);
+        col2im(p, dcols, n * p.xN, c, p0, p1, dx);
       }
     }
   }
@@ -183,7 +183,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
 function firstInputElements(p: ConvPlan, x: Real, n: number, c: number, p0: number, p1: number, cols: Real, arg: Int32Array): void {
   const width = p1 - p0;
   const rows = rowsOf(p);
-  im2col(p, x, n, c, p0, p1, cols, NaN);
+  im2col(p, x, n * p.xN, c, p0, p1, cols, NaN);
   for (let j = 0; j < width; j++) {
     if (arg[j] !== -1) continue;
     for (let r = 0; r < rows; r++) {

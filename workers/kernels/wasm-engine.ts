@@ -1,12 +1,20 @@
 /**
- * The WebAssembly SIMD engine (float32): loads dist/workers/wasm/kernels.wasm (built from workers/wasm/), lays the conv tile
- * buffers out in its memory and calls its GEMM with byte pointers. See engine.ts.
+ * The WebAssembly SIMD engine (float32): loads the kernels built from workers/wasm/ into
+ * dist/workers/wasm/, lays the conv tile buffers out in its memory and calls its kernels with
+ * byte pointers. See engine.ts.
+ *
+ * Two builds of one source: kernels-fma.wasm uses relaxed SIMD's fused multiply-add
+ * (f32x4.relaxed_madd), kernels.wasm plain SIMD128 multiply + add. The FMA build is preferred;
+ * a runtime that cannot compile it gets the plain one.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import type { Real } from '../../src/conv/types.js';
 import type { KernelEngine } from './engine.js';
 import type { DirectDims } from './direct.js';
 import type { MatrixView } from './gemm.js';
+import { col2im, im2col } from './im2col.js';
+import type { ConvPlan } from './plan.js';
 
 interface SgemmExports {
   memory: WebAssembly.Memory;
@@ -18,6 +26,9 @@ interface SgemmExports {
     b: number, bRs: number, bCs: number,
     c: number, ldc: number, accumulate: boolean, work: number,
   ): void;
+  PLAN_FIELDS: WebAssembly.Global;
+  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, fill: number): void;
+  col2im(plan: number, dcols: number, group: number, p0: number, p1: number, image: number): void;
   padZeros(src: number, xp: number, ...dims: number[]): void;
   directForward: DirectExport;
   directGradInput: DirectExport;
@@ -27,23 +38,54 @@ interface SgemmExports {
 /** (three volume pointers, span H and W, out D H W, k D H W, stride D H W, dilation D H W) */
 type DirectExport = (a: number, b: number, c: number, ...dims: number[]) => void;
 
-const WASM_FILE = new URL('../wasm/kernels.wasm', import.meta.url);
+export type WasmBuild = 'fma' | 'simd';
+
+const BUILDS: Record<WasmBuild, { file: URL; isa: string }> = {
+  fma: { file: new URL('../wasm/kernels-fma.wasm', import.meta.url), isa: 'wasm simd128 + relaxed fma' },
+  simd: { file: new URL('../wasm/kernels.wasm', import.meta.url), isa: 'wasm simd128' },
+};
+/**
+ * Whether the wasm im2col's int32 arithmetic holds every padded coordinate of `p` (a stride,
+ * dilation or zeros padding near 2^31 does not fit; the TypeScript im2col then runs instead,
+ * on the same buffers). Element offsets always fit: they index this module's memory.
+ */
+function int32Coordinates(p: ConvPlan): boolean {
+  return [0, 1, 2].every((i) => (p.outExt[i] - 1) * p.stride[i] + (p.kExt[i] - 1) * p.dilation[i] + p.padBefore[i] + p.inExt[i] + p.stride[i] <= 0x7fffffff);
+}
+
+/** The padding modes in the order workers/wasm/im2col.ts numbers them. */
+const PADDING_MODES = ['zeros', 'reflect', 'replicate', 'circular'];
 const PAGE = 65536;
 const ALIGN = 64;
 const alignUp = (v: number) => Math.ceil(v / ALIGN) * ALIGN;
 
-let engine: KernelEngine | null | undefined;
+const engines = new Map<WasmBuild, KernelEngine | null>();
 
-/** The wasm engine, or null when the module is missing or this runtime lacks SIMD. */
+/** The wasm engine (the FMA build when it loads, else plain SIMD), or null when neither loads. */
 export function wasmEngine(): KernelEngine | null {
-  if (engine === undefined) engine = load();
-  return engine;
+  return wasmBuild('fma') ?? wasmBuild('simd');
 }
 
-function load(): KernelEngine | null {
+/** One build of the wasm engine, or null when its module is missing or this runtime rejects it. */
+export function wasmBuild(build: WasmBuild): KernelEngine | null {
+  if (!engines.has(build)) engines.set(build, load(build));
+  return engines.get(build) ?? null;
+}
+
+/**
+ * Node 20's V8 (11.3) validates relaxed SIMD only behind this flag (on by default from V8 11.4,
+ * i.e. Node 22). It widens what the validator accepts and nothing else; V8 flags are process
+ * wide, so setting it in a worker before compiling is enough.
+ */
+function allowRelaxedSimd(): void {
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+}
+
+function load(build: WasmBuild): KernelEngine | null {
   let exports: SgemmExports;
   try {
-    const module = new WebAssembly.Module(readFileSync(WASM_FILE));
+    if (build === 'fma') allowRelaxedSimd();
+    const module = new WebAssembly.Module(readFileSync(BUILDS[build].file));
     const abort = () => {
       throw new Error('sgemm.wasm aborted');
     };
@@ -53,7 +95,18 @@ function load(): KernelEngine | null {
   }
   const { memory, sgemm } = exports;
   const work = alignUp(exports.heapBase());
-  const buffersStart = alignUp(work + (exports.WORK_BYTES.value as number));
+  // The plan of the last im2col / col2im, as the int32 fields workers/wasm/im2col.ts reads.
+  const planAt = alignUp(work + (exports.WORK_BYTES.value as number));
+  const buffersStart = alignUp(planAt + (exports.PLAN_FIELDS.value as number) * 4);
+  let planned: ConvPlan | null = null;
+  const plan = (p: ConvPlan): number => {
+    if (p !== planned) {
+      const fields = [...p.inExt, ...p.kExt, ...p.outExt, ...p.stride, ...p.dilation, ...p.padBefore, ...p.xSpatial, p.xC, p.cinG, p.rowPerChannel, p.rowPerOffset, PADDING_MODES.indexOf(p.paddingMode)];
+      new Int32Array(memory.buffer, planAt, fields.length).set(fields);
+      planned = p;
+    }
+    return planAt;
+  };
 
   /** Byte address of element `offset` of a Float32Array view into this memory. */
   const address = (data: Real, offset: number): number => {
@@ -67,6 +120,7 @@ function load(): KernelEngine | null {
 
   return {
     name: 'wasm',
+    isa: BUILDS[build].isa,
     elementBytes: 4,
     gemmScratchBytes: exports.WORK_BYTES.value as number,
     buffers<K extends string>(lengths: Record<K, number>): Record<K, Real> {
@@ -90,6 +144,14 @@ function load(): KernelEngine | null {
         address(b.data, b.offset), b.rowStride, b.colStride,
         address(c, cOffset), ldc, accumulate, work,
       );
+    },
+    im2col(p, x, image, group, p0, p1, cols) {
+      if (!int32Coordinates(p)) return im2col(p, x, image, group, p0, p1, cols);
+      exports.im2col(plan(p), address(x, image), group, p0, p1, address(cols, 0), 0);
+    },
+    col2im(p, dcols, image, group, p0, p1, dx) {
+      if (!int32Coordinates(p)) return col2im(p, dcols, image, group, p0, p1, dx);
+      exports.col2im(plan(p), address(dcols, 0), group, p0, p1, address(dx, image));
     },
     direct: {
       padZeros: (plane, xp, inExt, padBefore, d) => exports.padZeros(address(plane, 0), address(xp, 0), ...inExt, ...d.span, ...padBefore),

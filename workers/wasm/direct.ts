@@ -4,6 +4,8 @@
 // taps wk [kD, kH, kW]. Output positions are vectorised four at a time along W when the W
 // stride is 1; other strides run the same loops scalar.
 
+import { madd } from './simd';
+
 // @ts-ignore: decorator
 @inline
 function xIndex(spanH: i32, spanW: i32, a: i32, b: i32, c: i32): usize {
@@ -34,8 +36,8 @@ export function directForward(
               let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
               for (let kw = 0; kw < kW; kw++) {
                 const w = v128.load32_splat(tap);
-                lo = f32x4.add(lo, f32x4.mul(w, v128.load(x)));
-                hi = f32x4.add(hi, f32x4.mul(w, v128.load(x, 16)));
+                lo = madd(w, v128.load(x), lo);
+                hi = madd(w, v128.load(x, 16), hi);
                 tap += 4;
                 x += tapStep;
               }
@@ -51,7 +53,7 @@ export function directForward(
             for (let kh = 0; kh < kH; kh++) {
               let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
               for (let kw = 0; kw < kW; kw++) {
-                acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(tap), v128.load(x)));
+                acc = madd(v128.load32_splat(tap), v128.load(x), acc);
                 tap += 4;
                 x += tapStep;
               }
@@ -100,7 +102,7 @@ export function directGradInput(
               const wv = f32x4.splat(w);
               for (; ow + 4 <= oW; ow += 4) {
                 const at = base + <usize>(ow * 4);
-                v128.store(at, f32x4.add(v128.load(at), f32x4.mul(wv, v128.load(grow + <usize>(ow * 4)))));
+                v128.store(at, madd(wv, v128.load(grow + <usize>(ow * 4)), v128.load(at)));
               }
             }
             for (; ow < oW; ow++) {
@@ -134,7 +136,7 @@ export function directGradWeight(
             let ow = 0;
             if (sW == 1) {
               for (; ow + 4 <= oW; ow += 4) {
-                accv = f32x4.add(accv, f32x4.mul(v128.load(grow + <usize>(ow * 4)), v128.load(xrow + <usize>(ow * 4))));
+                accv = madd(v128.load(grow + <usize>(ow * 4)), v128.load(xrow + <usize>(ow * 4)), accv);
               }
             }
             for (; ow < oW; ow++) acc += load<f32>(grow + <usize>(ow * 4)) * load<f32>(xrow + <usize>(ow * sW * 4));

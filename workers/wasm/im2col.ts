@@ -1,0 +1,162 @@
+// AssemblyScript: im2col / col2im of one image and group over the output positions [p0, p1),
+// the WebAssembly twin of workers/kernels/im2col.ts: same traversal (matrix row by matrix row,
+// in segments along the output W axis), same padding index mapping, same dense column layout
+// cols[row * (p1 - p0) + (p - p0)]. See that file for the math and the adjoint argument.
+//
+// The plan's integers are read from memory at `plan`, written by workers/kernels/wasm-engine.ts
+// in the order of the field indices below. `image` is the byte address of the image's first
+// element (the input for im2col, the input gradient for col2im): one image, staged by the caller.
+
+const IN_EXT = 0; // D, H, W
+const K_EXT = 3;
+const OUT_EXT = 6;
+const STRIDE = 9;
+const DILATION = 12;
+const PAD_BEFORE = 15;
+const X_SPATIAL = 18; // element strides of the input's D, H, W axes
+const X_C = 21; // element stride of its channel axis
+const CIN_G = 22;
+const ROW_PER_CHANNEL = 23;
+const ROW_PER_OFFSET = 24;
+const PADDING_MODE = 25; // 0 zeros, 1 reflect, 2 replicate, 3 circular
+export const PLAN_FIELDS: i32 = 26;
+
+// @ts-ignore: decorator
+@inline
+function field(plan: usize, i: i32): i32 {
+  return load<i32>(plan + (<usize>i << 2));
+}
+
+// @ts-ignore: decorator
+@inline
+function at(base: usize, i: i32): usize {
+  return base + (<usize>i << 2);
+}
+
+/** The input coordinate padded coordinate `pos` copies in an axis of `extent`, or -1 for a zero. */
+function sourceIndex(pos: i32, extent: i32, mode: i32): i32 {
+  if (pos >= 0 && pos < extent) return pos;
+  if (mode == 0) return -1;
+  if (mode == 1) return pos < 0 ? -pos : 2 * (extent - 1) - pos; // reflect
+  if (mode == 2) return pos < 0 ? 0 : extent - 1; // replicate
+  return pos < 0 ? pos + extent : pos - extent; // circular
+}
+
+/** cols = im2col(image) for group `group`, positions [p0, p1); zeros padding reads as `fill`. */
+export function im2col(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols: usize, fill: f32): void {
+  traverse(plan, image, group, p0, p1, cols, fill, false);
+}
+
+/** image += col2im(dcols) for group `group`, positions [p0, p1): the adjoint of im2col. */
+export function col2im(plan: usize, dcols: usize, group: i32, p0: i32, p1: i32, image: usize): void {
+  traverse(plan, image, group, p0, p1, dcols, 0, true);
+}
+
+// One walk for both directions: for each matrix segment, gather it from its input line, or
+// scatter-add it back onto that line.
+function traverse(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols: usize, fill: f32, scatter: bool): void {
+  const width = p1 - p0;
+  const inD = field(plan, IN_EXT), inH = field(plan, IN_EXT + 1), inW = field(plan, IN_EXT + 2);
+  const kD = field(plan, K_EXT), kH = field(plan, K_EXT + 1), kW = field(plan, K_EXT + 2);
+  const oH = field(plan, OUT_EXT + 1), oW = field(plan, OUT_EXT + 2);
+  const sD = field(plan, STRIDE), sH = field(plan, STRIDE + 1), sW = field(plan, STRIDE + 2);
+  const dD = field(plan, DILATION), dH = field(plan, DILATION + 1), dW = field(plan, DILATION + 2);
+  const padD = field(plan, PAD_BEFORE), padH = field(plan, PAD_BEFORE + 1), padW = field(plan, PAD_BEFORE + 2);
+  const xD = field(plan, X_SPATIAL), xH = field(plan, X_SPATIAL + 1), xW = field(plan, X_SPATIAL + 2);
+  const xC = field(plan, X_C), cinG = field(plan, CIN_G);
+  const rowPerChannel = field(plan, ROW_PER_CHANNEL), rowPerOffset = field(plan, ROW_PER_OFFSET);
+  const mode = field(plan, PADDING_MODE);
+  for (let ci = 0; ci < cinG; ci++) {
+    const channel = at(image, (group * cinG + ci) * xC);
+    for (let kd = 0; kd < kD; kd++) {
+      for (let kh = 0; kh < kH; kh++) {
+        for (let kw = 0; kw < kW; kw++) {
+          const row = ci * rowPerChannel + ((kd * kH + kh) * kW + kw) * rowPerOffset;
+          let seg = at(cols, row * width);
+          for (let q = p0; q < p1; ) {
+            const outRow = q / oW;
+            const ow = q - outRow * oW;
+            const count = min(oW - ow, p1 - q);
+            const od = outRow / oH;
+            const oh = outRow - od * oH;
+            const sd = sourceIndex(od * sD - padD + kd * dD, inD, mode);
+            const sh = sourceIndex(oh * sH - padH + kh * dH, inH, mode);
+            const w0 = ow * sW - padW + kw * dW;
+            if (sd >= 0 && sh >= 0) {
+              const line = at(channel, sd * xD + sh * xH);
+              if (scatter) scatterLine(seg, line, w0, sW, count, inW, xW, mode);
+              else gatherLine(line, w0, sW, count, inW, xW, mode, seg, fill);
+            } else if (!scatter) {
+              for (let i = 0; i < count; i++) store<f32>(at(seg, i), fill);
+            }
+            seg = at(seg, count);
+            q += count;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A segment reads the line at padded W coordinates w0, w0 + step, ... (count of them); those in
+// [first, end) are inside the input, the others are padding (mapped through sourceIndex).
+
+// @ts-ignore: decorator
+@inline
+function interiorFirst(w0: i32, step: i32, count: i32): i32 {
+  return w0 >= 0 ? 0 : min(count, (step - 1 - w0) / step);
+}
+
+// @ts-ignore: decorator
+@inline
+function interiorEnd(first: i32, w0: i32, step: i32, count: i32, extent: i32): i32 {
+  // ceil((extent - w0) / step); a non-positive numerator only has to stay <= first.
+  return max(first, min(count, (extent - w0 + step - 1) / step));
+}
+
+function gatherLine(line: usize, w0: i32, step: i32, count: i32, extent: i32, xW: i32, mode: i32, seg: usize, fill: f32): void {
+  const first = interiorFirst(w0, step, count);
+  const end = interiorEnd(first, w0, step, count, extent);
+  for (let i = 0; i < first; i++) store<f32>(at(seg, i), paddedValue(line, w0 + i * step, extent, xW, mode, fill));
+  for (let i = end; i < count; i++) store<f32>(at(seg, i), paddedValue(line, w0 + i * step, extent, xW, mode, fill));
+  const jump = step * xW;
+  let src = at(line, (w0 + first * step) * xW);
+  if (jump == 1) {
+    memory.copy(at(seg, first), src, <usize>(end - first) << 2);
+    return;
+  }
+  for (let i = first; i < end; i++) {
+    store<f32>(at(seg, i), load<f32>(src));
+    src = at(src, jump);
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function paddedValue(line: usize, pos: i32, extent: i32, xW: i32, mode: i32, fill: f32): f32 {
+  const s = sourceIndex(pos, extent, mode);
+  return s < 0 ? fill : load<f32>(at(line, s * xW));
+}
+
+function scatterLine(seg: usize, line: usize, w0: i32, step: i32, count: i32, extent: i32, xW: i32, mode: i32): void {
+  const first = interiorFirst(w0, step, count);
+  const end = interiorEnd(first, w0, step, count, extent);
+  for (let i = 0; i < first; i++) addToPadded(line, w0 + i * step, extent, xW, mode, load<f32>(at(seg, i)));
+  for (let i = end; i < count; i++) addToPadded(line, w0 + i * step, extent, xW, mode, load<f32>(at(seg, i)));
+  const jump = step * xW;
+  let dst = at(line, (w0 + first * step) * xW);
+  let i = first;
+  if (jump == 1) {
+    for (; i + 4 <= end; i += 4, dst = at(dst, 4)) v128.store(dst, f32x4.add(v128.load(dst), v128.load(at(seg, i))));
+  }
+  for (; i < end; i++, dst = at(dst, jump)) store<f32>(dst, load<f32>(dst) + load<f32>(at(seg, i)));
+}
+
+// @ts-ignore: decorator
+@inline
+function addToPadded(line: usize, pos: i32, extent: i32, xW: i32, mode: i32, g: f32): void {
+  const s = sourceIndex(pos, extent, mode);
+  if (s < 0) return;
+  const d = at(line, s * xW);
+  store<f32>(d, load<f32>(d) + g);
+}
