@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { resolveConv, numel } from '../../src/conv/geometry.js';
 import type { ConvGeometry, ConvOperands, ConvParams, GradName, LayoutName, Padding, PaddingMode, Real } from '../../src/conv/types.js';
-import { convForward, convBackward } from '../../workers/kernels/conv.js';
+import { BATCH_COLUMNS, convForward, convBackward } from '../../workers/kernels/conv.js';
 import { setTileBudget, DEFAULT_TILE_BUDGET_BYTES } from '../../workers/kernels/workspace.js';
 import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } from '../reference/naive-conv.js';
 import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
@@ -186,29 +186,43 @@ function geometryOf(c: Case, withGradOutput: boolean): { g: ConvGeometry; rg: Re
 const withTile = <T>(c: Case, rg: RefGeom, engine: Engine, f: () => T): T =>
   withTilePositions(engine, (rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups, c.tile, f);
 
+/** A conv pass: the forward, or the backward pass of one gradient (grad_bias needs none). */
+type Pass = 'forward' | 'input' | 'weight';
+
 /**
- * GEMM calls one conv pass makes when tiled as `withTile` asks: one per image, group and tile
- * (the default budget holds a whole image of these small geometries).
+ * GEMM calls one conv pass makes on `engine` when tiled as `withTile` asks (the model of
+ * conv.ts `tiling`): one per block of images, group and tile. A tile of fewer positions than
+ * an image has cuts every image into ceil(P / tile) tiles; when a whole image fits, whole
+ * images share a tile up to max(BATCH_COLUMNS, P) columns and the staged images' budget,
+ * except where a pointwise conv reads the input in place (forward, grad_weight).
  */
-function gemmsPerPass(c: Case, rg: RefGeom): number {
+function gemmsPerPass(c: Case, rg: RefGeom, engine: Engine, pass: Pass): number {
   const positions = numel(rg.outSp);
-  const tile = c.tile === 0 ? positions : Math.min(positions, c.tile);
-  return rg.batch * rg.groups * Math.ceil(positions / tile);
+  const perPosition = (rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups;
+  const budget = c.tile === 0 ? DEFAULT_TILE_BUDGET_BYTES : Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * c.tile);
+  const fit = Math.max(1, Math.floor((budget - engine.gemmScratchBytes) / (perPosition * engine.elementBytes)));
+  if (fit < positions) return rg.batch * rg.groups * Math.ceil(positions / fit);
+  const pointwise = numel(rg.k) === 1 && rg.stride.every((v) => v === 1) && positions === numel(rg.inSp);
+  if (pass !== 'input' && pointwise) return rg.batch * rg.groups;
+  const byColumns = Math.floor(Math.min(fit, Math.max(BATCH_COLUMNS, positions)) / positions);
+  const byStaging = Math.floor(budget / ((rg.cin * numel(rg.inSp)) * engine.elementBytes));
+  return Math.ceil(rg.batch / Math.max(1, Math.min(rg.batch, byColumns, byStaging))) * rg.groups;
 }
 
 /**
- * The kernel calls of `passes` conv passes (forward = 1; backward = one per gradient among
- * input and weight): the GEMM path tiled as `withTile` asks, or the depthwise path of direct
- * kernels (one call per image and output channel), which only C_in/groups = 1 may take.
+ * The kernel calls of the given conv passes: the GEMM path tiled as `withTile` asks, or the
+ * depthwise path of direct kernels (one call per image and output channel), which only
+ * C_in/groups = 1 may take.
  */
-function assertCalls(counted: Counted, c: Case, rg: RefGeom, passes: number, what: string): void {
+function assertCalls(counted: Counted, c: Case, rg: RefGeom, passes: Pass[], what: string): void {
   const engine = counted.engine.name;
   if (counted.direct > 0) {
     assert.equal(rg.cin / rg.groups, 1, `${what} on ${engine}: direct (depthwise) kernels ran for C_in/groups = ${rg.cin / rg.groups}`);
     assert.equal(counted.gemm, 0, `${what} on ${engine}: GEMMs beside the depthwise path`);
-    assert.equal(counted.direct, passes * rg.batch * rg.cout, `${what} on ${engine}: direct calls (one per image and output channel)`);
+    assert.equal(counted.direct, passes.length * rg.batch * rg.cout, `${what} on ${engine}: direct calls (one per image and output channel)`);
   } else {
-    assert.equal(counted.gemm, passes * gemmsPerPass(c, rg), `${what} on ${engine}: GEMM calls (one per image, group and tile of ${c.tile || 'all'} positions)`);
+    const expected = passes.reduce((sum, pass) => sum + gemmsPerPass(c, rg, counted.engine, pass), 0);
+    assert.equal(counted.gemm, expected, `${what} on ${engine}: GEMM calls (one per block of images, group and tile of ${c.tile || 'all'} positions)`);
   }
 }
 
@@ -261,7 +275,7 @@ perEngine('forward matches the naive reference on random geometries, tiled as as
       const counted = counting(engine);
       withTile(c, rg, engine, () => convForward(g, x, w, b, y, counted.engine));
       assertClose(y, referenceForward(rg, x, w, b), c.dtype, 'output', c);
-      assertCalls(counted, c, rg, 1, 'forward');
+      assertCalls(counted, c, rg, ['forward'], 'forward');
     }),
     runs(run, 1500),
   );
@@ -281,7 +295,7 @@ perEngine('backward (all three gradients) matches the naive reference on random 
       withTile(c, rg, engine, () => convBackward(g, x, w, dy, out, counted.engine));
       const ref = referenceBackward(rg, x, w, dy);
       for (const k of GRADS) assertClose(out[k], ref[k], c.dtype, `grad_${k}`, c);
-      assertCalls(counted, c, rg, 2, 'backward');
+      assertCalls(counted, c, rg, ['input', 'weight'], 'backward');
     }),
     runs(run, 1200),
   );
@@ -325,7 +339,7 @@ perEngine('backward with a subset of gradients writes exactly those arrays, over
       const counted = counting(engine);
       withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, counted.engine));
       assert.deepEqual(Object.keys(arg).sort(), [...c.grads].sort(), 'only the requested gradients are present');
-      assertCalls(counted, c, rg, c.grads.filter((k) => k !== 'bias').length, `backward of ${c.grads.join('+')}`);
+      assertCalls(counted, c, rg, c.grads.filter((k): k is 'input' | 'weight' => k !== 'bias'), `backward of ${c.grads.join('+')}`);
       const ref = referenceBackward(rg, d.x, d.w, d.dy);
       const first: Partial<Record<GradName, Real>> = {};
       for (const k of c.grads) {

@@ -11,13 +11,17 @@
  *
  * The GEMMs run on an engine (engine.ts): TypeScript float64 or WebAssembly SIMD float32.
  *
- * Memory bound: output positions are processed in tiles sized so that the tile buffers (im2col
- * columns or their gradient: K elements per position; accumulator or staged dY: C_out/groups
- * per position) plus the engine's GEMM scratch fit the thread's tile budget (64 MiB by
- * default, see workspace.ts). Beyond the tiles, a call holds at most one engine-precision copy
+ * Tiles: the output is walked in blocks of consecutive images and, within a block, tiles of
+ * output positions (see `tiling`). Small outputs batch several whole images into one tile, so
+ * that the GEMMs stay wide and the weight is packed once per block rather than per image.
+ *
+ * Memory bound: tiles are sized so that the tile buffers (im2col columns or their gradient: K
+ * elements per column; accumulator or staged dY: C_out/groups per column) plus the engine's
+ * GEMM scratch fit the thread's tile budget (64 MiB by default, see workspace.ts). Beyond the tiles, a call holds at most one engine-precision copy
  * of the weight (grad_weight's accumulator; the wasm engine's staged weight) and, on an engine
- * that cannot read the caller's arrays in place (wasm), one image of the input or of its
- * gradient (staged for im2col / col2im). The only case
+ * that cannot read the caller's arrays in place (wasm), the block's images of the input or of
+ * its gradient (staged for im2col / col2im; one image, or several whose total is within the
+ * budget). The only case
  * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
  * i.e. a weight with millions of elements per output channel).
  */
@@ -35,16 +39,58 @@ export interface ConvGrads {
   bias?: Real;
 }
 
-/** Output positions per tile for buffers of `perPosition` elements per position. */
-function tilePositions(p: ConvPlan, engine: KernelEngine, perPosition: number): number {
-  const fit = Math.floor((tileBudget() - engine.gemmScratchBytes) / (perPosition * engine.elementBytes));
-  return Math.max(1, Math.min(p.positions, fit));
+/**
+ * How a call walks its output: blocks of `images` consecutive images, each cut into tiles of
+ * `positions` output positions of every image of the block. A tile has (images × positions)
+ * columns of K + C_out/groups elements, within the tile budget. When a whole image fits, whole
+ * images are batched into one tile up to BATCH_COLUMNS columns (and staged images within the
+ * budget).
+ */
+interface Tiling {
+  images: number;
+  positions: number;
+}
+
+/** Tile width up to which whole images share a tile: the wasm GEMM's NC block (workers/wasm/sgemm.ts). */
+export const BATCH_COLUMNS = 2048;
+
+function tiling(p: ConvPlan, engine: KernelEngine, batchable: boolean): Tiling {
+  const fit = Math.max(1, Math.floor((tileBudget() - engine.gemmScratchBytes) / ((p.K + p.coutG) * engine.elementBytes)));
+  if (!batchable || fit < p.positions) return { images: 1, positions: Math.min(p.positions, fit) };
+  const byColumns = Math.floor(Math.min(fit, Math.max(BATCH_COLUMNS, p.positions)) / p.positions);
+  const byStaging = Math.floor(tileBudget() / (p.xN * engine.elementBytes));
+  return { images: Math.max(1, Math.min(p.batchEnd - p.batchStart, byColumns, byStaging)), positions: p.positions };
+}
+
+/** Images [n0, n1) and positions [p0, p1) of each: width = (n1 - n0)(p1 - p0) columns, image n's from (n - n0)(p1 - p0). */
+interface Tile {
+  n0: number;
+  n1: number;
+  p0: number;
+  p1: number;
+  width: number;
+}
+
+function* blocksOf(p: ConvPlan, t: Tiling): Generator<[number, number]> {
+  for (let n0 = p.batchStart; n0 < p.batchEnd; n0 += t.images) yield [n0, Math.min(p.batchEnd, n0 + t.images)];
+}
+
+function* tilesOf(p: ConvPlan, t: Tiling, [n0, n1]: [number, number]): Generator<Tile> {
+  for (let p0 = 0; p0 < p.positions; p0 += t.positions) {
+    const p1 = Math.min(p.positions, p0 + t.positions);
+    yield { n0, n1, p0, p1, width: (n1 - n0) * (p1 - p0) };
+  }
+}
+
+/** Columns of image n of a tile inside its dense [rows × width] buffer. */
+function imageColumns(data: Real, tile: Tile, n: number): MatrixView {
+  return { data, offset: (n - tile.n0) * (tile.p1 - tile.p0), rowStride: tile.width, colStride: 1 };
 }
 
 /**
  * A 1×1 kernel with stride 1 and no padding reads the input as it is: its im2col matrix is
  * the input itself (output positions = input positions), so a GEMM that can read the input
- * in place needs no columns.
+ * in place needs no columns (one image per tile).
  */
 function isPointwise(p: ConvPlan): boolean {
   return p.kSize === 1 && p.stride.every((s) => s === 1) && p.positions === p.inExt[0] * p.inExt[1] * p.inExt[2];
@@ -57,6 +103,7 @@ function pointwiseColumns(p: ConvPlan, x: Real, image: number, group: number, p0
 }
 
 const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowStride: cols, colStride: 1 });
+const transposed = (m: MatrixView): MatrixView => ({ ...m, rowStride: m.colStride, colStride: m.rowStride });
 
 /** Elements to stage `t` into the engine's memory: 0 when the engine reads it in place. */
 const stagedLength = (engine: KernelEngine, t: Real): number => (engine.reads(t) ? 0 : t.length);
@@ -68,24 +115,44 @@ function readable(engine: KernelEngine, t: Real, staging: Real): Real {
   return staging;
 }
 
-/** Elements to stage one image of the input-shaped `t`: 0 when the engine reads it in place. */
-const stagedImageLength = (engine: KernelEngine, p: ConvPlan, t: Real): number => (engine.reads(t) ? 0 : p.xN);
-
-/**
- * Image n of the input-shaped `t` where the engine reads it, as [array, offset of the image]:
- * `t` itself, or (`copy` false: uninitialised, for an output) `staging` holding a copy.
- */
-function imageFor(engine: KernelEngine, p: ConvPlan, t: Real, n: number, staging: Real, copy = true): [Real, number] {
-  if (engine.reads(t)) return [t, n * p.xN];
-  if (copy) staging.set(t.subarray(n * p.xN, (n + 1) * p.xN));
-  return [staging, 0];
+/** Images [n0, n1) of an input-shaped tensor where the engine reads them: image n at data[at + (n - n0) · xN]. */
+interface Images {
+  data: Real;
+  at: number;
 }
 
-/** A rows × cols view the engine can read: `view` itself, or its dense copy in `staging`. */
-function readableTile(engine: KernelEngine, view: MatrixView, rows: number, cols: number, staging: Real): MatrixView {
-  if (engine.reads(view.data)) return view;
-  for (let i = 0; i < rows; i++) copyStrided(view.data, view.offset + i * view.rowStride, view.colStride, staging, i * cols, 1, cols);
-  return dense(staging, cols);
+/** Elements to stage a block of images of the input-shaped `t`: 0 when the engine reads it in place. */
+const stagedImagesLength = (engine: KernelEngine, p: ConvPlan, t: Real, tiles: Tiling): number => (engine.reads(t) ? 0 : tiles.images * p.xN);
+
+/** Images [n0, n1) of `t`: `t` itself, or `staging` holding their copy (`copy` false: uninitialised, for an output). */
+function imagesFor(engine: KernelEngine, p: ConvPlan, t: Real, [n0, n1]: [number, number], staging: Real, copy = true): Images {
+  if (engine.reads(t)) return { data: t, at: n0 * p.xN };
+  if (copy) staging.set(t.subarray(n0 * p.xN, n1 * p.xN));
+  return { data: staging, at: 0 };
+}
+
+/** The tile's im2col columns [K × width] of group `group`, gathered into `cols` (or read in place for a pointwise conv). */
+function columns(engine: KernelEngine, p: ConvPlan, xs: Images, group: number, tile: Tile, cols: Real): MatrixView {
+  if (isPointwise(p)) return pointwiseColumns(p, xs.data, xs.at, group, tile.p0);
+  for (let n = tile.n0; n < tile.n1; n++) engine.im2col(p, xs.data, xs.at + (n - tile.n0) * p.xN, group, tile.p0, tile.p1, imageColumns(cols, tile, n));
+  return dense(cols, tile.width);
+}
+
+/** Elements to stage a dY tile: 0 when it is always read in place (one image per tile on an engine that reads dy). */
+const stagedOutputGradLength = (engine: KernelEngine, p: ConvPlan, dy: Real, tiles: Tiling): number =>
+  engine.reads(dy) && tiles.images === 1 ? 0 : p.coutG * tiles.images * tiles.positions;
+
+/** dY of group `group` over the tile, [C_out/groups × width]: in place when it can be, else copied into `staging`. */
+function outputGradTile(engine: KernelEngine, p: ConvPlan, dy: Real, group: number, tile: Tile, staging: Real): MatrixView {
+  if (tile.n1 - tile.n0 === 1 && engine.reads(dy)) return outputMatrix(p, dy, tile.n0, group, tile.p0);
+  for (let n = tile.n0; n < tile.n1; n++) {
+    const from = outputMatrix(p, dy, n, group, tile.p0);
+    const to = imageColumns(staging, tile, n);
+    for (let co = 0; co < p.coutG; co++) {
+      copyStrided(dy, from.offset + co * from.rowStride, from.colStride, staging, to.offset + co * to.rowStride, 1, tile.p1 - tile.p0);
+    }
+  }
+  return dense(staging, tile.width);
 }
 
 /**
@@ -96,30 +163,30 @@ function readableTile(engine: KernelEngine, view: MatrixView, rows: number, cols
 export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype), batch?: BatchRange): void {
   const p = planConv(g, batch);
   if (fitsDepthwise(p, engine)) return depthwiseForward(p, x, w, bias, y, engine);
-  const tile = tilePositions(p, engine, p.K + p.coutG);
-  const inPlace = isPointwise(p);
-  const buf = engine.buffers({ image: stagedImageLength(engine, p, x), cols: inPlace ? 0 : p.K * tile, acc: p.coutG * tile, weight: stagedLength(engine, w) });
+  const pointwise = isPointwise(p);
+  const t = tiling(p, engine, !pointwise);
+  const width = t.images * t.positions;
+  const buf = engine.buffers({
+    images: stagedImagesLength(engine, p, x, t),
+    cols: pointwise ? 0 : p.K * width,
+    acc: p.coutG * width,
+    weight: stagedLength(engine, w),
+  });
   const wr = readable(engine, w, buf.weight);
-  for (let n = p.batchStart; n < p.batchEnd; n++) {
-    const [xn, image] = imageFor(engine, p, x, n, buf.image);
+  for (const block of blocksOf(p, t)) {
+    const xs = imagesFor(engine, p, x, block, buf.images);
     for (let group = 0; group < p.groups; group++) {
       const wg = weightMatrix(p, wr, group);
-      for (let p0 = 0; p0 < p.positions; p0 += tile) {
-        const p1 = Math.min(p.positions, p0 + tile);
-        const width = p1 - p0;
-        let cols: MatrixView;
-        if (inPlace) {
-          cols = pointwiseColumns(p, xn, image, group, p0);
-        } else {
-          engine.im2col(p, xn, image, group, p0, p1, buf.cols);
-          cols = dense(buf.cols, width);
-        }
-        engine.gemm(p.coutG, width, p.K, wg, cols, buf.acc, 0, width, false);
+      for (const tile of tilesOf(p, t, block)) {
+        engine.gemm(p.coutG, tile.width, p.K, wg, columns(engine, p, xs, group, tile, buf.cols), buf.acc, 0, tile.width, false);
         // Store: bias added at the engine's precision, one rounding to the output dtype.
-        const out = outputMatrix(p, y, n, group, p0);
-        for (let co = 0; co < p.coutG; co++) {
-          const b = bias ? bias[group * p.coutG + co] : 0;
-          copyStrided(buf.acc, co * width, 1, y, out.offset + co * out.rowStride, out.colStride, width, b);
+        for (let n = tile.n0; n < tile.n1; n++) {
+          const from = imageColumns(buf.acc, tile, n);
+          const to = outputMatrix(p, y, n, group, tile.p0);
+          for (let co = 0; co < p.coutG; co++) {
+            const b = bias ? bias[group * p.coutG + co] : 0;
+            copyStrided(buf.acc, from.offset + co * from.rowStride, 1, y, to.offset + co * to.rowStride, to.colStride, tile.p1 - tile.p0, b);
+          }
         }
       }
     }
@@ -155,33 +222,25 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
 }
 
 function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
-  const tile = tilePositions(p, engine, p.K + p.coutG);
-  const inPlace = isPointwise(p);
+  const pointwise = isPointwise(p);
+  const t = tiling(p, engine, !pointwise);
+  const width = t.images * t.positions;
   const coutAll = p.coutG * p.groups;
   const buf = engine.buffers({
-    image: stagedImageLength(engine, p, x),
-    cols: inPlace ? 0 : p.K * tile,
-    dy: engine.reads(dy) ? 0 : p.coutG * tile,
+    images: stagedImagesLength(engine, p, x, t),
+    cols: pointwise ? 0 : p.K * width,
+    dy: stagedOutputGradLength(engine, p, dy, t),
     // dW accumulates over images and tiles as [C_out × K], then is stored once.
     acc: coutAll * p.K,
   });
   buf.acc.fill(0, 0, coutAll * p.K);
-  for (let n = p.batchStart; n < p.batchEnd; n++) {
-    const [xn, image] = imageFor(engine, p, x, n, buf.image);
+  for (const block of blocksOf(p, t)) {
+    const xs = imagesFor(engine, p, x, block, buf.images);
     for (let group = 0; group < p.groups; group++) {
-      for (let p0 = 0; p0 < p.positions; p0 += tile) {
-        const p1 = Math.min(p.positions, p0 + tile);
-        const width = p1 - p0;
-        let colsT: MatrixView;
-        if (inPlace) {
-          const cols = pointwiseColumns(p, xn, image, group, p0);
-          colsT = { ...cols, rowStride: cols.colStride, colStride: cols.rowStride };
-        } else {
-          engine.im2col(p, xn, image, group, p0, p1, buf.cols);
-          colsT = { data: buf.cols, offset: 0, rowStride: 1, colStride: width };
-        }
-        const dyTile = readableTile(engine, outputMatrix(p, dy, n, group, p0), p.coutG, width, buf.dy);
-        engine.gemm(p.coutG, p.K, width, dyTile, colsT, buf.acc, group * p.coutG * p.K, p.K, true);
+      for (const tile of tilesOf(p, t, block)) {
+        const colsT = transposed(columns(engine, p, xs, group, tile, buf.cols));
+        const dyTile = outputGradTile(engine, p, dy, group, tile, buf.dy);
+        engine.gemm(p.coutG, p.K, tile.width, dyTile, colsT, buf.acc, group * p.coutG * p.K, p.K, true);
       }
     }
   }
@@ -192,27 +251,26 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
 }
 
 function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
-  const tile = tilePositions(p, engine, p.K + p.coutG);
+  const t = tiling(p, engine, true);
+  const width = t.images * t.positions;
   const buf = engine.buffers({
-    image: stagedImageLength(engine, p, dx),
-    dcols: p.K * tile,
-    dy: engine.reads(dy) ? 0 : p.coutG * tile,
+    images: stagedImagesLength(engine, p, dx, t),
+    dcols: p.K * width,
+    dy: stagedOutputGradLength(engine, p, dy, t),
     weight: stagedLength(engine, w),
   });
   const wr = readable(engine, w, buf.weight);
-  for (let n = p.batchStart; n < p.batchEnd; n++) {
-    const [dxn, image] = imageFor(engine, p, dx, n, buf.image, false);
-    dxn.fill(0, image, image + p.xN);
+  for (const block of blocksOf(p, t)) {
+    const dxs = imagesFor(engine, p, dx, block, buf.images, false);
+    const [n0, n1] = block;
+    dxs.data.fill(0, dxs.at, dxs.at + (n1 - n0) * p.xN);
     for (let group = 0; group < p.groups; group++) {
       const wgT = weightMatrixT(p, wr, group);
-      for (let p0 = 0; p0 < p.positions; p0 += tile) {
-        const p1 = Math.min(p.positions, p0 + tile);
-        const width = p1 - p0;
-        const dyTile = readableTile(engine, outputMatrix(p, dy, n, group, p0), p.coutG, width, buf.dy);
-        engine.gemm(p.K, width, p.coutG, wgT, dyTile, buf.dcols, 0, width, false);
-        engine.col2im(p, buf.dcols, image, group, p0, p1, dxn);
+      for (const tile of tilesOf(p, t, block)) {
+        engine.gemm(p.K, tile.width, p.coutG, wgT, outputGradTile(engine, p, dy, group, tile, buf.dy), buf.dcols, 0, tile.width, false);
+        for (let n = n0; n < n1; n++) engine.col2im(p, imageColumns(buf.dcols, tile, n), dxs.at + (n - n0) * p.xN, group, tile.p0, tile.p1, dxs.data);
       }
     }
-    if (dxn !== dx) dx.set(dxn.subarray(0, p.xN), n * p.xN);
+    if (dxs.data !== dx) dx.set(dxs.data.subarray(0, (n1 - n0) * p.xN), n0 * p.xN);
   }
 }

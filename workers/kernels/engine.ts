@@ -42,12 +42,13 @@ export interface KernelEngine {
   /** C[i, j] = (accumulate ? C[i, j] : 0) + sum_l A[i, l] B[l, j], C = c[cOffset + i * ldc + j]. */
   gemm(m: number, n: number, k: number, a: MatrixView, b: MatrixView, c: Real, cOffset: number, ldc: number, accumulate: boolean): void;
   /**
-   * cols[K × (p1 - p0)] = im2col of group `group`, positions [p0, p1), of the image at element
-   * offset `image` of x (x readable by the engine; cols one of its buffers).
+   * cols [K × (p1 - p0)] = im2col of group `group`, positions [p0, p1), of the image at element
+   * offset `image` of x (x readable by the engine; cols a view with unit column stride into
+   * one of its buffers).
    */
-  im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: Real): void;
+  im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: MatrixView): void;
   /** dx += col2im(dcols), the adjoint of im2col, for the image at element offset `image` of dx. */
-  col2im(p: ConvPlan, dcols: Real, image: number, group: number, p0: number, p1: number, dx: Real): void;
+  col2im(p: ConvPlan, dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void;
   /** Direct correlation of one channel on dense volumes in the engine's buffers. */
   readonly direct: DirectKernels;
 }

@@ -12,6 +12,7 @@
  * position it copied, as in PyTorch's autograd of F.pad.
  */
 import type { PaddingMode, Real } from '../../src/conv/types.js';
+import type { MatrixView } from './gemm.js';
 import type { ConvPlan } from './plan.js';
 
 /**
@@ -33,8 +34,8 @@ export function sourceIndex(pos: number, extent: number, mode: PaddingMode): num
 }
 
 /**
- * Called once per (matrix row, output row segment): the segment's first column index in the
- * tile matrix, the input offset of its (n, channel, d, h) line or -1 when that line is all
+ * Called once per (matrix row, output row segment): the index of the segment's first element
+ * in the column matrix, the input offset of its (n, channel, d, h) line or -1 when that line is all
  * padding zeros, the padded W coordinate of its first element and its length.
  */
 type SegmentVisitor = (col: number, lineBase: number, w0: number, count: number) => void;
@@ -43,8 +44,7 @@ type SegmentVisitor = (col: number, lineBase: number, w0: number, count: number)
  * Walks the tile's im2col matrix row by row, in segments along the output W axis, for the
  * image whose first element is at offset `image` of the input.
  */
-function forEachSegment(p: ConvPlan, image: number, group: number, p0: number, p1: number, visit: SegmentVisitor): void {
-  const width = p1 - p0;
+function forEachSegment(p: ConvPlan, image: number, group: number, p0: number, p1: number, cols: MatrixView, visit: SegmentVisitor): void {
   const [inD, inH] = p.inExt;
   const [kD, kH, kW] = p.kExt;
   const [, oH, oW] = p.outExt;
@@ -59,7 +59,7 @@ function forEachSegment(p: ConvPlan, image: number, group: number, p0: number, p
       for (let kh = 0; kh < kH; kh++) {
         for (let kw = 0; kw < kW; kw++) {
           const row = ci * p.rowPerChannel + ((kd * kH + kh) * kW + kw) * p.rowPerOffset;
-          let col = row * width;
+          let col = cols.offset + row * cols.rowStride;
           for (let q = p0; q < p1; ) {
             const outRow = Math.floor(q / oW);
             const ow = q - outRow * oW;
@@ -162,22 +162,24 @@ function segmentLines(p: ConvPlan): (lineBase: number, w0: number, count: number
 }
 
 /**
- * cols[K × (p1 - p0)] = im2col of the image at offset `image` of x (n · xN for image n), group
- * `group`, output positions [p0, p1). Zeros of the zeros padding mode are written as `fill`
- * (0 by default; pooling asks for -Infinity). workers/wasm/im2col.ts is the WebAssembly twin.
+ * cols [K × (p1 - p0)] (a view with unit column stride) = im2col of the image at offset `image`
+ * of x (n · xN for image n), group `group`, output positions [p0, p1). Zeros of the zeros
+ * padding mode are written as `fill` (0 by default; pooling asks for -Infinity).
+ * workers/wasm/im2col.ts is the WebAssembly twin.
  */
-export function im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: Real, fill = 0): void {
+export function im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: MatrixView, fill = 0): void {
   const segmentLine = segmentLines(p);
-  forEachSegment(p, image, group, p0, p1, (col, lineBase, w0, count) => {
-    if (lineBase < 0) cols.fill(fill, col, col + count);
-    else gatherLine(x, segmentLine(lineBase, w0, count), cols, col, fill);
+  const out = cols.data;
+  forEachSegment(p, image, group, p0, p1, cols, (col, lineBase, w0, count) => {
+    if (lineBase < 0) out.fill(fill, col, col + count);
+    else gatherLine(x, segmentLine(lineBase, w0, count), out, col, fill);
   });
 }
 
 /** dx += col2im(dcols) for the image at offset `image` of dx, group `group`, output positions [p0, p1). */
-export function col2im(p: ConvPlan, dcols: Real, image: number, group: number, p0: number, p1: number, dx: Real): void {
+export function col2im(p: ConvPlan, dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void {
   const segmentLine = segmentLines(p);
-  forEachSegment(p, image, group, p0, p1, (col, lineBase, w0, count) => {
-    if (lineBase >= 0) scatterLine(dcols, col, segmentLine(lineBase, w0, count), dx);
+  forEachSegment(p, image, group, p0, p1, dcols, (col, lineBase, w0, count) => {
+    if (lineBase >= 0) scatterLine(dcols.data, col, segmentLine(lineBase, w0, count), dx);
   });
 }

@@ -26,6 +26,7 @@
  */
 import type { PoolSettings } from '../../src/conv/pool-geometry.js';
 import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
+import type { MatrixView } from './gemm.js';
 import { col2im, im2col } from './im2col.js';
 import { outputMatrix, planConv, type ConvPlan } from './plan.js';
 import { scratch, tileBudget } from './workspace.js';
@@ -43,6 +44,9 @@ function columns(x: Real, length: number): Real {
   if (!(x instanceof Float32Array)) return scratch('pool.cols', length).subarray(0, length);
   return new Float32Array(scratch('pool.cols', Math.ceil(length / 2)).buffer, 0, length);
 }
+
+/** A dense column matrix for positions [p0, p1): row stride p1 - p0. */
+const denseColumns = (data: Real, p0: number, p1: number): MatrixView => ({ data, offset: 0, rowStride: p1 - p0, colStride: 1 });
 
 /** Window offsets per output position (the im2col rows of one channel). */
 const rowsOf = (p: ConvPlan) => p.kSize;
@@ -116,11 +120,11 @@ export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, 
         const width = p1 - p0;
         const out = outputMatrix(p, y, n, c, p0);
         if (s.mode === 'max') {
-          im2col(p, x, n * p.xN, c, p0, p1, cols, -Infinity);
+          im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), -Infinity);
           columnMax(cols, rows, width, acc, null);
           for (let j = 0, o = out.offset; j < width; j++, o += out.colStride) y[o] = acc[j];
         } else {
-          im2col(p, x, n * p.xN, c, p0, p1, cols, 0);
+          im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), 0);
           acc.fill(0, 0, width);
           for (let r = 0, at = 0; r < rows; r++) for (let j = 0; j < width; j++, at++) acc[j] += cols[at];
           divisors(p, tables!, p0, width, div);
@@ -156,7 +160,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
         const width = p1 - p0;
         const grad = outputMatrix(p, dy, n, c, p0);
         if (s.mode === 'max') {
-          im2col(p, x, n * p.xN, c, p0, p1, cols!, -Infinity);
+          im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols!, p0, p1), -Infinity);
           columnMax(cols!, rows, width, acc, arg);
           if (arg.subarray(0, width).includes(-1)) firstInputElements(p, x, n, c, p0, p1, cols!, arg);
           dcols.fill(0, 0, rows * width);
@@ -168,7 +172,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
           for (let j = 0, o = grad.offset; j < width; j++, o += grad.colStride) acc[j] = dy[o] / div[j];
           for (let r = 0; r < rows; r++) dcols.set(acc.subarray(0, width), r * width);
         }
-        col2im(p, dcols, n * p.xN, c, p0, p1, dx);
+        col2im(p, denseColumns(dcols, p0, p1), n * p.xN, c, p0, p1, dx);
       }
     }
   }
@@ -183,7 +187,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
 function firstInputElements(p: ConvPlan, x: Real, n: number, c: number, p0: number, p1: number, cols: Real, arg: Int32Array): void {
   const width = p1 - p0;
   const rows = rowsOf(p);
-  im2col(p, x, n * p.xN, c, p0, p1, cols, NaN);
+  im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), NaN);
   for (let j = 0; j < width; j++) {
     if (arg[j] !== -1) continue;
     for (let r = 0; r < rows; r++) {

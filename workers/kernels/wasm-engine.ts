@@ -27,8 +27,8 @@ interface SgemmExports {
     c: number, ldc: number, accumulate: boolean, work: number,
   ): void;
   PLAN_FIELDS: WebAssembly.Global;
-  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, fill: number): void;
-  col2im(plan: number, dcols: number, group: number, p0: number, p1: number, image: number): void;
+  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number, fill: number): void;
+  col2im(plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number): void;
   padZeros(src: number, xp: number, ...dims: number[]): void;
   directForward: DirectExport;
   directGradInput: DirectExport;
@@ -147,11 +147,11 @@ function load(build: WasmBuild): KernelEngine | null {
     },
     im2col(p, x, image, group, p0, p1, cols) {
       if (!int32Coordinates(p)) return im2col(p, x, image, group, p0, p1, cols);
-      exports.im2col(plan(p), address(x, image), group, p0, p1, address(cols, 0), 0);
+      exports.im2col(plan(p), address(x, image), group, p0, p1, address(cols.data, cols.offset), cols.rowStride, 0);
     },
     col2im(p, dcols, image, group, p0, p1, dx) {
       if (!int32Coordinates(p)) return col2im(p, dcols, image, group, p0, p1, dx);
-      exports.col2im(plan(p), address(dcols, 0), group, p0, p1, address(dx, image));
+      exports.col2im(plan(p), address(dcols.data, dcols.offset), dcols.rowStride, group, p0, p1, address(dx, image));
     },
     direct: {
       padZeros: (plane, xp, inExt, padBefore, d) => exports.padZeros(address(plane, 0), address(xp, 0), ...inExt, ...d.span, ...padBefore),

@@ -1,7 +1,7 @@
 // AssemblyScript: im2col / col2im of one image and group over the output positions [p0, p1),
 // the WebAssembly twin of workers/kernels/im2col.ts: same traversal (matrix row by matrix row,
-// in segments along the output W axis), same padding index mapping, same dense column layout
-// cols[row * (p1 - p0) + (p - p0)]. See that file for the math and the adjoint argument.
+// in segments along the output W axis), same padding index mapping, same column layout
+// cols[row * ld + (p - p0)]. See that file for the math and the adjoint argument.
 //
 // The plan's integers are read from memory at `plan`, written by workers/kernels/wasm-engine.ts
 // in the order of the field indices below. `image` is the byte address of the image's first
@@ -43,19 +43,18 @@ function sourceIndex(pos: i32, extent: i32, mode: i32): i32 {
 }
 
 /** cols = im2col(image) for group `group`, positions [p0, p1); zeros padding reads as `fill`. */
-export function im2col(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols: usize, fill: f32): void {
-  traverse(plan, image, group, p0, p1, cols, fill, false);
+export function im2col(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols: usize, ld: i32, fill: f32): void {
+  traverse(plan, image, group, p0, p1, cols, ld, fill, false);
 }
 
 /** image += col2im(dcols) for group `group`, positions [p0, p1): the adjoint of im2col. */
-export function col2im(plan: usize, dcols: usize, group: i32, p0: i32, p1: i32, image: usize): void {
-  traverse(plan, image, group, p0, p1, dcols, 0, true);
+export function col2im(plan: usize, dcols: usize, ld: i32, group: i32, p0: i32, p1: i32, image: usize): void {
+  traverse(plan, image, group, p0, p1, dcols, ld, 0, true);
 }
 
 // One walk for both directions: for each matrix segment, gather it from its input line, or
 // scatter-add it back onto that line.
-function traverse(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols: usize, fill: f32, scatter: bool): void {
-  const width = p1 - p0;
+function traverse(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols: usize, ld: i32, fill: f32, scatter: bool): void {
   const inD = field(plan, IN_EXT), inH = field(plan, IN_EXT + 1), inW = field(plan, IN_EXT + 2);
   const kD = field(plan, K_EXT), kH = field(plan, K_EXT + 1), kW = field(plan, K_EXT + 2);
   const oH = field(plan, OUT_EXT + 1), oW = field(plan, OUT_EXT + 2);
@@ -72,7 +71,7 @@ function traverse(plan: usize, image: usize, group: i32, p0: i32, p1: i32, cols:
       for (let kh = 0; kh < kH; kh++) {
         for (let kw = 0; kw < kW; kw++) {
           const row = ci * rowPerChannel + ((kd * kH + kh) * kW + kw) * rowPerOffset;
-          let seg = at(cols, row * width);
+          let seg = at(cols, row * ld);
           for (let q = p0; q < p1; ) {
             const outRow = q / oW;
             const ow = q - outRow * oW;
