@@ -244,10 +244,7 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
       }
     }
   }
-  const acc = buf.acc;
-  for (let co = 0; co < coutAll; co++) {
-    for (let row = 0; row < p.K; row++) dw[co * p.wCo + row * p.wRow] = acc[co * p.K + row];
-  }
+  for (let co = 0; co < coutAll; co++) copyStrided(buf.acc, co * p.K, 1, dw, co * p.wCo, p.wRow, p.K);
 }
 
 function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {

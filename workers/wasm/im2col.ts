@@ -124,7 +124,13 @@ function gatherLine(line: usize, w0: i32, step: i32, count: i32, extent: i32, xW
     memory.copy(at(seg, first), src, <usize>(end - first) << 2);
     return;
   }
-  for (let i = first; i < end; i++) {
+  let i = first;
+  if (jump == 2) {
+    // Stride 2 along a dense W axis: the even lanes of eight consecutive values, four at a time.
+    // The eighth value read lies before element i + 4's source, so the loop stops while one remains.
+    for (; i + 5 <= end; i += 4, src = at(src, 8)) v128.store(at(seg, i), v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
+  }
+  for (; i < end; i++) {
     store<f32>(at(seg, i), load<f32>(src));
     src = at(src, jump);
   }

@@ -100,7 +100,20 @@ function packB(b: usize, rs: i32, cs: i32, p0: i32, j0: i32, kc: i32, nc: i32, o
   for (let jr = 0; jr < nc; jr += NR) {
     const width = min(NR, nc - jr);
     let dst = out + <usize>(jr * kc * 4);
-    for (let l = 0; l < kc; l++) {
+    let l = 0;
+    if (rs == 1 && width == NR) {
+      // B stored transposed (B^T row-major: grad_weight's im2col columns): four rows at a time,
+      // each column's four values are one vector load, transposed in registers.
+      const col = b + <usize>((p0 + (j0 + jr) * cs) * 4);
+      const step = <usize>(cs * 4);
+      for (; l + 4 <= kc; l += 4) {
+        const src = col + <usize>(l * 4);
+        transpose4(src, step, dst);
+        transpose4(src + 4 * step, step, dst + 16);
+        dst += 4 * NR * 4;
+      }
+    }
+    for (; l < kc; l++) {
       const src = b + <usize>(((p0 + l) * rs + (j0 + jr) * cs) * 4);
       if (cs == 1 && width == NR) {
         v128.store(dst, v128.load(src));
@@ -113,6 +126,25 @@ function packB(b: usize, rs: i32, cs: i32, p0: i32, j0: i32, kc: i32, nc: i32, o
       dst += NR * 4;
     }
   }
+}
+
+// Four columns of four values (column c at src + c * step) stored as four rows of a panel:
+// row t (at dst + t * NR * 4) gets value t of each column.
+// @ts-ignore: decorator
+@inline
+function transpose4(src: usize, step: usize, dst: usize): void {
+  const c0 = v128.load(src);
+  const c1 = v128.load(src + step);
+  const c2 = v128.load(src + 2 * step);
+  const c3 = v128.load(src + 3 * step);
+  const lo01 = v128.shuffle<f32>(c0, c1, 0, 4, 1, 5);
+  const hi01 = v128.shuffle<f32>(c0, c1, 2, 6, 3, 7);
+  const lo23 = v128.shuffle<f32>(c2, c3, 0, 4, 1, 5);
+  const hi23 = v128.shuffle<f32>(c2, c3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
+  v128.store(dst + NR * 4, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
+  v128.store(dst + 2 * NR * 4, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
+  v128.store(dst + 3 * NR * 4, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
 }
 
 // @ts-ignore: decorator
