@@ -394,45 +394,51 @@ describe('direct correlation kernels against naive loops', () => {
           }
         }
 
-        const buf = engine.buffers({ xp: nX + GUARD, wk: nK + GUARD, out: nO + GUARD, dxp: nX + GUARD, dwk: nK + GUARD });
+        // out / dy and dwk start at an offset (a plane inside an image, one channel's taps)
+        const [outAt, dwkAt] = [int(0, 5), int(0, 3)];
+        const bias = trial % 4 === 0 ? 0 : rand() - 0.5;
+        const buf = engine.buffers({ xp: nX + GUARD, wk: nK + GUARD, out: outAt + nO + GUARD, dxp: nX + GUARD, dwk: dwkAt + nK + GUARD });
         for (const key of ['xp', 'wk', 'out', 'dxp', 'dwk'] as const) buf[key].set(randomTensor(buf[key].length, dtype, rand));
         const before = Object.fromEntries((['xp', 'wk', 'out', 'dxp', 'dwk'] as const).map((key) => [key, buf[key].slice()])) as Record<'xp' | 'wk' | 'out' | 'dxp' | 'dwk', Real>;
-        const dy = before.out; // gradInput / gradWeight read dy from the out buffer's original values
-        // forward
-        const fwd = { ref: new Float64Array(nO), bound: new Float64Array(nO) };
+        const dy = before.out.subarray(outAt); // gradInput / gradWeight read dy from the out buffer's original values
+        // forward (+ bias)
+        const fwd = { ref: new Float64Array(nO).fill(bias), bound: new Float64Array(nO).fill(Math.abs(bias)) };
         for (const [o, x, t] of pairs) {
           fwd.ref[o] += before.wk[t] * before.xp[x];
           fwd.bound[o] += Math.abs(before.wk[t] * before.xp[x]);
         }
-        engine.direct.forward(buf.xp, buf.wk, buf.out, d);
-        let rep = checkClose(buf.out.subarray(0, nO), fwd.ref, fwd.bound, nK, dtype, { float64Reference: true });
+        engine.direct.forward(buf.xp, buf.wk, bias, buf.out, outAt, d);
+        let rep = checkClose(buf.out.subarray(outAt, outAt + nO), fwd.ref, fwd.bound, nK + 1, dtype, { float64Reference: true });
         assert.ok(rep.ok, `forward ${label}: ${rep.message}`);
+        assert.deepEqual(buf.out.subarray(0, outAt), before.out.subarray(0, outAt), `${label}: out written before its offset`);
+        assert.deepEqual(buf.out.subarray(outAt + nO), before.out.subarray(outAt + nO), `${label}: out written past its volume`);
         // gradInput: dxp += scatter(wk * dy), with dy = the out buffer's original values
-        buf.out.set(dy);
+        buf.out.set(before.out);
         const gi = { ref: Float64Array.from(before.dxp.subarray(0, nX)), bound: Float64Array.from(before.dxp.subarray(0, nX), Math.abs), n: new Uint32Array(nX) };
         for (const [o, x, t] of pairs) {
           gi.ref[x] += before.wk[t] * dy[o];
           gi.bound[x] += Math.abs(before.wk[t] * dy[o]);
           gi.n[x]++;
         }
-        engine.direct.gradInput(buf.out, buf.wk, buf.dxp, d);
+        engine.direct.gradInput(buf.out, outAt, buf.wk, buf.dxp, d);
         rep = checkClose(buf.dxp.subarray(0, nX), gi.ref, gi.bound, Math.max(...gi.n) + 1, dtype, { float64Reference: true });
         assert.ok(rep.ok, `gradInput ${label}: ${rep.message}`);
         // gradWeight: dwk += sum_o dy * xp
-        const gw = { ref: Float64Array.from(before.dwk.subarray(0, nK)), bound: Float64Array.from(before.dwk.subarray(0, nK), Math.abs) };
+        const gw = { ref: Float64Array.from(before.dwk.subarray(dwkAt, dwkAt + nK)), bound: Float64Array.from(before.dwk.subarray(dwkAt, dwkAt + nK), Math.abs) };
         for (const [o, x, t] of pairs) {
           gw.ref[t] += dy[o] * before.xp[x];
           gw.bound[t] += Math.abs(dy[o] * before.xp[x]);
         }
-        engine.direct.gradWeight(buf.out, buf.xp, buf.dwk, d);
-        rep = checkClose(buf.dwk.subarray(0, nK), gw.ref, gw.bound, nO + 1, dtype, { float64Reference: true });
+        engine.direct.gradWeight(buf.out, outAt, buf.xp, buf.dwk, dwkAt, d);
+        rep = checkClose(buf.dwk.subarray(dwkAt, dwkAt + nK), gw.ref, gw.bound, nO + 1, dtype, { float64Reference: true });
         assert.ok(rep.ok, `gradWeight ${label}: ${rep.message}`);
         // operands read only; nothing past the volumes written
         assert.deepEqual(buf.xp, before.xp, `${label}: xp modified`);
         assert.deepEqual(buf.wk, before.wk, `${label}: wk modified`);
-        assert.deepEqual(buf.out.subarray(nO), before.out.subarray(nO), `${label}: out written past its volume`);
+        assert.deepEqual(buf.out, before.out, `${label}: dy modified`);
         assert.deepEqual(buf.dxp.subarray(nX), before.dxp.subarray(nX), `${label}: dxp written past its volume`);
-        assert.deepEqual(buf.dwk.subarray(nK), before.dwk.subarray(nK), `${label}: dwk written past its volume`);
+        assert.deepEqual(buf.dwk.subarray(0, dwkAt), before.dwk.subarray(0, dwkAt), `${label}: dwk written before its offset`);
+        assert.deepEqual(buf.dwk.subarray(dwkAt + nK), before.dwk.subarray(dwkAt + nK), `${label}: dwk written past its volume`);
       }
     });
   }

@@ -31,6 +31,7 @@ import { copyStrided } from './copy.js';
 import type { MatrixView } from './gemm.js';
 import { depthwiseForward, depthwiseGradInput, depthwiseGradWeight, fitsDepthwise } from './depthwise.js';
 import { outputMatrix, planConv, weightMatrix, weightMatrixT, type ConvPlan } from './plan.js';
+import { imagesOf, readable, stagedLength, writeBack, type Images } from './staging.js';
 import { tileBudget } from './workspace.js';
 
 export interface ConvGrads {
@@ -105,32 +106,6 @@ function pointwiseColumns(p: ConvPlan, x: Real, image: number, group: number, p0
 const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowStride: cols, colStride: 1 });
 const transposed = (m: MatrixView): MatrixView => ({ ...m, rowStride: m.colStride, colStride: m.rowStride });
 
-/** Elements to stage `t` into the engine's memory: 0 when the engine reads it in place. */
-const stagedLength = (engine: KernelEngine, t: Real): number => (engine.reads(t) ? 0 : t.length);
-
-/** `t` itself when the engine reads it in place, else its copy in `staging`. */
-function readable(engine: KernelEngine, t: Real, staging: Real): Real {
-  if (engine.reads(t)) return t;
-  staging.set(t);
-  return staging;
-}
-
-/** Images [n0, n1) of an input-shaped tensor where the engine reads them: image n at data[at + (n - n0) · xN]. */
-interface Images {
-  data: Real;
-  at: number;
-}
-
-/** Elements to stage a block of images of the input-shaped `t`: 0 when the engine reads it in place. */
-const stagedImagesLength = (engine: KernelEngine, p: ConvPlan, t: Real, tiles: Tiling): number => (engine.reads(t) ? 0 : tiles.images * p.xN);
-
-/** Images [n0, n1) of `t`: `t` itself, or `staging` holding their copy (`copy` false: uninitialised, for an output). */
-function imagesFor(engine: KernelEngine, p: ConvPlan, t: Real, [n0, n1]: [number, number], staging: Real, copy = true): Images {
-  if (engine.reads(t)) return { data: t, at: n0 * p.xN };
-  if (copy) staging.set(t.subarray(n0 * p.xN, n1 * p.xN));
-  return { data: staging, at: 0 };
-}
-
 /** The tile's im2col columns [K × width] of group `group`, gathered into `cols` (or read in place for a pointwise conv). */
 function columns(engine: KernelEngine, p: ConvPlan, xs: Images, group: number, tile: Tile, cols: Real): MatrixView {
   if (isPointwise(p)) return pointwiseColumns(p, xs.data, xs.at, group, tile.p0);
@@ -167,14 +142,14 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
   const t = tiling(p, engine, !pointwise);
   const width = t.images * t.positions;
   const buf = engine.buffers({
-    images: stagedImagesLength(engine, p, x, t),
+    images: stagedLength(engine, x, t.images * p.xN),
     cols: pointwise ? 0 : p.K * width,
     acc: p.coutG * width,
     weight: stagedLength(engine, w),
   });
   const wr = readable(engine, w, buf.weight);
   for (const block of blocksOf(p, t)) {
-    const xs = imagesFor(engine, p, x, block, buf.images);
+    const xs = imagesOf(engine, x, block, p.xN, buf.images);
     for (let group = 0; group < p.groups; group++) {
       const wg = weightMatrix(p, wr, group);
       for (const tile of tilesOf(p, t, block)) {
@@ -227,7 +202,7 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
   const width = t.images * t.positions;
   const coutAll = p.coutG * p.groups;
   const buf = engine.buffers({
-    images: stagedImagesLength(engine, p, x, t),
+    images: stagedLength(engine, x, t.images * p.xN),
     cols: pointwise ? 0 : p.K * width,
     dy: stagedOutputGradLength(engine, p, dy, t),
     // dW accumulates over images and tiles as [C_out × K], then is stored once.
@@ -235,7 +210,7 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
   });
   buf.acc.fill(0, 0, coutAll * p.K);
   for (const block of blocksOf(p, t)) {
-    const xs = imagesFor(engine, p, x, block, buf.images);
+    const xs = imagesOf(engine, x, block, p.xN, buf.images);
     for (let group = 0; group < p.groups; group++) {
       for (const tile of tilesOf(p, t, block)) {
         const colsT = transposed(columns(engine, p, xs, group, tile, buf.cols));
@@ -251,14 +226,14 @@ function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngin
   const t = tiling(p, engine, true);
   const width = t.images * t.positions;
   const buf = engine.buffers({
-    images: stagedImagesLength(engine, p, dx, t),
+    images: stagedLength(engine, dx, t.images * p.xN),
     dcols: p.K * width,
     dy: stagedOutputGradLength(engine, p, dy, t),
     weight: stagedLength(engine, w),
   });
   const wr = readable(engine, w, buf.weight);
   for (const block of blocksOf(p, t)) {
-    const dxs = imagesFor(engine, p, dx, block, buf.images, false);
+    const dxs = imagesOf(engine, dx, block, p.xN, buf.images, false);
     const [n0, n1] = block;
     dxs.data.fill(0, dxs.at, dxs.at + (n1 - n0) * p.xN);
     for (let group = 0; group < p.groups; group++) {
@@ -268,6 +243,6 @@ function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngin
         for (let n = n0; n < n1; n++) engine.col2im(p, imageColumns(buf.dcols, tile, n), dxs.at + (n - n0) * p.xN, group, tile.p0, tile.p1, dxs.data);
       }
     }
-    if (dxs.data !== dx) dx.set(dxs.data.subarray(0, (n1 - n0) * p.xN), n0 * p.xN);
+    writeBack(dxs, dx, block, p.xN);
   }
 }

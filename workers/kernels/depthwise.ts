@@ -15,6 +15,7 @@ import type { DirectDims } from './direct.js';
 import type { KernelEngine } from './engine.js';
 import { gatherLine, scatterLine, sourceIndex, type Line } from './im2col.js';
 import type { ConvPlan } from './plan.js';
+import { imagesOf, stagedLength, writeBack, type Images } from './staging.js';
 import { tileBudget } from './workspace.js';
 
 /** The part of the padded input the correlation reads: (out - 1) * stride + dilation * (k - 1) + 1 per dim. */
@@ -32,45 +33,51 @@ const volume = (e: readonly number[]) => e[0] * e[1] * e[2];
  */
 const DIRECT_MAX_OUT_PER_GROUP = 4;
 
+/**
+ * Whether the output-shaped planes of one channel are dense (channels_first, or one channel):
+ * then the kernels read dY and write y in place in the image (staged or not), else one plane
+ * is gathered into / scattered from a dense buffer.
+ */
+const densePlanes = (p: ConvPlan): boolean => p.yP === 1;
+
 /** Whether the depthwise path applies (C_in/groups = 1, few outputs per group) and its staged volumes fit the tile budget. */
 export function fitsDepthwise(p: ConvPlan, engine: KernelEngine): boolean {
   if (p.cinG !== 1 || p.coutG > DIRECT_MAX_OUT_PER_GROUP) return false;
-  const elements = 2 * volume(directDims(p).span) + volume(p.inExt) + 2 * p.positions + p.kSize * (p.groups * p.coutG + 1);
+  // padded volume and its gradient, one image of the input and one of the output, taps
+  const elements = 2 * volume(directDims(p).span) + p.xN + p.yN + p.kSize * (p.groups * p.coutG + 1);
   return elements * engine.elementBytes <= tileBudget();
 }
 
-/** Calls visit(line, at) for each W line of the padded volume of channel c of image n. */
-function forEachPaddedLine(p: ConvPlan, d: DirectDims, n: number, c: number, visit: (line: Line | null, at: number) => void): void {
+/** Calls visit(line, at) for each W line of the padded volume of the channel at `channel` of `x`. */
+function forEachPaddedLine(p: ConvPlan, d: DirectDims, channel: number, visit: (line: Line | null, at: number) => void): void {
   const [spanD, spanH, spanW] = d.span;
   const [inD, inH, inW] = p.inExt;
   const [padD, padH, padW] = p.padBefore;
   const [xD, xH, xW] = p.xSpatial;
-  const base = n * p.xN + c * p.xC;
   for (let a = 0; a < spanD; a++) {
     const sd = sourceIndex(a - padD, inD, p.paddingMode);
     for (let b = 0; b < spanH; b++) {
       const sh = sourceIndex(b - padH, inH, p.paddingMode);
       const at = (a * spanH + b) * spanW;
       if (sd < 0 || sh < 0) visit(null, at);
-      else visit({ lineBase: base + sd * xD + sh * xH, w0: -padW, step: 1, count: spanW, extent: inW, stride: xW, mode: p.paddingMode }, at);
+      else visit({ lineBase: channel + sd * xD + sh * xH, w0: -padW, step: 1, count: spanW, extent: inW, stride: xW, mode: p.paddingMode }, at);
     }
   }
 }
 
 /**
- * Stages channel c of image n as the padded volume buf.xp. Zeros padding of a channel stored
- * densely (channels_first, or one channel) is one copy of the plane plus the engine's padZeros;
- * every other case maps each padded line through the padding mode (gatherLine).
+ * Stages channel c of the image at xs as the padded volume xp. Zeros padding of a channel
+ * stored densely (channels_first, or one channel) is the engine's padZeros (one copy per
+ * row); every other case maps each padded line through the padding mode (gatherLine).
  */
-function stagePadded(p: ConvPlan, d: DirectDims, x: Real, n: number, c: number, buf: { xp: Real; plane: Real }, engine: KernelEngine): void {
+function stagePadded(p: ConvPlan, d: DirectDims, xs: Images, c: number, xp: Real, engine: KernelEngine): void {
   const [, inH, inW] = p.inExt;
   const dense = p.xSpatial[2] === 1 && p.xSpatial[1] === inW && p.xSpatial[0] === inH * inW;
+  const channel = xs.at + c * p.xC;
   if (p.paddingMode === 'zeros' && dense) {
-    const base = n * p.xN + c * p.xC;
-    buf.plane.set(x.subarray(base, base + volume(p.inExt)));
-    engine.direct.padZeros(buf.plane, buf.xp, p.inExt, p.padBefore, d);
+    engine.direct.padZeros(xs.data, channel, xp, p.inExt, p.padBefore, d);
   } else {
-    forEachPaddedLine(p, d, n, c, (line, at) => (line ? gatherLine(x, line, buf.xp, at) : buf.xp.fill(0, at, at + d.span[2])));
+    forEachPaddedLine(p, d, channel, (line, at) => (line ? gatherLine(xs.data, line, xp, at) : xp.fill(0, at, at + d.span[2])));
   }
 }
 
@@ -79,39 +86,56 @@ function gatherTaps(p: ConvPlan, w: Real, co: number, wk: Real): void {
   for (let t = 0; t < p.kSize; t++) wk[t] = w[co * p.wCo + t * p.rowPerOffset * p.wRow];
 }
 
-/** Output-shaped plane of (n, co) as a dense [positions] array. */
-function gatherPlane(p: ConvPlan, y: Real, n: number, co: number, out: Real): void {
-  copyStrided(y, n * p.yN + co * p.yC, p.yP, out, 0, 1, p.positions);
+/** Output-shaped plane co of the image at ys as a dense [positions] array. */
+function gatherPlane(p: ConvPlan, ys: Images, co: number, out: Real): void {
+  copyStrided(ys.data, ys.at + co * p.yC, p.yP, out, 0, 1, p.positions);
 }
+
+/** Elements to stage one output-shaped image: all of it when planes are dense and staged, one plane otherwise. */
+const outputStaging = (p: ConvPlan, engine: KernelEngine, t: Real): number => (densePlanes(p) ? stagedLength(engine, t, p.yN) : p.positions);
 
 export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real, engine: KernelEngine): void {
   const d = directDims(p);
-  const buf = engine.buffers({ xp: volume(d.span), plane: volume(p.inExt), wk: p.kSize, out: p.positions });
+  const buf = engine.buffers({ xp: volume(d.span), image: stagedLength(engine, x, p.xN), wk: p.kSize, out: outputStaging(p, engine, y) });
   for (let n = p.batchStart; n < p.batchEnd; n++) {
+    const xs = imagesOf(engine, x, [n, n + 1], p.xN, buf.image);
+    const ys = densePlanes(p) ? imagesOf(engine, y, [n, n + 1], p.yN, buf.out, false) : null;
     for (let c = 0; c < p.groups; c++) {
-      stagePadded(p, d, x, n, c, buf, engine);
+      stagePadded(p, d, xs, c, buf.xp, engine);
       for (let j = 0; j < p.coutG; j++) {
         const co = c * p.coutG + j;
         gatherTaps(p, w, co, buf.wk);
-        engine.direct.forward(buf.xp, buf.wk, buf.out, d);
-        copyStrided(buf.out, 0, 1, y, n * p.yN + co * p.yC, p.yP, p.positions, bias ? bias[co] : 0);
+        const b = bias ? bias[co] : 0;
+        if (ys) {
+          engine.direct.forward(buf.xp, buf.wk, b, ys.data, ys.at + co * p.yC, d);
+        } else {
+          engine.direct.forward(buf.xp, buf.wk, b, buf.out, 0, d);
+          copyStrided(buf.out, 0, 1, y, n * p.yN + co * p.yC, p.yP, p.positions);
+        }
       }
     }
+    if (ys) writeBack(ys, y, [n, n + 1], p.yN);
   }
 }
 
 export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
   const d = directDims(p);
   const cout = p.groups * p.coutG;
-  const buf = engine.buffers({ xp: volume(d.span), plane: volume(p.inExt), dy: p.positions, acc: cout * p.kSize });
+  const buf = engine.buffers({ xp: volume(d.span), image: stagedLength(engine, x, p.xN), dy: outputStaging(p, engine, dy), acc: cout * p.kSize });
   buf.acc.fill(0, 0, cout * p.kSize);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
+    const xs = imagesOf(engine, x, [n, n + 1], p.xN, buf.image);
+    const dys = densePlanes(p) ? imagesOf(engine, dy, [n, n + 1], p.yN, buf.dy) : { data: dy, at: n * p.yN };
     for (let c = 0; c < p.groups; c++) {
-      stagePadded(p, d, x, n, c, buf, engine);
+      stagePadded(p, d, xs, c, buf.xp, engine);
       for (let j = 0; j < p.coutG; j++) {
         const co = c * p.coutG + j;
-        gatherPlane(p, dy, n, co, buf.dy);
-        engine.direct.gradWeight(buf.dy, buf.xp, buf.acc.subarray(co * p.kSize, (co + 1) * p.kSize), d);
+        if (densePlanes(p)) {
+          engine.direct.gradWeight(dys.data, dys.at + co * p.yC, buf.xp, buf.acc, co * p.kSize, d);
+        } else {
+          gatherPlane(p, dys, co, buf.dy);
+          engine.direct.gradWeight(buf.dy, 0, buf.xp, buf.acc, co * p.kSize, d);
+        }
       }
     }
   }
@@ -122,18 +146,25 @@ export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, en
 
 export function depthwiseGradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
   const d = directDims(p);
-  const buf = engine.buffers({ dxp: volume(d.span), dy: p.positions, wk: p.kSize });
-  dx.fill(0, p.batchStart * p.xN, p.batchEnd * p.xN);
+  const buf = engine.buffers({ dxp: volume(d.span), image: stagedLength(engine, dx, p.xN), dy: outputStaging(p, engine, dy), wk: p.kSize });
   for (let n = p.batchStart; n < p.batchEnd; n++) {
+    const dys = densePlanes(p) ? imagesOf(engine, dy, [n, n + 1], p.yN, buf.dy) : { data: dy, at: n * p.yN };
+    const dxs = imagesOf(engine, dx, [n, n + 1], p.xN, buf.image, false);
+    dxs.data.fill(0, dxs.at, dxs.at + p.xN);
     for (let c = 0; c < p.groups; c++) {
       buf.dxp.fill(0, 0, volume(d.span));
       for (let j = 0; j < p.coutG; j++) {
         const co = c * p.coutG + j;
         gatherTaps(p, w, co, buf.wk);
-        gatherPlane(p, dy, n, co, buf.dy);
-        engine.direct.gradInput(buf.dy, buf.wk, buf.dxp, d);
+        if (densePlanes(p)) {
+          engine.direct.gradInput(dys.data, dys.at + co * p.yC, buf.wk, buf.dxp, d);
+        } else {
+          gatherPlane(p, dys, co, buf.dy);
+          engine.direct.gradInput(buf.dy, 0, buf.wk, buf.dxp, d);
+        }
       }
-      forEachPaddedLine(p, d, n, c, (line, at) => line && scatterLine(buf.dxp, at, line, dx));
+      forEachPaddedLine(p, d, dxs.at + c * p.xC, (line, at) => line && scatterLine(buf.dxp, at, line, dxs.data));
     }
+    writeBack(dxs, dx, [n, n + 1], p.xN);
   }
 }

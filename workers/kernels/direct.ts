@@ -4,10 +4,11 @@
  *
  * With xp the padded input volume (padding applied by index mapping when it is staged, see
  * depthwise.ts), taps t = (kd, kh, kw) and output positions o = (od, oh, ow):
- *   forward      out[o]                      = sum_t wk[t] * xp[o * stride + t * dilation]
+ *   forward      out[o]                      = sum_t wk[t] * xp[o * stride + t * dilation] + bias
  *   grad_input   dxp[o * stride + t * dil]  += wk[t] * dy[o]         (adjoint of forward in xp)
  *   grad_weight  dwk[t]                     += sum_o dy[o] * xp[o * stride + t * dilation]
- * Volumes are row-major [D, H, W]. These TypeScript loops are the reference twins of the
+ * Volumes are row-major [D, H, W]; out, dy and dwk start at an element offset of their array
+ * (the plane of one channel inside a staged image, the taps of one channel). These TypeScript loops are the reference twins of the
  * WebAssembly SIMD ones in workers/wasm/direct.ts; the engine picks one (engine.ts).
  */
 import type { Real } from '../../src/conv/types.js';
@@ -23,33 +24,33 @@ export interface DirectDims {
 
 export interface DirectKernels {
   /**
-   * xp = `plane` (one channel, dense [inD, inH, inW]) inside a zero border: the staging of
-   * zeros padding, one copy per row (other padding modes are staged line by line, depthwise.ts).
+   * xp = the plane at src[srcAt..] (one channel, dense [inD, inH, inW]) inside a zero border:
+   * the staging of zeros padding, one copy per row (other padding modes are staged line by
+   * line, depthwise.ts).
    */
-  padZeros(plane: Real, xp: Real, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
-  forward(xp: Real, wk: Real, out: Real, d: DirectDims): void;
-  gradInput(dy: Real, wk: Real, dxp: Real, d: DirectDims): void;
-  gradWeight(dy: Real, xp: Real, dwk: Real, d: DirectDims): void;
+  padZeros(src: Real, srcAt: number, xp: Real, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
+  forward(xp: Real, wk: Real, bias: number, out: Real, outAt: number, d: DirectDims): void;
+  gradInput(dy: Real, dyAt: number, wk: Real, dxp: Real, d: DirectDims): void;
+  gradWeight(dy: Real, dyAt: number, xp: Real, dwk: Real, dwkAt: number, d: DirectDims): void;
 }
 
 /**
- * Calls visit(o, x, t) for every (output position, input position, tap) triple of the
- * correlation, where o, x and t are flat indices into out/dy, xp/dxp and wk/dwk.
+ * Calls visit(o, x, t) once per (output row, tap): o is the flat index of the row's first
+ * output in out/dy, x that of the input element it meets through tap t in xp/dxp; along the
+ * row, output o + i meets input x + i * stride W. The kernels' inner loops run along the row.
  */
-function forEachTap(d: DirectDims, visit: (o: number, x: number, t: number) => void): void {
+function forEachTapRow(d: DirectDims, visit: (o: number, x: number, t: number) => void): void {
   const [, spanH, spanW] = d.span;
   const [oD, oH, oW] = d.out;
   const [kD, kH, kW] = d.k;
-  const [sD, sH, sW] = d.stride;
+  const [sD, sH] = d.stride;
   const [dD, dH, dW] = d.dilation;
   for (let od = 0, o = 0; od < oD; od++) {
-    for (let oh = 0; oh < oH; oh++) {
-      for (let ow = 0; ow < oW; ow++, o++) {
-        for (let kd = 0, t = 0; kd < kD; kd++) {
-          for (let kh = 0; kh < kH; kh++) {
-            const row = ((od * sD + kd * dD) * spanH + oh * sH + kh * dH) * spanW + ow * sW;
-            for (let kw = 0; kw < kW; kw++, t++) visit(o, row + kw * dW, t);
-          }
+    for (let oh = 0; oh < oH; oh++, o += oW) {
+      for (let kd = 0, t = 0; kd < kD; kd++) {
+        for (let kh = 0; kh < kH; kh++) {
+          const row = ((od * sD + kd * dD) * spanH + oh * sH + kh * dH) * spanW;
+          for (let kw = 0; kw < kW; kw++, t++) visit(o, row + kw * dW, t);
         }
       }
     }
@@ -57,7 +58,7 @@ function forEachTap(d: DirectDims, visit: (o: number, x: number, t: number) => v
 }
 
 export const tsDirect: DirectKernels = {
-  padZeros(plane, xp, [inD, inH, inW], [padD, padH, padW], d) {
+  padZeros(src, srcAt, xp, [inD, inH, inW], [padD, padH, padW], d) {
     const [spanD, spanH, spanW] = d.span;
     xp.fill(0, 0, spanD * spanH * spanW);
     const w0 = Math.max(padW, 0);
@@ -65,25 +66,34 @@ export const tsDirect: DirectKernels = {
     if (w1 <= w0) return;
     for (let a = Math.max(padD, 0); a < Math.min(spanD, padD + inD); a++) {
       for (let b = Math.max(padH, 0); b < Math.min(spanH, padH + inH); b++) {
-        const src = ((a - padD) * inH + (b - padH)) * inW + (w0 - padW);
-        xp.set(plane.subarray(src, src + w1 - w0), (a * spanH + b) * spanW + w0);
+        const from = srcAt + ((a - padD) * inH + (b - padH)) * inW + (w0 - padW);
+        xp.set(src.subarray(from, from + w1 - w0), (a * spanH + b) * spanW + w0);
       }
     }
   },
-  forward(xp, wk, out, d) {
-    out.fill(0, 0, d.out[0] * d.out[1] * d.out[2]);
-    forEachTap(d, (o, x, t) => {
-      out[o] += wk[t] * xp[x];
+  forward(xp, wk, bias, out, outAt, d) {
+    const [oW, sW] = [d.out[2], d.stride[2]];
+    const end = outAt + d.out[0] * d.out[1] * oW;
+    out.fill(0, outAt, end);
+    forEachTapRow(d, (o, x, t) => {
+      const w = wk[t];
+      for (let i = outAt + o, e = i + oW; i < e; i++, x += sW) out[i] += w * xp[x];
+    });
+    if (bias !== 0) for (let i = outAt; i < end; i++) out[i] += bias;
+  },
+  gradInput(dy, dyAt, wk, dxp, d) {
+    const [oW, sW] = [d.out[2], d.stride[2]];
+    forEachTapRow(d, (o, x, t) => {
+      const w = wk[t];
+      for (let i = dyAt + o, e = i + oW; i < e; i++, x += sW) dxp[x] += w * dy[i];
     });
   },
-  gradInput(dy, wk, dxp, d) {
-    forEachTap(d, (o, x, t) => {
-      dxp[x] += wk[t] * dy[o];
-    });
-  },
-  gradWeight(dy, xp, dwk, d) {
-    forEachTap(d, (o, x, t) => {
-      dwk[t] += dy[o] * xp[x];
+  gradWeight(dy, dyAt, xp, dwk, dwkAt, d) {
+    const [oW, sW] = [d.out[2], d.stride[2]];
+    forEachTapRow(d, (o, x, t) => {
+      let sum = 0;
+      for (let i = dyAt + o, e = i + oW; i < e; i++, x += sW) sum += dy[i] * xp[x];
+      dwk[dwkAt + t] += sum;
     });
   },
 };

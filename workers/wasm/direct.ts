@@ -12,13 +12,14 @@ function xIndex(spanH: i32, spanW: i32, a: i32, b: i32, c: i32): usize {
   return <usize>(((a * spanH + b) * spanW + c) * 4);
 }
 
-/** out[o] = sum over taps t of wk[t] * xp[o * stride + t * dilation]. */
+/** out[o] = sum over taps t of wk[t] * xp[o * stride + t * dilation], + bias. */
 export function directForward(
-  xp: usize, wk: usize, out: usize, spanH: i32, spanW: i32,
+  xp: usize, wk: usize, bias: f32, out: usize, spanH: i32, spanW: i32,
   oD: i32, oH: i32, oW: i32, kD: i32, kH: i32, kW: i32,
   sD: i32, sH: i32, sW: i32, dD: i32, dH: i32, dW: i32,
 ): void {
   const tapStep = <usize>(dW * 4);
+  const b = f32x4.splat(bias);
   for (let od = 0; od < oD; od++) {
     for (let oh = 0; oh < oH; oh++) {
       const orow = out + <usize>(((od * oH + oh) * oW) * 4);
@@ -43,8 +44,8 @@ export function directForward(
               }
             }
           }
-          v128.store(orow + <usize>(ow * 4), lo);
-          v128.store(orow + <usize>(ow * 4), hi, 16);
+          v128.store(orow + <usize>(ow * 4), f32x4.add(lo, b));
+          v128.store(orow + <usize>(ow * 4), f32x4.add(hi, b), 16);
         }
         for (; ow + 4 <= oW; ow += 4) {
           let acc = f32x4.splat(0);
@@ -59,7 +60,7 @@ export function directForward(
               }
             }
           }
-          v128.store(orow + <usize>(ow * 4), acc);
+          v128.store(orow + <usize>(ow * 4), f32x4.add(acc, b));
         }
       }
       for (; ow < oW; ow++) {
@@ -75,7 +76,7 @@ export function directForward(
             }
           }
         }
-        store<f32>(orow + <usize>(ow * 4), acc);
+        store<f32>(orow + <usize>(ow * 4), acc + bias);
       }
     }
   }
