@@ -17,6 +17,8 @@ import { batchSlices, runSplit } from '../src/split.js';
 const SHAPES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [
   { name: 'S1', input: [8, 64, 56, 56], weight: [64, 64, 3, 3], params: { padding: 1 } },
   { name: 'S5', input: [32, 1, 28, 28], weight: [32, 1, 5, 5], params: {} },
+  { name: 'mid 4x', input: [4, 16, 32, 32], weight: [16, 16, 3, 3], params: { padding: 1 } },
+  { name: 'mid 2x', input: [2, 16, 32, 32], weight: [16, 16, 3, 3], params: { padding: 1 } },
   { name: 'small 2x', input: [2, 16, 16, 16], weight: [16, 16, 3, 3], params: { padding: 1 } },
   { name: 'tiny 2x', input: [2, 4, 8, 8], weight: [4, 4, 3, 3], params: { padding: 1 } },
 ];

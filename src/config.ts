@@ -18,7 +18,7 @@
  * | CONVD_SHUTDOWN_GRACE_MS      | 8000                       | time in-flight requests get on SIGTERM / SIGINT  |
  * | CONVD_REQUEST_TIMEOUT_MS     | 60000                      | time to receive a whole request (0: none); 408   |
  * | CONVD_TILE_BUDGET_BYTES      | 67108864 (64 MiB)          | kernel scratch per worker thread                 |
- * | CONVD_SPLIT_MIN_FLOPS        | 50000000 (5e7)             | requests this big are split across threads       |
+ * | CONVD_SPLIT_MIN_FLOPS        | 10000000 (1e7)             | requests this big are split across threads       |
  * | CONVD_SMALL_LANE_THREADS     | 1                          | extra threads serving only small requests (0: none) |
  * | CONVD_SMALL_TASK_FLOPS       | 10000000 (1e7)             | requests this small run on the small-task lane   |
  */
@@ -42,7 +42,7 @@ const EnvSchema = z.object({
   CONVD_SHUTDOWN_GRACE_MS: count(0).default(8_000),
   CONVD_REQUEST_TIMEOUT_MS: count(0).default(60_000),
   CONVD_TILE_BUDGET_BYTES: count(2 ** 16).default(64 * 2 ** 20),
-  CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(5e7),
+  CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(1e7),
   CONVD_SMALL_LANE_THREADS: count(0).default(1),
   CONVD_SMALL_TASK_FLOPS: z.coerce.number().min(0).default(1e7),
 });

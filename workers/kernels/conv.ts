@@ -196,16 +196,23 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
   }
 }
 
+/**
+ * dW_g += dY_g · X_g^T over the blocks and tiles. The GEMMs pack a B operand stored transposed
+ * with vector transposes (cheaper than the scalar A packing), so the larger of X_g (K rows) and
+ * dY_g (C_out/groups rows) goes there: B = X_g^T giving dW_g, or, when C_out/groups > K (few
+ * taps, e.g. one input channel), B = dY_g^T giving dW_g^T = X_g · dY_g^T.
+ */
 function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
   const pointwise = isPointwise(p);
   const t = tiling(p, engine, !pointwise);
   const width = t.images * t.positions;
   const coutAll = p.coutG * p.groups;
+  const transposedResult = p.coutG > p.K;
   const buf = engine.buffers({
     images: stagedLength(engine, x, t.images * p.xN),
     cols: pointwise ? 0 : p.K * width,
     dy: stagedOutputGradLength(engine, p, dy, t),
-    // dW accumulates over images and tiles as [C_out × K], then is stored once.
+    // dW accumulates over images and tiles as [C_out × K] (or [K × C_out]), then is stored once.
     acc: coutAll * p.K,
   });
   buf.acc.fill(0, 0, coutAll * p.K);
@@ -213,13 +220,17 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
     const xs = imagesOf(engine, x, block, p.xN, buf.images);
     for (let group = 0; group < p.groups; group++) {
       for (const tile of tilesOf(p, t, block)) {
-        const colsT = transposed(columns(engine, p, xs, group, tile, buf.cols));
+        const cols = columns(engine, p, xs, group, tile, buf.cols);
         const dyTile = outputGradTile(engine, p, dy, group, tile, buf.dy);
-        engine.gemm(p.coutG, p.K, tile.width, dyTile, colsT, buf.acc, group * p.coutG * p.K, p.K, true);
+        if (transposedResult) engine.gemm(p.K, p.coutG, tile.width, cols, transposed(dyTile), buf.acc, group * p.coutG, coutAll, true);
+        else engine.gemm(p.coutG, p.K, tile.width, dyTile, transposed(cols), buf.acc, group * p.coutG * p.K, p.K, true);
       }
     }
   }
-  for (let co = 0; co < coutAll; co++) copyStrided(buf.acc, co * p.K, 1, dw, co * p.wCo, p.wRow, p.K);
+  for (let co = 0; co < coutAll; co++) {
+    if (transposedResult) copyStrided(buf.acc, co, coutAll, dw, co * p.wCo, p.wRow, p.K);
+    else copyStrided(buf.acc, co * p.K, 1, dw, co * p.wCo, p.wRow, p.K);
+  }
 }
 
 function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
