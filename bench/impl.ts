@@ -41,7 +41,7 @@ export function ours(kernel: EngineName, version: string): Impl {
     notes:
       kernel === 'ts'
         ? 'TypeScript kernels, float64 accumulation (the reference path), 1 thread'
-        : 'WebAssembly SIMD kernels (AssemblyScript), float32, 1 thread',
+        : `WebAssembly kernels (AssemblyScript, ${engine.isa}), float32, 1 thread`,
     layout: () => 'NCHW',
     unsupported: () => null,
     async prepare(p, op) {

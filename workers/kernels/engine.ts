@@ -26,7 +26,7 @@ export type EngineName = 'ts' | 'wasm';
 
 export interface KernelEngine {
   readonly name: EngineName;
-  /** The instruction set its kernels run on (reported by the bench and /healthz). */
+  /** The instruction set its kernels run on (reported by the bench). */
   readonly isa: string;
   /** Bytes per element of the engine's buffers (its accumulation precision). */
   readonly elementBytes: 4 | 8;

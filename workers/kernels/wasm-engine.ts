@@ -73,19 +73,21 @@ export function wasmBuild(build: WasmBuild): KernelEngine | null {
 }
 
 /**
- * Node 20's V8 (11.3) validates relaxed SIMD only behind this flag (on by default from V8 11.4,
- * i.e. Node 22). It widens what the validator accepts and nothing else; V8 flags are process
- * wide, so setting it in a worker before compiling is enough.
+ * Compiles a build. Node 20's V8 (11.3) accepts relaxed SIMD only behind
+ * --experimental-wasm-relaxed-simd (shipped by default from V8 11.4, Node 22): when the FMA
+ * build does not validate, the flag is set and it is tried again. The flag widens what the
+ * validator accepts and nothing else; V8 flags are process wide, so a worker may set it.
  */
-function allowRelaxedSimd(): void {
-  setFlagsFromString('--experimental-wasm-relaxed-simd');
+function compile(build: WasmBuild): WebAssembly.Module {
+  const bytes = readFileSync(BUILDS[build].file);
+  if (build === 'fma' && !WebAssembly.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return new WebAssembly.Module(bytes);
 }
 
 function load(build: WasmBuild): KernelEngine | null {
   let exports: SgemmExports;
   try {
-    if (build === 'fma') allowRelaxedSimd();
-    const module = new WebAssembly.Module(readFileSync(BUILDS[build].file));
+    const module = compile(build);
     const abort = () => {
       throw new Error('sgemm.wasm aborted');
     };
