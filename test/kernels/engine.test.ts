@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { resolveConv, numel } from '../../src/conv/geometry.js';
 import type { Real } from '../../src/conv/types.js';
 import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
-import { convForward } from '../../workers/kernels/conv.js';
+import { convBackward, convForward } from '../../workers/kernels/conv.js';
 import type { MatrixView } from '../../workers/kernels/gemm.js';
 import type { DirectDims } from '../../workers/kernels/direct.js';
 import { wasmEngine, engineNamed, type EngineName, type Engine } from '../reference/engines.js';
@@ -186,6 +186,26 @@ describe('engine buffers and reads', () => {
     assert.equal(big.b[4], 6);
     // a view handed out before the memory grew is no longer the engine's memory
     if (small.a.buffer !== big.a.buffer) assert.equal(e.reads(small.a), false);
+  });
+
+  test('wasm: padded coordinates beyond int32 (padding 2^31 - 2, stride 2^30) take the TypeScript im2col / col2im', () => {
+    // Input [1, 2, 4], weight [1, 2, 1] (two input channels: not the depthwise path). Output o
+    // reads padded coordinate o * 2^30 - (2^31 - 2): -2^31 + 2, -2^30 + 2, 2 (input index 2)
+    // and 2^30 + 2. The wasm traversal's int32 arithmetic would wrap on the last one and read
+    // input index 3 (measured: output 7 instead of 0); the fallback keeps it exact.
+    const g = resolveConv({ input: { dtype: 'float32', shape: [1, 2, 4] }, weight: { dtype: 'float32', shape: [1, 2, 1] } }, { padding: 2 ** 31 - 2, stride: 2 ** 30 });
+    assert.deepEqual(g.outputShape, [1, 1, 4]);
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const w = Float32Array.from([1, 10]);
+    const dy = Float32Array.from([1, 2, 3, 4]);
+    for (const e of [wasmEngine(), engineNamed('wasm-simd')]) {
+      const y = new Float32Array(4).fill(NaN);
+      convForward(g, x, w, null, y, e);
+      assert.deepEqual([...y], [0, 0, 73, 0]);
+      const dx = new Float32Array(8).fill(NaN);
+      convBackward(g, x, w, dy, { input: dx }, e);
+      assert.deepEqual([...dx], [0, 0, 3, 0, 0, 0, 30, 0]);
+    }
   });
 });
 
