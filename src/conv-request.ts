@@ -40,7 +40,8 @@ function geometryOf(operands: ConvOperands, params: ConvParams): ConvGeometry {
   }
 }
 
-export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings): PreparedConv {
+/** Validates and decodes a conv request; `idleThreads` (the main lane's, now) bounds its split. */
+export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings, idleThreads: number): PreparedConv {
   const { input, weight, bias, grad_output } = call.tensors;
   const operands: ConvOperands = { input: metaOf(input), weight: metaOf(weight) };
   if (bias) operands.bias = metaOf(bias);
@@ -49,7 +50,7 @@ export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings
   const geometry = geometryOf(operands, call.params);
   const work = convWork(geometry, call.grads);
   checkWorkLimits(operands, work, settings);
-  const slices = batchSlices(geometry.batch, work.flops, settings);
+  const slices = batchSlices(geometry.batch, work.flops, settings, idleThreads);
 
   const dataErrors = Object.entries(call.tensors)
     .map(([name, t]) => (t ? dataLengthError(name, t) : null))

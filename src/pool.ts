@@ -96,6 +96,11 @@ class Lane {
     }
   }
 
+  /** Threads neither running nor promised a task. */
+  idle(): number {
+    return Math.max(0, this.threads - this.admitted);
+  }
+
   stats(): PoolStats {
     const queued = this.piscina.queueSize;
     return { threads: this.threads, active: this.admitted - queued, queued, utilization: this.piscina.utilization };
@@ -148,6 +153,11 @@ export class ConvPool {
       queued: lanes.reduce((sum, l) => sum + l.queued, 0),
       utilization: lanes.reduce((sum, l) => sum + l.utilization * l.threads, 0) / threads,
     };
+  }
+
+  /** Idle threads of the main lane: what a request arriving now may be split across (split.ts). */
+  idleThreads(): number {
+    return this.main.idle();
   }
 
   /** Waits for running tasks, then stops the threads. */

@@ -5,7 +5,10 @@
  * as per-range partial sums that are added here (a few weight-sized additions).
  *
  * Small requests are not split: below `splitMinFlops` the thread hand-offs cost more than the
- * second core gives (see the bench's split rows), and a batch of one image has nothing to cut.
+ * second core gives (see bench/split.ts), and a batch of one image has nothing to cut. Nor is a
+ * request split when the pool is busy: it is cut for the threads idle when it arrives, so
+ * under load every request runs whole (no hand-offs, one queue slot each) and the pool's
+ * throughput is what it would be without splitting.
  */
 import { numel } from './conv/geometry.js';
 import type { BatchRange, DType } from './conv/types.js';
@@ -17,9 +20,12 @@ export interface SplitSettings {
   splitMinFlops: number;
 }
 
-/** The image ranges to run a request as: one range (no split) unless it is big and has images to share. */
-export function batchSlices(batch: number, flops: number, settings: SplitSettings): BatchRange[] {
-  const count = flops >= settings.splitMinFlops ? Math.min(settings.poolThreads, batch) : 1;
+/**
+ * The image ranges to run a request as: one range (no split) unless it is big, has images to
+ * share and finds at least two of the pool's threads idle (`idleThreads`, all by default).
+ */
+export function batchSlices(batch: number, flops: number, settings: SplitSettings, idleThreads = settings.poolThreads): BatchRange[] {
+  const count = flops >= settings.splitMinFlops ? Math.max(1, Math.min(settings.poolThreads, idleThreads, batch)) : 1;
   return Array.from({ length: count }, (_, i): BatchRange => [Math.floor((i * batch) / count), Math.floor(((i + 1) * batch) / count)]);
 }
 

@@ -1,6 +1,7 @@
 /**
  * The small-task lane: with one main thread blocked by a big task (and a full queue behind it),
- * a small task still runs at once on its own thread; big tasks never take the small lane.
+ * a small task still runs at once on its own thread; big tasks never take the small lane; and
+ * the main lane's idle-thread count the split decision reads.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -34,6 +35,25 @@ test('without a small lane every task shares the one queue', async () => {
     const running = pool.run({} as ConvTask, new AbortController().signal, 1e9);
     await assert.rejects(pool.run({} as ConvTask, new AbortController().signal, 1), QueueFullError);
     await running;
+  } finally {
+    await pool.close();
+  }
+});
+
+test('idleThreads counts the main lane threads not yet promised a task (small-lane tasks do not take them)', async () => {
+  const { pool } = fakePool({ threads: 2, maxQueue: 2, blockMs: 150, smallLane: { threads: 1, maxFlops: 1000 } });
+  await pool.started;
+  try {
+    const signal = new AbortController().signal;
+    assert.equal(pool.idleThreads(), 2);
+    const small = pool.run({} as ConvTask, signal, 10);
+    assert.equal(pool.idleThreads(), 2, 'a small task runs on its own lane');
+    const big = pool.run({} as ConvTask, signal, 1e9);
+    assert.equal(pool.idleThreads(), 1);
+    const more = [pool.run({} as ConvTask, signal, 1e9), pool.run({} as ConvTask, signal, 1e9)]; // one runs, one queues
+    assert.equal(pool.idleThreads(), 0);
+    await Promise.all([small, big, ...more]);
+    assert.equal(pool.idleThreads(), 2);
   } finally {
     await pool.close();
   }

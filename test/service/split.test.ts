@@ -2,7 +2,8 @@
  * Splitting one request across threads (split.ts): with two threads and no FLOPs threshold,
  * forward and backward answers equal those of an unsplit server, bit for bit where each image
  * is computed by one thread (output, grad_input) and to rounding where partial sums are added
- * (grad_weight, grad_bias); and the split really happens (both threads run a task).
+ * (grad_weight, grad_bias); the split really happens (both threads run a task), and only
+ * across idle threads.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -56,6 +57,27 @@ test('batchSlices: one range below the threshold or with one image, else near-eq
   assert.deepEqual(batchSlices(1, 1e9, settings), [[0, 1]]);
   assert.deepEqual(batchSlices(5, 1000, settings), [[0, 2], [2, 5]]);
   assert.deepEqual(batchSlices(3, 1e9, { poolThreads: 4, splitMinFlops: 0 }), [[0, 1], [1, 2], [2, 3]]);
+});
+
+test('batchSlices: cut for the idle threads only; with fewer than two idle, one range', () => {
+  const settings = { poolThreads: 4, splitMinFlops: 0 };
+  assert.deepEqual(batchSlices(8, 1e9, settings, 4), [[0, 2], [2, 4], [4, 6], [6, 8]]);
+  assert.deepEqual(batchSlices(8, 1e9, settings, 3), [[0, 2], [2, 5], [5, 8]]);
+  assert.deepEqual(batchSlices(8, 1e9, settings, 1), [[0, 8]]);
+  assert.deepEqual(batchSlices(8, 1e9, settings, 0), [[0, 8]]);
+});
+
+test('a request arriving while the pool is busy runs whole (one task), with the same answer', async () => {
+  runs.length = 0;
+  const idleThreads = split.pool.idleThreads.bind(split.pool);
+  split.pool.idleThreads = () => 1; // one of the two threads taken
+  try {
+    const [a, b] = await Promise.all([post(split, '/conv/forward', body(false)), post(whole, '/conv/forward', body(false))]);
+    assert.deepEqual(runs, [1], 'not split');
+    assert.deepEqual(values(a.output), values(b.output));
+  } finally {
+    split.pool.idleThreads = idleThreads;
+  }
 });
 
 test('a split forward answers exactly what one thread does', async () => {
