@@ -2,15 +2,17 @@
  * Service overhead bench, over loopback with autocannon, in one run:
  *   - a tiny forward (N1 C1 8x8 k3, msgpack) and an S5 forward, against a bare Fastify route
  *     that answers a constant: p50 / p99 latency and throughput at `--connections` for
- *     `--seconds` each;
+ *     `--seconds` each (S5 also from node:http clients, see nodeLoad);
  *   - S5 forward (N32 C1 28x28 -> 32 k5, msgpack): end-to-end latency of one client at a time
- *     against the kernel alone on one thread in this process (median of `--runs`).
+ *     (node:http, keep-alive) against the kernel alone on one thread in this process (median
+ *     of `--runs`).
  * The servers run as child processes (the real `dist/src/server.js` and a bare Fastify), so
  * the client does not share their event loop.
  *
  *   npm run build && node dist/bench/http.js [--seconds 10] [--connections 16] [--runs 30]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,16 +71,64 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-async function sequentialMs(url: string, body: Buffer): Promise<number> {
-  const ms: number[] = [];
+/**
+ * One client at a time over a keep-alive node:http connection (undici's fetch adds ~2.5 ms
+ * reading a 2.4 MB body, autocannon ~30 ms): median total and time to the first response byte.
+ */
+async function sequentialMs(url: string, body: Buffer): Promise<{ total: number; firstByte: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const once = () =>
+    new Promise<{ total: number; firstByte: number }>((resolve, reject) => {
+      const t0 = performance.now();
+      let firstByte = 0;
+      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`${url} answered ${res.statusCode}`));
+        res.on('data', () => {
+          firstByte ||= performance.now() - t0;
+        });
+        res.on('end', () => resolve({ total: performance.now() - t0, firstByte }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const samples: { total: number; firstByte: number }[] = [];
   for (let i = 0; i < runs + 3; i++) {
-    const t0 = performance.now();
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/msgpack" }, body: new Uint8Array(body) });
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-    if (i >= 3) ms.push(performance.now() - t0);
+    const s = await once();
+    if (i >= 3) samples.push(s);
   }
-  return median(ms);
+  agent.destroy();
+  return { total: median(samples.map((s) => s.total)), firstByte: median(samples.map((s) => s.firstByte)) };
+}
+
+/**
+ * The same load as autocannon's but from `connections` keep-alive node:http clients: with a
+ * 2.4 MB answer autocannon's own response parsing is the bottleneck (about 30 req/s).
+ */
+async function nodeLoad(url: string, body: Buffer) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let non2xx = 0;
+  const end = performance.now() + seconds * 1000;
+  const client = async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      if (status === 200) latencies.push(performance.now() - t0);
+      else non2xx++;
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, client));
+  agent.destroy();
+  const sorted = latencies.sort((x, y) => x - y);
+  const at = (q: number) => +sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(1);
+  return { rps: Math.round(latencies.length / seconds), p50_ms: at(0.5), p99_ms: at(0.99), non2xx, errors: 0 };
 }
 
 function kernelMs(): number {
@@ -100,6 +150,7 @@ const bare = await start(join(here, 'bare-server.js'), barePort);
 try {
   const tiny = await load(`http://127.0.0.1:${servicePort}/conv/forward`, tinyBody);
   const s5Load = await load(`http://127.0.0.1:${servicePort}/conv/forward`, s5Body);
+  const s5NodeLoad = await nodeLoad(`http://127.0.0.1:${servicePort}/conv/forward`, s5Body);
   const constant = await load(`http://127.0.0.1:${barePort}/constant`);
   const s5Http = await sequentialMs(`http://127.0.0.1:${servicePort}/conv/forward`, s5Body);
   const s5Kernel = kernelMs();
@@ -109,14 +160,18 @@ try {
     connections,
     tiny_forward: tiny,
     s5_forward: s5Load,
+    s5_forward_node_http: s5NodeLoad,
     bare_fastify_constant: constant,
     tiny_p50_ratio: +(tiny.p50_ms / Math.max(constant.p50_ms, 1e-3)).toFixed(2),
-    s5_forward_http_ms: +s5Http.toFixed(2),
+    s5_forward_http_ms: +s5Http.total.toFixed(2),
+    s5_forward_first_byte_ms: +s5Http.firstByte.toFixed(2),
     s5_forward_kernel_ms: +s5Kernel.toFixed(2),
-    s5_http_over_kernel: +(s5Http / s5Kernel).toFixed(2),
+    s5_http_over_kernel: +(s5Http.total / s5Kernel).toFixed(2),
   };
-  console.table({ 'tiny forward (msgpack)': tiny, 'S5 forward (msgpack)': s5Load, 'bare Fastify constant': constant });
-  console.log(`S5 forward: ${report.s5_forward_http_ms} ms over HTTP (one client, median of ${runs}) vs ${report.s5_forward_kernel_ms} ms kernel alone: ${report.s5_http_over_kernel}x`);
+  console.table({ 'tiny forward (msgpack)': tiny, 'S5 forward (msgpack)': s5Load, 'S5 forward (node:http clients)': s5NodeLoad, 'bare Fastify constant': constant });
+  console.log(
+    `S5 forward: ${report.s5_forward_http_ms} ms over HTTP (one client, median of ${runs}; first byte after ${report.s5_forward_first_byte_ms} ms) vs ${report.s5_forward_kernel_ms} ms kernel alone: ${report.s5_http_over_kernel}x`,
+  );
   const outDir = join(here, '../../bench/results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'http-latest.json'), JSON.stringify(report, null, 2) + '\n');
