@@ -17,11 +17,11 @@
  *
  * Memory bound: tiles are sized so that the tile buffers (im2col columns or their gradient: K
  * elements per column; accumulator or staged dY: C_out/groups per column) plus the engine's
- * GEMM scratch fit the thread's tile budget (64 MiB by default, see workspace.ts). Beyond the tiles, a call holds at most one engine-precision copy
- * of the weight (grad_weight's accumulator; the wasm engine's staged weight) and, on an engine
- * that cannot read the caller's arrays in place (wasm), the block's images of the input or of
- * its gradient (staged for im2col / col2im; one image, or several whose total is within the
- * budget). The only case
+ * GEMM scratch fit the thread's tile budget (64 MiB by default, see workspace.ts). Beyond the
+ * tiles, a call holds at most one engine-precision copy of the weight (grad_weight's
+ * accumulator; the wasm engine's staged weight) and, on an engine that cannot read the
+ * caller's arrays in place (wasm), the block's images of the input or of its gradient (staged
+ * for im2col / col2im: one image, or several whose total is within the budget). The only case
  * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
  * i.e. a weight with millions of elements per output channel).
  */

@@ -44,6 +44,7 @@ const BUILDS: Record<WasmBuild, { file: URL; isa: string }> = {
   fma: { file: new URL('../wasm/kernels-fma.wasm', import.meta.url), isa: 'wasm simd128 + relaxed fma' },
   simd: { file: new URL('../wasm/kernels.wasm', import.meta.url), isa: 'wasm simd128' },
 };
+
 /**
  * Whether the wasm im2col's int32 arithmetic holds every padded coordinate of `p` (a stride,
  * dilation or zeros padding near 2^31 does not fit; the TypeScript im2col then runs instead,
