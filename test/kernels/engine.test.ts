@@ -380,8 +380,9 @@ describe('GEMM against a naive triple loop', () => {
 /**
  * The direct kernels (depthwise path) of both engines against naive loops over the definition
  * (direct.ts): forward overwrites out, gradInput and gradWeight accumulate into what is there.
- * Extents are random 3-D (output W from 1 to 11, so the wasm kernels' 4-wide vector loops get
- * partial tails; W stride 1 takes the vector path, > 1 the scalar one), dilations up to 3 and a
+ * Extents are random 3-D (output W mostly from 1 to 11, so the wasm kernels' 4- and 8-wide
+ * vector loops get partial tails, and every fifth from 16 to 40 for the 16-wide one; W stride 1
+ * takes the vector path, > 1 the scalar one), dilations up to 3 and a
  * padded span possibly wider than the taps need. Each buffer has guard cells past its volume.
  */
 describe('direct correlation kernels against naive loops', () => {
@@ -393,7 +394,7 @@ describe('direct correlation kernels against naive loops', () => {
       const rand = rng(name === 'ts' ? 19 : 91);
       const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
       for (let trial = 0; trial < 300; trial++) {
-        const out = [int(1, 3), int(1, 4), int(1, 11)] as [number, number, number];
+        const out = [int(1, 3), int(1, 4), trial % 5 === 0 ? int(16, 40) : int(1, 11)] as [number, number, number];
         const k = [int(1, 2), int(1, 3), int(1, 4)] as [number, number, number];
         const stride = [int(1, 2), int(1, 3), trial % 3 === 0 ? int(2, 3) : 1] as [number, number, number];
         const dilation = [int(1, 2), int(1, 3), int(1, 3)] as [number, number, number];

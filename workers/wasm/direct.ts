@@ -27,7 +27,32 @@ export function directForward(
       const row0 = xp + xIndex(spanH, spanW, od * sD, oh * sH, 0);
       let ow = 0;
       if (sW == 1) {
-        // Eight outputs at a time: each tap's weight is broadcast once for two vectors.
+        // Sixteen, then eight outputs at a time: each tap's weight is broadcast once for four
+        // (two) vectors.
+        for (; ow + 16 <= oW; ow += 16) {
+          const zero = f32x4.splat(0);
+          let v0 = zero, v1 = zero, v2 = zero, v3 = zero;
+          let tap = wk;
+          for (let kd = 0; kd < kD; kd++) {
+            for (let kh = 0; kh < kH; kh++) {
+              let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
+              for (let kw = 0; kw < kW; kw++) {
+                const w = v128.load32_splat(tap);
+                v0 = madd(w, v128.load(x), v0);
+                v1 = madd(w, v128.load(x, 16), v1);
+                v2 = madd(w, v128.load(x, 32), v2);
+                v3 = madd(w, v128.load(x, 48), v3);
+                tap += 4;
+                x += tapStep;
+              }
+            }
+          }
+          const o = orow + <usize>(ow * 4);
+          v128.store(o, f32x4.add(v0, b));
+          v128.store(o, f32x4.add(v1, b), 16);
+          v128.store(o, f32x4.add(v2, b), 32);
+          v128.store(o, f32x4.add(v3, b), 48);
+        }
         for (; ow + 8 <= oW; ow += 8) {
           let lo = f32x4.splat(0);
           let hi = f32x4.splat(0);
