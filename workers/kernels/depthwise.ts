@@ -6,8 +6,9 @@
  * gradient back onto the input positions each padded position copies (scatterLine), the
  * adjoint of the staging.
  *
- * Memory: the staged volumes (input span, its gradient, one output plane) must fit the tile
- * budget; `fitsDepthwise` says so, and convolutions that do not fit take the tiled GEMM path.
+ * Memory: the staged volumes (padded span, its gradient, one image of the input and of the
+ * output on an engine that stages them) must fit the tile budget; `fitsDepthwise` says so, and
+ * convolutions that do not fit take the tiled GEMM path.
  */
 import type { Real } from '../../src/conv/types.js';
 import { copyStrided } from './copy.js';
@@ -43,7 +44,8 @@ const densePlanes = (p: ConvPlan): boolean => p.yP === 1;
 /** Whether the depthwise path applies (C_in/groups = 1, few outputs per group) and its staged volumes fit the tile budget. */
 export function fitsDepthwise(p: ConvPlan, engine: KernelEngine): boolean {
   if (p.cinG !== 1 || p.coutG > DIRECT_MAX_OUT_PER_GROUP) return false;
-  // padded volume and its gradient, one image of the input and one of the output, taps
+  // padded volume and its gradient, one staged image of the input and one of the output (an
+  // engine that reads the tensors in place stages none: the bound is conservative there), taps
   const elements = 2 * volume(directDims(p).span) + p.xN + p.yN + p.kSize * (p.groups * p.coutG + 1);
   return elements * engine.elementBytes <= tileBudget();
 }
