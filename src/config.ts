@@ -21,6 +21,8 @@
  * | CONVD_SPLIT_MIN_FLOPS        | 10000000 (1e7)             | requests this big are split across threads       |
  * | CONVD_SMALL_LANE_THREADS     | 1                          | extra threads serving only small requests (0: none) |
  * | CONVD_SMALL_TASK_FLOPS       | 10000000 (1e7)             | requests this small run on the small-task lane   |
+ * | CONVD_KERNEL                 | (auto)                     | ts or wasm: the kernel engine (read by the       |
+ * |                              |                            | workers, workers/kernels/engine.ts; checked here) |
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
@@ -45,6 +47,7 @@ const EnvSchema = z.object({
   CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(1e7),
   CONVD_SMALL_LANE_THREADS: count(0).default(1),
   CONVD_SMALL_TASK_FLOPS: z.coerce.number().min(0).default(1e7),
+  CONVD_KERNEL: z.enum(['ts', 'wasm']).optional(),
 });
 
 export interface Config {

@@ -20,7 +20,12 @@ test('variables override the defaults; blank ones count as unset', () => {
 
 test('invalid values are refused at start-up, each variable named', () => {
   assert.throws(
-    () => loadConfig({ CONVD_POOL_THREADS: '0', CONVD_MAX_BODY_BYTES: 'lots', LOG_LEVEL: 'loud' }),
-    (err: unknown) => err instanceof ConfigError && /CONVD_POOL_THREADS="0"/.test(err.message) && /CONVD_MAX_BODY_BYTES="lots"/.test(err.message) && /LOG_LEVEL/.test(err.message),
+    () => loadConfig({ CONVD_POOL_THREADS: '0', CONVD_MAX_BODY_BYTES: 'lots', LOG_LEVEL: 'loud', CONVD_KERNEL: 'gpu' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /CONVD_POOL_THREADS="0"/.test(err.message) &&
+      /CONVD_MAX_BODY_BYTES="lots"/.test(err.message) &&
+      /LOG_LEVEL/.test(err.message) &&
+      /CONVD_KERNEL="gpu"/.test(err.message),
   );
 });
