@@ -61,11 +61,12 @@ export function counting(engine: Engine): Counted {
     }) as F;
   const wrapped: Engine = { ...engine, gemm: count(engine.gemm, 'gemm') };
   // The direct correlations (depthwise path), when this engine has them: count every one
-  // (padZeros only stages their input, so it is passed through uncounted).
+  // (padZeros and unpadZeros only stage their input / fold back their gradient, so they are
+  // passed through uncounted).
   const direct = (engine as unknown as { direct?: Record<string, AnyFn> }).direct;
   if (direct) {
     const counted: Record<string, AnyFn> = {};
-    for (const [k, f] of Object.entries(direct)) counted[k] = k === 'padZeros' ? f : count(f, 'direct');
+    for (const [k, f] of Object.entries(direct)) counted[k] = k === 'padZeros' || k === 'unpadZeros' ? f : count(f, 'direct');
     (wrapped as unknown as { direct?: Record<string, AnyFn> }).direct = counted;
   }
   return {

@@ -73,14 +73,28 @@ function forEachPaddedLine(p: ConvPlan, d: DirectDims, channel: number, visit: (
  * row); every other case maps each padded line through the padding mode (gatherLine).
  */
 function stagePadded(p: ConvPlan, d: DirectDims, xs: Images, c: number, xp: Real, engine: KernelEngine): void {
-  const [, inH, inW] = p.inExt;
-  const dense = p.xSpatial[2] === 1 && p.xSpatial[1] === inW && p.xSpatial[0] === inH * inW;
   const channel = xs.at + c * p.xC;
-  if (p.paddingMode === 'zeros' && dense) {
+  if (zerosDense(p)) {
     engine.direct.padZeros(xs.data, channel, xp, p.inExt, p.padBefore, d);
   } else {
     forEachPaddedLine(p, d, channel, (line, at) => (line ? gatherLine(xs.data, line, xp, at) : xp.fill(0, at, at + d.span[2])));
   }
+}
+
+/** Whether a channel is stored densely (channels_first, or one channel) and padded with zeros: staged by padZeros. */
+function zerosDense(p: ConvPlan): boolean {
+  const [, inH, inW] = p.inExt;
+  return p.paddingMode === 'zeros' && p.xSpatial[2] === 1 && p.xSpatial[1] === inW && p.xSpatial[0] === inH * inW;
+}
+
+/**
+ * Channel c of the image at dxs += the padded gradient dxp folded back: the adjoint of
+ * stagePadded (unpadZeros, or each padded line scattered through the padding mode).
+ */
+function unstagePadded(p: ConvPlan, d: DirectDims, dxp: Real, dxs: Images, c: number, engine: KernelEngine): void {
+  const channel = dxs.at + c * p.xC;
+  if (zerosDense(p)) engine.direct.unpadZeros(dxp, dxs.data, channel, p.inExt, p.padBefore, d);
+  else forEachPaddedLine(p, d, channel, (line, at) => line && scatterLine(dxp, at, line, dxs.data));
 }
 
 /** Output channel co's taps, dense [kD, kH, kW], from the weight matrix W[co, row] (row = tap for C_in/groups = 1). */
@@ -165,7 +179,7 @@ export function depthwiseGradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, eng
           engine.direct.gradInput(buf.dy, 0, buf.wk, buf.dxp, d);
         }
       }
-      forEachPaddedLine(p, d, dxs.at + c * p.xC, (line, at) => line && scatterLine(buf.dxp, at, line, dxs.data));
+      unstagePadded(p, d, buf.dxp, dxs, c, engine);
     }
     writeBack(dxs, dx, [n, n + 1], p.xN);
   }

@@ -29,6 +29,8 @@ export interface DirectKernels {
    * line, depthwise.ts).
    */
   padZeros(src: Real, srcAt: number, xp: Real, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
+  /** The plane at dst[dstAt..] += the input-sized interior of xp: the adjoint of padZeros. */
+  unpadZeros(xp: Real, dst: Real, dstAt: number, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
   forward(xp: Real, wk: Real, bias: number, out: Real, outAt: number, d: DirectDims): void;
   gradInput(dy: Real, dyAt: number, wk: Real, dxp: Real, d: DirectDims): void;
   gradWeight(dy: Real, dyAt: number, xp: Real, dwk: Real, dwkAt: number, d: DirectDims): void;
@@ -68,6 +70,17 @@ export const tsDirect: DirectKernels = {
       for (let b = Math.max(padH, 0); b < Math.min(spanH, padH + inH); b++) {
         const from = srcAt + ((a - padD) * inH + (b - padH)) * inW + (w0 - padW);
         xp.set(src.subarray(from, from + w1 - w0), (a * spanH + b) * spanW + w0);
+      }
+    }
+  },
+  unpadZeros(xp, dst, dstAt, [inD, inH, inW], [padD, padH, padW], d) {
+    const [spanD, spanH, spanW] = d.span;
+    const w0 = Math.max(padW, 0);
+    const w1 = Math.min(spanW, padW + inW);
+    for (let a = Math.max(padD, 0); a < Math.min(spanD, padD + inD); a++) {
+      for (let b = Math.max(padH, 0); b < Math.min(spanH, padH + inH); b++) {
+        const to = dstAt + ((a - padD) * inH + (b - padH)) * inW - padW;
+        for (let w = w0, from = (a * spanH + b) * spanW; w < w1; w++) dst[to + w] += xp[from + w];
       }
     }
   },

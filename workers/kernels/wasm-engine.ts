@@ -30,6 +30,7 @@ interface SgemmExports {
   im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number, fill: number): void;
   col2im(plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number): void;
   padZeros(src: number, xp: number, ...dims: number[]): void;
+  unpadZeros(xp: number, dst: number, ...dims: number[]): void;
   directForward: (xp: number, wk: number, bias: number, out: number, ...dims: number[]) => void;
   directGradInput: DirectExport;
   directGradWeight: DirectExport;
@@ -158,6 +159,7 @@ function load(build: WasmBuild): KernelEngine | null {
     },
     direct: {
       padZeros: (src, srcAt, xp, inExt, padBefore, d) => exports.padZeros(address(src, srcAt), address(xp, 0), ...inExt, ...d.span, ...padBefore),
+      unpadZeros: (xp, dst, dstAt, inExt, padBefore, d) => exports.unpadZeros(address(xp, 0), address(dst, dstAt), ...inExt, ...d.span, ...padBefore),
       forward: (xp, wk, bias, out, outAt, d) => exports.directForward(address(xp, 0), address(wk, 0), bias, address(out, outAt), ...dims(d)),
       gradInput: (dy, dyAt, wk, dxp, d) => exports.directGradInput(address(dy, dyAt), address(wk, 0), address(dxp, 0), ...dims(d)),
       gradWeight: (dy, dyAt, xp, dwk, dwkAt, d) => exports.directGradWeight(address(dy, dyAt), address(xp, 0), address(dwk, dwkAt), ...dims(d)),

@@ -196,3 +196,32 @@ export function padZeros(
     }
   }
 }
+
+/**
+ * dst [inD, inH, inW] += the input-sized interior of the padded volume xp: the adjoint of
+ * padZeros (gradient that reached padding positions is dropped, as zeros padding reads none).
+ */
+export function unpadZeros(
+  xp: usize, dst: usize, inD: i32, inH: i32, inW: i32,
+  spanD: i32, spanH: i32, spanW: i32, padD: i32, padH: i32, padW: i32,
+): void {
+  const w0 = max(padW, 0);
+  const w1 = min(spanW, padW + inW);
+  if (w1 <= w0) return;
+  const count = w1 - w0;
+  for (let a = max(padD, 0); a < min(spanD, padD + inD); a++) {
+    for (let b = max(padH, 0); b < min(spanH, padH + inH); b++) {
+      const from = xIndex(spanH, spanW, a, b, w0) + xp;
+      const to = dst + <usize>((((a - padD) * inH + (b - padH)) * inW + (w0 - padW)) * 4);
+      let i = 0;
+      for (; i + 4 <= count; i += 4) {
+        const at = <usize>(i * 4);
+        v128.store(to + at, f32x4.add(v128.load(to + at), v128.load(from + at)));
+      }
+      for (; i < count; i++) {
+        const at = <usize>(i * 4);
+        store<f32>(to + at, load<f32>(to + at) + load<f32>(from + at));
+      }
+    }
+  }
+}
