@@ -97,7 +97,9 @@ for (const c of cases) {
   const other: Dt = dt === 'float32' ? 'float64' : 'float32';
   test(`conformance ${c.name} (${dt}) [ts]`, () => runCase(c, dt, 'ts'));
   test(`conformance ${c.name} re-run as ${other} [ts]`, () => runCase(c, other, 'ts'));
-  if (dt === 'float32') test(`conformance ${c.name} (float32) [wasm]`, () => runCase(c, 'float32', 'wasm'));
-  if (dt === 'float32') test(`conformance ${c.name} (float32) [wasm-simd]`, () => runCase(c, 'float32', 'wasm-simd'));
-  else test(`conformance ${c.name} re-run as float32 [wasm]`, () => runCase(c, 'float32', 'wasm'));
+  const f32 = dt === 'float32' ? '(float32)' : 're-run as float32';
+  const f64 = dt === 'float64' ? '(float64)' : 're-run as float64';
+  test(`conformance ${c.name} ${f32} [wasm]`, () => runCase(c, 'float32', 'wasm'));
+  if (dt === 'float32') test(`conformance ${c.name} ${f32} [wasm-simd]`, () => runCase(c, 'float32', 'wasm-simd'));
+  test(`conformance ${c.name} ${f64} [wasm-f64]`, () => runCase(c, 'float64', 'wasm-f64'));
 }

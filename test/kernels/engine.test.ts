@@ -15,7 +15,7 @@ import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
 import type { MatrixView } from '../../workers/kernels/gemm.js';
 import type { DirectDims } from '../../workers/kernels/direct.js';
-import { wasmEngine, engineNamed, type EngineName, type Engine } from '../reference/engines.js';
+import { wasmEngine, engineDtype, engineNamed, type EngineName, type Engine } from '../reference/engines.js';
 import { rng, randomTensor } from '../reference/data.js';
 import { checkClose } from '../reference/tolerance.js';
 
@@ -60,22 +60,24 @@ describe('engineFor', () => {
     assert.equal(fused(engineNamed('wasm-simd')), 0);
   });
 
-  test('default (CONVD_KERNEL unset or empty): wasm for float32, ts for float64', () => {
+  test('default (CONVD_KERNEL unset or empty): wasm for both dtypes, each its own engine', () => {
     for (const env of [undefined, '']) {
       withEnv(env, () => {
         assert.equal(engineFor('float32').name, 'wasm', `CONVD_KERNEL=${JSON.stringify(env)}`);
-        assert.equal(engineFor('float64').name, 'ts', `CONVD_KERNEL=${JSON.stringify(env)}`);
+        assert.equal(engineFor('float64'), engineNamed('wasm-f64'), `CONVD_KERNEL=${JSON.stringify(env)}`);
         assert.equal(engineFor('float32', undefined).name, 'wasm');
       });
     }
+    assert.deepEqual([wasmEngine().elementBytes, engineNamed('wasm-f64').elementBytes], [4, 8]);
+    assert.equal(engineNamed('wasm-f64').isa, 'wasm simd128 + relaxed fma, float64');
   });
 
-  test('an explicit request: ts is ts; wasm for float64 falls back to ts', () => {
+  test('an explicit request: ts is ts; wasm is the wasm engine of the dtype', () => {
     withEnv(undefined, () => {
       assert.equal(engineFor('float32', 'ts'), tsEngine);
       assert.equal(engineFor('float64', 'ts'), tsEngine);
       assert.equal(engineFor('float32', 'wasm'), wasmEngine());
-      assert.equal(engineFor('float64', 'wasm'), tsEngine);
+      assert.equal(engineFor('float64', 'wasm'), engineNamed('wasm-f64'));
     });
   });
 
@@ -86,7 +88,7 @@ describe('engineFor', () => {
     });
     withEnv('wasm', () => {
       assert.equal(engineFor('float32').name, 'wasm');
-      assert.equal(engineFor('float64').name, 'ts', 'wasm has no float64: ts');
+      assert.equal(engineFor('float64').name, 'wasm');
     });
   });
 
@@ -264,6 +266,7 @@ function checkGemm(engine: Engine, t: GemmCase, abType: 'float32' | 'float64' = 
   const cLength = t.cOffset + Math.max(0, m - 1) * ldc + n + 5;
   let aData: Real, bData: Real, cData: Real;
   if (engine.name === 'wasm') {
+    // the wasm engines read only their own memory, in their dtype
     const buf = engine.buffers({ a: pa.length, b: pb.length, c: cLength });
     [aData, bData, cData] = [buf.a.subarray(0, pa.length), buf.b.subarray(0, pb.length), buf.c.subarray(0, cLength)];
   } else {
@@ -271,7 +274,7 @@ function checkGemm(engine: Engine, t: GemmCase, abType: 'float32' | 'float64' = 
     [aData, bData, cData] = [ab(pa.length), ab(pb.length), new Float64Array(cLength)];
   }
   const rand = rng(t.seed);
-  for (const d of [aData, bData, cData]) d.set(randomTensor(d.length, engine.name === 'wasm' ? 'float32' : abType, rand));
+  for (const d of [aData, bData, cData]) d.set(randomTensor(d.length, engine.name === 'wasm' ? engineDtype(engine) : abType, rand));
   const a = operand(pa.view(aData));
   const b = operand(pb.view(bData));
   const [a0, b0, c0] = [aData.slice(), bData.slice(), cData.slice()];
@@ -301,7 +304,7 @@ function checkGemm(engine: Engine, t: GemmCase, abType: 'float32' | 'float64' = 
       inWindow[ci] = 1;
     }
   }
-  const dtype = engine.name === 'wasm' ? 'float32' : 'float64';
+  const dtype = engineDtype(engine);
   const rep = checkClose(got, ref, bound, k + (accumulate ? 1 : 0), dtype, { float64Reference: true });
   assert.ok(rep.ok, `${label}: ${rep.message}`);
   for (let i = 0; i < cLength; i++) {
@@ -315,7 +318,7 @@ const DEPTHS = [1, 5, 7, 256, 257, 600];
 const LAYOUTS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
 
 describe('GEMM against a naive triple loop', () => {
-  for (const name of ['ts', 'wasm', 'wasm-simd'] as EngineName[]) {
+  for (const name of ['ts', 'wasm', 'wasm-simd', 'wasm-f64'] as EngineName[]) {
     for (const [aT, bT] of LAYOUTS) {
       for (const accumulate of [false, true]) {
         const title = `${name}: A ${aT ? 'transposed' : 'row-major'}, B ${bT ? 'transposed' : 'row-major'}, accumulate=${accumulate}; m, n in {${SIZES}}, k in {${DEPTHS}}`;

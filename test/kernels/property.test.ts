@@ -245,7 +245,7 @@ function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case, 
  * The engines each property runs on: ts on the generator's draws as they are (float32 and
  * float64), wasm on the draws with the dtype forced to float32 (its only dtype), from another
  * fixed seed so the two engines see different geometries; wasm-simd (the build without FMA)
- * likewise from a third seed.
+ * likewise from a third seed, and wasm-f64 (float64) from a fourth.
  */
 interface EngineRun {
   name: EngineName;
@@ -257,6 +257,7 @@ const ENGINE_RUNS: EngineRun[] = [
   { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
   { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
   { name: 'wasm-simd', label: 'wasm-simd, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 2 },
+  { name: 'wasm-f64', label: 'wasm-f64, float64', arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })), seed: SEED + 3 },
 ];
 
 const runs = (run: EngineRun, n: number) => ({ seed: run.seed, numRuns: n, includeErrorInReport: true });

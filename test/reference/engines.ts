@@ -12,10 +12,11 @@ import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/
 export type Engine = ReturnType<typeof engineFor>;
 
 /**
- * The engines the tests name: ts, wasm (the default wasm build: with relaxed-SIMD FMA on this
- * runtime) and wasm-simd (the plain SIMD128 build, what runtimes without relaxed SIMD get).
+ * The engines the tests name: ts, wasm (float32, the default wasm build: with relaxed-SIMD FMA
+ * on this runtime), wasm-simd (float32, the plain SIMD128 build, what runtimes without relaxed
+ * SIMD get) and wasm-f64 (float64: the wasm dgemm with the TypeScript loops).
  */
-export type EngineName = 'ts' | 'wasm' | 'wasm-simd';
+export type EngineName = 'ts' | 'wasm' | 'wasm-simd' | 'wasm-f64';
 
 /**
  * The WebAssembly SIMD engine. Throws (so every test that needs it fails loudly) when it did
@@ -34,10 +35,21 @@ export function wasmSimdEngine(): Engine {
   return e;
 }
 
+/** The float64 wasm engine (throws when it did not load). */
+export function wasmF64Engine(): Engine {
+  const e = engineFor('float64', 'wasm');
+  if (e.name !== 'wasm' || e.elementBytes !== 8) throw new Error(`engineFor('float64', 'wasm') returned the ${e.name} engine`);
+  return e;
+}
+
 export function engineNamed(name: EngineName): Engine {
   if (name === 'wasm') return wasmEngine();
+  if (name === 'wasm-f64') return wasmF64Engine();
   return name === 'wasm-simd' ? wasmSimdEngine() : tsEngine;
 }
+
+/** The dtype an engine's kernels compute in: float32 for the float32 wasm builds, float64 otherwise. */
+export const engineDtype = (engine: Engine): 'float32' | 'float64' => (engine.name === 'wasm' && engine.elementBytes === 4 ? 'float32' : 'float64');
 
 export interface Counted {
   engine: Engine;

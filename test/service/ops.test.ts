@@ -65,7 +65,7 @@ test('metrics: request durations by route and status, pool gauges, computed FLOP
   assert.match(text, /convd_output_bytes_computed_total\{op="forward"\} 16\b/);
   // the kernels each dtype runs on (this runtime takes the relaxed-SIMD FMA build)
   assert.match(text, /convd_kernel_info\{dtype="float32",engine="wasm",isa="wasm simd128 \+ relaxed fma"\} 1/);
-  assert.match(text, /convd_kernel_info\{dtype="float64",engine="ts",isa="scalar float64"\} 1/);
+  assert.match(text, /convd_kernel_info\{dtype="float64",engine="wasm",isa="wasm simd128 \+ relaxed fma, float64"\} 1/);
 });
 
 test('every answer carries a request id, the one the client sent if any', async () => {

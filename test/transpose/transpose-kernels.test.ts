@@ -129,6 +129,7 @@ const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; s
   { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
   { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
   { name: 'wasm-simd', label: 'wasm-simd, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 2 },
+  { name: 'wasm-f64', label: 'wasm-f64, float64', arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })), seed: SEED + 3 },
 ];
 
 for (const run of ENGINE_RUNS) {

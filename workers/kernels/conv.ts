@@ -52,7 +52,7 @@ interface Tiling {
   positions: number;
 }
 
-/** Tile width up to which whole images share a tile: the wasm GEMM's NC block (workers/wasm/sgemm.ts). */
+/** Tile width up to which whole images share a tile: the wasm GEMM's NC block (workers/wasm/gemm.ts). */
 export const BATCH_COLUMNS = 2048;
 
 function tiling(p: ConvPlan, engine: KernelEngine, batchable: boolean): Tiling {

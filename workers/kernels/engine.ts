@@ -8,11 +8,12 @@
  *   ts    float64 scratch, the TypeScript GEMM (gemm.ts) and direct loops (direct.ts); reads
  *         any typed array in place. Float32 data is accumulated in float64 and rounded once.
  *         The reference path.
- *   wasm  float32 only: buffers are views into a WebAssembly memory and the kernels are the
- *         SIMD ones of workers/wasm/ (see wasm-engine.ts); operands outside that memory are
- *         staged (copied) into it first. Products and sums in float32, with fused
- *         multiply-adds where the runtime has relaxed SIMD.
- * `CONVD_KERNEL=ts|wasm` picks one; by default float32 uses wasm when it loads, float64 uses ts.
+ *   wasm  buffers are views into a WebAssembly memory and the kernels are the SIMD ones of
+ *         workers/wasm/ (see wasm-engine.ts; for float64 only the GEMM, the rest is the
+ *         TypeScript loops); operands outside that memory are staged (copied) into it first.
+ *         Products and sums in the dtype, with fused multiply-adds where the runtime has
+ *         relaxed SIMD.
+ * `CONVD_KERNEL=ts|wasm` picks one; by default both dtypes use wasm when it loads.
  */
 import type { DType, Real } from '../../src/conv/types.js';
 import { tsDirect, type DirectKernels } from './direct.js';
@@ -73,10 +74,10 @@ export const tsEngine: KernelEngine = {
   direct: tsDirect,
 };
 
-/** The engine for a dtype: `requested` (or CONVD_KERNEL) when it supports the dtype, else ts. */
+/** The engine for a dtype: `requested` (or CONVD_KERNEL), by default wasm when it loads, else ts. */
 export function engineFor(dtype: DType, requested: EngineName | undefined = kernelFromEnv()): KernelEngine {
-  if (dtype === 'float32' && requested !== 'ts') {
-    const wasm = wasmEngine();
+  if (requested !== 'ts') {
+    const wasm = wasmEngine(dtype);
     if (wasm) return wasm;
     if (requested === 'wasm') throw new Error('CONVD_KERNEL=wasm but the WebAssembly SIMD kernel could not be loaded');
   }

@@ -1,7 +1,9 @@
 /**
- * The WebAssembly SIMD engine (float32): loads the kernels built from workers/wasm/ into
- * dist/workers/wasm/, lays the conv tile buffers out in its memory and calls its kernels with
- * byte pointers. See engine.ts.
+ * The WebAssembly SIMD engines: load the kernels built from workers/wasm/ into
+ * dist/workers/wasm/, lay the conv tile buffers out in their memory and call the kernels with
+ * byte pointers. See engine.ts. One instance (own memory) per dtype: float32 runs everything
+ * in WebAssembly (sgemm, im2col / col2im, the direct depthwise kernels); float64 runs dgemm in
+ * WebAssembly and the TypeScript im2col / col2im / direct loops on the same buffers.
  *
  * Two builds of one source: kernels-fma.wasm uses relaxed SIMD's fused multiply-add
  * (f32x4.relaxed_madd), kernels.wasm plain SIMD128 multiply + add. The FMA build is preferred;
@@ -9,9 +11,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import type { Real } from '../../src/conv/types.js';
+import type { DType, Real } from '../../src/conv/types.js';
 import type { KernelEngine } from './engine.js';
-import type { DirectDims } from './direct.js';
+import { tsDirect, type DirectDims } from './direct.js';
 import type { MatrixView } from './gemm.js';
 import { col2im, im2col } from './im2col.js';
 import type { ConvPlan } from './plan.js';
@@ -26,6 +28,7 @@ interface SgemmExports {
     b: number, bRs: number, bCs: number,
     c: number, ldc: number, accumulate: boolean, work: number,
   ): void;
+  dgemm: SgemmExports['sgemm'];
   PLAN_FIELDS: WebAssembly.Global;
   im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number, fill: number): void;
   col2im(plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number): void;
@@ -61,17 +64,18 @@ const PAGE = 65536;
 const ALIGN = 64;
 const alignUp = (v: number) => Math.ceil(v / ALIGN) * ALIGN;
 
-const engines = new Map<WasmBuild, KernelEngine | null>();
+const engines = new Map<string, KernelEngine | null>();
 
-/** The wasm engine (the FMA build when it loads, else plain SIMD), or null when neither loads. */
-export function wasmEngine(): KernelEngine | null {
-  return wasmBuild('fma') ?? wasmBuild('simd');
+/** The wasm engine for `dtype` (the FMA build when it loads, else plain SIMD), or null when neither loads. */
+export function wasmEngine(dtype: DType = 'float32'): KernelEngine | null {
+  return wasmBuild('fma', dtype) ?? wasmBuild('simd', dtype);
 }
 
-/** One build of the wasm engine, or null when its module is missing or this runtime rejects it. */
-export function wasmBuild(build: WasmBuild): KernelEngine | null {
-  if (!engines.has(build)) engines.set(build, load(build));
-  return engines.get(build) ?? null;
+/** One build of the wasm engine for `dtype`, or null when its module is missing or this runtime rejects it. */
+export function wasmBuild(build: WasmBuild, dtype: DType = 'float32'): KernelEngine | null {
+  const key = `${build} ${dtype}`;
+  if (!engines.has(key)) engines.set(key, load(build, dtype));
+  return engines.get(key) ?? null;
 }
 
 /**
@@ -86,7 +90,7 @@ function compile(build: WasmBuild): WebAssembly.Module {
   return new WebAssembly.Module(bytes);
 }
 
-function load(build: WasmBuild): KernelEngine | null {
+function load(build: WasmBuild, dtype: DType): KernelEngine | null {
   let exports: SgemmExports;
   try {
     const module = compile(build);
@@ -97,7 +101,11 @@ function load(build: WasmBuild): KernelEngine | null {
   } catch {
     return null;
   }
-  const { memory, sgemm } = exports;
+  const { memory } = exports;
+  const float64 = dtype === 'float64';
+  const bytes = float64 ? 8 : 4;
+  const View = float64 ? Float64Array : Float32Array;
+  const gemmKernel = float64 ? exports.dgemm : exports.sgemm;
   const work = alignUp(exports.heapBase());
   // The plan of the last im2col / col2im, as the int32 fields workers/wasm/im2col.ts reads.
   const planAt = alignUp(work + (exports.WORK_BYTES.value as number));
@@ -112,37 +120,37 @@ function load(build: WasmBuild): KernelEngine | null {
     return planAt;
   };
 
-  /** Byte address of element `offset` of a Float32Array view into this memory. */
+  /** Byte address of element `offset` of a view of this engine's dtype into this memory. */
   const address = (data: Real, offset: number): number => {
-    if (data.buffer !== memory.buffer || !(data instanceof Float32Array)) {
-      throw new TypeError('the wasm engine reads only float32 buffers it allocated; stage the operand first');
+    if (data.buffer !== memory.buffer || !(data instanceof View)) {
+      throw new TypeError(`the wasm engine reads only ${dtype} buffers it allocated; stage the operand first`);
     }
-    return data.byteOffset + offset * 4;
+    return data.byteOffset + offset * bytes;
   };
 
   const dims = (d: DirectDims): number[] => [d.span[1], d.span[2], ...d.out, ...d.k, ...d.stride, ...d.dilation];
 
-  return {
+  const engine: KernelEngine = {
     name: 'wasm',
-    isa: BUILDS[build].isa,
-    elementBytes: 4,
+    isa: float64 ? `${BUILDS[build].isa}, float64` : BUILDS[build].isa,
+    elementBytes: bytes,
     gemmScratchBytes: exports.WORK_BYTES.value as number,
     buffers<K extends string>(lengths: Record<K, number>): Record<K, Real> {
       const offsets = {} as Record<K, number>;
       let end = buffersStart;
       for (const key in lengths) {
         offsets[key] = end;
-        end = alignUp(end + lengths[key] * 4);
+        end = alignUp(end + lengths[key] * bytes);
       }
       if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
       const out = {} as Record<K, Real>;
-      for (const key in lengths) out[key] = new Float32Array(memory.buffer, offsets[key], lengths[key]);
+      for (const key in lengths) out[key] = new View(memory.buffer, offsets[key], lengths[key]);
       return out;
     },
     reads: (data) => data.buffer === memory.buffer,
     gemm(m, n, k, a: MatrixView, b: MatrixView, c, cOffset, ldc, accumulate) {
       if (m === 0 || n === 0) return;
-      sgemm(
+      gemmKernel(
         m, n, k,
         address(a.data, a.offset), a.rowStride, a.colStride,
         address(b.data, b.offset), b.rowStride, b.colStride,
@@ -164,5 +172,13 @@ function load(build: WasmBuild): KernelEngine | null {
       gradInput: (dy, dyAt, wk, dxp, d) => exports.directGradInput(address(dy, dyAt), address(wk, 0), address(dxp, 0), ...dims(d)),
       gradWeight: (dy, dyAt, xp, dwk, dwkAt, d) => exports.directGradWeight(address(dy, dyAt), address(xp, 0), address(dwk, dwkAt), ...dims(d)),
     },
+  };
+  if (!float64) return engine;
+  // float64: only the GEMM has a WebAssembly twin; the TypeScript loops run on the same buffers.
+  return {
+    ...engine,
+    im2col: (p, x, image, group, p0, p1, cols) => im2col(p, x, image, group, p0, p1, cols),
+    col2im,
+    direct: tsDirect,
   };
 }

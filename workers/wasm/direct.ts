@@ -38,10 +38,10 @@ export function directForward(
               let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
               for (let kw = 0; kw < kW; kw++) {
                 const w = v128.load32_splat(tap);
-                v0 = madd(w, v128.load(x), v0);
-                v1 = madd(w, v128.load(x, 16), v1);
-                v2 = madd(w, v128.load(x, 32), v2);
-                v3 = madd(w, v128.load(x, 48), v3);
+                v0 = madd<f32>(w, v128.load(x), v0);
+                v1 = madd<f32>(w, v128.load(x, 16), v1);
+                v2 = madd<f32>(w, v128.load(x, 32), v2);
+                v3 = madd<f32>(w, v128.load(x, 48), v3);
                 tap += 4;
                 x += tapStep;
               }
@@ -62,8 +62,8 @@ export function directForward(
               let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
               for (let kw = 0; kw < kW; kw++) {
                 const w = v128.load32_splat(tap);
-                lo = madd(w, v128.load(x), lo);
-                hi = madd(w, v128.load(x, 16), hi);
+                lo = madd<f32>(w, v128.load(x), lo);
+                hi = madd<f32>(w, v128.load(x, 16), hi);
                 tap += 4;
                 x += tapStep;
               }
@@ -79,7 +79,7 @@ export function directForward(
             for (let kh = 0; kh < kH; kh++) {
               let x = row0 + xIndex(spanH, spanW, kd * dD, kh * dH, ow);
               for (let kw = 0; kw < kW; kw++) {
-                acc = madd(v128.load32_splat(tap), v128.load(x), acc);
+                acc = madd<f32>(v128.load32_splat(tap), v128.load(x), acc);
                 tap += 4;
                 x += tapStep;
               }
@@ -128,7 +128,7 @@ export function directGradInput(
               const wv = f32x4.splat(w);
               for (; ow + 4 <= oW; ow += 4) {
                 const at = base + <usize>(ow * 4);
-                v128.store(at, madd(wv, v128.load(grow + <usize>(ow * 4)), v128.load(at)));
+                v128.store(at, madd<f32>(wv, v128.load(grow + <usize>(ow * 4)), v128.load(at)));
               }
             }
             for (; ow < oW; ow++) {
@@ -162,7 +162,7 @@ export function directGradWeight(
             let ow = 0;
             if (sW == 1) {
               for (; ow + 4 <= oW; ow += 4) {
-                accv = madd(v128.load(grow + <usize>(ow * 4)), v128.load(xrow + <usize>(ow * 4)), accv);
+                accv = madd<f32>(v128.load(grow + <usize>(ow * 4)), v128.load(xrow + <usize>(ow * 4)), accv);
               }
             }
             for (; ow < oW; ow++) acc += load<f32>(grow + <usize>(ow * 4)) * load<f32>(xrow + <usize>(ow * sW * 4));
