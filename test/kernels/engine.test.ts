@@ -195,18 +195,18 @@ describe('engine buffers and reads', () => {
     // reads padded coordinate o * 2^30 - (2^31 - 2): -2^31 + 2, -2^30 + 2, 2 (input index 2)
     // and 2^30 + 2. The wasm traversal's int32 arithmetic would wrap on the last one and read
     // input index 3 (measured: output 7 instead of 0); the fallback keeps it exact.
-    const g = resolveConv({ input: { dtype: 'float32', shape: [1, 2, 4] }, weight: { dtype: 'float32', shape: [1, 2, 1] } }, { padding: 2 ** 31 - 2, stride: 2 ** 30 });
-    assert.deepEqual(g.outputShape, [1, 1, 4]);
-    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
-    const w = Float32Array.from([1, 10]);
-    const dy = Float32Array.from([1, 2, 3, 4]);
-    for (const e of [wasmEngine(), engineNamed('wasm-simd')]) {
-      const y = new Float32Array(4).fill(NaN);
+    for (const e of [wasmEngine(), engineNamed('wasm-simd'), engineNamed('wasm-f64')]) {
+      const dtype = engineDtype(e);
+      const g = resolveConv({ input: { dtype, shape: [1, 2, 4] }, weight: { dtype, shape: [1, 2, 1] } }, { padding: 2 ** 31 - 2, stride: 2 ** 30 });
+      assert.deepEqual(g.outputShape, [1, 1, 4]);
+      const Arr = dtype === 'float32' ? Float32Array : Float64Array;
+      const [x, w, dy] = [Arr.from([1, 2, 3, 4, 5, 6, 7, 8]), Arr.from([1, 10]), Arr.from([1, 2, 3, 4])];
+      const y = new Arr(4).fill(NaN);
       convForward(g, x, w, null, y, e);
-      assert.deepEqual([...y], [0, 0, 73, 0]);
-      const dx = new Float32Array(8).fill(NaN);
+      assert.deepEqual([...y], [0, 0, 73, 0], e.isa);
+      const dx = new Arr(8).fill(NaN);
       convBackward(g, x, w, dy, { input: dx }, e);
-      assert.deepEqual([...dx], [0, 0, 3, 0, 0, 0, 30, 0]);
+      assert.deepEqual([...dx], [0, 0, 3, 0, 0, 0, 30, 0], e.isa);
     }
   });
 });

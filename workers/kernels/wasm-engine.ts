@@ -2,8 +2,8 @@
  * The WebAssembly SIMD engines: load the kernels built from workers/wasm/ into
  * dist/workers/wasm/, lay the conv tile buffers out in their memory and call the kernels with
  * byte pointers. See engine.ts. One instance (own memory) per dtype: float32 runs everything
- * in WebAssembly (sgemm, im2col / col2im, the direct depthwise kernels); float64 runs dgemm in
- * WebAssembly and the TypeScript im2col / col2im / direct loops on the same buffers.
+ * in WebAssembly (sgemm, im2col / col2im, the direct depthwise kernels); float64 runs dgemm and
+ * im2col / col2im in WebAssembly and the TypeScript direct loops on the same buffers.
  *
  * Two builds of one source: kernels-fma.wasm uses relaxed SIMD's fused multiply-add
  * (f32x4.relaxed_madd), kernels.wasm plain SIMD128 multiply + add. The FMA build is preferred;
@@ -30,8 +30,10 @@ interface SgemmExports {
   ): void;
   dgemm: SgemmExports['sgemm'];
   PLAN_FIELDS: WebAssembly.Global;
-  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number, fill: number): void;
+  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number): void;
   col2im(plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number): void;
+  im2col64: SgemmExports['im2col'];
+  col2im64: SgemmExports['col2im'];
   padZeros(src: number, xp: number, ...dims: number[]): void;
   unpadZeros(xp: number, dst: number, ...dims: number[]): void;
   directForward: (xp: number, wk: number, bias: number, out: number, ...dims: number[]) => void;
@@ -106,6 +108,8 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
   const bytes = float64 ? 8 : 4;
   const View = float64 ? Float64Array : Float32Array;
   const gemmKernel = float64 ? exports.dgemm : exports.sgemm;
+  const im2colKernel = float64 ? exports.im2col64 : exports.im2col;
+  const col2imKernel = float64 ? exports.col2im64 : exports.col2im;
   const work = alignUp(exports.heapBase());
   // The plan of the last im2col / col2im, as the int32 fields workers/wasm/im2col.ts reads.
   const planAt = alignUp(work + (exports.WORK_BYTES.value as number));
@@ -159,11 +163,11 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
     },
     im2col(p, x, image, group, p0, p1, cols) {
       if (!int32Coordinates(p)) return im2col(p, x, image, group, p0, p1, cols);
-      exports.im2col(plan(p), address(x, image), group, p0, p1, address(cols.data, cols.offset), cols.rowStride, 0);
+      im2colKernel(plan(p), address(x, image), group, p0, p1, address(cols.data, cols.offset), cols.rowStride);
     },
     col2im(p, dcols, image, group, p0, p1, dx) {
       if (!int32Coordinates(p)) return col2im(p, dcols, image, group, p0, p1, dx);
-      exports.col2im(plan(p), address(dcols.data, dcols.offset), dcols.rowStride, group, p0, p1, address(dx, image));
+      col2imKernel(plan(p), address(dcols.data, dcols.offset), dcols.rowStride, group, p0, p1, address(dx, image));
     },
     direct: {
       padZeros: (src, srcAt, xp, inExt, padBefore, d) => exports.padZeros(address(src, srcAt), address(xp, 0), ...inExt, ...d.span, ...padBefore),
@@ -173,12 +177,6 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
       gradWeight: (dy, dyAt, xp, dwk, dwkAt, d) => exports.directGradWeight(address(dy, dyAt), address(xp, 0), address(dwk, dwkAt), ...dims(d)),
     },
   };
-  if (!float64) return engine;
-  // float64: only the GEMM has a WebAssembly twin; the TypeScript loops run on the same buffers.
-  return {
-    ...engine,
-    im2col: (p, x, image, group, p0, p1, cols) => im2col(p, x, image, group, p0, p1, cols),
-    col2im,
-    direct: tsDirect,
-  };
+  // float64: the depthwise kernels have no WebAssembly twin; the TypeScript loops run on the same buffers.
+  return float64 ? { ...engine, direct: tsDirect } : engine;
 }
