@@ -14,17 +14,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { resolveConv, numel } from '../../src/conv/geometry.js';
-import type { ConvGeometry, ConvOperands, ConvParams, GradName, LayoutName, Padding, PaddingMode, Real } from '../../src/conv/types.js';
+import type { ConvGeometry, ConvOperands, ConvParams, GradName, Padding, PaddingMode, Real } from '../../src/conv/types.js';
 import { BATCH_COLUMNS, convForward, convBackward } from '../../workers/kernels/conv.js';
 import { setTileBudget, DEFAULT_TILE_BUDGET_BYTES } from '../../workers/kernels/workspace.js';
 import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } from '../reference/naive-conv.js';
+import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
 import { checkClose, type ToleranceOptions } from '../reference/tolerance.js';
 import { counting, engineNamed, withTilePositions, type Counted, type Engine, type EngineName } from '../reference/engines.js';
 
 const SEED = 20260611;
-const ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };
-const CHANNELS_LAST = new Set<LayoutName | undefined>(['channels_last', 'NWC', 'NHWC', 'NDHWC']);
 type PadForm = 'omit' | 'int' | 'perdim' | 'pairs' | 'valid' | 'same';
 const GRADS: GradName[] = ['input', 'weight', 'bias'];
 
@@ -65,11 +64,7 @@ const rawArb = fc.integer({ min: 1, max: 3 }).chain((rank) => {
   });
   return fc.record({
     rank: fc.constant(rank),
-    layout: fc.constantFrom<LayoutName | undefined>(undefined, 'channels_first', 'channels_last', ...ALIASES[rank]),
-    batch: fc.integer({ min: 1, max: 2 }),
-    groups: fc.integer({ min: 1, max: 3 }),
-    cinG: fc.integer({ min: 1, max: 3 }),
-    coutG: fc.integer({ min: 1, max: 3 }),
+    ...channelModel(rank),
     dims: fc.array(dim, { minLength: rank, maxLength: rank }),
     padForm: fc.constantFrom<PadForm>('omit', 'int', 'perdim', 'pairs', 'valid', 'same'),
     mode: fc.constantFrom<PaddingMode | undefined>(undefined, 'zeros', 'reflect', 'replicate', 'circular'),

@@ -14,9 +14,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { numel, resolveConv } from '../../src/conv/geometry.js';
 import { resolveTranspose, type TransposeParams } from '../../src/conv/transpose-geometry.js';
-import type { ConvGeometry, LayoutName, Real } from '../../src/conv/types.js';
+import type { ConvGeometry, Real } from '../../src/conv/types.js';
 import { convBackward } from '../../workers/kernels/conv.js';
 import { convTranspose } from '../../workers/kernels/transpose.js';
+import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 import { counting, engineNamed, withTilePositions, type Engine, type EngineName } from '../reference/engines.js';
 import { refGeometry, referenceBackward, type RefResult } from '../reference/naive-conv.js';
@@ -24,8 +25,6 @@ import { refTransposeGeometry, referenceTranspose, type RefTransposeGeom } from 
 import { checkClose } from '../reference/tolerance.js';
 
 const SEED = 20261126;
-const ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };
-const CHANNELS_LAST = new Set<LayoutName | undefined>(['channels_last', 'NWC', 'NHWC', 'NDHWC']);
 const LIMITS = { 1: { k: 5, in: 7 }, 2: { k: 4, in: 5 }, 3: { k: 3, in: 3 } } as const;
 
 interface Case {
@@ -52,11 +51,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
   });
   return fc
     .record({
-      layout: fc.constantFrom<LayoutName | undefined>(undefined, 'channels_first', 'channels_last', ...ALIASES[rank]),
-      batch: fc.integer({ min: 1, max: 2 }),
-      groups: fc.integer({ min: 1, max: 3 }),
-      cinG: fc.integer({ min: 1, max: 3 }),
-      coutG: fc.integer({ min: 1, max: 3 }),
+      ...channelModel(rank),
       dims: fc.array(dim, { minLength: rank, maxLength: rank }),
       forms: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), // int (true) or per-dim, for stride / padding / output_padding / dilation
       bias: fc.boolean(),
