@@ -5,7 +5,7 @@
 #   docker build -t convd .
 #   docker run --rm --init -p 127.0.0.1:8080:8080 convd
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # Of the devDependencies only the toolchain is installed: typescript, assemblyscript and
@@ -25,7 +25,7 @@ COPY src ./src
 COPY workers ./workers
 RUN npx tsc -p tsconfig.build.json && npm run build:wasm
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Verifies the Dockerfile and docker-compose.yml on a real Docker engine started here, as
-# ../shared/deploy-notes.md describes (no engine runs on these machines and no registry is
+# docs/deploy.md describes (no engine runs on these machines and no registry is
 # reachable): lint the Dockerfile and the compose file; start a private dockerd whose state
 # lives in a scratch folder; make stand-in base images under the official names
-# (debian:bookworm-slim from mmdebstrap, node:20-bookworm-slim from this machine's Node.js 20,
+# (debian:bookworm-slim from mmdebstrap, node:24-bookworm-slim from the Node.js 24 on PATH,
 # nginx from Debian's nginx); `docker-compose up --build`; wait for 3 healthy replicas; check
 # the image (non-root, production only); a conv request through nginx returns the right
 # numbers; requests are spread over all replicas; a replica killed during a stream of
@@ -206,8 +206,12 @@ fi
 "$DOCKER" import --change 'CMD ["bash"]' "$base_tar" debian:bookworm-slim >/dev/null
 ctx="$W/node-context"
 mkdir -p "$ctx"
+# the stand-in carries the Node.js on PATH (.ci/run puts Node 24 there): its major must be the tag's
+node_tag_major=$(printf '%s' "$node_image" | sed -n 's/^node:\([0-9]*\)-.*/\1/p')
+[ "$(node -p 'process.versions.node.split(".")[0]')" = "$node_tag_major" ] \
+  || { echo "node on PATH is $(node --version), the Dockerfile's base is $node_image" >&2; exit 1; }
 cp "$(readlink -f "$(command -v node)")" "$ctx/node"
-cp -a "$(npm root -g)/npm" "$ctx/npm"
+cp -a "$(dirname "$(readlink -f "$(command -v npm)")")/.." "$ctx/npm"
 cp scripts/deploy/standin/docker-entrypoint.sh "$ctx/"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
 bounded timeout 300 "$DOCKER" build -q -t "$node_image" -f scripts/deploy/standin/node.Dockerfile "$ctx" >/dev/null

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export type Dt = 'float32' | 'float64';
 export type Arr = Float32Array | Float64Array;
@@ -62,16 +63,17 @@ export interface ConformanceCase {
   n_terms: Record<string, number>;
 }
 
-/** The valid conformance cases directory (tests run with cwd = repo root). */
-export function validCasesDir(): string {
-  return path.resolve(process.cwd(), '../shared/conformance/cases/valid');
-}
+/**
+ * The vendored public conformance cases (test/fixtures/conformance, refreshed by
+ * `npm run conformance:refresh`); this module runs as dist/test/reference/data.js.
+ */
+export const CONFORMANCE_DIR = fileURLToPath(new URL('../../../test/fixtures/conformance/', import.meta.url));
 
 /** Load every valid case; throws (never skips) when the directory is missing or empty. */
 export function loadValidCases(): ConformanceCase[] {
-  const dir = validCasesDir();
+  const dir = path.join(CONFORMANCE_DIR, 'cases', 'valid');
   if (!fs.existsSync(dir)) {
-    throw new Error(`conformance cases directory ${dir} is missing (cwd ${process.cwd()}); run the tests from the repo root`);
+    throw new Error(`conformance cases directory ${dir} is missing: restore test/fixtures/conformance from git`);
   }
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
   if (files.length === 0) throw new Error(`no conformance cases in ${dir}`);

@@ -1,5 +1,5 @@
 /**
- * The conformance tolerance rule (shared/conformance/README.md), one implementation for every
+ * The conformance tolerance rule (test/fixtures/conformance/README.md), one implementation for every
  * kernel test:
  *
  *   |got - ref| <= gamma_n * abs_bound + eps * |ref| + n * eta,   gamma_n = n*eps / (1 - n*eps)

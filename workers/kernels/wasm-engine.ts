@@ -10,7 +10,6 @@
  * a runtime that cannot compile it gets the plain one.
  */
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import type { DType, Real } from '../../src/conv/types.js';
 import type { KernelEngine } from './engine.js';
 import { tsDirect, type DirectDims } from './direct.js';
@@ -80,16 +79,9 @@ export function wasmBuild(build: WasmBuild, dtype: DType = 'float32'): KernelEng
   return engines.get(key) ?? null;
 }
 
-/**
- * Compiles a build. Node 20's V8 (11.3) accepts relaxed SIMD only behind
- * --experimental-wasm-relaxed-simd (shipped by default from V8 11.4, Node 22): when the FMA
- * build does not validate, the flag is set and it is tried again. The flag widens what the
- * validator accepts and nothing else; V8 flags are process wide, so a worker may set it.
- */
+/** Compiles a build (relaxed SIMD ships enabled in V8 from Node 22 on). */
 function compile(build: WasmBuild): WebAssembly.Module {
-  const bytes = readFileSync(BUILDS[build].file);
-  if (build === 'fma' && !WebAssembly.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return new WebAssembly.Module(bytes);
+  return new WebAssembly.Module(readFileSync(BUILDS[build].file));
 }
 
 function load(build: WasmBuild, dtype: DType): KernelEngine | null {

@@ -1,5 +1,5 @@
-# CI-only stand-in for the official node:20-bookworm-slim, made from the local
-# debian:bookworm-slim stand-in and this machine's Node.js 20 (no registry to pull from here).
+# CI-only stand-in for the official node:24-bookworm-slim, made from the local
+# debian:bookworm-slim stand-in and the Node.js 24 on PATH (no registry to pull from here).
 # Same layout as the official image where the product depends on it: node and npm on PATH,
 # user node (uid 1000) with /home/node, docker-entrypoint.sh as the entrypoint.
 # The CA bundle is this sandbox's (its egress to the npm registry is intercepted); the product
