@@ -2,27 +2,11 @@
  * Service settings, read once from the environment at start-up and validated with zod.
  * Every setting has a safe default, so `npm start` needs no environment at all.
  *
- * | variable                     | default                    | meaning                                          |
- * | ---------------------------- | -------------------------- | ------------------------------------------------ |
- * | PORT                         | 8080                       | TCP port                                         |
- * | HOST                         | 0.0.0.0                    | listen address                                   |
- * | LOG_LEVEL                    | info                       | pino level (fatal … trace, silent)               |
- * | CONVD_MAX_BODY_BYTES         | 67108864 (64 MiB)          | request body size                                |
- * | CONVD_MAX_TENSOR_ELEMENTS    | 16777216 (2^24)            | elements of any one tensor, request or response  |
- * | CONVD_MAX_OUTPUT_BYTES       | 268435456 (256 MiB)        | bytes of all output tensors of one request       |
- * | CONVD_MAX_FLOPS              | 200000000000 (2e11)        | floating-point operations of one request         |
- * | CONVD_POOL_THREADS           | os.availableParallelism()  | worker threads running kernels                   |
- * | CONVD_MAX_QUEUE              | 16                         | requests waiting for a thread; more answer 503   |
- * | CONVD_DEADLINE_MS            | 60000                      | per-request compute deadline; past it 504        |
- * | CONVD_RETRY_AFTER_SECONDS    | 1                          | Retry-After sent with 503                        |
- * | CONVD_SHUTDOWN_GRACE_MS      | 8000                       | time in-flight requests get on SIGTERM / SIGINT  |
- * | CONVD_REQUEST_TIMEOUT_MS     | 60000                      | time to receive a whole request (0: none); 408   |
- * | CONVD_TILE_BUDGET_BYTES      | 67108864 (64 MiB)          | kernel scratch per worker thread                 |
- * | CONVD_SPLIT_MIN_FLOPS        | 10000000 (1e7)             | requests this big are split across threads       |
- * | CONVD_SMALL_LANE_THREADS     | 1                          | extra threads serving only small requests (0: none) |
- * | CONVD_SMALL_TASK_FLOPS       | 10000000 (1e7)             | requests this small run on the small-task lane   |
- * | CONVD_KERNEL                 | (auto)                     | ts or wasm: the kernel engine (read by the       |
- * |                              |                            | workers, workers/kernels/engine.ts; checked here) |
+ * This file is the one source of the settings table in README.md (between its
+ * `<!-- config:start -->` and `<!-- config:end -->` markers): `SETTINGS` says what each
+ * variable means, the zod defaults below say what it defaults to, `settingsTable()` renders
+ * both, `npm run docs:config` writes the table into README.md, and test/service/readme.test.ts
+ * fails when README.md's table differs from it.
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
@@ -49,6 +33,82 @@ const EnvSchema = z.object({
   CONVD_SMALL_TASK_FLOPS: z.coerce.number().min(0).default(1e7),
   CONVD_KERNEL: z.enum(['ts', 'wasm']).optional(),
 });
+
+export type SettingName = keyof typeof EnvSchema.shape;
+
+/** Every variable the service reads. */
+export const SETTING_NAMES = Object.keys(EnvSchema.shape) as SettingName[];
+
+/** One row of the settings table: what a variable means to the person running convd. */
+export interface SettingDoc {
+  variable: SettingName;
+  meaning: string;
+  /** `bytes`: the default is shown in MiB / KiB as well. */
+  unit?: 'bytes';
+  /** How the default reads when it is not a fixed value of the schema (it depends on the machine, or there is none). */
+  shownDefault?: string;
+}
+
+/** Every variable of EnvSchema, in the order of the table. Markdown, no `|`. */
+export const SETTINGS: readonly SettingDoc[] = [
+  { variable: 'PORT', meaning: 'TCP port to listen on' },
+  { variable: 'HOST', meaning: 'listen address: `0.0.0.0` is every interface, `127.0.0.1` this machine only' },
+  { variable: 'LOG_LEVEL', meaning: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; logs are JSON lines carrying the request id' },
+  { variable: 'CONVD_MAX_BODY_BYTES', unit: 'bytes', meaning: 'largest request body (at least 1024); past it 413' },
+  { variable: 'CONVD_MAX_TENSOR_ELEMENTS', meaning: 'elements of any one request tensor; past it 413' },
+  { variable: 'CONVD_MAX_OUTPUT_BYTES', unit: 'bytes', meaning: 'bytes of all output tensors of one request; past it 413' },
+  { variable: 'CONVD_MAX_FLOPS', meaning: 'floating-point operations of one request (2 per multiply-add); past it 413' },
+  { variable: 'CONVD_POOL_THREADS', shownDefault: 'number of CPUs (`os.availableParallelism()`)', meaning: 'worker threads running kernels (1 to 1024)' },
+  { variable: 'CONVD_MAX_QUEUE', meaning: 'requests that may wait for a thread, per lane; past it 503 with `Retry-After`' },
+  { variable: 'CONVD_DEADLINE_MS', meaning: 'compute deadline of a request; past it 504 and the work is cancelled (a busy thread is stopped and replaced)' },
+  { variable: 'CONVD_RETRY_AFTER_SECONDS', meaning: '`Retry-After` sent with 503 answers' },
+  { variable: 'CONVD_SHUTDOWN_GRACE_MS', meaning: 'on SIGTERM / SIGINT, time in-flight requests get to finish before the process exits' },
+  { variable: 'CONVD_REQUEST_TIMEOUT_MS', meaning: 'time to receive a whole request, headers and body (0: no limit); past it 408' },
+  { variable: 'CONVD_TILE_BUDGET_BYTES', unit: 'bytes', meaning: 'kernel scratch memory per worker thread (at least 64 KiB)' },
+  { variable: 'CONVD_SPLIT_MIN_FLOPS', meaning: 'a convolution of at least this many FLOPs with 2 or more images is split by batch across the idle threads' },
+  { variable: 'CONVD_SMALL_LANE_THREADS', meaning: 'extra threads that serve only small requests, so they never wait behind big ones (0: one queue for all)' },
+  { variable: 'CONVD_SMALL_TASK_FLOPS', meaning: 'requests of at most this many FLOPs run on the small-request threads' },
+  {
+    variable: 'CONVD_KERNEL',
+    shownDefault: 'automatic',
+    meaning: '`ts` or `wasm` forces the kernel engine; by default WebAssembly SIMD when it loads. Any other value, or `wasm` where it cannot load, stops start-up',
+  },
+];
+
+/** The schema's defaults (what an empty environment reads as). */
+export function settingDefaults(): Record<SettingName, unknown> {
+  return EnvSchema.parse({}) as Record<SettingName, unknown>;
+}
+
+const MiB = 2 ** 20;
+
+/** A default as the settings table shows it: 67108864 (64 MiB), 16777216 (2^24), 200000000000 (2e11), 60000. */
+export function formatDefault(value: unknown, unit?: 'bytes'): string {
+  if (typeof value !== 'number') return `\`${String(value)}\``;
+  const exact = `\`${value}\``;
+  if (unit === 'bytes' && value >= MiB && value % MiB === 0) return `${exact} (${value / MiB} MiB)`;
+  if (unit === 'bytes' && value >= 1024 && value % 1024 === 0) return `${exact} (${value / 1024} KiB)`;
+  if (value >= 1024 && Number.isInteger(Math.log2(value))) return `${exact} (2^${Math.log2(value)})`;
+  if (value >= 1e6 && /^[1-9]e\+\d+$/.test(value.toExponential())) return `${exact} (${value.toExponential().replace('+', '')})`;
+  return exact;
+}
+
+/** The settings table in Markdown, from SETTINGS and the schema's defaults. */
+export function settingsTable(defaults: Record<SettingName, unknown> = settingDefaults()): string {
+  const rows = SETTINGS.map((s) => `| \`${s.variable}\` | ${s.shownDefault ?? formatDefault(defaults[s.variable], s.unit)} | ${s.meaning} |`);
+  return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+export const SETTINGS_START = '<!-- config:start -->';
+export const SETTINGS_END = '<!-- config:end -->';
+
+/** `markdown` with the text between the settings markers replaced by `table` (the markers must be there). */
+export function withSettingsTable(markdown: string, table: string = settingsTable()): string {
+  const start = markdown.indexOf(SETTINGS_START);
+  const end = markdown.indexOf(SETTINGS_END);
+  if (start < 0 || end < start) throw new Error(`the markers ${SETTINGS_START} and ${SETTINGS_END} are missing`);
+  return `${markdown.slice(0, start + SETTINGS_START.length)}\n${table}\n${markdown.slice(end)}`;
+}
 
 export interface Config {
   port: number;
