@@ -1,71 +1,110 @@
 /**
  * convd client for TypeScript: openapi-fetch over the types that openapi-typescript generates
- * from openapi/openapi.json (src/schema.d.ts; `npm run clients:generate` rewrites it and
- * `npm run clients:check` fails when it is stale).
+ * from openapi/openapi.json (src/schema.d.ts; `npm run clients:generate` in the convd
+ * repository rewrites it and `npm run clients:check` fails when it is stale).
  *
  *   const convd = createConvdClient('http://127.0.0.1:8080');            // msgpack by default
- *   const { output } = await convd.forward({ input: tensor([1, 1, 3, 3], x), weight: tensor([1, 1, 2, 2], w), padding: 'same' });
+ *   const { output } = await convd.convForward({ input: tensor([1, 1, 3, 3], x), weight: tensor([1, 1, 2, 2], w), padding: 'same' });
  *   output.data                                                          // a Float32Array
  *
- * Tensors go in and come out as Float32Array / Float64Array with a shape. Two wires:
+ * One method per compute endpoint: convForward, convBackward, convTranspose, poolForward,
+ * poolBackward. Tensors go in and come out as Float32Array / Float64Array with a shape. Two
+ * wires:
  * - msgpack (default): tensor data travels as bin (the raw little-endian bytes). openapi-fetch
  *   serialises JSON only, so the request goes through a `bodySerializer` (msgpackr) and the
  *   answer is read with `parseAs: 'arrayBuffer'` and unpacked here.
  * - json: tensor data as base64 of the same bytes, both ways (`"encoding": "base64"`): exact,
  *   NaN and infinities included, and about half the size of decimal number arrays.
- * Every other field (stride, padding, dilation, groups, padding_mode, layout, grads) is typed
- * by the generated schema. Errors throw ConvdError with the problem+json body.
+ * Every other field (stride, padding, dilation, groups, padding_mode, layout, grads, mode,
+ * kernel_size, ...) is typed by the generated schema. A non-2xx answer throws ConvdError with
+ * the problem+json body.
  */
 import createClient, { type Client } from 'openapi-fetch';
 import { Packr, Unpackr } from 'msgpackr';
 import type { components, paths } from './schema.js';
 
+export type { components, paths } from './schema.js';
+
 type Schemas = components['schemas'];
 export type DType = Schemas['DTypeInput'];
+/** The RFC 9457 problem document of every error answer. */
 export type Problem = Schemas['Problem'];
-export type ForwardRequest = Schemas['ConvForwardRequestInput'];
-export type BackwardRequest = Schemas['ConvBackwardRequestInput'];
+export type FieldError = Schemas['FieldError'];
 export type Wire = 'msgpack' | 'json';
 
-/** A tensor as the caller holds it: row-major data and its extents. */
+/** A tensor as the caller holds it: row-major (C order) data and its extents. */
 export interface Tensor {
   dtype: DType;
   shape: number[];
   data: Float32Array | Float64Array;
 }
 
-/** A tensor of `data`'s element type. */
-export function tensor(shape: number[], data: Float32Array | Float64Array): Tensor {
-  return { dtype: data instanceof Float64Array ? 'float64' : 'float32', shape, data };
+/** A tensor of `data`'s element type: float64 for a Float64Array, float32 for a Float32Array. */
+export function tensor(shape: readonly number[], data: Float32Array | Float64Array): Tensor {
+  return { dtype: data instanceof Float64Array ? 'float64' : 'float32', shape: [...shape], data };
 }
 
-type TensorFields = 'input' | 'weight' | 'bias' | 'grad_output' | 'encoding';
-/** The forward's parameters (stride, padding, ...) as the schema types them, with Tensor operands. */
-export type ForwardArgs = Omit<ForwardRequest, TensorFields> & { input: Tensor; weight: Tensor; bias?: Tensor };
-/** The backward's parameters, with Tensor operands; `grads` picks the gradients (all three by default). */
-export type BackwardArgs = Omit<BackwardRequest, TensorFields> & { input: Tensor; weight: Tensor; bias?: Tensor; grad_output: Tensor };
-export interface ForwardResult {
+/** A request's fields as the schema types them, with Tensor operands in place of the wire tensors. */
+type WithTensors<Request, Required extends string, Optional extends string = never> = Omit<Request, Required | Optional | 'encoding'> & {
+  [K in Required]: Tensor;
+} & { [K in Optional]?: Tensor };
+
+/** conv forward: input, weight, optional bias; stride, padding, dilation, groups, padding_mode, layout. */
+export type ConvForwardArgs = WithTensors<Schemas['ConvForwardRequestInput'], 'input' | 'weight', 'bias'>;
+/** conv backward: the forward's fields plus grad_output; `grads` picks the gradients (all three by default). */
+export type ConvBackwardArgs = WithTensors<Schemas['ConvBackwardRequestInput'], 'input' | 'weight' | 'grad_output', 'bias'>;
+/** conv_transpose: input, weight ([C_in, C_out/groups, *k]), optional bias; stride, padding, output_padding, dilation, groups, layout. */
+export type ConvTransposeArgs = WithTensors<Schemas['ConvTransposeRequestInput'], 'input' | 'weight', 'bias'>;
+/** pooling forward: input, mode ('max' | 'avg'), kernel_size; stride, padding, dilation, count_include_pad, layout. */
+export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequestInput'], 'input'>;
+/** pooling backward: the forward's fields plus grad_output. */
+export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequestInput'], 'input' | 'grad_output'>;
+
+export interface OutputResult {
   output: Tensor;
 }
-export interface BackwardResult {
+/** Exactly the gradients the request named in `grads`. */
+export interface ConvBackwardResult {
   grad_input?: Tensor;
   grad_weight?: Tensor;
   grad_bias?: Tensor;
 }
+export interface PoolBackwardResult {
+  grad_input: Tensor;
+}
 
-/** A non-2xx answer: `status` and the RFC 9457 problem (or the raw text when it is not JSON). */
+/** A non-2xx answer: `status`, the RFC 9457 problem (or the raw text when the body is not JSON) and the headers. */
 export class ConvdError extends Error {
   override name = 'ConvdError';
   constructor(
     readonly status: number,
     readonly problem: Problem | string | undefined,
+    readonly headers: Headers = new Headers(),
   ) {
-    super(`convd answered ${status}: ${typeof problem === 'object' ? (problem.detail ?? problem.title) : (problem ?? '')}`);
+    super(`convd answered ${status}: ${typeof problem === 'object' && problem !== null ? (problem.detail ?? problem.title) : (problem ?? '')}`);
+  }
+
+  private field<K extends keyof Problem>(key: K): Problem[K] | undefined {
+    return typeof this.problem === 'object' && this.problem !== null ? this.problem[key] : undefined;
+  }
+  /** A URI naming the kind of problem, e.g. urn:convd:problem:invalid-geometry. */
+  get type(): string | undefined {
+    return this.field('type');
+  }
+  get title(): string | undefined {
+    return this.field('title');
+  }
+  get detail(): string | undefined {
+    return this.field('detail');
+  }
+  /** Every problem found with the request, by field path (e.g. "weight.shape[1]"); empty when the answer lists none. */
+  get errors(): FieldError[] {
+    return this.field('errors') ?? [];
   }
 }
 
 export interface ConvdClientOptions {
-  /** The default wire of forward() and backward(); each call can override it. */
+  /** The default wire of every call; each call can override it. */
   wire?: Wire;
   /** A fetch to use instead of the global one. */
   fetch?: typeof globalThis.fetch;
@@ -73,12 +112,32 @@ export interface ConvdClientOptions {
   headers?: Record<string, string>;
 }
 
-export interface ConvdClient {
-  /** The typed openapi-fetch client, for any route of the document. */
-  api: Client<paths>;
-  forward(args: ForwardArgs, wire?: Wire): Promise<ForwardResult>;
-  backward(args: BackwardArgs, wire?: Wire): Promise<BackwardResult>;
+export interface CallOptions {
+  /** This call's wire (default: the client's). */
+  wire?: Wire;
+  /** Aborts the request; convd cancels the computation when the client goes away. */
+  signal?: AbortSignal;
+  /** Headers for this call only. */
+  headers?: Record<string, string>;
 }
+
+export interface ConvdClient {
+  /** The typed openapi-fetch client, for any route of the document (e.g. GET /healthz). */
+  api: Client<paths>;
+  /** POST /conv/forward: output = conv(input, weight) + bias (PyTorch conv1d/2d/3d). */
+  convForward(args: ConvForwardArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /conv/backward: the gradients named in `grads`, given grad_output. */
+  convBackward(args: ConvBackwardArgs, options?: CallOptions): Promise<ConvBackwardResult>;
+  /** POST /conv/transpose: output = conv_transpose(input, weight) + bias (PyTorch conv_transpose1d/2d/3d). */
+  convTranspose(args: ConvTransposeArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /pool/forward: max or average pooling (PyTorch max_pool / avg_pool, ceil_mode=False). */
+  poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /pool/backward: the gradient w.r.t. input, given grad_output. */
+  poolBackward(args: PoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
+}
+
+type ComputePath = '/conv/forward' | '/conv/backward' | '/conv/transpose' | '/pool/forward' | '/pool/backward';
+const TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as const;
 
 // useRecords: false keeps plain msgpack maps (any msgpack library reads them)
 const packr = new Packr({ useRecords: false });
@@ -86,7 +145,20 @@ const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
 const bytesOf = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** The element array of `bytes` (copied: a bin or a decoded string may sit at any offset). */
+// base64 with btoa / atob, which Node (>= 16) and browsers both have
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The element array of `bytes` (copied: a bin may sit at any offset of the answer). */
 function typedArray(dtype: DType, bytes: Uint8Array): Float32Array | Float64Array {
   const copy = Uint8Array.from(bytes).buffer;
   return dtype === 'float64' ? new Float64Array(copy) : new Float32Array(copy);
@@ -94,66 +166,85 @@ function typedArray(dtype: DType, bytes: Uint8Array): Float32Array | Float64Arra
 
 type WireTensor = { dtype: DType; shape: number[]; data: unknown };
 
-function fromWire(t: WireTensor): Tensor {
+function fromWire(name: string, t: WireTensor): Tensor {
   let data: Float32Array | Float64Array;
   if (t.data instanceof Uint8Array) data = typedArray(t.dtype, t.data);
-  else if (typeof t.data === 'string') data = typedArray(t.dtype, Buffer.from(t.data, 'base64'));
+  else if (typeof t.data === 'string') data = typedArray(t.dtype, fromBase64(t.data));
   else if (Array.isArray(t.data)) {
     const values = t.data.map(Number); // "NaN", "Infinity", "-Infinity" included
     data = t.dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
-  }
-  else throw new TypeError(`unexpected tensor data ${typeof t.data}`);
+  } else throw new TypeError(`convd answered ${name}.data of type ${typeof t.data}`);
   return { dtype: t.dtype, shape: t.shape, data };
 }
 
 function results<K extends string>(body: Record<string, unknown>, keys: readonly K[]): Partial<Record<K, Tensor>> {
   const out: Partial<Record<K, Tensor>> = {};
-  for (const key of keys) if (body[key] !== undefined) out[key] = fromWire(body[key] as WireTensor);
+  for (const key of keys) if (body[key] !== undefined) out[key] = fromWire(key, body[key] as WireTensor);
   return out;
 }
 
+function required<K extends string>(path: string, found: Partial<Record<K, Tensor>>, key: K): Tensor {
+  const t = found[key];
+  if (!t) throw new TypeError(`convd answered ${path} without ${key}`);
+  return t;
+}
+
+/**
+ * A client of the convd at `baseUrl` (e.g. http://127.0.0.1:8080). Every call speaks msgpack
+ * unless `options.wire` (or the call's own `wire`) is 'json'.
+ */
 export function createConvdClient(baseUrl: string, options: ConvdClientOptions = {}): ConvdClient {
   const api = createClient<paths>({ baseUrl: baseUrl.replace(/\/+$/, ''), fetch: options.fetch, headers: options.headers });
   const defaultWire = options.wire ?? 'msgpack';
 
-  async function post(path: '/conv/forward' | '/conv/backward', args: ForwardArgs | BackwardArgs, wire: Wire): Promise<Record<string, unknown>> {
-    const wireArgs: Record<string, unknown> = { ...args };
-    for (const key of ['input', 'weight', 'bias', 'grad_output'] as const) {
-      const t = (args as Partial<Record<typeof key, Tensor>>)[key];
+  async function post(path: ComputePath, args: object, call: CallOptions = {}): Promise<Record<string, unknown>> {
+    const wire = call.wire ?? defaultWire;
+    if (wire !== 'msgpack' && wire !== 'json') throw new TypeError(`wire must be 'msgpack' or 'json', not ${JSON.stringify(wire)}`);
+    const body: Record<string, unknown> = { ...args };
+    for (const key of TENSOR_FIELDS) {
+      const t = body[key] as Tensor | undefined;
       if (t === undefined) continue;
       const bytes = bytesOf(t.data);
-      wireArgs[key] = { dtype: t.dtype, shape: t.shape, data: wire === 'msgpack' ? bytes : Buffer.from(bytes).toString('base64') };
+      body[key] = { dtype: t.dtype, shape: t.shape, data: wire === 'msgpack' ? bytes : toBase64(bytes) };
     }
+    // The generated request types give tensor data its JSON forms (number arrays, base64 strings);
+    // on the msgpack wire it is a bin (Uint8Array), so the body is handed over untyped.
+    type AnyBody = never;
+    const init = { signal: call.signal };
     if (wire === 'json') {
-      wireArgs.encoding = 'base64';
-      // the JSON body is exactly the generated request type: base64 strings are one of its data forms
+      body.encoding = 'base64';
       const { data, error, response } = await api.POST(path, {
-        body: wireArgs as ForwardRequest & BackwardRequest,
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        ...init,
+        body: body as AnyBody,
+        headers: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
       });
-      if (!response.ok || data === undefined) throw new ConvdError(response.status, error as Problem | string | undefined);
+      if (!response.ok || data === undefined) throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
       return data as Record<string, unknown>;
     }
-    // msgpack: the schema types data as JSON forms; on this wire it is a bin (Uint8Array)
     const { data, error, response } = await api.POST(path, {
-      body: wireArgs as unknown as ForwardRequest & BackwardRequest,
-      bodySerializer: (body: unknown) => Uint8Array.from(packr.pack(body)) as unknown as string,
-      headers: { 'content-type': 'application/msgpack', accept: 'application/msgpack' },
+      ...init,
+      body: body as AnyBody,
+      // a copy: packr.pack returns a view into a buffer it reuses
+      bodySerializer: (b: unknown) => Uint8Array.from(packr.pack(b)) as unknown as string,
+      headers: { ...call.headers, 'content-type': 'application/msgpack', accept: 'application/msgpack' },
       parseAs: 'arrayBuffer',
     });
-    if (!response.ok || data === undefined) throw new ConvdError(response.status, error as Problem | string | undefined);
-    return unpackr.unpack(new Uint8Array(data)) as Record<string, unknown>;
+    if (!response.ok || data === undefined) throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
+    return unpackr.unpack(new Uint8Array(data as ArrayBuffer)) as Record<string, unknown>;
   }
+
+  const output = async (path: ComputePath, args: object, call?: CallOptions): Promise<OutputResult> => ({
+    output: required(path, results(await post(path, args, call), ['output'] as const), 'output'),
+  });
 
   return {
     api,
-    async forward(args, wire = defaultWire) {
-      const { output } = results(await post('/conv/forward', args, wire), ['output'] as const);
-      if (!output) throw new ConvdError(200, 'the answer has no output');
-      return { output };
-    },
-    async backward(args, wire = defaultWire) {
-      return results(await post('/conv/backward', args, wire), ['grad_input', 'grad_weight', 'grad_bias'] as const);
-    },
+    convForward: (args, call) => output('/conv/forward', args, call),
+    convBackward: async (args, call) => results(await post('/conv/backward', args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const),
+    convTranspose: (args, call) => output('/conv/transpose', args, call),
+    poolForward: (args, call) => output('/pool/forward', args, call),
+    poolBackward: async (args, call) => ({
+      grad_input: required('/pool/backward', results(await post('/pool/backward', args, call), ['grad_input'] as const), 'grad_input'),
+    }),
   };
 }

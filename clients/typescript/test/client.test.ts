@@ -1,26 +1,48 @@
 /**
- * The generated TypeScript client against a live convd (CONVD_URL, e.g. http://127.0.0.1:8080),
- * on both wires: forward and backward numbers checked against direct loops here, and errors
+ * convd-client against a live convd (CONVD_URL, e.g. http://127.0.0.1:8080), on both wires:
+ * every compute endpoint checked against direct loops here, float32 and float64, and errors
  * surfacing as ConvdError with the problem+json body.
  *
- *   CONVD_URL=http://127.0.0.1:8080 node --test dist/clients/typescript/test/client.test.js
+ * The test imports the package by its name: from this folder (npm test) that is this folder's
+ * build; scripts/ci/clients.sh copies the compiled test beside an install of the packed
+ * package outside the repository and runs it there.
+ *
+ *   CONVD_URL=http://127.0.0.1:8080 npm test
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConvdError, createConvdClient, tensor, type Wire } from '../src/index.js';
+import { ConvdError, createConvdClient, tensor, type Tensor, type Wire } from 'convd-client';
 
 const url = process.env.CONVD_URL;
 if (!url) throw new Error('set CONVD_URL to a running convd');
 const convd = createConvdClient(url);
 
-// a 1-D valid cross-correlation with stride, channels_first, one batch: y[o, t] = b[o] + sum_c,k x[c, t*s + k] w[o, c, k]
-function conv1d(x: Float64Array, cin: number, len: number, w: Float64Array, cout: number, k: number, stride: number, bias: Float64Array) {
-  const out = Math.floor((len - k) / stride) + 1;
+function close(got: Tensor, shape: number[], want: ArrayLike<number>, tolerance: number, name: string) {
+  assert.deepEqual(got.shape, shape, `${name}.shape`);
+  assert.equal(got.data.length, want.length, `${name}.data.length`);
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(Math.abs(got.data[i] - want[i]) <= tolerance * (1 + Math.abs(want[i])), `${name}[${i}] is ${got.data[i]}, expected ${want[i]}`);
+  }
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+// 1-D conv, channels_first, batch 1: y[o, t] = b[o] + sum_c,k x[c, t*s - p + k] w[o, c, k] (zero padding p)
+function conv1d(x: Float64Array, cin: number, len: number, w: Float64Array, cout: number, k: number, stride: number, pad: number, bias?: Float64Array) {
+  const out = Math.floor((len + 2 * pad - k) / stride) + 1;
   const y = new Float64Array(cout * out);
   for (let o = 0; o < cout; o++)
     for (let t = 0; t < out; t++) {
-      let acc = bias[o];
-      for (let c = 0; c < cin; c++) for (let j = 0; j < k; j++) acc += x[c * len + t * stride + j] * w[(o * cin + c) * k + j];
+      let acc = bias ? bias[o] : 0;
+      for (let c = 0; c < cin; c++)
+        for (let j = 0; j < k; j++) {
+          const at = t * stride - pad + j;
+          if (at >= 0 && at < len) acc += x[c * len + at] * w[(o * cin + c) * k + j];
+        }
       y[o * out + t] = acc;
     }
   return { y, out };
@@ -30,33 +52,28 @@ const cin = 3, len = 11, cout = 2, k = 3, stride = 2;
 const x = Float64Array.from({ length: cin * len }, (_, i) => Math.sin(i) * 3);
 const w = Float64Array.from({ length: cout * cin * k }, (_, i) => (i % 5) - 2.5);
 const b = Float64Array.of(0.25, -1);
-const want = conv1d(x, cin, len, w, cout, k, stride, b);
+const want = conv1d(x, cin, len, w, cout, k, stride, 0, b);
 
 for (const wire of ['msgpack', 'json'] as Wire[]) {
-  test(`forward over ${wire}: float64 exact, float32 close`, async () => {
-    const { output } = await convd.forward(
-      { input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), bias: tensor([cout], b), stride },
-      wire,
-    );
-    assert.deepEqual(output.shape, [1, cout, want.out]);
+  test(`conv forward over ${wire}: float64 exact, float32 close`, async () => {
+    const { output } = await convd.convForward({ input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), bias: tensor([cout], b), stride }, { wire });
     assert.ok(output.data instanceof Float64Array);
-    for (let i = 0; i < want.y.length; i++) assert.ok(Math.abs(output.data[i] - want.y[i]) < 1e-12, `output[${i}]`);
+    assert.equal(output.dtype, 'float64');
+    close(output, [1, cout, want.out], want.y, 1e-12, 'output');
 
-    const single = await convd.forward(
+    const single = await convd.convForward(
       { input: tensor([1, cin, len], Float32Array.from(x)), weight: tensor([cout, cin, k], Float32Array.from(w)), bias: tensor([cout], Float32Array.from(b)), stride },
-      wire,
+      { wire },
     );
     assert.ok(single.output.data instanceof Float32Array);
-    for (let i = 0; i < want.y.length; i++) assert.ok(Math.abs(single.output.data[i] - want.y[i]) < 1e-4, `float32 output[${i}]`);
+    assert.equal(single.output.dtype, 'float32');
+    close(single.output, [1, cout, want.out], want.y, 1e-5, 'float32 output');
   });
 
-  test(`backward over ${wire}: the gradients of sum(y * g)`, async () => {
+  test(`conv backward over ${wire}: the gradients of sum(y * g), and only those asked for`, async () => {
     const g = Float64Array.from({ length: cout * want.out }, (_, i) => 1 + (i % 3));
-    const grads = await convd.backward(
-      { input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), grad_output: tensor([1, cout, want.out], g), stride, grads: ['input', 'weight', 'bias'] },
-      wire,
-    );
-    // reference gradients by the same loops
+    const args = { input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), grad_output: tensor([1, cout, want.out], g), stride };
+    const grads = await convd.convBackward({ ...args, grads: ['input', 'weight', 'bias'] }, { wire });
     const gi = new Float64Array(cin * len);
     const gw = new Float64Array(cout * cin * k);
     const gb = new Float64Array(cout);
@@ -70,31 +87,131 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
             gw[(o * cin + c) * k + j] += go * x[c * len + t * stride + j];
           }
       }
-    assert.deepEqual(grads.grad_input?.shape, [1, cin, len]);
-    assert.deepEqual(grads.grad_weight?.shape, [cout, cin, k]);
-    assert.deepEqual(grads.grad_bias?.shape, [cout]);
-    for (const [name, got, ref] of [
-      ['grad_input', grads.grad_input!.data, gi],
-      ['grad_weight', grads.grad_weight!.data, gw],
-      ['grad_bias', grads.grad_bias!.data, gb],
-    ] as const) {
-      for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(got[i] - ref[i]) < 1e-9, `${name}[${i}] ${got[i]} vs ${ref[i]}`);
-    }
+    close(grads.grad_input!, [1, cin, len], gi, 1e-12, 'grad_input');
+    close(grads.grad_weight!, [cout, cin, k], gw, 1e-12, 'grad_weight');
+    close(grads.grad_bias!, [cout], gb, 1e-12, 'grad_bias');
+
+    const onlyWeight = await convd.convBackward({ ...args, grads: ['weight'] }, { wire });
+    assert.deepEqual(Object.keys(onlyWeight), ['grad_weight']);
+    close(onlyWeight.grad_weight!, [cout, cin, k], gw, 1e-12, 'grad_weight alone');
   });
 
-  test(`errors over ${wire}: 400 problem+json naming the field`, async () => {
+  test(`conv transpose over ${wire}: the adjoint of conv, with bias and output_padding`, async () => {
+    // conv_transpose(y, w) with weight [C_in = cout, C_out = cin, k] satisfies <conv_transpose(y, w), v> = <y, conv(v, w)>
+    const L = 12, pad = 1;
+    const v = Float64Array.from({ length: cin * L }, (_, i) => Math.sin(i * 0.7) + 0.1);
+    const conv = conv1d(v, cin, L, w, cout, k, stride, pad);
+    const y = Float64Array.from({ length: cout * conv.out }, (_, i) => Math.cos(i) - 0.3);
+    // the output extent (out - 1) * stride - 2 * pad + k falls one short of L: output_padding 1 makes it up
+    const outputPadding = L - ((conv.out - 1) * stride - 2 * pad + k);
+    assert.equal(outputPadding, 1);
+    const tb = Float64Array.of(0.5, -0.25, 2);
+    const { output } = await convd.convTranspose(
+      { input: tensor([1, cout, conv.out], y), weight: tensor([cout, cin, k], w), bias: tensor([cin], tb), stride, padding: pad, output_padding: outputPadding },
+      { wire },
+    );
+    assert.deepEqual(output.shape, [1, cin, L]);
+    assert.ok(output.data instanceof Float64Array);
+    const withoutBias = Float64Array.from(output.data, (value, i) => value - tb[Math.floor(i / L)]);
+    assert.ok(Math.abs(dot(withoutBias, v) - dot(y, conv.y)) < 1e-9, 'adjoint identity');
+    // and it is conv backward's grad_input for the same parameters
+    const { grad_input } = await convd.convBackward(
+      { input: tensor([1, cin, L], v), weight: tensor([cout, cin, k], w), grad_output: tensor([1, cout, conv.out], y), stride, padding: pad, grads: ['input'] },
+      { wire },
+    );
+    close({ ...output, data: withoutBias }, grad_input!.shape, grad_input!.data, 1e-12, 'transpose output');
+  });
+
+  test(`pool forward over ${wire}: max and avg, 2-D, against direct loops`, async () => {
+    const H = 5, W = 6;
+    const img = Float32Array.from({ length: 2 * H * W }, (_, i) => ((i * 7) % 11) - 4);
+    const max = await convd.poolForward({ input: tensor([1, 2, H, W], img), mode: 'max', kernel_size: 2 }, { wire });
+    const avg = await convd.poolForward({ input: tensor([1, 2, H, W], img), mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: false }, { wire });
+    const wantMax: number[] = [];
+    for (let c = 0; c < 2; c++)
+      for (let i = 0; i < 2; i++)
+        for (let j = 0; j < 3; j++) {
+          let m = -Infinity;
+          for (let u = 0; u < 2; u++) for (let v = 0; v < 2; v++) m = Math.max(m, img[(c * H + 2 * i + u) * W + 2 * j + v]);
+          wantMax.push(m);
+        }
+    close(max.output, [1, 2, 2, 3], wantMax, 0, 'max');
+    assert.ok(max.output.data instanceof Float32Array);
+    const wantAvg: number[] = [];
+    for (let c = 0; c < 2; c++)
+      for (let i = 0; i < H; i++)
+        for (let j = 0; j < W; j++) {
+          let sum = 0, n = 0;
+          for (let u = i - 1; u <= i + 1; u++)
+            for (let v = j - 1; v <= j + 1; v++)
+              if (u >= 0 && u < H && v >= 0 && v < W) {
+                sum += img[(c * H + u) * W + v];
+                n++;
+              }
+          wantAvg.push(sum / n);
+        }
+    close(avg.output, [1, 2, H, W], wantAvg, 1e-6, 'avg');
+  });
+
+  test(`pool backward over ${wire}: max routes to the window maximum, avg spreads, channels_last`, async () => {
+    // 1-D, channels_last [N, L, C]: two channels, windows of 2 with stride 2
+    const input = Float64Array.of(1, 8, 5, 2, 3, 9, 4, 0); // L = 4, C = 2: channel 0 is 1 5 3 4, channel 1 is 8 2 9 0
+    const g = Float64Array.of(10, 20, 30, 40); // [1, 2, 2]: (t0: c0, c1), (t1: c0, c1)
+    const max = await convd.poolBackward({ input: tensor([1, 4, 2], input), grad_output: tensor([1, 2, 2], g), mode: 'max', kernel_size: 2, layout: 'channels_last' }, { wire });
+    close(max.grad_input, [1, 4, 2], [0, 20, 10, 0, 0, 40, 30, 0], 0, 'max grad_input');
+    const avg = await convd.poolBackward({ input: tensor([1, 4, 2], input), grad_output: tensor([1, 2, 2], g), mode: 'avg', kernel_size: 2, layout: 'channels_last' }, { wire });
+    close(avg.grad_input, [1, 4, 2], [5, 10, 5, 10, 15, 20, 15, 20], 0, 'avg grad_input');
+    assert.ok(avg.grad_input.data instanceof Float64Array);
+  });
+
+  test(`errors over ${wire}: ConvdError with the problem document naming the field`, async () => {
     await assert.rejects(
-      convd.forward({ input: tensor([1, 4, 5], new Float32Array(20)), weight: tensor([1, 3, 2], new Float32Array(6)) }, wire),
+      convd.convForward({ input: tensor([1, 4, 5], new Float32Array(20)), weight: tensor([1, 3, 2], new Float32Array(6)) }, { wire }),
       (err: unknown) => {
         assert.ok(err instanceof ConvdError);
+        assert.ok(err instanceof Error);
+        assert.equal(err.name, 'ConvdError');
         assert.equal(err.status, 400);
         assert.ok(typeof err.problem === 'object' && err.problem.status === 400);
-        assert.match(String(err.problem.detail), /weight\.shape\[1\]/);
+        assert.equal(err.type, 'urn:convd:problem:invalid-geometry');
+        assert.equal(typeof err.title, 'string');
+        assert.match(String(err.detail), /weight\.shape\[1\]/);
+        assert.ok(err.errors.some((e) => e.path === 'weight.shape[1]'));
+        assert.match(err.message, /^convd answered 400: /);
+        assert.match(String(err.headers.get('content-type')), /problem\+json/);
         return true;
       },
     );
+    await assert.rejects(
+      convd.poolForward({ input: tensor([1, 1, 4], new Float64Array(4)), mode: 'max', kernel_size: 2, padding: 2 }, { wire }),
+      (err: unknown) => err instanceof ConvdError && err.status === 400 && err.errors.some((e) => e.path.startsWith('padding')),
+    );
+    await assert.rejects(
+      convd.convTranspose({ input: tensor([1, 2, 3], new Float32Array(5)), weight: tensor([2, 1, 2], new Float32Array(4)) }, { wire }),
+      (err: unknown) => err instanceof ConvdError && err.status === 400 && err.type === 'urn:convd:problem:invalid-tensor-data',
+    );
   });
 }
+
+test('a client made with wire json sends JSON; a call can still pick msgpack', async () => {
+  const seen: string[] = [];
+  const spy: typeof fetch = (input, init) => {
+    seen.push(new Headers((input as Request).headers ?? init?.headers).get('content-type') ?? '');
+    return fetch(input, init);
+  };
+  const jsonClient = createConvdClient(url, { wire: 'json', fetch: spy });
+  const args = { input: tensor([1, 1, 3], Float32Array.of(1, 2, 3)), weight: tensor([1, 1, 2], Float32Array.of(1, -1)) };
+  const a = await jsonClient.convForward(args);
+  const m = await jsonClient.convForward(args, { wire: 'msgpack' });
+  assert.deepEqual(seen, ['application/json', 'application/msgpack']);
+  assert.deepEqual([...a.output.data], [-1, -1]);
+  assert.deepEqual([...m.output.data], [-1, -1]);
+});
+
+test('an aborted call rejects with the abort reason', async () => {
+  const args = { input: tensor([1, 1, 3], Float32Array.of(1, 2, 3)), weight: tensor([1, 1, 2], Float32Array.of(1, -1)) };
+  await assert.rejects(convd.convForward(args, { signal: AbortSignal.abort() }), (err: unknown) => err instanceof Error && err.name === 'AbortError');
+});
 
 test('the raw openapi-fetch client reaches the other routes, typed', async () => {
   const { data, response } = await convd.api.GET('/healthz');

@@ -1,0 +1,254 @@
+"""convd_client against a live server, every endpoint on both wires.
+
+    CONVD_URL=http://127.0.0.1:PORT python3 -m unittest discover -v -s tests
+
+The forward and pooling are checked against numpy references; the backward passes through the
+adjoint identities <grad_input, dx> = <g, conv(dx, w)> and <grad_weight, dw> = <g, conv(x, dw)>;
+conv_transpose against a direct scatter loop and conv_backward's grad_input.
+"""
+import os
+import pickle
+import unittest
+from unittest import mock
+
+import numpy as np
+
+import convd_client
+from convd_client import Client, ConvdError
+
+URL = os.environ.get("CONVD_URL")
+
+
+def setUpModule():
+    if not URL:
+        raise RuntimeError("set CONVD_URL to a running convd, e.g. http://127.0.0.1:8080")
+
+
+def reference_conv2d(x, w, b, stride, pad):
+    """NCHW, zero padding, groups 1: one strided window per output position."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    view = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))[:, :, ::stride, ::stride]
+    y = np.einsum("ncijhw,ochw->noij", view, w)
+    return y if b is None else y + b[None, :, None, None]
+
+
+def reference_conv_transpose1d(x, w, stride, padding, output_padding):
+    """x [N, C_in, L], w [C_in, C_out, k]: each input element scatters its weighted kernel."""
+    n, cin, length = x.shape
+    _, cout, k = w.shape
+    full = (length - 1) * stride + k + output_padding
+    y = np.zeros((n, cout, full + padding), dtype=np.float64)
+    for t in range(length):
+        y[:, :, t * stride : t * stride + k] += np.einsum("nc,cok->nok", x[:, :, t], w)
+    return y[:, :, padding : padding + (length - 1) * stride - 2 * padding + k + output_padding]
+
+
+def reference_pool2d(x, mode, k, stride, pad, count_include_pad=True):
+    fill = -np.inf if mode == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
+    view = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    if mode == "max":
+        return view.max(axis=(-2, -1))
+    if count_include_pad:
+        return view.mean(axis=(-2, -1))
+    ones = np.pad(np.ones(x.shape[2:]), pad)
+    counts = np.lib.stride_tricks.sliding_window_view(ones, (k, k))[::stride, ::stride].sum(axis=(-2, -1))
+    return view.sum(axis=(-2, -1)) / counts
+
+
+class Endpoints:
+    """The endpoint tests; one subclass per wire."""
+
+    wire = None
+
+    def setUp(self):
+        self.rng = np.random.default_rng(7)
+        self.convd = Client(URL, wire=self.wire)
+
+    def test_conv_forward_float32_matches_numpy(self):
+        x = self.rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+        w = self.rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+        b = self.rng.standard_normal(4).astype(np.float32)
+        y = self.convd.conv_forward(x, w, b, stride=2, padding=1)
+        self.assertEqual(y.dtype, np.float32)
+        self.assertEqual(y.shape, (2, 4, 5, 4))
+        want = reference_conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2, 1)
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+
+    def test_conv_forward_float64_and_channels_last(self):
+        x = self.rng.standard_normal((1, 2, 7, 6))
+        w = self.rng.standard_normal((3, 2, 3, 3))
+        y = self.convd.conv_forward(x, w, padding="same")
+        self.assertEqual(y.dtype, np.float64)
+        np.testing.assert_allclose(y, reference_conv2d(x, w, None, 1, 1), rtol=1e-12, atol=1e-12)
+        # NHWC input and HWIO weight give the same numbers, NHWC out; a non-contiguous view is fine
+        y_last = self.convd.conv_forward(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), padding="same",
+                                         layout="channels_last")
+        np.testing.assert_allclose(y_last, y.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+
+    def test_conv_backward_is_the_adjoint_of_forward(self):
+        x = self.rng.standard_normal((2, 4, 8, 7))
+        w = self.rng.standard_normal((6, 2, 3, 2))  # groups 2
+        params = dict(stride=(2, 1), padding=[[1, 0], [0, 1]], dilation=1, groups=2)
+        y = self.convd.conv_forward(x, w, **params)
+        g = self.rng.standard_normal(y.shape)
+        gx, gw, gb = self.convd.conv_backward(x, w, g, **params)
+        self.assertEqual((gx.shape, gw.shape, gb.shape), (x.shape, w.shape, (6,)))
+        dx = self.rng.standard_normal(x.shape)
+        dw = self.rng.standard_normal(w.shape)
+        self.assertAlmostEqual(np.vdot(gx, dx), np.vdot(g, self.convd.conv_forward(dx, w, **params)), places=9)
+        self.assertAlmostEqual(np.vdot(gw, dw), np.vdot(g, self.convd.conv_forward(x, dw, **params)), places=9)
+        np.testing.assert_allclose(gb, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+        # only the requested gradients, in the requested order
+        only_bias, only_weight = self.convd.conv_backward(x, w, g, grads=["bias", "weight"], **params)
+        np.testing.assert_allclose(only_weight, gw, rtol=1e-12)
+        np.testing.assert_allclose(only_bias, gb, rtol=1e-12)
+
+    def test_conv_transpose_matches_scatter_and_backward(self):
+        x = self.rng.standard_normal((2, 4, 6))
+        w = self.rng.standard_normal((4, 3, 3))  # [C_in, C_out, k]
+        b = self.rng.standard_normal(3)
+        y = self.convd.conv_transpose(x, w, b, stride=2, padding=1, output_padding=1)
+        want = reference_conv_transpose1d(x, w, 2, 1, 1) + b[None, :, None]
+        self.assertEqual(y.shape, (2, 3, 12))
+        np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+        # conv_transpose is conv's grad_input for the same parameters (weight read as [C_out, C_in, k] there)
+        (gx,) = self.convd.conv_backward(np.zeros((2, 3, 12)), w, x, grads=["input"], stride=2, padding=1)
+        np.testing.assert_allclose(y - b[None, :, None], gx, rtol=1e-12, atol=1e-12)
+        # float32 in, float32 out
+        y32 = self.convd.conv_transpose(x.astype(np.float32), w.astype(np.float32), stride=2)
+        self.assertEqual(y32.dtype, np.float32)
+        np.testing.assert_allclose(y32, reference_conv_transpose1d(x, w, 2, 0, 0), rtol=1e-4, atol=1e-4)
+
+    def test_pool_forward_max_and_avg_match_numpy(self):
+        x = self.rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+        got = self.convd.pool_forward(x, "max", 2)
+        self.assertEqual(got.dtype, np.float32)
+        np.testing.assert_array_equal(got, reference_pool2d(x, "max", 2, 2, 0))
+        got = self.convd.pool_forward(x, "max", 3, stride=2, padding=1)
+        np.testing.assert_array_equal(got, reference_pool2d(x, "max", 3, 2, 1))
+        x64 = x.astype(np.float64)
+        got = self.convd.pool_forward(x64, "avg", 3, stride=1, padding=1)
+        self.assertEqual(got.dtype, np.float64)
+        np.testing.assert_allclose(got, reference_pool2d(x64, "avg", 3, 1, 1), rtol=1e-12)
+        got = self.convd.pool_forward(x64, "avg", 3, stride=1, padding=1, count_include_pad=False)
+        np.testing.assert_allclose(got, reference_pool2d(x64, "avg", 3, 1, 1, count_include_pad=False), rtol=1e-12)
+        # channels_last gives the same numbers, NHWC
+        got = self.convd.pool_forward(x.transpose(0, 2, 3, 1), "max", 2, layout="channels_last")
+        np.testing.assert_array_equal(got, reference_pool2d(x, "max", 2, 2, 0).transpose(0, 2, 3, 1))
+
+    def test_pool_backward_max_routes_and_avg_is_the_adjoint(self):
+        x = self.rng.permutation(2 * 6 * 6).reshape(1, 2, 6, 6).astype(np.float64)  # distinct values: one max per window
+        g = self.rng.standard_normal((1, 2, 3, 3))
+        gx = self.convd.pool_backward(x, g, "max", 2)
+        self.assertEqual(gx.shape, x.shape)
+        want = np.zeros_like(x)
+        for c in range(2):
+            for i in range(3):
+                for j in range(3):
+                    window = x[0, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+                    u, v = np.unravel_index(window.argmax(), window.shape)
+                    want[0, c, 2 * i + u, 2 * j + v] = g[0, c, i, j]
+        np.testing.assert_array_equal(gx, want)
+        # avg pooling is linear: <pool_backward(g), v> = <g, pool_forward(v)>
+        g = self.rng.standard_normal((1, 2, 6, 6))
+        gx = self.convd.pool_backward(x, g, "avg", 3, stride=1, padding=1, count_include_pad=False)
+        v = self.rng.standard_normal(x.shape)
+        forward = self.convd.pool_forward(v, "avg", 3, stride=1, padding=1, count_include_pad=False)
+        self.assertAlmostEqual(np.vdot(gx, v), np.vdot(g, forward), places=9)
+
+    def test_non_finite_values_round_trip(self):
+        for dtype in (np.float32, np.float64):
+            x = np.array([[[1.5, np.nan, np.inf, -np.inf, -0.0, 3e-38]]], dtype=dtype)
+            y = self.convd.pool_forward(x, "max", 1)  # kernel 1: the identity
+            self.assertEqual(y.dtype, dtype)
+            np.testing.assert_array_equal(y, x)
+            self.assertTrue(np.signbit(y[0, 0, 4]))
+
+    def test_errors_are_problems(self):
+        with self.assertRaises(ConvdError) as caught:
+            self.convd.conv_forward(np.ones((1, 4, 5, 5), np.float32), np.ones((1, 3, 2, 2), np.float32))
+        err = caught.exception
+        self.assertIsInstance(err, Exception)
+        self.assertEqual(err.status, 400)
+        self.assertEqual(err.problem["status"], 400)
+        self.assertEqual(err.type, "urn:convd:problem:invalid-geometry")
+        self.assertIsInstance(err.title, str)
+        self.assertIn("weight.shape[1]", err.detail)
+        self.assertIn("weight.shape[1]", [e["path"] for e in err.errors])
+        self.assertIn("problem+json", err.headers["content-type"])
+        self.assertTrue(str(err).startswith("convd answered 400: "), str(err))
+        copy = pickle.loads(pickle.dumps(err))
+        self.assertEqual((copy.status, copy.problem), (err.status, err.problem))
+        # every endpoint reports through the same exception
+        with self.assertRaises(ConvdError) as caught:
+            self.convd.pool_forward(np.ones((1, 1, 4)), "max", 2, padding=2)
+        self.assertEqual(caught.exception.status, 400)
+        self.assertTrue(any(e["path"].startswith("padding") for e in caught.exception.errors), caught.exception.errors)
+        with self.assertRaises(ConvdError) as caught:
+            self.convd.pool_backward(np.ones((1, 1, 4)), np.ones((1, 1, 3)), "avg", 2)
+        self.assertEqual(caught.exception.status, 400)
+        with self.assertRaises(ConvdError) as caught:
+            self.convd.conv_transpose(np.ones((1, 2, 3)), np.ones((2, 1, 2)), stride=2, output_padding=2)
+        self.assertEqual(caught.exception.status, 400)
+        with self.assertRaises(ConvdError) as caught:
+            self.convd.conv_backward(np.ones((1, 1, 4)), np.ones((1, 1, 2)), np.ones((1, 1, 3)), unknown_field=1)
+        self.assertEqual(caught.exception.type, "urn:convd:problem:schema-violation")
+
+
+class MsgpackWire(Endpoints, unittest.TestCase):
+    wire = "msgpack"
+
+
+class JsonWire(Endpoints, unittest.TestCase):
+    wire = "json"
+
+
+class ClientBehaviour(unittest.TestCase):
+    def test_url_from_convd_url(self):
+        with mock.patch.dict(os.environ, {"CONVD_URL": URL + "/"}):
+            self.assertEqual(Client().url, URL)
+            # the module-level functions read it at call time
+            y = convd_client.conv_forward(np.ones((1, 1, 3)), np.ones((1, 1, 2)))
+        np.testing.assert_array_equal(y, [[[2.0, 2.0]]])
+        with mock.patch.dict(os.environ, {}, clear=True):
+            self.assertEqual(Client().url, convd_client.DEFAULT_URL)
+        self.assertEqual(Client("http://example.invalid:1/").url, "http://example.invalid:1")
+
+    def test_module_functions_cover_every_endpoint(self):
+        x = np.arange(8, dtype=np.float32).reshape(1, 1, 8)
+        w = np.ones((1, 1, 2), np.float32)
+        for wire in convd_client.WIRES:
+            y = convd_client.conv_forward(x, w, url=URL, wire=wire)
+            np.testing.assert_array_equal(y, [[[1, 3, 5, 7, 9, 11, 13]]])
+            (gw,) = convd_client.conv_backward(x, w, np.ones_like(y), grads=["weight"], url=URL, wire=wire)
+            np.testing.assert_array_equal(gw, [[[21, 28]]])
+            t = convd_client.conv_transpose(np.ones((1, 1, 2), np.float32), w, url=URL, wire=wire)
+            np.testing.assert_array_equal(t, [[[1, 2, 1]]])
+            p = convd_client.pool_forward(x, "avg", 4, url=URL, wire=wire)
+            np.testing.assert_array_equal(p, [[[1.5, 5.5]]])
+            gp = convd_client.pool_backward(x, np.array([[[4.0, 8.0]]], np.float32), "avg", 4, url=URL, wire=wire)
+            np.testing.assert_array_equal(gp, [[[1, 1, 1, 1, 2, 2, 2, 2]]])
+
+    def test_dtypes(self):
+        convd = Client(URL)
+        # one float64 operand makes the request float64; other dtypes travel as float32
+        mixed = convd.conv_forward(np.ones((1, 1, 3), np.float32), np.ones((1, 1, 2), np.float64))
+        self.assertEqual(mixed.dtype, np.float64)
+        ints = convd.conv_forward(np.ones((1, 1, 3), np.int64), np.ones((1, 1, 2), np.int32))
+        self.assertEqual(ints.dtype, np.float32)
+        # big-endian arrays are sent little-endian, results come back native and writable
+        big = convd.conv_forward(np.ones((1, 1, 3), ">f8"), np.ones((1, 1, 2), ">f8"), stride=np.int64(1))
+        self.assertEqual(big.dtype, np.float64)
+        self.assertTrue(big.flags.writeable)
+        big[0, 0, 0] = 5
+
+    def test_bad_wire_is_a_value_error(self):
+        with self.assertRaises(ValueError):
+            Client(URL, wire="xml")
+        with self.assertRaises(ValueError):
+            Client(URL).conv_forward(np.ones((1, 1, 3)), np.ones((1, 1, 2)), wire="xml")
+
+
+if __name__ == "__main__":
+    unittest.main()
