@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI step: GET /docs in Debian's headless Chromium driven by playwright-core
-# (test/e2e/docs-page.e2e.ts): both conv operations listed, "Try it out" with each example
-# answers 200. About 15 s once chromium is installed (apt: about a minute on a new machine).
+# (test/e2e/docs-page.e2e.ts): titled convd, every operation listed, "Try it out" and "Execute"
+# with the defaults on each sends its documented example asking for JSON and shows the
+# documented 200 answer as JSON; a msgpack request type and a msgpack answer work too. About
+# 20 s once chromium is installed (apt: about a minute on a new machine).
 #
 #   scripts/ci/docs-page.sh                        screenshot to a scratch file
 #   scripts/ci/docs-page.sh --update-screenshot    screenshot to docs/img/docs-page.png

@@ -33,8 +33,11 @@ export interface ComputeRouteDeps {
 export const CONSUMES = ['application/json', ...MSGPACK_MEDIA_TYPES];
 
 export const ERROR_RESPONSES = {
-  400: problemResponse('Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field.'),
+  400: problemResponse(
+    'Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field.',
+  ),
   406: problemResponse('Accept allows neither msgpack nor JSON.'),
+  408: problemResponse('The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed.'),
   413: problemResponse('Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS.'),
   415: problemResponse('Content-Type is neither JSON nor msgpack.'),
   500: problemResponse('Unexpected server error; the log has the details.'),
@@ -43,8 +46,15 @@ export const ERROR_RESPONSES = {
 };
 
 export const ENCODINGS_NOTE =
-  'Request Content-Type application/json or application/msgpack (x-msgpack, vnd.msgpack); response by Accept: msgpack when absent or */*, ' +
-  'else application/json or a msgpack type. Tensor data: msgpack bin (or msgpackr typed-array extension), JSON number array or base64 string; msgpack responses use bin.';
+  '\n\n**Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; ' +
+  'any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*/*` and `application/*` get msgpack (application/msgpack), ' +
+  'the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), ' +
+  'between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. ' +
+  'Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.' +
+  '\n\n**On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown ' +
+  'decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the ' +
+  'page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent ' +
+  'unchanged and answers 400 (malformed-body).';
 
 /** Registers, in the calling plugin's scope, the readiness check and the response encoding negotiation. */
 export function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>): void {

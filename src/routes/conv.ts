@@ -22,7 +22,7 @@ export const convRoutes: FastifyPluginAsyncZod<ConvRouteDeps> = async (app, deps
       schema: {
         tags: ['conv'],
         summary: 'Convolution forward: output = conv(input, weight) + bias',
-        description: `PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts. ${ENCODINGS_NOTE}`,
+        description: `PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts.${ENCODINGS_NOTE}`,
         consumes: CONSUMES,
         body: ForwardRequestSchema,
         response: { 200: ForwardResponses, ...ERROR_RESPONSES },
@@ -40,7 +40,7 @@ export const convRoutes: FastifyPluginAsyncZod<ConvRouteDeps> = async (app, deps
       schema: {
         tags: ['conv'],
         summary: 'Convolution backward: gradients w.r.t. input, weight and bias given grad_output',
-        description: `Takes the forward's parameters plus grad_output and grads. With a non-zero padding mode, gradient reaching padded positions flows back to the input positions they copy. ${ENCODINGS_NOTE}`,
+        description: `Takes the forward's parameters plus grad_output and grads. With a non-zero padding mode, gradient reaching padded positions flows back to the input positions they copy.${ENCODINGS_NOTE}`,
         consumes: CONSUMES,
         body: BackwardRequestSchema,
         response: { 200: BackwardResponses, ...ERROR_RESPONSES },

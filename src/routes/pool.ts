@@ -18,7 +18,7 @@ export const poolRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app, d
         summary: 'Max or average pooling',
         description:
           'PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d (ceil_mode=False) in either layout: symmetric padding <= kernel_size / 2, stride defaulting to kernel_size, ' +
-          `dilation (max), count_include_pad (avg). ${ENCODINGS_NOTE}`,
+          `dilation (max), count_include_pad (avg).${ENCODINGS_NOTE}`,
         consumes: CONSUMES,
         body: PoolForwardRequestSchema,
         response: { 200: PoolForwardResponses, ...ERROR_RESPONSES },
@@ -39,7 +39,7 @@ export const poolRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app, d
         summary: 'Pooling backward: gradient w.r.t. input given grad_output',
         description:
           "Takes the forward's parameters plus grad_output. Max routes each gradient to the first maximum of its window in row-major window order " +
-          `(PyTorch semantics; a NaN is the maximum); avg spreads it over the window's elements. ${ENCODINGS_NOTE}`,
+          `(PyTorch semantics; a NaN is the maximum); avg spreads it over the window's elements.${ENCODINGS_NOTE}`,
         consumes: CONSUMES,
         body: PoolBackwardRequestSchema,
         response: { 200: PoolBackwardResponses, ...ERROR_RESPONSES },

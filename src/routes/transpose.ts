@@ -19,7 +19,7 @@ export const transposeRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (a
         summary: 'Transposed convolution: output = conv_transpose(input, weight) + bias',
         description:
           'PyTorch conv_transpose1d/2d/3d forward with stride, padding, output_padding, dilation and groups, in either layout; ' +
-          `equal to the grad_input of conv with the same parameters. ${ENCODINGS_NOTE}`,
+          `equal to the grad_input of conv with the same parameters.${ENCODINGS_NOTE}`,
         consumes: CONSUMES,
         body: TransposeRequestSchema,
         response: { 200: TransposeResponses, ...ERROR_RESPONSES },

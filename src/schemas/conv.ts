@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { MAX_PARAM } from '../conv/geometry.js';
+import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from './examples.js';
 import { JsonTensorSchema, MsgpackTensorSchema, tensorSchema } from './tensor.js';
 
 export const intFrom = (min: number) => z.int().min(min, { error: `must be an integer >= ${min}` }).max(MAX_PARAM);
@@ -73,14 +74,50 @@ export const ForwardRequestSchema = z
     ...convParams,
     bias: tensorSchema(1, 1, 'Optional [C_out], added to every output position.').optional(),
   })
-  .meta({
-    id: 'ConvForwardRequest',
-    description: 'output = conv(input, weight) + bias.',
-    examples: [
-      { ...example2d, bias: { dtype: 'float32', shape: [1], data: [0.5] } },
-      { ...example2d, stride: [2, 1], padding: 'same', padding_mode: 'reflect', encoding: 'base64' },
-    ],
-  });
+  .meta({ id: 'ConvForwardRequest', description: 'output = conv(input, weight) + bias.' });
+
+export const ForwardExamples: OperationExamples = {
+  requests: {
+    bias: {
+      summary: '2-D, 2x2 kernel, with bias',
+      description: 'Each output is x[i][j] - x[i+1][j+1] + 0.5 = -3.5.',
+      request: { ...example2d, bias: { dtype: 'float32', shape: [1], data: [0.5] } },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [-3.5, -3.5, -3.5, -3.5] } },
+    },
+    'same-reflect-base64': {
+      summary: 'stride [2, 1], "same" reflect padding, base64 output',
+      description: 'out = ceil(in / stride) = [2, 3]; the output data comes back as base64 of its float32 bytes (-4, -4, -2, 2, 2, 4).',
+      request: { ...example2d, stride: [2, 1], padding: 'same', padding_mode: 'reflect', encoding: 'base64' },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2, 3], data: 'AACAwAAAgMAAAADAAAAAQAAAAEAAAIBA' } },
+    },
+  },
+  problems: {
+    400: {
+      'schema-violation': {
+        summary: 'A field out of its range',
+        description: 'The first request example with "stride": 0.',
+        value: schemaViolation('stride', 'stride is 0: must be an integer >= 1'),
+      },
+      'invalid-geometry': {
+        summary: 'Inconsistent shapes',
+        description: 'The first request example with a weight of shape [1, 2, 2, 2] (2 input channels) for an input with 1 channel.',
+        value: invalidGeometry('weight.shape[1]', 'weight.shape[1] is 2 but input has 1 channels / groups 1 = 1'),
+      },
+      'invalid-tensor-data': {
+        summary: 'Data not matching the shape',
+        description: 'The first request example with 8 input values for its shape [1, 1, 3, 3].',
+        value: invalidTensorData('input.data', 'input.data has 8 values but shape [1, 1, 3, 3] of float32 needs 9'),
+      },
+    },
+    413: {
+      'limit-exceeded': {
+        summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
+        description: 'The first request example with an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor. Checked from the shapes, before any data is read.',
+        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+      },
+    },
+  },
+};
 
 const GradNameSchema = z.enum(['input', 'weight', 'bias']);
 
@@ -96,19 +133,55 @@ export const BackwardRequestSchema = z
       .default(['input', 'weight', 'bias'])
       .meta({ description: 'Which gradients to compute; the response has exactly these.' }),
   })
-  .meta({
-    id: 'ConvBackwardRequest',
-    description: 'Gradients of the forward w.r.t. input, weight and bias, given grad_output.',
-    examples: [{ ...example2d, grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] }, grads: ['input', 'weight'] }],
-  });
+  .meta({ id: 'ConvBackwardRequest', description: 'Gradients of the forward w.r.t. input, weight and bias, given grad_output.' });
 
-/** The two response encodings of a conv endpoint, each with its tensor form. */
+export const BackwardExamples: OperationExamples = {
+  requests: {
+    'input-and-weight': {
+      summary: 'grad_input and grad_weight of the 2-D example',
+      description: 'The forward example without bias, grad_output all ones, asking for two of the three gradients.',
+      request: { ...example2d, grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] }, grads: ['input', 'weight'] },
+      response: {
+        grad_input: { dtype: 'float32', shape: [1, 1, 3, 3], data: [1, 1, 0, 1, 0, -1, 0, -1, -1] },
+        grad_weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [12, 16, 24, 28] },
+      },
+    },
+  },
+  problems: {
+    400: {
+      'schema-violation': {
+        summary: 'A field out of its range',
+        description: 'The request example with "grads": ["input", "input"].',
+        value: schemaViolation('grads', 'grads is ["input","input"]: must not repeat a name'),
+      },
+      'invalid-geometry': {
+        summary: 'grad_output not shaped like the forward output',
+        description: 'The request example with a grad_output of shape [1, 1, 3, 3].',
+        value: invalidGeometry('grad_output.shape', 'grad_output.shape is [1, 1, 3, 3] but the forward output is [1, 1, 2, 2]'),
+      },
+      'invalid-tensor-data': {
+        summary: 'Data not matching the shape',
+        description: 'The request example with 3 grad_output values for its shape [1, 1, 2, 2].',
+        value: invalidTensorData('grad_output.data', 'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4'),
+      },
+    },
+    413: {
+      'limit-exceeded': {
+        summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
+        description: 'The request example with an input of shape [1, 1, 4097, 4097] and a grad_output to match, over the default 2^24 elements per tensor.',
+        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+      },
+    },
+  },
+};
+
+/** The two response encodings of a compute endpoint, each with its tensor form (JSON first: what /docs asks for). */
 export function responses(id: string, shape: (tensor: z.ZodType) => z.ZodRawShape, description: string) {
   return {
     description,
     content: {
-      'application/msgpack': { schema: z.strictObject(shape(MsgpackTensorSchema)).meta({ id: `${id}Msgpack` }) },
       'application/json': { schema: z.strictObject(shape(JsonTensorSchema)).meta({ id: `${id}Json` }) },
+      'application/msgpack': { schema: z.strictObject(shape(MsgpackTensorSchema)).meta({ id: `${id}Msgpack` }) },
     },
   };
 }

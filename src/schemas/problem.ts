@@ -18,15 +18,7 @@ export const ProblemSchema = z
   })
   .meta({
     id: 'Problem',
-    examples: [
-      {
-        type: 'urn:convd:problem:invalid-geometry',
-        title: 'Inconsistent shapes or parameters',
-        status: 400,
-        detail: 'weight.shape[1] is 3 but input has 4 channels / groups 1 = 4',
-        errors: [{ path: 'weight.shape[1]', message: 'weight.shape[1] is 3 but input has 4 channels / groups 1 = 4' }],
-      },
-    ],
+    description: 'RFC 9457 problem details. type is urn:convd:problem:<kind>; each error status of an operation lists its kinds as examples.',
   });
 
 export type Problem = z.infer<typeof ProblemSchema>;

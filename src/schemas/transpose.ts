@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { EncodingSchema, intFrom, LayoutSchema, perDim, responses } from './conv.js';
+import { invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from './examples.js';
 import { tensorSchema } from './tensor.js';
 
 const intsPerDim = (min: number, description: string) =>
@@ -37,13 +38,26 @@ export const TransposeRequestSchema = z
     id: 'ConvTransposeRequest',
     description:
       "PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.",
-    examples: [
-      {
-        input: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 2, 3, 4] },
-        weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] },
-        stride: 2,
-      },
-      {
+  });
+
+const example = {
+  input: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 2, 3, 4] },
+  weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] },
+  stride: 2,
+};
+
+export const TransposeExamples: OperationExamples = {
+  requests: {
+    'stride-2': {
+      summary: '2-D, 2x2 kernel of ones, stride 2',
+      description: 'Each input value is spread over its own 2x2 output block.',
+      request: example,
+      response: { output: { dtype: 'float32', shape: [1, 1, 4, 4], data: [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4] } },
+    },
+    '1d-output-padding': {
+      summary: '1-D, 2 channels in, padding 1, output_padding 1, bias',
+      description: 'out = (3 - 1) * 2 - 2 * 1 + (3 - 1) + 1 + 1 = 6.',
+      request: {
         input: { dtype: 'float32', shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6] },
         weight: { dtype: 'float32', shape: [2, 1, 3], data: [1, 0, -1, 0.5, 0.5, 0.5] },
         bias: { dtype: 'float32', shape: [1], data: [0.25] },
@@ -51,7 +65,44 @@ export const TransposeRequestSchema = z
         padding: 1,
         output_padding: 1,
       },
-    ],
-  });
+      response: { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } },
+    },
+  },
+  problems: {
+    400: {
+      'schema-violation': {
+        summary: 'A field out of its range',
+        description: 'The first request example with "groups": 0.',
+        value: schemaViolation('groups', 'groups is 0: must be an integer >= 1'),
+      },
+      'invalid-geometry': {
+        summary: 'output_padding not smaller than stride or dilation',
+        description: 'The first request example with "output_padding": 2; errors[] lists each spatial dim.',
+        value: {
+          type: 'urn:convd:problem:invalid-geometry',
+          title: 'Inconsistent shapes or parameters',
+          status: 400,
+          detail: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 0) (and 1 more problem)',
+          errors: [
+            { path: 'output_padding', message: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 0)' },
+            { path: 'output_padding', message: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 1)' },
+          ],
+        },
+      },
+      'invalid-tensor-data': {
+        summary: 'Data not matching the shape',
+        description: 'The first request example with 3 input values for its shape [1, 1, 2, 2].',
+        value: invalidTensorData('input.data', 'input.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4'),
+      },
+    },
+    413: {
+      'limit-exceeded': {
+        summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
+        description: 'The first request example with "stride": 1 and an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor.',
+        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+      },
+    },
+  },
+};
 
 export const TransposeResponses = responses('ConvTransposeResponse', (t) => ({ output: t }), 'The output tensor, in the request dtype and layout.');
