@@ -26,7 +26,7 @@ import type { components, paths } from './schema.js';
 export type { components, paths } from './schema.js';
 
 type Schemas = components['schemas'];
-export type DType = Schemas['DTypeInput'];
+export type DType = Schemas['DType'];
 /** The RFC 9457 problem document of every error answer. */
 export type Problem = Schemas['Problem'];
 export type FieldError = Schemas['FieldError'];
@@ -50,15 +50,15 @@ type WithTensors<Request, Required extends string, Optional extends string = nev
 } & { [K in Optional]?: Tensor };
 
 /** conv forward: input, weight, optional bias; stride, padding, dilation, groups, padding_mode, layout. */
-export type ConvForwardArgs = WithTensors<Schemas['ConvForwardRequestInput'], 'input' | 'weight', 'bias'>;
+export type ConvForwardArgs = WithTensors<Schemas['ConvForwardRequest'], 'input' | 'weight', 'bias'>;
 /** conv backward: the forward's fields plus grad_output; `grads` picks the gradients (all three by default). */
-export type ConvBackwardArgs = WithTensors<Schemas['ConvBackwardRequestInput'], 'input' | 'weight' | 'grad_output', 'bias'>;
+export type ConvBackwardArgs = WithTensors<Schemas['ConvBackwardRequest'], 'input' | 'weight' | 'grad_output', 'bias'>;
 /** conv_transpose: input, weight ([C_in, C_out/groups, *k]), optional bias; stride, padding, output_padding, dilation, groups, layout. */
-export type ConvTransposeArgs = WithTensors<Schemas['ConvTransposeRequestInput'], 'input' | 'weight', 'bias'>;
+export type ConvTransposeArgs = WithTensors<Schemas['ConvTransposeRequest'], 'input' | 'weight', 'bias'>;
 /** pooling forward: input, mode ('max' | 'avg'), kernel_size; stride, padding, dilation, count_include_pad, layout. */
-export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequestInput'], 'input'>;
+export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
-export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequestInput'], 'input' | 'grad_output'>;
+export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequest'], 'input' | 'grad_output'>;
 
 export interface OutputResult {
   output: Tensor;

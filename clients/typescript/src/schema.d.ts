@@ -15,7 +15,11 @@ export interface paths {
         put?: never;
         /**
          * Convolution forward: output = conv(input, weight) + bias
-         * @description PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts. Request Content-Type application/json or application/msgpack (x-msgpack, vnd.msgpack); response by Accept: msgpack when absent or *\/*, else application/json or a msgpack type. Tensor data: msgpack bin (or msgpackr typed-array extension), JSON number array or base64 string; msgpack responses use bin.
+         * @description PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
          */
         post: {
             parameters: {
@@ -26,10 +30,10 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["ConvForwardRequestInput"];
-                    "application/msgpack": components["schemas"]["ConvForwardRequestInput"];
-                    "application/x-msgpack": components["schemas"]["ConvForwardRequestInput"];
-                    "application/vnd.msgpack": components["schemas"]["ConvForwardRequestInput"];
+                    "application/json": components["schemas"]["ConvForwardRequest"];
+                    "application/msgpack": components["schemas"]["ConvForwardRequest"];
+                    "application/x-msgpack": components["schemas"]["ConvForwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["ConvForwardRequest"];
                 };
             };
             responses: {
@@ -39,11 +43,11 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/msgpack": components["schemas"]["ConvForwardResponseMsgpack"];
                         "application/json": components["schemas"]["ConvForwardResponseJson"];
+                        "application/msgpack": components["schemas"]["ConvForwardResponseMsgpack"];
                     };
                 };
-                /** @description Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field. */
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -54,6 +58,15 @@ export interface paths {
                 };
                 /** @description Accept allows neither msgpack nor JSON. */
                 406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -91,6 +104,8 @@ export interface paths {
                 /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -125,7 +140,11 @@ export interface paths {
         put?: never;
         /**
          * Convolution backward: gradients w.r.t. input, weight and bias given grad_output
-         * @description Takes the forward's parameters plus grad_output and grads. With a non-zero padding mode, gradient reaching padded positions flows back to the input positions they copy. Request Content-Type application/json or application/msgpack (x-msgpack, vnd.msgpack); response by Accept: msgpack when absent or *\/*, else application/json or a msgpack type. Tensor data: msgpack bin (or msgpackr typed-array extension), JSON number array or base64 string; msgpack responses use bin.
+         * @description Takes the forward's parameters plus grad_output and grads. With a non-zero padding mode, gradient reaching padded positions flows back to the input positions they copy.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
          */
         post: {
             parameters: {
@@ -136,10 +155,10 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["ConvBackwardRequestInput"];
-                    "application/msgpack": components["schemas"]["ConvBackwardRequestInput"];
-                    "application/x-msgpack": components["schemas"]["ConvBackwardRequestInput"];
-                    "application/vnd.msgpack": components["schemas"]["ConvBackwardRequestInput"];
+                    "application/json": components["schemas"]["ConvBackwardRequest"];
+                    "application/msgpack": components["schemas"]["ConvBackwardRequest"];
+                    "application/x-msgpack": components["schemas"]["ConvBackwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["ConvBackwardRequest"];
                 };
             };
             responses: {
@@ -149,11 +168,11 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/msgpack": components["schemas"]["ConvBackwardResponseMsgpack"];
                         "application/json": components["schemas"]["ConvBackwardResponseJson"];
+                        "application/msgpack": components["schemas"]["ConvBackwardResponseMsgpack"];
                     };
                 };
-                /** @description Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field. */
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -164,6 +183,15 @@ export interface paths {
                 };
                 /** @description Accept allows neither msgpack nor JSON. */
                 406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -201,6 +229,8 @@ export interface paths {
                 /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -235,7 +265,11 @@ export interface paths {
         put?: never;
         /**
          * Max or average pooling
-         * @description PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d (ceil_mode=False) in either layout: symmetric padding <= kernel_size / 2, stride defaulting to kernel_size, dilation (max), count_include_pad (avg). Request Content-Type application/json or application/msgpack (x-msgpack, vnd.msgpack); response by Accept: msgpack when absent or *\/*, else application/json or a msgpack type. Tensor data: msgpack bin (or msgpackr typed-array extension), JSON number array or base64 string; msgpack responses use bin.
+         * @description PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d (ceil_mode=False) in either layout: symmetric padding <= kernel_size / 2, stride defaulting to kernel_size, dilation (max), count_include_pad (avg).
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
          */
         post: {
             parameters: {
@@ -246,10 +280,10 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["PoolForwardRequestInput"];
-                    "application/msgpack": components["schemas"]["PoolForwardRequestInput"];
-                    "application/x-msgpack": components["schemas"]["PoolForwardRequestInput"];
-                    "application/vnd.msgpack": components["schemas"]["PoolForwardRequestInput"];
+                    "application/json": components["schemas"]["PoolForwardRequest"];
+                    "application/msgpack": components["schemas"]["PoolForwardRequest"];
+                    "application/x-msgpack": components["schemas"]["PoolForwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["PoolForwardRequest"];
                 };
             };
             responses: {
@@ -259,11 +293,11 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/msgpack": components["schemas"]["PoolForwardResponseMsgpack"];
                         "application/json": components["schemas"]["PoolForwardResponseJson"];
+                        "application/msgpack": components["schemas"]["PoolForwardResponseMsgpack"];
                     };
                 };
-                /** @description Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field. */
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -274,6 +308,15 @@ export interface paths {
                 };
                 /** @description Accept allows neither msgpack nor JSON. */
                 406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -311,6 +354,8 @@ export interface paths {
                 /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -345,7 +390,11 @@ export interface paths {
         put?: never;
         /**
          * Pooling backward: gradient w.r.t. input given grad_output
-         * @description Takes the forward's parameters plus grad_output. Max routes each gradient to the first maximum of its window in row-major window order (PyTorch semantics; a NaN is the maximum); avg spreads it over the window's elements. Request Content-Type application/json or application/msgpack (x-msgpack, vnd.msgpack); response by Accept: msgpack when absent or *\/*, else application/json or a msgpack type. Tensor data: msgpack bin (or msgpackr typed-array extension), JSON number array or base64 string; msgpack responses use bin.
+         * @description Takes the forward's parameters plus grad_output. Max routes each gradient to the first maximum of its window in row-major window order (PyTorch semantics; a NaN is the maximum); avg spreads it over the window's elements.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
          */
         post: {
             parameters: {
@@ -356,10 +405,10 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["PoolBackwardRequestInput"];
-                    "application/msgpack": components["schemas"]["PoolBackwardRequestInput"];
-                    "application/x-msgpack": components["schemas"]["PoolBackwardRequestInput"];
-                    "application/vnd.msgpack": components["schemas"]["PoolBackwardRequestInput"];
+                    "application/json": components["schemas"]["PoolBackwardRequest"];
+                    "application/msgpack": components["schemas"]["PoolBackwardRequest"];
+                    "application/x-msgpack": components["schemas"]["PoolBackwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["PoolBackwardRequest"];
                 };
             };
             responses: {
@@ -369,11 +418,11 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/msgpack": components["schemas"]["PoolBackwardResponseMsgpack"];
                         "application/json": components["schemas"]["PoolBackwardResponseJson"];
+                        "application/msgpack": components["schemas"]["PoolBackwardResponseMsgpack"];
                     };
                 };
-                /** @description Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field. */
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -384,6 +433,15 @@ export interface paths {
                 };
                 /** @description Accept allows neither msgpack nor JSON. */
                 406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -421,6 +479,8 @@ export interface paths {
                 /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -455,7 +515,11 @@ export interface paths {
         put?: never;
         /**
          * Transposed convolution: output = conv_transpose(input, weight) + bias
-         * @description PyTorch conv_transpose1d/2d/3d forward with stride, padding, output_padding, dilation and groups, in either layout; equal to the grad_input of conv with the same parameters. Request Content-Type application/json or application/msgpack (x-msgpack, vnd.msgpack); response by Accept: msgpack when absent or *\/*, else application/json or a msgpack type. Tensor data: msgpack bin (or msgpackr typed-array extension), JSON number array or base64 string; msgpack responses use bin.
+         * @description PyTorch conv_transpose1d/2d/3d forward with stride, padding, output_padding, dilation and groups, in either layout; equal to the grad_input of conv with the same parameters.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
          */
         post: {
             parameters: {
@@ -466,10 +530,10 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["ConvTransposeRequestInput"];
-                    "application/msgpack": components["schemas"]["ConvTransposeRequestInput"];
-                    "application/x-msgpack": components["schemas"]["ConvTransposeRequestInput"];
-                    "application/vnd.msgpack": components["schemas"]["ConvTransposeRequestInput"];
+                    "application/json": components["schemas"]["ConvTransposeRequest"];
+                    "application/msgpack": components["schemas"]["ConvTransposeRequest"];
+                    "application/x-msgpack": components["schemas"]["ConvTransposeRequest"];
+                    "application/vnd.msgpack": components["schemas"]["ConvTransposeRequest"];
                 };
             };
             responses: {
@@ -479,11 +543,11 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/msgpack": components["schemas"]["ConvTransposeResponseMsgpack"];
                         "application/json": components["schemas"]["ConvTransposeResponseJson"];
+                        "application/msgpack": components["schemas"]["ConvTransposeResponseMsgpack"];
                     };
                 };
-                /** @description Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field. */
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -494,6 +558,15 @@ export interface paths {
                 };
                 /** @description Accept allows neither msgpack nor JSON. */
                 406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -531,6 +604,8 @@ export interface paths {
                 /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -681,256 +756,21 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /**
-         * @description Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.
-         * @enum {string}
-         */
-        DTypeInput: "float32" | "float64";
-        /** @description The elements in row-major order, in one of three forms. */
-        TensorDataInput: (number | ("NaN" | "Infinity" | "-Infinity"))[] | string;
-        /** @description A result tensor in a msgpack response: data is a bin of the raw little-endian bytes. */
-        MsgpackTensorInput: {
-            dtype: components["schemas"]["DTypeInput"];
-            shape: number[];
-            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
-            data: string;
-        };
-        /** @description A result tensor in a JSON response: data is a number array, or a base64 string when the request had "encoding": "base64". */
-        JsonTensorInput: {
-            dtype: components["schemas"]["DTypeInput"];
-            shape: number[];
-            data: (number | ("NaN" | "Infinity" | "-Infinity"))[] | string;
-        };
-        /**
-         * @description output = conv(input, weight) + bias.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           3,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           0,
-         *           -1
-         *         ]
-         *       },
-         *       "bias": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1
-         *         ],
-         *         "data": [
-         *           0.5
-         *         ]
-         *       }
-         *     }
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           3,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           0,
-         *           -1
-         *         ]
-         *       },
-         *       "stride": [
-         *         2,
-         *         1
-         *       ],
-         *       "padding": "same",
-         *       "padding_mode": "reflect",
-         *       "encoding": "base64"
-         *     }
-         */
-        ConvForwardRequestInput: {
+        /** @description Gradients of the forward w.r.t. input, weight and bias, given grad_output. */
+        ConvBackwardRequest: {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
             weight: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
-            };
-            /**
-             * @description Stride per spatial dim, >= 1.
-             * @default 1
-             */
-            stride?: number | number[];
-            /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
-             * @default 0
-             */
-            padding?: number | number[] | [
-                number,
-                number
-            ][] | ("valid" | "same");
-            /**
-             * @description Dilation per spatial dim, >= 1.
-             * @default 1
-             */
-            dilation?: number | number[];
-            /**
-             * @description C_in and C_out must both be divisible by groups.
-             * @default 1
-             */
-            groups?: number;
-            /**
-             * @description Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.
-             * @default zeros
-             * @enum {string}
-             */
-            padding_mode?: "zeros" | "reflect" | "replicate" | "circular";
-            /**
-             * @description Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.
-             * @default channels_first
-             * @enum {string}
-             */
-            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
-            /**
-             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
-             * @default array
-             * @enum {string}
-             */
-            encoding?: "array" | "base64";
-            /** @description Optional [C_out], added to every output position. */
-            bias?: {
-                dtype: components["schemas"]["DTypeInput"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorDataInput"];
-            };
-        };
-        /**
-         * @description Gradients of the forward w.r.t. input, weight and bias, given grad_output.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           3,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           0,
-         *           -1
-         *         ]
-         *       },
-         *       "grad_output": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           1,
-         *           1,
-         *           1
-         *         ]
-         *       },
-         *       "grads": [
-         *         "input",
-         *         "weight"
-         *       ]
-         *     }
-         */
-        ConvBackwardRequestInput: {
-            /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
-            input: {
-                dtype: components["schemas"]["DTypeInput"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorDataInput"];
-            };
-            /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
-            weight: {
-                dtype: components["schemas"]["DTypeInput"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /**
              * @description Stride per spatial dim, >= 1.
@@ -975,17 +815,17 @@ export interface components {
             encoding?: "array" | "base64";
             /** @description Optional [C_out]; its shape is checked, its values are ignored. */
             bias?: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /** @description Gradient of the loss w.r.t. the forward output; exactly the forward output's shape. */
             grad_output: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /**
              * @description Which gradients to compute; the response has exactly these.
@@ -997,152 +837,63 @@ export interface components {
              */
             grads?: ("input" | "weight" | "bias")[];
         };
-        ConvForwardResponseMsgpackInput: {
-            output: components["schemas"]["MsgpackTensorInput"];
+        ConvBackwardResponseJson: {
+            grad_input?: components["schemas"]["JsonTensor"];
+            grad_weight?: components["schemas"]["JsonTensor"];
+            grad_bias?: components["schemas"]["JsonTensor"];
         };
-        ConvForwardResponseJsonInput: {
-            output: components["schemas"]["JsonTensorInput"];
+        ConvBackwardResponseMsgpack: {
+            grad_input?: components["schemas"]["MsgpackTensor"];
+            grad_weight?: components["schemas"]["MsgpackTensor"];
+            grad_bias?: components["schemas"]["MsgpackTensor"];
         };
-        ConvBackwardResponseMsgpackInput: {
-            grad_input?: components["schemas"]["MsgpackTensorInput"];
-            grad_weight?: components["schemas"]["MsgpackTensorInput"];
-            grad_bias?: components["schemas"]["MsgpackTensorInput"];
-        };
-        ConvBackwardResponseJsonInput: {
-            grad_input?: components["schemas"]["JsonTensorInput"];
-            grad_weight?: components["schemas"]["JsonTensorInput"];
-            grad_bias?: components["schemas"]["JsonTensorInput"];
-        };
-        FieldErrorInput: {
-            /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
-            path: string;
-            message: string;
-        };
-        /**
-         * @example {
-         *       "type": "urn:convd:problem:invalid-geometry",
-         *       "title": "Inconsistent shapes or parameters",
-         *       "status": 400,
-         *       "detail": "weight.shape[1] is 3 but input has 4 channels / groups 1 = 4",
-         *       "errors": [
-         *         {
-         *           "path": "weight.shape[1]",
-         *           "message": "weight.shape[1] is 3 but input has 4 channels / groups 1 = 4"
-         *         }
-         *       ]
-         *     }
-         */
-        ProblemInput: {
-            /** @description A URI reference naming the kind of problem. */
-            type: string;
-            /** @description Short summary of the kind of problem. */
-            title: string;
-            /** @description The HTTP status code. */
-            status: number;
-            /** @description This occurrence, naming the field and the numbers involved. */
-            detail: string;
-            /** @description Every problem found with the request, by field path. */
-            errors?: components["schemas"]["FieldErrorInput"][];
-        };
-        /**
-         * @description Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           4,
-         *           4
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9,
-         *           10,
-         *           11,
-         *           12,
-         *           13,
-         *           14,
-         *           15,
-         *           16
-         *         ]
-         *       },
-         *       "mode": "max",
-         *       "kernel_size": 2
-         *     }
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           4,
-         *           4
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9,
-         *           10,
-         *           11,
-         *           12,
-         *           13,
-         *           14,
-         *           15,
-         *           16
-         *         ]
-         *       },
-         *       "mode": "avg",
-         *       "kernel_size": 3,
-         *       "stride": 1,
-         *       "padding": 1,
-         *       "count_include_pad": false
-         *     }
-         */
-        PoolForwardRequestInput: {
-            /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
+        /** @description output = conv(input, weight) + bias. */
+        ConvForwardRequest: {
+            /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
+            };
+            /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
+            weight: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
             };
             /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
-             * @enum {string}
+             * @description Stride per spatial dim, >= 1.
+             * @default 1
              */
-            mode: "max" | "avg";
-            /** @description Window extent per spatial dim, >= 1. */
-            kernel_size: number | number[];
-            /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
             stride?: number | number[];
             /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
+             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
              * @default 0
              */
-            padding?: number | number[];
+            padding?: number | number[] | [
+                number,
+                number
+            ][] | ("valid" | "same");
             /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
+             * @description Dilation per spatial dim, >= 1.
              * @default 1
              */
             dilation?: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
-            count_include_pad?: boolean;
             /**
-             * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
+             * @description C_in and C_out must both be divisible by groups.
+             * @default 1
+             */
+            groups?: number;
+            /**
+             * @description Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.
+             * @default zeros
+             * @enum {string}
+             */
+            padding_mode?: "zeros" | "reflect" | "replicate" | "circular";
+            /**
+             * @description Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.
              * @default channels_first
              * @enum {string}
              */
@@ -1153,220 +904,42 @@ export interface components {
              * @enum {string}
              */
             encoding?: "array" | "base64";
-        };
-        /**
-         * @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window in row-major window order (a NaN is the maximum); avg spreads it evenly over the window (padding takes its share when count_include_pad).
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           4,
-         *           4
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9,
-         *           10,
-         *           11,
-         *           12,
-         *           13,
-         *           14,
-         *           15,
-         *           16
-         *         ]
-         *       },
-         *       "mode": "max",
-         *       "kernel_size": 2,
-         *       "grad_output": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4
-         *         ]
-         *       }
-         *     }
-         */
-        PoolBackwardRequestInput: {
-            /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
-            input: {
-                dtype: components["schemas"]["DTypeInput"];
+            /** @description Optional [C_out], added to every output position. */
+            bias?: {
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
-            };
-            /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
-             * @enum {string}
-             */
-            mode: "max" | "avg";
-            /** @description Window extent per spatial dim, >= 1. */
-            kernel_size: number | number[];
-            /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
-            stride?: number | number[];
-            /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
-             * @default 0
-             */
-            padding?: number | number[];
-            /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
-             * @default 1
-             */
-            dilation?: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
-            count_include_pad?: boolean;
-            /**
-             * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
-             * @default channels_first
-             * @enum {string}
-             */
-            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
-            /**
-             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
-             * @default array
-             * @enum {string}
-             */
-            encoding?: "array" | "base64";
-            /** @description Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape. */
-            grad_output: {
-                dtype: components["schemas"]["DTypeInput"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
         };
-        PoolForwardResponseMsgpackInput: {
-            output: components["schemas"]["MsgpackTensorInput"];
+        ConvForwardResponseJson: {
+            output: components["schemas"]["JsonTensor"];
         };
-        PoolForwardResponseJsonInput: {
-            output: components["schemas"]["JsonTensorInput"];
+        ConvForwardResponseMsgpack: {
+            output: components["schemas"]["MsgpackTensor"];
         };
-        PoolBackwardResponseMsgpackInput: {
-            grad_input: components["schemas"]["MsgpackTensorInput"];
-        };
-        PoolBackwardResponseJsonInput: {
-            grad_input: components["schemas"]["JsonTensorInput"];
-        };
-        /**
-         * @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           1,
-         *           1,
-         *           1
-         *         ]
-         *       },
-         *       "stride": 2
-         *     }
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           2,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           2,
-         *           1,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           -1,
-         *           0.5,
-         *           0.5,
-         *           0.5
-         *         ]
-         *       },
-         *       "bias": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1
-         *         ],
-         *         "data": [
-         *           0.25
-         *         ]
-         *       },
-         *       "stride": 2,
-         *       "padding": 1,
-         *       "output_padding": 1
-         *     }
-         */
-        ConvTransposeRequestInput: {
+        /** @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters. */
+        ConvTransposeRequest: {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last). */
             weight: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /** @description Optional [C_out], added to every output position. */
             bias?: {
-                dtype: components["schemas"]["DTypeInput"];
+                dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
-                data: components["schemas"]["TensorDataInput"];
+                data: components["schemas"]["TensorData"];
             };
             /**
              * @description Stride per spatial dim, >= 1.
@@ -1406,25 +979,21 @@ export interface components {
              */
             encoding?: "array" | "base64";
         };
-        ConvTransposeResponseMsgpackInput: {
-            output: components["schemas"]["MsgpackTensorInput"];
+        ConvTransposeResponseJson: {
+            output: components["schemas"]["JsonTensor"];
         };
-        ConvTransposeResponseJsonInput: {
-            output: components["schemas"]["JsonTensorInput"];
+        ConvTransposeResponseMsgpack: {
+            output: components["schemas"]["MsgpackTensor"];
         };
         /**
          * @description Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.
          * @enum {string}
          */
         DType: "float32" | "float64";
-        /** @description The elements in row-major order, in one of three forms. */
-        TensorData: (number | ("NaN" | "Infinity" | "-Infinity"))[] | string;
-        /** @description A result tensor in a msgpack response: data is a bin of the raw little-endian bytes. */
-        MsgpackTensor: {
-            dtype: components["schemas"]["DType"];
-            shape: number[];
-            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
-            data: string;
+        FieldError: {
+            /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
+            path: string;
+            message: string;
         };
         /** @description A result tensor in a JSON response: data is a number array, or a base64 string when the request had "encoding": "base64". */
         JsonTensor: {
@@ -1432,508 +1001,14 @@ export interface components {
             shape: number[];
             data: (number | ("NaN" | "Infinity" | "-Infinity"))[] | string;
         };
-        /**
-         * @description output = conv(input, weight) + bias.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           3,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           0,
-         *           -1
-         *         ]
-         *       },
-         *       "bias": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1
-         *         ],
-         *         "data": [
-         *           0.5
-         *         ]
-         *       }
-         *     }
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           3,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           0,
-         *           -1
-         *         ]
-         *       },
-         *       "stride": [
-         *         2,
-         *         1
-         *       ],
-         *       "padding": "same",
-         *       "padding_mode": "reflect",
-         *       "encoding": "base64"
-         *     }
-         */
-        ConvForwardRequest: {
-            /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
-            input: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
-            weight: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /**
-             * @description Stride per spatial dim, >= 1.
-             * @default 1
-             */
-            stride: number | number[];
-            /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
-             * @default 0
-             */
-            padding: number | number[] | [
-                number,
-                number
-            ][] | ("valid" | "same");
-            /**
-             * @description Dilation per spatial dim, >= 1.
-             * @default 1
-             */
-            dilation: number | number[];
-            /**
-             * @description C_in and C_out must both be divisible by groups.
-             * @default 1
-             */
-            groups: number;
-            /**
-             * @description Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.
-             * @default zeros
-             * @enum {string}
-             */
-            padding_mode: "zeros" | "reflect" | "replicate" | "circular";
-            /**
-             * @description Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.
-             * @default channels_first
-             * @enum {string}
-             */
-            layout: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
-            /**
-             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
-             * @default array
-             * @enum {string}
-             */
-            encoding: "array" | "base64";
-            /** @description Optional [C_out], added to every output position. */
-            bias?: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
+        /** @description A result tensor in a msgpack response: data is a bin of the raw little-endian bytes. */
+        MsgpackTensor: {
+            dtype: components["schemas"]["DType"];
+            shape: number[];
+            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
+            data: string;
         };
-        /**
-         * @description Gradients of the forward w.r.t. input, weight and bias, given grad_output.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           3,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           0,
-         *           -1
-         *         ]
-         *       },
-         *       "grad_output": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           1,
-         *           1,
-         *           1
-         *         ]
-         *       },
-         *       "grads": [
-         *         "input",
-         *         "weight"
-         *       ]
-         *     }
-         */
-        ConvBackwardRequest: {
-            /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
-            input: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
-            weight: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /**
-             * @description Stride per spatial dim, >= 1.
-             * @default 1
-             */
-            stride: number | number[];
-            /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
-             * @default 0
-             */
-            padding: number | number[] | [
-                number,
-                number
-            ][] | ("valid" | "same");
-            /**
-             * @description Dilation per spatial dim, >= 1.
-             * @default 1
-             */
-            dilation: number | number[];
-            /**
-             * @description C_in and C_out must both be divisible by groups.
-             * @default 1
-             */
-            groups: number;
-            /**
-             * @description Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.
-             * @default zeros
-             * @enum {string}
-             */
-            padding_mode: "zeros" | "reflect" | "replicate" | "circular";
-            /**
-             * @description Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.
-             * @default channels_first
-             * @enum {string}
-             */
-            layout: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
-            /**
-             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
-             * @default array
-             * @enum {string}
-             */
-            encoding: "array" | "base64";
-            /** @description Optional [C_out]; its shape is checked, its values are ignored. */
-            bias?: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /** @description Gradient of the loss w.r.t. the forward output; exactly the forward output's shape. */
-            grad_output: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /**
-             * @description Which gradients to compute; the response has exactly these.
-             * @default [
-             *       "input",
-             *       "weight",
-             *       "bias"
-             *     ]
-             */
-            grads: ("input" | "weight" | "bias")[];
-        };
-        ConvForwardResponseMsgpack: {
-            output: components["schemas"]["MsgpackTensor"];
-        };
-        ConvForwardResponseJson: {
-            output: components["schemas"]["JsonTensor"];
-        };
-        ConvBackwardResponseMsgpack: {
-            grad_input?: components["schemas"]["MsgpackTensor"];
-            grad_weight?: components["schemas"]["MsgpackTensor"];
-            grad_bias?: components["schemas"]["MsgpackTensor"];
-        };
-        ConvBackwardResponseJson: {
-            grad_input?: components["schemas"]["JsonTensor"];
-            grad_weight?: components["schemas"]["JsonTensor"];
-            grad_bias?: components["schemas"]["JsonTensor"];
-        };
-        FieldError: {
-            /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
-            path: string;
-            message: string;
-        };
-        /**
-         * @example {
-         *       "type": "urn:convd:problem:invalid-geometry",
-         *       "title": "Inconsistent shapes or parameters",
-         *       "status": 400,
-         *       "detail": "weight.shape[1] is 3 but input has 4 channels / groups 1 = 4",
-         *       "errors": [
-         *         {
-         *           "path": "weight.shape[1]",
-         *           "message": "weight.shape[1] is 3 but input has 4 channels / groups 1 = 4"
-         *         }
-         *       ]
-         *     }
-         */
-        Problem: {
-            /** @description A URI reference naming the kind of problem. */
-            type: string;
-            /** @description Short summary of the kind of problem. */
-            title: string;
-            /** @description The HTTP status code. */
-            status: number;
-            /** @description This occurrence, naming the field and the numbers involved. */
-            detail: string;
-            /** @description Every problem found with the request, by field path. */
-            errors?: components["schemas"]["FieldError"][];
-        };
-        /**
-         * @description Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           4,
-         *           4
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9,
-         *           10,
-         *           11,
-         *           12,
-         *           13,
-         *           14,
-         *           15,
-         *           16
-         *         ]
-         *       },
-         *       "mode": "max",
-         *       "kernel_size": 2
-         *     }
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           4,
-         *           4
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9,
-         *           10,
-         *           11,
-         *           12,
-         *           13,
-         *           14,
-         *           15,
-         *           16
-         *         ]
-         *       },
-         *       "mode": "avg",
-         *       "kernel_size": 3,
-         *       "stride": 1,
-         *       "padding": 1,
-         *       "count_include_pad": false
-         *     }
-         */
-        PoolForwardRequest: {
-            /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
-            input: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
-             * @enum {string}
-             */
-            mode: "max" | "avg";
-            /** @description Window extent per spatial dim, >= 1. */
-            kernel_size: number | number[];
-            /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
-            stride?: number | number[];
-            /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
-             * @default 0
-             */
-            padding: number | number[];
-            /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
-             * @default 1
-             */
-            dilation: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
-            count_include_pad?: boolean;
-            /**
-             * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
-             * @default channels_first
-             * @enum {string}
-             */
-            layout: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
-            /**
-             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
-             * @default array
-             * @enum {string}
-             */
-            encoding: "array" | "base64";
-        };
-        /**
-         * @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window in row-major window order (a NaN is the maximum); avg spreads it evenly over the window (padding takes its share when count_include_pad).
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           4,
-         *           4
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6,
-         *           7,
-         *           8,
-         *           9,
-         *           10,
-         *           11,
-         *           12,
-         *           13,
-         *           14,
-         *           15,
-         *           16
-         *         ]
-         *       },
-         *       "mode": "max",
-         *       "kernel_size": 2,
-         *       "grad_output": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4
-         *         ]
-         *       }
-         *     }
-         */
+        /** @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window in row-major window order (a NaN is the maximum); avg spreads it evenly over the window (padding takes its share when count_include_pad). */
         PoolBackwardRequest: {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
@@ -1955,12 +1030,12 @@ export interface components {
              * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
              * @default 0
              */
-            padding: number | number[];
+            padding?: number | number[];
             /**
              * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
              * @default 1
              */
-            dilation: number | number[];
+            dilation?: number | number[];
             /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
             count_include_pad?: boolean;
             /**
@@ -1968,13 +1043,13 @@ export interface components {
              * @default channels_first
              * @enum {string}
              */
-            layout: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
             /**
              * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
              * @default array
              * @enum {string}
              */
-            encoding: "array" | "base64";
+            encoding?: "array" | "base64";
             /** @description Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape. */
             grad_output: {
                 dtype: components["schemas"]["DType"];
@@ -1983,166 +1058,76 @@ export interface components {
                 data: components["schemas"]["TensorData"];
             };
         };
-        PoolForwardResponseMsgpack: {
-            output: components["schemas"]["MsgpackTensor"];
-        };
-        PoolForwardResponseJson: {
-            output: components["schemas"]["JsonTensor"];
+        PoolBackwardResponseJson: {
+            grad_input: components["schemas"]["JsonTensor"];
         };
         PoolBackwardResponseMsgpack: {
             grad_input: components["schemas"]["MsgpackTensor"];
         };
-        PoolBackwardResponseJson: {
-            grad_input: components["schemas"]["JsonTensor"];
-        };
-        /**
-         * @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           1,
-         *           2,
-         *           2
-         *         ],
-         *         "data": [
-         *           1,
-         *           1,
-         *           1,
-         *           1
-         *         ]
-         *       },
-         *       "stride": 2
-         *     }
-         * @example {
-         *       "input": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1,
-         *           2,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           2,
-         *           3,
-         *           4,
-         *           5,
-         *           6
-         *         ]
-         *       },
-         *       "weight": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           2,
-         *           1,
-         *           3
-         *         ],
-         *         "data": [
-         *           1,
-         *           0,
-         *           -1,
-         *           0.5,
-         *           0.5,
-         *           0.5
-         *         ]
-         *       },
-         *       "bias": {
-         *         "dtype": "float32",
-         *         "shape": [
-         *           1
-         *         ],
-         *         "data": [
-         *           0.25
-         *         ]
-         *       },
-         *       "stride": 2,
-         *       "padding": 1,
-         *       "output_padding": 1
-         *     }
-         */
-        ConvTransposeRequest: {
-            /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
+        /** @description Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1. */
+        PoolForwardRequest: {
+            /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
                 /** @description Extents, row-major (C order), each >= 1. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
-            /** @description Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last). */
-            weight: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
-            /** @description Optional [C_out], added to every output position. */
-            bias?: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
             /**
-             * @description Stride per spatial dim, >= 1.
-             * @default 1
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
+             * @enum {string}
              */
-            stride: number | number[];
+            mode: "max" | "avg";
+            /** @description Window extent per spatial dim, >= 1. */
+            kernel_size: number | number[];
+            /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
+            stride?: number | number[];
             /**
-             * @description Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.
+             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
              * @default 0
              */
-            padding: number | number[];
+            padding?: number | number[];
             /**
-             * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
-             * @default 0
-             */
-            output_padding: number | number[];
-            /**
-             * @description Dilation per spatial dim, >= 1.
+             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
              * @default 1
              */
-            dilation: number | number[];
+            dilation?: number | number[];
+            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
+            count_include_pad?: boolean;
             /**
-             * @description C_in must be divisible by groups; C_out = weight C_out/groups * groups.
-             * @default 1
-             */
-            groups: number;
-            /**
-             * @description Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.
+             * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
              * @enum {string}
              */
-            layout: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
             /**
              * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
              * @default array
              * @enum {string}
              */
-            encoding: "array" | "base64";
+            encoding?: "array" | "base64";
         };
-        ConvTransposeResponseMsgpack: {
-            output: components["schemas"]["MsgpackTensor"];
-        };
-        ConvTransposeResponseJson: {
+        PoolForwardResponseJson: {
             output: components["schemas"]["JsonTensor"];
         };
+        PoolForwardResponseMsgpack: {
+            output: components["schemas"]["MsgpackTensor"];
+        };
+        /** @description RFC 9457 problem details. type is urn:convd:problem:<kind>; each error status of an operation lists its kinds as examples. */
+        Problem: {
+            /** @description A URI reference naming the kind of problem. */
+            type: string;
+            /** @description Short summary of the kind of problem. */
+            title: string;
+            /** @description The HTTP status code. */
+            status: number;
+            /** @description This occurrence, naming the field and the numbers involved. */
+            detail: string;
+            /** @description Every problem found with the request, by field path. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description The elements in row-major order, in one of three forms. */
+        TensorData: (number | ("NaN" | "Infinity" | "-Infinity"))[] | string;
     };
     responses: never;
     parameters: never;
