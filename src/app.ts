@@ -9,6 +9,7 @@ import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-
 import { loadConfig, type Config } from './config.js';
 import { clientErrorHandler } from './http/client-errors.js';
 import { registerErrorHandling } from './http/errors.js';
+import { trackRoutes, type RouteTable } from './http/routes.js';
 import { zodValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
@@ -33,6 +34,8 @@ export interface ConvdApp {
   config: Config;
   lifecycle: Lifecycle;
   pool: ConvPool;
+  /** Every registered route, HEAD routes included (what 405 answers are made from). */
+  routes: RouteTable;
 }
 
 export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
@@ -61,9 +64,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     requestTimeout: config.requestTimeoutMs,
   }).withTypeProvider<ZodTypeProvider>();
 
+  // first, so that it sees every route registered below
+  const routes = trackRoutes(app);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandling(app);
+  registerErrorHandling(app, routes);
   registerBodyParsers(app);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -95,5 +100,5 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
 
-  return { app, config, lifecycle, pool };
+  return { app, config, lifecycle, pool, routes };
 }
