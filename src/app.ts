@@ -17,6 +17,7 @@ import { swaggerOptions } from './openapi.js';
 import { ConvPool } from './pool.js';
 import { convRoutes } from './routes/conv.js';
 import { docsRoutes } from './routes/docs.js';
+import { indexRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { poolRoutes } from './routes/pool.js';
 import { transposeRoutes } from './routes/transpose.js';
@@ -34,7 +35,7 @@ export interface ConvdApp {
   config: Config;
   lifecycle: Lifecycle;
   pool: ConvPool;
-  /** Every registered route, HEAD routes included (what 405 answers are made from). */
+  /** Every registered route, HEAD routes included (what 405 answers and GET / are made from). */
   routes: RouteTable;
 }
 
@@ -99,6 +100,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   await app.register(transposeRoutes, { config, pool, metrics, lifecycle });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
+  await app.register(indexRoutes, { routes });
 
   return { app, config, lifecycle, pool, routes };
 }
