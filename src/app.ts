@@ -9,6 +9,7 @@ import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-
 import { loadConfig, type Config } from './config.js';
 import { clientErrorHandler } from './http/client-errors.js';
 import { registerErrorHandling } from './http/errors.js';
+import { trackRoutes, type RouteTable } from './http/routes.js';
 import { zodValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
@@ -16,6 +17,7 @@ import { swaggerOptions } from './openapi.js';
 import { ConvPool } from './pool.js';
 import { convRoutes } from './routes/conv.js';
 import { docsRoutes } from './routes/docs.js';
+import { indexRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { poolRoutes } from './routes/pool.js';
 import { transposeRoutes } from './routes/transpose.js';
@@ -33,6 +35,8 @@ export interface ConvdApp {
   config: Config;
   lifecycle: Lifecycle;
   pool: ConvPool;
+  /** Every registered route, HEAD routes included (what 405 answers and GET / are made from). */
+  routes: RouteTable;
 }
 
 export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
@@ -61,9 +65,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     requestTimeout: config.requestTimeoutMs,
   }).withTypeProvider<ZodTypeProvider>();
 
+  // first, so that it sees every route registered below
+  const routes = trackRoutes(app);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandling(app);
+  registerErrorHandling(app, routes);
   registerBodyParsers(app);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -94,6 +100,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   await app.register(transposeRoutes, { config, pool, metrics, lifecycle });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
+  await app.register(indexRoutes, { routes });
 
-  return { app, config, lifecycle, pool };
+  return { app, config, lifecycle, pool, routes };
 }

@@ -9,7 +9,7 @@ import { convWork, ConvGeometryError, resolveConv } from './conv/geometry.js';
 import type { BatchRange, ConvGeometry, ConvOperands, ConvParams, FieldError, GradName, TensorMeta } from './conv/types.js';
 import { realView, resultShape, type ConvOp, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
 import { fieldProblem } from './http/problem.js';
-import { checkWorkLimits, type WorkLimits } from './limits.js';
+import { checkWorkLimits, type OutputsInfo, type WorkLimits } from './limits.js';
 import { batchSlices, type SplitSettings } from './split.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
@@ -49,7 +49,7 @@ export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings
 
   const geometry = geometryOf(operands, call.params);
   const work = convWork(geometry, call.grads);
-  checkWorkLimits(operands, work, settings);
+  checkWorkLimits(operands, work, settings, convOutputs(geometry, call.grads));
   const slices = batchSlices(geometry.batch, work.flops, settings, idleThreads);
 
   const dataErrors = Object.entries(call.tensors)
@@ -69,6 +69,25 @@ export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings
     gradOutput: grad_output ? bufferOf(grad_output) : null,
   };
   return { task, flops: work.flops, outputBytes: work.outputBytes, slices, results: (result) => resultTensors(geometry, result) };
+}
+
+const dims = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/** The outputs of a forward (`grads` undefined) or backward request, for a limit problem. */
+function convOutputs(g: ConvGeometry, grads: readonly GradName[] | undefined): OutputsInfo {
+  const base = { dtype: g.dtype, batch: g.batch };
+  if (grads === undefined) {
+    const source = `from input.shape ${dims(g.inputShape)} and weight.shape ${dims(g.weightShape)}`;
+    return { ...base, path: 'input.shape', source, tensors: [{ name: 'output', shape: g.outputShape, perSample: true }] };
+  }
+  const requested = [...new Set(grads)];
+  const shapes = { input: g.inputShape, weight: g.weightShape, bias: [g.outChannels] };
+  return {
+    ...base,
+    path: 'grads',
+    source: `the gradients grads ${JSON.stringify(requested)} asks for`,
+    tensors: requested.map((k) => ({ name: `grad_${k}`, shape: shapes[k], perSample: k === 'input' })),
+  };
 }
 
 function resultTensors(geometry: ConvGeometry, result: ConvResult): Record<string, ResultTensor> {

@@ -2,8 +2,8 @@
  * Work limits, checked from shapes alone (before any tensor data is decoded or allocated):
  * elements of each request tensor, bytes of all outputs, FLOPs. Exceeding any answers 413.
  */
-import { numel, type ConvWork } from './conv/geometry.js';
-import type { ConvOperands, FieldError, TensorMeta } from './conv/types.js';
+import { itemSize, numel, type ConvWork } from './conv/geometry.js';
+import type { ConvOperands, DType, FieldError, TensorMeta } from './conv/types.js';
 import { HttpProblem } from './http/problem.js';
 
 export interface WorkLimits {
@@ -12,8 +12,48 @@ export interface WorkLimits {
   maxFlops: number;
 }
 
-/** `operands`: the request's tensors by field name (conv, pooling or conv_transpose). */
-export function checkWorkLimits(operands: ConvOperands | Readonly<Record<string, TensorMeta>>, work: ConvWork, limits: WorkLimits): void {
+/** What a request's outputs are, to say where their size comes from when it is over the limit. */
+export interface OutputsInfo {
+  /** The request field their size comes from: errors[].path (input.shape, or grads for conv backward). */
+  path: string;
+  /** How they follow from that field, naming it, e.g. "from input.shape [1, 1, 200] and weight.shape [2, 1, 1]". */
+  source: string;
+  dtype: DType;
+  /** Each output by response field; `perSample` when its first dim is the batch (it grows with N). */
+  tensors: { name: string; shape: readonly number[]; perSample: boolean }[];
+  /** N, the batch size (input.shape[0]). */
+  batch: number;
+}
+
+/** The most samples per request whose outputs fit in `limit` bytes, when fewer than the batch do (and one does). */
+function samplesThatFit(outputs: OutputsInfo, limit: number): number | null {
+  const bytes = (perSample: boolean) =>
+    outputs.tensors.filter((t) => t.perSample === perSample).reduce((sum, t) => sum + numel(t.shape) * itemSize(outputs.dtype), 0);
+  const perSample = bytes(true) / outputs.batch;
+  if (perSample === 0) return null;
+  const fit = Math.floor((limit - bytes(false)) / perSample);
+  return fit >= 1 && fit < outputs.batch ? fit : null;
+}
+
+function outputsMessage(work: ConvWork, limits: WorkLimits, outputs: OutputsInfo | undefined): string {
+  const over = `the outputs would take ${work.outputBytes} bytes; the limit is ${limits.maxOutputBytes} bytes (CONVD_MAX_OUTPUT_BYTES)`;
+  if (!outputs) return over;
+  const tensors = outputs.tensors.map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', ');
+  const fit = samplesThatFit(outputs, limits.maxOutputBytes);
+  const split = fit === null ? '' : `; split the batch: at most ${fit} of its ${outputs.batch} samples (input.shape[0]) fit in one request`;
+  return `${over}: ${tensors} of ${outputs.dtype}, ${outputs.source}${split}`;
+}
+
+/**
+ * `operands`: the request's tensors by field name (conv, pooling or conv_transpose).
+ * `outputs`: what the outputs are, for an output-bytes problem naming its field and shapes.
+ */
+export function checkWorkLimits(
+  operands: ConvOperands | Readonly<Record<string, TensorMeta>>,
+  work: ConvWork,
+  limits: WorkLimits,
+  outputs?: OutputsInfo,
+): void {
   const errors: FieldError[] = [];
   for (const [name, t] of Object.entries(operands) as [string, TensorMeta][]) {
     const elements = numel(t.shape);
@@ -26,7 +66,9 @@ export function checkWorkLimits(operands: ConvOperands | Readonly<Record<string,
   }
   const overall: string[] = [];
   if (work.outputBytes > limits.maxOutputBytes) {
-    overall.push(`the outputs would take ${work.outputBytes} bytes; the limit is ${limits.maxOutputBytes} bytes (CONVD_MAX_OUTPUT_BYTES)`);
+    const message = outputsMessage(work, limits, outputs);
+    if (outputs) errors.push({ path: outputs.path, message });
+    else overall.push(message);
   }
   if (work.flops > limits.maxFlops) {
     overall.push(`the request needs ${work.flops} FLOPs; the limit is ${limits.maxFlops} (CONVD_MAX_FLOPS)`);

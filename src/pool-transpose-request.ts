@@ -10,7 +10,7 @@ import { resolveTranspose, transposeWork, type TransposeParams } from './conv/tr
 import type { DType, FieldError, TensorMeta } from './conv/types.js';
 import { realView, type ConvResult, type ConvTask, type PoolTask, type ResultName } from './conv-task.js';
 import { fieldProblem } from './http/problem.js';
-import { checkWorkLimits, type WorkLimits } from './limits.js';
+import { checkWorkLimits, type OutputsInfo, type WorkLimits } from './limits.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
 import type { ResultTensor } from './wire/response.js';
@@ -62,6 +62,17 @@ function checkDataLengths(tensors: Tensors): void {
 
 const bufferOf = (t: RequestTensor) => decodeTensorData(t).buffer;
 
+const dims = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/** A request whose one output has the batch as its first dim, sized from input.shape (for a limit problem). */
+const outputOf = (dtype: DType, name: string, shape: readonly number[], source: string): OutputsInfo => ({
+  path: 'input.shape',
+  source,
+  dtype,
+  batch: shape[0],
+  tensors: [{ name, shape, perSample: true }],
+});
+
 const resultsOf =
   (dtype: DType, shapes: Partial<Record<ResultName, number[]>>) =>
   (result: ConvResult): Record<string, ResultTensor> =>
@@ -75,9 +86,12 @@ export function preparePool(call: PoolCall, limits: WorkLimits): PreparedTask {
   const operands = metas({ input, grad_output: backward ? grad_output : undefined });
   const g = resolved(() => resolvePool({ input: operands.input, grad_output: operands.grad_output }, call.params));
   const work = poolWork(g, backward);
-  checkWorkLimits(operands, work, limits);
-  checkDataLengths({ input, grad_output });
   const w = g.window;
+  const outputs = backward
+    ? outputOf(w.dtype, 'grad_input', w.inputShape, `shaped like input.shape ${dims(w.inputShape)}`)
+    : outputOf(w.dtype, 'output', w.outputShape, `from input.shape ${dims(w.inputShape)} and the window (kernel_size, stride, padding)`);
+  checkWorkLimits(operands, work, limits, outputs);
+  checkDataLengths({ input, grad_output });
   const task: PoolTask = {
     op: call.op,
     geometry: w,
@@ -97,7 +111,9 @@ export function prepareTranspose(call: TransposeCall, limits: WorkLimits): Prepa
   const operands = metas({ input, weight, bias });
   const g = resolved(() => resolveTranspose({ input: operands.input, weight: operands.weight, bias: operands.bias }, call.params));
   const work = transposeWork(g, bias !== undefined);
-  checkWorkLimits(operands, work, limits);
+  // the transposed convolution's output is the input of the convolution it transposes
+  const source = `from input.shape ${dims(input.shape)}, weight.shape ${dims(weight.shape)}, stride, padding, output_padding and dilation`;
+  checkWorkLimits(operands, work, limits, outputOf(g.dtype, 'output', g.inputShape, source));
   checkDataLengths({ input, weight, bias });
   const task: ConvTask = {
     op: 'transpose',

@@ -7,6 +7,7 @@
  * The API uses it to validate and to size limits before touching tensor data; the workers use
  * the geometry it returns to run the kernels. Everything here is O(rank): no tensor data.
  */
+import { batchHint, layoutHint } from './hints.js';
 import type {
   ConvGeometry,
   ConvOperands,
@@ -77,6 +78,18 @@ export class Problems {
   get any(): boolean {
     return this.list.length > 0;
   }
+  /** Adds `hint` (if any) to the message of the problem at `index`. */
+  hint(index: number, hint: string | null): void {
+    const e = this.list[index];
+    if (hint && e) this.list[index] = { path: e.path, message: `${e.message}; ${hint}` };
+  }
+}
+
+/** The layout a layout field names, whatever the rank (resolveLayout checks that): what hints describe shapes in. */
+export function layoutFamily(name: unknown): Layout {
+  if (name === 'channels_last') return 'channels_last';
+  const alias = typeof name === 'string' ? LAYOUT_ALIASES[name as keyof typeof LAYOUT_ALIASES] : undefined;
+  return alias?.layout ?? 'channels_first';
 }
 
 export function resolveLayout(name: LayoutName | undefined, rank: number, p: Problems): Layout {
@@ -171,6 +184,21 @@ export function checkShape(name: string, shape: unknown, p: Problems): shape is 
  * Throws ConvGeometryError with every problem found.
  */
 export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeometry {
+  return resolveConvChecked(operands, params, true);
+}
+
+/** Whether the request resolves: what a layout hint is checked with (no hints of its own). */
+function convResolves(operands: ConvOperands, params: ConvParams): boolean {
+  try {
+    resolveConvChecked(operands, params, false);
+    return true;
+  } catch (err) {
+    if (err instanceof ConvGeometryError) return false;
+    throw err;
+  }
+}
+
+function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: boolean): ConvGeometry {
   const p = new Problems();
   const { input, weight, bias, grad_output } = operands;
   const dtype = input.dtype;
@@ -179,14 +207,18 @@ export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeo
   }
 
   const rank = input.shape.length;
+  // one sample without its batch dimension: the weight's rank says what the input's should be
+  const missingBatch = () => batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'convolution');
   if (rank < 3 || rank > 5) {
     p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    p.hint(p.list.length - 1, missingBatch());
     throw new ConvGeometryError(p.list);
   }
   const inputOk = checkShape('input', input.shape, p);
   const weightOk = checkShape('weight', weight.shape, p);
   if (weight.shape.length !== rank) {
-    p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank}`);
+    p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
+    p.hint(p.list.length - 1, missingBatch());
   }
   const d = rank - 2;
   const layout = resolveLayout(params.layout, rank, p);
@@ -210,10 +242,19 @@ export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeo
   const weightInAxis = channelsLast ? rank - 2 : 1;
   const kernel = channelsLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
 
-  if (inChannels % groups !== 0) p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels`);
+  // input channels that fit neither the weight nor groups: perhaps the tensors are of the other layout
+  let channelProblem = -1;
+  if (inChannels % groups !== 0) {
+    channelProblem = p.list.length;
+    p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`);
+  }
   if (outChannels % groups !== 0) p.add('groups', `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${channelsLast ? rank - 1 : 0}])`);
   if (inChannels % groups === 0 && weight.shape[weightInAxis] !== inChannels / groups) {
+    channelProblem = p.list.length;
     p.add(`weight.shape[${weightInAxis}]`, `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels / groups ${groups} = ${inChannels / groups}`);
+  }
+  if (hints && channelProblem >= 0) {
+    p.hint(channelProblem, layoutHint(operands, layout, 'conv', (ops, l) => convResolves(ops, { ...params, layout: l })));
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
     p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels)`);

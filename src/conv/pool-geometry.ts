@@ -10,7 +10,8 @@
  * pooling.ts): one channel's columns are its windows, in row-major window order.
  * O(rank): no tensor data.
  */
-import { checkShape, ConvGeometryError, itemSize, numel, outputExtent, perDim, Problems, resolveLayout, sameShape, type ConvWork } from './geometry.js';
+import { checkShape, ConvGeometryError, itemSize, layoutFamily, numel, outputExtent, perDim, Problems, resolveLayout, sameShape, type ConvWork } from './geometry.js';
+import { batchHint } from './hints.js';
 import type { ConvGeometry, LayoutName, TensorMeta } from './types.js';
 
 export type PoolMode = 'max' | 'avg';
@@ -61,8 +62,12 @@ export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeo
     p.add('grad_output.dtype', `grad_output.dtype is ${grad_output.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
   }
   const rank = input.shape.length;
+  // one sample without its batch dimension: a kernel_size list says how many spatial dims are meant
+  const missingBatch = () =>
+    Array.isArray(params.kernel_size) ? batchHint(input.shape, params.kernel_size.length + 2, layoutFamily(params.layout), 'pooling') : null;
   if (rank < 3 || rank > 5) {
     p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); pooling needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    p.hint(p.list.length - 1, missingBatch());
     throw new ConvGeometryError(p.list);
   }
   const inputOk = checkShape('input', input.shape, p);
@@ -71,7 +76,13 @@ export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeo
   const layout = resolveLayout(params.layout, rank, p);
   const mode = params.mode;
   if (!MODES.includes(mode)) p.add('mode', `mode ${JSON.stringify(mode)} is not one of ${MODES.join(', ')}`);
+  const kernelProblem = p.list.length;
   const kernel = perDim('kernel_size', params.kernel_size, d, p, { op });
+  if (p.list[kernelProblem]?.path === 'kernel_size') {
+    // kernel_size may be the mistake as well as the input (unlike a weight's rank): both fixes
+    const batch = missingBatch();
+    p.hint(kernelProblem, batch && `either give kernel_size ${d} value${d === 1 ? '' : 's'}, or for one sample without its batch dimension: ${batch}`);
+  }
   const stride = params.stride === undefined ? [...kernel] : perDim('stride', params.stride, d, p, { op });
   const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
   const dilation = perDim('dilation', params.dilation, d, p, { op });

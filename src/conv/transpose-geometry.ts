@@ -14,7 +14,8 @@
  * output_padding positions are reached by no window; a negative "after" only trims), so that
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
-import { checkShape, convWork, ConvGeometryError, isInt, MAX_PARAM, numel, perDim, Problems, resolveLayout, type ConvWork } from './geometry.js';
+import { checkShape, convWork, ConvGeometryError, isInt, layoutFamily, MAX_PARAM, numel, perDim, Problems, resolveLayout, type ConvWork } from './geometry.js';
+import { batchHint, layoutHint } from './hints.js';
 import type { ConvGeometry, LayoutName, TensorMeta } from './types.js';
 
 /** The contract's conv_transpose parameters, as received (defaults not yet applied). */
@@ -45,6 +46,21 @@ export function transposeExtent(inExtent: number, k: number, stride: number, dil
  * (bias is [inChannels]). Throws ConvGeometryError listing every problem.
  */
 export function resolveTranspose(operands: TransposeOperands, params: TransposeParams): ConvGeometry {
+  return resolveTransposeChecked(operands, params, true);
+}
+
+/** Whether the request resolves: what a layout hint is checked with (no hints of its own). */
+function transposeResolves(operands: TransposeOperands, params: TransposeParams): boolean {
+  try {
+    resolveTransposeChecked(operands, params, false);
+    return true;
+  } catch (err) {
+    if (err instanceof ConvGeometryError) return false;
+    throw err;
+  }
+}
+
+function resolveTransposeChecked(operands: TransposeOperands, params: TransposeParams, hints: boolean): ConvGeometry {
   const p = new Problems();
   const { input, weight, bias } = operands;
   const dtype = input.dtype;
@@ -52,13 +68,19 @@ export function resolveTranspose(operands: TransposeOperands, params: TransposeP
     if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
   }
   const rank = input.shape.length;
+  // one sample without its batch dimension: the weight's rank says what the input's should be
+  const missingBatch = () => batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'transposed convolution');
   if (rank < 3 || rank > 5) {
     p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a transposed convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    p.hint(p.list.length - 1, missingBatch());
     throw new ConvGeometryError(p.list);
   }
   const inputOk = checkShape('input', input.shape, p);
   const weightOk = checkShape('weight', weight.shape, p);
-  if (weight.shape.length !== rank) p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank}`);
+  if (weight.shape.length !== rank) {
+    p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
+    p.hint(p.list.length - 1, missingBatch());
+  }
   const d = rank - 2;
   const op = 'the transposed convolution';
   const layout = resolveLayout(params.layout, rank, p);
@@ -84,13 +106,22 @@ export function resolveTranspose(operands: TransposeOperands, params: TransposeP
   const weightOutAxis = channelsLast ? rank - 2 : 1;
   const kernel = channelsLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
   const outChannels = weight.shape[weightOutAxis] * groups;
+  // input channels that fit neither the weight nor groups: perhaps the tensors are of the other layout
+  let channelProblem = -1;
   if (weight.shape[weightInAxis] !== inChannels) {
+    channelProblem = p.list.length;
     p.add(
       `weight.shape[${weightInAxis}]`,
       `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels (a transposed convolution's weight is ${channelsLast ? '[*k, C_out/groups, C_in]' : '[C_in, C_out/groups, *k]'})`,
     );
   }
-  if (inChannels % groups !== 0) p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels`);
+  if (inChannels % groups !== 0) {
+    if (channelProblem < 0) channelProblem = p.list.length;
+    p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`);
+  }
+  if (hints && channelProblem >= 0) {
+    p.hint(channelProblem, layoutHint(operands, layout, 'transpose', (ops, l) => transposeResolves(ops, { ...params, layout: l })));
+  }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
     p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels: weight.shape[${weightOutAxis}] ${weight.shape[weightOutAxis]} * groups ${groups})`);
   }

@@ -1,10 +1,12 @@
 /**
  * Every error answer is application/problem+json: the service's own HttpProblems, Fastify's
- * errors (body too large, unsupported media type, bad JSON, unknown route) and anything
- * unexpected (500, details only in the log: no stack traces to clients).
+ * errors (body too large, unsupported media type, bad JSON), unknown paths (404), known paths
+ * asked with a method they do not serve (405 with Allow) and anything unexpected (500, details
+ * only in the log: no stack traces to clients).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpProblem } from './problem.js';
+import type { RouteTable } from './routes.js';
 
 export function sendProblem(reply: FastifyReply, problem: HttpProblem): FastifyReply {
   return reply.code(problem.status).headers(problem.headers).type('application/problem+json').send(JSON.stringify(problem));
@@ -33,12 +35,26 @@ function toProblem(err: FastifyError, request: FastifyRequest): HttpProblem {
   return new HttpProblem('internal', `internal error while handling request ${request.id}; the server log has the details`);
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/**
+ * 405 with Allow when the path is served but not with this method, else 404: no route at all,
+ * or a route that found nothing to serve (a static file of /docs that does not exist).
+ */
+function noRoute(app: FastifyInstance, routes: RouteTable, request: FastifyRequest): HttpProblem {
+  const path = request.url.split('?')[0];
+  const allowed = routes.allowedMethods(app, request.url);
+  if (allowed.length === 0) return new HttpProblem('not-found', `there is no route ${request.method} ${request.url}`);
+  if (allowed.includes(request.method)) return new HttpProblem('not-found', `${request.method} ${request.url}: not found`);
+  const list = allowed.join(', ');
+  return new HttpProblem('method-not-allowed', `${path} does not accept ${request.method}; it accepts ${list}`, { headers: { allow: list } });
+}
+
+/** `routes`: the route table (trackRoutes), to tell a wrong method (405) from an unknown path (404). */
+export function registerErrorHandling(app: FastifyInstance, routes: RouteTable): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = toProblem(err, request);
     if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ problem: problem.kind, detail: problem.message }, 'request refused');
     return sendProblem(reply, problem);
   });
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, new HttpProblem('not-found', `there is no route ${request.method} ${request.url}`)));
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, noRoute(app, routes, request)));
 }

@@ -12,6 +12,7 @@ const KINDS = {
   'invalid-geometry': { status: 400, title: 'Inconsistent shapes or parameters' },
   'invalid-tensor-data': { status: 400, title: 'Tensor data does not match its shape and dtype' },
   'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'not-acceptable': { status: 406, title: 'Not acceptable' },
   'request-timeout': { status: 408, title: 'Request timeout' },
   'body-too-large': { status: 413, title: 'Request body too large' },

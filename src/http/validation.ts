@@ -9,6 +9,8 @@
  */
 import type { FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
+import { layoutFamily } from '../conv/geometry.js';
+import { batchHint } from '../conv/hints.js';
 import type { FieldError } from '../conv/types.js';
 import { fieldProblem } from './problem.js';
 
@@ -65,6 +67,42 @@ function expandUnion(issue: Issue, prefix: readonly PathKey[] = []): Issue[] {
   return [{ ...issue, path } as Issue];
 }
 
+const isShape = (v: unknown): v is number[] => Array.isArray(v) && v.every((e) => Number.isSafeInteger(e) && e >= 1);
+
+/** Nested tensor data (`data: [[1, 2], [3, 4]]`), reported at the data field: flatten it, to prod(shape) numbers. */
+function nestedData(issue: Issue, input: unknown): FieldError {
+  const field = issue.path.slice(0, -1);
+  const path = formatPath(field);
+  const shape = valueAt(input, [...field.slice(0, -1), 'shape']);
+  const count = isShape(shape) ? ` of ${shape.reduce((a, b) => a * b, 1)} numbers (shape [${shape.join(', ')}])` : ' of numbers';
+  return {
+    path,
+    message: `${path} is nested (${formatPath(issue.path)} is ${preview(valueAt(input, issue.path))}): tensor data is one flat array; flatten it (row-major) into one array${count}`,
+  };
+}
+
+/**
+ * For an input shape short of rank 3: one sample without its batch dimension, when the
+ * weight's rank (or kernel_size's length) says the input should have one more dim.
+ */
+function rankHint(issue: Issue, input: unknown): string | null {
+  if (issue.code !== 'too_small' || formatPath(issue.path) !== 'input.shape') return null;
+  const shape = valueAt(input, issue.path);
+  if (!Array.isArray(shape)) return null;
+  const layout = layoutFamily(valueAt(input, ['layout']));
+  const weightShape = valueAt(input, ['weight', 'shape']);
+  if (Array.isArray(weightShape)) {
+    const hint = batchHint(shape, weightShape.length, layout, 'convolution');
+    return hint && `with weight.shape of rank ${weightShape.length}, ${hint}`;
+  }
+  const kernel = valueAt(input, ['kernel_size']);
+  if (Array.isArray(kernel)) {
+    const hint = batchHint(shape, kernel.length + 2, layout, 'pooling');
+    return hint && `with kernel_size of ${kernel.length} value${kernel.length === 1 ? '' : 's'}, ${hint}`;
+  }
+  return null;
+}
+
 function issueToFieldErrors(issue: Issue, input: unknown): FieldError[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
@@ -72,10 +110,12 @@ function issueToFieldErrors(issue: Issue, input: unknown): FieldError[] {
       return { path, message: `${path} is not a field of this request` };
     });
   }
+  if (issue.code === 'custom' && issue.params?.nested === true) return [nestedData(issue, input)];
   const path = formatPath(issue.path);
   const value = valueAt(input, issue.path);
   if (value === undefined && issue.code === 'invalid_type') return [{ path, message: `${path} is required` }];
-  return [{ path, message: `${path} is ${preview(value)}: ${issue.message}` }];
+  const hint = rankHint(issue, input);
+  return [{ path, message: `${path} is ${preview(value)}: ${issue.message}${hint ? `; ${hint}` : ''}` }];
 }
 
 export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =

@@ -27,7 +27,13 @@ const NumberArrayData = z
   .custom<JsonNumber[]>((v) => Array.isArray(v))
   .superRefine((values, ctx) => {
     const bad = values.findIndex((v) => !isJsonNumber(v));
-    if (bad >= 0) ctx.addIssue({ code: 'custom', path: [bad], input: values[bad], message: 'must be a number or one of "NaN", "Infinity", "-Infinity"' });
+    if (bad < 0) return;
+    if (Array.isArray(values[bad])) {
+      // nested arrays (data as [[...], [...]]): the validator reports it at the data field itself
+      ctx.addIssue({ code: 'custom', path: [bad], input: values[bad], params: { nested: true }, message: 'is an array: tensor data is one flat array; flatten it (row-major)' });
+    } else {
+      ctx.addIssue({ code: 'custom', path: [bad], input: values[bad], message: 'must be a number or one of "NaN", "Infinity", "-Infinity"' });
+    }
   })
   .meta({
     type: 'array',

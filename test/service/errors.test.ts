@@ -106,7 +106,7 @@ describe('413: body and work limits, from shapes before any allocation', () => {
 
   test('output bytes', async () => {
     const res = await postJson(convd, '/conv/forward', { input: tensor('float64', [1, 1, 200], []), weight: tensor('float64', [2, 1, 1], []) });
-    assertProblem(res, 413);
+    assertProblem(res, 413, 'input.shape');
     assert.match(res.body.detail, /outputs would take 3200 bytes; the limit is 1024 bytes/);
   });
 
