@@ -154,8 +154,7 @@ FORWARD_POLICY_BEFORE=$(iptables-save -t filter 2>/dev/null | sed -n 's/^:FORWAR
 FORWARD_POLICY_BEFORE=${FORWARD_POLICY_BEFORE:-ACCEPT}
 
 step 'static checks: shellcheck, Dockerfile lint, compose config, body limits'
-shellcheck scripts/verify-deploy.sh scripts/deploy/standin/docker-entrypoint.sh \
-  scripts/ci/clients.sh scripts/ci/docs-page.sh scripts/ci/k8s.sh scripts/ci/with-server.sh
+shellcheck -x .ci/run scripts/*.sh scripts/ci/*.sh scripts/reliability/*.sh scripts/deploy/standin/docker-entrypoint.sh
 compose config -q
 # npm dockerlinter (hadolint-style rules; hadolint is neither in Debian nor on npm) and dclint
 # for the compose file, in the scratch folder: not project dependencies. --ignore-scripts:

