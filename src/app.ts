@@ -14,7 +14,7 @@ import { zodValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
 import { swaggerOptions } from './openapi.js';
-import { ConvPool } from './pool.js';
+import { WorkerPool } from './worker-pool.js';
 import { convRoutes } from './routes/conv.js';
 import { docsRoutes } from './routes/docs.js';
 import { indexRoutes } from './routes/index.js';
@@ -27,14 +27,14 @@ export interface BuildOptions {
   /** Overrides of the defaults (the environment is not read here; server.ts does that). */
   config?: Partial<Config>;
   /** The worker pool; by default one is made from the config. The app closes it on close. */
-  pool?: ConvPool;
+  pool?: WorkerPool;
 }
 
 export interface ConvdApp {
   app: FastifyInstance;
   config: Config;
   lifecycle: Lifecycle;
-  pool: ConvPool;
+  pool: WorkerPool;
   /** Every registered route, HEAD routes included (what 405 answers and GET / are made from). */
   routes: RouteTable;
 }
@@ -43,7 +43,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   const config: Config = { ...loadConfig({}), ...options.config };
   const pool =
     options.pool ??
-    new ConvPool({
+    new WorkerPool({
       threads: config.poolThreads,
       maxQueue: config.maxQueue,
       workerData: { tileBudgetBytes: config.tileBudgetBytes },
@@ -89,6 +89,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   });
   app.addHook('onReady', async () => {
     await pool.started;
+    // what the workers run each dtype on; fails start-up when CONVD_KERNEL=wasm cannot be honoured
+    metrics.setKernels(await pool.describe());
     lifecycle.markReady();
   });
   app.addHook('preClose', async () => lifecycle.startDraining());

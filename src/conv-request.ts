@@ -5,16 +5,20 @@
  * then data lengths (from lengths), and only then is any tensor data decoded, so that a small
  * body declaring huge shapes never allocates.
  */
-import { convWork, ConvGeometryError, resolveConv } from './conv/geometry.js';
-import type { BatchRange, ConvGeometry, ConvOperands, ConvParams, FieldError, GradName, TensorMeta } from './conv/types.js';
-import { realView, resultShape, type ConvOp, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
+import { convWork, resolveConv } from './shared/geometry/conv.js';
+import { GeometryError } from './shared/geometry/common.js';
+import type { BatchRange, TensorMeta } from './shared/tensor.js';
+import type { ConvGeometry, ConvOperands, ConvParams, GradName } from './shared/geometry/conv.js';
+import type { FieldError } from './shared/geometry/common.js';
+import { realView } from './shared/tensor.js';
+import { resultShape, type ConvOp, type TaskResult, type Task, type ResultName } from './shared/task.js';
 import { fieldProblem } from './http/problem.js';
 import { checkWorkLimits, type OutputsInfo, type WorkLimits } from './limits.js';
 import { batchSlices, type SplitSettings } from './split.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
 import type { ResultTensor } from './wire/response.js';
-import type { PreparedCompute } from './routes/compute.js';
+import type { Prepared } from './dispatch.js';
 
 export interface ConvCall {
   op: ConvOp;
@@ -24,24 +28,19 @@ export interface ConvCall {
   grads?: GradName[];
 }
 
-export interface PreparedConv extends PreparedCompute {
-  /** The batch ranges the task runs as: several when it is split across threads. */
-  slices: BatchRange[];
-}
-
 const metaOf = (t: RequestTensor): TensorMeta => ({ dtype: t.dtype, shape: t.shape });
 
 function geometryOf(operands: ConvOperands, params: ConvParams): ConvGeometry {
   try {
     return resolveConv(operands, params);
   } catch (err) {
-    if (err instanceof ConvGeometryError) throw fieldProblem('invalid-geometry', err.errors);
+    if (err instanceof GeometryError) throw fieldProblem('invalid-geometry', err.errors);
     throw err;
   }
 }
 
 /** Validates and decodes a conv request; `idleThreads` (the main lane's, now) bounds its split. */
-export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings, idleThreads: number): PreparedConv {
+export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings, idleThreads: number): Prepared {
   const { input, weight, bias, grad_output } = call.tensors;
   const operands: ConvOperands = { input: metaOf(input), weight: metaOf(weight) };
   if (bias) operands.bias = metaOf(bias);
@@ -59,7 +58,7 @@ export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings
 
   // A split request's tensors go to shared memory, read by every thread; else they are moved.
   const bufferOf = (t: RequestTensor) => decodeTensorData(t, slices.length > 1).buffer;
-  const task: ConvTask = {
+  const task: Task = {
     op: call.op,
     geometry,
     grads: call.grads ?? [],
@@ -90,7 +89,7 @@ function convOutputs(g: ConvGeometry, grads: readonly GradName[] | undefined): O
   };
 }
 
-function resultTensors(geometry: ConvGeometry, result: ConvResult): Record<string, ResultTensor> {
+function resultTensors(geometry: ConvGeometry, result: TaskResult): Record<string, ResultTensor> {
   return Object.fromEntries(
     Object.entries(result).map(([name, buffer]) => [
       name,

@@ -2,8 +2,11 @@
  * Work limits, checked from shapes alone (before any tensor data is decoded or allocated):
  * elements of each request tensor, bytes of all outputs, FLOPs. Exceeding any answers 413.
  */
-import { itemSize, numel, type ConvWork } from './conv/geometry.js';
-import type { ConvOperands, DType, FieldError, TensorMeta } from './conv/types.js';
+import { itemSize, numel } from './shared/tensor.js';
+import { type Work } from './shared/geometry/common.js';
+import type { ConvOperands } from './shared/geometry/conv.js';
+import type { DType, TensorMeta } from './shared/tensor.js';
+import type { FieldError } from './shared/geometry/common.js';
 import { HttpProblem } from './http/problem.js';
 
 export interface WorkLimits {
@@ -35,7 +38,7 @@ function samplesThatFit(outputs: OutputsInfo, limit: number): number | null {
   return fit >= 1 && fit < outputs.batch ? fit : null;
 }
 
-function outputsMessage(work: ConvWork, limits: WorkLimits, outputs: OutputsInfo | undefined): string {
+function outputsMessage(work: Work, limits: WorkLimits, outputs: OutputsInfo | undefined): string {
   const over = `the outputs would take ${work.outputBytes} bytes; the limit is ${limits.maxOutputBytes} bytes (CONVD_MAX_OUTPUT_BYTES)`;
   if (!outputs) return over;
   const tensors = outputs.tensors.map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', ');
@@ -50,7 +53,7 @@ function outputsMessage(work: ConvWork, limits: WorkLimits, outputs: OutputsInfo
  */
 export function checkWorkLimits(
   operands: ConvOperands | Readonly<Record<string, TensorMeta>>,
-  work: ConvWork,
+  work: Work,
   limits: WorkLimits,
   outputs?: OutputsInfo,
 ): void {

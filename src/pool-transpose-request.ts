@@ -4,29 +4,25 @@
  * limits (from shapes), then data lengths, and only then is any tensor data decoded, so a
  * small body declaring huge shapes never allocates.
  */
-import { ConvGeometryError } from './conv/geometry.js';
-import { poolWork, resolvePool, type PoolParams } from './conv/pool-geometry.js';
-import { resolveTranspose, transposeWork, type TransposeParams } from './conv/transpose-geometry.js';
-import type { DType, FieldError, TensorMeta } from './conv/types.js';
-import { realView, type ConvResult, type ConvTask, type PoolTask, type ResultName } from './conv-task.js';
+import { GeometryError } from './shared/geometry/common.js';
+import { poolingWork, resolvePooling, type PoolingParams } from './shared/geometry/pooling.js';
+import { resolveTranspose, transposeWork, type TransposeParams } from './shared/geometry/transpose.js';
+import type { DType, TensorMeta } from './shared/tensor.js';
+import type { FieldError } from './shared/geometry/common.js';
+import { realView } from './shared/tensor.js';
+import { type TaskResult, type Task, type PoolingTask, type ResultName } from './shared/task.js';
 import { fieldProblem } from './http/problem.js';
 import { checkWorkLimits, type OutputsInfo, type WorkLimits } from './limits.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
 import type { ResultTensor } from './wire/response.js';
+import type { Prepared } from './dispatch.js';
 
-export interface PreparedTask {
-  task: ConvTask;
-  flops: number;
-  outputBytes: number;
-  /** The response tensors of the worker's result. */
-  results(result: ConvResult): Record<string, ResultTensor>;
-}
 
 export interface PoolCall {
-  op: PoolTask['op'];
+  op: PoolingTask['op'];
   tensors: { input: RequestTensor; grad_output?: RequestTensor };
-  params: PoolParams;
+  params: PoolingParams;
 }
 
 export interface TransposeCall {
@@ -47,7 +43,7 @@ function resolved<T>(resolve: () => T): T {
   try {
     return resolve();
   } catch (err) {
-    if (err instanceof ConvGeometryError) throw fieldProblem('invalid-geometry', err.errors);
+    if (err instanceof GeometryError) throw fieldProblem('invalid-geometry', err.errors);
     throw err;
   }
 }
@@ -75,24 +71,24 @@ const outputOf = (dtype: DType, name: string, shape: readonly number[], source: 
 
 const resultsOf =
   (dtype: DType, shapes: Partial<Record<ResultName, number[]>>) =>
-  (result: ConvResult): Record<string, ResultTensor> =>
+  (result: TaskResult): Record<string, ResultTensor> =>
     Object.fromEntries(
       Object.entries(shapes).map(([name, shape]) => [name, { dtype, shape: shape!, data: realView(dtype, result[name as ResultName]!) }]),
     );
 
-export function preparePool(call: PoolCall, limits: WorkLimits): PreparedTask {
+export function preparePool(call: PoolCall, limits: WorkLimits): Prepared {
   const { input, grad_output } = call.tensors;
   const backward = call.op === 'pool_backward';
   const operands = metas({ input, grad_output: backward ? grad_output : undefined });
-  const g = resolved(() => resolvePool({ input: operands.input, grad_output: operands.grad_output }, call.params));
-  const work = poolWork(g, backward);
+  const g = resolved(() => resolvePooling({ input: operands.input, grad_output: operands.grad_output }, call.params));
+  const work = poolingWork(g, backward);
   const w = g.window;
   const outputs = backward
     ? outputOf(w.dtype, 'grad_input', w.inputShape, `shaped like input.shape ${dims(w.inputShape)}`)
     : outputOf(w.dtype, 'output', w.outputShape, `from input.shape ${dims(w.inputShape)} and the window (kernel_size, stride, padding)`);
   checkWorkLimits(operands, work, limits, outputs);
   checkDataLengths({ input, grad_output });
-  const task: PoolTask = {
+  const task: PoolingTask = {
     op: call.op,
     geometry: w,
     pool: { mode: g.mode, countIncludePad: g.countIncludePad },
@@ -106,7 +102,7 @@ export function preparePool(call: PoolCall, limits: WorkLimits): PreparedTask {
   return { task, flops: work.flops, outputBytes: work.outputBytes, results: resultsOf(w.dtype, shapes) };
 }
 
-export function prepareTranspose(call: TransposeCall, limits: WorkLimits): PreparedTask {
+export function prepareTranspose(call: TransposeCall, limits: WorkLimits): Prepared {
   const { input, weight, bias } = call.tensors;
   const operands = metas({ input, weight, bias });
   const g = resolved(() => resolveTranspose({ input: operands.input, weight: operands.weight, bias: operands.bias }, call.params));
@@ -115,7 +111,7 @@ export function prepareTranspose(call: TransposeCall, limits: WorkLimits): Prepa
   const source = `from input.shape ${dims(input.shape)}, weight.shape ${dims(weight.shape)}, stride, padding, output_padding and dilation`;
   checkWorkLimits(operands, work, limits, outputOf(g.dtype, 'output', g.inputShape, source));
   checkDataLengths({ input, weight, bias });
-  const task: ConvTask = {
+  const task: Task = {
     op: 'transpose',
     geometry: g,
     grads: [],

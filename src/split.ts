@@ -10,10 +10,11 @@
  * under load every request runs whole (no hand-offs, one queue slot each) and the pool's
  * throughput is what it would be without splitting.
  */
-import { numel } from './conv/geometry.js';
-import type { BatchRange, DType } from './conv/types.js';
-import { allocShared, GRAD_RESULT, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
-import type { ConvPool } from './pool.js';
+import { numel } from './shared/tensor.js';
+import type { BatchRange, DType } from './shared/tensor.js';
+import { allocShared, realView } from './shared/tensor.js';
+import { GRAD_RESULT, resultShape, type TaskResult, type Task, type ResultName } from './shared/task.js';
+import type { WorkerPool } from './worker-pool.js';
 
 export interface SplitSettings {
   poolThreads: number;
@@ -32,7 +33,7 @@ export function batchSlices(batch: number, flops: number, settings: SplitSetting
 /** Results every thread writes its images of in place (the others are partial sums). */
 const SHARED_RESULTS: readonly ResultName[] = ['output', 'grad_input'];
 
-function sumInto(dtype: DType, target: ConvResult[ResultName], parts: ConvResult[ResultName][]): void {
+function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult[ResultName][]): void {
   const sum = realView(dtype, target!);
   for (const part of parts) {
     const values = realView(dtype, part!);
@@ -41,14 +42,14 @@ function sumInto(dtype: DType, target: ConvResult[ResultName], parts: ConvResult
 }
 
 /** Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the result. */
-export async function runSplit(pool: ConvPool, task: ConvTask, slices: BatchRange[], signal: AbortSignal): Promise<ConvResult> {
+export async function runSplit(pool: WorkerPool, task: Task, slices: BatchRange[], signal: AbortSignal): Promise<TaskResult> {
   const g = task.geometry;
   const wanted: ResultName[] = task.op === 'forward' ? ['output'] : task.grads.map((grad) => GRAD_RESULT[grad]);
   const sharedOutputs = Object.fromEntries(
     wanted.filter((name) => SHARED_RESULTS.includes(name)).map((name) => [name, allocShared(g.dtype, numel(resultShape(g, name)))]),
   );
   const parts = await pool.runAll(slices.map((batch) => ({ ...task, batch, sharedOutputs })), signal);
-  const result: ConvResult = { ...sharedOutputs };
+  const result: TaskResult = { ...sharedOutputs };
   for (const name of wanted) {
     if (result[name]) continue;
     const [first, ...rest] = parts.map((p) => p[name]);

@@ -1,20 +1,19 @@
 /**
- * The conv worker's pooling and conv_transpose tasks (src/conv-task.ts: PoolTask,
+ * The worker's pooling and conv_transpose tasks (src/shared/task.ts: PoolingTask,
  * TransposeTask): allocates the output (or writes the shared one of a split request, for the
  * images of the task's batch range) and runs the kernel on the task's inputs.
  */
-import { numel } from '../src/conv/geometry.js';
-import type { Real } from '../src/conv/types.js';
-import { allocReal, realView, type ConvResult, type PoolTask, type ResultName, type TransposeTask } from '../src/conv-task.js';
+import type { PoolingTask, ResultName, TaskResult, TransposeTask } from '../src/shared/task.js';
+import { allocReal, numel, realView, type Real } from '../src/shared/tensor.js';
 import { engineFor } from './kernels/engine.js';
 import { poolBackward, poolForward } from './kernels/pooling.js';
 import { convTranspose } from './kernels/transpose.js';
 
 /** Runs `task`; returns the results to move back (none for shared outputs). */
-export function runPoolTransposeTask(task: PoolTask | TransposeTask): ConvResult {
+export function runPoolTransposeTask(task: PoolingTask | TransposeTask): TaskResult {
   const g = task.geometry;
   const view = (buffer: ArrayBuffer | SharedArrayBuffer): Real => realView(g.dtype, buffer);
-  const moved: ConvResult = {};
+  const moved: TaskResult = {};
   const output = (name: ResultName, shape: number[]): Real => {
     const shared = task.sharedOutputs?.[name];
     if (shared) return view(shared);

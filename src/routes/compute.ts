@@ -5,17 +5,17 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import type { ConvResult, TaskOp } from '../conv-task.js';
-import { clientGoneSignal, dispatch, type Work } from '../dispatch.js';
+import type { TaskOp } from '../shared/task.js';
+import { clientGoneSignal, dispatch, type Prepared } from '../dispatch.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Metrics } from '../metrics.js';
-import type { ConvPool } from '../pool.js';
+import type { WorkerPool } from '../worker-pool.js';
 import { problemResponse } from '../schemas/problem.js';
 import { negotiateEncoding, type ResponseEncoding } from '../wire/accept.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
-import { encodeResult, type ResultTensor } from '../wire/response.js';
-import { faultFromHeaders } from '../../workers/faults.js';
+import { encodeResult } from '../wire/response.js';
+import { faultFromHeaders } from '../shared/faults.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,7 +25,7 @@ declare module 'fastify' {
 
 export interface ComputeRouteDeps {
   config: Config;
-  pool: ConvPool;
+  pool: WorkerPool;
   metrics: Metrics;
   lifecycle: Lifecycle;
 }
@@ -70,17 +70,11 @@ export function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<C
   });
 }
 
-/** A validated, limit-checked request: its work (task, FLOPs, maybe batch slices) and how to read its result. */
-export interface PreparedCompute extends Work {
-  outputBytes: number;
-  results(result: ConvResult): Record<string, ResultTensor>;
-}
-
 /** Runs a prepared (validated, limit-checked) task on the pool, counts its work and sends its result. */
 export async function sendComputed(
   deps: ComputeRouteDeps,
   op: TaskOp,
-  prepared: PreparedCompute,
+  prepared: Prepared,
   dataAs: 'array' | 'base64',
   request: FastifyRequest,
   reply: FastifyReply,

@@ -2,10 +2,10 @@
  * The conv endpoints' requests and responses (api-contract.md, "Conv parameters",
  * "POST /conv/forward", "POST /conv/backward"). Value ranges live here; everything that
  * relates one field to another (ranks, channels, groups, output extents, padding limits of a
- * padding mode) is src/conv/geometry.ts's job.
+ * padding mode) is src/shared/geometry/conv.ts's job.
  */
 import { z } from 'zod';
-import { MAX_PARAM } from '../conv/geometry.js';
+import { MAX_PARAM } from '../shared/geometry/common.js';
 import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from './examples.js';
 import { JsonTensorSchema, MsgpackTensorSchema, tensorSchema } from './tensor.js';
 

@@ -2,7 +2,7 @@
  * The pooling endpoints' requests and responses (api-contract.md, "Pooling"). Value ranges
  * live here; how fields relate (padding <= kernel_size / 2, dilation for max only,
  * count_include_pad for avg only, output extents, grad_output shape) is
- * src/conv/pool-geometry.ts's job.
+ * src/shared/geometry/pooling.ts's job.
  */
 import { z } from 'zod';
 import { EncodingSchema, intFrom, LayoutSchema, responses } from './conv.js';

@@ -1,7 +1,7 @@
 /**
  * The transposed convolution endpoint's request and response (api-contract.md, "Transposed
  * convolution"). Value ranges live here; how fields relate (channels, groups, output_padding
- * against stride and dilation, output extents) is src/conv/transpose-geometry.ts's job.
+ * against stride and dilation, output extents) is src/shared/geometry/transpose.ts's job.
  */
 import { z } from 'zod';
 import { EncodingSchema, intFrom, LayoutSchema, perDim, responses } from './conv.js';

@@ -9,8 +9,9 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConv, numel } from '../../src/conv/geometry.js';
-import type { Real } from '../../src/conv/types.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { numel } from '../../src/shared/tensor.js';
+import type { Real } from '../../src/shared/tensor.js';
 import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
 import type { MatrixView } from '../../workers/kernels/gemm.js';

@@ -5,8 +5,11 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConv, ConvGeometryError, numel, itemSize, convWork } from '../../src/conv/geometry.js';
-import type { ConvOperands, ConvParams, DType } from '../../src/conv/types.js';
+import { resolveConv, convWork } from '../../src/shared/geometry/conv.js';
+import { GeometryError } from '../../src/shared/geometry/common.js';
+import { numel, itemSize } from '../../src/shared/tensor.js';
+import type { ConvOperands, ConvParams } from '../../src/shared/geometry/conv.js';
+import type { DType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
@@ -123,7 +126,7 @@ describe('validation rules', () => {
     } catch (e) {
       err = e;
     }
-    assert.ok(err instanceof ConvGeometryError);
+    assert.ok(err instanceof GeometryError);
     const paths = err.errors.map((e) => e.path);
     for (const p of ['stride[0]', 'dilation[1]']) assert.ok(paths.includes(p), `missing ${p} in ${JSON.stringify(paths)}`);
   });

@@ -1,19 +1,19 @@
 /**
- * resolvePool: PyTorch's pooling rules, each problem named by its field path with the numbers
+ * resolvePooling: PyTorch's pooling rules, each problem named by its field path with the numbers
  * involved; defaults (stride = kernel_size, count_include_pad = true); the window geometry the
- * kernels run on; poolWork.
+ * kernels run on; poolingWork.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConvGeometryError } from '../../src/conv/geometry.js';
-import { poolWork, resolvePool, type PoolOperands, type PoolParams } from '../../src/conv/pool-geometry.js';
-import type { DType } from '../../src/conv/types.js';
+import { GeometryError } from '../../src/shared/geometry/common.js';
+import { poolingWork, resolvePooling, type PoolingOperands, type PoolingParams } from '../../src/shared/geometry/pooling.js';
+import type { DType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
 
-const expectError = (operands: PoolOperands, params: PoolParams, path: string | RegExp, ...parts: string[]) =>
-  expectGeometryError(() => resolvePool(operands, params), path, ...parts);
+const expectError = (operands: PoolingOperands, params: PoolingParams, path: string | RegExp, ...parts: string[]) =>
+  expectGeometryError(() => resolvePooling(operands, params), path, ...parts);
 
 describe('validation rules', () => {
   const x = { input: t([1, 2, 6, 6]) };
@@ -25,7 +25,7 @@ describe('validation rules', () => {
   });
   test('dilation is for max pooling only', () => {
     expectError(x, { mode: 'avg', kernel_size: 2, dilation: 2 }, 'dilation', 'average pooling has no dilation');
-    assert.doesNotThrow(() => resolvePool(x, { mode: 'avg', kernel_size: 2, dilation: [1, 1] }));
+    assert.doesNotThrow(() => resolvePooling(x, { mode: 'avg', kernel_size: 2, dilation: [1, 1] }));
   });
   test('count_include_pad is for avg pooling only', () => {
     expectError(x, { mode: 'max', kernel_size: 2, count_include_pad: true }, 'count_include_pad', 'average pooling only');
@@ -55,10 +55,10 @@ describe('validation rules', () => {
   });
   test('every problem at once', () => {
     try {
-      resolvePool(x, { mode: 'avg', kernel_size: 2, padding: 2, dilation: 2, stride: 0 });
+      resolvePooling(x, { mode: 'avg', kernel_size: 2, padding: 2, dilation: 2, stride: 0 });
       assert.fail('no error');
     } catch (e) {
-      assert.ok(e instanceof ConvGeometryError);
+      assert.ok(e instanceof GeometryError);
       assert.deepEqual([...new Set(e.errors.map((p) => p.path))].sort(), ['dilation', 'padding', 'stride']);
     }
   });
@@ -66,23 +66,23 @@ describe('validation rules', () => {
 
 describe('resolution', () => {
   test('stride defaults to kernel_size, count_include_pad to true', () => {
-    const g = resolvePool({ input: t([2, 3, 7, 8]) }, { mode: 'avg', kernel_size: [3, 2] });
+    const g = resolvePooling({ input: t([2, 3, 7, 8]) }, { mode: 'avg', kernel_size: [3, 2] });
     assert.deepEqual(g.window.stride, [3, 2]);
     assert.equal(g.countIncludePad, true);
     assert.deepEqual(g.window.outputShape, [2, 3, 2, 4]);
   });
   test('the window geometry is a depthwise convolution over the input (both layouts)', () => {
-    const cf = resolvePool({ input: t([2, 3, 9]) }, { mode: 'max', kernel_size: 3, stride: 2, padding: 1, dilation: 2 }).window;
+    const cf = resolvePooling({ input: t([2, 3, 9]) }, { mode: 'max', kernel_size: 3, stride: 2, padding: 1, dilation: 2 }).window;
     assert.deepEqual(
       { groups: cf.groups, cin: cf.inChannels, cout: cf.outChannels, pad: [cf.padBefore, cf.padAfter], mode: cf.paddingMode, w: cf.weightShape, out: cf.outputShape },
       { groups: 3, cin: 3, cout: 3, pad: [[1], [1]], mode: 'zeros', w: [3, 1, 3], out: [2, 3, 4] },
     );
-    const cl = resolvePool({ input: t([2, 5, 6, 7, 4]) }, { mode: 'max', kernel_size: [1, 2, 3], layout: 'NDHWC' }).window;
+    const cl = resolvePooling({ input: t([2, 5, 6, 7, 4]) }, { mode: 'max', kernel_size: [1, 2, 3], layout: 'NDHWC' }).window;
     assert.deepEqual([cl.layout, cl.inSpatial, cl.outSpatial, cl.weightShape, cl.outputShape], ['channels_last', [5, 6, 7], [5, 3, 2], [1, 2, 3, 1, 4], [2, 5, 3, 2, 4]]);
   });
-  test('poolWork: one operation per window element; the output (forward) or grad_input (backward)', () => {
-    const g = resolvePool({ input: t([2, 3, 8, 8], 'float64') }, { mode: 'max', kernel_size: 2 });
-    assert.deepEqual(poolWork(g, false), { flops: 2 * 3 * 16 * 4, outputElements: 2 * 3 * 16, outputBytes: 2 * 3 * 16 * 8 });
-    assert.deepEqual(poolWork(g, true), { flops: 2 * 3 * 16 * 4, outputElements: 2 * 3 * 64, outputBytes: 2 * 3 * 64 * 8 });
+  test('poolingWork: one operation per window element; the output (forward) or grad_input (backward)', () => {
+    const g = resolvePooling({ input: t([2, 3, 8, 8], 'float64') }, { mode: 'max', kernel_size: 2 });
+    assert.deepEqual(poolingWork(g, false), { flops: 2 * 3 * 16 * 4, outputElements: 2 * 3 * 16, outputBytes: 2 * 3 * 16 * 8 });
+    assert.deepEqual(poolingWork(g, true), { flops: 2 * 3 * 16 * 4, outputElements: 2 * 3 * 64, outputBytes: 2 * 3 * 64 * 8 });
   });
 });

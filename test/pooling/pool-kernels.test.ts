@@ -11,9 +11,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { numel } from '../../src/conv/geometry.js';
-import { resolvePool, type PoolGeometry, type PoolParams } from '../../src/conv/pool-geometry.js';
-import type { LayoutName, Real } from '../../src/conv/types.js';
+import { numel } from '../../src/shared/tensor.js';
+import { resolvePooling, type PoolingGeometry, type PoolingParams } from '../../src/shared/geometry/pooling.js';
+import type { LayoutName } from '../../src/shared/geometry/common.js';
+import type { Real } from '../../src/shared/tensor.js';
 import { poolBackward, poolForward } from '../../workers/kernels/pooling.js';
 import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
@@ -30,7 +31,7 @@ type Values = 'random' | 'ties' | 'special' | 'neginf';
 
 interface Case {
   inputShape: number[];
-  params: PoolParams;
+  params: PoolingParams;
   dtype: Dt;
   values: Values;
   seed: number;
@@ -72,7 +73,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       if (r.padForm === 'omit') pads.fill(0);
       if (r.padForm === 'int') pads.fill(Math.min(...pads));
       const inSp = dims.map((x, i) => Math.max(1, x.dil * (x.k - 1) + 1 - 2 * pads[i]) + x.extra);
-      const params: PoolParams = { mode: r.mode, kernel_size: r.kernelInt ? dims[0].k : dims.map((x) => x.k) };
+      const params: PoolingParams = { mode: r.mode, kernel_size: r.kernelInt ? dims[0].k : dims.map((x) => x.k) };
       if (r.strideForm === 'int') params.stride = dims[0].stride;
       if (r.strideForm === 'perdim') params.stride = dims.map((x) => x.stride);
       if (r.padForm === 'int') params.padding = pads[0];
@@ -87,9 +88,9 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
     });
 });
 
-function geometries(c: Case, withGradOutput: boolean): { g: PoolGeometry; rg: RefPoolGeom } {
+function geometries(c: Case, withGradOutput: boolean): { g: PoolingGeometry; rg: RefPoolGeom } {
   const rg = refPoolGeometry(c.inputShape, c.params);
-  const g = resolvePool(
+  const g = resolvePooling(
     { input: { dtype: c.dtype, shape: c.inputShape }, grad_output: withGradOutput ? { dtype: c.dtype, shape: rg.outputShape } : undefined },
     c.params,
   );
@@ -183,7 +184,7 @@ test('the generator covers ties, non-finite values, every parameter form and lay
 });
 
 /** Hand-picked geometries, including ones with many output positions per channel. */
-const FIXED: { name: string; input: number[]; params: PoolParams }[] = [
+const FIXED: { name: string; input: number[]; params: PoolingParams }[] = [
   { name: '3-D max k4 s1 p2 (2197 positions, tiled)', input: [1, 2, 12, 12, 12], params: { mode: 'max', kernel_size: 4, stride: 1, padding: 2 } },
   { name: '3-D NDHWC avg k[4,3,4] s1 p[2,1,1] excluding padding', input: [2, 10, 9, 11, 3], params: { mode: 'avg', kernel_size: [4, 3, 4], stride: 1, padding: [2, 1, 1], count_include_pad: false, layout: 'NDHWC' } },
   { name: '1-D max k6 s1 p3 dilation 2 (long)', input: [1, 3, 3000], params: { mode: 'max', kernel_size: 6, stride: 1, padding: 3, dilation: 2 } },
@@ -218,8 +219,8 @@ for (const f of FIXED) {
 }
 
 test('PyTorch corner cases of max pooling', () => {
-  const run = (input: number[], values: number[], params: PoolParams, dyValues?: number[]) => {
-    const g = resolvePool({ input: { dtype: 'float64', shape: input } }, params);
+  const run = (input: number[], values: number[], params: PoolingParams, dyValues?: number[]) => {
+    const g = resolvePooling({ input: { dtype: 'float64', shape: input } }, params);
     const x = Float64Array.from(values);
     const y = new Float64Array(numel(g.window.outputShape));
     poolForward(g.window, g, x, y);
@@ -245,7 +246,7 @@ test('PyTorch corner cases of max pooling', () => {
 
 test('avg pooling divisors: count_include_pad true divides by the window, false by its elements inside the input', () => {
   const run = (cip: boolean) => {
-    const g = resolvePool({ input: { dtype: 'float64', shape: [1, 1, 3] } }, { mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: cip });
+    const g = resolvePooling({ input: { dtype: 'float64', shape: [1, 1, 3] } }, { mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: cip });
     const y = new Float64Array(3);
     poolForward(g.window, g, Float64Array.from([3, 6, 9]), y);
     const dx = new Float64Array(3);
@@ -285,7 +286,7 @@ test('batch ranges write only their images and add up to the whole batch', () =>
  * central difference is exact up to rounding; max pooling is piecewise linear, and with all
  * values at least 2h apart no perturbation changes a window's maximum.
  */
-const FD: { name: string; input: number[]; params: PoolParams }[] = [
+const FD: { name: string; input: number[]; params: PoolingParams }[] = [
   { name: '1-D avg k3 s2 p1', input: [2, 2, 9], params: { mode: 'avg', kernel_size: 3, stride: 2, padding: 1 } },
   { name: '1-D NWC avg k4 s1 p2 excluding padding', input: [1, 8, 3], params: { mode: 'avg', kernel_size: 4, stride: 1, padding: 2, count_include_pad: false, layout: 'NWC' } },
   { name: '2-D avg k[3,2] s[1,2] p[1,1]', input: [1, 2, 5, 6], params: { mode: 'avg', kernel_size: [3, 2], stride: [1, 2], padding: [1, 1] } },
@@ -299,8 +300,8 @@ const H = 2 ** -10;
 
 for (const f of FD) {
   test(`finite differences: ${f.name}`, () => {
-    const g0 = resolvePool({ input: { dtype: 'float64', shape: f.input } }, f.params);
-    const g = resolvePool({ input: { dtype: 'float64', shape: f.input }, grad_output: { dtype: 'float64', shape: g0.window.outputShape } }, f.params);
+    const g0 = resolvePooling({ input: { dtype: 'float64', shape: f.input } }, f.params);
+    const g = resolvePooling({ input: { dtype: 'float64', shape: f.input }, grad_output: { dtype: 'float64', shape: g0.window.outputShape } }, f.params);
     const rand = rng(99 + f.name.length);
     const n = numel(f.input);
     // distinct values 0.25 apart (> 2h), shuffled: no ties, and no perturbation reorders them

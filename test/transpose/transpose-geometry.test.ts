@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { outputExtent } from '../../src/conv/geometry.js';
-import { resolveTranspose, transposeWork, type TransposeOperands, type TransposeParams } from '../../src/conv/transpose-geometry.js';
-import type { DType } from '../../src/conv/types.js';
+import { outputExtent } from '../../src/shared/geometry/common.js';
+import { resolveTranspose, transposeWork, type TransposeOperands, type TransposeParams } from '../../src/shared/geometry/transpose.js';
+import type { DType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });

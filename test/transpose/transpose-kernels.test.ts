@@ -12,9 +12,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { numel, resolveConv } from '../../src/conv/geometry.js';
-import { resolveTranspose, type TransposeParams } from '../../src/conv/transpose-geometry.js';
-import type { ConvGeometry, Real } from '../../src/conv/types.js';
+import { numel } from '../../src/shared/tensor.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { resolveTranspose, type TransposeParams } from '../../src/shared/geometry/transpose.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
+import type { Real } from '../../src/shared/tensor.js';
 import { convBackward } from '../../workers/kernels/conv.js';
 import { convTranspose } from '../../workers/kernels/transpose.js';
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';

@@ -25,7 +25,8 @@
  * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
  * i.e. a weight with millions of elements per output channel).
  */
-import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
+import type { BatchRange, Real } from '../../src/shared/tensor.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import { engineFor, type KernelEngine } from './engine.js';
 import { copyStrided } from './copy.js';
 import type { MatrixView } from './gemm.js';

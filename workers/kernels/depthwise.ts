@@ -10,7 +10,7 @@
  * output on an engine that stages them) must fit the tile budget; `fitsDepthwise` says so, and
  * convolutions that do not fit take the tiled GEMM path.
  */
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
 import { copyStrided } from './copy.js';
 import type { DirectDims } from './direct.js';
 import type { KernelEngine } from './engine.js';

@@ -11,7 +11,7 @@
  * (the plane of one channel inside a staged image, the taps of one channel). These TypeScript loops are the reference twins of the
  * WebAssembly SIMD ones in workers/wasm/direct.ts; the engine picks one (engine.ts).
  */
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
 
 /** Extents of one direct correlation: padded input span, output, taps, stride, dilation. */
 export interface DirectDims {

@@ -15,7 +15,7 @@
  *         relaxed SIMD.
  * `CONVD_KERNEL=ts|wasm` picks one; by default both dtypes use wasm when it loads.
  */
-import type { DType, Real } from '../../src/conv/types.js';
+import type { DType, Real } from '../../src/shared/tensor.js';
 import { tsDirect, type DirectKernels } from './direct.js';
 import { gemm, GEMM_SCRATCH_BYTES, type MatrixView } from './gemm.js';
 import { col2im, im2col } from './im2col.js';

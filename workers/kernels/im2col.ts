@@ -11,7 +11,8 @@
  * which is exactly the adjoint: gradient reaching a padded position flows back to the input
  * position it copied, as in PyTorch's autograd of F.pad.
  */
-import type { PaddingMode, Real } from '../../src/conv/types.js';
+import type { PaddingMode } from '../../src/shared/geometry/common.js';
+import type { Real } from '../../src/shared/tensor.js';
 import type { MatrixView } from './gemm.js';
 import type { ConvPlan } from './plan.js';
 

@@ -9,9 +9,11 @@
  *   channels_last  weight [kD, kH, kW, C_in/g, C_out]: row = kOff * C_in/g + ci (W row stride 1, col stride C_out)
  * with kOff = (kd * kH + kh) * kW + kw.
  */
-import type { BatchRange, ConvGeometry, PaddingMode } from '../../src/conv/types.js';
+import type { BatchRange } from '../../src/shared/tensor.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
+import type { PaddingMode } from '../../src/shared/geometry/common.js';
 import type { MatrixView } from './gemm.js';
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
 
 export interface ConvPlan {
   paddingMode: PaddingMode;

@@ -1,6 +1,6 @@
 /**
  * Max and average pooling, forward and backward, on the convolution's im2col / col2im
- * traversal (im2col.ts): the pooling's window geometry (src/conv/pool-geometry.ts) is a
+ * traversal (im2col.ts): the pooling's window geometry (src/shared/geometry/pooling.ts) is a
  * depthwise convolution, so the im2col matrix of one image and channel has one row per
  * window offset, in row-major window order, and one column per output position:
  *
@@ -24,8 +24,9 @@
  * dtype), on either dtype. Output positions are tiled so that the columns and their
  * per-position state fit the thread's tile budget (workspace.ts).
  */
-import type { PoolSettings } from '../../src/conv/pool-geometry.js';
-import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
+import type { PoolingSettings } from '../../src/shared/geometry/pooling.js';
+import type { BatchRange, Real } from '../../src/shared/tensor.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import type { MatrixView } from './gemm.js';
 import { col2im, im2col } from './im2col.js';
 import { outputMatrix, planConv, type ConvPlan } from './plan.js';
@@ -104,7 +105,7 @@ function columnMax(cols: Real, rows: number, width: number, max: Float64Array, a
 }
 
 /** y = pool(x), y preallocated with the window geometry's output shape and dtype. */
-export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, batch?: BatchRange): void {
+export function poolForward(g: ConvGeometry, s: PoolingSettings, x: Real, y: Real, batch?: BatchRange): void {
   const p = planConv(g, batch);
   const rows = rowsOf(p);
   const itemBytes = x instanceof Float32Array ? 4 : 8;
@@ -140,7 +141,7 @@ export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, 
  * `batch` range only those images are written). Max pooling reads x to find each window's
  * maximum again; average pooling does not read x.
  */
-export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real, dx: Real, batch?: BatchRange): void {
+export function poolBackward(g: ConvGeometry, s: PoolingSettings, x: Real, dy: Real, dx: Real, batch?: BatchRange): void {
   const p = planConv(g, batch);
   const rows = rowsOf(p);
   const itemBytes = x instanceof Float32Array ? 4 : 8;

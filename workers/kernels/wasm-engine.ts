@@ -10,7 +10,7 @@
  * a runtime that cannot compile it gets the plain one.
  */
 import { readFileSync } from 'node:fs';
-import type { DType, Real } from '../../src/conv/types.js';
+import type { DType, Real } from '../../src/shared/tensor.js';
 import type { KernelEngine } from './engine.js';
 import { tsDirect, type DirectDims } from './direct.js';
 import type { MatrixView } from './gemm.js';

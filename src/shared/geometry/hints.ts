@@ -5,7 +5,8 @@
  * applied resolves (the caller's `attempt` says so), so a hint never points somewhere that
  * fails again. O(rank): no tensor data.
  */
-import type { Layout, TensorMeta } from './types.js';
+import type { TensorMeta } from '../tensor.js';
+import type { Layout } from './common.js';
 
 const SPATIAL: Record<number, string[]> = { 1: ['W'], 2: ['H', 'W'], 3: ['D', 'H', 'W'] };
 

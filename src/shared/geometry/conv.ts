@@ -1,131 +1,75 @@
 /**
- * Conv geometry: the one place where shapes and parameters become extents.
- *
- * `resolveConv` turns a request's tensor shapes and conv parameters into a validated
- * `ConvGeometry` (layout, per-dim stride / dilation / padding, output extents) or throws a
- * `ConvGeometryError` listing every problem with its field path and the numbers involved.
- * The API uses it to validate and to size limits before touching tensor data; the workers use
- * the geometry it returns to run the kernels. Everything here is O(rank): no tensor data.
+ * Convolution geometry: `resolveConv` turns a conv request's tensor shapes and parameters into
+ * a validated `ConvGeometry` (layout, per-dim stride / dilation / padding, output extents), the
+ * geometry every kernel runs from (pooling and conv_transpose lower to one too), or throws a
+ * `GeometryError` listing every problem. O(rank): no tensor data.
  */
+import type { DType, TensorMeta } from '../tensor.js';
+import { itemSize, numel } from '../tensor.js';
+import {
+  checkShape,
+  GeometryError,
+  isInt,
+  layoutFamily,
+  MAX_PARAM,
+  outputExtent,
+  PADDING_MODES,
+  perDim,
+  Problems,
+  resolveLayout,
+  samePadding,
+  sameShape,
+  type Layout,
+  type LayoutName,
+  type PaddingMode,
+  type Work,
+} from './common.js';
 import { batchHint, layoutHint } from './hints.js';
-import type {
-  ConvGeometry,
-  ConvOperands,
-  ConvParams,
-  DType,
-  FieldError,
-  GradName,
-  Layout,
-  LayoutName,
-  Padding,
-  PaddingMode,
-} from './types.js';
 
-export class ConvGeometryError extends Error {
-  readonly errors: FieldError[];
-  constructor(errors: FieldError[]) {
-    super(errors.map((e) => e.message).join('; '));
-    this.name = 'ConvGeometryError';
-    this.errors = errors;
-  }
+export type Padding = number | number[] | [number, number][] | 'valid' | 'same';
+export type GradName = 'input' | 'weight' | 'bias';
+
+/** The contract's conv parameters, as received (defaults not yet applied). */
+export interface ConvParams {
+  stride?: number | number[];
+  padding?: Padding;
+  dilation?: number | number[];
+  groups?: number;
+  padding_mode?: PaddingMode;
+  layout?: LayoutName;
 }
 
-/** Largest extent, stride, dilation or padding accepted: keeps all index arithmetic exact. */
-export const MAX_PARAM = 2 ** 31 - 1;
-
-const LAYOUT_ALIASES: Record<Exclude<LayoutName, Layout>, { layout: Layout; rank: number }> = {
-  NCW: { layout: 'channels_first', rank: 3 },
-  NWC: { layout: 'channels_last', rank: 3 },
-  NCHW: { layout: 'channels_first', rank: 4 },
-  NHWC: { layout: 'channels_last', rank: 4 },
-  NCDHW: { layout: 'channels_first', rank: 5 },
-  NDHWC: { layout: 'channels_last', rank: 5 },
-};
-
-const PADDING_MODES: readonly PaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
-
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const e of shape) n *= e;
-  return n;
-}
-
-export function itemSize(dtype: DType): 4 | 8 {
-  return dtype === 'float32' ? 4 : 8;
-}
-
-/** Output extent of one spatial dim (may be < 1 for an invalid request). */
-export function outputExtent(inExtent: number, k: number, stride: number, dilation: number, before: number, after: number): number {
-  return Math.floor((inExtent + before + after - dilation * (k - 1) - 1) / stride) + 1;
-}
-
-/** TensorFlow / ONNX SAME_UPPER: out = ceil(in / stride), the odd pixel of padding goes after. */
-export function samePadding(inExtent: number, k: number, stride: number, dilation: number): [number, number] {
-  const out = Math.ceil(inExtent / stride);
-  const total = Math.max((out - 1) * stride + dilation * (k - 1) + 1 - inExtent, 0);
-  const before = Math.floor(total / 2);
-  return [before, total - before];
-}
-
-export const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
-
-/** Collects problems so a request learns all of them at once, not one per round trip. */
-export class Problems {
-  readonly list: FieldError[] = [];
-  add(path: string, message: string): void {
-    this.list.push({ path, message });
-  }
-  get any(): boolean {
-    return this.list.length > 0;
-  }
-  /** Adds `hint` (if any) to the message of the problem at `index`. */
-  hint(index: number, hint: string | null): void {
-    const e = this.list[index];
-    if (hint && e) this.list[index] = { path: e.path, message: `${e.message}; ${hint}` };
-  }
-}
-
-/** The layout a layout field names, whatever the rank (resolveLayout checks that): what hints describe shapes in. */
-export function layoutFamily(name: unknown): Layout {
-  if (name === 'channels_last') return 'channels_last';
-  const alias = typeof name === 'string' ? LAYOUT_ALIASES[name as keyof typeof LAYOUT_ALIASES] : undefined;
-  return alias?.layout ?? 'channels_first';
-}
-
-export function resolveLayout(name: LayoutName | undefined, rank: number, p: Problems): Layout {
-  if (name === undefined || name === 'channels_first' || name === 'channels_last') return name ?? 'channels_first';
-  const alias = LAYOUT_ALIASES[name];
-  if (!alias) {
-    p.add('layout', `layout ${JSON.stringify(name)} is not one of channels_first, channels_last, ${Object.keys(LAYOUT_ALIASES).join(', ')}`);
-    return 'channels_first';
-  }
-  if (alias.rank !== rank) p.add('layout', `layout ${name} is for rank-${alias.rank} tensors but input has rank ${rank}`);
-  return alias.layout;
+/** The tensors of a conv request, by contract field name. */
+export interface ConvOperands {
+  input: TensorMeta;
+  weight: TensorMeta;
+  bias?: TensorMeta;
+  grad_output?: TensorMeta;
 }
 
 /**
- * An int or int[d] parameter (stride, dilation; for pooling and transposed convolution also
- * kernel_size, padding, output_padding) as one value per spatial dim, each in [min, MAX_PARAM].
- * Absent or invalid values read as `fallback` (after the problem is recorded).
+ * Everything a kernel needs, resolved and validated. Plain data (structured-clonable), so it
+ * travels to a worker as is. Spatial arrays have one entry per spatial dim (1, 2 or 3).
  */
-export function perDim(
-  field: string,
-  value: number | number[] | undefined,
-  d: number,
-  p: Problems,
-  { min = 1, fallback = 1, op = 'the convolution' }: { min?: number; fallback?: number; op?: string } = {},
-): number[] {
-  if (value === undefined) return Array(d).fill(fallback);
-  const values = typeof value === 'number' ? Array(d).fill(value) : value;
-  if (!Array.isArray(values) || values.length !== d) {
-    p.add(field, `${field} has ${Array.isArray(values) ? values.length : 'no'} values but ${op} has ${d} spatial dims`);
-    return Array(d).fill(fallback);
-  }
-  values.forEach((v, i) => {
-    const path = typeof value === 'number' ? field : `${field}[${i}]`;
-    if (!isInt(v) || v < min || v > MAX_PARAM) p.add(path, `${path} is ${v}; it must be an integer from ${min} to ${MAX_PARAM}`);
-  });
-  return values.map((v) => (isInt(v) && v >= min && v <= MAX_PARAM ? v : fallback));
+export interface ConvGeometry {
+  dtype: DType;
+  layout: Layout;
+  paddingMode: PaddingMode;
+  batch: number;
+  inChannels: number;
+  outChannels: number;
+  groups: number;
+  inSpatial: number[];
+  kernel: number[];
+  outSpatial: number[];
+  stride: number[];
+  dilation: number[];
+  padBefore: number[];
+  padAfter: number[];
+  /** Shapes in the request's layout. */
+  inputShape: number[];
+  weightShape: number[];
+  outputShape: number[];
 }
 
 /** Every padding form of the contract, as [before, after] per spatial dim (before SAME). */
@@ -164,24 +108,9 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
   });
 }
 
-export function checkShape(name: string, shape: unknown, p: Problems): shape is number[] {
-  if (!Array.isArray(shape)) {
-    p.add(`${name}.shape`, `${name}.shape must be an array of extents`);
-    return false;
-  }
-  let ok = true;
-  shape.forEach((e, i) => {
-    if (!isInt(e) || e < 1 || e > MAX_PARAM) {
-      p.add(`${name}.shape[${i}]`, `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}`);
-      ok = false;
-    }
-  });
-  return ok;
-}
-
 /**
  * Validates a conv request's shapes and parameters and resolves its geometry.
- * Throws ConvGeometryError with every problem found.
+ * Throws GeometryError with every problem found.
  */
 export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeometry {
   return resolveConvChecked(operands, params, true);
@@ -193,7 +122,7 @@ function convResolves(operands: ConvOperands, params: ConvParams): boolean {
     resolveConvChecked(operands, params, false);
     return true;
   } catch (err) {
-    if (err instanceof ConvGeometryError) return false;
+    if (err instanceof GeometryError) return false;
     throw err;
   }
 }
@@ -212,7 +141,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   if (rank < 3 || rank > 5) {
     p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
     p.hint(p.list.length - 1, missingBatch());
-    throw new ConvGeometryError(p.list);
+    throw new GeometryError(p.list);
   }
   const inputOk = checkShape('input', input.shape, p);
   const weightOk = checkShape('weight', weight.shape, p);
@@ -231,7 +160,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   }
   const groups = params.groups ?? 1;
   if (!isInt(groups) || groups < 1 || groups > MAX_PARAM) p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
-  if (!inputOk || !weightOk || p.any) throw new ConvGeometryError(p.list);
+  if (!inputOk || !weightOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
   const batch = input.shape[0];
@@ -289,7 +218,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   if (grad_output && !sameShape(grad_output.shape, outputShape)) {
     p.add('grad_output.shape', `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`);
   }
-  if (p.any) throw new ConvGeometryError(p.list);
+  if (p.any) throw new GeometryError(p.list);
 
   return {
     dtype,
@@ -312,24 +241,13 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   };
 }
 
-export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-export interface ConvWork {
-  /** Multiply-adds x 2, the usual FLOP count. */
-  flops: number;
-  outputElements: number;
-  outputBytes: number;
-}
-
 /**
  * Work and output size of a request, from its geometry alone, so that limits are checked
  * before any allocation. Forward when `grads` is undefined, else backward for those grads.
  * FLOPs of forward, grad_input and grad_weight are each 2 * N * C_out * prod(out) *
  * (C_in / groups) * prod(k); grad_bias is N * C_out * prod(out) additions.
  */
-export function convWork(g: ConvGeometry, grads?: readonly GradName[]): ConvWork {
+export function convWork(g: ConvGeometry, grads?: readonly GradName[]): Work {
   const outputPositions = g.batch * g.outChannels * numel(g.outSpatial);
   const gemmFlops = 2 * outputPositions * (g.inChannels / g.groups) * numel(g.kernel);
   let flops = 0;

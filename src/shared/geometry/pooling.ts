@@ -2,7 +2,7 @@
  * Pooling geometry (api-contract.md, "Pooling"): max / average pooling as a convolution whose
  * im2col columns are the pooling windows.
  *
- * `resolvePool` validates a pooling request's shapes and parameters (PyTorch's rules:
+ * `resolvePooling` validates a pooling request's shapes and parameters (PyTorch's rules:
  * padding <= kernel_size / 2, stride defaulting to kernel_size, dilation for max only,
  * count_include_pad for avg only) and lowers it to a `ConvGeometry` of a depthwise
  * convolution: groups = channels, one input channel per group, kernel = the window, zeros
@@ -10,15 +10,16 @@
  * pooling.ts): one channel's columns are its windows, in row-major window order.
  * O(rank): no tensor data.
  */
-import { checkShape, ConvGeometryError, itemSize, layoutFamily, numel, outputExtent, perDim, Problems, resolveLayout, sameShape, type ConvWork } from './geometry.js';
+import { itemSize, numel, type TensorMeta } from '../tensor.js';
+import { checkShape, GeometryError, layoutFamily, outputExtent, perDim, Problems, resolveLayout, sameShape, type LayoutName, type Work } from './common.js';
+import type { ConvGeometry } from './conv.js';
 import { batchHint } from './hints.js';
-import type { ConvGeometry, LayoutName, TensorMeta } from './types.js';
 
-export type PoolMode = 'max' | 'avg';
+export type PoolingMode = 'max' | 'avg';
 
 /** The contract's pooling parameters, as received (defaults not yet applied). */
-export interface PoolParams {
-  mode: PoolMode;
+export interface PoolingParams {
+  mode: PoolingMode;
   kernel_size: number | number[];
   /** Default: kernel_size. */
   stride?: number | number[];
@@ -30,19 +31,19 @@ export interface PoolParams {
   layout?: LayoutName;
 }
 
-export interface PoolOperands {
+export interface PoolingOperands {
   input: TensorMeta;
   grad_output?: TensorMeta;
 }
 
 /** What the kernels need besides the window geometry. Plain data. */
-export interface PoolSettings {
-  mode: PoolMode;
+export interface PoolingSettings {
+  mode: PoolingMode;
   /** Avg: divide by the whole window (true) or by its non-padded elements (false). */
   countIncludePad: boolean;
 }
 
-export interface PoolGeometry extends PoolSettings {
+export interface PoolingGeometry extends PoolingSettings {
   /**
    * The windows as a depthwise convolution over the input: inChannels = outChannels = groups
    * = C, kernel = kernel_size, padBefore = padAfter = padding, zeros padding mode. Its
@@ -51,10 +52,10 @@ export interface PoolGeometry extends PoolSettings {
   window: ConvGeometry;
 }
 
-const MODES: readonly PoolMode[] = ['max', 'avg'];
+const MODES: readonly PoolingMode[] = ['max', 'avg'];
 
-/** Validates a pooling request and resolves its geometry; throws ConvGeometryError listing every problem. */
-export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeometry {
+/** Validates a pooling request and resolves its geometry; throws GeometryError listing every problem. */
+export function resolvePooling(operands: PoolingOperands, params: PoolingParams): PoolingGeometry {
   const p = new Problems();
   const { input, grad_output } = operands;
   const dtype = input.dtype;
@@ -68,7 +69,7 @@ export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeo
   if (rank < 3 || rank > 5) {
     p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); pooling needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
     p.hint(p.list.length - 1, missingBatch());
-    throw new ConvGeometryError(p.list);
+    throw new GeometryError(p.list);
   }
   const inputOk = checkShape('input', input.shape, p);
   const d = rank - 2;
@@ -106,7 +107,7 @@ export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeo
     if (!seen.has(message)) p.add(path, message);
     seen.add(message);
   });
-  if (!inputOk || p.any) throw new ConvGeometryError(p.list);
+  if (!inputOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
   const batch = input.shape[0];
@@ -128,7 +129,7 @@ export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeo
   if (grad_output && !sameShape(grad_output.shape, outputShape)) {
     p.add('grad_output.shape', `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`);
   }
-  if (p.any) throw new ConvGeometryError(p.list);
+  if (p.any) throw new GeometryError(p.list);
 
   return {
     mode,
@@ -161,7 +162,7 @@ export function resolvePool(operands: PoolOperands, params: PoolParams): PoolGeo
  * element of every output, forward or backward; the output is the pooled tensor (forward) or
  * grad_input, shaped like the input (backward).
  */
-export function poolWork(g: PoolGeometry, backward: boolean): ConvWork {
+export function poolingWork(g: PoolingGeometry, backward: boolean): Work {
   const w = g.window;
   const flops = numel(w.outputShape) * numel(w.kernel);
   const outputElements = numel(backward ? w.inputShape : w.outputShape);

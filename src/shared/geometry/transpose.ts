@@ -14,9 +14,10 @@
  * output_padding positions are reached by no window; a negative "after" only trims), so that
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
-import { checkShape, convWork, ConvGeometryError, isInt, layoutFamily, MAX_PARAM, numel, perDim, Problems, resolveLayout, type ConvWork } from './geometry.js';
+import { numel, type TensorMeta } from '../tensor.js';
+import { checkShape, GeometryError, isInt, layoutFamily, MAX_PARAM, perDim, Problems, resolveLayout, type LayoutName, type Work } from './common.js';
+import { convWork, type ConvGeometry } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
-import type { ConvGeometry, LayoutName, TensorMeta } from './types.js';
 
 /** The contract's conv_transpose parameters, as received (defaults not yet applied). */
 export interface TransposeParams {
@@ -43,7 +44,7 @@ export function transposeExtent(inExtent: number, k: number, stride: number, dil
  * Validates a conv_transpose request and returns the geometry of the convolution whose
  * grad_input it is: its inputShape is the transposed convolution's output shape, its
  * outputShape the transposed convolution's input shape, its inChannels the output channels
- * (bias is [inChannels]). Throws ConvGeometryError listing every problem.
+ * (bias is [inChannels]). Throws GeometryError listing every problem.
  */
 export function resolveTranspose(operands: TransposeOperands, params: TransposeParams): ConvGeometry {
   return resolveTransposeChecked(operands, params, true);
@@ -55,7 +56,7 @@ function transposeResolves(operands: TransposeOperands, params: TransposeParams)
     resolveTransposeChecked(operands, params, false);
     return true;
   } catch (err) {
-    if (err instanceof ConvGeometryError) return false;
+    if (err instanceof GeometryError) return false;
     throw err;
   }
 }
@@ -73,7 +74,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   if (rank < 3 || rank > 5) {
     p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a transposed convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
     p.hint(p.list.length - 1, missingBatch());
-    throw new ConvGeometryError(p.list);
+    throw new GeometryError(p.list);
   }
   const inputOk = checkShape('input', input.shape, p);
   const weightOk = checkShape('weight', weight.shape, p);
@@ -95,7 +96,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     const path = Array.isArray(params.output_padding) ? `output_padding[${i}]` : 'output_padding';
     p.add(path, `${path} is ${v} but must be smaller than stride ${stride[i]} or dilation ${dilation[i]} (spatial dim ${i})`);
   });
-  if (!inputOk || !weightOk || p.any) throw new ConvGeometryError(p.list);
+  if (!inputOk || !weightOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
   const batch = input.shape[0];
@@ -138,7 +139,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
       p.add(`input.shape[${channelsLast ? 1 + i : 2 + i}]`, `output extent of spatial dim ${i} is ${out}, over ${MAX_PARAM}: ${formula}`);
     }
   }
-  if (p.any) throw new ConvGeometryError(p.list);
+  if (p.any) throw new GeometryError(p.list);
 
   return {
     dtype,
@@ -166,7 +167,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
  * (2 * N * C_in * prod(in) * C_out/groups * prod(k) FLOPs) plus one addition per output
  * element for a bias.
  */
-export function transposeWork(g: ConvGeometry, bias: boolean): ConvWork {
+export function transposeWork(g: ConvGeometry, bias: boolean): Work {
   const work = convWork(g, ['input']);
   return bias ? { ...work, flops: work.flops + numel(g.inputShape) } : work;
 }

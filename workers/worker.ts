@@ -5,19 +5,18 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { numel } from '../src/conv/geometry.js';
-import { allocReal, GRAD_RESULT, isPoolOrTransposeTask, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from '../src/conv-task.js';
-import type { ConvWorkerData } from '../src/pool.js';
+import { injectFault } from '../src/shared/faults.js';
+import { allocReal, numel, realView } from '../src/shared/tensor.js';
+import { GRAD_RESULT, isPoolOrTransposeTask, resultShape, type EngineReport, type ResultName, type Task, type TaskResult, type WorkerData } from '../src/shared/task.js';
 import { convBackward, convForward } from './kernels/conv.js';
 import { engineFor } from './kernels/engine.js';
 import { setTileBudget } from './kernels/workspace.js';
-import { injectFault } from './faults.js';
 import { runPoolTransposeTask } from './pool-transpose-task.js';
 
-setTileBudget((workerData as ConvWorkerData).tileBudgetBytes);
+setTileBudget((workerData as WorkerData).tileBudgetBytes);
 
 /** Marks every buffer of `result` for transfer (piscina moves only top-level values by itself). */
-function moveAll(result: ConvResult) {
+function moveAll(result: TaskResult) {
   return move({
     get [transferableSymbol]() {
       return Object.values(result);
@@ -28,12 +27,12 @@ function moveAll(result: ConvResult) {
   });
 }
 
-export default function runConvTask(task: ConvTask) {
+export default function runTask(task: Task) {
   injectFault(task.fault);
   if (isPoolOrTransposeTask(task)) return moveAll(runPoolTransposeTask(task));
   const g = task.geometry;
   const view = realView.bind(null, g.dtype);
-  const moved: ConvResult = {};
+  const moved: TaskResult = {};
   /** The output array for `name`: the shared one when the request is split, else a fresh one to move back. */
   const output = (name: ResultName) => {
     const shared = task.sharedOutputs?.[name];
@@ -50,4 +49,12 @@ export default function runConvTask(task: ConvTask) {
     convBackward(g, view(task.input), view(task.weight), view(task.gradOutput!), grads, engine, task.batch);
   }
   return moveAll(moved);
+}
+
+/** The engine each dtype runs on in this thread (what the convd_kernel_info metric shows); throws when CONVD_KERNEL cannot be honoured. */
+export function describe(): EngineReport[] {
+  return (['float32', 'float64'] as const).map((dtype) => {
+    const engine = engineFor(dtype);
+    return { dtype, engine: engine.name, isa: engine.isa };
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * The worker pool that runs conv kernels off the event loop (piscina).
+ * The worker pool that runs the kernels off the event loop (piscina).
  *
  * One task per thread at a time (CPU-bound kernels), a fixed number of threads that never
  * idle out, and admission control: at most `threads` running plus `maxQueue` waiting; past
@@ -10,22 +10,16 @@
  */
 import { once } from 'node:events';
 import { Piscina } from 'piscina';
-import type { ConvResult, ConvTask } from './conv-task.js';
+import type { EngineReport, Task, TaskResult, WorkerData } from './shared/task.js';
 
-/** The compiled worker, beside this file's compiled form (dist/src/pool.js -> dist/workers/). */
-const CONV_WORKER = new URL('../workers/conv-worker.js', import.meta.url);
+/** The compiled worker, beside this file's compiled form (dist/src/worker-pool.js -> dist/workers/). */
+const WORKER = new URL('../workers/worker.js', import.meta.url);
 
-/** What every conv worker thread starts with. */
-export interface ConvWorkerData {
-  /** Kernel scratch budget per thread (bytes). */
-  tileBudgetBytes: number;
-}
-
-export interface ConvPoolOptions {
+export interface WorkerPoolOptions {
   threads: number;
   maxQueue: number;
-  workerData: ConvWorkerData;
-  /** A stand-in worker module (tests), with its own workerData; by default the conv worker. */
+  workerData: WorkerData;
+  /** A stand-in worker module (tests), with its own workerData; by default workers/worker.ts. */
   worker?: { url: URL; workerData: unknown };
   /**
    * A lane of its own for small tasks (at most `maxFlops`): its threads and queue serve only
@@ -39,7 +33,7 @@ export class QueueFullError extends Error {
   override name = 'QueueFullError';
 }
 
-export interface PoolStats {
+export interface WorkerPoolStats {
   threads: number;
   /** Tasks running on a thread. */
   active: number;
@@ -72,7 +66,7 @@ class Lane {
     this.started = Promise.all(this.piscina.threads.map((t) => once(t, 'online'))).then(() => undefined);
   }
 
-  async runAll(tasks: ConvTask[], signal: AbortSignal): Promise<ConvResult[]> {
+  async runAll(tasks: Task[], signal: AbortSignal): Promise<TaskResult[]> {
     if (this.admitted + tasks.length > this.threads + this.maxQueue) {
       throw new QueueFullError(`all ${this.threads} threads of the ${this.name} lane are busy and ${this.maxQueue} requests are already waiting`);
     }
@@ -84,7 +78,7 @@ class Lane {
         tasks.map(async (task) => {
           const transferList = [task.input, task.weight, task.bias, task.gradOutput].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
           try {
-            return (await this.piscina.run(task, { signal: cancel, transferList })) as ConvResult;
+            return (await this.piscina.run(task, { signal: cancel, transferList })) as TaskResult;
           } catch (err) {
             siblings.abort(err);
             throw err;
@@ -101,9 +95,14 @@ class Lane {
     return Math.max(0, this.threads - this.admitted);
   }
 
-  stats(): PoolStats {
+  stats(): WorkerPoolStats {
     const queued = this.piscina.queueSize;
     return { threads: this.threads, active: this.admitted - queued, queued, utilization: this.piscina.utilization };
+  }
+
+  /** The worker's `describe` export, run on one of this lane's threads (outside admission control). */
+  async describe(): Promise<EngineReport[]> {
+    return (await this.piscina.run(null, { name: 'describe' })) as EngineReport[];
   }
 
   close(): Promise<void> {
@@ -111,7 +110,7 @@ class Lane {
   }
 }
 
-export class ConvPool {
+export class WorkerPool {
   /** Threads of the main lane (what a split request is cut for). */
   readonly threads: number;
   /** Resolves once every thread is up. */
@@ -119,8 +118,8 @@ export class ConvPool {
   private readonly main: Lane;
   private readonly small: { lane: Lane; maxFlops: number } | null;
 
-  constructor(options: ConvPoolOptions) {
-    const worker = options.worker ?? { url: CONV_WORKER, workerData: options.workerData };
+  constructor(options: WorkerPoolOptions) {
+    const worker = options.worker ?? { url: WORKER, workerData: options.workerData };
     this.threads = options.threads;
     this.main = new Lane('main', options.threads, options.maxQueue, worker);
     const small = options.smallLane;
@@ -129,7 +128,7 @@ export class ConvPool {
   }
 
   /** Runs `task` (of `flops` work) on a thread, moving its buffers there (they are detached here afterwards). */
-  async run(task: ConvTask, signal: AbortSignal, flops = Infinity): Promise<ConvResult> {
+  async run(task: Task, signal: AbortSignal, flops = Infinity): Promise<TaskResult> {
     const [result] = await this.runAll([task], signal, flops);
     return result;
   }
@@ -139,12 +138,12 @@ export class ConvPool {
    * together or not at all, on the small-task lane when it is small enough. ArrayBuffers are
    * moved; SharedArrayBuffers are shared. When one task fails, the others are cancelled.
    */
-  runAll(tasks: ConvTask[], signal: AbortSignal, flops = Infinity): Promise<ConvResult[]> {
+  runAll(tasks: Task[], signal: AbortSignal, flops = Infinity): Promise<TaskResult[]> {
     const lane = this.small && flops <= this.small.maxFlops ? this.small.lane : this.main;
     return lane.runAll(tasks, signal);
   }
 
-  stats(): PoolStats {
+  stats(): WorkerPoolStats {
     const lanes = [this.main, this.small?.lane].filter((l): l is Lane => l !== undefined).map((l) => l.stats());
     const threads = lanes.reduce((sum, l) => sum + l.threads, 0);
     return {
@@ -158,6 +157,15 @@ export class ConvPool {
   /** Idle threads of the main lane: what a request arriving now may be split across (split.ts). */
   idleThreads(): number {
     return this.main.idle();
+  }
+
+  /**
+   * The kernel engine the workers run each dtype on, as a worker reports it (same runtime, same
+   * CONVD_KERNEL, so every thread answers alike); rejects when the worker cannot honour
+   * CONVD_KERNEL (wasm asked for and not loadable).
+   */
+  describe(): Promise<EngineReport[]> {
+    return this.main.describe();
   }
 
   /** Waits for running tasks, then stops the threads. */

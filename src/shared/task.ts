@@ -1,19 +1,17 @@
 /**
  * What travels between the HTTP layer and a worker thread. Tensor data crosses as whole
  * ArrayBuffers in the transfer list (moved, never cloned), or, for a request split across
- * threads (split.ts), as SharedArrayBuffers every thread reads; the geometry is plain data.
+ * threads (src/split.ts), as SharedArrayBuffers every thread reads; the geometry is plain data.
  */
-import type { PoolSettings } from './conv/pool-geometry.js';
-import type { BatchRange, ConvGeometry, DType, GradName, Real } from './conv/types.js';
-import type { FaultKind } from '../workers/faults.js';
+import type { FaultKind } from './faults.js';
+import type { ConvGeometry, GradName } from './geometry/conv.js';
+import type { PoolingSettings } from './geometry/pooling.js';
+import type { BatchRange, DType, TensorBuffer } from './tensor.js';
 
 export type ConvOp = 'forward' | 'backward';
 
-/** Tensor bytes: moved (ArrayBuffer) or shared between threads (SharedArrayBuffer). */
-export type TensorBuffer = ArrayBuffer | SharedArrayBuffer;
-
 /** A convolution forward or backward task. */
-export interface ConvKernelTask {
+export interface ConvTask {
   op: ConvOp;
   geometry: ConvGeometry;
   /** Backward only: the gradients to compute. */
@@ -28,38 +26,38 @@ export interface ConvKernelTask {
   batch?: BatchRange;
   /** Split requests: outputs every thread writes its images of, in place (not returned). */
   sharedOutputs?: Partial<Record<ResultName, SharedArrayBuffer>>;
-  /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see workers/faults.ts. */
+  /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see faults.ts. */
   fault?: FaultKind;
 }
 
 /** Pooling forward (result `output`) or backward (result `grad_input`), on the pooling's window geometry. */
-export interface PoolTask extends Omit<ConvKernelTask, 'op' | 'weight' | 'bias'> {
+export interface PoolingTask extends Omit<ConvTask, 'op' | 'weight' | 'bias'> {
   op: 'pool_forward' | 'pool_backward';
-  pool: PoolSettings;
+  pool: PoolingSettings;
   weight: null;
   bias: null;
 }
 
 /** conv_transpose forward (result `output`): `geometry` is the convolution whose grad_input it is. */
-export interface TransposeTask extends Omit<ConvKernelTask, 'op'> {
+export interface TransposeTask extends Omit<ConvTask, 'op'> {
   op: 'transpose';
 }
 
-/** Every task a conv worker runs. */
-export type ConvTask = ConvKernelTask | PoolTask | TransposeTask;
+/** Every task a worker runs. */
+export type Task = ConvTask | PoolingTask | TransposeTask;
 
 /** Whether `task` is a pooling or conv_transpose task (run by workers/pool-transpose-task.ts). */
-export function isPoolOrTransposeTask(task: ConvTask): task is PoolTask | TransposeTask {
+export function isPoolOrTransposeTask(task: Task): task is PoolingTask | TransposeTask {
   return task.op === 'pool_forward' || task.op === 'pool_backward' || task.op === 'transpose';
 }
 
 /** Every op a task runs (the `op` label of the computed-work metrics). */
-export type TaskOp = ConvTask['op'];
+export type TaskOp = Task['op'];
 
 export type ResultName = 'output' | 'grad_input' | 'grad_weight' | 'grad_bias';
 
 /** The computed tensors by response field name, each a whole buffer of the request dtype. */
-export type ConvResult = Partial<Record<ResultName, TensorBuffer>>;
+export type TaskResult = Partial<Record<ResultName, TensorBuffer>>;
 
 export const GRAD_RESULT: Record<GradName, ResultName> = { input: 'grad_input', weight: 'grad_weight', bias: 'grad_bias' };
 
@@ -77,19 +75,16 @@ export function resultShape(g: ConvGeometry, name: ResultName): number[] {
   }
 }
 
-/** A typed array of `dtype` over all of `buffer` (fresh buffers only: offset 0, aligned). */
-export function realView(dtype: DType, buffer: TensorBuffer): Real {
-  return dtype === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer);
+/** What every worker thread starts with. */
+export interface WorkerData {
+  /** Kernel scratch budget per thread (bytes). */
+  tileBudgetBytes: number;
 }
 
-/** Real arrays that own a fresh ArrayBuffer (transferable). */
-export type OwnedReal = Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>;
-
-export function allocReal(dtype: DType, length: number): OwnedReal {
-  return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
-}
-
-/** A zeroed SharedArrayBuffer for `length` elements of `dtype`. */
-export function allocShared(dtype: DType, length: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(length * (dtype === 'float32' ? 4 : 8));
+/** The kernel engine a worker runs a dtype on (the worker's `describe` export answers one per dtype). */
+export interface EngineReport {
+  dtype: DType;
+  engine: string;
+  /** The instruction set its kernels run on. */
+  isa: string;
 }
