@@ -4,7 +4,7 @@
  * OIHW) for the correctness check. Ours is here; the peers are in bench/peers/.
  */
 import { convBackward, convForward } from '../workers/kernels/conv.js';
-import { engineFor, type EngineName } from '../workers/kernels/engine.js';
+import { engineFor, type EngineName } from '../workers/engines/index.js';
 import type { ConvGeometry } from '../src/shared/geometry/conv.js';
 import type { Op, Problem } from './shapes.js';
 

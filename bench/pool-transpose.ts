@@ -12,7 +12,7 @@ import { numel } from '../src/shared/tensor.js';
 import { resolvePooling, type PoolingParams } from '../src/shared/geometry/pooling.js';
 import { resolveTranspose, transposeWork, type TransposeParams } from '../src/shared/geometry/transpose.js';
 import type { Layout } from '../src/shared/geometry/common.js';
-import { engineFor, type EngineName } from '../workers/kernels/engine.js';
+import { engineFor, type EngineName } from '../workers/engines/index.js';
 import { poolBackward, poolForward } from '../workers/kernels/pooling.js';
 import { convTranspose } from '../workers/kernels/transpose.js';
 

@@ -5,7 +5,7 @@
  */
 import type { PoolingTask, ResultName, TaskResult, TransposeTask } from '../src/shared/task.js';
 import { allocReal, numel, realView, type Real } from '../src/shared/tensor.js';
-import { engineFor } from './kernels/engine.js';
+import { engineFor } from './engines/index.js';
 import { poolBackward, poolForward } from './kernels/pooling.js';
 import { convTranspose } from './kernels/transpose.js';
 

@@ -9,7 +9,7 @@ import { injectFault } from '../src/shared/faults.js';
 import { allocReal, numel, realView } from '../src/shared/tensor.js';
 import { GRAD_RESULT, isPoolOrTransposeTask, resultShape, type EngineReport, type ResultName, type Task, type TaskResult, type WorkerData } from '../src/shared/task.js';
 import { convBackward, convForward } from './kernels/conv.js';
-import { engineFor } from './kernels/engine.js';
+import { engineFor } from './engines/index.js';
 import { setTileBudget } from './kernels/workspace.js';
 import { runPoolTransposeTask } from './pool-transpose-task.js';
 

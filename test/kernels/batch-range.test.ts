@@ -9,7 +9,7 @@ import { numel } from '../../src/shared/tensor.js';
 import { resolveConv } from '../../src/shared/geometry/conv.js';
 import type { ConvGeometry, ConvParams } from '../../src/shared/geometry/conv.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
-import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
+import { engineFor, tsEngine } from '../../workers/engines/index.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 
 const CASES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [

@@ -1,5 +1,5 @@
 /**
- * The GEMM engines (workers/kernels/engine.ts, wasm-engine.ts): which engine engineFor picks
+ * The GEMM engines (workers/engines/: ts.ts, wasm.ts, index.ts): which engine engineFor picks
  * (arguments and CONVD_KERNEL), what each engine's buffers and `reads` promise, and both GEMMs
  * run directly on strided operands (row-major or transposed, unit or spaced columns, offsets,
  * a padded C with guard cells) against a naive triple loop, over sizes that are not multiples
@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { resolveConv } from '../../src/shared/geometry/conv.js';
 import { numel } from '../../src/shared/tensor.js';
 import type { Real } from '../../src/shared/tensor.js';
-import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
+import { engineFor, tsEngine } from '../../workers/engines/index.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
 import type { MatrixView } from '../../workers/kernels/gemm.js';
 import type { DirectDims } from '../../workers/kernels/direct.js';

@@ -11,7 +11,7 @@ import { resolveConv } from '../../src/shared/geometry/conv.js';
 import { numel } from '../../src/shared/tensor.js';
 import type { ConvParams } from '../../src/shared/geometry/conv.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
-import { tsEngine } from '../../workers/kernels/engine.js';
+import { tsEngine } from '../../workers/engines/index.js';
 import { rng, randomTensor } from '../reference/data.js';
 
 interface Config {

@@ -3,7 +3,8 @@
  * meta, dtypes, geometry, the task protocol, fault hooks) and it imports nothing else but Node's
  * built-ins; workers/ imports nothing of src/ outside that leaf, and the rest of src/ imports
  * nothing of workers/ (the main thread reaches the workers only through the worker file's URL).
- * Read from the sources' import statements (TypeScript's own pre-processor, dynamic imports included).
+ * Nor does any module of src/ or workers/ import itself through a cycle. Read from the sources'
+ * import statements (TypeScript's own pre-processor, dynamic imports included).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -55,6 +56,26 @@ export function boundaryViolations(imports: Map<string, string[]>): string[] {
   return out;
 }
 
+/** Every cycle of relative imports in `imports`, each as its files in order. */
+function cycles(imports: Map<string, string[]>): string[][] {
+  const edges = new Map([...imports].map(([file, specs]) => [file, specs.filter((s) => s.startsWith('.')).map((s) => resolve(file, s))]));
+  const found: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, 'open');
+    stack.push(file);
+    for (const next of edges.get(file) ?? []) {
+      if (state.get(next) === 'open') found.push([...stack.slice(stack.indexOf(next)), next]);
+      else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of edges.keys()) if (!state.has(file)) visit(file);
+  return found;
+}
+
 const IMPORTS = new Map([...sources('src'), ...sources('workers')].map((f) => [f, specifiers(readFileSync(path.join(ROOT, f), 'utf8'))]));
 
 test('src/shared/ imports only itself and node: built-ins; workers/ imports of src/ only src/shared/; src/ imports nothing of workers/', () => {
@@ -72,4 +93,8 @@ test('the boundary check catches each kind of crossing', () => {
     boundaryViolations(bad).map((v) => v.split(':')[0]),
     ['workers/kernels/conv.ts imports ../../src/limits.js', 'src/shared/task.ts imports ../worker-pool.js', 'src/shared/task.ts imports zod', 'src/metrics.ts imports ../workers/engines/index.js'],
   );
+});
+
+test('no import cycle in src/ or workers/', () => {
+  assert.deepEqual(cycles(IMPORTS).map((c) => c.join(' -> ')), []);
 });

@@ -4,7 +4,7 @@
  * into its buffers first, and outputs computed there are copied out.
  */
 import type { Real } from '../../src/shared/tensor.js';
-import type { KernelEngine } from './engine.js';
+import type { KernelEngine } from '../engines/engine.js';
 
 /** Elements of staging `t` needs on this engine (`length` of them, all of `t` by default): 0 when it reads `t` in place. */
 export function stagedLength(engine: KernelEngine, t: Real, length = t.length): number {

@@ -9,7 +9,7 @@
 import type { BatchRange, Real } from '../../src/shared/tensor.js';
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import { convBackward } from './conv.js';
-import { engineFor, type KernelEngine } from './engine.js';
+import { engineFor, type KernelEngine } from '../engines/index.js';
 
 /** grad_input never reads the forward input: nothing is passed in its place. */
 const NO_INPUT = new Float64Array(0);

@@ -1,21 +1,22 @@
 /**
- * The WebAssembly SIMD engines: load the kernels built from workers/wasm/ into
+ * The WebAssembly SIMD engines (see engine.ts): load the kernels built from workers/wasm/ into
  * dist/workers/wasm/, lay the conv tile buffers out in their memory and call the kernels with
- * byte pointers. See engine.ts. One instance (own memory) per dtype: float32 runs everything
- * in WebAssembly (sgemm, im2col / col2im, the direct depthwise kernels); float64 runs dgemm and
- * im2col / col2im in WebAssembly and the TypeScript direct loops on the same buffers.
+ * byte pointers. One instance (own memory) per dtype: float32 runs everything in WebAssembly
+ * (sgemm, im2col / col2im, the direct depthwise kernels); float64 runs dgemm and im2col /
+ * col2im in WebAssembly and the TypeScript direct loops on the same buffers.
  *
  * Two builds of one source: kernels-fma.wasm uses relaxed SIMD's fused multiply-add
  * (f32x4.relaxed_madd), kernels.wasm plain SIMD128 multiply + add. The FMA build is preferred;
  * a runtime that cannot compile it gets the plain one.
  */
 import { readFileSync } from 'node:fs';
+import { PADDING_MODES } from '../../src/shared/geometry/common.js';
 import type { DType, Real } from '../../src/shared/tensor.js';
-import type { KernelEngine } from './engine.js';
-import { tsDirect, type DirectDims } from './direct.js';
-import type { MatrixView } from './gemm.js';
-import { col2im, im2col } from './im2col.js';
-import type { ConvPlan } from './plan.js';
+import { tsDirect, type DirectDims } from '../kernels/direct.js';
+import type { MatrixView } from '../kernels/gemm.js';
+import { col2im, im2col } from '../kernels/im2col.js';
+import type { ConvDims } from '../kernels/lowering.js';
+import type { Im2col, KernelEngine } from './engine.js';
 
 interface SgemmExports {
   memory: WebAssembly.Memory;
@@ -55,12 +56,50 @@ const BUILDS: Record<WasmBuild, { file: URL; isa: string }> = {
  * dilation or zeros padding near 2^31 does not fit; the TypeScript im2col then runs instead,
  * on the same buffers). Element offsets always fit: they index this module's memory.
  */
-function int32Coordinates(p: ConvPlan): boolean {
+function int32Coordinates(p: ConvDims): boolean {
   return [0, 1, 2].every((i) => (p.outExt[i] - 1) * p.stride[i] + (p.kExt[i] - 1) * p.dilation[i] + p.padBefore[i] + p.inExt[i] + p.stride[i] <= 0x7fffffff);
 }
 
-/** The padding modes in the order workers/wasm/im2col.ts numbers them. */
-const PADDING_MODES = ['zeros', 'reflect', 'replicate', 'circular'];
+/**
+ * The int32 plan record workers/wasm/im2col.ts reads: the index of each field's first int (its
+ * field indices; test/engines/wasm-layout.test.ts compares both sides). Padding modes are
+ * numbered in PADDING_MODES order.
+ */
+export const PLAN_LAYOUT = {
+  IN_EXT: 0,
+  K_EXT: 3,
+  OUT_EXT: 6,
+  STRIDE: 9,
+  DILATION: 12,
+  PAD_BEFORE: 15,
+  X_SPATIAL: 18,
+  X_C: 21,
+  CIN_G: 22,
+  ROW_PER_CHANNEL: 23,
+  ROW_PER_OFFSET: 24,
+  PADDING_MODE: 25,
+} as const;
+
+/** Ints in a plan record (the module's PLAN_FIELDS). */
+export const PLAN_FIELDS = 26;
+
+/** The plan record of `p`, as workers/wasm/im2col.ts reads it. */
+export function planRecord(p: ConvDims): Int32Array {
+  const r = new Int32Array(PLAN_FIELDS);
+  r.set(p.inExt, PLAN_LAYOUT.IN_EXT);
+  r.set(p.kExt, PLAN_LAYOUT.K_EXT);
+  r.set(p.outExt, PLAN_LAYOUT.OUT_EXT);
+  r.set(p.stride, PLAN_LAYOUT.STRIDE);
+  r.set(p.dilation, PLAN_LAYOUT.DILATION);
+  r.set(p.padBefore, PLAN_LAYOUT.PAD_BEFORE);
+  r.set(p.xSpatial, PLAN_LAYOUT.X_SPATIAL);
+  r[PLAN_LAYOUT.X_C] = p.xC;
+  r[PLAN_LAYOUT.CIN_G] = p.cinG;
+  r[PLAN_LAYOUT.ROW_PER_CHANNEL] = p.rowPerChannel;
+  r[PLAN_LAYOUT.ROW_PER_OFFSET] = p.rowPerOffset;
+  r[PLAN_LAYOUT.PADDING_MODE] = PADDING_MODES.indexOf(p.paddingMode);
+  return r;
+}
 const PAGE = 65536;
 const ALIGN = 64;
 const alignUp = (v: number) => Math.ceil(v / ALIGN) * ALIGN;
@@ -103,15 +142,15 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
   const im2colKernel = float64 ? exports.im2col64 : exports.im2col;
   const col2imKernel = float64 ? exports.col2im64 : exports.col2im;
   const work = alignUp(exports.heapBase());
-  // The plan of the last im2col / col2im, as the int32 fields workers/wasm/im2col.ts reads.
+  // The plan record of the last im2col / col2im, at a fixed place before the buffers.
   const planAt = alignUp(work + (exports.WORK_BYTES.value as number));
-  const buffersStart = alignUp(planAt + (exports.PLAN_FIELDS.value as number) * 4);
-  let planned: ConvPlan | null = null;
-  const plan = (p: ConvPlan): number => {
-    if (p !== planned) {
-      const fields = [...p.inExt, ...p.kExt, ...p.outExt, ...p.stride, ...p.dilation, ...p.padBefore, ...p.xSpatial, p.xC, p.cinG, p.rowPerChannel, p.rowPerOffset, PADDING_MODES.indexOf(p.paddingMode)];
-      new Int32Array(memory.buffer, planAt, fields.length).set(fields);
-      planned = p;
+  const buffersStart = alignUp(planAt + PLAN_FIELDS * 4);
+  let written: Int32Array | null = null;
+  /** planAt, holding `record` (written there when another plan's was). */
+  const planned = (record: Int32Array): number => {
+    if (record !== written) {
+      new Int32Array(memory.buffer, planAt, PLAN_FIELDS).set(record);
+      written = record;
     }
     return planAt;
   };
@@ -131,6 +170,7 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
     isa: float64 ? `${BUILDS[build].isa}, float64` : BUILDS[build].isa,
     elementBytes: bytes,
     gemmScratchBytes: exports.WORK_BYTES.value as number,
+    readsInPlace: false,
     buffers<K extends string>(lengths: Record<K, number>): Record<K, Real> {
       const offsets = {} as Record<K, number>;
       let end = buffersStart;
@@ -153,13 +193,18 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
         address(c, cOffset), ldc, accumulate, work,
       );
     },
-    im2col(p, x, image, group, p0, p1, cols) {
-      if (!int32Coordinates(p)) return im2col(p, x, image, group, p0, p1, cols);
-      im2colKernel(plan(p), address(x, image), group, p0, p1, address(cols.data, cols.offset), cols.rowStride);
-    },
-    col2im(p, dcols, image, group, p0, p1, dx) {
-      if (!int32Coordinates(p)) return col2im(p, dcols, image, group, p0, p1, dx);
-      col2imKernel(plan(p), address(dcols.data, dcols.offset), dcols.rowStride, group, p0, p1, address(dx, image));
+    im2colFor(p): Im2col {
+      if (!int32Coordinates(p)) {
+        return {
+          gather: (x, image, group, p0, p1, cols) => im2col(p, x, image, group, p0, p1, cols),
+          scatter: (dcols, image, group, p0, p1, dx) => col2im(p, dcols, image, group, p0, p1, dx),
+        };
+      }
+      const record = planRecord(p);
+      return {
+        gather: (x, image, group, p0, p1, cols) => im2colKernel(planned(record), address(x, image), group, p0, p1, address(cols.data, cols.offset), cols.rowStride),
+        scatter: (dcols, image, group, p0, p1, dx) => col2imKernel(planned(record), address(dcols.data, dcols.offset), dcols.rowStride, group, p0, p1, address(dx, image)),
+      };
     },
     direct: {
       padZeros: (src, srcAt, xp, inExt, padBefore, d) => exports.padZeros(address(src, srcAt), address(xp, 0), ...inExt, ...d.span, ...padBefore),
