@@ -53,7 +53,12 @@ const rows = [];
 for (const s of SHAPES) {
   const g = resolveConv({ input: { dtype: 'float32', shape: s.input }, weight: { dtype: 'float32', shape: s.weight } }, s.params);
   const flops = convWork(g).flops;
-  const task: Task = { op: 'forward', geometry: g, grads: [], input: sharedRandom(numel(g.inputShape)), weight: sharedRandom(numel(g.weightShape)), bias: null, gradOutput: null };
+  const task: Task = {
+    op: 'conv_forward',
+    geometry: g,
+    tensors: { input: sharedRandom(numel(g.inputShape)), weight: sharedRandom(numel(g.weightShape)) },
+    results: { output: { shape: g.outputShape, perSample: true } },
+  };
   const signal = new AbortController().signal;
   const one = await median(() => pool.run(task, signal));
   const slices = batchSlices(g.batch, flops, { poolThreads: threads, splitMinFlops: 0 });

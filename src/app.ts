@@ -15,12 +15,10 @@ import { Lifecycle } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
 import { swaggerOptions } from './openapi.js';
 import { WorkerPool } from './worker-pool.js';
-import { convRoutes } from './routes/conv.js';
+import { computeRoutes } from './routes/compute.js';
 import { docsRoutes } from './routes/docs.js';
 import { indexRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
-import { poolRoutes } from './routes/pool.js';
-import { transposeRoutes } from './routes/transpose.js';
 import { registerBodyParsers } from './wire/body-parsers.js';
 
 export interface BuildOptions {
@@ -97,9 +95,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   app.addHook('onClose', async () => pool.close());
 
   await app.register(swagger, swaggerOptions);
-  await app.register(convRoutes, { config, pool, metrics, lifecycle });
-  await app.register(poolRoutes, { config, pool, metrics, lifecycle });
-  await app.register(transposeRoutes, { config, pool, metrics, lifecycle });
+  await app.register(computeRoutes, { config, pool, metrics, lifecycle });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
   await app.register(indexRoutes, { routes });

@@ -30,6 +30,8 @@ export interface Prepared {
   flops: number;
   slices?: BatchRange[];
   outputBytes: number;
+  /** How a JSON response writes tensor data (the request's encoding field). */
+  encoding: 'array' | 'base64';
   /** The response tensors of the worker's result. */
   results(result: TaskResult): Record<string, ResultTensor>;
 }

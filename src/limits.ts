@@ -2,11 +2,8 @@
  * Work limits, checked from shapes alone (before any tensor data is decoded or allocated):
  * elements of each request tensor, bytes of all outputs, FLOPs. Exceeding any answers 413.
  */
-import { itemSize, numel } from './shared/tensor.js';
-import { type Work } from './shared/geometry/common.js';
-import type { ConvOperands } from './shared/geometry/conv.js';
-import type { DType, TensorMeta } from './shared/tensor.js';
-import type { FieldError } from './shared/geometry/common.js';
+import type { FieldError, Work } from './shared/geometry/common.js';
+import { itemSize, numel, type DType, type TensorMeta } from './shared/tensor.js';
 import { HttpProblem } from './http/problem.js';
 
 export interface WorkLimits {
@@ -52,13 +49,14 @@ function outputsMessage(work: Work, limits: WorkLimits, outputs: OutputsInfo | u
  * `outputs`: what the outputs are, for an output-bytes problem naming its field and shapes.
  */
 export function checkWorkLimits(
-  operands: ConvOperands | Readonly<Record<string, TensorMeta>>,
+  operands: Readonly<Partial<Record<string, TensorMeta>>>,
   work: Work,
   limits: WorkLimits,
   outputs?: OutputsInfo,
 ): void {
   const errors: FieldError[] = [];
-  for (const [name, t] of Object.entries(operands) as [string, TensorMeta][]) {
+  for (const [name, t] of Object.entries(operands)) {
+    if (!t) continue;
     const elements = numel(t.shape);
     if (elements > limits.maxTensorElements) {
       errors.push({

@@ -5,13 +5,14 @@
  * defaults.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { EngineReport, TaskOp } from './shared/task.js';
+import type { EngineReport } from './shared/task.js';
 import type { WorkerPool } from './worker-pool.js';
 
 export interface Metrics {
   registry: Registry;
   observeRequest(method: string, route: string, status: number, seconds: number): void;
-  countComputed(op: TaskOp, flops: number, outputBytes: number): void;
+  /** `op`: the operation's label (its OpSpec's metricLabel). */
+  countComputed(op: string, flops: number, outputBytes: number): void;
   /** Records the kernel engine of each dtype, as the workers report it (WorkerPool.describe). */
   setKernels(reports: readonly EngineReport[]): void;
 }

@@ -10,10 +10,8 @@
  * under load every request runs whole (no hand-offs, one queue slot each) and the pool's
  * throughput is what it would be without splitting.
  */
-import { numel } from './shared/tensor.js';
-import type { BatchRange, DType } from './shared/tensor.js';
-import { allocShared, realView } from './shared/tensor.js';
-import { GRAD_RESULT, resultShape, type TaskResult, type Task, type ResultName } from './shared/task.js';
+import type { ResultName, Task, TaskResult } from './shared/task.js';
+import { allocShared, numel, realView, type BatchRange, type DType } from './shared/tensor.js';
 import type { WorkerPool } from './worker-pool.js';
 
 export interface SplitSettings {
@@ -30,9 +28,6 @@ export function batchSlices(batch: number, flops: number, settings: SplitSetting
   return Array.from({ length: count }, (_, i): BatchRange => [Math.floor((i * batch) / count), Math.floor(((i + 1) * batch) / count)]);
 }
 
-/** Results every thread writes its images of in place (the others are partial sums). */
-const SHARED_RESULTS: readonly ResultName[] = ['output', 'grad_input'];
-
 function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult[ResultName][]): void {
   const sum = realView(dtype, target!);
   for (const part of parts) {
@@ -41,19 +36,21 @@ function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult
   }
 }
 
-/** Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the result. */
+/**
+ * Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the
+ * result: its per-sample results are shared, each thread writing its images; the others are
+ * the ranges' partial sums, added here. Any operation whose kernels take a batch range runs so.
+ */
 export async function runSplit(pool: WorkerPool, task: Task, slices: BatchRange[], signal: AbortSignal): Promise<TaskResult> {
-  const g = task.geometry;
-  const wanted: ResultName[] = task.op === 'forward' ? ['output'] : task.grads.map((grad) => GRAD_RESULT[grad]);
-  const sharedOutputs = Object.fromEntries(
-    wanted.filter((name) => SHARED_RESULTS.includes(name)).map((name) => [name, allocShared(g.dtype, numel(resultShape(g, name)))]),
-  );
+  const dtype = task.geometry.dtype;
+  const wanted = Object.entries(task.results) as [ResultName, { shape: number[]; perSample: boolean }][];
+  const sharedOutputs = Object.fromEntries(wanted.filter(([, r]) => r.perSample).map(([name, r]) => [name, allocShared(dtype, numel(r.shape))]));
   const parts = await pool.runAll(slices.map((batch) => ({ ...task, batch, sharedOutputs })), signal);
   const result: TaskResult = { ...sharedOutputs };
-  for (const name of wanted) {
+  for (const [name] of wanted) {
     if (result[name]) continue;
     const [first, ...rest] = parts.map((p) => p[name]);
-    sumInto(g.dtype, first, rest);
+    sumInto(dtype, first, rest);
     result[name] = first;
   }
   return result;

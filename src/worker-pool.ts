@@ -76,7 +76,7 @@ class Lane {
     try {
       return await Promise.all(
         tasks.map(async (task) => {
-          const transferList = [task.input, task.weight, task.bias, task.gradOutput].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+          const transferList = Object.values(task.tensors).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
           try {
             return (await this.piscina.run(task, { signal: cancel, transferList })) as TaskResult;
           } catch (err) {

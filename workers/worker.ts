@@ -1,17 +1,17 @@
 /**
- * Piscina worker: runs the kernels on a task's inputs and hands the outputs back: moved
- * (transferred, not structured-cloned), or, for the shared outputs of a split request,
- * written in place for the images of the task's batch range.
+ * Piscina worker: allocates a task's results, runs its operation's runner (runners.ts) and hands
+ * the results back: moved (transferred, not structured-cloned), or, for the per-sample results
+ * of a split request, written in place into the shared buffers for the images of the task's
+ * batch range.
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { injectFault } from '../src/shared/faults.js';
-import { allocReal, numel, realView } from '../src/shared/tensor.js';
-import { GRAD_RESULT, isPoolOrTransposeTask, resultShape, type EngineReport, type ResultName, type Task, type TaskResult, type WorkerData } from '../src/shared/task.js';
-import { convBackward, convForward } from './kernels/conv.js';
+import type { EngineReport, ResultName, Task, TaskResult, WorkerData } from '../src/shared/task.js';
+import { allocReal, numel, realView, type TensorBuffer } from '../src/shared/tensor.js';
 import { engineFor } from './engines/index.js';
 import { setTileBudget } from './kernels/workspace.js';
-import { runPoolTransposeTask } from './pool-transpose-task.js';
+import { runners, type Outputs, type Runner } from './runners.js';
 
 setTileBudget((workerData as WorkerData).tileBudgetBytes);
 
@@ -27,27 +27,32 @@ function moveAll(result: TaskResult) {
   });
 }
 
+/** The arrays of `task.results`: the shared one where the request is split, else a fresh one, returned in `moved`. */
+function allocate(task: Task): { out: Outputs; moved: TaskResult } {
+  const dtype = task.geometry.dtype;
+  const out: Outputs = {};
+  const moved: TaskResult = {};
+  for (const [name, { shape }] of Object.entries(task.results) as [ResultName, { shape: number[] }][]) {
+    const shared = task.sharedOutputs?.[name];
+    if (shared) {
+      out[name] = realView(dtype, shared);
+    } else {
+      const fresh = allocReal(dtype, numel(shape));
+      out[name] = fresh;
+      moved[name] = fresh.buffer;
+    }
+  }
+  return { out, moved };
+}
+
 export default function runTask(task: Task) {
   injectFault(task.fault);
-  if (isPoolOrTransposeTask(task)) return moveAll(runPoolTransposeTask(task));
-  const g = task.geometry;
-  const view = realView.bind(null, g.dtype);
-  const moved: TaskResult = {};
-  /** The output array for `name`: the shared one when the request is split, else a fresh one to move back. */
-  const output = (name: ResultName) => {
-    const shared = task.sharedOutputs?.[name];
-    if (shared) return view(shared);
-    const fresh = allocReal(g.dtype, numel(resultShape(g, name)));
-    moved[name] = fresh.buffer;
-    return fresh;
+  const { out, moved } = allocate(task);
+  const view = (buffer: TensorBuffer | undefined) => {
+    if (!buffer) throw new TypeError(`a ${task.op} task lacks an operand its kernels read`);
+    return realView(task.geometry.dtype, buffer);
   };
-  const engine = engineFor(g.dtype);
-  if (task.op === 'forward') {
-    convForward(g, view(task.input), view(task.weight), task.bias && view(task.bias), output('output'), engine, task.batch);
-  } else {
-    const grads = Object.fromEntries(task.grads.map((name) => [name, output(GRAD_RESULT[name])]));
-    convBackward(g, view(task.input), view(task.weight), view(task.gradOutput!), grads, engine, task.batch);
-  }
+  (runners[task.op] as Runner<Task['op']>)(task as never, out, view);
   return moveAll(moved);
 }
 

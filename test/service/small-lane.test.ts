@@ -13,7 +13,7 @@ test('small tasks do not wait behind big ones; big ones do not use the small lan
   const { pool } = fakePool({ threads: 1, maxQueue: 1, blockMs: 400, smallLane: { threads: 1, maxFlops: 1000 } });
   await pool.started;
   try {
-    const task = {} as Task;
+    const task = { tensors: {} } as Task;
     const signal = new AbortController().signal;
     const big = [pool.run(task, signal, 1e9), pool.run(task, signal, 1e9)]; // one running, one queued
     await assert.rejects(pool.run(task, signal, 1001), QueueFullError, 'a task over the small limit queues with the big ones');
@@ -32,8 +32,8 @@ test('without a small lane every task shares the one queue', async () => {
   const pool: WorkerPool = fakePool({ threads: 1, maxQueue: 0, blockMs: 200 }).pool;
   await pool.started;
   try {
-    const running = pool.run({} as Task, new AbortController().signal, 1e9);
-    await assert.rejects(pool.run({} as Task, new AbortController().signal, 1), QueueFullError);
+    const running = pool.run({ tensors: {} } as Task, new AbortController().signal, 1e9);
+    await assert.rejects(pool.run({ tensors: {} } as Task, new AbortController().signal, 1), QueueFullError);
     await running;
   } finally {
     await pool.close();
@@ -46,11 +46,11 @@ test('idleThreads counts the main lane threads not yet promised a task (small-la
   try {
     const signal = new AbortController().signal;
     assert.equal(pool.idleThreads(), 2);
-    const small = pool.run({} as Task, signal, 10);
+    const small = pool.run({ tensors: {} } as Task, signal, 10);
     assert.equal(pool.idleThreads(), 2, 'a small task runs on its own lane');
-    const big = pool.run({} as Task, signal, 1e9);
+    const big = pool.run({ tensors: {} } as Task, signal, 1e9);
     assert.equal(pool.idleThreads(), 1);
-    const more = [pool.run({} as Task, signal, 1e9), pool.run({} as Task, signal, 1e9)]; // one runs, one queues
+    const more = [pool.run({ tensors: {} } as Task, signal, 1e9), pool.run({ tensors: {} } as Task, signal, 1e9)]; // one runs, one queues
     assert.equal(pool.idleThreads(), 0);
     await Promise.all([small, big, ...more]);
     assert.equal(pool.idleThreads(), 2);

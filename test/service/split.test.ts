@@ -105,7 +105,7 @@ test('the slices of a request are admitted together or not at all', async () => 
   const { pool, finished } = fakePool({ threads: 2, maxQueue: 0, blockMs: 300 });
   await pool.started;
   try {
-    const task = {} as Task;
+    const task = { tensors: {} } as Task;
     const running = pool.run(task, new AbortController().signal);
     await assert.rejects(pool.runAll([task, task], new AbortController().signal), QueueFullError, 'two slices do not fit the one free thread');
     assert.equal(pool.stats().active + pool.stats().queued, 1, 'the refused request left nothing admitted');

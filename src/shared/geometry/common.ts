@@ -22,9 +22,14 @@ export class GeometryError extends Error {
   }
 }
 
-export type PaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
+/** The padding modes, in the order the wasm kernels number them (workers/wasm/im2col.ts). */
+export const PADDING_MODES = ['zeros', 'reflect', 'replicate', 'circular'] as const;
+export type PaddingMode = (typeof PADDING_MODES)[number];
+
 export type Layout = 'channels_first' | 'channels_last';
-export type LayoutName = Layout | 'NCW' | 'NWC' | 'NCHW' | 'NHWC' | 'NCDHW' | 'NDHWC';
+/** Every layout field value: the two layouts, then their letter aliases (which also fix the rank). */
+export const LAYOUT_NAMES = ['channels_first', 'channels_last', 'NCW', 'NWC', 'NCHW', 'NHWC', 'NCDHW', 'NDHWC'] as const;
+export type LayoutName = (typeof LAYOUT_NAMES)[number];
 
 /** Largest extent, stride, dilation or padding accepted: keeps all index arithmetic exact. */
 export const MAX_PARAM = 2 ** 31 - 1;
@@ -38,8 +43,6 @@ const LAYOUT_ALIASES: Record<Exclude<LayoutName, Layout>, { layout: Layout; rank
   NDHWC: { layout: 'channels_last', rank: 5 },
 };
 
-/** The padding modes, in the order the wasm kernels number them (workers/wasm/im2col.ts). */
-export const PADDING_MODES: readonly PaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
 
 /** Output extent of one spatial dim (may be < 1 for an invalid request). */
 export function outputExtent(inExtent: number, k: number, stride: number, dilation: number, before: number, after: number): number {
@@ -132,6 +135,14 @@ export function checkShape(name: string, shape: unknown, p: Problems): shape is 
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** The shapes of an operation's tensors in its own field names: what its output and gradients are shaped like. */
+export interface OperandShapes {
+  input: number[];
+  output: number[];
+  weight?: number[];
+  bias?: number[];
 }
 
 /** Work and output size of a request, from its geometry alone (limits are checked before any allocation). */

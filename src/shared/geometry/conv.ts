@@ -21,6 +21,7 @@ import {
   sameShape,
   type Layout,
   type LayoutName,
+  type OperandShapes,
   type PaddingMode,
   type Work,
 } from './common.js';
@@ -239,6 +240,11 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
     weightShape: [...weight.shape],
     outputShape,
   };
+}
+
+/** A convolution's tensors: input, weight [C_out, ...], bias [C_out] and output, in the request's layout. */
+export function convShapes(g: ConvGeometry): OperandShapes {
+  return { input: g.inputShape, weight: g.weightShape, bias: [g.outChannels], output: g.outputShape };
 }
 
 /**

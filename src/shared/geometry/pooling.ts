@@ -11,7 +11,7 @@
  * O(rank): no tensor data.
  */
 import { itemSize, numel, type TensorMeta } from '../tensor.js';
-import { checkShape, GeometryError, layoutFamily, outputExtent, perDim, Problems, resolveLayout, sameShape, type LayoutName, type Work } from './common.js';
+import { checkShape, GeometryError, layoutFamily, outputExtent, perDim, Problems, resolveLayout, sameShape, type LayoutName, type OperandShapes, type Work } from './common.js';
 import type { ConvGeometry } from './conv.js';
 import { batchHint } from './hints.js';
 
@@ -154,6 +154,11 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
       outputShape,
     },
   };
+}
+
+/** A pooling's tensors: input and the pooled output (no weight, no bias). */
+export function poolingShapes(g: PoolingGeometry): OperandShapes {
+  return { input: g.window.inputShape, output: g.window.outputShape };
 }
 
 /**

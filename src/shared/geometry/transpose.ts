@@ -15,7 +15,7 @@
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
 import { numel, type TensorMeta } from '../tensor.js';
-import { checkShape, GeometryError, isInt, layoutFamily, MAX_PARAM, perDim, Problems, resolveLayout, type LayoutName, type Work } from './common.js';
+import { checkShape, GeometryError, isInt, layoutFamily, MAX_PARAM, perDim, Problems, resolveLayout, type LayoutName, type OperandShapes, type Work } from './common.js';
 import { convWork, type ConvGeometry } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
@@ -160,6 +160,16 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     weightShape: [...weight.shape],
     outputShape: [...input.shape],
   };
+}
+
+/**
+ * A transposed convolution's tensors in its own terms, from the geometry of the convolution
+ * whose grad_input it is: its input is that convolution's output, its output that convolution's
+ * input, and its bias [C_out] has one value per channel of its output (the convolution's input
+ * channels).
+ */
+export function transposeShapes(g: ConvGeometry): OperandShapes {
+  return { input: g.outputShape, weight: g.weightShape, bias: [g.inChannels], output: g.inputShape };
 }
 
 /**

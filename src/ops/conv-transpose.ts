@@ -1,37 +1,33 @@
 /**
- * The transposed convolution endpoint's request and response (api-contract.md, "Transposed
- * convolution"). Value ranges live here; how fields relate (channels, groups, output_padding
- * against stride and dilation, output extents) is src/shared/geometry/transpose.ts's job.
+ * POST /conv/transpose: PyTorch conv_transpose{1,2,3}d forward, run as the grad_input pass of the
+ * convolution it transposes. Value ranges live in the schema; how fields relate (channels,
+ * groups, output_padding against stride and dilation, output extents) is
+ * src/shared/geometry/transpose.ts's job.
  */
 import { z } from 'zod';
-import { EncodingSchema, intFrom, LayoutSchema, perDim, responses } from './conv.js';
-import { invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from './examples.js';
-import { tensorSchema } from './tensor.js';
+import { invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import { EncodingSchema, intFrom, intsPerDim, layoutSchema, perDim, responses } from '../schemas/fields.js';
+import { tensorSchema } from '../schemas/tensor.js';
+import { resolveTranspose, transposeShapes, transposeWork } from '../shared/geometry/transpose.js';
+import { resultShape } from '../shared/task.js';
+import { defineOp, dims } from './spec.js';
 
-const intsPerDim = (min: number, description: string) =>
-  z
-    .union([intFrom(min), z.array(intFrom(min)).min(1).max(3)], { error: `must be an integer >= ${min} or an array of one per spatial dim` })
-    .default(0)
-    .meta({ description });
-
-export const TransposeRequestSchema = z
+const request = z
   .strictObject({
     input: tensorSchema(3, 5, 'Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).'),
     weight: tensorSchema(3, 5, "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last)."),
     bias: tensorSchema(1, 1, 'Optional [C_out], added to every output position.').optional(),
     stride: perDim(1, 'Stride per spatial dim, >= 1.'),
-    padding: intsPerDim(0, 'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.'),
-    output_padding: intsPerDim(0, 'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.'),
+    padding: intsPerDim(0)
+      .default(0)
+      .meta({ description: 'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.' }),
+    output_padding: intsPerDim(0).default(0).meta({ description: 'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.' }),
     dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
     groups: intFrom(1).default(1).meta({ description: 'C_in must be divisible by groups; C_out = weight C_out/groups * groups.' }),
-    layout: z
-      .enum(LayoutSchema.unwrap().options)
-      .default('channels_first')
-      .meta({
-        description:
-          'Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. ' +
-          'channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.',
-      }),
+    layout: layoutSchema(
+      'Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. ' +
+        'channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.',
+    ),
     encoding: EncodingSchema,
   })
   .meta({
@@ -46,7 +42,7 @@ const example = {
   stride: 2,
 };
 
-export const TransposeExamples: OperationExamples = {
+const examples: OperationExamples = {
   requests: {
     'stride-2': {
       summary: '2-D, 2x2 kernel of ones, stride 2',
@@ -105,4 +101,31 @@ export const TransposeExamples: OperationExamples = {
   },
 };
 
-export const TransposeResponses = responses('ConvTransposeResponse', (t) => ({ output: t }), 'The output tensor, in the request dtype and layout.');
+export const convTranspose = defineOp({
+  name: 'conv_transpose',
+  metricLabel: 'transpose',
+  route: {
+    path: '/conv/transpose',
+    tags: ['conv'],
+    summary: 'Transposed convolution: output = conv_transpose(input, weight) + bias',
+    description:
+      'PyTorch conv_transpose1d/2d/3d forward with stride, padding, output_padding, dilation and groups, in either layout; ' +
+      'equal to the grad_input of conv with the same parameters.',
+  },
+  component: 'ConvTranspose',
+  request,
+  response: responses('ConvTransposeResponse', (t) => ({ output: t }), 'The output tensor, in the request dtype and layout.'),
+  examples,
+  tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias }),
+  resolve: (operands, body) => {
+    const g = resolveTranspose(operands, body);
+    // the transposed convolution's output is the input of the convolution it transposes
+    const source = `from input.shape ${dims(operands.input.shape)}, weight.shape ${dims(operands.weight.shape)}, stride, padding, output_padding and dilation`;
+    return {
+      task: { geometry: g },
+      work: transposeWork(g, operands.bias !== undefined),
+      results: { output: { shape: resultShape(transposeShapes(g), 'output'), perSample: true } },
+      outputs: { path: 'input.shape', source },
+    };
+  },
+});
