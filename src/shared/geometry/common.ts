@@ -6,6 +6,7 @@
  * to size limits before touching tensor data; the workers run the kernels from the geometry it
  * returns. Everything here is O(rank): no tensor data.
  */
+import type { DType, TensorMeta } from '../tensor.js';
 
 /** One problem with a request, named by its field path (e.g. `weight.shape[1]`). */
 export interface FieldError {
@@ -131,6 +132,51 @@ export function checkShape(name: string, shape: unknown, p: Problems): shape is 
     }
   });
   return ok;
+}
+
+/**
+ * The checks every resolver opens with, in this order: each operand's dtype is input's; input's
+ * rank is 3 to 5 (else it throws at once, with `missingBatch`'s hint: an operation `needs` that
+ * rank); input's extents; and, when there is a weight, its extents and its rank equal to input's
+ * (with the same hint). Returns the dtype, the rank and whether every extent is valid.
+ */
+export function openRequest(
+  p: Problems,
+  operands: { input: TensorMeta; weight?: TensorMeta },
+  needs: string,
+  missingBatch: () => string | null,
+): { dtype: DType; rank: number; shapesOk: boolean } {
+  const { input, weight } = operands;
+  const dtype = input.dtype;
+  for (const [name, t] of Object.entries(operands as Record<string, TensorMeta | undefined>)) {
+    if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
+  }
+  const rank = input.shape.length;
+  if (rank < 3 || rank > 5) {
+    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); ${needs} needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    p.hint(p.list.length - 1, missingBatch());
+    throw new GeometryError(p.list);
+  }
+  let shapesOk = checkShape('input', input.shape, p);
+  if (weight) {
+    shapesOk = checkShape('weight', weight.shape, p) && shapesOk;
+    if (weight.shape.length !== rank) {
+      p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
+      p.hint(p.list.length - 1, missingBatch());
+    }
+  }
+  return { dtype, rank, shapesOk };
+}
+
+/** Whether `attempt` resolves, i.e. throws no GeometryError (what a layout hint is checked with). */
+export function resolves(attempt: () => unknown): boolean {
+  try {
+    attempt();
+    return true;
+  } catch (err) {
+    if (err instanceof GeometryError) return false;
+    throw err;
+  }
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

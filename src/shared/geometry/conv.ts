@@ -7,16 +7,17 @@
 import type { DType, TensorMeta } from '../tensor.js';
 import { itemSize, numel } from '../tensor.js';
 import {
-  checkShape,
   GeometryError,
   isInt,
   layoutFamily,
   MAX_PARAM,
   outputExtent,
+  openRequest,
   PADDING_MODES,
   perDim,
   Problems,
   resolveLayout,
+  resolves,
   samePadding,
   sameShape,
   type Layout,
@@ -117,39 +118,12 @@ export function resolveConv(operands: ConvOperands, params: ConvParams): ConvGeo
   return resolveConvChecked(operands, params, true);
 }
 
-/** Whether the request resolves: what a layout hint is checked with (no hints of its own). */
-function convResolves(operands: ConvOperands, params: ConvParams): boolean {
-  try {
-    resolveConvChecked(operands, params, false);
-    return true;
-  } catch (err) {
-    if (err instanceof GeometryError) return false;
-    throw err;
-  }
-}
-
 function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: boolean): ConvGeometry {
   const p = new Problems();
   const { input, weight, bias, grad_output } = operands;
-  const dtype = input.dtype;
-  for (const [name, t] of Object.entries(operands)) {
-    if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
-  }
-
-  const rank = input.shape.length;
   // one sample without its batch dimension: the weight's rank says what the input's should be
   const missingBatch = () => batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'convolution');
-  if (rank < 3 || rank > 5) {
-    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
-    p.hint(p.list.length - 1, missingBatch());
-    throw new GeometryError(p.list);
-  }
-  const inputOk = checkShape('input', input.shape, p);
-  const weightOk = checkShape('weight', weight.shape, p);
-  if (weight.shape.length !== rank) {
-    p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
-    p.hint(p.list.length - 1, missingBatch());
-  }
+  const { dtype, rank, shapesOk } = openRequest(p, operands, 'a convolution', missingBatch);
   const d = rank - 2;
   const layout = resolveLayout(params.layout, rank, p);
   const stride = perDim('stride', params.stride, d, p);
@@ -161,7 +135,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   }
   const groups = params.groups ?? 1;
   if (!isInt(groups) || groups < 1 || groups > MAX_PARAM) p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
-  if (!inputOk || !weightOk || p.any) throw new GeometryError(p.list);
+  if (!shapesOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
   const batch = input.shape[0];
@@ -184,7 +158,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
     p.add(`weight.shape[${weightInAxis}]`, `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels / groups ${groups} = ${inChannels / groups}`);
   }
   if (hints && channelProblem >= 0) {
-    p.hint(channelProblem, layoutHint(operands, layout, 'conv', (ops, l) => convResolves(ops, { ...params, layout: l })));
+    p.hint(channelProblem, layoutHint(operands, layout, 'conv', (ops, l) => resolves(() => resolveConvChecked(ops, { ...params, layout: l }, false))));
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
     p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels)`);

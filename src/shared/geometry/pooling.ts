@@ -11,7 +11,7 @@
  * O(rank): no tensor data.
  */
 import { itemSize, numel, type TensorMeta } from '../tensor.js';
-import { checkShape, GeometryError, layoutFamily, outputExtent, perDim, Problems, resolveLayout, sameShape, type LayoutName, type OperandShapes, type Work } from './common.js';
+import { GeometryError, layoutFamily, openRequest, outputExtent, perDim, Problems, resolveLayout, sameShape, type LayoutName, type OperandShapes, type Work } from './common.js';
 import type { ConvGeometry } from './conv.js';
 import { batchHint } from './hints.js';
 
@@ -58,20 +58,10 @@ const MODES: readonly PoolingMode[] = ['max', 'avg'];
 export function resolvePooling(operands: PoolingOperands, params: PoolingParams): PoolingGeometry {
   const p = new Problems();
   const { input, grad_output } = operands;
-  const dtype = input.dtype;
-  if (grad_output && grad_output.dtype !== dtype) {
-    p.add('grad_output.dtype', `grad_output.dtype is ${grad_output.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
-  }
-  const rank = input.shape.length;
   // one sample without its batch dimension: a kernel_size list says how many spatial dims are meant
   const missingBatch = () =>
     Array.isArray(params.kernel_size) ? batchHint(input.shape, params.kernel_size.length + 2, layoutFamily(params.layout), 'pooling') : null;
-  if (rank < 3 || rank > 5) {
-    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); pooling needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
-    p.hint(p.list.length - 1, missingBatch());
-    throw new GeometryError(p.list);
-  }
-  const inputOk = checkShape('input', input.shape, p);
+  const { dtype, rank, shapesOk } = openRequest(p, operands, 'pooling', missingBatch);
   const d = rank - 2;
   const op = 'the pooling';
   const layout = resolveLayout(params.layout, rank, p);
@@ -107,7 +97,7 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
     if (!seen.has(message)) p.add(path, message);
     seen.add(message);
   });
-  if (!inputOk || p.any) throw new GeometryError(p.list);
+  if (!shapesOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
   const batch = input.shape[0];

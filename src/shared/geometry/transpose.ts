@@ -15,7 +15,7 @@
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
 import { numel, type TensorMeta } from '../tensor.js';
-import { checkShape, GeometryError, isInt, layoutFamily, MAX_PARAM, perDim, Problems, resolveLayout, type LayoutName, type OperandShapes, type Work } from './common.js';
+import { GeometryError, isInt, layoutFamily, MAX_PARAM, openRequest, perDim, Problems, resolveLayout, resolves, type LayoutName, type OperandShapes, type Work } from './common.js';
 import { convWork, type ConvGeometry } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
@@ -50,38 +50,12 @@ export function resolveTranspose(operands: TransposeOperands, params: TransposeP
   return resolveTransposeChecked(operands, params, true);
 }
 
-/** Whether the request resolves: what a layout hint is checked with (no hints of its own). */
-function transposeResolves(operands: TransposeOperands, params: TransposeParams): boolean {
-  try {
-    resolveTransposeChecked(operands, params, false);
-    return true;
-  } catch (err) {
-    if (err instanceof GeometryError) return false;
-    throw err;
-  }
-}
-
 function resolveTransposeChecked(operands: TransposeOperands, params: TransposeParams, hints: boolean): ConvGeometry {
   const p = new Problems();
   const { input, weight, bias } = operands;
-  const dtype = input.dtype;
-  for (const [name, t] of Object.entries(operands)) {
-    if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
-  }
-  const rank = input.shape.length;
   // one sample without its batch dimension: the weight's rank says what the input's should be
   const missingBatch = () => batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'transposed convolution');
-  if (rank < 3 || rank > 5) {
-    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); a transposed convolution needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
-    p.hint(p.list.length - 1, missingBatch());
-    throw new GeometryError(p.list);
-  }
-  const inputOk = checkShape('input', input.shape, p);
-  const weightOk = checkShape('weight', weight.shape, p);
-  if (weight.shape.length !== rank) {
-    p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
-    p.hint(p.list.length - 1, missingBatch());
-  }
+  const { dtype, rank, shapesOk } = openRequest(p, operands, 'a transposed convolution', missingBatch);
   const d = rank - 2;
   const op = 'the transposed convolution';
   const layout = resolveLayout(params.layout, rank, p);
@@ -96,7 +70,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     const path = Array.isArray(params.output_padding) ? `output_padding[${i}]` : 'output_padding';
     p.add(path, `${path} is ${v} but must be smaller than stride ${stride[i]} or dilation ${dilation[i]} (spatial dim ${i})`);
   });
-  if (!inputOk || !weightOk || p.any) throw new GeometryError(p.list);
+  if (!shapesOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
   const batch = input.shape[0];
@@ -121,7 +95,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`);
   }
   if (hints && channelProblem >= 0) {
-    p.hint(channelProblem, layoutHint(operands, layout, 'transpose', (ops, l) => transposeResolves(ops, { ...params, layout: l })));
+    p.hint(channelProblem, layoutHint(operands, layout, 'transpose', (ops, l) => resolves(() => resolveTransposeChecked(ops, { ...params, layout: l }, false))));
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
     p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels: weight.shape[${weightOutAxis}] ${weight.shape[weightOutAxis]} * groups ${groups})`);
