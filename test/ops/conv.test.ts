@@ -19,7 +19,7 @@ import {
   type ConvdApp,
   type DType,
   type Form,
-} from './helpers.js';
+} from '../service/helpers.js';
 
 let convd: ConvdApp;
 before(async () => {
