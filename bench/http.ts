@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Packr } from 'msgpackr';
-import { numel, resolveConv } from '../src/conv/geometry.js';
+import { numel } from '../src/shared/tensor.js';
+import { resolveConv } from '../src/shared/geometry/conv.js';
 import { convForward } from '../workers/kernels/conv.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

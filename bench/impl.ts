@@ -4,8 +4,8 @@
  * OIHW) for the correctness check. Ours is here; the peers are in bench/peers/.
  */
 import { convBackward, convForward } from '../workers/kernels/conv.js';
-import { engineFor, type EngineName } from '../workers/kernels/engine.js';
-import type { ConvGeometry } from '../src/conv/types.js';
+import { engineFor, type EngineName } from '../workers/engines/index.js';
+import type { ConvGeometry } from '../src/shared/geometry/conv.js';
 import type { Op, Problem } from './shapes.js';
 
 export type ImplName = 'ours-ts' | 'ours-wasm' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const';

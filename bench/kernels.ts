@@ -14,7 +14,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { EngineName } from '../workers/kernels/engine.js';
+import type { EngineName } from '../workers/engines/index.js';
 import { ours, IMPL_ORDER, type Impl, type Prepared } from './impl.js';
 import { formatTable, RESULTS_DIR, tableRows, type BenchReport, type CellResult, type CheckResult, type ImplInfo } from './report.js';
 import { CHECK_SHAPES, OPS, SHAPES, opFlops, problem, reductions, geometry, type Op, type Problem, type Shape } from './shapes.js';

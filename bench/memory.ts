@@ -8,9 +8,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { numel, resolveConv } from '../src/conv/geometry.js';
+import { numel } from '../src/shared/tensor.js';
+import { resolveConv } from '../src/shared/geometry/conv.js';
 import { convBackward } from '../workers/kernels/conv.js';
-import { engineFor, type EngineName } from '../workers/kernels/engine.js';
+import { engineFor, type EngineName } from '../workers/engines/index.js';
 import { tileBudget } from '../workers/kernels/workspace.js';
 
 const MiB = 2 ** 20;

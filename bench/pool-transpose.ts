@@ -8,11 +8,11 @@
  *   npm run build && node dist/bench/pool-transpose.js [--runs 7] [--layouts channels_first,channels_last]
  */
 import { parseArgs } from 'node:util';
-import { numel } from '../src/conv/geometry.js';
-import { resolvePool, type PoolParams } from '../src/conv/pool-geometry.js';
-import { resolveTranspose, transposeWork, type TransposeParams } from '../src/conv/transpose-geometry.js';
-import type { Layout } from '../src/conv/types.js';
-import { engineFor, type EngineName } from '../workers/kernels/engine.js';
+import { numel } from '../src/shared/tensor.js';
+import { resolvePooling, type PoolingParams } from '../src/shared/geometry/pooling.js';
+import { resolveTranspose, transposeWork, type TransposeParams } from '../src/shared/geometry/transpose.js';
+import type { Layout } from '../src/shared/geometry/common.js';
+import { engineFor, type EngineName } from '../workers/engines/index.js';
 import { poolBackward, poolForward } from '../workers/kernels/pooling.js';
 import { convTranspose } from '../workers/kernels/transpose.js';
 
@@ -57,9 +57,9 @@ const shapeOf = (layout: Layout, n: number, c: number, sp: number[]) => (layout 
 
 for (const layout of layouts) {
   for (const mode of ['max', 'avg'] as const) {
-    const params: PoolParams = { mode, kernel_size: 3, stride: 2, padding: 1, layout };
+    const params: PoolingParams = { mode, kernel_size: 3, stride: 2, padding: 1, layout };
     const input = shapeOf(layout, 8, 64, [112, 112]);
-    const g = resolvePool({ input: { dtype: 'float32', shape: input } }, params);
+    const g = resolvePooling({ input: { dtype: 'float32', shape: input } }, params);
     const x = random(numel(input));
     const y = new Float32Array(numel(g.window.outputShape));
     const dy = random(y.length);

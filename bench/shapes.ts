@@ -3,8 +3,8 @@
  * shapes every implementation is checked on, FLOP counts and reduced problems for
  * implementations too slow to time at full size.
  */
-import { convWork, resolveConv } from '../src/conv/geometry.js';
-import type { ConvGeometry, ConvParams } from '../src/conv/types.js';
+import { convWork, resolveConv } from '../src/shared/geometry/conv.js';
+import type { ConvGeometry, ConvParams } from '../src/shared/geometry/conv.js';
 
 export interface Shape {
   name: string;

@@ -8,10 +8,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { convWork, numel, resolveConv } from '../src/conv/geometry.js';
-import type { ConvParams } from '../src/conv/types.js';
-import { allocShared, realView, type ConvTask } from '../src/conv-task.js';
-import { ConvPool } from '../src/pool.js';
+import { convWork, resolveConv } from '../src/shared/geometry/conv.js';
+import { numel } from '../src/shared/tensor.js';
+import type { ConvParams } from '../src/shared/geometry/conv.js';
+import { allocShared, realView } from '../src/shared/tensor.js';
+import { type Task } from '../src/shared/task.js';
+import { WorkerPool } from '../src/worker-pool.js';
 import { batchSlices, runSplit } from '../src/split.js';
 
 const SHAPES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [
@@ -26,7 +28,7 @@ const SHAPES: { name: string; input: number[]; weight: number[]; params: ConvPar
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, threads: { type: 'string' } } });
 const runs = Number(values.runs);
 const threads = Number(values.threads ?? Math.min(2, availableParallelism()));
-const pool = new ConvPool({ threads, maxQueue: 16, workerData: { tileBudgetBytes: 64 * 2 ** 20 } });
+const pool = new WorkerPool({ threads, maxQueue: 16, workerData: { tileBudgetBytes: 64 * 2 ** 20 } });
 await pool.started;
 
 function sharedRandom(n: number): SharedArrayBuffer {
@@ -51,7 +53,12 @@ const rows = [];
 for (const s of SHAPES) {
   const g = resolveConv({ input: { dtype: 'float32', shape: s.input }, weight: { dtype: 'float32', shape: s.weight } }, s.params);
   const flops = convWork(g).flops;
-  const task: ConvTask = { op: 'forward', geometry: g, grads: [], input: sharedRandom(numel(g.inputShape)), weight: sharedRandom(numel(g.weightShape)), bias: null, gradOutput: null };
+  const task: Task = {
+    op: 'conv_forward',
+    geometry: g,
+    tensors: { input: sharedRandom(numel(g.inputShape)), weight: sharedRandom(numel(g.weightShape)) },
+    results: { output: { shape: g.outputShape, perSample: true } },
+  };
   const signal = new AbortController().signal;
   const one = await median(() => pool.run(task, signal));
   const slices = batchSlices(g.batch, flops, { poolThreads: threads, splitMinFlops: 0 });

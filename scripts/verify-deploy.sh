@@ -258,7 +258,7 @@ echo "  PID 1 of $("$DOCKER" inspect -f '{{.Name}}' "$c1"): $("$DOCKER" exec "$c
   const fs = require('fs');
   for (const p of ['node_modules/typescript', 'node_modules/assemblyscript', 'node_modules/onnxruntime-node', 'node_modules/fast-check', 'dist/test', 'dist/bench', 'src', 'test'])
     if (fs.existsSync(p)) { console.error('the image has ' + p); process.exit(1); }
-  for (const p of ['dist/src/server.js', 'dist/workers/conv-worker.js', 'dist/workers/wasm/kernels.wasm', 'node_modules/fastify'])
+  for (const p of ['dist/src/server.js', 'dist/workers/worker.js', 'dist/workers/wasm/kernels.wasm', 'node_modules/fastify'])
     if (!fs.existsSync(p)) { console.error('the image lacks ' + p); process.exit(1); }
   console.log('image contents: compiled service, workers and wasm; production node_modules only');"
 limits=$("$DOCKER" inspect -f '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.Init}} {{.HostConfig.RestartPolicy.Name}}' "$c1")

@@ -14,27 +14,25 @@ import { zodValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
 import { swaggerOptions } from './openapi.js';
-import { ConvPool } from './pool.js';
-import { convRoutes } from './routes/conv.js';
+import { WorkerPool } from './worker-pool.js';
+import { computeRoutes } from './routes/compute.js';
 import { docsRoutes } from './routes/docs.js';
 import { indexRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
-import { poolRoutes } from './routes/pool.js';
-import { transposeRoutes } from './routes/transpose.js';
 import { registerBodyParsers } from './wire/body-parsers.js';
 
 export interface BuildOptions {
   /** Overrides of the defaults (the environment is not read here; server.ts does that). */
   config?: Partial<Config>;
   /** The worker pool; by default one is made from the config. The app closes it on close. */
-  pool?: ConvPool;
+  pool?: WorkerPool;
 }
 
 export interface ConvdApp {
   app: FastifyInstance;
   config: Config;
   lifecycle: Lifecycle;
-  pool: ConvPool;
+  pool: WorkerPool;
   /** Every registered route, HEAD routes included (what 405 answers and GET / are made from). */
   routes: RouteTable;
 }
@@ -43,7 +41,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   const config: Config = { ...loadConfig({}), ...options.config };
   const pool =
     options.pool ??
-    new ConvPool({
+    new WorkerPool({
       threads: config.poolThreads,
       maxQueue: config.maxQueue,
       workerData: { tileBudgetBytes: config.tileBudgetBytes },
@@ -89,15 +87,15 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   });
   app.addHook('onReady', async () => {
     await pool.started;
+    // what the workers run each dtype on; fails start-up when CONVD_KERNEL=wasm cannot be honoured
+    metrics.setKernels(await pool.describe());
     lifecycle.markReady();
   });
   app.addHook('preClose', async () => lifecycle.startDraining());
   app.addHook('onClose', async () => pool.close());
 
   await app.register(swagger, swaggerOptions);
-  await app.register(convRoutes, { config, pool, metrics, lifecycle });
-  await app.register(poolRoutes, { config, pool, metrics, lifecycle });
-  await app.register(transposeRoutes, { config, pool, metrics, lifecycle });
+  await app.register(computeRoutes, { config, pool, metrics, lifecycle });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
   await app.register(indexRoutes, { routes });

@@ -3,11 +3,12 @@
  * deadline passes (504) or the client goes away, and turning a full queue into 503.
  */
 import type { FastifyReply } from 'fastify';
-import type { BatchRange } from './conv/types.js';
-import type { ConvResult, ConvTask } from './conv-task.js';
+import type { BatchRange } from './shared/tensor.js';
+import type { TaskResult, Task } from './shared/task.js';
 import { HttpProblem } from './http/problem.js';
-import { QueueFullError, type ConvPool } from './pool.js';
+import { QueueFullError, type WorkerPool } from './worker-pool.js';
 import { runSplit } from './split.js';
+import type { ResultTensor } from './wire/response.js';
 
 export interface DispatchSettings {
   deadlineMs: number;
@@ -23,14 +24,19 @@ export function clientGoneSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-/** A request's work: its task, its FLOPs (which pool lane) and its batch slices (split.ts) when there are several. */
-export interface Work {
-  task: ConvTask;
+/** A validated, limit-checked request: its task, its FLOPs (which lane), its batch slices (split.ts) when there are several, and how to read its result. */
+export interface Prepared {
+  task: Task;
   flops: number;
   slices?: BatchRange[];
+  outputBytes: number;
+  /** How a JSON response writes tensor data (the request's encoding field). */
+  encoding: 'array' | 'base64';
+  /** The response tensors of the worker's result. */
+  results(result: TaskResult): Record<string, ResultTensor>;
 }
 
-export async function dispatch(pool: ConvPool, work: Work, clientGone: AbortSignal, settings: DispatchSettings): Promise<ConvResult> {
+export async function dispatch(pool: WorkerPool, work: Pick<Prepared, 'task' | 'flops' | 'slices'>, clientGone: AbortSignal, settings: DispatchSettings): Promise<TaskResult> {
   const { task, flops, slices = [] } = work;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);

@@ -2,8 +2,8 @@
  * Work limits, checked from shapes alone (before any tensor data is decoded or allocated):
  * elements of each request tensor, bytes of all outputs, FLOPs. Exceeding any answers 413.
  */
-import { itemSize, numel, type ConvWork } from './conv/geometry.js';
-import type { ConvOperands, DType, FieldError, TensorMeta } from './conv/types.js';
+import type { FieldError, Work } from './shared/geometry/common.js';
+import { itemSize, numel, type DType, type TensorMeta } from './shared/tensor.js';
 import { HttpProblem } from './http/problem.js';
 
 export interface WorkLimits {
@@ -35,7 +35,7 @@ function samplesThatFit(outputs: OutputsInfo, limit: number): number | null {
   return fit >= 1 && fit < outputs.batch ? fit : null;
 }
 
-function outputsMessage(work: ConvWork, limits: WorkLimits, outputs: OutputsInfo | undefined): string {
+function outputsMessage(work: Work, limits: WorkLimits, outputs: OutputsInfo | undefined): string {
   const over = `the outputs would take ${work.outputBytes} bytes; the limit is ${limits.maxOutputBytes} bytes (CONVD_MAX_OUTPUT_BYTES)`;
   if (!outputs) return over;
   const tensors = outputs.tensors.map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', ');
@@ -49,13 +49,14 @@ function outputsMessage(work: ConvWork, limits: WorkLimits, outputs: OutputsInfo
  * `outputs`: what the outputs are, for an output-bytes problem naming its field and shapes.
  */
 export function checkWorkLimits(
-  operands: ConvOperands | Readonly<Record<string, TensorMeta>>,
-  work: ConvWork,
+  operands: Readonly<Partial<Record<string, TensorMeta>>>,
+  work: Work,
   limits: WorkLimits,
   outputs?: OutputsInfo,
 ): void {
   const errors: FieldError[] = [];
-  for (const [name, t] of Object.entries(operands) as [string, TensorMeta][]) {
+  for (const [name, t] of Object.entries(operands)) {
+    if (!t) continue;
     const elements = numel(t.shape);
     if (elements > limits.maxTensorElements) {
       errors.push({

@@ -1,20 +1,23 @@
 /**
  * Prometheus metrics (prom-client), one registry per app: request durations by route and
  * status, the pool's queue depth, active tasks, threads and utilisation, the FLOPs and output
- * bytes computed, which kernels each dtype runs on, plus the process defaults.
+ * bytes computed, which kernels each dtype runs on (as the workers report it), plus the process
+ * defaults.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { engineFor } from '../workers/kernels/engine.js';
-import type { TaskOp } from './conv-task.js';
-import type { ConvPool } from './pool.js';
+import type { EngineReport } from './shared/task.js';
+import type { WorkerPool } from './worker-pool.js';
 
 export interface Metrics {
   registry: Registry;
   observeRequest(method: string, route: string, status: number, seconds: number): void;
-  countComputed(op: TaskOp, flops: number, outputBytes: number): void;
+  /** `op`: the operation's label (its OpSpec's metricLabel). */
+  countComputed(op: string, flops: number, outputBytes: number): void;
+  /** Records the kernel engine of each dtype, as the workers report it (WorkerPool.describe). */
+  setKernels(reports: readonly EngineReport[]): void;
 }
 
-export function createMetrics(pool: ConvPool): Metrics {
+export function createMetrics(pool: WorkerPool): Metrics {
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
@@ -39,14 +42,8 @@ export function createMetrics(pool: ConvPool): Metrics {
   poolGauge('convd_pool_active_tasks', 'Conv tasks running on a worker thread', () => pool.stats().active);
   poolGauge('convd_pool_threads', 'Worker threads in the pool', () => pool.stats().threads);
   poolGauge('convd_pool_utilization_ratio', 'Share of worker thread time spent running tasks since start (0-1)', () => pool.stats().utilization);
-  // The engine the workers pick for each dtype: same runtime, same CONVD_KERNEL, same answer
-  // (asking here loads the wasm module once in this thread, and fails start-up when
-  // CONVD_KERNEL=wasm cannot be honoured).
+  // The engine the workers pick for each dtype, set once they have said (before the app is ready).
   const kernel = new Gauge({ name: 'convd_kernel_info', help: 'Kernel engine and instruction set per dtype (value 1)', labelNames: ['dtype', 'engine', 'isa'] as const, registers });
-  for (const dtype of ['float32', 'float64'] as const) {
-    const engine = engineFor(dtype);
-    kernel.set({ dtype, engine: engine.name, isa: engine.isa }, 1);
-  }
   const flops = new Counter({ name: 'convd_flops_computed_total', help: 'Floating-point operations computed', labelNames: ['op'] as const, registers });
   const bytes = new Counter({ name: 'convd_output_bytes_computed_total', help: 'Bytes of output tensors computed', labelNames: ['op'] as const, registers });
 
@@ -56,6 +53,9 @@ export function createMetrics(pool: ConvPool): Metrics {
     countComputed: (op, f, b) => {
       flops.inc({ op }, f);
       bytes.inc({ op }, b);
+    },
+    setKernels: (reports) => {
+      for (const { dtype, engine, isa } of reports) kernel.set({ dtype, engine, isa }, 1);
     },
   };
 }

@@ -7,7 +7,7 @@
  * - each component schema once: the provider emits every registered schema twice, as `X`
  *   (its output form) and `XInput` (its input form); only the forms the operations use are
  *   kept, under the plain name where one form is used or both are the same (`dedupeSchemas`);
- * - the examples of src/schemas/examples.ts on every operation (`addExamples`): named request
+ * - the examples of every operation (src/ops/, with src/schemas/examples.ts) (`addExamples`): named request
  *   bodies, the JSON (and msgpack) answer to each, and the problem documents of each error
  *   status, all as components.examples;
  * - info.version from package.json.
@@ -17,11 +17,9 @@ import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createJsonSchemaTransformObject, jsonSchemaTransform } from 'fastify-type-provider-zod';
-import { BackwardExamples, ForwardExamples } from './schemas/conv.js';
+import { OPS } from './ops/index.js';
 import { binBase64, ERROR_STATUSES, SHARED_PROBLEMS, type Example, type JsonTensorExample, type OperationExamples } from './schemas/examples.js';
-import { PoolBackwardExamples, PoolForwardExamples } from './schemas/pool.js';
 import type { Problem } from './schemas/problem.js';
-import { TransposeExamples } from './schemas/transpose.js';
 
 /** package.json at the repository root (this module runs as dist/src/openapi.js; the image has /app/package.json). */
 const PACKAGE_JSON = fileURLToPath(new URL('../../package.json', import.meta.url));
@@ -30,14 +28,10 @@ export const SERVICE_VERSION: string = (JSON.parse(readFileSync(PACKAGE_JSON, 'u
 /** openapi/openapi.json at the repository root. */
 export const OPENAPI_FILE = fileURLToPath(new URL('../../openapi/openapi.json', import.meta.url));
 
-/** Every compute operation (POST), its examples and the prefix of their names in components.examples. */
-export const OPERATIONS: Record<string, { name: string; examples: OperationExamples }> = {
-  '/conv/forward': { name: 'ConvForward', examples: ForwardExamples },
-  '/conv/backward': { name: 'ConvBackward', examples: BackwardExamples },
-  '/conv/transpose': { name: 'ConvTranspose', examples: TransposeExamples },
-  '/pool/forward': { name: 'PoolForward', examples: PoolForwardExamples },
-  '/pool/backward': { name: 'PoolBackward', examples: PoolBackwardExamples },
-};
+/** Every compute operation (POST) by path: its examples and the prefix of their names in components.examples (from the registry, src/ops/). */
+export const OPERATIONS: Record<string, { name: string; examples: OperationExamples }> = Object.fromEntries(
+  OPS.map((op) => [op.route.path, { name: op.component, examples: op.examples }]),
+);
 
 /** The problem examples of one status of an operation: its own, then the shared ones. */
 export function problemExamples(path: string, status: (typeof ERROR_STATUSES)[number]): Record<string, Example<Problem>> {

@@ -10,10 +10,9 @@
  * under load every request runs whole (no hand-offs, one queue slot each) and the pool's
  * throughput is what it would be without splitting.
  */
-import { numel } from './conv/geometry.js';
-import type { BatchRange, DType } from './conv/types.js';
-import { allocShared, GRAD_RESULT, realView, resultShape, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
-import type { ConvPool } from './pool.js';
+import type { ResultName, Task, TaskResult } from './shared/task.js';
+import { allocShared, numel, realView, type BatchRange, type DType } from './shared/tensor.js';
+import type { WorkerPool } from './worker-pool.js';
 
 export interface SplitSettings {
   poolThreads: number;
@@ -29,10 +28,7 @@ export function batchSlices(batch: number, flops: number, settings: SplitSetting
   return Array.from({ length: count }, (_, i): BatchRange => [Math.floor((i * batch) / count), Math.floor(((i + 1) * batch) / count)]);
 }
 
-/** Results every thread writes its images of in place (the others are partial sums). */
-const SHARED_RESULTS: readonly ResultName[] = ['output', 'grad_input'];
-
-function sumInto(dtype: DType, target: ConvResult[ResultName], parts: ConvResult[ResultName][]): void {
+function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult[ResultName][]): void {
   const sum = realView(dtype, target!);
   for (const part of parts) {
     const values = realView(dtype, part!);
@@ -40,19 +36,21 @@ function sumInto(dtype: DType, target: ConvResult[ResultName], parts: ConvResult
   }
 }
 
-/** Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the result. */
-export async function runSplit(pool: ConvPool, task: ConvTask, slices: BatchRange[], signal: AbortSignal): Promise<ConvResult> {
-  const g = task.geometry;
-  const wanted: ResultName[] = task.op === 'forward' ? ['output'] : task.grads.map((grad) => GRAD_RESULT[grad]);
-  const sharedOutputs = Object.fromEntries(
-    wanted.filter((name) => SHARED_RESULTS.includes(name)).map((name) => [name, allocShared(g.dtype, numel(resultShape(g, name)))]),
-  );
+/**
+ * Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the
+ * result: its per-sample results are shared, each thread writing its images; the others are
+ * the ranges' partial sums, added here. Any operation whose kernels take a batch range runs so.
+ */
+export async function runSplit(pool: WorkerPool, task: Task, slices: BatchRange[], signal: AbortSignal): Promise<TaskResult> {
+  const dtype = task.geometry.dtype;
+  const wanted = Object.entries(task.results) as [ResultName, { shape: number[]; perSample: boolean }][];
+  const sharedOutputs = Object.fromEntries(wanted.filter(([, r]) => r.perSample).map(([name, r]) => [name, allocShared(dtype, numel(r.shape))]));
   const parts = await pool.runAll(slices.map((batch) => ({ ...task, batch, sharedOutputs })), signal);
-  const result: ConvResult = { ...sharedOutputs };
-  for (const name of wanted) {
+  const result: TaskResult = { ...sharedOutputs };
+  for (const [name] of wanted) {
     if (result[name]) continue;
     const [first, ...rest] = parts.map((p) => p[name]);
-    sumInto(g.dtype, first, rest);
+    sumInto(dtype, first, rest);
     result[name] = first;
   }
   return result;

@@ -16,7 +16,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { Impl, Prepared } from '../impl.js';
 import { forwardModel, gradInputModel, gradWeightModel, gradWeightUnsupported, type OnnxConv } from '../onnx-model.js';
 import type { Op, Problem } from '../shapes.js';
-import type { ConvGeometry } from '../../src/conv/types.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 
 type OrtModule = typeof Ort;
 

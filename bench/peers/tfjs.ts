@@ -16,7 +16,7 @@
  * depthwise [kh, kw, C, multiplier]) in both. Conversions happen outside the clock.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
-import type { ConvGeometry } from '../../src/conv/types.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import { hwioToOihw, nchwToNhwc, nhwcToNchw, oihwToHwio, type Impl, type Prepared } from '../impl.js';
 import { isDepthwise, type Op, type Problem } from '../shapes.js';
 

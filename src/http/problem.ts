@@ -2,7 +2,7 @@
  * Errors as RFC 9457 problem details. Every error the service answers is an HttpProblem of
  * one of the kinds below; the error handler (errors.ts) turns anything else into one.
  */
-import type { FieldError } from '../conv/types.js';
+import type { FieldError } from '../shared/geometry/common.js';
 import type { Problem } from '../schemas/problem.js';
 
 const KINDS = {

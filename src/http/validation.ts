@@ -9,9 +9,9 @@
  */
 import type { FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
-import { layoutFamily } from '../conv/geometry.js';
-import { batchHint } from '../conv/hints.js';
-import type { FieldError } from '../conv/types.js';
+import { layoutFamily } from '../shared/geometry/common.js';
+import { batchHint } from '../shared/geometry/hints.js';
+import type { FieldError } from '../shared/geometry/common.js';
 import { fieldProblem } from './problem.js';
 
 type Issue = z.core.$ZodIssue;

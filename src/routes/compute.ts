@@ -1,21 +1,24 @@
 /**
- * What every compute route (conv, pooling, conv_transpose) shares: the OpenAPI notes on
- * encodings and errors, the scope hook that refuses while not ready (503) and negotiates the
- * response encoding (406), and running a prepared task on the pool and encoding its result.
+ * The compute routes, one POST per operation of the registry (src/ops/): the OpenAPI notes on
+ * encodings and errors they share, the scope hook that refuses while not ready (503) and
+ * negotiates the response encoding (406), then validation (zod, then the operation's geometry
+ * and limits), running the prepared task on the pool and encoding its result.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
-import type { ConvResult, TaskOp } from '../conv-task.js';
-import { clientGoneSignal, dispatch, type Work } from '../dispatch.js';
+import { clientGoneSignal, dispatch } from '../dispatch.js';
 import { HttpProblem } from '../http/problem.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Metrics } from '../metrics.js';
-import type { ConvPool } from '../pool.js';
+import { OPS } from '../ops/index.js';
+import type { Operation } from '../ops/spec.js';
+import type { WorkerPool } from '../worker-pool.js';
 import { problemResponse } from '../schemas/problem.js';
 import { negotiateEncoding, type ResponseEncoding } from '../wire/accept.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
-import { encodeResult, type ResultTensor } from '../wire/response.js';
-import { faultFromHeaders } from '../../workers/faults.js';
+import { encodeResult } from '../wire/response.js';
+import { faultFromHeaders } from '../shared/faults.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,7 +28,7 @@ declare module 'fastify' {
 
 export interface ComputeRouteDeps {
   config: Config;
-  pool: ConvPool;
+  pool: WorkerPool;
   metrics: Metrics;
   lifecycle: Lifecycle;
 }
@@ -57,7 +60,7 @@ export const ENCODINGS_NOTE =
   'unchanged and answers 400 (malformed-body).';
 
 /** Registers, in the calling plugin's scope, the readiness check and the response encoding negotiation. */
-export function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>): void {
+function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>): void {
   app.decorateRequest('responseEncoding', null);
   app.addHook('onRequest', async (request) => {
     if (lifecycle.state !== 'ready') {
@@ -70,24 +73,33 @@ export function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<C
   });
 }
 
-/** A validated, limit-checked request: its work (task, FLOPs, maybe batch slices) and how to read its result. */
-export interface PreparedCompute extends Work {
-  outputBytes: number;
-  results(result: ConvResult): Record<string, ResultTensor>;
-}
-
-/** Runs a prepared (validated, limit-checked) task on the pool, counts its work and sends its result. */
-export async function sendComputed(
-  deps: ComputeRouteDeps,
-  op: TaskOp,
-  prepared: PreparedCompute,
-  dataAs: 'array' | 'base64',
-  request: FastifyRequest,
-  reply: FastifyReply,
-) {
+/** Validates `request` for `op`, runs its task on the pool, counts its work and sends its result. */
+async function compute(deps: ComputeRouteDeps, op: Operation, request: FastifyRequest, reply: FastifyReply) {
+  const prepared = op.prepare(request.body, { limits: deps.config, idleThreads: () => deps.pool.idleThreads() });
   prepared.task.fault = faultFromHeaders(request.headers);
   const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
-  deps.metrics.countComputed(op, prepared.flops, prepared.outputBytes);
-  const encoded = encodeResult(prepared.results(result), request.responseEncoding!, dataAs);
+  deps.metrics.countComputed(op.metricLabel, prepared.flops, prepared.outputBytes);
+  const encoded = encodeResult(prepared.results(result), request.responseEncoding!, prepared.encoding);
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
 }
+
+export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app, deps) => {
+  computeScope(app, deps);
+  for (const op of OPS) {
+    const { path, tags, summary, description } = op.route;
+    app.post(
+      path,
+      {
+        schema: {
+          tags,
+          summary,
+          description: `${description}${ENCODINGS_NOTE}`,
+          consumes: CONSUMES,
+          body: op.request,
+          response: { 200: op.response, ...ERROR_RESPONSES },
+        },
+      },
+      (request, reply) => compute(deps, op, request, reply),
+    );
+  }
+};

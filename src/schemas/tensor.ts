@@ -7,7 +7,7 @@
  * shape is checked by the wire layer once the shapes have passed geometry and limits.
  */
 import { z } from 'zod';
-import { MAX_PARAM } from '../conv/geometry.js';
+import { MAX_PARAM } from '../shared/geometry/common.js';
 
 const DTypeSchema = z.enum(['float32', 'float64']).meta({
   id: 'DType',

@@ -7,7 +7,7 @@
  * request asked for it, base64 strings of the little-endian bytes.
  */
 import { Readable } from 'node:stream';
-import type { DType, Real } from '../conv/types.js';
+import type { DType, Real } from '../shared/tensor.js';
 import type { ResponseEncoding } from './accept.js';
 import { packr } from './msgpack.js';
 

@@ -7,9 +7,10 @@
  * array already owns such a buffer (msgpackr copies to align it) and is used as it is.
  */
 import { endianness } from 'node:os';
-import { itemSize, numel } from '../conv/geometry.js';
-import type { FieldError, Real } from '../conv/types.js';
-import { allocReal, allocShared, realView, type OwnedReal } from '../conv-task.js';
+import { itemSize, numel } from '../shared/tensor.js';
+import type { FieldError } from '../shared/geometry/common.js';
+import type { Real } from '../shared/tensor.js';
+import { allocReal, allocShared, realView, type OwnedReal } from '../shared/tensor.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 
 if (endianness() !== 'LE') throw new Error('convd reads and writes little-endian tensor bytes as they are: it needs a little-endian host');

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { connect, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
+import { OPS } from '../../src/ops/index.js';
 import { testApp, type ConvdApp } from '../service/helpers.js';
 import {
   acceptArb,
@@ -41,12 +42,28 @@ const SCALE = Number(process.env.CONVD_FUZZ_SCALE ?? 1);
 const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 
 const LIMITS: Limits = { maxBodyBytes: 256 * 1024, maxTensorElements: 4096, maxOutputBytes: 64 * 1024, maxFlops: 2e6 };
-/** Routes without an oracle (added by other endpoints) still get garbage and must answer 4xx. */
-const EXTRA_POST_ROUTES = ['/conv/transpose', '/pool/forward', '/pool/backward'];
+const x = { dtype: 'float32', shape: [1, 2, 4, 4], data: Array.from({ length: 32 }, (_, i) => i / 8) };
+
+/**
+ * How the suite covers each operation of the registry (src/ops/), by path: with the naive
+ * reference as oracle (valid requests in every encoding must get its answer), or through
+ * mutants of one valid request (problem+json 4xx or 200, never 5xx). Every operation also gets
+ * garbage. A test below fails when the registry has an operation missing here, or this lists
+ * one the registry (or the server) does not have.
+ */
+const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<string, unknown> }> = {
+  '/conv/forward': { oracle: 'reference' },
+  '/conv/backward': { oracle: 'reference' },
+  '/pool/forward': { mutants: { input: x, mode: 'max', kernel_size: 2 } },
+  '/pool/backward': { mutants: { input: x, mode: 'avg', kernel_size: 2, grad_output: { dtype: 'float32', shape: [1, 2, 2, 2], data: Array(8).fill(1) } } },
+  '/conv/transpose': { mutants: { input: x, weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) }, stride: 2, padding: 1 } },
+};
+
+/** Every compute route: the registry's. */
+const postRoutes = OPS.map((op) => op.route.path);
 
 let convd: ConvdApp;
 let port: number;
-let postRoutes: string[];
 const stats = { inputs: 0, byStatus: new Map<number, number>(), validRefused: 0, answered200: 0, rssAfterWarmup: 0, rssPeak: 0 };
 
 before(async () => {
@@ -56,7 +73,6 @@ before(async () => {
   });
   await convd.app.listen({ port: 0, host: '127.0.0.1' });
   port = (convd.app.server.address() as AddressInfo).port;
-  postRoutes = ['/conv/forward', '/conv/backward', ...EXTRA_POST_ROUTES.filter((url) => convd.app.hasRoute({ method: 'POST', url }))];
 });
 
 after(async () => {
@@ -117,6 +133,16 @@ async function check(input: Input): Promise<Answer> {
 const formArb = fc.constantFrom(...FORMS);
 const pathFor = (op: 'forward' | 'backward') => `/conv/${op}`;
 
+test('the suite covers exactly the operations of the registry, each served by the app', () => {
+  assert.deepEqual(Object.keys(COVERAGE).sort(), [...postRoutes].sort(), 'COVERAGE lists each operation of src/ops/ once');
+  for (const url of postRoutes) assert.ok(convd.app.hasRoute({ method: 'POST', url }), `POST ${url} is served`);
+  // the reference oracle knows exactly the operations marked for it
+  for (const [path, how] of Object.entries(COVERAGE)) {
+    const known = expectConv(path, { contentType: 'application/json', accept: 'application/json' }, Buffer.from('{}'), LIMITS).kind !== 'unknown';
+    assert.equal(known, 'oracle' in how, `${path}: ${'oracle' in how ? 'has' : 'has no'} reference oracle`);
+  }
+});
+
 test('valid requests in every encoding: 200 with the reference answer (or the 4xx the oracle expects)', async () => {
   await fc.assert(
     fc.asyncProperty(specArb, formArb, acceptArb, fc.nat(5), fc.boolean(), async (spec, form, accept, variant, base64Out) => {
@@ -170,15 +196,9 @@ test('garbage: random bytes, random JSON and msgpack values, any content type, e
   );
 });
 
-test('mutated pooling and transposed-convolution requests: problem+json 4xx or 200, never 5xx', async (t) => {
-  const routes = postRoutes.filter((r) => r.startsWith('/pool/') || r === '/conv/transpose');
-  if (routes.length === 0) return t.skip('no pooling or transposed-convolution routes');
-  const x = { dtype: 'float32', shape: [1, 2, 4, 4], data: Array.from({ length: 32 }, (_, i) => i / 8) };
-  const valid: Record<string, Record<string, unknown>> = {
-    '/pool/forward': { input: x, mode: 'max', kernel_size: 2 },
-    '/pool/backward': { input: x, mode: 'avg', kernel_size: 2, grad_output: { dtype: 'float32', shape: [1, 2, 2, 2], data: Array(8).fill(1) } },
-    '/conv/transpose': { input: x, weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) }, stride: 2, padding: 1 },
-  };
+test('mutated requests of the operations without an oracle: problem+json 4xx or 200, never 5xx', async () => {
+  const valid = Object.fromEntries(Object.entries(COVERAGE).flatMap(([path, how]) => ('mutants' in how ? [[path, how.mutants]] : [])));
+  const routes = Object.keys(valid);
   const mutants = fc.oneof(
     fc.record({ kind: fc.constant('bytes' as const), form: formArb, bytes: byteMutationArb }),
     fc.record({ kind: fc.constant('structure' as const), form: formArb, structure: structuralMutationArb }),

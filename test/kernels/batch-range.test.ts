@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { numel, resolveConv } from '../../src/conv/geometry.js';
-import type { ConvGeometry, ConvParams } from '../../src/conv/types.js';
+import { numel } from '../../src/shared/tensor.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import type { ConvGeometry, ConvParams } from '../../src/shared/geometry/conv.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
-import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
+import { engineFor, tsEngine } from '../../workers/engines/index.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 
 const CASES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [

@@ -17,8 +17,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConv, numel } from '../../src/conv/geometry.js';
-import type { ConvOperands, ConvParams, Real } from '../../src/conv/types.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { numel } from '../../src/shared/tensor.js';
+import type { ConvOperands, ConvParams } from '../../src/shared/geometry/conv.js';
+import type { Real } from '../../src/shared/tensor.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
 import { loadValidCases, decodeB64, caseParams, toDtype, alloc, ConformanceCase, Dt } from '../reference/data.js';
 import { checkClose } from '../reference/tolerance.js';

@@ -7,10 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConv, numel } from '../../src/conv/geometry.js';
-import type { ConvParams } from '../../src/conv/types.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { numel } from '../../src/shared/tensor.js';
+import type { ConvParams } from '../../src/shared/geometry/conv.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
-import { tsEngine } from '../../workers/kernels/engine.js';
+import { tsEngine } from '../../workers/engines/index.js';
 import { rng, randomTensor } from '../reference/data.js';
 
 interface Config {

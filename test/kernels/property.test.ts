@@ -13,9 +13,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { resolveConv, numel } from '../../src/conv/geometry.js';
-import type { ConvGeometry, ConvOperands, ConvParams, GradName, Padding, PaddingMode, Real } from '../../src/conv/types.js';
-import { BATCH_COLUMNS, convForward, convBackward } from '../../workers/kernels/conv.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { numel } from '../../src/shared/tensor.js';
+import type { ConvGeometry, ConvOperands, ConvParams, GradName, Padding } from '../../src/shared/geometry/conv.js';
+import type { PaddingMode } from '../../src/shared/geometry/common.js';
+import type { Real } from '../../src/shared/tensor.js';
+import { convForward, convBackward } from '../../workers/kernels/conv.js';
+import { BATCH_COLUMNS } from '../../workers/kernels/plan.js';
 import { setTileBudget, DEFAULT_TILE_BUDGET_BYTES } from '../../workers/kernels/workspace.js';
 import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } from '../reference/naive-conv.js';
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';

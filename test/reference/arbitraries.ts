@@ -3,7 +3,7 @@
  * the layouts and the channel structure of a random problem of a given rank.
  */
 import fc from 'fast-check';
-import type { LayoutName } from '../../src/conv/types.js';
+import type { LayoutName } from '../../src/shared/geometry/common.js';
 
 /** The letter aliases of each rank's two layouts. */
 export const LAYOUT_ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };

@@ -4,8 +4,8 @@
  * engine has them, direct depthwise kernels) so a test can check that the engine it passed is
  * the one doing the work, and how many tiles it saw.
  */
-import { engineFor, tsEngine } from '../../workers/kernels/engine.js';
-import { wasmBuild } from '../../workers/kernels/wasm-engine.js';
+import { engineFor, tsEngine } from '../../workers/engines/index.js';
+import { wasmBuild } from '../../workers/engines/wasm.js';
 import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 
 /** An engine as engineFor returns it. */

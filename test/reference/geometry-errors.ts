@@ -1,10 +1,10 @@
 /**
  * The assertion every geometry test makes about a refused request: `resolve` throws a
- * ConvGeometryError with an error at `path` whose message contains every one of `parts`
+ * GeometryError with an error at `path` whose message contains every one of `parts`
  * (and so does the error's own message, which the API's problem detail is made from).
  */
 import assert from 'node:assert/strict';
-import { ConvGeometryError } from '../../src/conv/geometry.js';
+import { GeometryError } from '../../src/shared/geometry/common.js';
 
 export function expectGeometryError(resolve: () => unknown, path: string | RegExp, ...parts: string[]): void {
   let err: unknown;
@@ -13,7 +13,7 @@ export function expectGeometryError(resolve: () => unknown, path: string | RegEx
   } catch (e) {
     err = e;
   }
-  assert.ok(err instanceof ConvGeometryError, `expected ConvGeometryError, got ${err === undefined ? 'no error' : String(err)}`);
+  assert.ok(err instanceof GeometryError, `expected GeometryError, got ${err === undefined ? 'no error' : String(err)}`);
   const hit = err.errors.filter((e) => (typeof path === 'string' ? e.path === path : path.test(e.path)));
   assert.ok(hit.length > 0, `no error at path ${path}; errors: ${JSON.stringify(err.errors)}`);
   assert.ok(

@@ -1,5 +1,5 @@
 /**
- * Faults on the real worker pool (test-only hook, workers/faults.ts): a kernel that throws, a
+ * Faults on the real worker pool (test-only hook, src/shared/faults.ts): a kernel that throws, a
  * thread that dies mid-task, a thread that hangs; clients that leave mid-upload, while queued
  * and mid-compute. Each time the request gets its answer (500 problem+json, 504) or is
  * cancelled, the pool gets its thread back (piscina starts a replacement), no admission slot
@@ -10,7 +10,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { Packr } from 'msgpackr';
-import { FAULT_HEADER } from '../../workers/faults.js';
+import { FAULT_HEADER } from '../../src/shared/faults.js';
 import { EXAMPLE, exampleForward, testApp, type ConvdApp } from '../service/helpers.js';
 import { problemDefect, send, type Answer } from '../fuzz/support.js';
 

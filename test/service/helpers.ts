@@ -7,7 +7,7 @@ import request, { type Response } from 'supertest';
 import { Packr, Unpackr } from 'msgpackr';
 import { buildApp, type BuildOptions, type ConvdApp } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
-import { ConvPool, type ConvPoolOptions } from '../../src/pool.js';
+import { WorkerPool, type WorkerPoolOptions } from '../../src/worker-pool.js';
 import type { FakeWorkerData } from './fixtures/fake-worker.js';
 
 export const TEST_CONFIG: Partial<Config> = { logLevel: 'silent', poolThreads: 1, maxQueue: 4, deadlineMs: 10_000, smallLaneThreads: 0 };
@@ -20,10 +20,10 @@ export async function testApp(options: BuildOptions = {}): Promise<ConvdApp> {
 }
 
 /** A pool of fake workers that block `blockMs` per task; `finished()` counts the tasks that ran to the end. */
-export function fakePool(options: { threads?: number; maxQueue?: number; blockMs: number; fail?: boolean; smallLane?: ConvPoolOptions['smallLane'] }) {
+export function fakePool(options: { threads?: number; maxQueue?: number; blockMs: number; fail?: boolean; smallLane?: WorkerPoolOptions['smallLane'] }) {
   const finished = new Int32Array(new SharedArrayBuffer(4));
   const workerData: FakeWorkerData = { blockMs: options.blockMs, finished, fail: options.fail };
-  const pool = new ConvPool({
+  const pool = new WorkerPool({
     threads: options.threads ?? 1,
     maxQueue: options.maxQueue ?? 0,
     workerData: { tileBudgetBytes: 2 ** 20 },

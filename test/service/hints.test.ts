@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import request from 'supertest';
-import { ConvGeometryError, resolveConv } from '../../src/conv/geometry.js';
-import { resolvePool, type PoolParams } from '../../src/conv/pool-geometry.js';
-import { resolveTranspose, type TransposeParams } from '../../src/conv/transpose-geometry.js';
-import type { ConvOperands, ConvParams, FieldError, Layout } from '../../src/conv/types.js';
+import { GeometryError } from '../../src/shared/geometry/common.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { resolvePooling, type PoolingParams } from '../../src/shared/geometry/pooling.js';
+import { resolveTranspose, type TransposeParams } from '../../src/shared/geometry/transpose.js';
+import type { ConvOperands, ConvParams } from '../../src/shared/geometry/conv.js';
+import type { FieldError, Layout } from '../../src/shared/geometry/common.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 import { assertProblem, packBin, postJson, tensor, testApp, type ConvdApp } from './helpers.js';
 
@@ -25,7 +27,7 @@ function problems(resolve: () => unknown): FieldError[] {
     resolve();
     return [];
   } catch (err) {
-    if (err instanceof ConvGeometryError) return err.errors;
+    if (err instanceof GeometryError) return err.errors;
     throw err;
   }
 }
@@ -226,7 +228,7 @@ describe('an input one dimension short: add the batch dimension', () => {
   });
 
   test('pooling: when kernel_size lists the spatial dims', () => {
-    const p = (input: number[], params: Omit<PoolParams, 'mode'>) => () => resolvePool({ input: t(input) }, { mode: 'max', ...params });
+    const p = (input: number[], params: Omit<PoolingParams, 'mode'>) => () => resolvePooling({ input: t(input) }, { mode: 'max', ...params });
     expectGeometryError(
       p([3, 5, 5], { kernel_size: [2, 2] }),
       'kernel_size',

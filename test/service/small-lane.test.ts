@@ -5,15 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ConvTask } from '../../src/conv-task.js';
-import { ConvPool, QueueFullError } from '../../src/pool.js';
+import type { Task } from '../../src/shared/task.js';
+import { WorkerPool, QueueFullError } from '../../src/worker-pool.js';
 import { fakePool } from './helpers.js';
 
 test('small tasks do not wait behind big ones; big ones do not use the small lane', async () => {
   const { pool } = fakePool({ threads: 1, maxQueue: 1, blockMs: 400, smallLane: { threads: 1, maxFlops: 1000 } });
   await pool.started;
   try {
-    const task = {} as ConvTask;
+    const task = { tensors: {} } as Task;
     const signal = new AbortController().signal;
     const big = [pool.run(task, signal, 1e9), pool.run(task, signal, 1e9)]; // one running, one queued
     await assert.rejects(pool.run(task, signal, 1001), QueueFullError, 'a task over the small limit queues with the big ones');
@@ -29,11 +29,11 @@ test('small tasks do not wait behind big ones; big ones do not use the small lan
 });
 
 test('without a small lane every task shares the one queue', async () => {
-  const pool: ConvPool = fakePool({ threads: 1, maxQueue: 0, blockMs: 200 }).pool;
+  const pool: WorkerPool = fakePool({ threads: 1, maxQueue: 0, blockMs: 200 }).pool;
   await pool.started;
   try {
-    const running = pool.run({} as ConvTask, new AbortController().signal, 1e9);
-    await assert.rejects(pool.run({} as ConvTask, new AbortController().signal, 1), QueueFullError);
+    const running = pool.run({ tensors: {} } as Task, new AbortController().signal, 1e9);
+    await assert.rejects(pool.run({ tensors: {} } as Task, new AbortController().signal, 1), QueueFullError);
     await running;
   } finally {
     await pool.close();
@@ -46,11 +46,11 @@ test('idleThreads counts the main lane threads not yet promised a task (small-la
   try {
     const signal = new AbortController().signal;
     assert.equal(pool.idleThreads(), 2);
-    const small = pool.run({} as ConvTask, signal, 10);
+    const small = pool.run({ tensors: {} } as Task, signal, 10);
     assert.equal(pool.idleThreads(), 2, 'a small task runs on its own lane');
-    const big = pool.run({} as ConvTask, signal, 1e9);
+    const big = pool.run({ tensors: {} } as Task, signal, 1e9);
     assert.equal(pool.idleThreads(), 1);
-    const more = [pool.run({} as ConvTask, signal, 1e9), pool.run({} as ConvTask, signal, 1e9)]; // one runs, one queues
+    const more = [pool.run({ tensors: {} } as Task, signal, 1e9), pool.run({ tensors: {} } as Task, signal, 1e9)]; // one runs, one queues
     assert.equal(pool.idleThreads(), 0);
     await Promise.all([small, big, ...more]);
     assert.equal(pool.idleThreads(), 2);

@@ -8,9 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
-import { batchSlices } from '../../src/split.js';
-import type { ConvTask } from '../../src/conv-task.js';
-import { QueueFullError } from '../../src/pool.js';
+import { opAt } from '../../src/ops/index.js';
+import { batchSlices, runSplit } from '../../src/split.js';
+import type { Task } from '../../src/shared/task.js';
+import { QueueFullError } from '../../src/worker-pool.js';
 import { fakePool, tensor, testApp, values, type ConvdApp } from './helpers.js';
 
 let split: ConvdApp;
@@ -105,7 +106,7 @@ test('the slices of a request are admitted together or not at all', async () => 
   const { pool, finished } = fakePool({ threads: 2, maxQueue: 0, blockMs: 300 });
   await pool.started;
   try {
-    const task = {} as ConvTask;
+    const task = { tensors: {} } as Task;
     const running = pool.run(task, new AbortController().signal);
     await assert.rejects(pool.runAll([task, task], new AbortController().signal), QueueFullError, 'two slices do not fit the one free thread');
     assert.equal(pool.stats().active + pool.stats().queued, 1, 'the refused request left nothing admitted');
@@ -116,3 +117,33 @@ test('the slices of a request are admitted together or not at all', async () => 
     await pool.close();
   }
 });
+
+test('runSplit runs any operation whose kernels take a batch range: pooling and conv_transpose split answer what one thread does', async () => {
+  const rand = (n: number) => Array.from({ length: n }, (_, i) => Math.cos(i * 7.31) * 0.5);
+  const requests: Record<string, Record<string, unknown>> = {
+    '/pool/forward': { input: tensor('float64', [5, 3, 6, 6], rand(540)), mode: 'max', kernel_size: 3, stride: 2, padding: 1 },
+    '/pool/backward': { input: tensor('float64', [5, 3, 6, 6], rand(540)), mode: 'avg', kernel_size: 2, grad_output: tensor('float64', [5, 3, 3, 3], rand(135)) },
+    '/conv/transpose': { input: tensor('float64', [5, 4, 3, 3], rand(180)), weight: tensor('float64', [4, 2, 3, 3], rand(72)), bias: tensor('float64', [2], [0.5, -1]), stride: 2 },
+  };
+  const pool = split.pool;
+  for (const [path, payload] of Object.entries(requests)) {
+    const op = opAt(path)!;
+    const body = op.request.parse(payload);
+    const prepared = () => op.prepare(body, { limits: split.config, idleThreads: () => 2 });
+    const whole = await pool.run(prepared().task, new AbortController().signal);
+    // the same task with its tensors shared, cut in two ranges
+    const task = prepared().task;
+    task.tensors = Object.fromEntries(Object.entries(task.tensors).map(([k, b]) => [k, sharedCopy(b)]));
+    const parts = await runSplit(pool, task, [[0, 2], [2, 5]], new AbortController().signal);
+    assert.deepEqual(Object.keys(parts), Object.keys(whole), path);
+    for (const name of Object.keys(whole) as (keyof typeof whole)[]) {
+      assert.deepEqual([...new Float64Array(parts[name]!)], [...new Float64Array(whole[name]!)], `${path} ${name}`);
+    }
+  }
+});
+
+function sharedCopy(buffer: ArrayBuffer | SharedArrayBuffer): SharedArrayBuffer {
+  const shared = new SharedArrayBuffer(buffer.byteLength);
+  new Uint8Array(shared).set(new Uint8Array(buffer));
+  return shared;
+}

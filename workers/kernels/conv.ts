@@ -9,58 +9,24 @@
  *   grad_input   dX    += col2im(W_g^T · dY_g)     (adjoint of im2col, see im2col.ts)
  *   grad_bias    db[c]  = sum over images and positions of dY[c]
  *
- * The GEMMs run on an engine (engine.ts): TypeScript float64 or WebAssembly SIMD float32.
- *
- * Tiles: the output is walked in blocks of consecutive images and, within a block, tiles of
- * output positions (see `tiling`). Small outputs batch several whole images into one tile, so
- * that the GEMMs stay wide and the weight is packed once per block rather than per image.
- *
- * Memory bound: tiles are sized so that the tile buffers (im2col columns or their gradient: K
- * elements per column; accumulator or staged dY: C_out/groups per column) plus the engine's
- * GEMM scratch fit the thread's tile budget (64 MiB by default, see workspace.ts). Beyond the
- * tiles, a call holds at most one engine-precision copy of the weight (grad_weight's
- * accumulator; the wasm engine's staged weight) and, on an engine that cannot read the
- * caller's arrays in place (wasm), the block's images of the input or of its gradient (staged
- * for im2col / col2im: one image, or several whose total is within the budget). The only case
- * over budget is a single position whose column alone exceeds it (K + C_out/groups elements,
- * i.e. a weight with millions of elements per output channel).
+ * The GEMMs run on an engine (engines/engine.ts): TypeScript float64 or WebAssembly SIMD in the
+ * request's dtype. Each call is planned once (plan.ts: algorithm, tiling, buffer sizes) and
+ * runs its plan: the depthwise algorithm in depthwise.ts, the GEMM ones here.
  */
-import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
-import { engineFor, type KernelEngine } from './engine.js';
+import type { BatchRange, Real } from '../../src/shared/tensor.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
+import { engineFor } from '../engines/index.js';
 import { copyStrided } from './copy.js';
 import type { MatrixView } from './gemm.js';
-import { depthwiseForward, depthwiseGradInput, depthwiseGradWeight, fitsDepthwise } from './depthwise.js';
-import { outputMatrix, planConv, weightMatrix, weightMatrixT, type ConvPlan } from './plan.js';
-import { imagesOf, readable, stagedLength, writeBack, type Images } from './staging.js';
-import { tileBudget } from './workspace.js';
+import { depthwiseForward, depthwiseGradInput, depthwiseGradWeight } from './depthwise.js';
+import { outputMatrix, weightMatrix, weightMatrixT } from './lowering.js';
+import { planConv, type ConvPlan, type Tiling } from './plan.js';
+import { imagesOf, readable, writeBack, type Images } from './staging.js';
 
 export interface ConvGrads {
   input?: Real;
   weight?: Real;
   bias?: Real;
-}
-
-/**
- * How a call walks its output: blocks of `images` consecutive images, each cut into tiles of
- * `positions` output positions of every image of the block. A tile has (images × positions)
- * columns of K + C_out/groups elements, within the tile budget. When a whole image fits, whole
- * images are batched into one tile up to BATCH_COLUMNS columns (and staged images within the
- * budget).
- */
-interface Tiling {
-  images: number;
-  positions: number;
-}
-
-/** Tile width up to which whole images share a tile: the wasm GEMM's NC block (workers/wasm/gemm.ts). */
-export const BATCH_COLUMNS = 2048;
-
-function tiling(p: ConvPlan, engine: KernelEngine, batchable: boolean): Tiling {
-  const fit = Math.max(1, Math.floor((tileBudget() - engine.gemmScratchBytes) / ((p.K + p.coutG) * engine.elementBytes)));
-  if (!batchable || fit < p.positions) return { images: 1, positions: Math.min(p.positions, fit) };
-  const byColumns = Math.floor(Math.min(fit, Math.max(BATCH_COLUMNS, p.positions)) / p.positions);
-  const byStaging = Math.floor(tileBudget() / (p.xN * engine.elementBytes));
-  return { images: Math.max(1, Math.min(p.batchEnd - p.batchStart, byColumns, byStaging)), positions: p.positions };
 }
 
 /** Images [n0, n1) and positions [p0, p1) of each: width = (n1 - n0)(p1 - p0) columns, image n's from (n - n0)(p1 - p0). */
@@ -88,15 +54,6 @@ function imageColumns(data: Real, tile: Tile, n: number): MatrixView {
   return { data, offset: (n - tile.n0) * (tile.p1 - tile.p0), rowStride: tile.width, colStride: 1 };
 }
 
-/**
- * A 1×1 kernel with stride 1 and no padding reads the input as it is: its im2col matrix is
- * the input itself (output positions = input positions), so a GEMM that can read the input
- * in place needs no columns (one image per tile).
- */
-function isPointwise(p: ConvPlan): boolean {
-  return p.kSize === 1 && p.stride.every((s) => s === 1) && p.positions === p.inExt[0] * p.inExt[1] * p.inExt[2];
-}
-
 /** Pointwise columns of the image at offset `image` of x, group, from position p0: [C_in/groups × positions]. */
 function pointwiseColumns(p: ConvPlan, x: Real, image: number, group: number, p0: number): MatrixView {
   // The flattened spatial position stride is the W stride: 1 channels_first, C channels_last.
@@ -107,19 +64,15 @@ const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowS
 const transposed = (m: MatrixView): MatrixView => ({ ...m, rowStride: m.colStride, colStride: m.rowStride });
 
 /** The tile's im2col columns [K × width] of group `group`, gathered into `cols` (or read in place for a pointwise conv). */
-function columns(engine: KernelEngine, p: ConvPlan, xs: Images, group: number, tile: Tile, cols: Real): MatrixView {
-  if (isPointwise(p)) return pointwiseColumns(p, xs.data, xs.at, group, tile.p0);
-  for (let n = tile.n0; n < tile.n1; n++) engine.im2col(p, xs.data, xs.at + (n - tile.n0) * p.xN, group, tile.p0, tile.p1, imageColumns(cols, tile, n));
+function columns(p: ConvPlan, xs: Images, group: number, tile: Tile, cols: Real): MatrixView {
+  if (p.algorithm === 'pointwise') return pointwiseColumns(p, xs.data, xs.at, group, tile.p0);
+  for (let n = tile.n0; n < tile.n1; n++) p.im2col.gather(xs.data, xs.at + (n - tile.n0) * p.xN, group, tile.p0, tile.p1, imageColumns(cols, tile, n));
   return dense(cols, tile.width);
 }
 
-/** Elements to stage a dY tile: 0 when it is always read in place (one image per tile on an engine that reads dy). */
-const stagedOutputGradLength = (engine: KernelEngine, p: ConvPlan, dy: Real, tiles: Tiling): number =>
-  engine.reads(dy) && tiles.images === 1 ? 0 : p.coutG * tiles.images * tiles.positions;
-
 /** dY of group `group` over the tile, [C_out/groups × width]: in place when it can be, else copied into `staging`. */
-function outputGradTile(engine: KernelEngine, p: ConvPlan, dy: Real, group: number, tile: Tile, staging: Real): MatrixView {
-  if (tile.n1 - tile.n0 === 1 && engine.reads(dy)) return outputMatrix(p, dy, tile.n0, group, tile.p0);
+function outputGradTile(p: ConvPlan, dy: Real, group: number, tile: Tile, staging: Real): MatrixView {
+  if (tile.n1 - tile.n0 === 1 && p.engine.reads(dy)) return outputMatrix(p, dy, tile.n0, group, tile.p0);
   for (let n = tile.n0; n < tile.n1; n++) {
     const from = outputMatrix(p, dy, n, group, tile.p0);
     const to = imageColumns(staging, tile, n);
@@ -136,24 +89,21 @@ function outputGradTile(engine: KernelEngine, p: ConvPlan, dy: Real, group: numb
  * compute a disjoint range of one shared output).
  */
 export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype), batch?: BatchRange): void {
-  const p = planConv(g, batch);
-  if (fitsDepthwise(p, engine)) return depthwiseForward(p, x, w, bias, y, engine);
-  const pointwise = isPointwise(p);
-  const t = tiling(p, engine, !pointwise);
-  const width = t.images * t.positions;
-  const buf = engine.buffers({
-    images: stagedLength(engine, x, t.images * p.xN),
-    cols: pointwise ? 0 : p.K * width,
-    acc: p.coutG * width,
-    weight: stagedLength(engine, w),
-  });
+  const p = planConv(g, engine, batch);
+  if (p.algorithm === 'depthwise') depthwiseForward(p, x, w, bias, y);
+  else gemmForward(p, x, w, bias, y);
+}
+
+function gemmForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real): void {
+  const { engine, tiling: t } = p;
+  const buf = engine.buffers(p.buffers.forward);
   const wr = readable(engine, w, buf.weight);
   for (const block of blocksOf(p, t)) {
     const xs = imagesOf(engine, x, block, p.xN, buf.images);
     for (let group = 0; group < p.groups; group++) {
       const wg = weightMatrix(p, wr, group);
       for (const tile of tilesOf(p, t, block)) {
-        engine.gemm(p.coutG, tile.width, p.K, wg, columns(engine, p, xs, group, tile, buf.cols), buf.acc, 0, tile.width, false);
+        engine.gemm(p.coutG, tile.width, p.K, wg, columns(p, xs, group, tile, buf.cols), buf.acc, 0, tile.width, false);
         // Store: bias added at the engine's precision, one rounding to the output dtype.
         for (let n = tile.n0; n < tile.n1; n++) {
           const from = imageColumns(buf.acc, tile, n);
@@ -176,11 +126,11 @@ export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null
  * are that range's partial sums (a split request adds the partials of its threads).
  */
 export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads, engine = engineFor(g.dtype), batch?: BatchRange): void {
-  const p = planConv(g, batch);
-  const depthwise = fitsDepthwise(p, engine);
+  const p = planConv(g, engine, batch);
+  const depthwise = p.algorithm === 'depthwise';
   if (grads.bias) gradBias(p, dy, grads.bias);
-  if (grads.weight) (depthwise ? depthwiseGradWeight : gradWeight)(p, x, dy, grads.weight, engine);
-  if (grads.input) (depthwise ? depthwiseGradInput : gradInput)(p, w, dy, grads.input, engine);
+  if (grads.weight) (depthwise ? depthwiseGradWeight : gradWeight)(p, x, dy, grads.weight);
+  if (grads.input) (depthwise ? depthwiseGradInput : gradInput)(p, w, dy, grads.input);
 }
 
 function gradBias(p: ConvPlan, dy: Real, db: Real): void {
@@ -202,26 +152,18 @@ function gradBias(p: ConvPlan, dy: Real, db: Real): void {
  * dY_g (C_out/groups rows) goes there: B = X_g^T giving dW_g, or, when C_out/groups > K (few
  * taps, e.g. one input channel), B = dY_g^T giving dW_g^T = X_g · dY_g^T.
  */
-function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
-  const pointwise = isPointwise(p);
-  const t = tiling(p, engine, !pointwise);
-  const width = t.images * t.positions;
+function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real): void {
+  const { engine, tiling: t } = p;
   const coutAll = p.coutG * p.groups;
   const transposedResult = p.coutG > p.K;
-  const buf = engine.buffers({
-    images: stagedLength(engine, x, t.images * p.xN),
-    cols: pointwise ? 0 : p.K * width,
-    dy: stagedOutputGradLength(engine, p, dy, t),
-    // dW accumulates over images and tiles as [C_out × K] (or [K × C_out]), then is stored once.
-    acc: coutAll * p.K,
-  });
+  const buf = engine.buffers(p.buffers.gradWeight);
   buf.acc.fill(0, 0, coutAll * p.K);
   for (const block of blocksOf(p, t)) {
     const xs = imagesOf(engine, x, block, p.xN, buf.images);
     for (let group = 0; group < p.groups; group++) {
       for (const tile of tilesOf(p, t, block)) {
-        const cols = columns(engine, p, xs, group, tile, buf.cols);
-        const dyTile = outputGradTile(engine, p, dy, group, tile, buf.dy);
+        const cols = columns(p, xs, group, tile, buf.cols);
+        const dyTile = outputGradTile(p, dy, group, tile, buf.dy);
         if (transposedResult) engine.gemm(p.K, p.coutG, tile.width, cols, transposed(dyTile), buf.acc, group * p.coutG, coutAll, true);
         else engine.gemm(p.coutG, p.K, tile.width, dyTile, transposed(cols), buf.acc, group * p.coutG * p.K, p.K, true);
       }
@@ -233,15 +175,9 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngi
   }
 }
 
-function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
-  const t = tiling(p, engine, true);
-  const width = t.images * t.positions;
-  const buf = engine.buffers({
-    images: stagedLength(engine, dx, t.images * p.xN),
-    dcols: p.K * width,
-    dy: stagedOutputGradLength(engine, p, dy, t),
-    weight: stagedLength(engine, w),
-  });
+function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real): void {
+  const { engine, gradInputTiling: t } = p;
+  const buf = engine.buffers(p.buffers.gradInput);
   const wr = readable(engine, w, buf.weight);
   for (const block of blocksOf(p, t)) {
     const dxs = imagesOf(engine, dx, block, p.xN, buf.images, false);
@@ -250,8 +186,8 @@ function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngin
     for (let group = 0; group < p.groups; group++) {
       const wgT = weightMatrixT(p, wr, group);
       for (const tile of tilesOf(p, t, block)) {
-        engine.gemm(p.K, tile.width, p.coutG, wgT, outputGradTile(engine, p, dy, group, tile, buf.dy), buf.dcols, 0, tile.width, false);
-        for (let n = n0; n < n1; n++) engine.col2im(p, imageColumns(buf.dcols, tile, n), dxs.at + (n - n0) * p.xN, group, tile.p0, tile.p1, dxs.data);
+        engine.gemm(p.K, tile.width, p.coutG, wgT, outputGradTile(p, dy, group, tile, buf.dy), buf.dcols, 0, tile.width, false);
+        for (let n = n0; n < n1; n++) p.im2col.scatter(imageColumns(buf.dcols, tile, n), dxs.at + (n - n0) * p.xN, group, tile.p0, tile.p1, dxs.data);
       }
     }
     writeBack(dxs, dx, block, p.xN);

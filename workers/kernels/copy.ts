@@ -1,7 +1,7 @@
 /**
  * Strided copies between the callers' tensors and the engines' dense buffers.
  */
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
 
 /**
  * dst[dstAt + i * dstStride] = src[srcAt + i * srcStride] + add, for i < count. Unit strides

@@ -7,51 +7,20 @@
  * adjoint of the staging.
  *
  * Memory: the staged volumes (padded span, its gradient, one image of the input and of the
- * output on an engine that stages them) must fit the tile budget; `fitsDepthwise` says so, and
- * convolutions that do not fit take the tiled GEMM path.
+ * output on an engine that stages them) must fit the tile budget; the plan (plan.ts) chooses
+ * this algorithm only then, and sizes its buffers.
  */
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
+import type { KernelEngine } from '../engines/engine.js';
 import { copyStrided } from './copy.js';
 import type { DirectDims } from './direct.js';
-import type { KernelEngine } from './engine.js';
 import { gatherLine, scatterLine, sourceIndex, type Line } from './im2col.js';
-import type { ConvPlan } from './plan.js';
-import { imagesOf, stagedLength, writeBack, type Images } from './staging.js';
-import { tileBudget } from './workspace.js';
-
-/** The part of the padded input the correlation reads: (out - 1) * stride + dilation * (k - 1) + 1 per dim. */
-function directDims(p: ConvPlan): DirectDims {
-  const span = p.outExt.map((o, i) => (o - 1) * p.stride[i] + p.dilation[i] * (p.kExt[i] - 1) + 1) as [number, number, number];
-  return { span, out: p.outExt, k: p.kExt, stride: p.stride, dilation: p.dilation };
-}
-
-const volume = (e: readonly number[]) => e[0] * e[1] * e[2];
-
-/**
- * Output channels per group up to which the direct path beats a GEMM: its row count would be
- * below the GEMMs' micro-tile height (4 ts, 6 wasm), so most of each tile would be padding.
- * (Measured: N32 C1 -> 32 k5, one group of 32, runs faster as a GEMM on both engines.)
- */
-const DIRECT_MAX_OUT_PER_GROUP = 4;
-
-/**
- * Whether the output-shaped planes of one channel are dense (channels_first, or one channel):
- * then the kernels read dY and write y in place in the image (staged or not), else one plane
- * is gathered into / scattered from a dense buffer.
- */
-const densePlanes = (p: ConvPlan): boolean => p.yP === 1;
-
-/** Whether the depthwise path applies (C_in/groups = 1, few outputs per group) and its staged volumes fit the tile budget. */
-export function fitsDepthwise(p: ConvPlan, engine: KernelEngine): boolean {
-  if (p.cinG !== 1 || p.coutG > DIRECT_MAX_OUT_PER_GROUP) return false;
-  // padded volume and its gradient, one staged image of the input and one of the output (an
-  // engine that reads the tensors in place stages none: the bound is conservative there), taps
-  const elements = 2 * volume(directDims(p).span) + p.xN + p.yN + p.kSize * (p.groups * p.coutG + 1);
-  return elements * engine.elementBytes <= tileBudget();
-}
+import type { ConvDims } from './lowering.js';
+import { densePlanes, volume, type ConvPlan } from './plan.js';
+import { imagesOf, writeBack, type Images } from './staging.js';
 
 /** Calls visit(line, at) for each W line of the padded volume of the channel at `channel` of `x`. */
-function forEachPaddedLine(p: ConvPlan, d: DirectDims, channel: number, visit: (line: Line | null, at: number) => void): void {
+function forEachPaddedLine(p: ConvDims, d: DirectDims, channel: number, visit: (line: Line | null, at: number) => void): void {
   const [spanD, spanH, spanW] = d.span;
   const [inD, inH, inW] = p.inExt;
   const [padD, padH, padW] = p.padBefore;
@@ -72,7 +41,7 @@ function forEachPaddedLine(p: ConvPlan, d: DirectDims, channel: number, visit: (
  * stored densely (channels_first, or one channel) is the engine's padZeros (one copy per
  * row); every other case maps each padded line through the padding mode (gatherLine).
  */
-function stagePadded(p: ConvPlan, d: DirectDims, xs: Images, c: number, xp: Real, engine: KernelEngine): void {
+function stagePadded(p: ConvDims, d: DirectDims, xs: Images, c: number, xp: Real, engine: KernelEngine): void {
   const channel = xs.at + c * p.xC;
   if (zerosDense(p)) {
     engine.direct.padZeros(xs.data, channel, xp, p.inExt, p.padBefore, d);
@@ -82,7 +51,7 @@ function stagePadded(p: ConvPlan, d: DirectDims, xs: Images, c: number, xp: Real
 }
 
 /** Whether a channel is stored densely (channels_first, or one channel) and padded with zeros: staged by padZeros. */
-function zerosDense(p: ConvPlan): boolean {
+function zerosDense(p: ConvDims): boolean {
   const [, inH, inW] = p.inExt;
   return p.paddingMode === 'zeros' && p.xSpatial[2] === 1 && p.xSpatial[1] === inW && p.xSpatial[0] === inH * inW;
 }
@@ -91,28 +60,25 @@ function zerosDense(p: ConvPlan): boolean {
  * Channel c of the image at dxs += the padded gradient dxp folded back: the adjoint of
  * stagePadded (unpadZeros, or each padded line scattered through the padding mode).
  */
-function unstagePadded(p: ConvPlan, d: DirectDims, dxp: Real, dxs: Images, c: number, engine: KernelEngine): void {
+function unstagePadded(p: ConvDims, d: DirectDims, dxp: Real, dxs: Images, c: number, engine: KernelEngine): void {
   const channel = dxs.at + c * p.xC;
   if (zerosDense(p)) engine.direct.unpadZeros(dxp, dxs.data, channel, p.inExt, p.padBefore, d);
   else forEachPaddedLine(p, d, channel, (line, at) => line && scatterLine(dxp, at, line, dxs.data));
 }
 
 /** Output channel co's taps, dense [kD, kH, kW], from the weight matrix W[co, row] (row = tap for C_in/groups = 1). */
-function gatherTaps(p: ConvPlan, w: Real, co: number, wk: Real): void {
+function gatherTaps(p: ConvDims, w: Real, co: number, wk: Real): void {
   for (let t = 0; t < p.kSize; t++) wk[t] = w[co * p.wCo + t * p.rowPerOffset * p.wRow];
 }
 
 /** Output-shaped plane co of the image at ys as a dense [positions] array. */
-function gatherPlane(p: ConvPlan, ys: Images, co: number, out: Real): void {
+function gatherPlane(p: ConvDims, ys: Images, co: number, out: Real): void {
   copyStrided(ys.data, ys.at + co * p.yC, p.yP, out, 0, 1, p.positions);
 }
 
-/** Elements to stage one output-shaped image: all of it when planes are dense and staged, one plane otherwise. */
-const outputStaging = (p: ConvPlan, engine: KernelEngine, t: Real): number => (densePlanes(p) ? stagedLength(engine, t, p.yN) : p.positions);
-
-export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real, engine: KernelEngine): void {
-  const d = directDims(p);
-  const buf = engine.buffers({ xp: volume(d.span), image: stagedLength(engine, x, p.xN), wk: p.kSize, out: outputStaging(p, engine, y) });
+export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real): void {
+  const { engine, direct: d } = p;
+  const buf = engine.buffers(p.buffers.forward);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
     const xs = imagesOf(engine, x, [n, n + 1], p.xN, buf.image);
     const ys = densePlanes(p) ? imagesOf(engine, y, [n, n + 1], p.yN, buf.out, false) : null;
@@ -134,10 +100,10 @@ export function depthwiseForward(p: ConvPlan, x: Real, w: Real, bias: Real | nul
   }
 }
 
-export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, engine: KernelEngine): void {
-  const d = directDims(p);
+export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real): void {
+  const { engine, direct: d } = p;
   const cout = p.groups * p.coutG;
-  const buf = engine.buffers({ xp: volume(d.span), image: stagedLength(engine, x, p.xN), dy: outputStaging(p, engine, dy), acc: cout * p.kSize });
+  const buf = engine.buffers(p.buffers.gradWeight);
   buf.acc.fill(0, 0, cout * p.kSize);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
     const xs = imagesOf(engine, x, [n, n + 1], p.xN, buf.image);
@@ -160,9 +126,9 @@ export function depthwiseGradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real, en
   }
 }
 
-export function depthwiseGradInput(p: ConvPlan, w: Real, dy: Real, dx: Real, engine: KernelEngine): void {
-  const d = directDims(p);
-  const buf = engine.buffers({ dxp: volume(d.span), image: stagedLength(engine, dx, p.xN), dy: outputStaging(p, engine, dy), wk: p.kSize });
+export function depthwiseGradInput(p: ConvPlan, w: Real, dy: Real, dx: Real): void {
+  const { engine, direct: d } = p;
+  const buf = engine.buffers(p.buffers.gradInput);
   for (let n = p.batchStart; n < p.batchEnd; n++) {
     const dys = densePlanes(p) ? imagesOf(engine, dy, [n, n + 1], p.yN, buf.dy) : { data: dy, at: n * p.yN };
     const dxs = imagesOf(engine, dx, [n, n + 1], p.xN, buf.image, false);

@@ -9,9 +9,9 @@
  *   grad_weight  dwk[t]                     += sum_o dy[o] * xp[o * stride + t * dilation]
  * Volumes are row-major [D, H, W]; out, dy and dwk start at an element offset of their array
  * (the plane of one channel inside a staged image, the taps of one channel). These TypeScript loops are the reference twins of the
- * WebAssembly SIMD ones in workers/wasm/direct.ts; the engine picks one (engine.ts).
+ * WebAssembly SIMD ones in workers/wasm/direct.ts; the engine picks one (workers/engines/).
  */
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
 
 /** Extents of one direct correlation: padded input span, output, taps, stride, dilation. */
 export interface DirectDims {

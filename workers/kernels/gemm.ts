@@ -14,7 +14,7 @@
  * Monomorphism: the micro-kernel only ever sees Float64Arrays. The packing routines read the
  * callers' operands, which are Float32Array or Float64Array (two element kinds per load site).
  */
-import type { Real } from '../../src/conv/types.js';
+import type { Real } from '../../src/shared/tensor.js';
 import { scratch } from './workspace.js';
 
 /** A 2-D view into a typed array: element (i, j) is data[offset + i * rowStride + j * colStride]. */

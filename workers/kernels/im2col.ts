@@ -11,9 +11,10 @@
  * which is exactly the adjoint: gradient reaching a padded position flows back to the input
  * position it copied, as in PyTorch's autograd of F.pad.
  */
-import type { PaddingMode, Real } from '../../src/conv/types.js';
+import type { PaddingMode } from '../../src/shared/geometry/common.js';
+import type { Real } from '../../src/shared/tensor.js';
 import type { MatrixView } from './gemm.js';
-import type { ConvPlan } from './plan.js';
+import type { ConvDims } from './lowering.js';
 
 /**
  * The input coordinate a padded coordinate `pos` reads in an axis of `extent`, or -1 for a
@@ -44,7 +45,7 @@ type SegmentVisitor = (col: number, lineBase: number, w0: number, count: number)
  * Walks the tile's im2col matrix row by row, in segments along the output W axis, for the
  * image whose first element is at offset `image` of the input.
  */
-function forEachSegment(p: ConvPlan, image: number, group: number, p0: number, p1: number, cols: MatrixView, visit: SegmentVisitor): void {
+function forEachSegment(p: ConvDims, image: number, group: number, p0: number, p1: number, cols: MatrixView, visit: SegmentVisitor): void {
   const [inD, inH] = p.inExt;
   const [kD, kH, kW] = p.kExt;
   const [, oH, oW] = p.outExt;
@@ -151,7 +152,7 @@ const MEMCPY_MIN = 16;
  * The W lines of a tile's segments (see forEachSegment): one Line per im2col / col2im call,
  * updated in place for each segment, so the per-segment work allocates nothing.
  */
-function segmentLines(p: ConvPlan): (lineBase: number, w0: number, count: number) => Line {
+function segmentLines(p: ConvDims): (lineBase: number, w0: number, count: number) => Line {
   const line: Line = { lineBase: 0, w0: 0, step: p.stride[2], count: 0, extent: p.inExt[2], stride: p.xSpatial[2], mode: p.paddingMode };
   return (lineBase, w0, count) => {
     line.lineBase = lineBase;
@@ -167,7 +168,7 @@ function segmentLines(p: ConvPlan): (lineBase: number, w0: number, count: number
  * padding mode are written as `fill` (0 by default; pooling asks for -Infinity).
  * workers/wasm/im2col.ts is the WebAssembly twin.
  */
-export function im2col(p: ConvPlan, x: Real, image: number, group: number, p0: number, p1: number, cols: MatrixView, fill = 0): void {
+export function im2col(p: ConvDims, x: Real, image: number, group: number, p0: number, p1: number, cols: MatrixView, fill = 0): void {
   const segmentLine = segmentLines(p);
   const out = cols.data;
   forEachSegment(p, image, group, p0, p1, cols, (col, lineBase, w0, count) => {
@@ -177,7 +178,7 @@ export function im2col(p: ConvPlan, x: Real, image: number, group: number, p0: n
 }
 
 /** dx += col2im(dcols) for the image at offset `image` of dx, group `group`, output positions [p0, p1). */
-export function col2im(p: ConvPlan, dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void {
+export function col2im(p: ConvDims, dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void {
   const segmentLine = segmentLines(p);
   forEachSegment(p, image, group, p0, p1, dcols, (col, lineBase, w0, count) => {
     if (lineBase >= 0) scatterLine(dcols.data, col, segmentLine(lineBase, w0, count), dx);

@@ -1,117 +1,153 @@
 /**
- * A ConvGeometry lowered to what the loops need: every convolution becomes a 3-D one (1-D and
- * 2-D get leading spatial dims of extent 1), and both layouts become element strides, so one
- * code path serves conv1d/2d/3d in channels_first and channels_last without transposing.
+ * A convolution call planned once, before any tensor is read (as MLAS's MlasConvPrepare then
+ * MlasConv): the lowered dims (lowering.ts), the algorithm, the tiling of each pass, the element
+ * counts of the buffers each pass asks its engine for, and the engine's im2col / col2im prepared
+ * for these dims. The passes (conv.ts, depthwise.ts) run the plan; nothing is re-derived per
+ * pass, tile or kernel call.
  *
- * The im2col matrix of one group has K = (C_in / groups) * kD * kH * kW rows. Its row order
- * follows the weight's memory order so that the weight is a plain strided matrix W[co, row]:
- *   channels_first weight [C_out, C_in/g, kD, kH, kW]: row = ci * kSize + kOff  (W row stride K, col stride 1)
- *   channels_last  weight [kD, kH, kW, C_in/g, C_out]: row = kOff * C_in/g + ci (W row stride 1, col stride C_out)
- * with kOff = (kd * kH + kh) * kW + kw.
+ * Algorithms:
+ *   depthwise  C_in/groups = 1 and few outputs per group, its staged volumes within the tile
+ *              budget: the direct correlation per channel (depthwise.ts), no im2col.
+ *   pointwise  a 1×1 kernel with stride 1 and no padding: the im2col matrix is the input itself,
+ *              read in place by the forward and grad_weight GEMMs (one image per tile).
+ *   gemm       im2col / col2im + GEMM over tiles of output positions (conv.ts).
+ *
+ * Tiles: the output is walked in blocks of consecutive images and, within a block, tiles of
+ * output positions. A tile has (images × positions) columns of K + C_out/groups elements (im2col
+ * columns or their gradient; accumulator or staged dY), which with the engine's GEMM scratch fit
+ * the thread's tile budget (workspace.ts). When a whole image fits, whole images are batched into
+ * one tile up to BATCH_COLUMNS columns (and staged images within the budget), so that the GEMMs
+ * stay wide and the weight is packed once per block rather than per image.
+ *
+ * Memory bound: beyond the tiles, a call holds at most one engine-precision copy of the weight
+ * (grad_weight's accumulator; the wasm engine's staged weight) and, on an engine that cannot
+ * read the caller's arrays in place (wasm), the block's images of the input or of its gradient
+ * (one image, or several whose total is within the budget). The only case over budget is a
+ * single position whose column alone exceeds it (K + C_out/groups elements, i.e. a weight with
+ * millions of elements per output channel).
  */
-import type { BatchRange, ConvGeometry, PaddingMode } from '../../src/conv/types.js';
-import type { MatrixView } from './gemm.js';
-import type { Real } from '../../src/conv/types.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
+import type { BatchRange } from '../../src/shared/tensor.js';
+import type { Im2col, KernelEngine } from '../engines/engine.js';
+import type { DirectDims } from './direct.js';
+import { lowerConv, type ConvDims } from './lowering.js';
+import { tileBudget } from './workspace.js';
 
-export interface ConvPlan {
-  paddingMode: PaddingMode;
-  /** The images this call computes: n in [batchStart, batchEnd). */
-  batchStart: number;
-  batchEnd: number;
-  groups: number;
-  cinG: number;
-  coutG: number;
-  /** Spatial extents, kernel, output, stride, dilation, padding-before; index 0 = D, 1 = H, 2 = W. */
-  inExt: [number, number, number];
-  kExt: [number, number, number];
-  outExt: [number, number, number];
-  stride: [number, number, number];
-  dilation: [number, number, number];
-  padBefore: [number, number, number];
-  /** Output positions per image and kernel offsets per channel. */
+export type ConvAlgorithm = 'gemm' | 'pointwise' | 'depthwise';
+
+/** Blocks of `images` consecutive images, each cut into tiles of `positions` output positions of every image of the block. */
+export interface Tiling {
+  images: number;
   positions: number;
-  kSize: number;
-  /** im2col rows per group. */
-  K: number;
-  /** Input element strides: batch, channel, D, H, W. */
-  xN: number;
-  xC: number;
-  xSpatial: [number, number, number];
-  /** Output element strides: batch, channel, flattened output position. */
-  yN: number;
-  yC: number;
-  yP: number;
-  /** im2col row index = ci * rowPerChannel + kOff * rowPerOffset. */
-  rowPerChannel: number;
-  rowPerOffset: number;
-  /** Weight as W[co, row] over all C_out: element offset co * wCo + row * wRow. */
-  wCo: number;
-  wRow: number;
 }
 
-function to3(v: number[], fill: number): [number, number, number] {
-  const padded = [...Array(3 - v.length).fill(fill), ...v];
-  return [padded[0], padded[1], padded[2]];
+/** Element counts of the buffers one pass asks its engine for, by name (0: not needed). */
+export type PassBuffers = Record<string, number>;
+
+export interface ConvPlan extends ConvDims {
+  engine: KernelEngine;
+  algorithm: ConvAlgorithm;
+  /** Whether the caller's tensors are staged into the engine's buffers (the engine does not read them in place). */
+  staged: boolean;
+  /** GEMM passes: the tiling of forward and grad_weight (one image per tile when pointwise). */
+  tiling: Tiling;
+  /** GEMM passes: the tiling of grad_input (col2im always runs there, pointwise or not). */
+  gradInputTiling: Tiling;
+  /** Depthwise: the padded span the direct correlation reads, and its extents. */
+  direct: DirectDims;
+  /** The buffers of each pass of the chosen algorithm. */
+  buffers: { forward: PassBuffers; gradWeight: PassBuffers; gradInput: PassBuffers };
+  /** The engine's im2col / col2im for these dims. */
+  im2col: Im2col;
 }
 
-export function planConv(g: ConvGeometry, batch: BatchRange = [0, g.batch]): ConvPlan {
-  const [batchStart, batchEnd] = batch;
-  if (!(Number.isInteger(batchStart) && Number.isInteger(batchEnd) && 0 <= batchStart && batchStart <= batchEnd && batchEnd <= g.batch)) {
-    throw new RangeError(`batch range [${batchStart}, ${batchEnd}) is not within the ${g.batch} images`);
-  }
-  const cinG = g.inChannels / g.groups;
-  const coutG = g.outChannels / g.groups;
-  const inExt = to3(g.inSpatial, 1);
-  const kExt = to3(g.kernel, 1);
-  const outExt = to3(g.outSpatial, 1);
-  const inSize = inExt[0] * inExt[1] * inExt[2];
-  const positions = outExt[0] * outExt[1] * outExt[2];
-  const kSize = kExt[0] * kExt[1] * kExt[2];
-  const K = cinG * kSize;
-  const channelsLast = g.layout === 'channels_last';
-  const c = g.inChannels;
+/** Tile width up to which whole images share a tile: the wasm GEMM's NC block (workers/wasm/gemm.ts). */
+export const BATCH_COLUMNS = 2048;
+
+/**
+ * Output channels per group up to which the direct path beats a GEMM: its row count would be
+ * below the GEMMs' micro-tile height (4 ts, 6 wasm), so most of each tile would be padding.
+ * (Measured: N32 C1 -> 32 k5, one group of 32, runs faster as a GEMM on both engines.)
+ */
+const DIRECT_MAX_OUT_PER_GROUP = 4;
+
+export const volume = (e: readonly number[]) => e[0] * e[1] * e[2];
+
+/** The part of the padded input the correlation reads: (out - 1) * stride + dilation * (k - 1) + 1 per dim. */
+function directDims(p: ConvDims): DirectDims {
+  const span = p.outExt.map((o, i) => (o - 1) * p.stride[i] + p.dilation[i] * (p.kExt[i] - 1) + 1) as [number, number, number];
+  return { span, out: p.outExt, k: p.kExt, stride: p.stride, dilation: p.dilation };
+}
+
+/**
+ * Whether the output-shaped planes of one channel are dense (channels_first, or one channel):
+ * then the depthwise kernels read dY and write y in place in the image (staged or not), else one
+ * plane is gathered into / scattered from a dense buffer.
+ */
+export const densePlanes = (p: ConvDims): boolean => p.yP === 1;
+
+/** Whether the depthwise path applies (C_in/groups = 1, few outputs per group) and its staged volumes fit the tile budget. */
+function fitsDepthwise(p: ConvDims, d: DirectDims, engine: KernelEngine): boolean {
+  if (p.cinG !== 1 || p.coutG > DIRECT_MAX_OUT_PER_GROUP) return false;
+  // padded volume and its gradient, one staged image of the input and one of the output (an
+  // engine that reads the tensors in place stages none: the bound is conservative there), taps
+  const elements = 2 * volume(d.span) + p.xN + p.yN + p.kSize * (p.groups * p.coutG + 1);
+  return elements * engine.elementBytes <= tileBudget();
+}
+
+/**
+ * A 1×1 kernel with stride 1 and no padding reads the input as it is: its im2col matrix is
+ * the input itself (output positions = input positions), so a GEMM that can read the input
+ * in place needs no columns (one image per tile).
+ */
+function isPointwise(p: ConvDims): boolean {
+  return p.kSize === 1 && p.stride.every((s) => s === 1) && p.positions === p.inExt[0] * p.inExt[1] * p.inExt[2];
+}
+
+function tiling(p: ConvDims, engine: KernelEngine, batchable: boolean): Tiling {
+  const fit = Math.max(1, Math.floor((tileBudget() - engine.gemmScratchBytes) / ((p.K + p.coutG) * engine.elementBytes)));
+  if (!batchable || fit < p.positions) return { images: 1, positions: Math.min(p.positions, fit) };
+  const byColumns = Math.floor(Math.min(fit, Math.max(BATCH_COLUMNS, p.positions)) / p.positions);
+  const byStaging = Math.floor(tileBudget() / (p.xN * engine.elementBytes));
+  return { images: Math.max(1, Math.min(p.batchEnd - p.batchStart, byColumns, byStaging)), positions: p.positions };
+}
+
+/** Plans a call of `engine` on geometry `g` (for the images of `batch`, all by default). */
+export function planConv(g: ConvGeometry, engine: KernelEngine, batch?: BatchRange): ConvPlan {
+  const p = lowerConv(g, batch);
+  const direct = directDims(p);
+  const algorithm: ConvAlgorithm = fitsDepthwise(p, direct, engine) ? 'depthwise' : isPointwise(p) ? 'pointwise' : 'gemm';
+  const staged = !engine.readsInPlace;
+  const t = tiling(p, engine, algorithm !== 'pointwise');
+  const ti = tiling(p, engine, true);
+  const plan = { ...p, engine, algorithm, staged, tiling: t, gradInputTiling: ti, direct, im2col: engine.im2colFor(p) };
+  return { ...plan, buffers: algorithm === 'depthwise' ? depthwiseBuffers(plan) : gemmBuffers(plan) };
+}
+
+/** Elements of staging `length` elements of a caller's tensor: 0 when the engine reads it in place. */
+const stage = (p: Pick<ConvPlan, 'staged'>, length: number) => (p.staged ? length : 0);
+
+function gemmBuffers(p: Omit<ConvPlan, 'buffers'>): ConvPlan['buffers'] {
+  const weight = stage(p, p.groups * p.coutG * p.K);
+  /** Elements to stage a dY tile: 0 when it is always read in place (one image per tile on an engine that reads dy). */
+  const dy = (t: Tiling) => (!p.staged && t.images === 1 ? 0 : p.coutG * t.images * t.positions);
+  const { tiling: t, gradInputTiling: ti } = p;
+  const cols = p.algorithm === 'pointwise' ? 0 : p.K * t.images * t.positions;
   return {
-    paddingMode: g.paddingMode,
-    batchStart,
-    batchEnd,
-    groups: g.groups,
-    cinG,
-    coutG,
-    inExt,
-    kExt,
-    outExt,
-    stride: to3(g.stride, 1),
-    dilation: to3(g.dilation, 1),
-    padBefore: to3(g.padBefore, 0),
-    positions,
-    kSize,
-    K,
-    xN: c * inSize,
-    xC: channelsLast ? 1 : inSize,
-    xSpatial: channelsLast
-      ? [inExt[1] * inExt[2] * c, inExt[2] * c, c]
-      : [inExt[1] * inExt[2], inExt[2], 1],
-    yN: g.outChannels * positions,
-    yC: channelsLast ? 1 : positions,
-    yP: channelsLast ? g.outChannels : 1,
-    rowPerChannel: channelsLast ? 1 : kSize,
-    rowPerOffset: channelsLast ? cinG : 1,
-    wCo: channelsLast ? 1 : K,
-    wRow: channelsLast ? g.outChannels : 1,
+    forward: { images: stage(p, t.images * p.xN), cols, acc: p.coutG * t.images * t.positions, weight },
+    // dW accumulates over images and tiles as [C_out × K] (or [K × C_out]), then is stored once.
+    gradWeight: { images: stage(p, t.images * p.xN), cols, dy: dy(t), acc: p.groups * p.coutG * p.K },
+    gradInput: { images: stage(p, ti.images * p.xN), dcols: p.K * ti.images * ti.positions, dy: dy(ti), weight },
   };
 }
 
-/** Group g's weight as the GEMM matrix W_g [C_out/groups × K]. */
-export function weightMatrix(p: ConvPlan, w: Real, group: number): MatrixView {
-  return { data: w, offset: group * p.coutG * p.wCo, rowStride: p.wCo, colStride: p.wRow };
-}
-
-/** Group g's weight transposed, W_g^T [K × C_out/groups]. */
-export function weightMatrixT(p: ConvPlan, w: Real, group: number): MatrixView {
-  return { data: w, offset: group * p.coutG * p.wCo, rowStride: p.wRow, colStride: p.wCo };
-}
-
-/** Output-shaped tensor (y or dy) of image n, group g, positions from p0: [C_out/groups × positions]. */
-export function outputMatrix(p: ConvPlan, y: Real, n: number, group: number, p0: number): MatrixView {
-  return { data: y, offset: n * p.yN + group * p.coutG * p.yC + p0 * p.yP, rowStride: p.yC, colStride: p.yP };
+function depthwiseBuffers(p: Omit<ConvPlan, 'buffers'>): ConvPlan['buffers'] {
+  const span = volume(p.direct.span);
+  /** One output-shaped image: all of it when planes are dense and staged, one plane otherwise. */
+  const outputImage = densePlanes(p) ? stage(p, p.yN) : p.positions;
+  return {
+    forward: { xp: span, image: stage(p, p.xN), wk: p.kSize, out: outputImage },
+    gradWeight: { xp: span, image: stage(p, p.xN), dy: outputImage, acc: p.groups * p.coutG * p.kSize },
+    gradInput: { dxp: span, image: stage(p, p.xN), dy: outputImage, wk: p.kSize },
+  };
 }

@@ -1,6 +1,6 @@
 /**
  * Max and average pooling, forward and backward, on the convolution's im2col / col2im
- * traversal (im2col.ts): the pooling's window geometry (src/conv/pool-geometry.ts) is a
+ * traversal (im2col.ts): the pooling's window geometry (src/shared/geometry/pooling.ts) is a
  * depthwise convolution, so the im2col matrix of one image and channel has one row per
  * window offset, in row-major window order, and one column per output position:
  *
@@ -24,15 +24,16 @@
  * dtype), on either dtype. Output positions are tiled so that the columns and their
  * per-position state fit the thread's tile budget (workspace.ts).
  */
-import type { PoolSettings } from '../../src/conv/pool-geometry.js';
-import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
+import type { PoolingSettings } from '../../src/shared/geometry/pooling.js';
+import type { BatchRange, Real } from '../../src/shared/tensor.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import type { MatrixView } from './gemm.js';
 import { col2im, im2col } from './im2col.js';
-import { outputMatrix, planConv, type ConvPlan } from './plan.js';
+import { outputMatrix, lowerConv, type ConvDims } from './lowering.js';
 import { scratch, tileBudget } from './workspace.js';
 
 /** Output positions per tile for `bytesPerPosition` bytes of buffers per position. */
-function tilePositions(p: ConvPlan, bytesPerPosition: number): number {
+function tilePositions(p: ConvDims, bytesPerPosition: number): number {
   return Math.max(1, Math.min(p.positions, Math.floor(tileBudget() / bytesPerPosition)));
 }
 
@@ -49,14 +50,14 @@ function columns(x: Real, length: number): Real {
 const denseColumns = (data: Real, p0: number, p1: number): MatrixView => ({ data, offset: 0, rowStride: p1 - p0, colStride: 1 });
 
 /** Window offsets per output position (the im2col rows of one channel). */
-const rowsOf = (p: ConvPlan) => p.kSize;
+const rowsOf = (p: ConvDims) => p.kSize;
 
 /**
  * divisor(q) for output position q (flattened [oD, oH, oW]): prod(k), or with
  * countIncludePad = false the product over dims of the window's extent inside the input.
  * Returns per-dim tables whose product is the divisor.
  */
-function divisorTables(p: ConvPlan, countIncludePad: boolean): [Float64Array, Float64Array, Float64Array] {
+function divisorTables(p: ConvDims, countIncludePad: boolean): [Float64Array, Float64Array, Float64Array] {
   return [0, 1, 2].map((i) => {
     const t = new Float64Array(p.outExt[i]);
     for (let o = 0; o < t.length; o++) {
@@ -69,7 +70,7 @@ function divisorTables(p: ConvPlan, countIncludePad: boolean): [Float64Array, Fl
 }
 
 /** out[j] = divisor of output position p0 + j, j < count. */
-function divisors(p: ConvPlan, tables: [Float64Array, Float64Array, Float64Array], p0: number, count: number, out: Float64Array): void {
+function divisors(p: ConvDims, tables: [Float64Array, Float64Array, Float64Array], p0: number, count: number, out: Float64Array): void {
   const [, oH, oW] = p.outExt;
   const [tD, tH, tW] = tables;
   for (let j = 0; j < count; j++) {
@@ -104,8 +105,8 @@ function columnMax(cols: Real, rows: number, width: number, max: Float64Array, a
 }
 
 /** y = pool(x), y preallocated with the window geometry's output shape and dtype. */
-export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, batch?: BatchRange): void {
-  const p = planConv(g, batch);
+export function poolForward(g: ConvGeometry, s: PoolingSettings, x: Real, y: Real, batch?: BatchRange): void {
+  const p = lowerConv(g, batch);
   const rows = rowsOf(p);
   const itemBytes = x instanceof Float32Array ? 4 : 8;
   const tile = tilePositions(p, rows * itemBytes + 16);
@@ -140,8 +141,8 @@ export function poolForward(g: ConvGeometry, s: PoolSettings, x: Real, y: Real, 
  * `batch` range only those images are written). Max pooling reads x to find each window's
  * maximum again; average pooling does not read x.
  */
-export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real, dx: Real, batch?: BatchRange): void {
-  const p = planConv(g, batch);
+export function poolBackward(g: ConvGeometry, s: PoolingSettings, x: Real, dy: Real, dx: Real, batch?: BatchRange): void {
+  const p = lowerConv(g, batch);
   const rows = rowsOf(p);
   const itemBytes = x instanceof Float32Array ? 4 : 8;
   // columns of x (max), their gradient (float64), max + argmax or dy / divisor per position
@@ -184,7 +185,7 @@ export function poolBackward(g: ConvGeometry, s: PoolSettings, x: Real, dy: Real
  * again with padding as NaN (such a column holds no NaN of its own). Stays -1 for a window
  * entirely in the padding.
  */
-function firstInputElements(p: ConvPlan, x: Real, n: number, c: number, p0: number, p1: number, cols: Real, arg: Int32Array): void {
+function firstInputElements(p: ConvDims, x: Real, n: number, c: number, p0: number, p1: number, cols: Real, arg: Int32Array): void {
   const width = p1 - p0;
   const rows = rowsOf(p);
   im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), NaN);

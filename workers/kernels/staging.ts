@@ -3,8 +3,8 @@
  * arrays in place; the wasm engine reads only its own memory, so operands are staged (copied)
  * into its buffers first, and outputs computed there are copied out.
  */
-import type { Real } from '../../src/conv/types.js';
-import type { KernelEngine } from './engine.js';
+import type { Real } from '../../src/shared/tensor.js';
+import type { KernelEngine } from '../engines/engine.js';
 
 /** Elements of staging `t` needs on this engine (`length` of them, all of `t` by default): 0 when it reads `t` in place. */
 export function stagedLength(engine: KernelEngine, t: Real, length = t.length): number {

@@ -1,14 +1,15 @@
 /**
  * Transposed convolution (PyTorch conv_transpose{1,2,3}d forward) as the grad_input pass of
- * the forward convolution with the same parameters (src/conv/transpose-geometry.ts builds its
+ * the forward convolution with the same parameters (src/shared/geometry/transpose.ts builds its
  * geometry): the transposed convolution's input plays that convolution's grad_output, its
  * weight is that convolution's weight as it is, and grad_input (col2im(W^T · dY) per image
  * and group, or the direct depthwise kernels, on the chosen engine) is the output. The bias is
  * then added per output channel.
  */
-import type { BatchRange, ConvGeometry, Real } from '../../src/conv/types.js';
+import type { BatchRange, Real } from '../../src/shared/tensor.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import { convBackward } from './conv.js';
-import { engineFor, type KernelEngine } from './engine.js';
+import { engineFor, type KernelEngine } from '../engines/index.js';
 
 /** grad_input never reads the forward input: nothing is passed in its place. */
 const NO_INPUT = new Float64Array(0);

@@ -6,11 +6,12 @@
  * that only grows, and is reused by every later call on the same thread (one worker = one
  * module instance = one workspace).
  *
- * The tile budget bounds what the conv tiles may ask for (im2col columns plus the GEMM's
- * accumulator tile); see `conv.ts` for how the tiles are sized against it.
+ * The tile budget bounds what one call's tiles may ask for (im2col columns or their gradient,
+ * accumulators, staged operands); plan.ts sizes a convolution's tiles and buffers against it,
+ * pooling.ts its own.
  */
 
-/** Default bound on the im2col / accumulator tiles of one thread: 64 MiB. */
+/** Default bound on the tiles of one thread: 64 MiB. */
 export const DEFAULT_TILE_BUDGET_BYTES = 64 * 2 ** 20;
 
 let tileBudgetBytes = DEFAULT_TILE_BUDGET_BYTES;
@@ -37,11 +38,4 @@ export function scratch(slot: string, length: number): Float64Array {
     slots.set(slot, buf);
   }
   return buf;
-}
-
-/** Bytes held by this thread's workspace (reported by the bench). */
-export function workspaceBytes(): number {
-  let total = 0;
-  for (const buf of slots.values()) total += buf.byteLength;
-  return total;
 }

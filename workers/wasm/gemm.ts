@@ -3,7 +3,7 @@
 //
 // C (+)= A · B for A [m × k] and B [k × n] read through element strides, C row-major with
 // leading dimension ldc; all pointers are byte offsets into this module's memory, which the
-// JavaScript side lays out (see workers/kernels/wasm-engine.ts).
+// JavaScript side lays out (see workers/engines/wasm.ts).
 //
 // Same structure as the TypeScript GEMM (workers/kernels/gemm.ts): KC-deep slices of k,
 // NC-wide blocks of B packed into NR-wide panels, MC-tall blocks of A packed into MR-tall panels.

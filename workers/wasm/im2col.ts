@@ -4,7 +4,7 @@
 // in segments along the output W axis), same padding index mapping, same column layout
 // cols[row * ld + (p - p0)]. See that file for the math and the adjoint argument.
 //
-// The plan's integers are read from memory at `plan`, written by workers/kernels/wasm-engine.ts
+// The plan's integers are read from memory at `plan`, written by workers/engines/wasm.ts (planRecord, PLAN_LAYOUT)
 // in the order of the field indices below. `image` is the byte address of the image's first
 // element (the input for im2col, the input gradient for col2im): one image, staged by the caller.
 

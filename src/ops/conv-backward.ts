@@ -1,0 +1,103 @@
+/**
+ * POST /conv/backward: the gradients of conv forward w.r.t. input, weight and bias, given
+ * grad_output; the forward's parameters (conv-forward.ts) plus grad_output and grads.
+ */
+import { z } from 'zod';
+import { responses } from '../schemas/fields.js';
+import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import { tensorSchema } from '../schemas/tensor.js';
+import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
+import { gradResult, resultShape } from '../shared/task.js';
+import { convParams, example2d } from './conv-forward.js';
+import { defineOp } from './spec.js';
+
+const GradNameSchema = z.enum(['input', 'weight', 'bias']);
+
+const request = z
+  .strictObject({
+    ...convParams,
+    bias: tensorSchema(1, 1, 'Optional [C_out]; its shape is checked, its values are ignored.').optional(),
+    grad_output: tensorSchema(3, 5, "Gradient of the loss w.r.t. the forward output; exactly the forward output's shape."),
+    grads: z
+      .array(GradNameSchema)
+      .max(3)
+      .refine((names) => new Set(names).size === names.length, { error: 'must not repeat a name' })
+      .default(['input', 'weight', 'bias'])
+      .meta({ description: 'Which gradients to compute; the response has exactly these.' }),
+  })
+  .meta({ id: 'ConvBackwardRequest', description: 'Gradients of the forward w.r.t. input, weight and bias, given grad_output.' });
+
+const examples: OperationExamples = {
+  requests: {
+    'input-and-weight': {
+      summary: 'grad_input and grad_weight of the 2-D example',
+      description: 'The forward example without bias, grad_output all ones, asking for two of the three gradients.',
+      request: { ...example2d, grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] }, grads: ['input', 'weight'] },
+      response: {
+        grad_input: { dtype: 'float32', shape: [1, 1, 3, 3], data: [1, 1, 0, 1, 0, -1, 0, -1, -1] },
+        grad_weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [12, 16, 24, 28] },
+      },
+    },
+  },
+  problems: {
+    400: {
+      'schema-violation': {
+        summary: 'A field out of its range',
+        description: 'The request example with "grads": ["input", "input"].',
+        value: schemaViolation('grads', 'grads is ["input","input"]: must not repeat a name'),
+      },
+      'invalid-geometry': {
+        summary: 'grad_output not shaped like the forward output',
+        description: 'The request example with a grad_output of shape [1, 1, 3, 3].',
+        value: invalidGeometry('grad_output.shape', 'grad_output.shape is [1, 1, 3, 3] but the forward output is [1, 1, 2, 2]'),
+      },
+      'invalid-tensor-data': {
+        summary: 'Data not matching the shape',
+        description: 'The request example with 3 grad_output values for its shape [1, 1, 2, 2].',
+        value: invalidTensorData('grad_output.data', 'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4'),
+      },
+    },
+    413: {
+      'limit-exceeded': {
+        summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
+        description: 'The request example with an input of shape [1, 1, 4097, 4097] and a grad_output to match, over the default 2^24 elements per tensor.',
+        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+      },
+    },
+  },
+};
+
+export const convBackward = defineOp({
+  name: 'conv_backward',
+  metricLabel: 'backward',
+  route: {
+    path: '/conv/backward',
+    tags: ['conv'],
+    summary: 'Convolution backward: gradients w.r.t. input, weight and bias given grad_output',
+    description:
+      "Takes the forward's parameters plus grad_output and grads. With a non-zero padding mode, gradient reaching padded positions flows back to the input positions they copy.",
+  },
+  component: 'ConvBackward',
+  request,
+  response: responses(
+    'ConvBackwardResponse',
+    (t) => ({ grad_input: t.optional(), grad_weight: t.optional(), grad_bias: t.optional() }),
+    'Exactly the requested gradients, shaped like input, weight and [C_out].',
+  ),
+  examples,
+  tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias, grad_output: body.grad_output }),
+  // backward reads bias's shape, never its values
+  unsent: ['bias'],
+  splits: true,
+  resolve: (operands, body) => {
+    const g = resolveConv(operands, body);
+    const shapes = convShapes(g);
+    const requested = [...new Set(body.grads)];
+    return {
+      task: { geometry: g },
+      work: convWork(g, body.grads),
+      results: Object.fromEntries(requested.map((k) => [gradResult(k), { shape: resultShape(shapes, gradResult(k)), perSample: k === 'input' }])),
+      outputs: { path: 'grads', source: `the gradients grads ${JSON.stringify(requested)} asks for` },
+    };
+  },
+});

@@ -1,0 +1,130 @@
+/**
+ * POST /conv/forward: output = conv(input, weight) + bias, PyTorch conv1d/2d/3d. Value ranges
+ * live in the schema; everything that relates one field to another (ranks, channels, groups,
+ * output extents, padding limits of a padding mode) is src/shared/geometry/conv.ts's job.
+ */
+import { z } from 'zod';
+import { EncodingSchema, intFrom, layoutSchema, perDim, responses } from '../schemas/fields.js';
+import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import { tensorSchema } from '../schemas/tensor.js';
+import { PADDING_MODES } from '../shared/geometry/common.js';
+import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
+import { resultShape } from '../shared/task.js';
+import { defineOp, dims } from './spec.js';
+
+const PaddingSchema = z
+  .union(
+    [
+      intFrom(0),
+      z.array(intFrom(0)).min(1).max(3),
+      z.array(z.tuple([intFrom(0), intFrom(0)])).min(1).max(3),
+      z.enum(['valid', 'same']),
+    ],
+    { error: 'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid" or "same"' },
+  )
+  .default(0)
+  .meta({
+    description:
+      'An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; ' +
+      '"same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) ' +
+      'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).',
+  });
+
+export const convParams = {
+  input: tensorSchema(3, 5, 'Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).'),
+  weight: tensorSchema(3, 5, 'Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last).'),
+  stride: perDim(1, 'Stride per spatial dim, >= 1.'),
+  padding: PaddingSchema,
+  dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
+  groups: intFrom(1).default(1).meta({ description: 'C_in and C_out must both be divisible by groups.' }),
+  padding_mode: z
+    .enum(PADDING_MODES)
+    .default('zeros')
+    .meta({ description: 'Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.' }),
+  layout: layoutSchema(
+    'Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. ' +
+    'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',
+  ),
+  encoding: EncodingSchema,
+};
+
+export const example2d = {
+  input: { dtype: 'float32', shape: [1, 1, 3, 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9] },
+  weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 0, 0, -1] },
+};
+
+const request = z
+  .strictObject({
+    ...convParams,
+    bias: tensorSchema(1, 1, 'Optional [C_out], added to every output position.').optional(),
+  })
+  .meta({ id: 'ConvForwardRequest', description: 'output = conv(input, weight) + bias.' });
+
+const examples: OperationExamples = {
+  requests: {
+    bias: {
+      summary: '2-D, 2x2 kernel, with bias',
+      description: 'Each output is x[i][j] - x[i+1][j+1] + 0.5 = -3.5.',
+      request: { ...example2d, bias: { dtype: 'float32', shape: [1], data: [0.5] } },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [-3.5, -3.5, -3.5, -3.5] } },
+    },
+    'same-reflect-base64': {
+      summary: 'stride [2, 1], "same" reflect padding, base64 output',
+      description: 'out = ceil(in / stride) = [2, 3]; the output data comes back as base64 of its float32 bytes (-4, -4, -2, 2, 2, 4).',
+      request: { ...example2d, stride: [2, 1], padding: 'same', padding_mode: 'reflect', encoding: 'base64' },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2, 3], data: 'AACAwAAAgMAAAADAAAAAQAAAAEAAAIBA' } },
+    },
+  },
+  problems: {
+    400: {
+      'schema-violation': {
+        summary: 'A field out of its range',
+        description: 'The first request example with "stride": 0.',
+        value: schemaViolation('stride', 'stride is 0: must be an integer >= 1'),
+      },
+      'invalid-geometry': {
+        summary: 'Inconsistent shapes',
+        description: 'The first request example with a weight of shape [1, 2, 2, 2] (2 input channels) for an input with 1 channel.',
+        value: invalidGeometry('weight.shape[1]', 'weight.shape[1] is 2 but input has 1 channels / groups 1 = 1'),
+      },
+      'invalid-tensor-data': {
+        summary: 'Data not matching the shape',
+        description: 'The first request example with 8 input values for its shape [1, 1, 3, 3].',
+        value: invalidTensorData('input.data', 'input.data has 8 values but shape [1, 1, 3, 3] of float32 needs 9'),
+      },
+    },
+    413: {
+      'limit-exceeded': {
+        summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
+        description: 'The first request example with an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor. Checked from the shapes, before any data is read.',
+        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+      },
+    },
+  },
+};
+
+export const convForward = defineOp({
+  name: 'conv_forward',
+  metricLabel: 'forward',
+  route: {
+    path: '/conv/forward',
+    tags: ['conv'],
+    summary: 'Convolution forward: output = conv(input, weight) + bias',
+    description: 'PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts.',
+  },
+  component: 'ConvForward',
+  request,
+  response: responses('ConvForwardResponse', (t) => ({ output: t }), 'The output tensor, in the request dtype.'),
+  examples,
+  tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias }),
+  splits: true,
+  resolve: (operands, body) => {
+    const g = resolveConv(operands, body);
+    return {
+      task: { geometry: g },
+      work: convWork(g),
+      results: { output: { shape: resultShape(convShapes(g), 'output'), perSample: true } },
+      outputs: { path: 'input.shape', source: `from input.shape ${dims(g.inputShape)} and weight.shape ${dims(g.weightShape)}` },
+    };
+  },
+});

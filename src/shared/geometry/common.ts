@@ -1,0 +1,200 @@
+/**
+ * Geometry common to every operation: the one place where shapes and parameters become
+ * extents. Each operation's resolver (conv.ts, pooling.ts, transpose.ts) turns a request's
+ * tensor shapes and parameters into validated geometry or throws a `GeometryError` listing
+ * every problem with its field path and the numbers involved. The API uses it to validate and
+ * to size limits before touching tensor data; the workers run the kernels from the geometry it
+ * returns. Everything here is O(rank): no tensor data.
+ */
+import type { DType, TensorMeta } from '../tensor.js';
+
+/** One problem with a request, named by its field path (e.g. `weight.shape[1]`). */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class GeometryError extends Error {
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    super(errors.map((e) => e.message).join('; '));
+    this.name = 'GeometryError';
+    this.errors = errors;
+  }
+}
+
+/** The padding modes, in the order the wasm kernels number them (workers/wasm/im2col.ts). */
+export const PADDING_MODES = ['zeros', 'reflect', 'replicate', 'circular'] as const;
+export type PaddingMode = (typeof PADDING_MODES)[number];
+
+export type Layout = 'channels_first' | 'channels_last';
+/** Every layout field value: the two layouts, then their letter aliases (which also fix the rank). */
+export const LAYOUT_NAMES = ['channels_first', 'channels_last', 'NCW', 'NWC', 'NCHW', 'NHWC', 'NCDHW', 'NDHWC'] as const;
+export type LayoutName = (typeof LAYOUT_NAMES)[number];
+
+/** Largest extent, stride, dilation or padding accepted: keeps all index arithmetic exact. */
+export const MAX_PARAM = 2 ** 31 - 1;
+
+const LAYOUT_ALIASES: Record<Exclude<LayoutName, Layout>, { layout: Layout; rank: number }> = {
+  NCW: { layout: 'channels_first', rank: 3 },
+  NWC: { layout: 'channels_last', rank: 3 },
+  NCHW: { layout: 'channels_first', rank: 4 },
+  NHWC: { layout: 'channels_last', rank: 4 },
+  NCDHW: { layout: 'channels_first', rank: 5 },
+  NDHWC: { layout: 'channels_last', rank: 5 },
+};
+
+
+/** Output extent of one spatial dim (may be < 1 for an invalid request). */
+export function outputExtent(inExtent: number, k: number, stride: number, dilation: number, before: number, after: number): number {
+  return Math.floor((inExtent + before + after - dilation * (k - 1) - 1) / stride) + 1;
+}
+
+/** TensorFlow / ONNX SAME_UPPER: out = ceil(in / stride), the odd pixel of padding goes after. */
+export function samePadding(inExtent: number, k: number, stride: number, dilation: number): [number, number] {
+  const out = Math.ceil(inExtent / stride);
+  const total = Math.max((out - 1) * stride + dilation * (k - 1) + 1 - inExtent, 0);
+  const before = Math.floor(total / 2);
+  return [before, total - before];
+}
+
+export const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+/** Collects problems so a request learns all of them at once, not one per round trip. */
+export class Problems {
+  readonly list: FieldError[] = [];
+  add(path: string, message: string): void {
+    this.list.push({ path, message });
+  }
+  get any(): boolean {
+    return this.list.length > 0;
+  }
+  /** Adds `hint` (if any) to the message of the problem at `index`. */
+  hint(index: number, hint: string | null): void {
+    const e = this.list[index];
+    if (hint && e) this.list[index] = { path: e.path, message: `${e.message}; ${hint}` };
+  }
+}
+
+/** The layout a layout field names, whatever the rank (resolveLayout checks that): what hints describe shapes in. */
+export function layoutFamily(name: unknown): Layout {
+  if (name === 'channels_last') return 'channels_last';
+  const alias = typeof name === 'string' ? LAYOUT_ALIASES[name as keyof typeof LAYOUT_ALIASES] : undefined;
+  return alias?.layout ?? 'channels_first';
+}
+
+export function resolveLayout(name: LayoutName | undefined, rank: number, p: Problems): Layout {
+  if (name === undefined || name === 'channels_first' || name === 'channels_last') return name ?? 'channels_first';
+  const alias = LAYOUT_ALIASES[name];
+  if (!alias) {
+    p.add('layout', `layout ${JSON.stringify(name)} is not one of channels_first, channels_last, ${Object.keys(LAYOUT_ALIASES).join(', ')}`);
+    return 'channels_first';
+  }
+  if (alias.rank !== rank) p.add('layout', `layout ${name} is for rank-${alias.rank} tensors but input has rank ${rank}`);
+  return alias.layout;
+}
+
+/**
+ * An int or int[d] parameter (stride, dilation; for pooling and transposed convolution also
+ * kernel_size, padding, output_padding) as one value per spatial dim, each in [min, MAX_PARAM].
+ * Absent or invalid values read as `fallback` (after the problem is recorded).
+ */
+export function perDim(
+  field: string,
+  value: number | number[] | undefined,
+  d: number,
+  p: Problems,
+  { min = 1, fallback = 1, op = 'the convolution' }: { min?: number; fallback?: number; op?: string } = {},
+): number[] {
+  if (value === undefined) return Array(d).fill(fallback);
+  const values = typeof value === 'number' ? Array(d).fill(value) : value;
+  if (!Array.isArray(values) || values.length !== d) {
+    p.add(field, `${field} has ${Array.isArray(values) ? values.length : 'no'} values but ${op} has ${d} spatial dims`);
+    return Array(d).fill(fallback);
+  }
+  values.forEach((v, i) => {
+    const path = typeof value === 'number' ? field : `${field}[${i}]`;
+    if (!isInt(v) || v < min || v > MAX_PARAM) p.add(path, `${path} is ${v}; it must be an integer from ${min} to ${MAX_PARAM}`);
+  });
+  return values.map((v) => (isInt(v) && v >= min && v <= MAX_PARAM ? v : fallback));
+}
+
+export function checkShape(name: string, shape: unknown, p: Problems): shape is number[] {
+  if (!Array.isArray(shape)) {
+    p.add(`${name}.shape`, `${name}.shape must be an array of extents`);
+    return false;
+  }
+  let ok = true;
+  shape.forEach((e, i) => {
+    if (!isInt(e) || e < 1 || e > MAX_PARAM) {
+      p.add(`${name}.shape[${i}]`, `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}`);
+      ok = false;
+    }
+  });
+  return ok;
+}
+
+/**
+ * The checks every resolver opens with, in this order: each operand's dtype is input's; input's
+ * rank is 3 to 5 (else it throws at once, with `missingBatch`'s hint: an operation `needs` that
+ * rank); input's extents; and, when there is a weight, its extents and its rank equal to input's
+ * (with the same hint). Returns the dtype, the rank and whether every extent is valid.
+ */
+export function openRequest(
+  p: Problems,
+  operands: { input: TensorMeta; weight?: TensorMeta },
+  needs: string,
+  missingBatch: () => string | null,
+): { dtype: DType; rank: number; shapesOk: boolean } {
+  const { input, weight } = operands;
+  const dtype = input.dtype;
+  for (const [name, t] of Object.entries(operands as Record<string, TensorMeta | undefined>)) {
+    if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
+  }
+  const rank = input.shape.length;
+  if (rank < 3 || rank > 5) {
+    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); ${needs} needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    p.hint(p.list.length - 1, missingBatch());
+    throw new GeometryError(p.list);
+  }
+  let shapesOk = checkShape('input', input.shape, p);
+  if (weight) {
+    shapesOk = checkShape('weight', weight.shape, p) && shapesOk;
+    if (weight.shape.length !== rank) {
+      p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
+      p.hint(p.list.length - 1, missingBatch());
+    }
+  }
+  return { dtype, rank, shapesOk };
+}
+
+/** Whether `attempt` resolves, i.e. throws no GeometryError (what a layout hint is checked with). */
+export function resolves(attempt: () => unknown): boolean {
+  try {
+    attempt();
+    return true;
+  } catch (err) {
+    if (err instanceof GeometryError) return false;
+    throw err;
+  }
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** The shapes of an operation's tensors in its own field names: what its output and gradients are shaped like. */
+export interface OperandShapes {
+  input: number[];
+  output: number[];
+  weight?: number[];
+  bias?: number[];
+}
+
+/** Work and output size of a request, from its geometry alone (limits are checked before any allocation). */
+export interface Work {
+  /** Multiply-adds x 2, the usual FLOP count. */
+  flops: number;
+  outputElements: number;
+  outputBytes: number;
+}

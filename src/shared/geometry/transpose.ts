@@ -1,0 +1,157 @@
+/**
+ * Transposed convolution geometry (api-contract.md, "Transposed convolution"): PyTorch's
+ * conv_transpose{1,2,3}d forward is the grad_input of the forward convolution with the same
+ * weight, stride, padding, dilation and groups, whose *input* has the transposed
+ * convolution's output extents and whose *output* is the transposed convolution's input.
+ *
+ * `resolveTranspose` validates a conv_transpose request (in its own field names) and returns
+ * that convolution's `ConvGeometry`. The transposed weight layout is exactly the forward
+ * weight layout of that convolution:
+ *   channels_first  [C_in, C_out/groups, *k]  =  conv weight [conv C_out, conv C_in/groups, *k]
+ *   channels_last   [*k, C_out/groups, C_in]  =  conv weight [*k, conv C_in/groups, conv C_out]
+ * Per spatial dim, out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
+ * and the convolution pads `padding` before and `padding - output_padding` after (the last
+ * output_padding positions are reached by no window; a negative "after" only trims), so that
+ * its output extent is exactly `in`. O(rank): no tensor data.
+ */
+import { numel, type TensorMeta } from '../tensor.js';
+import { GeometryError, isInt, layoutFamily, MAX_PARAM, openRequest, perDim, Problems, resolveLayout, resolves, type LayoutName, type OperandShapes, type Work } from './common.js';
+import { convWork, type ConvGeometry } from './conv.js';
+import { batchHint, layoutHint } from './hints.js';
+
+/** The contract's conv_transpose parameters, as received (defaults not yet applied). */
+export interface TransposeParams {
+  stride?: number | number[];
+  padding?: number | number[];
+  output_padding?: number | number[];
+  dilation?: number | number[];
+  groups?: number;
+  layout?: LayoutName;
+}
+
+export interface TransposeOperands {
+  input: TensorMeta;
+  weight: TensorMeta;
+  bias?: TensorMeta;
+}
+
+/** Extent of one spatial dim of a transposed convolution's output (may be < 1 for an invalid request). */
+export function transposeExtent(inExtent: number, k: number, stride: number, dilation: number, padding: number, outputPadding: number): number {
+  return (inExtent - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1;
+}
+
+/**
+ * Validates a conv_transpose request and returns the geometry of the convolution whose
+ * grad_input it is: its inputShape is the transposed convolution's output shape, its
+ * outputShape the transposed convolution's input shape, its inChannels the output channels
+ * (bias is [inChannels]). Throws GeometryError listing every problem.
+ */
+export function resolveTranspose(operands: TransposeOperands, params: TransposeParams): ConvGeometry {
+  return resolveTransposeChecked(operands, params, true);
+}
+
+function resolveTransposeChecked(operands: TransposeOperands, params: TransposeParams, hints: boolean): ConvGeometry {
+  const p = new Problems();
+  const { input, weight, bias } = operands;
+  // one sample without its batch dimension: the weight's rank says what the input's should be
+  const missingBatch = () => batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'transposed convolution');
+  const { dtype, rank, shapesOk } = openRequest(p, operands, 'a transposed convolution', missingBatch);
+  const d = rank - 2;
+  const op = 'the transposed convolution';
+  const layout = resolveLayout(params.layout, rank, p);
+  const stride = perDim('stride', params.stride, d, p, { op });
+  const dilation = perDim('dilation', params.dilation, d, p, { op });
+  const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
+  const outputPadding = perDim('output_padding', params.output_padding, d, p, { min: 0, fallback: 0, op });
+  const groups = params.groups ?? 1;
+  if (!isInt(groups) || groups < 1 || groups > MAX_PARAM) p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
+  outputPadding.forEach((v, i) => {
+    if (v < stride[i] || v < dilation[i]) return;
+    const path = Array.isArray(params.output_padding) ? `output_padding[${i}]` : 'output_padding';
+    p.add(path, `${path} is ${v} but must be smaller than stride ${stride[i]} or dilation ${dilation[i]} (spatial dim ${i})`);
+  });
+  if (!shapesOk || p.any) throw new GeometryError(p.list);
+
+  const channelsLast = layout === 'channels_last';
+  const batch = input.shape[0];
+  const inChannels = channelsLast ? input.shape[rank - 1] : input.shape[1];
+  const inSpatial = channelsLast ? input.shape.slice(1, rank - 1) : input.shape.slice(2);
+  // channels_first weight [C_in, C_out/groups, *k]; channels_last [*k, C_out/groups, C_in]
+  const weightInAxis = channelsLast ? rank - 1 : 0;
+  const weightOutAxis = channelsLast ? rank - 2 : 1;
+  const kernel = channelsLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
+  const outChannels = weight.shape[weightOutAxis] * groups;
+  // input channels that fit neither the weight nor groups: perhaps the tensors are of the other layout
+  let channelProblem = -1;
+  if (weight.shape[weightInAxis] !== inChannels) {
+    channelProblem = p.list.length;
+    p.add(
+      `weight.shape[${weightInAxis}]`,
+      `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels (a transposed convolution's weight is ${channelsLast ? '[*k, C_out/groups, C_in]' : '[C_in, C_out/groups, *k]'})`,
+    );
+  }
+  if (inChannels % groups !== 0) {
+    if (channelProblem < 0) channelProblem = p.list.length;
+    p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`);
+  }
+  if (hints && channelProblem >= 0) {
+    p.hint(channelProblem, layoutHint(operands, layout, 'transpose', (ops, l) => resolves(() => resolveTransposeChecked(ops, { ...params, layout: l }, false))));
+  }
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
+    p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels: weight.shape[${weightOutAxis}] ${weight.shape[weightOutAxis]} * groups ${groups})`);
+  }
+
+  const outSpatial: number[] = [];
+  for (let i = 0; i < d; i++) {
+    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], padding[i], outputPadding[i]);
+    outSpatial.push(out);
+    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - 2 * padding ${padding[i]} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
+    if (out < 1) {
+      const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
+      p.add(path, `output extent of spatial dim ${i} is ${out} < 1: ${formula}`);
+    } else if (out > MAX_PARAM) {
+      p.add(`input.shape[${channelsLast ? 1 + i : 2 + i}]`, `output extent of spatial dim ${i} is ${out}, over ${MAX_PARAM}: ${formula}`);
+    }
+  }
+  if (p.any) throw new GeometryError(p.list);
+
+  return {
+    dtype,
+    layout,
+    paddingMode: 'zeros',
+    batch,
+    inChannels: outChannels,
+    outChannels: inChannels,
+    groups,
+    inSpatial: outSpatial,
+    kernel,
+    outSpatial: [...inSpatial],
+    stride,
+    dilation,
+    padBefore: [...padding],
+    padAfter: padding.map((v, i) => v - outputPadding[i]),
+    inputShape: channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial],
+    weightShape: [...weight.shape],
+    outputShape: [...input.shape],
+  };
+}
+
+/**
+ * A transposed convolution's tensors in its own terms, from the geometry of the convolution
+ * whose grad_input it is: its input is that convolution's output, its output that convolution's
+ * input, and its bias [C_out] has one value per channel of its output (the convolution's input
+ * channels).
+ */
+export function transposeShapes(g: ConvGeometry): OperandShapes {
+  return { input: g.outputShape, weight: g.weightShape, bias: [g.inChannels], output: g.inputShape };
+}
+
+/**
+ * Work and output size of a conv_transpose request: the grad_input pass of its convolution
+ * (2 * N * C_in * prod(in) * C_out/groups * prod(k) FLOPs) plus one addition per output
+ * element for a bias.
+ */
+export function transposeWork(g: ConvGeometry, bias: boolean): Work {
+  const work = convWork(g, ['input']);
+  return bias ? { ...work, flops: work.flops + numel(g.inputShape) } : work;
+}

@@ -1,0 +1,92 @@
+/**
+ * What travels between the HTTP layer and a worker thread. A task names its operation (the
+ * worker runs `runners[task.op]`, workers/runners.ts), carries the geometry the kernels run from,
+ * its operand tensors by request field name, and the results it asks for with their shapes.
+ * Tensor data crosses as whole ArrayBuffers in the transfer list (moved, never cloned), or, for
+ * a request split across threads (src/split.ts), as SharedArrayBuffers every thread reads; the
+ * rest is plain data.
+ */
+import type { FaultKind } from './faults.js';
+import type { OperandShapes } from './geometry/common.js';
+import type { ConvGeometry } from './geometry/conv.js';
+import type { PoolingSettings } from './geometry/pooling.js';
+import type { BatchRange, DType, TensorBuffer } from './tensor.js';
+
+/** Every operation a worker runs (src/ops/ has one OpSpec each). */
+export type OpName = 'conv_forward' | 'conv_backward' | 'conv_transpose' | 'pool_forward' | 'pool_backward';
+
+/** The operand tensors of a request, by field name. */
+export type TensorField = 'input' | 'weight' | 'bias' | 'grad_output';
+
+export type ResultName = 'output' | 'grad_input' | 'grad_weight' | 'grad_bias';
+
+/** A result a task computes. */
+export interface ResultSpec {
+  shape: number[];
+  /**
+   * Its first dim is the batch: the threads of a split request each write their images of it
+   * into one shared buffer. Otherwise (grad_weight, grad_bias) each returns a partial sum.
+   */
+  perSample: boolean;
+}
+
+interface TaskOf<Op extends OpName> {
+  op: Op;
+  /** The convolution the kernels run (for pooling its window geometry; for conv_transpose the convolution whose grad_input it is). */
+  geometry: ConvGeometry;
+  /** The operands the kernels read (a tensor whose values are not read, conv backward's bias, is not sent). */
+  tensors: Partial<Record<TensorField, TensorBuffer>>;
+  /** The results to compute, in the order they are returned. */
+  results: Partial<Record<ResultName, ResultSpec>>;
+  /** Split requests: the images this task computes (all when absent). */
+  batch?: BatchRange;
+  /** Split requests: per-sample results every thread writes its images of, in place (not returned). */
+  sharedOutputs?: Partial<Record<ResultName, SharedArrayBuffer>>;
+  /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see faults.ts. */
+  fault?: FaultKind;
+}
+
+/** A pooling task: the window geometry plus the pooling's mode. */
+interface PoolingTaskOf<Op extends OpName> extends TaskOf<Op> {
+  pooling: PoolingSettings;
+}
+
+/** Every task a worker runs. */
+export type Task = TaskOf<'conv_forward'> | TaskOf<'conv_backward'> | TaskOf<'conv_transpose'> | PoolingTaskOf<'pool_forward'> | PoolingTaskOf<'pool_backward'>;
+
+/** The task of operation `N`. */
+export type TaskFor<N extends OpName> = Extract<Task, { op: N }>;
+
+/** The computed tensors by response field name, each a whole buffer of the request dtype. */
+export type TaskResult = Partial<Record<ResultName, TensorBuffer>>;
+
+/** What every worker thread starts with. */
+export interface WorkerData {
+  /** Kernel scratch budget per thread (bytes). */
+  tileBudgetBytes: number;
+}
+
+/** The kernel engine a worker runs a dtype on (the worker's `describe` export answers one per dtype). */
+export interface EngineReport {
+  dtype: DType;
+  engine: string;
+  /** The instruction set its kernels run on. */
+  isa: string;
+}
+
+/** The operand a gradient result is for. */
+export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 'bias' } as const satisfies Record<Exclude<ResultName, 'output'>, TensorField>;
+
+/** The result that is the gradient of operand `name`. */
+export const gradResult = (name: 'input' | 'weight' | 'bias'): ResultName => `grad_${name}`;
+
+/**
+ * The shape of a result: the output's, or that of the operand the gradient is for, both in the
+ * operation's own terms (`shapes`: geometry/conv.ts convShapes, transpose.ts transposeShapes,
+ * pooling.ts poolingShapes).
+ */
+export function resultShape(shapes: OperandShapes, name: ResultName): number[] {
+  const shape = name === 'output' ? shapes.output : shapes[GRAD_OF[name]];
+  if (!shape) throw new RangeError(`${name}: the operation has no ${name === 'output' ? name : GRAD_OF[name]}`);
+  return shape;
+}

@@ -1,0 +1,48 @@
+/**
+ * Tensors as both threads see them: dtypes, what geometry knows of a tensor (dtype and shape,
+ * never data), and the typed arrays and buffers the kernels read and write.
+ */
+
+export type DType = 'float32' | 'float64';
+
+/** Typed arrays the kernels read and write: one per dtype. */
+export type Real = Float32Array | Float64Array;
+
+/** Tensor bytes: moved (ArrayBuffer) or shared between threads (SharedArrayBuffer). */
+export type TensorBuffer = ArrayBuffer | SharedArrayBuffer;
+
+/** Real arrays that own a fresh ArrayBuffer (transferable). */
+export type OwnedReal = Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>;
+
+/** What geometry needs to know of a tensor: its dtype and shape, never its data. */
+export interface TensorMeta {
+  dtype: DType;
+  shape: number[];
+}
+
+/** Images [start, end) of a batch: the part of a request one thread computes when it is split. */
+export type BatchRange = readonly [number, number];
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const e of shape) n *= e;
+  return n;
+}
+
+export function itemSize(dtype: DType): 4 | 8 {
+  return dtype === 'float32' ? 4 : 8;
+}
+
+/** A typed array of `dtype` over all of `buffer` (fresh buffers only: offset 0, aligned). */
+export function realView(dtype: DType, buffer: TensorBuffer): Real {
+  return dtype === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer);
+}
+
+export function allocReal(dtype: DType, length: number): OwnedReal {
+  return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+}
+
+/** A zeroed SharedArrayBuffer for `length` elements of `dtype`. */
+export function allocShared(dtype: DType, length: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(length * itemSize(dtype));
+}

@@ -1,0 +1,247 @@
+/**
+ * conv_transpose kernel (workers/kernels/transpose.ts) on both engines, passed explicitly (ts
+ * on float32 and float64 draws, wasm on float32):
+ *   - against the naive direct-definition reference (test/reference/naive-transpose.ts) on
+ *     random geometries: rank 1-3, both layouts and the letter aliases, groups, stride,
+ *     padding, output_padding (below stride, or below dilation when it is not below stride),
+ *     dilation, bias, GEMM tiles from one position to the whole image, non-finite values;
+ *   - the identity conv_transpose(x, W) == grad_input of conv(·, W) with the same parameters:
+ *     bit for bit against convBackward on a geometry from resolveConv, and within tolerance
+ *     against naive-conv.ts's backward (a reference written for conv, not for this op).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { numel } from '../../src/shared/tensor.js';
+import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { resolveTranspose, type TransposeParams } from '../../src/shared/geometry/transpose.js';
+import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
+import type { Real } from '../../src/shared/tensor.js';
+import { convBackward } from '../../workers/kernels/conv.js';
+import { convTranspose } from '../../workers/kernels/transpose.js';
+import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
+import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
+import { counting, engineNamed, withTilePositions, type Engine, type EngineName } from '../reference/engines.js';
+import { refGeometry, referenceBackward, type RefResult } from '../reference/naive-conv.js';
+import { refTransposeGeometry, referenceTranspose, type RefTransposeGeom } from '../reference/naive-transpose.js';
+import { checkClose } from '../reference/tolerance.js';
+
+const SEED = 20261126;
+const LIMITS = { 1: { k: 5, in: 7 }, 2: { k: 4, in: 5 }, 3: { k: 3, in: 3 } } as const;
+
+interface Case {
+  inputShape: number[];
+  weightShape: number[];
+  params: TransposeParams;
+  bias: boolean;
+  dtype: Dt;
+  seed: number;
+  /** GEMM tile width in positions (0: the default budget). */
+  tile: number;
+  special: boolean;
+}
+
+const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) => {
+  const lim = LIMITS[rank as 1 | 2 | 3];
+  const dim = fc.record({
+    k: fc.integer({ min: 1, max: lim.k }),
+    stride: fc.integer({ min: 1, max: 3 }),
+    dil: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 3 })),
+    pad: fc.integer({ min: 0, max: 3 }),
+    opadFrac: fc.double({ min: 0, max: 0.999, noNaN: true }),
+    in: fc.integer({ min: 1, max: lim.in }),
+  });
+  return fc
+    .record({
+      ...channelModel(rank),
+      dims: fc.array(dim, { minLength: rank, maxLength: rank }),
+      forms: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), // int (true) or per-dim, for stride / padding / output_padding / dilation
+      bias: fc.boolean(),
+      dtype: fc.constantFrom<Dt>('float32', 'float64'),
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      tile: fc.oneof(fc.constant(0), fc.constant(1), fc.integer({ min: 2, max: 7 })),
+      special: fc.integer({ min: 0, max: 9 }).map((v) => v === 0),
+    })
+    .map((r): Case => {
+      const dims = r.dims.map((x) => ({ ...x }));
+      const [strideInt, padInt, opadInt, dilInt] = r.forms;
+      if (strideInt) dims.forEach((x) => (x.stride = dims[0].stride));
+      if (dilInt) dims.forEach((x) => (x.dil = dims[0].dil));
+      if (opadInt) dims.forEach((x) => (x.opadFrac = dims[0].opadFrac));
+      const opads = dims.map((x) => Math.floor(x.opadFrac * Math.max(x.stride, x.dil)));
+      if (opadInt) opads.fill(Math.min(...opads));
+      // the output extent must stay >= 1: at most half of (in - 1) * stride + dilation * (k - 1) + output_padding
+      const pads = dims.map((x, i) => Math.min(x.pad, Math.floor(((x.in - 1) * x.stride + x.dil * (x.k - 1) + opads[i]) / 2)));
+      if (padInt) pads.fill(Math.min(...pads));
+      const params: TransposeParams = {};
+      params.stride = strideInt ? dims[0].stride : dims.map((x) => x.stride);
+      params.dilation = dilInt ? dims[0].dil : dims.map((x) => x.dil);
+      params.output_padding = opadInt ? opads[0] : opads;
+      params.padding = padInt ? pads[0] : pads;
+      if (r.groups !== 1 || r.seed % 2 === 0) params.groups = r.groups;
+      if (r.layout !== undefined) params.layout = r.layout;
+      const cl = CHANNELS_LAST.has(r.layout);
+      const cin = r.cinG * r.groups;
+      const inSp = dims.map((x) => x.in);
+      const k = dims.map((x) => x.k);
+      return {
+        inputShape: cl ? [r.batch, ...inSp, cin] : [r.batch, cin, ...inSp],
+        weightShape: cl ? [...k, r.coutG, cin] : [cin, r.coutG, ...k],
+        params, bias: r.bias, dtype: r.dtype, seed: r.seed, tile: r.tile, special: r.special,
+      };
+    });
+});
+
+function geometries(c: Case): { g: ConvGeometry; rg: RefTransposeGeom } {
+  const rg = refTransposeGeometry(c.inputShape, c.weightShape, c.params);
+  const t = (shape: number[]) => ({ dtype: c.dtype, shape });
+  const g = resolveTranspose({ input: t(c.inputShape), weight: t(c.weightShape), bias: c.bias ? t([rg.cout]) : undefined }, c.params);
+  assert.deepEqual(g.inputShape, rg.outputShape, 'output shape');
+  assert.deepEqual(g.outputShape, c.inputShape, 'the convolution maps the output back to the input');
+  return { g, rg };
+}
+
+function data(c: Case, rg: RefTransposeGeom) {
+  const rand = rng(c.seed);
+  const x = randomTensor(numel(rg.inputShape), c.dtype, rand);
+  const w = randomTensor(numel(rg.weightShape), c.dtype, rand);
+  const b = c.bias ? randomTensor(rg.cout, c.dtype, rand) : null;
+  if (c.special) {
+    const specials = [NaN, Infinity, -Infinity];
+    for (const a of [x, w]) for (let i = 0; i < a.length; i++) if (rand() < 0.1) a[i] = specials[Math.floor(rand() * 3)];
+  }
+  return { x, w, b };
+}
+
+/** Runs `f` with conv.ts's grad_input taking `c.tile` positions per tile on `engine` (K and C_out/groups of the convolution being transposed). */
+const withTile = <T>(c: Case, g: ConvGeometry, engine: Engine, f: () => T): T =>
+  withTilePositions(engine, (g.inChannels / g.groups) * numel(g.kernel) + g.outChannels / g.groups, c.tile, f);
+
+function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
+  const rep = checkClose(got, r.ref, r.absBound, r.nTerms, c.dtype, { float64Reference: true });
+  assert.ok(rep.ok, `${what}: ${rep.message}\n  case: ${JSON.stringify(c)}`);
+}
+
+const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; seed: number }[] = [
+  { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
+  { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
+  { name: 'wasm-simd', label: 'wasm-simd, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 2 },
+  { name: 'wasm-f64', label: 'wasm-f64, float64', arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })), seed: SEED + 3 },
+];
+
+for (const run of ENGINE_RUNS) {
+  test(`conv_transpose matches the naive reference on random geometries [${run.label}]`, () => {
+    const engine = engineNamed(run.name);
+    fc.assert(
+      fc.property(run.arb, (c) => {
+        const { g, rg } = geometries(c);
+        const { x, w, b } = data(c, rg);
+        const y = alloc(c.dtype, numel(rg.outputShape)).fill(NaN);
+        const counted = counting(engine);
+        withTile(c, g, engine, () => convTranspose(g, x, w, b, y, counted.engine));
+        assertClose(y, referenceTranspose(rg, x, w, b), c, 'output');
+        assert.ok(counted.calls > 0, `no kernel ran on ${engine.name}`);
+      }),
+      { seed: run.seed, numRuns: 800, includeErrorInReport: true },
+    );
+  });
+
+  test(`conv_transpose(x, W) == grad_input of conv with the same parameters [${run.label}]`, () => {
+    const engine = engineNamed(run.name);
+    let checked = 0;
+    fc.assert(
+      fc.property(
+        run.arb.filter((c) => !c.special),
+        (c) => {
+          const { g, rg } = geometries(c);
+          const { x, w } = data(c, rg);
+          // The forward convolution of the same parameters, through resolveConv: its input has
+          // the transposed output's shape; output_padding below stride needs no more than
+          // symmetric padding, otherwise the far side pads padding - output_padding.
+          const dims = c.inputShape.length - 2;
+          const list = (v: number | number[] | undefined, dflt: number) => (v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v);
+          const stride = list(c.params.stride, 1);
+          const pad = list(c.params.padding, 0);
+          const opad = list(c.params.output_padding, 0);
+          if (opad.some((op, i) => op >= stride[i] && op > pad[i])) return; // would need negative padding
+          const padding = opad.every((op, i) => op < stride[i]) ? pad : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
+          const convParams = { stride: c.params.stride, dilation: c.params.dilation, groups: c.params.groups, layout: c.params.layout, padding };
+          const t = (shape: number[]) => ({ dtype: c.dtype, shape });
+          const gc = resolveConv({ input: t(g.inputShape), weight: t(c.weightShape), grad_output: t(c.inputShape) }, convParams);
+          assert.deepEqual(gc.outputShape, c.inputShape, "the convolution's output has the transposed convolution's input shape");
+
+          const y = alloc(c.dtype, numel(g.inputShape)).fill(NaN);
+          withTile(c, g, engine, () => convTranspose(g, x, w, null, y, engine));
+          const dx = alloc(c.dtype, numel(gc.inputShape)).fill(NaN);
+          withTile(c, gc, engine, () => convBackward(gc, alloc(c.dtype, 0), w, x, { input: dx }, engine));
+          assert.deepEqual(y, dx, 'conv_transpose and conv grad_input differ');
+
+          const rc = refGeometry(g.inputShape, c.weightShape, convParams);
+          const ref = referenceBackward(rc, new Float64Array(numel(g.inputShape)), w, x).input;
+          assertClose(y, ref, c, 'conv_transpose vs naive conv grad_input');
+          checked++;
+        },
+      ),
+      { seed: run.seed + 7, numRuns: 400, includeErrorInReport: true },
+    );
+    assert.ok(checked >= 300, `only ${checked} of 400 draws could be expressed as a conv with non-negative padding`);
+  });
+}
+
+test('worked example: stride 2, padding 1, output_padding 1, bias (PyTorch conv_transpose1d)', () => {
+  const g = resolveTranspose(
+    { input: { dtype: 'float64', shape: [1, 2, 3] }, weight: { dtype: 'float64', shape: [2, 1, 3] }, bias: { dtype: 'float64', shape: [1] } },
+    { stride: 2, padding: 1, output_padding: 1 },
+  );
+  assert.deepEqual(g.inputShape, [1, 1, 6]);
+  const y = new Float64Array(6);
+  convTranspose(g, Float64Array.from([1, 2, 3, 4, 5, 6]), Float64Array.from([1, 0, -1, 0.5, 0.5, 0.5]), Float64Array.from([0.25]), y, engineNamed('ts'));
+  // torch.nn.functional.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1)
+  assert.deepEqual(Array.from(y), [2.25, 5.75, 2.75, 6.75, 3.25, 0.25]);
+});
+
+test('batch ranges write only their images and add up to the whole batch', () => {
+  for (const name of ['ts', 'wasm'] as const) {
+    const engine = engineNamed(name);
+    const c: Case = { inputShape: [4, 3, 5, 4], weightShape: [3, 2, 3, 3], params: { stride: 2, padding: 1, output_padding: 1 }, bias: true, dtype: 'float32', seed: 5, tile: 0, special: false };
+    const { g, rg } = geometries(c);
+    const { x, w, b } = data(c, rg);
+    const whole = alloc('float32', numel(rg.outputShape));
+    convTranspose(g, x, w, b, whole, engine);
+    const parts = alloc('float32', whole.length).fill(NaN);
+    for (const range of [[0, 1], [1, 3], [3, 4]] as const) convTranspose(g, x, w, b, parts, engine, range);
+    assert.deepEqual(parts, whole, name);
+  }
+});
+
+test('the generator covers every parameter form, output_padding past the stride, tiles and groups', () => {
+  const seen = new Map<string, number>();
+  const add = (f: string) => seen.set(f, (seen.get(f) ?? 0) + 1);
+  for (const c of fc.sample(caseArb, { seed: SEED, numRuns: 800 })) {
+    const p = c.params;
+    const dims = c.inputShape.length - 2;
+    const list = (v: number | number[] | undefined) => (typeof v === 'number' ? Array(dims).fill(v) : (v ?? Array(dims).fill(0)));
+    const [stride, pad, opad, dil] = [list(p.stride), list(p.padding), list(p.output_padding), list(p.dilation)];
+    add(`rank${dims}`);
+    add(`layout:${p.layout ?? 'default'}`);
+    add(c.dtype);
+    add(c.bias ? 'bias' : 'nobias');
+    add(c.tile === 0 ? 'tile:default' : c.tile === 1 ? 'tile:1' : 'tile:n');
+    for (const [name, v] of Object.entries({ stride: p.stride, padding: p.padding, output_padding: p.output_padding, dilation: p.dilation })) add(`${name}:${typeof v}`);
+    if ((p.groups ?? 1) > 1) add('groups');
+    if (opad.some((v, i) => v > 0 && v < stride[i])) add('output_padding<stride');
+    if (opad.some((v, i) => v >= stride[i])) add('output_padding>=stride');
+    if (pad.some((v) => v > 0)) add('padding');
+    if (dil.some((v) => v > 1)) add('dilation');
+    if (stride.some((v) => v > 1)) add('stride');
+    if (c.special) add('special');
+  }
+  const must = [
+    'rank1', 'rank2', 'rank3', 'layout:default', 'layout:channels_first', 'layout:channels_last', 'layout:NCW', 'layout:NWC', 'layout:NCHW', 'layout:NHWC', 'layout:NCDHW', 'layout:NDHWC',
+    'float32', 'float64', 'bias', 'nobias', 'tile:default', 'tile:1', 'tile:n', 'stride:number', 'stride:object', 'padding:number', 'padding:object',
+    'output_padding:number', 'output_padding:object', 'dilation:number', 'dilation:object', 'groups', 'output_padding<stride', 'output_padding>=stride',
+    'padding', 'dilation', 'stride', 'special',
+  ];
+  const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
+  assert.deepEqual(missing, [], `drawn fewer than 10 times: ${missing.join(', ')}; seen ${JSON.stringify(Object.fromEntries(seen))}`);
+});

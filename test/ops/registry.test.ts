@@ -1,0 +1,39 @@
+/**
+ * The registry of operations (src/ops/index.ts) is what the service is made from: one POST route
+ * per operation in registry order, each with its OpenAPI operation and examples, one metrics
+ * label each, and a worker runner for each task op.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { OPS } from '../../src/ops/index.js';
+import { OPERATIONS } from '../../src/openapi.js';
+import { runners } from '../../workers/runners.js';
+import { testApp, type ConvdApp } from '../service/helpers.js';
+
+let convd: ConvdApp;
+before(async () => {
+  convd = await testApp();
+});
+after(() => convd.app.close());
+
+test('names, paths, labels and component names are each unique', () => {
+  for (const key of ['name', 'metricLabel', 'component'] as const) assert.equal(new Set(OPS.map((op) => op[key])).size, OPS.length, key);
+  assert.equal(new Set(OPS.map((op) => op.route.path)).size, OPS.length, 'path');
+});
+
+test('the compute routes are the registry, in its order, and nothing else', () => {
+  const posts = convd.routes.entries.filter((r) => r.method === 'POST').map((r) => r.url);
+  assert.deepEqual(posts, OPS.map((op) => op.route.path));
+  const summaries = new Map(convd.routes.entries.map((r) => [r.url, r.summary]));
+  for (const op of OPS) assert.equal(summaries.get(op.route.path), op.route.summary);
+});
+
+test('the OpenAPI operations and examples come from the registry', () => {
+  assert.deepEqual(Object.keys(OPERATIONS), OPS.map((op) => op.route.path));
+  const doc = convd.app.swagger() as { paths: Record<string, { post?: { tags?: string[] } }> };
+  for (const op of OPS) assert.deepEqual(doc.paths[op.route.path].post?.tags, op.route.tags, op.route.path);
+});
+
+test('every operation has its runner on the worker, and no runner is left without an operation', () => {
+  assert.deepEqual(Object.keys(runners).sort(), OPS.map((op) => op.name).sort());
+});

@@ -1,0 +1,29 @@
+/**
+ * One runner per operation: the kernel call of a task, given its operands viewed in the task's
+ * dtype and its result arrays allocated (worker.ts). The worker runs `runners[task.op]`; an
+ * operation added to src/shared/task.ts's OpName needs its entry here (the table's type says so).
+ */
+import type { OpName, ResultName, TaskFor } from '../src/shared/task.js';
+import type { Real, TensorBuffer } from '../src/shared/tensor.js';
+import { engineFor } from './engines/index.js';
+import { convBackward, convForward } from './kernels/conv.js';
+import { poolBackward, poolForward } from './kernels/pooling.js';
+import { convTranspose } from './kernels/transpose.js';
+
+/** A task's result arrays by name: exactly those of `task.results`. */
+export type Outputs = Partial<Record<ResultName, Real>>;
+
+/** Runs the task's kernels, writing `out`; `view` reads one of its operand buffers in its dtype. */
+export type Runner<N extends OpName> = (task: TaskFor<N>, out: Outputs, view: (buffer: TensorBuffer | undefined) => Real) => void;
+
+export const runners: { readonly [N in OpName]: Runner<N> } = {
+  conv_forward: ({ geometry: g, tensors: t, batch }, out, view) =>
+    convForward(g, view(t.input), view(t.weight), t.bias ? view(t.bias) : null, out.output!, engineFor(g.dtype), batch),
+  conv_backward: ({ geometry: g, tensors: t, batch }, out, view) =>
+    convBackward(g, view(t.input), view(t.weight), view(t.grad_output), { input: out.grad_input, weight: out.grad_weight, bias: out.grad_bias }, engineFor(g.dtype), batch),
+  // the transposed convolution's output is its convolution's input
+  conv_transpose: ({ geometry: g, tensors: t, batch }, out, view) =>
+    convTranspose(g, view(t.input), view(t.weight), t.bias ? view(t.bias) : null, out.output!, engineFor(g.dtype), batch),
+  pool_forward: ({ geometry: g, pooling, tensors: t, batch }, out, view) => poolForward(g, pooling, view(t.input), out.output!, batch),
+  pool_backward: ({ geometry: g, pooling, tensors: t, batch }, out, view) => poolBackward(g, pooling, view(t.input), view(t.grad_output), out.grad_input!, batch),
+};

@@ -1,0 +1,65 @@
+/**
+ * Piscina worker: allocates a task's results, runs its operation's runner (runners.ts) and hands
+ * the results back: moved (transferred, not structured-cloned), or, for the per-sample results
+ * of a split request, written in place into the shared buffers for the images of the task's
+ * batch range.
+ */
+import { workerData } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { injectFault } from '../src/shared/faults.js';
+import type { EngineReport, ResultName, Task, TaskResult, WorkerData } from '../src/shared/task.js';
+import { allocReal, numel, realView, type TensorBuffer } from '../src/shared/tensor.js';
+import { engineFor } from './engines/index.js';
+import { setTileBudget } from './kernels/workspace.js';
+import { runners, type Outputs, type Runner } from './runners.js';
+
+setTileBudget((workerData as WorkerData).tileBudgetBytes);
+
+/** Marks every buffer of `result` for transfer (piscina moves only top-level values by itself). */
+function moveAll(result: TaskResult) {
+  return move({
+    get [transferableSymbol]() {
+      return Object.values(result);
+    },
+    get [valueSymbol]() {
+      return result;
+    },
+  });
+}
+
+/** The arrays of `task.results`: the shared one where the request is split, else a fresh one, returned in `moved`. */
+function allocate(task: Task): { out: Outputs; moved: TaskResult } {
+  const dtype = task.geometry.dtype;
+  const out: Outputs = {};
+  const moved: TaskResult = {};
+  for (const [name, { shape }] of Object.entries(task.results) as [ResultName, { shape: number[] }][]) {
+    const shared = task.sharedOutputs?.[name];
+    if (shared) {
+      out[name] = realView(dtype, shared);
+    } else {
+      const fresh = allocReal(dtype, numel(shape));
+      out[name] = fresh;
+      moved[name] = fresh.buffer;
+    }
+  }
+  return { out, moved };
+}
+
+export default function runTask(task: Task) {
+  injectFault(task.fault);
+  const { out, moved } = allocate(task);
+  const view = (buffer: TensorBuffer | undefined) => {
+    if (!buffer) throw new TypeError(`a ${task.op} task lacks an operand its kernels read`);
+    return realView(task.geometry.dtype, buffer);
+  };
+  (runners[task.op] as Runner<Task['op']>)(task as never, out, view);
+  return moveAll(moved);
+}
+
+/** The engine each dtype runs on in this thread (what the convd_kernel_info metric shows); throws when CONVD_KERNEL cannot be honoured. */
+export function describe(): EngineReport[] {
+  return (['float32', 'float64'] as const).map((dtype) => {
+    const engine = engineFor(dtype);
+    return { dtype, engine: engine.name, isa: engine.isa };
+  });
+}
