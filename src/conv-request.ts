@@ -9,7 +9,7 @@ import { convWork, ConvGeometryError, resolveConv } from './conv/geometry.js';
 import type { BatchRange, ConvGeometry, ConvOperands, ConvParams, FieldError, GradName, TensorMeta } from './conv/types.js';
 import { realView, resultShape, type ConvOp, type ConvResult, type ConvTask, type ResultName } from './conv-task.js';
 import { fieldProblem } from './http/problem.js';
-import { checkWorkLimits, type WorkLimits } from './limits.js';
+import { checkWorkLimits, reserveWork, type WorkLimits } from './limits.js';
 import { batchSlices, type SplitSettings } from './split.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
@@ -56,6 +56,7 @@ export function prepareConv(call: ConvCall, settings: WorkLimits & SplitSettings
     .map(([name, t]) => (t ? dataLengthError(name, t) : null))
     .filter((e): e is FieldError => e !== null);
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
+  reserveWork(operands, work, settings);
 
   // A split request's tensors go to shared memory, read by every thread; else they are moved.
   const bufferOf = (t: RequestTensor) => decodeTensorData(t, slices.length > 1).buffer;

@@ -10,7 +10,7 @@ import { resolveTranspose, transposeWork, type TransposeParams } from './conv/tr
 import type { DType, FieldError, TensorMeta } from './conv/types.js';
 import { realView, type ConvResult, type ConvTask, type PoolTask, type ResultName } from './conv-task.js';
 import { fieldProblem } from './http/problem.js';
-import { checkWorkLimits, type WorkLimits } from './limits.js';
+import { checkWorkLimits, reserveWork, type WorkLimits } from './limits.js';
 import type { RequestTensor } from './schemas/tensor.js';
 import { dataLengthError, decodeTensorData } from './wire/tensor-data.js';
 import type { ResultTensor } from './wire/response.js';
@@ -77,6 +77,7 @@ export function preparePool(call: PoolCall, limits: WorkLimits): PreparedTask {
   const work = poolWork(g, backward);
   checkWorkLimits(operands, work, limits);
   checkDataLengths({ input, grad_output });
+  reserveWork(operands, work, limits);
   const w = g.window;
   const task: PoolTask = {
     op: call.op,
@@ -99,6 +100,7 @@ export function prepareTranspose(call: TransposeCall, limits: WorkLimits): Prepa
   const work = transposeWork(g, bias !== undefined);
   checkWorkLimits(operands, work, limits);
   checkDataLengths({ input, weight, bias });
+  reserveWork(operands, work, limits);
   const task: ConvTask = {
     op: 'transpose',
     geometry: g,

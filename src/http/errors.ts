@@ -36,7 +36,9 @@ function toProblem(err: FastifyError, request: FastifyRequest): HttpProblem {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = toProblem(err, request);
-    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    // a 503 is the service protecting itself (queue, memory budget, draining): no stack trace
+    if (problem.status === 503) request.log.warn({ problem: problem.kind, detail: problem.message }, 'request refused: retry later');
+    else if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ problem: problem.kind, detail: problem.message }, 'request refused');
     return sendProblem(reply, problem);
   });

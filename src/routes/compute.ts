@@ -4,6 +4,7 @@
  * response encoding (406), and running a prepared task on the pool and encoding its result.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Admission } from '../admission/admission.js';
 import type { Config } from '../config.js';
 import type { ConvResult, TaskOp } from '../conv-task.js';
 import { clientGoneSignal, dispatch, type Work } from '../dispatch.js';
@@ -14,7 +15,8 @@ import type { ConvPool } from '../pool.js';
 import { problemResponse } from '../schemas/problem.js';
 import { negotiateEncoding, type ResponseEncoding } from '../wire/accept.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
-import { encodeResult, type ResultTensor } from '../wire/response.js';
+import type { JsonOffload } from '../wire/json-offload.js';
+import type { ResultTensor } from '../wire/response.js';
 import { faultFromHeaders } from '../../workers/faults.js';
 
 declare module 'fastify' {
@@ -28,6 +30,8 @@ export interface ComputeRouteDeps {
   pool: ConvPool;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  admission: Admission;
+  json: JsonOffload;
 }
 
 export const CONSUMES = ['application/json', ...MSGPACK_MEDIA_TYPES];
@@ -35,10 +39,13 @@ export const CONSUMES = ['application/json', ...MSGPACK_MEDIA_TYPES];
 export const ERROR_RESPONSES = {
   400: problemResponse('Malformed body, schema violation, tensor data not matching shape and dtype, or inconsistent shapes; errors[] names each field.'),
   406: problemResponse('Accept allows neither msgpack nor JSON.'),
-  413: problemResponse('Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS.'),
+  413: problemResponse(
+    'Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, ' +
+      'or more memory than the whole CONVD_MEMORY_BUDGET_BYTES.',
+  ),
   415: problemResponse('Content-Type is neither JSON nor msgpack.'),
   500: problemResponse('Unexpected server error; the log has the details.'),
-  503: problemResponse('Work queue full, or the server is starting or shutting down; carries Retry-After.'),
+  503: problemResponse('Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After.'),
   504: problemResponse('The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled.'),
 };
 
@@ -78,6 +85,6 @@ export async function sendComputed(
   prepared.task.fault = faultFromHeaders(request.headers);
   const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
   deps.metrics.countComputed(op, prepared.flops, prepared.outputBytes);
-  const encoded = encodeResult(prepared.results(result), request.responseEncoding!, dataAs);
+  const encoded = await deps.json.encode(prepared.results(result), request.responseEncoding!, dataAs);
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
 }

@@ -14,7 +14,7 @@ export const convRoutes: FastifyPluginAsyncZod<ConvRouteDeps> = async (app, deps
   computeScope(app, deps);
 
   const run = (call: ConvCall, dataAs: 'array' | 'base64', request: FastifyRequest, reply: FastifyReply) =>
-    sendComputed(deps, call.op, prepareConv(call, deps.config, deps.pool.idleThreads()), dataAs, request, reply);
+    sendComputed(deps, call.op, prepareConv(call, deps.admission.limitsFor(request, deps.config), deps.pool.idleThreads()), dataAs, request, reply);
 
   app.post(
     '/conv/forward',

@@ -26,7 +26,7 @@ export const poolRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app, d
     },
     (request, reply) => {
       const { input, encoding, ...params } = request.body;
-      const prepared = preparePool({ op: 'pool_forward', tensors: { input }, params }, deps.config);
+      const prepared = preparePool({ op: 'pool_forward', tensors: { input }, params }, deps.admission.limitsFor(request, deps.config));
       return sendComputed(deps, 'pool_forward', prepared, encoding, request, reply);
     },
   );
@@ -47,7 +47,7 @@ export const poolRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app, d
     },
     (request, reply) => {
       const { input, grad_output, encoding, ...params } = request.body;
-      const prepared = preparePool({ op: 'pool_backward', tensors: { input, grad_output }, params }, deps.config);
+      const prepared = preparePool({ op: 'pool_backward', tensors: { input, grad_output }, params }, deps.admission.limitsFor(request, deps.config));
       return sendComputed(deps, 'pool_backward', prepared, encoding, request, reply);
     },
   );

@@ -27,7 +27,7 @@ export const transposeRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (a
     },
     (request, reply) => {
       const { input, weight, bias, encoding, ...params } = request.body;
-      const prepared = prepareTranspose({ tensors: { input, weight, bias }, params }, deps.config);
+      const prepared = prepareTranspose({ tensors: { input, weight, bias }, params }, deps.admission.limitsFor(request, deps.config));
       return sendComputed(deps, 'transpose', prepared, encoding, request, reply);
     },
   );

@@ -19,7 +19,7 @@ export interface ResultTensor {
 
 export interface EncodedBody {
   contentType: string;
-  body: string | Readable;
+  body: string | Buffer | Readable;
   length: number;
 }
 
@@ -56,7 +56,8 @@ function msgpackChunks(tensors: Record<string, ResultTensor>): Uint8Array[] {
 
 const jsonNumber = (v: number): number | string => (Number.isFinite(v) ? v : String(v));
 
-function jsonText(tensors: Record<string, ResultTensor>, dataAs: 'array' | 'base64'): string {
+/** The JSON answer's text (also written by the JSON threads, workers/json-worker.ts, for large answers). */
+export function jsonText(tensors: Record<string, ResultTensor>, dataAs: 'array' | 'base64'): string {
   const encode = (t: ResultTensor) => ({
     dtype: t.dtype,
     shape: t.shape,
