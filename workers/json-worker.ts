@@ -64,8 +64,10 @@ function deeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-function parse(bytes: ArrayBuffer) {
-  const text = Buffer.from(bytes).toString('utf8');
+function parse(chunks: ArrayBuffer[]) {
+  const joined = chunks.length === 1 ? Buffer.from(chunks[0]) : Buffer.concat(chunks.map((c) => Buffer.from(c)));
+  const bytes = joined.buffer.byteLength === joined.byteLength ? (joined.buffer as ArrayBuffer) : Uint8Array.from(joined).buffer;
+  const text = joined.toString('utf8');
   if (text.length === 0) return { ok: false, reason: 'empty' } satisfies JsonParseResult;
   let value: unknown;
   try {
@@ -102,5 +104,5 @@ function stringify(tensors: Extract<JsonTask, { op: 'stringify' }>['tensors']) {
 }
 
 export default function runJsonTask(task: JsonTask) {
-  return task.op === 'parse' ? parse(task.bytes) : stringify(task.tensors);
+  return task.op === 'parse' ? parse(task.chunks) : stringify(task.tensors);
 }

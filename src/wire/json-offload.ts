@@ -23,7 +23,7 @@ export const JSON_TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as 
 const JSON_BYTES_PER_NUMBER = 16;
 
 export type JsonTask =
-  | { op: 'parse'; bytes: ArrayBuffer }
+  | { op: 'parse'; chunks: ArrayBuffer[] }
   | { op: 'stringify'; tensors: Record<string, { dtype: DType; shape: number[]; buffer: ArrayBuffer }> };
 
 /** A parse's outcome; `deep`: nested too deeply to send back, the body's bytes returned for the event loop to parse. */
@@ -73,10 +73,14 @@ export class JsonOffload {
     return this.pool;
   }
 
-  /** Parses a JSON body on a JSON thread; `body` is moved there (unusable here afterwards) when it owns its memory. */
-  async parse(body: Uint8Array): Promise<JsonParseResult> {
-    const bytes = ownedBuffer(body);
-    const result = (await this.threads().run({ op: 'parse', bytes } satisfies JsonTask, { transferList: [bytes] })) as JsonParseResult;
+  /**
+   * Parses a JSON body, given as the chunks it arrived in, on a JSON thread. The chunks are moved
+   * there, not copied (each socket read owns its memory), and joined there: the event loop
+   * touches none of the body's bytes.
+   */
+  async parse(body: Uint8Array | Uint8Array[]): Promise<JsonParseResult> {
+    const chunks = (Array.isArray(body) ? body : [body]).map(ownedBuffer);
+    const result = (await this.threads().run({ op: 'parse', chunks } satisfies JsonTask, { transferList: chunks })) as JsonParseResult;
     this.counts.parsed++;
     if (result.ok) {
       const value = result.value as Record<string, { data: Float32Array | Float64Array }>;
