@@ -41,7 +41,7 @@ echo '== reliability: soak (1 minute)'
 step 120 node dist/scripts/reliability/soak.js --minutes 1 --out "$OUT/soak.json"
 
 echo '== reliability: admission: stalled uploads at 16, 64, 256 connections; 4 large JSON bodies at once'
-step 240 node dist/scripts/reliability/admission.js --out-dir "$OUT"
+step 240 node dist/scripts/reliability/admission.js --ci --out-dir "$OUT"
 
 echo '== reliability: replicas behind nginx, failover under load'
 step 240 bash scripts/reliability/replicas.sh --duration 20 --out "$OUT/failover.json"

