@@ -41,6 +41,9 @@ export interface AdmissionSettings {
   maxConnections: number;
 }
 
+/** Bodies of at most this many bytes (by Content-Length) are not watched for their arrival rate. */
+export const METER_MIN_BYTES = 64 * 1024;
+
 /** How long a connection answered before its body was read keeps draining what the client still sends. */
 export const LINGER_MS = 2_000;
 
@@ -173,7 +176,8 @@ export class Admission {
 
   private meterBody(request: FastifyRequest, payload: Readable): Readable {
     const state = this.states.get(request);
-    if (!state || (state.declared !== null && this.settings.bodyStallMs === 0)) return payload;
+    // a small body (a packet or two) is not worth a stream and a timer; the request timeout still bounds it
+    if (!state || (state.declared !== null && (this.settings.bodyStallMs === 0 || state.declared <= METER_MIN_BYTES))) return payload;
     return new BodyMeter(payload, state, this, request);
   }
 
