@@ -14,7 +14,9 @@
  *    -strict, done with the TypeScript compiler the project already has);
  * 3. coherence: selectors match the pod labels, the Service targets a declared port, the HPA
  *    targets the Deployment, probes ask /healthz and /readyz on the image's port, the grace
- *    period covers preStop plus CONVD_SHUTDOWN_GRACE_MS, the HPA has CPU requests to measure.
+ *    period covers preStop plus CONVD_SHUTDOWN_GRACE_MS, the HPA has CPU requests to measure, a
+ *    memory limit is set and the memory budget (explicit, or half the limit) fits under it and
+ *    holds a body of CONVD_MAX_BODY_BYTES, probe timeouts are at least 2 s.
  * Then it checks that it would reject broken copies (an unknown field, a wrong type, a missing
  * selector, a probe on the wrong path), so a validator that accepts everything fails CI.
  */
@@ -133,6 +135,16 @@ function strictErrors(manifests: Manifest[]): string[] {
   });
 }
 
+/** Bytes of a Kubernetes memory quantity (512Mi, 2Gi, 1G, 1e9...), or null. */
+function quantityBytes(q: unknown): number | null {
+  if (typeof q === 'number') return q;
+  if (typeof q !== 'string') return null;
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
+  if (!m) return null;
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 const matches = (selector: Obj | undefined, labels: Obj | undefined) =>
   !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
@@ -170,6 +182,19 @@ function coherenceErrors(manifests: Manifest[]): string[] {
   const terminationMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000;
   if (preStopSleep * 1000 + graceMs >= terminationMs) {
     errors.push(`${where}: preStop ${preStopSleep} s + CONVD_SHUTDOWN_GRACE_MS ${graceMs} ms leave no room in terminationGracePeriodSeconds ${terminationMs / 1000}`);
+  }
+  // memory: a limit, and a budget for requests in flight (explicit, or half the limit by default) below it that holds a body of the largest size
+  const memoryLimit = quantityBytes(container.resources?.limits?.memory);
+  if (memoryLimit === null) errors.push(`${where}: no memory limit (resources.limits.memory): convd derives its memory budget from it`);
+  else {
+    const budget = env.CONVD_MEMORY_BUDGET_BYTES !== undefined ? Number(env.CONVD_MEMORY_BUDGET_BYTES) : Math.floor(memoryLimit / 2);
+    const maxBody = Number(env.CONVD_MAX_BODY_BYTES ?? 64 * 2 ** 20);
+    if (!(budget < memoryLimit)) errors.push(`${where}: CONVD_MEMORY_BUDGET_BYTES ${budget} is not below the memory limit ${memoryLimit}`);
+    if (!(budget >= maxBody)) errors.push(`${where}: the memory budget ${budget} cannot hold one body of CONVD_MAX_BODY_BYTES ${maxBody}`);
+  }
+  for (const name of ['livenessProbe', 'readinessProbe'] as const) {
+    const timeout = container[name]?.timeoutSeconds ?? 1;
+    if (timeout < 2) errors.push(`${where}: ${name} timeoutSeconds ${timeout} is below 2 s, too tight for a busy replica`);
   }
   if (pod.securityContext?.runAsUser !== 1000 || pod.securityContext?.runAsNonRoot !== true) errors.push(`${where}: pods must run as the image's node user (uid 1000), non-root`);
 
@@ -211,6 +236,8 @@ const broken: [string, (objs: Obj[]) => void][] = [
   ['a missing required field (Deployment selector)', (o) => delete o.find((x) => x.kind === 'Deployment')!.spec.selector],
   ['a bad enum (Service type)', (o) => (o.find((x) => x.kind === 'Service')!.spec.type = 'Balancer')],
   ['a readiness probe on /healthz', (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].readinessProbe.httpGet.path = '/healthz')],
+  ['no memory limit', (o) => delete o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].resources.limits.memory],
+  ['a liveness probe timeout of 1 s', (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].livenessProbe.timeoutSeconds = 1)],
   ['an HPA aimed elsewhere', (o) => (o.find((x) => x.kind === 'HorizontalPodAutoscaler')!.spec.scaleTargetRef.name = 'other')],
 ];
 for (const [what, breakIt] of broken) {

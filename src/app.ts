@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { Admission } from './admission/admission.js';
+import { registerAdmissionMetrics } from './admission/metrics.js';
 import { loadConfig, type Config } from './config.js';
 import { clientErrorHandler } from './http/client-errors.js';
 import { registerErrorHandling } from './http/errors.js';
@@ -20,6 +22,7 @@ import { docsRoutes } from './routes/docs.js';
 import { indexRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { registerBodyParsers } from './wire/body-parsers.js';
+import { JsonOffload } from './wire/json-offload.js';
 
 export interface BuildOptions {
   /** Overrides of the defaults (the environment is not read here; server.ts does that). */
@@ -35,6 +38,8 @@ export interface ConvdApp {
   pool: WorkerPool;
   /** Every registered route, HEAD routes included (what 405 answers and GET / are made from). */
   routes: RouteTable;
+  admission: Admission;
+  json: JsonOffload;
 }
 
 export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
@@ -49,6 +54,9 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     });
   const lifecycle = new Lifecycle();
   const metrics = createMetrics(pool);
+  const admission = new Admission(config);
+  const json = new JsonOffload(config);
+  registerAdmissionMetrics(metrics.registry, admission, json);
 
   const app = Fastify({
     logger: { level: config.logLevel },
@@ -61,18 +69,26 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     clientErrorHandler,
     // a body that never finishes arriving (a stalled or slowloris upload) is cut off: 408
     requestTimeout: config.requestTimeoutMs,
+    http: {
+      // request line and headers; Node checks both timeouts every connectionsCheckingInterval
+      headersTimeout: config.requestTimeoutMs > 0 && config.headersTimeoutMs > 0 ? Math.min(config.headersTimeoutMs, config.requestTimeoutMs) : config.headersTimeoutMs,
+      connectionsCheckingInterval: 1_000,
+    },
   }).withTypeProvider<ZodTypeProvider>();
+  admission.attach(app.server);
 
   // first, so that it sees every route registered below
   const routes = trackRoutes(app);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app, routes);
-  registerBodyParsers(app);
+  registerBodyParsers(app, json);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // memory budget, body rate, closing connections whose body was not read (admission/)
+  admission.register(app);
   app.addHook('onSend', async (_request, reply) => {
     // while draining, answers close their keep-alive connection so that close() can finish
     if (lifecycle.state === 'draining') reply.header('connection', 'close');
@@ -92,13 +108,15 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     lifecycle.markReady();
   });
   app.addHook('preClose', async () => lifecycle.startDraining());
-  app.addHook('onClose', async () => pool.close());
+  app.addHook('onClose', async () => {
+    await Promise.all([pool.close(), json.close()]);
+  });
 
   await app.register(swagger, swaggerOptions);
-  await app.register(computeRoutes, { config, pool, metrics, lifecycle });
+  await app.register(computeRoutes, { config, pool, metrics, lifecycle, admission, json });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
   await app.register(indexRoutes, { routes });
 
-  return { app, config, lifecycle, pool, routes };
+  return { app, config, lifecycle, pool, routes, admission, json };
 }

@@ -10,6 +10,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { defaultBudgetBytes } from './admission/budget.js';
 
 const count = (min: number) => z.coerce.number().int().min(min);
 
@@ -32,6 +33,14 @@ const EnvSchema = z.object({
   CONVD_SMALL_LANE_THREADS: count(0).default(1),
   CONVD_SMALL_TASK_FLOPS: z.coerce.number().min(0).default(1e7),
   CONVD_KERNEL: z.enum(['ts', 'wasm']).optional(),
+  CONVD_MEMORY_BUDGET_BYTES: count(2 ** 20).optional(),
+  CONVD_MAX_JSON_BODY_BYTES: count(1024).default(64 * 2 ** 20),
+  CONVD_JSON_OFFLOAD_BYTES: count(0).default(256 * 1024),
+  CONVD_JSON_THREADS: count(1).max(64).default(1),
+  CONVD_MAX_CONNECTIONS: count(1).default(1024),
+  CONVD_HEADERS_TIMEOUT_MS: count(0).default(10_000),
+  CONVD_BODY_STALL_MS: count(0).default(5_000),
+  CONVD_MIN_BODY_BYTES_PER_SECOND: count(0).default(64 * 1024),
 });
 
 export type SettingName = keyof typeof EnvSchema.shape;
@@ -73,6 +82,21 @@ export const SETTINGS: readonly SettingDoc[] = [
     shownDefault: 'automatic',
     meaning: '`ts` or `wasm` forces the kernel engine; by default WebAssembly SIMD when it loads. Any other value, or `wasm` where it cannot load, stops start-up',
   },
+  {
+    variable: 'CONVD_MEMORY_BUDGET_BYTES',
+    unit: 'bytes',
+    shownDefault: 'half the memory limit: cgroup v2 `memory.max`, cgroup v1 `memory.limit_in_bytes`, else the machine\'s memory',
+    meaning:
+      'memory for requests in flight (at least 1 MiB): each reserves its body from `Content-Length` before reading it, then its tensors, outputs and encoded answer from the shapes; ' +
+      'a request that does not fit now is answered 503 with `Retry-After` at once, one that could never fit 413',
+  },
+  { variable: 'CONVD_MAX_JSON_BODY_BYTES', unit: 'bytes', meaning: 'largest JSON request body (at least 1024); past it 413 pointing to msgpack' },
+  { variable: 'CONVD_JSON_OFFLOAD_BYTES', unit: 'bytes', meaning: 'JSON bodies and JSON answers of at least this size are parsed and written on the JSON threads, not on the event loop (0: all of them)' },
+  { variable: 'CONVD_JSON_THREADS', meaning: 'threads that parse and write large JSON bodies (1 to 64)' },
+  { variable: 'CONVD_MAX_CONNECTIONS', meaning: 'open client connections; a connection past it is closed at once' },
+  { variable: 'CONVD_HEADERS_TIMEOUT_MS', meaning: 'time to receive the request line and headers (0: only `CONVD_REQUEST_TIMEOUT_MS`); past it 408' },
+  { variable: 'CONVD_BODY_STALL_MS', meaning: 'a request body must keep arriving: in every span of this many ms it must bring `CONVD_MIN_BODY_BYTES_PER_SECOND` per second, or it is dropped with 408 (0: no check)' },
+  { variable: 'CONVD_MIN_BODY_BYTES_PER_SECOND', unit: 'bytes', meaning: 'slowest body upload that is kept, averaged over each `CONVD_BODY_STALL_MS` span' },
 ];
 
 /** The schema's defaults (what an empty environment reads as). */
@@ -131,6 +155,17 @@ export interface Config {
   /** Extra threads that serve only requests of at most smallTaskFlops (0: no small-task lane). */
   smallLaneThreads: number;
   smallTaskFlops: number;
+  /** Bytes that requests in flight may reserve (src/admission/budget.ts). */
+  memoryBudgetBytes: number;
+  maxJsonBodyBytes: number;
+  /** JSON bodies and answers of at least this many bytes are parsed / written on the JSON threads. */
+  jsonOffloadBytes: number;
+  jsonThreads: number;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  /** Span over which a body upload must average minBodyBytesPerSecond (0: no check). */
+  bodyStallMs: number;
+  minBodyBytesPerSecond: number;
 }
 
 export class ConfigError extends Error {
@@ -164,5 +199,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     splitMinFlops: e.CONVD_SPLIT_MIN_FLOPS,
     smallLaneThreads: e.CONVD_SMALL_LANE_THREADS,
     smallTaskFlops: e.CONVD_SMALL_TASK_FLOPS,
+    memoryBudgetBytes: e.CONVD_MEMORY_BUDGET_BYTES ?? defaultBudgetBytes(),
+    maxJsonBodyBytes: e.CONVD_MAX_JSON_BODY_BYTES,
+    jsonOffloadBytes: e.CONVD_JSON_OFFLOAD_BYTES,
+    jsonThreads: e.CONVD_JSON_THREADS,
+    maxConnections: e.CONVD_MAX_CONNECTIONS,
+    headersTimeoutMs: e.CONVD_HEADERS_TIMEOUT_MS,
+    bodyStallMs: e.CONVD_BODY_STALL_MS,
+    minBodyBytesPerSecond: e.CONVD_MIN_BODY_BYTES_PER_SECOND,
   };
 }

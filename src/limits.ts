@@ -6,10 +6,23 @@ import type { FieldError, Work } from './shared/geometry/common.js';
 import { itemSize, numel, type DType, type TensorMeta } from './shared/tensor.js';
 import { HttpProblem } from './http/problem.js';
 
+/** What a request that passed the limits will hold, from its shapes (admission/ reserves it). */
+export interface WorkNeed {
+  /** Bytes of every request tensor's data, decoded. */
+  tensorBytes: number;
+  outputBytes: number;
+  outputElements: number;
+}
+
 export interface WorkLimits {
   maxTensorElements: number;
   maxOutputBytes: number;
   maxFlops: number;
+  /**
+   * Called (reserveWork) once the limits and data lengths pass, before any tensor data is decoded: reserves what the request
+   * will hold (admission/admission.ts), throwing an HttpProblem (503, 413) when it cannot.
+   */
+  reserve?: (need: WorkNeed) => void;
 }
 
 /** What a request's outputs are, to say where their size comes from when it is over the limit. */
@@ -77,4 +90,15 @@ export function checkWorkLimits(
   if (errors.length > 0 || overall.length > 0) {
     throw new HttpProblem('limit-exceeded', [...errors.map((e) => e.message), ...overall].join('; '), errors.length > 0 ? { errors } : {});
   }
+}
+
+/**
+ * Reserves what a request that passed the limits and the data-length checks will hold, before
+ * any tensor data is decoded (a no-op without `limits.reserve`).
+ */
+export function reserveWork(operands: Readonly<Partial<Record<string, TensorMeta>>>, work: Work, limits: WorkLimits): void {
+  if (!limits.reserve) return;
+  const metas = Object.values(operands).filter((t): t is TensorMeta => t !== undefined);
+  const tensorBytes = metas.reduce((sum, t) => sum + numel(t.shape) * itemSize(t.dtype), 0);
+  limits.reserve({ tensorBytes, outputBytes: work.outputBytes, outputElements: work.outputElements });
 }

@@ -52,7 +52,9 @@ function noRoute(app: FastifyInstance, routes: RouteTable, request: FastifyReque
 export function registerErrorHandling(app: FastifyInstance, routes: RouteTable): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = toProblem(err, request);
-    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    // a 503 is the service protecting itself (queue, memory budget, draining): no stack trace
+    if (problem.status === 503) request.log.warn({ problem: problem.kind, detail: problem.message }, 'request refused: retry later');
+    else if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ problem: problem.kind, detail: problem.message }, 'request refused');
     return sendProblem(reply, problem);
   });

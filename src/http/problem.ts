@@ -17,12 +17,14 @@ const KINDS = {
   'request-timeout': { status: 408, title: 'Request timeout' },
   'body-too-large': { status: 413, title: 'Request body too large' },
   'limit-exceeded': { status: 413, title: 'Request exceeds a configured limit' },
+  'memory-budget-exceeded': { status: 413, title: 'Request needs more memory than the whole budget' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'headers-too-large': { status: 431, title: 'Request header fields too large' },
   // nginx's convention: logged and counted, never received (the client is gone)
   'client-closed-request': { status: 499, title: 'Client closed request' },
   'internal': { status: 500, title: 'Internal server error' },
   'overloaded': { status: 503, title: 'Work queue full' },
+  'memory-budget-full': { status: 503, title: 'Memory budget for requests in flight is spent' },
   'not-ready': { status: 503, title: 'Not ready' },
   'deadline-exceeded': { status: 504, title: 'Deadline exceeded' },
 } as const;

@@ -7,13 +7,14 @@
  *
  * `defineOp` turns a spec into what the registry holds, with the one request pipeline every
  * operation runs, in this order: geometry (shapes and parameters agree), then work limits (from
- * shapes), then data lengths (from lengths), and only then is any tensor data decoded, so that a
- * small body declaring huge shapes never allocates.
+ * shapes), then data lengths (from lengths), then the memory reservation (limits.ts reserveWork,
+ * when the context's limits carry one), and only then is any tensor data decoded, so that a small
+ * body declaring huge shapes never allocates.
  */
 import type { z } from 'zod';
 import type { Prepared } from '../dispatch.js';
 import { fieldProblem } from '../http/problem.js';
-import { checkWorkLimits, type WorkLimits } from '../limits.js';
+import { checkWorkLimits, reserveWork, type WorkLimits } from '../limits.js';
 import type { OperationExamples } from '../schemas/examples.js';
 import type { ResponseDoc } from '../schemas/fields.js';
 import type { RequestTensor } from '../schemas/tensor.js';
@@ -123,6 +124,8 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
 
   const dataErrors = present.map(([field, t]) => dataLengthError(field, t)).filter((e): e is FieldError => e !== null);
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
+  // what the request will hold, reserved from the memory budget before anything is decoded (admission/)
+  reserveWork(operands, r.work, context.limits);
 
   // A split request's tensors go to shared memory, read by every thread; else they are moved.
   const shared = slices !== undefined && slices.length > 1;

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Admission } from '../admission/admission.js';
 import type { Config } from '../config.js';
 import { clientGoneSignal, dispatch } from '../dispatch.js';
 import { HttpProblem } from '../http/problem.js';
@@ -17,7 +18,7 @@ import type { WorkerPool } from '../worker-pool.js';
 import { problemResponse } from '../schemas/problem.js';
 import { negotiateEncoding, type ResponseEncoding } from '../wire/accept.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
-import { encodeResult } from '../wire/response.js';
+import type { JsonOffload } from '../wire/json-offload.js';
 import { faultFromHeaders } from '../shared/faults.js';
 
 declare module 'fastify' {
@@ -31,6 +32,8 @@ export interface ComputeRouteDeps {
   pool: WorkerPool;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  admission: Admission;
+  json: JsonOffload;
 }
 
 export const CONSUMES = ['application/json', ...MSGPACK_MEDIA_TYPES];
@@ -41,10 +44,13 @@ export const ERROR_RESPONSES = {
   ),
   406: problemResponse('Accept allows neither msgpack nor JSON.'),
   408: problemResponse('The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed.'),
-  413: problemResponse('Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS.'),
+  413: problemResponse(
+    'Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, ' +
+      'or more memory than the whole CONVD_MEMORY_BUDGET_BYTES.',
+  ),
   415: problemResponse('Content-Type is neither JSON nor msgpack.'),
   500: problemResponse('Unexpected server error; the log has the details.'),
-  503: problemResponse('Work queue full, or the server is starting or shutting down; carries Retry-After.'),
+  503: problemResponse('Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After.'),
   504: problemResponse('The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled.'),
 };
 
@@ -75,11 +81,11 @@ function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<ComputeR
 
 /** Validates `request` for `op`, runs its task on the pool, counts its work and sends its result. */
 async function compute(deps: ComputeRouteDeps, op: Operation, request: FastifyRequest, reply: FastifyReply) {
-  const prepared = op.prepare(request.body, { limits: deps.config, idleThreads: () => deps.pool.idleThreads() });
+  const prepared = op.prepare(request.body, { limits: deps.admission.limitsFor(request, deps.config), idleThreads: () => deps.pool.idleThreads() });
   prepared.task.fault = faultFromHeaders(request.headers);
   const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
   deps.metrics.countComputed(op.metricLabel, prepared.flops, prepared.outputBytes);
-  const encoded = encodeResult(prepared.results(result), request.responseEncoding!, prepared.encoding);
+  const encoded = await deps.json.encode(prepared.results(result), request.responseEncoding!, prepared.encoding);
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
 }
 

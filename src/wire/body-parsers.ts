@@ -2,15 +2,82 @@
  * Request body parsers: JSON (any charset parameter) and the three msgpack media types.
  * Anything else is answered 415 by Fastify (no parser), including text/plain, whose default
  * parser is removed. Both parsers buffer the body under Fastify's bodyLimit (413 past it).
+ * A JSON body of at least CONVD_JSON_OFFLOAD_BYTES is parsed on a JSON thread
+ * (json-offload.ts) with the same outcome, errors included, its bytes never joined or touched
+ * on the event loop; smaller ones by Fastify's default JSON parser here.
  */
-import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { HttpProblem } from '../http/problem.js';
+import type { JsonOffload } from './json-offload.js';
 import { MSGPACK_MEDIA_TYPES, unpackr } from './msgpack.js';
 
-export function registerBodyParsers(app: FastifyInstance): void {
+type Done = (err: Error | null, body?: unknown) => void;
+
+export function registerBodyParsers(app: FastifyInstance, offload?: JsonOffload): void {
   const json = app.getDefaultJsonParser('error', 'error');
+  const { FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_EMPTY_JSON_BODY, FST_ERR_CTP_INVALID_CONTENT_LENGTH, FST_ERR_CTP_INVALID_JSON_BODY } = errorCodes;
+  const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, json);
+
+  const parseJson = (request: FastifyRequest, chunks: Buffer[], length: number, done: Done) => {
+    // decoded at once, as Fastify's parseAs 'string' does
+    if (!offload?.offloadsBody(length)) return json(request, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)).toString('utf8'), done);
+    offload.parse(chunks).then(
+      (result) => {
+        if (result.ok) done(null, result.value);
+        else if (result.reason === 'deep') json(request, Buffer.from(result.bytes).toString('utf8'), done);
+        else done(result.reason === 'empty' ? new FST_ERR_CTP_EMPTY_JSON_BODY() : new FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
+      },
+      (err: Error) => done(err, undefined),
+    );
+  };
+
+  // Fastify's own body reading (parseAs 'buffer', lib/content-type-parser.js rawBody: the same
+  // limits, errors and Content-Length check), except that the chunks are not joined here: a
+  // large body goes to a JSON thread as the chunks it arrived in.
+  app.addContentTypeParser('application/json', (request, payload, done: Done) => {
+    const stream = payload as Readable & { receivedEncodedLength?: number };
+    const contentLength = Number(request.headers['content-length']);
+    if (contentLength > bodyLimit) {
+      done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
+      return;
+    }
+    let received = 0;
+    const chunks: Buffer[] = [];
+    const stop = () => {
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('error', onEnd);
+    };
+    function onData(chunk: Buffer | string) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      received += bytes.length;
+      if (received > bodyLimit || (stream.receivedEncodedLength ?? 0) > bodyLimit) {
+        stop();
+        done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
+        return;
+      }
+      chunks.push(bytes);
+    }
+    function onEnd(err?: Error & { statusCode?: number }) {
+      stop();
+      if (err != null) {
+        if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+        done(err, undefined);
+        return;
+      }
+      if (!Number.isNaN(contentLength) && (stream.receivedEncodedLength || received) !== contentLength) {
+        done(new FST_ERR_CTP_INVALID_CONTENT_LENGTH(), undefined);
+        return;
+      }
+      parseJson(request, chunks, received, done);
+    }
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onEnd);
+    stream.resume();
+  });
   app.addContentTypeParser([...MSGPACK_MEDIA_TYPES], { parseAs: 'buffer' }, (_request, body, done) => {
     try {
       done(null, unpackr.unpack(body as Buffer));

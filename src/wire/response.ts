@@ -8,6 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import type { DType, Real } from '../shared/tensor.js';
+import { jsonText } from '../shared/json.js';
 import type { ResponseEncoding } from './accept.js';
 import { packr } from './msgpack.js';
 
@@ -19,7 +20,7 @@ export interface ResultTensor {
 
 export interface EncodedBody {
   contentType: string;
-  body: string | Readable;
+  body: string | Buffer | Readable;
   length: number;
 }
 
@@ -52,17 +53,6 @@ function msgpackChunks(tensors: Record<string, ResultTensor>): Uint8Array[] {
     chunks.push(Buffer.concat(head), data);
   }
   return chunks;
-}
-
-const jsonNumber = (v: number): number | string => (Number.isFinite(v) ? v : String(v));
-
-function jsonText(tensors: Record<string, ResultTensor>, dataAs: 'array' | 'base64'): string {
-  const encode = (t: ResultTensor) => ({
-    dtype: t.dtype,
-    shape: t.shape,
-    data: dataAs === 'base64' ? bytesOf(t.data).toString('base64') : Array.from(t.data, jsonNumber),
-  });
-  return JSON.stringify(Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, encode(t)])));
 }
 
 export function encodeResult(tensors: Record<string, ResultTensor>, encoding: ResponseEncoding, dataAs: 'array' | 'base64'): EncodedBody {

@@ -15,6 +15,17 @@ import type { RequestTensor } from '../schemas/tensor.js';
 
 if (endianness() !== 'LE') throw new Error('convd reads and writes little-endian tensor bytes as they are: it needs a little-endian host');
 
+/**
+ * Typed arrays that were JSON number arrays, converted by a JSON thread (json-offload.ts): the
+ * checks and messages below treat them as the number arrays they were.
+ */
+const jsonNumbers = new WeakSet<Float32Array | Float64Array>();
+
+/** Marks `data` as a JSON number array converted to a typed array of its tensor's dtype. */
+export function markJsonNumbers(data: Float32Array | Float64Array): void {
+  jsonNumbers.add(data);
+}
+
 const describeShape = (t: RequestTensor) => `shape [${t.shape.join(', ')}] of ${t.dtype}`;
 
 /** Why `t.data` cannot hold `t.shape` in `t.dtype`, or null when it fits. `name` is the tensor's field. */
@@ -22,6 +33,9 @@ export function dataLengthError(name: string, t: RequestTensor): FieldError | nu
   const path = `${name}.data`;
   const count = numel(t.shape);
   const { data } = t;
+  if ((data instanceof Float32Array || data instanceof Float64Array) && jsonNumbers.has(data)) {
+    return data.length === count ? null : { path, message: `${path} has ${data.length} values but ${describeShape(t)} needs ${count}` };
+  }
   if (data instanceof Float32Array || data instanceof Float64Array) {
     const dtype = data instanceof Float32Array ? 'float32' : 'float64';
     if (dtype !== t.dtype) return { path, message: `${path} is a ${data.constructor.name} (typed-array extension) but ${name}.dtype is ${t.dtype}` };

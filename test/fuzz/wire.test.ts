@@ -69,7 +69,8 @@ const stats = { inputs: 0, byStatus: new Map<number, number>(), validRefused: 0,
 before(async () => {
   convd = await testApp({
     // splitMinFlops (when the service splits big requests across threads): split even small ones, so that path is fuzzed too
-    config: { ...LIMITS, poolThreads: 2, maxQueue: 64, deadlineMs: 10_000, ...({ splitMinFlops: 1e4 } as object) },
+    // jsonOffloadBytes: JSON bodies and answers of 1 KiB or more are parsed / written on the JSON threads, smaller ones inline: both paths are fuzzed
+    config: { ...LIMITS, poolThreads: 2, maxQueue: 64, deadlineMs: 10_000, jsonOffloadBytes: 1024, ...({ splitMinFlops: 1e4 } as object) },
   });
   await convd.app.listen({ port: 0, host: '127.0.0.1' });
   port = (convd.app.server.address() as AddressInfo).port;

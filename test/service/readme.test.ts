@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { defaultBudgetBytes } from '../../src/admission/budget.js';
 import { formatDefault, loadConfig, SETTING_NAMES, SETTINGS, SETTINGS_END, SETTINGS_START, settingDefaults, settingsTable, type SettingName } from '../../src/config.js';
 
 /** The repository root (this file runs as dist/test/service/readme.test.js). */
@@ -71,9 +72,11 @@ test('SETTINGS describes every variable of the schema, once', () => {
 
 test('only the defaults that depend on the machine, or are absent, are shown in words', () => {
   const worded = SETTINGS.filter((s) => s.shownDefault !== undefined).map((s) => s.variable);
-  assert.deepEqual(worded.sort(), ['CONVD_KERNEL', 'CONVD_POOL_THREADS']);
+  assert.deepEqual(worded.sort(), ['CONVD_KERNEL', 'CONVD_MEMORY_BUDGET_BYTES', 'CONVD_POOL_THREADS']);
   const defaults = settingDefaults();
   assert.equal(defaults.CONVD_KERNEL, undefined);
+  assert.equal(defaults.CONVD_MEMORY_BUDGET_BYTES, undefined);
+  assert.equal(loadConfig({}).memoryBudgetBytes, defaultBudgetBytes());
   assert.equal(loadConfig({}).poolThreads, defaults.CONVD_POOL_THREADS);
 });
 

@@ -74,7 +74,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS. */
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -101,7 +101,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
@@ -199,7 +199,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS. */
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -226,7 +226,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
@@ -324,7 +324,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS. */
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -351,7 +351,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
@@ -449,7 +449,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS. */
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -476,7 +476,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
@@ -574,7 +574,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Body over CONVD_MAX_BODY_BYTES, or a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS. */
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -601,7 +601,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Work queue full, or the server is starting or shutting down; carries Retry-After. */
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
