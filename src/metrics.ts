@@ -8,6 +8,18 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { EngineReport } from './shared/task.js';
 import type { WorkerPool } from './worker-pool.js';
 
+/** A gauge that reads its value from `read` at each scrape. */
+export function collectedGauge(registry: Registry, name: string, help: string, read: () => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
 export interface Metrics {
   registry: Registry;
   observeRequest(method: string, route: string, status: number, seconds: number): void;
@@ -29,15 +41,7 @@ export function createMetrics(pool: WorkerPool): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers,
   });
-  const poolGauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+  const poolGauge = (name: string, help: string, read: () => number) => collectedGauge(registry, name, help, read);
   poolGauge('convd_pool_queue_depth', 'Conv tasks waiting for a worker thread', () => pool.stats().queued);
   poolGauge('convd_pool_active_tasks', 'Conv tasks running on a worker thread', () => pool.stats().active);
   poolGauge('convd_pool_threads', 'Worker threads in the pool', () => pool.stats().threads);

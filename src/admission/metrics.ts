@@ -5,21 +5,14 @@
  * from monitorEventLoopDelay, reset at each scrape, so `nodejs_eventloop_lag_max_seconds` is the
  * worst delay since the previous scrape).
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { collectedGauge } from '../metrics.js';
 import type { JsonOffload } from '../wire/json-offload.js';
 import type { Admission } from './admission.js';
 
 export function registerAdmissionMetrics(registry: Registry, admission: Admission, json: JsonOffload): void {
   const registers = [registry];
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+  const gauge = (name: string, help: string, read: () => number) => collectedGauge(registry, name, help, read);
   const counter = (name: string, help: string, read: () => number, labelNames: string[] = [], labels: Record<string, () => number> = {}) =>
     new Counter({
       name,
