@@ -1,0 +1,54 @@
+// ESLint for the service, its workers, tests, benchmarks, scripts and the TypeScript client:
+// typescript-eslint's type-aware recommended rules, with formatting left to Prettier.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/dist/**',
+      '**/dist-test/**',
+      '**/node_modules/**',
+      // AssemblyScript: its own compiler (asc) checks it; decorators and portable casts are not TypeScript.
+      'workers/wasm/**',
+      'test/fixtures/**',
+      'clients/python/**',
+      'clients/typescript/src/schema.d.ts',
+    ],
+  },
+  js.configs.recommended,
+  tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // `_name` marks a parameter an interface requires but this implementation does not read.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['clients/typescript/test/**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: false, project: ['clients/typescript/tsconfig.test.json'] },
+    },
+  },
+  {
+    // Tests, benchmarks and scripts read decoded response bodies (typed `any` by supertest and
+    // msgpackr) and call node:test's `test()` / `describe()`, whose returned promises the runner
+    // itself awaits. Checking them for unsafe `any` or floating promises would flag every assertion.
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'clients/typescript/test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+);
