@@ -30,7 +30,13 @@ export async function renderChart(report: BenchReport): Promise<string> {
   const ops = OPS.filter((op) => report.results.some((r) => r.op === op));
   const values = report.results
     .filter((r) => r.status === 'ok' && r.gflops !== null)
-    .map((r) => ({ shape: r.shape, op: r.op.replace('_', ' '), impl: r.impl, gflops: r.gflops, timedOn: r.reduced ? 'reduced problem' : 'full shape' }));
+    .map((r) => ({
+      shape: r.shape,
+      op: r.op.replace('_', ' '),
+      impl: r.impl,
+      gflops: r.gflops,
+      timedOn: r.reduced ? 'reduced problem' : 'full shape',
+    }));
   const shapes = [...new Set(report.results.map((r) => r.shape))];
   const layouts = report.implementations
     .filter((i) => i.layouts !== 'NCHW')
@@ -45,14 +51,21 @@ export async function renderChart(report: BenchReport): Promise<string> {
     title: {
       text: `convd vs peers: conv2d GFLOP/s, 1 thread, float32 (median of ${report.runs})`,
       subtitle: [
-        `${report.cpu}, ${report.cores} cores, node ${report.node}, ${report.date.slice(0, 16).replace('T', ' ')} UTC` + (layouts ? `; layout NCHW except ${layouts}` : ''),
+        `${report.cpu}, ${report.cores} cores, node ${report.node}, ${report.date.slice(0, 16).replace('T', ' ')} UTC` +
+          (layouts ? `; layout NCHW except ${layouts}` : ''),
         'missing bar: n/a (no such kernel); paler bar: timed on a reduced problem (batch 1 or fewer channels), see the table',
       ],
       anchor: 'start',
     },
     data: { values },
     facet: {
-      row: { field: 'op', type: 'nominal', sort: ops.map((o) => o.replace('_', ' ')), title: null, header: { labelFontSize: 14, labelFontWeight: 'bold', labelAngle: 0, labelAlign: 'left' } },
+      row: {
+        field: 'op',
+        type: 'nominal',
+        sort: ops.map((o) => o.replace('_', ' ')),
+        title: null,
+        header: { labelFontSize: 14, labelFontWeight: 'bold', labelAngle: 0, labelAlign: 'left' },
+      },
     },
     spec: {
       width: 110 * shapes.length,
@@ -60,7 +73,14 @@ export async function renderChart(report: BenchReport): Promise<string> {
       encoding: {
         x: { field: 'shape', type: 'nominal', sort: shapes, title: null, axis: { labelAngle: 0, labelFontSize: 12 } },
         xOffset: { field: 'impl', type: 'nominal', sort: impls },
-        y: { field: 'gflops', type: 'quantitative', stack: null, scale: { type: 'log', domain: [lo, hi] }, title: 'GFLOP/s (log)', axis: { grid: true } },
+        y: {
+          field: 'gflops',
+          type: 'quantitative',
+          stack: null,
+          scale: { type: 'log', domain: [lo, hi] },
+          title: 'GFLOP/s (log)',
+          axis: { grid: true },
+        },
       },
       layer: [
         {

@@ -25,7 +25,11 @@ import { convForward } from '../workers/kernels/conv.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' }, runs: { type: 'string', default: '30' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    runs: { type: 'string', default: '30' },
+  },
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
@@ -36,13 +40,20 @@ function random(n: number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.random() - 0.5);
 }
 
-const tensor = (shape: number[], data: Float32Array) => ({ dtype: 'float32', shape, data: new Uint8Array(data.buffer) });
+const tensor = (shape: number[], data: Float32Array) => ({
+  dtype: 'float32',
+  shape,
+  data: new Uint8Array(data.buffer),
+});
 const tinyBody = packr.pack({ input: tensor([1, 1, 8, 8], random(64)), weight: tensor([1, 1, 3, 3], random(9)) });
 const s5 = { input: random(32 * 28 * 28), weight: random(32 * 25) };
 const s5Body = packr.pack({ input: tensor([32, 1, 28, 28], s5.input), weight: tensor([32, 1, 5, 5], s5.weight) });
 
 async function start(script: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env }, stdio: 'inherit' });
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env },
+    stdio: 'inherit',
+  });
   for (let i = 0; i < 300; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
@@ -64,7 +75,13 @@ async function load(url: string, body?: Buffer) {
     headers: body ? { 'content-type': 'application/msgpack' } : {},
     body,
   });
-  return { rps: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  return {
+    rps: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
 }
 
 function median(xs: number[]): number {
@@ -82,13 +99,17 @@ async function sequentialMs(url: string, body: Buffer): Promise<{ total: number;
     new Promise<{ total: number; firstByte: number }>((resolve, reject) => {
       const t0 = performance.now();
       let firstByte = 0;
-      const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } }, (res) => {
-        if (res.statusCode !== 200) reject(new Error(`${url} answered ${res.statusCode}`));
-        res.on('data', () => {
-          firstByte ||= performance.now() - t0;
-        });
-        res.on('end', () => resolve({ total: performance.now() - t0, firstByte }));
-      });
+      const req = http.request(
+        url,
+        { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } },
+        (res) => {
+          if (res.statusCode !== 200) reject(new Error(`${url} answered ${res.statusCode}`));
+          res.on('data', () => {
+            firstByte ||= performance.now() - t0;
+          });
+          res.on('end', () => resolve({ total: performance.now() - t0, firstByte }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -114,10 +135,14 @@ async function nodeLoad(url: string, body: Buffer) {
     while (performance.now() < end) {
       const t0 = performance.now();
       const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
+        const req = http.request(
+          url,
+          { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -133,7 +158,10 @@ async function nodeLoad(url: string, body: Buffer) {
 }
 
 function kernelMs(): number {
-  const g = resolveConv({ input: { dtype: 'float32', shape: [32, 1, 28, 28] }, weight: { dtype: 'float32', shape: [32, 1, 5, 5] } }, {});
+  const g = resolveConv(
+    { input: { dtype: 'float32', shape: [32, 1, 28, 28] }, weight: { dtype: 'float32', shape: [32, 1, 5, 5] } },
+    {},
+  );
   const y = new Float32Array(numel(g.outputShape));
   const ms: number[] = [];
   for (let i = 0; i < runs + 3; i++) {
@@ -169,7 +197,12 @@ try {
     s5_forward_kernel_ms: +s5Kernel.toFixed(2),
     s5_http_over_kernel: +(s5Http.total / s5Kernel).toFixed(2),
   };
-  console.table({ 'tiny forward (msgpack)': tiny, 'S5 forward (msgpack)': s5Load, 'S5 forward (node:http clients)': s5NodeLoad, 'bare Fastify constant': constant });
+  console.table({
+    'tiny forward (msgpack)': tiny,
+    'S5 forward (msgpack)': s5Load,
+    'S5 forward (node:http clients)': s5NodeLoad,
+    'bare Fastify constant': constant,
+  });
   console.log(
     `S5 forward: ${report.s5_forward_http_ms} ms over HTTP (one client, median of ${runs}; first byte after ${report.s5_forward_first_byte_ms} ms) vs ${report.s5_forward_kernel_ms} ms kernel alone: ${report.s5_http_over_kernel}x`,
   );

@@ -16,8 +16,27 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EngineName } from '../workers/engines/index.js';
 import { ours, IMPL_ORDER, type Impl, type Prepared } from './impl.js';
-import { formatTable, RESULTS_DIR, tableRows, type BenchReport, type CellResult, type CheckResult, type ImplInfo } from './report.js';
-import { CHECK_SHAPES, OPS, SHAPES, opFlops, problem, reductions, geometry, type Op, type Problem, type Shape } from './shapes.js';
+import {
+  formatTable,
+  RESULTS_DIR,
+  tableRows,
+  type BenchReport,
+  type CellResult,
+  type CheckResult,
+  type ImplInfo,
+} from './report.js';
+import {
+  CHECK_SHAPES,
+  OPS,
+  SHAPES,
+  opFlops,
+  problem,
+  reductions,
+  geometry,
+  type Op,
+  type Problem,
+  type Shape,
+} from './shapes.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +51,10 @@ const { values } = parseArgs({
 
 function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] {
   if (!value) return [...all];
-  const picked = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const picked = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = picked.filter((p) => !all.includes(p as T));
   if (bad.length) throw new Error(`unknown ${what} ${bad.join(', ')}; expected some of ${all.join(', ')}`);
   return all.filter((a) => picked.includes(a));
@@ -40,7 +62,11 @@ function list<T extends string>(value: string | undefined, all: readonly T[], wh
 
 const runs = Math.max(1, Math.floor(Number(values.runs)) || 5);
 const budget = Math.max(0.1, Number(values.budget) || 10);
-const shapes = list(values.shapes, SHAPES.map((s) => s.name), 'shape').map((n) => SHAPES.find((s) => s.name === n) as Shape);
+const shapes = list(
+  values.shapes,
+  SHAPES.map((s) => s.name),
+  'shape',
+).map((n) => SHAPES.find((s) => s.name === n) as Shape);
 const ops = list(values.ops, OPS, 'op');
 const kernels = list(values.kernels, ['ts', 'wasm'] as const, 'kernel') as EngineName[];
 
@@ -60,7 +86,9 @@ function median(v: number[]): number {
 }
 
 async function loadImpls(): Promise<Impl[]> {
-  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const version = (
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
   const impls: Impl[] = kernels.map((k) => ours(k, version));
   if (values.peers) {
     const loaders: [string, () => Promise<Impl[]>][] = [
@@ -109,7 +137,9 @@ async function checks(impls: Impl[]): Promise<CheckResult[]> {
 
 function printChecks(results: CheckResult[], impls: Impl[], reference: string): void {
   const cols = CHECK_SHAPES.flatMap((s) => OPS.map((op) => ({ s: s.name, op })));
-  console.log(`\nCheck: max |output - ${reference}| on small shapes (${CHECK_SHAPES.map((s) => `${s.name}: ${s.what}`).join('; ')})`);
+  console.log(
+    `\nCheck: max |output - ${reference}| on small shapes (${CHECK_SHAPES.map((s) => `${s.name}: ${s.what}`).join('; ')})`,
+  );
   const header = ['', ...cols.map((c) => `${c.s} ${c.op}`)];
   const lines = [header];
   for (const impl of impls.slice(1)) {
@@ -122,9 +152,13 @@ function printChecks(results: CheckResult[], impls: Impl[], reference: string): 
     ]);
   }
   const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
-  for (const l of lines) console.log('  ' + l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
+  for (const l of lines)
+    console.log('  ' + l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
   const bad = results.filter((r) => r.maxAbsDiff !== null && !(r.maxAbsDiff <= 1e-4 * Math.max(1, r.maxAbsRef)));
-  for (const r of bad) console.log(`  WARNING: ${r.impl} ${r.check} ${r.op} differs from ${reference} by ${r.maxAbsDiff} (max |ref| ${r.maxAbsRef.toFixed(2)})`);
+  for (const r of bad)
+    console.log(
+      `  WARNING: ${r.impl} ${r.check} ${r.op} differs from ${reference} by ${r.maxAbsDiff} (max |ref| ${r.maxAbsRef.toFixed(2)})`,
+    );
 }
 
 interface Entry {
@@ -167,7 +201,7 @@ async function measure(shape: Shape, op: Op, impls: Impl[]): Promise<CellResult[
       let prepared = await impl.prepare(at(level), op);
       let t = await timeOnce(prepared);
       if (t < 0.05) t = await timeOnce(prepared); // the first call of a tiny problem is mostly one-off costs
-      while (level > 0 && (t * flopsAt(level - 1)) / flopsAt(level) * minRuns <= budget) {
+      while (level > 0 && ((t * flopsAt(level - 1)) / flopsAt(level)) * minRuns <= budget) {
         await prepared.dispose();
         level--;
         prepared = await impl.prepare(at(level), op);
@@ -176,7 +210,14 @@ async function measure(shape: Shape, op: Op, impls: Impl[]): Promise<CellResult[
       const n = Math.min(runs, Math.max(minRuns, Math.floor(budget / t)));
       entries.push({ impl, prepared, problem: at(level), runs: n, samples: [] });
     } catch (e) {
-      results.push({ shape: shape.name, op, impl: impl.name, status: 'error', reason: (e as Error).message, gflops: null });
+      results.push({
+        shape: shape.name,
+        op,
+        impl: impl.name,
+        status: 'error',
+        reason: (e as Error).message,
+        gflops: null,
+      });
       console.warn(`  ${impl.name} ${shape.name} ${op}: ${(e as Error).message}`);
     }
   }
@@ -207,7 +248,9 @@ async function measure(shape: Shape, op: Op, impls: Impl[]): Promise<CellResult[
 const started = now();
 const loadStart = loadavg();
 const impls = await loadImpls();
-console.log(`convd kernel bench: ${impls.map((i) => i.name).join(', ')}; 1 thread, float32, median of ${runs} runs after a warm-up`);
+console.log(
+  `convd kernel bench: ${impls.map((i) => i.name).join(', ')}; 1 thread, float32, median of ${runs} runs after a warm-up`,
+);
 for (const i of impls) console.log(`  ${i.name.padEnd(9)}  ${i.version}: ${i.notes}`);
 
 const checkResults = await checks(impls);
@@ -224,7 +267,12 @@ const implInfo: ImplInfo[] = impls.map((i) => {
   const byShape = shapes.map((s) => [s.name, i.layout(geometry(s))] as const);
   const main = byShape.some(([, l]) => l === 'NCHW') ? 'NCHW' : 'NHWC';
   const other = byShape.filter(([, l]) => l !== main);
-  return { name: i.name, version: i.version, notes: i.notes, layouts: main + (other.length ? ` (${other.map(([s, l]) => `${s}: ${l}`).join(', ')})` : '') };
+  return {
+    name: i.name,
+    version: i.version,
+    notes: i.notes,
+    layouts: main + (other.length ? ` (${other.map(([s, l]) => `${s}: ${l}`).join(', ')})` : ''),
+  };
 });
 const report: BenchReport = {
   date: new Date().toISOString(),
@@ -241,31 +289,48 @@ const report: BenchReport = {
   shapes,
   checks: checkResults,
   results,
-  table: tableRows(results, shapes.map((s) => s.name), ops),
+  table: tableRows(
+    results,
+    shapes.map((s) => s.name),
+    ops,
+  ),
 };
 
-console.log(`\nGFLOP/s, 1 thread, float32, median of ${runs} runs (FLOPs = 2 N C_out prod(out) C_in/groups prod(k) for every op)`);
+console.log(
+  `\nGFLOP/s, 1 thread, float32, median of ${runs} runs (FLOPs = 2 N C_out prod(out) C_in/groups prod(k) for every op)`,
+);
 for (const s of shapes) console.log(`  ${s.name}: ${s.what}`);
 console.log('');
 console.log(formatTable(report));
 console.log('');
 const reducedCells = results.filter((r) => r.reduced);
 if (reducedCells.length) {
-  console.log(`* timed on a reduced problem (${Math.min(runs, 3)} runs of the full shape would not fit the ${budget} s budget): ` + reducedCells.map((r) => `${r.impl} ${r.shape} ${r.op} at ${r.reduced}`).join('; '));
+  console.log(
+    `* timed on a reduced problem (${Math.min(runs, 3)} runs of the full shape would not fit the ${budget} s budget): ` +
+      reducedCells.map((r) => `${r.impl} ${r.shape} ${r.op} at ${r.reduced}`).join('; '),
+  );
 }
-for (const i of implInfo) if (i.layouts !== 'NCHW') console.log(`layout: ${i.name} ${i.layouts}${i.name === 'tfjs-cpu' ? ' (^ marks its NHWC cells)' : ''}`);
+for (const i of implInfo)
+  if (i.layouts !== 'NCHW')
+    console.log(`layout: ${i.name} ${i.layouts}${i.name === 'tfjs-cpu' ? ' (^ marks its NHWC cells)' : ''}`);
 const notRun = new Map<string, string[]>();
 for (const r of results.filter((r) => r.status !== 'ok')) {
   const key = `${r.status}: ${r.impl} (${r.reason ?? 'no reason given'})`;
   notRun.set(key, [...(notRun.get(key) ?? []), `${r.shape} ${r.op}`]);
 }
 for (const [key, cells] of notRun) console.log(`${key}: ${cells.join(', ')}`);
-const noisy = results.filter((r) => r.samplesMs && r.samplesMs.length > 2 && Math.max(...r.samplesMs) > 1.5 * Math.min(...r.samplesMs));
+const noisy = results.filter(
+  (r) => r.samplesMs && r.samplesMs.length > 2 && Math.max(...r.samplesMs) > 1.5 * Math.min(...r.samplesMs),
+);
 if (noisy.length) {
   const timed = results.filter((r) => r.status === 'ok').length;
-  console.log(`noise: slowest run > 1.5x the fastest in ${noisy.length} of ${timed} cells (samples in the JSON): ${noisy.map((r) => `${r.impl} ${r.shape} ${r.op}`).join(', ')}`);
+  console.log(
+    `noise: slowest run > 1.5x the fastest in ${noisy.length} of ${timed} cells (samples in the JSON): ${noisy.map((r) => `${r.impl} ${r.shape} ${r.op}`).join(', ')}`,
+  );
 }
-console.log(`load average (1 min) ${report.loadavg.start[0]} at start, ${report.loadavg.end[0]} at end, on ${report.cores} cores; wall ${report.wallSeconds} s`);
+console.log(
+  `load average (1 min) ${report.loadavg.start[0]} at start, ${report.loadavg.end[0]} at end, on ${report.cores} cores; wall ${report.wallSeconds} s`,
+);
 
 mkdirSync(RESULTS_DIR, { recursive: true });
 const stamp = report.date.replace(/[:.]/g, '-');

@@ -159,7 +159,12 @@ function floatTensor(name: string, dims: readonly number[], values: Float32Array
 export function forwardModel(c: OnnxConv, constWeights?: Float32Array): Uint8Array {
   return model({
     nodes: [node('Conv', ['x', 'w'], ['y'], convAttrs(c))],
-    inputs: constWeights ? [['x', c.input]] : [['x', c.input], ['w', c.weight]],
+    inputs: constWeights
+      ? [['x', c.input]]
+      : [
+          ['x', c.input],
+          ['w', c.weight],
+        ],
     outputs: [['y', c.output]],
     initializers: constWeights ? [floatTensor('w', c.weight, constWeights)] : [],
   });
@@ -175,7 +180,12 @@ export function gradInputModel(c: OnnxConv, constWeights?: Float32Array): Uint8A
   }
   return model({
     nodes: [node('ConvTranspose', ['dy', 'w'], ['dx'], { ...convAttrs(c), output_padding: outputPadding })],
-    inputs: constWeights ? [['dy', c.output]] : [['dy', c.output], ['w', c.weight]],
+    inputs: constWeights
+      ? [['dy', c.output]]
+      : [
+          ['dy', c.output],
+          ['w', c.weight],
+        ],
     outputs: [['dx', c.input]],
     initializers: constWeights ? [floatTensor('w', c.weight, constWeights)] : [],
   });
@@ -236,5 +246,13 @@ export function gradWeightModel(c: OnnxConv): Uint8Array {
     nodes.push(node('Conv', ['xg', 'dyt'], ['dwg'], { ...attrs, group: c.groups }));
     nodes.push(node('Reshape', ['dwg', 'w_shape'], ['dw']));
   }
-  return model({ nodes, initializers, inputs: [['x', c.input], ['dy', c.output]], outputs: [['dw', c.weight]] });
+  return model({
+    nodes,
+    initializers,
+    inputs: [
+      ['x', c.input],
+      ['dy', c.output],
+    ],
+    outputs: [['dw', c.weight]],
+  });
 }

@@ -16,7 +16,12 @@ import { engineFor, type EngineName } from '../workers/engines/index.js';
 import { poolBackward, poolForward } from '../workers/kernels/pooling.js';
 import { convTranspose } from '../workers/kernels/transpose.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, layouts: { type: 'string', default: 'channels_first,channels_last' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '7' },
+    layouts: { type: 'string', default: 'channels_first,channels_last' },
+  },
+});
 const runs = Math.max(1, Math.floor(Number(values.runs)) || 7);
 const layouts = values.layouts!.split(',') as Layout[];
 
@@ -53,7 +58,8 @@ interface Row {
   rate: string;
 }
 const rows: Row[] = [];
-const shapeOf = (layout: Layout, n: number, c: number, sp: number[]) => (layout === 'channels_last' ? [n, ...sp, c] : [n, c, ...sp]);
+const shapeOf = (layout: Layout, n: number, c: number, sp: number[]) =>
+  layout === 'channels_last' ? [n, ...sp, c] : [n, c, ...sp];
 
 for (const layout of layouts) {
   for (const mode of ['max', 'avg'] as const) {
@@ -66,15 +72,32 @@ for (const layout of layouts) {
     const dx = new Float32Array(x.length);
     const shape = `N8 C64 112x112 k3 s2 p1 -> 56x56`;
     const fwd = time(() => poolForward(g.window, g, x, y));
-    rows.push({ op: `${mode}pool forward`, shape, layout, engine: '-', ms: fwd * 1e3, rate: `${((4 * (x.length + y.length)) / fwd / 1e9).toFixed(2)} GB/s` });
+    rows.push({
+      op: `${mode}pool forward`,
+      shape,
+      layout,
+      engine: '-',
+      ms: fwd * 1e3,
+      rate: `${((4 * (x.length + y.length)) / fwd / 1e9).toFixed(2)} GB/s`,
+    });
     const bwd = time(() => poolBackward(g.window, g, x, dy, dx));
     const bytes = 4 * ((mode === 'max' ? x.length : 0) + dy.length + dx.length);
-    rows.push({ op: `${mode}pool backward`, shape, layout, engine: '-', ms: bwd * 1e3, rate: `${(bytes / bwd / 1e9).toFixed(2)} GB/s` });
+    rows.push({
+      op: `${mode}pool backward`,
+      shape,
+      layout,
+      engine: '-',
+      ms: bwd * 1e3,
+      rate: `${(bytes / bwd / 1e9).toFixed(2)} GB/s`,
+    });
   }
   const params: TransposeParams = { stride: 2, padding: 1, layout };
   const input = shapeOf(layout, 8, 64, [28, 28]);
   const weight = layout === 'channels_last' ? [4, 4, 32, 64] : [64, 32, 4, 4];
-  const g = resolveTranspose({ input: { dtype: 'float32', shape: input }, weight: { dtype: 'float32', shape: weight } }, params);
+  const g = resolveTranspose(
+    { input: { dtype: 'float32', shape: input }, weight: { dtype: 'float32', shape: weight } },
+    params,
+  );
   const x = random(numel(input));
   const w = random(numel(weight));
   const b = random(32);
@@ -84,11 +107,19 @@ for (const layout of layouts) {
     const engine = engineFor('float32', name);
     if (engine.name !== name) continue;
     const s = time(() => convTranspose(g, x, w, b, y, engine));
-    rows.push({ op: 'conv_transpose', shape: 'N8 C64 28x28 -> C32 56x56 k4 s2 p1', layout, engine: name, ms: s * 1e3, rate: `${(flops / s / 1e9).toFixed(2)} GFLOP/s` });
+    rows.push({
+      op: 'conv_transpose',
+      shape: 'N8 C64 28x28 -> C32 56x56 k4 s2 p1',
+      layout,
+      engine: name,
+      ms: s * 1e3,
+      rate: `${(flops / s / 1e9).toFixed(2)} GFLOP/s`,
+    });
   }
 }
 
 console.log(`pool / conv_transpose kernels, float32, one thread, median of ${runs} runs (node ${process.version})\n`);
 console.log('| op | shape | layout | engine | median ms | rate |');
 console.log('| --- | --- | --- | --- | ---: | ---: |');
-for (const r of rows) console.log(`| ${r.op} | ${r.shape} | ${r.layout} | ${r.engine} | ${r.ms.toFixed(1)} | ${r.rate} |`);
+for (const r of rows)
+  console.log(`| ${r.op} | ${r.shape} | ${r.layout} | ${r.engine} | ${r.ms.toFixed(1)} | ${r.rate} |`);

@@ -15,26 +15,65 @@ export interface Shape {
 }
 
 export const SHAPES: Shape[] = [
-  { name: 'S1', what: 'N8 C64 56x56 -> 64 k3 s1 p1', input: [8, 64, 56, 56], weight: [64, 64, 3, 3], params: { padding: 1 } },
-  { name: 'S2', what: 'N8 C3 224x224 -> 64 k7 s2 p3', input: [8, 3, 224, 224], weight: [64, 3, 7, 7], params: { stride: 2, padding: 3 } },
+  {
+    name: 'S1',
+    what: 'N8 C64 56x56 -> 64 k3 s1 p1',
+    input: [8, 64, 56, 56],
+    weight: [64, 64, 3, 3],
+    params: { padding: 1 },
+  },
+  {
+    name: 'S2',
+    what: 'N8 C3 224x224 -> 64 k7 s2 p3',
+    input: [8, 3, 224, 224],
+    weight: [64, 3, 7, 7],
+    params: { stride: 2, padding: 3 },
+  },
   { name: 'S3', what: 'N8 C256 28x28 -> 128 k1', input: [8, 256, 28, 28], weight: [128, 256, 1, 1], params: {} },
-  { name: 'S4', what: 'N8 C128 56x56 depthwise k3 p1', input: [8, 128, 56, 56], weight: [128, 1, 3, 3], params: { groups: 128, padding: 1 } },
+  {
+    name: 'S4',
+    what: 'N8 C128 56x56 depthwise k3 p1',
+    input: [8, 128, 56, 56],
+    weight: [128, 1, 3, 3],
+    params: { groups: 128, padding: 1 },
+  },
   { name: 'S5', what: 'N32 C1 28x28 -> 32 k5', input: [32, 1, 28, 28], weight: [32, 1, 5, 5], params: {} },
-  { name: 'S6', what: 'N8 C256 14x14 -> 512 k3 s2 p1', input: [8, 256, 14, 14], weight: [512, 256, 3, 3], params: { stride: 2, padding: 1 } },
+  {
+    name: 'S6',
+    what: 'N8 C256 14x14 -> 512 k3 s2 p1',
+    input: [8, 256, 14, 14],
+    weight: [512, 256, 3, 3],
+    params: { stride: 2, padding: 1 },
+  },
 ];
 
 /** Small shapes on which every implementation's output is compared with ours once per run. */
 export const CHECK_SHAPES: Shape[] = [
   // stride 2 with a remainder ((12 + 2 - 3) % 2 = 1): exercises ConvTranspose's output_padding
-  { name: 'V1', what: 'N2 C5 12x10 -> 6 k3 s2 p1', input: [2, 5, 12, 10], weight: [6, 5, 3, 3], params: { stride: 2, padding: 1 } },
-  { name: 'V2', what: 'N2 C6 9x9 depthwise k3 p1', input: [2, 6, 9, 9], weight: [6, 1, 3, 3], params: { groups: 6, padding: 1 } },
+  {
+    name: 'V1',
+    what: 'N2 C5 12x10 -> 6 k3 s2 p1',
+    input: [2, 5, 12, 10],
+    weight: [6, 5, 3, 3],
+    params: { stride: 2, padding: 1 },
+  },
+  {
+    name: 'V2',
+    what: 'N2 C6 9x9 depthwise k3 p1',
+    input: [2, 6, 9, 9],
+    weight: [6, 1, 3, 3],
+    params: { groups: 6, padding: 1 },
+  },
 ];
 
 export type Op = 'forward' | 'grad_input' | 'grad_weight';
 export const OPS: Op[] = ['forward', 'grad_input', 'grad_weight'];
 
 export function geometry(shape: Pick<Shape, 'input' | 'weight' | 'params'>): ConvGeometry {
-  return resolveConv({ input: { dtype: 'float32', shape: shape.input }, weight: { dtype: 'float32', shape: shape.weight } }, shape.params);
+  return resolveConv(
+    { input: { dtype: 'float32', shape: shape.input }, weight: { dtype: 'float32', shape: shape.weight } },
+    shape.params,
+  );
 }
 
 /** FLOPs of one op: 2 * N * C_out * prod(out) * (C_in / groups) * prod(k) for each of the three. */
@@ -64,10 +103,21 @@ export function random(n: number): Float32Array {
   return a;
 }
 
-export function problem(shape: Shape, reduced = '', reducedShape: Pick<Shape, 'input' | 'weight' | 'params'> = shape): Problem {
+export function problem(
+  shape: Shape,
+  reduced = '',
+  reducedShape: Pick<Shape, 'input' | 'weight' | 'params'> = shape,
+): Problem {
   const g = geometry(reducedShape);
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  return { shape, reduced, g, x: random(size(g.inputShape)), w: random(size(g.weightShape)), dy: random(size(g.outputShape)) };
+  return {
+    shape,
+    reduced,
+    g,
+    x: random(size(g.inputShape)),
+    w: random(size(g.weightShape)),
+    dy: random(size(g.outputShape)),
+  };
 }
 
 /**
@@ -85,10 +135,18 @@ export function reductions(shape: Shape): { reduced: string; shape: Pick<Shape, 
   if (isDepthwise(g)) {
     const c = Math.max(1, Math.ceil(cin / 8));
     const mult = cout / cin;
-    if (c < cin) out.push({ reduced: `N1 C${c}`, shape: { input: [1, c, ...inSpatial], weight: [c * mult, 1, ...k], params: { ...shape.params, groups: c } } });
+    if (c < cin)
+      out.push({
+        reduced: `N1 C${c}`,
+        shape: { input: [1, c, ...inSpatial], weight: [c * mult, 1, ...k], params: { ...shape.params, groups: c } },
+      });
   } else if (g.groups === 1) {
     const c = Math.max(1, Math.ceil(cout / 8));
-    if (c < cout) out.push({ reduced: `N1 C_out${c}`, shape: { input: [1, cin, ...inSpatial], weight: [c, cinG, ...k], params: shape.params } });
+    if (c < cout)
+      out.push({
+        reduced: `N1 C_out${c}`,
+        shape: { input: [1, cin, ...inSpatial], weight: [c, cinG, ...k], params: shape.params },
+      });
   }
   return out;
 }

@@ -51,7 +51,10 @@ async function median(fn: () => Promise<unknown>): Promise<number> {
 
 const rows = [];
 for (const s of SHAPES) {
-  const g = resolveConv({ input: { dtype: 'float32', shape: s.input }, weight: { dtype: 'float32', shape: s.weight } }, s.params);
+  const g = resolveConv(
+    { input: { dtype: 'float32', shape: s.input }, weight: { dtype: 'float32', shape: s.weight } },
+    s.params,
+  );
   const flops = convWork(g).flops;
   const task: Task = {
     op: 'conv_forward',
@@ -63,7 +66,14 @@ for (const s of SHAPES) {
   const one = await median(() => pool.run(task, signal));
   const slices = batchSlices(g.batch, flops, { poolThreads: threads, splitMinFlops: 0 });
   const split = await median(() => runSplit(pool, task, slices, signal));
-  rows.push({ shape: s.name, mflops: +(flops / 1e6).toFixed(1), one_thread_ms: +one.toFixed(2), split_ms: +split.toFixed(2), slices: slices.length, speedup: +(one / split).toFixed(2) });
+  rows.push({
+    shape: s.name,
+    mflops: +(flops / 1e6).toFixed(1),
+    one_thread_ms: +one.toFixed(2),
+    split_ms: +split.toFixed(2),
+    slices: slices.length,
+    speedup: +(one / split).toFixed(2),
+  });
 }
 console.log(`forward, float32, pool of ${threads} threads, median of ${runs}`);
 console.table(rows);

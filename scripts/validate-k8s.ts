@@ -47,7 +47,11 @@ const KINDS: Record<string, Kind> = {
     module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
     iface: 'IHorizontalPodAutoscaler',
   },
-  'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, module: 'kubernetes-models/policy/v1/PodDisruptionBudget', iface: 'IPodDisruptionBudget' },
+  'policy/v1/PodDisruptionBudget': {
+    model: PodDisruptionBudget,
+    module: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    iface: 'IPodDisruptionBudget',
+  },
 };
 
 type Obj = Record<string, any>;
@@ -60,7 +64,9 @@ const label = (m: Manifest) => `${m.file} ${m.obj?.kind ?? '?'}/${m.obj?.metadat
 
 function load(directory: string): Manifest[] {
   const manifests: Manifest[] = [];
-  for (const file of readdirSync(directory).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of readdirSync(directory)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(join(directory, file), 'utf8'))) {
       if (doc.errors.length > 0) throw new Error(`${file}: YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
       const obj = doc.toJS() as Obj | null;
@@ -113,7 +119,9 @@ function strictErrors(manifests: Manifest[]): string[] {
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (name, languageVersion, ...rest) =>
-    name === fileName ? ts.createSourceFile(name, source, languageVersion, true) : getSourceFile(name, languageVersion, ...rest);
+    name === fileName
+      ? ts.createSourceFile(name, source, languageVersion, true)
+      : getSourceFile(name, languageVersion, ...rest);
   const fileExists = host.fileExists.bind(host);
   host.fileExists = (name) => name === fileName || fileExists(name);
   const program = ts.createProgram([fileName], options, host);
@@ -159,14 +167,16 @@ function coherenceErrors(manifests: Manifest[]): string[] {
   const pod = dep.spec?.template?.spec ?? {};
   const container = pod.containers?.[0] ?? {};
   const where = label(deployments[0]);
-  if (!matches(dep.spec?.selector?.matchLabels, podLabels)) errors.push(`${where}: spec.selector does not match the pod template labels`);
+  if (!matches(dep.spec?.selector?.matchLabels, podLabels))
+    errors.push(`${where}: spec.selector does not match the pod template labels`);
 
   const exposed = Number(/^EXPOSE\s+(\d+)/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]);
   const ports: Obj[] = container.ports ?? [];
   const port = ports.find((p) => p.containerPort === exposed);
   if (!port) errors.push(`${where}: no containerPort ${exposed} (the Dockerfile's EXPOSE)`);
   const env = Object.fromEntries((container.env ?? []).map((e: Obj) => [e.name, e.value]));
-  if (env.PORT !== undefined && Number(env.PORT) !== exposed) errors.push(`${where}: PORT ${env.PORT} is not the exposed ${exposed}`);
+  if (env.PORT !== undefined && Number(env.PORT) !== exposed)
+    errors.push(`${where}: PORT ${env.PORT} is not the exposed ${exposed}`);
   const probePort = (probe: Obj | undefined) => probe?.httpGet?.port;
   const onPort = (p: unknown) => p === exposed || (typeof p === 'string' && p === port?.name);
   for (const [name, path] of [
@@ -175,31 +185,41 @@ function coherenceErrors(manifests: Manifest[]): string[] {
   ] as const) {
     const probe = container[name];
     if (probe?.httpGet?.path !== path) errors.push(`${where}: ${name} must GET ${path}, not ${probe?.httpGet?.path}`);
-    else if (!onPort(probePort(probe))) errors.push(`${where}: ${name} port ${probePort(probe)} is not the container port`);
+    else if (!onPort(probePort(probe)))
+      errors.push(`${where}: ${name} port ${probePort(probe)} is not the container port`);
   }
   const preStopSleep = Number(container.lifecycle?.preStop?.exec?.command?.[1] ?? 0);
   const graceMs = Number(env.CONVD_SHUTDOWN_GRACE_MS ?? 8000);
   const terminationMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000;
   if (preStopSleep * 1000 + graceMs >= terminationMs) {
-    errors.push(`${where}: preStop ${preStopSleep} s + CONVD_SHUTDOWN_GRACE_MS ${graceMs} ms leave no room in terminationGracePeriodSeconds ${terminationMs / 1000}`);
+    errors.push(
+      `${where}: preStop ${preStopSleep} s + CONVD_SHUTDOWN_GRACE_MS ${graceMs} ms leave no room in terminationGracePeriodSeconds ${terminationMs / 1000}`,
+    );
   }
   // memory: a limit, and a budget for requests in flight (explicit, or half the limit by default) below it that holds a body of the largest size
   const memoryLimit = quantityBytes(container.resources?.limits?.memory);
-  if (memoryLimit === null) errors.push(`${where}: no memory limit (resources.limits.memory): convd derives its memory budget from it`);
+  if (memoryLimit === null)
+    errors.push(`${where}: no memory limit (resources.limits.memory): convd derives its memory budget from it`);
   else {
-    const budget = env.CONVD_MEMORY_BUDGET_BYTES !== undefined ? Number(env.CONVD_MEMORY_BUDGET_BYTES) : Math.floor(memoryLimit / 2);
+    const budget =
+      env.CONVD_MEMORY_BUDGET_BYTES !== undefined ? Number(env.CONVD_MEMORY_BUDGET_BYTES) : Math.floor(memoryLimit / 2);
     const maxBody = Number(env.CONVD_MAX_BODY_BYTES ?? 64 * 2 ** 20);
-    if (!(budget < memoryLimit)) errors.push(`${where}: CONVD_MEMORY_BUDGET_BYTES ${budget} is not below the memory limit ${memoryLimit}`);
-    if (!(budget >= maxBody)) errors.push(`${where}: the memory budget ${budget} cannot hold one body of CONVD_MAX_BODY_BYTES ${maxBody}`);
+    if (!(budget < memoryLimit))
+      errors.push(`${where}: CONVD_MEMORY_BUDGET_BYTES ${budget} is not below the memory limit ${memoryLimit}`);
+    if (!(budget >= maxBody))
+      errors.push(`${where}: the memory budget ${budget} cannot hold one body of CONVD_MAX_BODY_BYTES ${maxBody}`);
   }
   for (const name of ['livenessProbe', 'readinessProbe'] as const) {
     const timeout = container[name]?.timeoutSeconds ?? 1;
-    if (timeout < 2) errors.push(`${where}: ${name} timeoutSeconds ${timeout} is below 2 s, too tight for a busy replica`);
+    if (timeout < 2)
+      errors.push(`${where}: ${name} timeoutSeconds ${timeout} is below 2 s, too tight for a busy replica`);
   }
-  if (pod.securityContext?.runAsUser !== 1000 || pod.securityContext?.runAsNonRoot !== true) errors.push(`${where}: pods must run as the image's node user (uid 1000), non-root`);
+  if (pod.securityContext?.runAsUser !== 1000 || pod.securityContext?.runAsNonRoot !== true)
+    errors.push(`${where}: pods must run as the image's node user (uid 1000), non-root`);
 
   for (const svc of of('Service')) {
-    if (!matches(svc.obj.spec?.selector, podLabels)) errors.push(`${label(svc)}: selector does not select the Deployment's pods`);
+    if (!matches(svc.obj.spec?.selector, podLabels))
+      errors.push(`${label(svc)}: selector does not select the Deployment's pods`);
     for (const p of svc.obj.spec?.ports ?? []) {
       if (!onPort(p.targetPort)) errors.push(`${label(svc)}: targetPort ${p.targetPort} is not a container port`);
     }
@@ -210,16 +230,23 @@ function coherenceErrors(manifests: Manifest[]): string[] {
       errors.push(`${label(hpa)}: scaleTargetRef is not the Deployment ${dep.metadata?.name}`);
     }
     const usesCpu = (hpa.obj.spec?.metrics ?? []).some((m: Obj) => m.resource?.name === 'cpu');
-    if (usesCpu && !container.resources?.requests?.cpu) errors.push(`${label(hpa)}: scales on CPU utilisation but the container requests no CPU`);
-    if ((hpa.obj.spec?.minReplicas ?? 1) > hpa.obj.spec?.maxReplicas) errors.push(`${label(hpa)}: minReplicas > maxReplicas`);
+    if (usesCpu && !container.resources?.requests?.cpu)
+      errors.push(`${label(hpa)}: scales on CPU utilisation but the container requests no CPU`);
+    if ((hpa.obj.spec?.minReplicas ?? 1) > hpa.obj.spec?.maxReplicas)
+      errors.push(`${label(hpa)}: minReplicas > maxReplicas`);
   }
   for (const pdb of of('PodDisruptionBudget')) {
-    if (!matches(pdb.obj.spec?.selector?.matchLabels, podLabels)) errors.push(`${label(pdb)}: selector does not select the Deployment's pods`);
+    if (!matches(pdb.obj.spec?.selector?.matchLabels, podLabels))
+      errors.push(`${label(pdb)}: selector does not select the Deployment's pods`);
   }
   return errors;
 }
 
-const validate = (manifests: Manifest[]) => [...schemaErrors(manifests), ...strictErrors(manifests), ...coherenceErrors(manifests)];
+const validate = (manifests: Manifest[]) => [
+  ...schemaErrors(manifests),
+  ...strictErrors(manifests),
+  ...coherenceErrors(manifests),
+];
 
 const manifests = load(dir);
 const errors = validate(manifests);
@@ -227,18 +254,40 @@ if (errors.length > 0) {
   console.error(`deploy/k8s: ${errors.length} problem(s)\n  ${errors.join('\n  ')}`);
   process.exit(1);
 }
-console.log(`deploy/k8s: ${manifests.map((m) => `${m.obj.kind}/${m.obj.metadata.name}`).join(', ')} valid (Kubernetes 1.27 schema, strict fields, coherent)`);
+console.log(
+  `deploy/k8s: ${manifests.map((m) => `${m.obj.kind}/${m.obj.metadata.name}`).join(', ')} valid (Kubernetes 1.27 schema, strict fields, coherent)`,
+);
 
 // the validator itself: each broken copy must be rejected
 const broken: [string, (objs: Obj[]) => void][] = [
-  ['an unknown field (readinessProbes)', (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].readinessProbes = {})],
+  [
+    'an unknown field (readinessProbes)',
+    (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].readinessProbes = {}),
+  ],
   ['a wrong type (replicas: "three")', (o) => (o.find((x) => x.kind === 'Deployment')!.spec.replicas = 'three')],
-  ['a missing required field (Deployment selector)', (o) => delete o.find((x) => x.kind === 'Deployment')!.spec.selector],
+  [
+    'a missing required field (Deployment selector)',
+    (o) => delete o.find((x) => x.kind === 'Deployment')!.spec.selector,
+  ],
   ['a bad enum (Service type)', (o) => (o.find((x) => x.kind === 'Service')!.spec.type = 'Balancer')],
-  ['a readiness probe on /healthz', (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].readinessProbe.httpGet.path = '/healthz')],
-  ['no memory limit', (o) => delete o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].resources.limits.memory],
-  ['a liveness probe timeout of 1 s', (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].livenessProbe.timeoutSeconds = 1)],
-  ['an HPA aimed elsewhere', (o) => (o.find((x) => x.kind === 'HorizontalPodAutoscaler')!.spec.scaleTargetRef.name = 'other')],
+  [
+    'a readiness probe on /healthz',
+    (o) =>
+      (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].readinessProbe.httpGet.path =
+        '/healthz'),
+  ],
+  [
+    'no memory limit',
+    (o) => delete o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].resources.limits.memory,
+  ],
+  [
+    'a liveness probe timeout of 1 s',
+    (o) => (o.find((x) => x.kind === 'Deployment')!.spec.template.spec.containers[0].livenessProbe.timeoutSeconds = 1),
+  ],
+  [
+    'an HPA aimed elsewhere',
+    (o) => (o.find((x) => x.kind === 'HorizontalPodAutoscaler')!.spec.scaleTargetRef.name = 'other'),
+  ],
 ];
 for (const [what, breakIt] of broken) {
   const copy = manifests.map((m) => ({ file: m.file, obj: structuredClone(m.obj) }));

@@ -71,7 +71,10 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     requestTimeout: config.requestTimeoutMs,
     http: {
       // request line and headers; Node checks both timeouts every connectionsCheckingInterval
-      headersTimeout: config.requestTimeoutMs > 0 && config.headersTimeoutMs > 0 ? Math.min(config.headersTimeoutMs, config.requestTimeoutMs) : config.headersTimeoutMs,
+      headersTimeout:
+        config.requestTimeoutMs > 0 && config.headersTimeoutMs > 0
+          ? Math.min(config.headersTimeoutMs, config.requestTimeoutMs)
+          : config.headersTimeoutMs,
       connectionsCheckingInterval: 1_000,
     },
   }).withTypeProvider<ZodTypeProvider>();
@@ -99,7 +102,12 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     reply.raw.once('close', () => lifecycle.accepted.delete(request));
   });
   app.addHook('onResponse', async (request, reply) => {
-    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
   });
   app.addHook('onReady', async () => {
     await pool.started;

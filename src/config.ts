@@ -22,7 +22,9 @@ const EnvSchema = z.object({
   CONVD_MAX_TENSOR_ELEMENTS: count(1).default(2 ** 24),
   CONVD_MAX_OUTPUT_BYTES: count(1).default(256 * 2 ** 20),
   CONVD_MAX_FLOPS: count(1).default(2e11),
-  CONVD_POOL_THREADS: count(1).max(1024).default(() => availableParallelism()),
+  CONVD_POOL_THREADS: count(1)
+    .max(1024)
+    .default(() => availableParallelism()),
   CONVD_MAX_QUEUE: count(0).default(16),
   CONVD_DEADLINE_MS: count(1).default(60_000),
   CONVD_RETRY_AFTER_SECONDS: count(1).default(1),
@@ -62,41 +64,105 @@ export interface SettingDoc {
 export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'PORT', meaning: 'TCP port to listen on' },
   { variable: 'HOST', meaning: 'listen address: `0.0.0.0` is every interface, `127.0.0.1` this machine only' },
-  { variable: 'LOG_LEVEL', meaning: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; logs are JSON lines carrying the request id' },
+  {
+    variable: 'LOG_LEVEL',
+    meaning:
+      'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; logs are JSON lines carrying the request id',
+  },
   { variable: 'CONVD_MAX_BODY_BYTES', unit: 'bytes', meaning: 'largest request body (at least 1024); past it 413' },
   { variable: 'CONVD_MAX_TENSOR_ELEMENTS', meaning: 'elements of any one request tensor; past it 413' },
-  { variable: 'CONVD_MAX_OUTPUT_BYTES', unit: 'bytes', meaning: 'bytes of all output tensors of one request; past it 413' },
-  { variable: 'CONVD_MAX_FLOPS', meaning: 'floating-point operations of one request (2 per multiply-add); past it 413' },
-  { variable: 'CONVD_POOL_THREADS', shownDefault: 'number of CPUs (`os.availableParallelism()`)', meaning: 'worker threads running kernels (1 to 1024)' },
-  { variable: 'CONVD_MAX_QUEUE', meaning: 'requests that may wait for a thread, per lane; past it 503 with `Retry-After`' },
-  { variable: 'CONVD_DEADLINE_MS', meaning: 'compute deadline of a request; past it 504 and the work is cancelled (a busy thread is stopped and replaced)' },
+  {
+    variable: 'CONVD_MAX_OUTPUT_BYTES',
+    unit: 'bytes',
+    meaning: 'bytes of all output tensors of one request; past it 413',
+  },
+  {
+    variable: 'CONVD_MAX_FLOPS',
+    meaning: 'floating-point operations of one request (2 per multiply-add); past it 413',
+  },
+  {
+    variable: 'CONVD_POOL_THREADS',
+    shownDefault: 'number of CPUs (`os.availableParallelism()`)',
+    meaning: 'worker threads running kernels (1 to 1024)',
+  },
+  {
+    variable: 'CONVD_MAX_QUEUE',
+    meaning: 'requests that may wait for a thread, per lane; past it 503 with `Retry-After`',
+  },
+  {
+    variable: 'CONVD_DEADLINE_MS',
+    meaning:
+      'compute deadline of a request; past it 504 and the work is cancelled (a busy thread is stopped and replaced)',
+  },
   { variable: 'CONVD_RETRY_AFTER_SECONDS', meaning: '`Retry-After` sent with 503 answers' },
-  { variable: 'CONVD_SHUTDOWN_GRACE_MS', meaning: 'on SIGTERM / SIGINT, time in-flight requests get to finish before the process exits' },
-  { variable: 'CONVD_REQUEST_TIMEOUT_MS', meaning: 'time to receive a whole request, headers and body (0: no limit); past it 408' },
-  { variable: 'CONVD_TILE_BUDGET_BYTES', unit: 'bytes', meaning: 'kernel scratch memory per worker thread (at least 64 KiB)' },
-  { variable: 'CONVD_SPLIT_MIN_FLOPS', meaning: 'a convolution of at least this many FLOPs with 2 or more images is split by batch across the idle threads' },
-  { variable: 'CONVD_SMALL_LANE_THREADS', meaning: 'extra threads that serve only small requests, so they never wait behind big ones (0: one queue for all)' },
-  { variable: 'CONVD_SMALL_TASK_FLOPS', meaning: 'requests of at most this many FLOPs run on the small-request threads' },
+  {
+    variable: 'CONVD_SHUTDOWN_GRACE_MS',
+    meaning: 'on SIGTERM / SIGINT, time in-flight requests get to finish before the process exits',
+  },
+  {
+    variable: 'CONVD_REQUEST_TIMEOUT_MS',
+    meaning: 'time to receive a whole request, headers and body (0: no limit); past it 408',
+  },
+  {
+    variable: 'CONVD_TILE_BUDGET_BYTES',
+    unit: 'bytes',
+    meaning: 'kernel scratch memory per worker thread (at least 64 KiB)',
+  },
+  {
+    variable: 'CONVD_SPLIT_MIN_FLOPS',
+    meaning:
+      'a convolution of at least this many FLOPs with 2 or more images is split by batch across the idle threads',
+  },
+  {
+    variable: 'CONVD_SMALL_LANE_THREADS',
+    meaning: 'extra threads that serve only small requests, so they never wait behind big ones (0: one queue for all)',
+  },
+  {
+    variable: 'CONVD_SMALL_TASK_FLOPS',
+    meaning: 'requests of at most this many FLOPs run on the small-request threads',
+  },
   {
     variable: 'CONVD_KERNEL',
     shownDefault: 'automatic',
-    meaning: '`ts` or `wasm` forces the kernel engine; by default WebAssembly SIMD when it loads. Any other value, or `wasm` where it cannot load, stops start-up',
+    meaning:
+      '`ts` or `wasm` forces the kernel engine; by default WebAssembly SIMD when it loads. Any other value, or `wasm` where it cannot load, stops start-up',
   },
   {
     variable: 'CONVD_MEMORY_BUDGET_BYTES',
     unit: 'bytes',
-    shownDefault: 'half the memory limit: cgroup v2 `memory.max`, cgroup v1 `memory.limit_in_bytes`, else the machine\'s memory',
+    shownDefault:
+      "half the memory limit: cgroup v2 `memory.max`, cgroup v1 `memory.limit_in_bytes`, else the machine's memory",
     meaning:
       'memory for requests in flight (at least 1 MiB): each reserves its body from `Content-Length` before reading it, then its tensors, outputs and encoded answer from the shapes; ' +
       'a request that does not fit now is answered 503 with `Retry-After` at once, one that could never fit 413',
   },
-  { variable: 'CONVD_MAX_JSON_BODY_BYTES', unit: 'bytes', meaning: 'largest JSON request body (at least 1024); past it 413 pointing to msgpack' },
-  { variable: 'CONVD_JSON_OFFLOAD_BYTES', unit: 'bytes', meaning: 'JSON bodies and JSON answers of at least this size are parsed and written on the JSON threads, not on the event loop (0: all of them)' },
+  {
+    variable: 'CONVD_MAX_JSON_BODY_BYTES',
+    unit: 'bytes',
+    meaning: 'largest JSON request body (at least 1024); past it 413 pointing to msgpack',
+  },
+  {
+    variable: 'CONVD_JSON_OFFLOAD_BYTES',
+    unit: 'bytes',
+    meaning:
+      'JSON bodies and JSON answers of at least this size are parsed and written on the JSON threads, not on the event loop (0: all of them)',
+  },
   { variable: 'CONVD_JSON_THREADS', meaning: 'threads that parse and write large JSON bodies (1 to 64)' },
   { variable: 'CONVD_MAX_CONNECTIONS', meaning: 'open client connections; a connection past it is closed at once' },
-  { variable: 'CONVD_HEADERS_TIMEOUT_MS', meaning: 'time to receive the request line and headers (0: only `CONVD_REQUEST_TIMEOUT_MS`); past it 408' },
-  { variable: 'CONVD_BODY_STALL_MS', meaning: 'a request body must keep arriving: in every span of this many ms it must bring `CONVD_MIN_BODY_BYTES_PER_SECOND` per second, or it is dropped with 408 (0: no check)' },
-  { variable: 'CONVD_MIN_BODY_BYTES_PER_SECOND', unit: 'bytes', meaning: 'slowest body upload that is kept, averaged over each `CONVD_BODY_STALL_MS` span' },
+  {
+    variable: 'CONVD_HEADERS_TIMEOUT_MS',
+    meaning: 'time to receive the request line and headers (0: only `CONVD_REQUEST_TIMEOUT_MS`); past it 408',
+  },
+  {
+    variable: 'CONVD_BODY_STALL_MS',
+    meaning:
+      'a request body must keep arriving: in every span of this many ms it must bring `CONVD_MIN_BODY_BYTES_PER_SECOND` per second, or it is dropped with 408 (0: no check)',
+  },
+  {
+    variable: 'CONVD_MIN_BODY_BYTES_PER_SECOND',
+    unit: 'bytes',
+    meaning: 'slowest body upload that is kept, averaged over each `CONVD_BODY_STALL_MS` span',
+  },
 ];
 
 /** The schema's defaults (what an empty environment reads as). */
@@ -113,13 +179,16 @@ export function formatDefault(value: unknown, unit?: 'bytes'): string {
   if (unit === 'bytes' && value >= MiB && value % MiB === 0) return `${exact} (${value / MiB} MiB)`;
   if (unit === 'bytes' && value >= 1024 && value % 1024 === 0) return `${exact} (${value / 1024} KiB)`;
   if (value >= 1024 && Number.isInteger(Math.log2(value))) return `${exact} (2^${Math.log2(value)})`;
-  if (value >= 1e6 && /^[1-9]e\+\d+$/.test(value.toExponential())) return `${exact} (${value.toExponential().replace('+', '')})`;
+  if (value >= 1e6 && /^[1-9]e\+\d+$/.test(value.toExponential()))
+    return `${exact} (${value.toExponential().replace('+', '')})`;
   return exact;
 }
 
 /** The settings table in Markdown, from SETTINGS and the schema's defaults. */
 export function settingsTable(defaults: Record<SettingName, unknown> = settingDefaults()): string {
-  const rows = SETTINGS.map((s) => `| \`${s.variable}\` | ${s.shownDefault ?? formatDefault(defaults[s.variable], s.unit)} | ${s.meaning} |`);
+  const rows = SETTINGS.map(
+    (s) => `| \`${s.variable}\` | ${s.shownDefault ?? formatDefault(defaults[s.variable], s.unit)} | ${s.meaning} |`,
+  );
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }
 
@@ -177,7 +246,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`);
+    const lines = parsed.error.issues.map(
+      (i) => `${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`,
+    );
     throw new ConfigError(`invalid environment:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;

@@ -36,7 +36,12 @@ export interface Prepared {
   results(result: TaskResult): Record<string, ResultTensor>;
 }
 
-export async function dispatch(pool: WorkerPool, work: Pick<Prepared, 'task' | 'flops' | 'slices'>, clientGone: AbortSignal, settings: DispatchSettings): Promise<TaskResult> {
+export async function dispatch(
+  pool: WorkerPool,
+  work: Pick<Prepared, 'task' | 'flops' | 'slices'>,
+  clientGone: AbortSignal,
+  settings: DispatchSettings,
+): Promise<TaskResult> {
   const { task, flops, slices = [] } = work;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);
@@ -50,9 +55,13 @@ export async function dispatch(pool: WorkerPool, work: Pick<Prepared, 'task' | '
       });
     }
     if (deadline.signal.aborted) {
-      throw new HttpProblem('deadline-exceeded', `the computation did not finish within the ${settings.deadlineMs} ms deadline (CONVD_DEADLINE_MS) and was cancelled`);
+      throw new HttpProblem(
+        'deadline-exceeded',
+        `the computation did not finish within the ${settings.deadlineMs} ms deadline (CONVD_DEADLINE_MS) and was cancelled`,
+      );
     }
-    if (clientGone.aborted) throw new HttpProblem('client-closed-request', 'the client closed the connection; the computation was cancelled');
+    if (clientGone.aborted)
+      throw new HttpProblem('client-closed-request', 'the client closed the connection; the computation was cancelled');
     throw err;
   } finally {
     clearTimeout(timer);

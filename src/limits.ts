@@ -41,7 +41,9 @@ export interface OutputsInfo {
 /** The most samples per request whose outputs fit in `limit` bytes, when fewer than the batch do (and one does). */
 function samplesThatFit(outputs: OutputsInfo, limit: number): number | null {
   const bytes = (perSample: boolean) =>
-    outputs.tensors.filter((t) => t.perSample === perSample).reduce((sum, t) => sum + numel(t.shape) * itemSize(outputs.dtype), 0);
+    outputs.tensors
+      .filter((t) => t.perSample === perSample)
+      .reduce((sum, t) => sum + numel(t.shape) * itemSize(outputs.dtype), 0);
   const perSample = bytes(true) / outputs.batch;
   if (perSample === 0) return null;
   const fit = Math.floor((limit - bytes(false)) / perSample);
@@ -53,7 +55,10 @@ function outputsMessage(work: Work, limits: WorkLimits, outputs: OutputsInfo | u
   if (!outputs) return over;
   const tensors = outputs.tensors.map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', ');
   const fit = samplesThatFit(outputs, limits.maxOutputBytes);
-  const split = fit === null ? '' : `; split the batch: at most ${fit} of its ${outputs.batch} samples (input.shape[0]) fit in one request`;
+  const split =
+    fit === null
+      ? ''
+      : `; split the batch: at most ${fit} of its ${outputs.batch} samples (input.shape[0]) fit in one request`;
   return `${over}: ${tensors} of ${outputs.dtype}, ${outputs.source}${split}`;
 }
 
@@ -88,7 +93,11 @@ export function checkWorkLimits(
     overall.push(`the request needs ${work.flops} FLOPs; the limit is ${limits.maxFlops} (CONVD_MAX_FLOPS)`);
   }
   if (errors.length > 0 || overall.length > 0) {
-    throw new HttpProblem('limit-exceeded', [...errors.map((e) => e.message), ...overall].join('; '), errors.length > 0 ? { errors } : {});
+    throw new HttpProblem(
+      'limit-exceeded',
+      [...errors.map((e) => e.message), ...overall].join('; '),
+      errors.length > 0 ? { errors } : {},
+    );
   }
 }
 
@@ -96,7 +105,11 @@ export function checkWorkLimits(
  * Reserves what a request that passed the limits and the data-length checks will hold, before
  * any tensor data is decoded (a no-op without `limits.reserve`).
  */
-export function reserveWork(operands: Readonly<Partial<Record<string, TensorMeta>>>, work: Work, limits: WorkLimits): void {
+export function reserveWork(
+  operands: Readonly<Partial<Record<string, TensorMeta>>>,
+  work: Work,
+  limits: WorkLimits,
+): void {
   if (!limits.reserve) return;
   const metas = Object.values(operands).filter((t): t is TensorMeta => t !== undefined);
   const tensorBytes = metas.reduce((sum, t) => sum + numel(t.shape) * itemSize(t.dtype), 0);

@@ -45,15 +45,35 @@ export function createMetrics(pool: WorkerPool): Metrics {
   poolGauge('convd_pool_queue_depth', 'Conv tasks waiting for a worker thread', () => pool.stats().queued);
   poolGauge('convd_pool_active_tasks', 'Conv tasks running on a worker thread', () => pool.stats().active);
   poolGauge('convd_pool_threads', 'Worker threads in the pool', () => pool.stats().threads);
-  poolGauge('convd_pool_utilization_ratio', 'Share of worker thread time spent running tasks since start (0-1)', () => pool.stats().utilization);
+  poolGauge(
+    'convd_pool_utilization_ratio',
+    'Share of worker thread time spent running tasks since start (0-1)',
+    () => pool.stats().utilization,
+  );
   // The engine the workers pick for each dtype, set once they have said (before the app is ready).
-  const kernel = new Gauge({ name: 'convd_kernel_info', help: 'Kernel engine and instruction set per dtype (value 1)', labelNames: ['dtype', 'engine', 'isa'] as const, registers });
-  const flops = new Counter({ name: 'convd_flops_computed_total', help: 'Floating-point operations computed', labelNames: ['op'] as const, registers });
-  const bytes = new Counter({ name: 'convd_output_bytes_computed_total', help: 'Bytes of output tensors computed', labelNames: ['op'] as const, registers });
+  const kernel = new Gauge({
+    name: 'convd_kernel_info',
+    help: 'Kernel engine and instruction set per dtype (value 1)',
+    labelNames: ['dtype', 'engine', 'isa'] as const,
+    registers,
+  });
+  const flops = new Counter({
+    name: 'convd_flops_computed_total',
+    help: 'Floating-point operations computed',
+    labelNames: ['op'] as const,
+    registers,
+  });
+  const bytes = new Counter({
+    name: 'convd_output_bytes_computed_total',
+    help: 'Bytes of output tensors computed',
+    labelNames: ['op'] as const,
+    registers,
+  });
 
   return {
     registry,
-    observeRequest: (method, route, status, seconds) => requestDuration.observe({ method, route, status: String(status) }, seconds),
+    observeRequest: (method, route, status, seconds) =>
+      requestDuration.observe({ method, route, status: String(status) }, seconds),
     countComputed: (op, f, b) => {
       flops.inc({ op }, f);
       bytes.inc({ op }, b);

@@ -18,7 +18,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createJsonSchemaTransformObject, jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { OPS } from './ops/index.js';
-import { binBase64, ERROR_STATUSES, SHARED_PROBLEMS, type Example, type JsonTensorExample, type OperationExamples } from './schemas/examples.js';
+import {
+  binBase64,
+  ERROR_STATUSES,
+  SHARED_PROBLEMS,
+  type Example,
+  type JsonTensorExample,
+  type OperationExamples,
+} from './schemas/examples.js';
 import type { Problem } from './schemas/problem.js';
 
 /** package.json at the repository root (this module runs as dist/src/openapi.js; the image has /app/package.json). */
@@ -34,7 +41,10 @@ export const OPERATIONS: Record<string, { name: string; examples: OperationExamp
 );
 
 /** The problem examples of one status of an operation: its own, then the shared ones. */
-export function problemExamples(path: string, status: (typeof ERROR_STATUSES)[number]): Record<string, Example<Problem>> {
+export function problemExamples(
+  path: string,
+  status: (typeof ERROR_STATUSES)[number],
+): Record<string, Example<Problem>> {
   return { ...OPERATIONS[path].examples.problems[status as 400 | 413], ...SHARED_PROBLEMS[status] };
 }
 
@@ -53,7 +63,9 @@ type JsonObject = { [key: string]: Json };
 function mapRefs(node: Json, rename: (ref: string) => string): Json {
   if (Array.isArray(node)) return node.map((n) => mapRefs(n, rename));
   if (node === null || typeof node !== 'object') return node;
-  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? rename(v) : mapRefs(v, rename)]));
+  return Object.fromEntries(
+    Object.entries(node).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? rename(v) : mapRefs(v, rename)]),
+  );
 }
 
 function forEachRef(node: Json, visit: (ref: string) => void): void {
@@ -100,11 +112,14 @@ export function dedupeSchemas(doc: JsonObject): JsonObject {
     const name = nameOf(ref);
     return name !== undefined && rename.has(name) ? SCHEMAS + rename.get(name) : ref;
   };
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const base of pairs) {
       const input = `${base}Input`;
-      if (rename.has(input) && JSON.stringify(mapRefs(schemas[input], renamed)) !== JSON.stringify(mapRefs(schemas[base], renamed))) {
+      if (
+        rename.has(input) &&
+        JSON.stringify(mapRefs(schemas[input], renamed)) !== JSON.stringify(mapRefs(schemas[base], renamed))
+      ) {
         rename.delete(input);
         changed = true;
       }
@@ -116,7 +131,11 @@ export function dedupeSchemas(doc: JsonObject): JsonObject {
     const final = rename.get(name) ?? name;
     if (final === name || !used.has(final)) kept[final] = mapRefs(schemas[name], renamed);
   }
-  const sorted = Object.fromEntries(Object.keys(kept).sort().map((k) => [k, kept[k]]));
+  const sorted = Object.fromEntries(
+    Object.keys(kept)
+      .sort()
+      .map((k) => [k, kept[k]]),
+  );
   return { ...doc, paths: mapRefs(doc.paths, renamed), components: { ...components, schemas: sorted } };
 }
 
@@ -141,16 +160,24 @@ export function addExamples(doc: JsonObject): JsonObject {
     const msgpack: JsonObject = {};
     for (const [name, e] of Object.entries(docs.requests)) {
       examples[`${op}Request.${name}`] = example(e, e.request);
-      examples[`${op}Response.${name}`] = example({ summary: e.summary, description: 'The answer to the request example of the same name.' }, e.response);
+      examples[`${op}Response.${name}`] = example(
+        { summary: e.summary, description: 'The answer to the request example of the same name.' },
+        e.response,
+      );
       examples[`${op}ResponseMsgpack.${name}`] = example(
-        { summary: e.summary, description: 'The answer to the request example of the same name, decoded, each bin shown as the base64 of its bytes.' },
+        {
+          summary: e.summary,
+          description:
+            'The answer to the request example of the same name, decoded, each bin shown as the base64 of its bytes.',
+        },
         msgpackView(e.response),
       );
       requests[name] = ref(`${op}Request.${name}`);
       json[name] = ref(`${op}Response.${name}`);
       msgpack[name] = ref(`${op}ResponseMsgpack.${name}`);
     }
-    for (const media of Object.values(((operation.requestBody as JsonObject).content ?? {}) as JsonObject)) (media as JsonObject).examples = requests;
+    for (const media of Object.values(((operation.requestBody as JsonObject).content ?? {}) as JsonObject))
+      (media as JsonObject).examples = requests;
     const responses = operation.responses as JsonObject;
     const ok = (responses['200'] as JsonObject).content as JsonObject;
     (ok['application/json'] as JsonObject).examples = json;
@@ -166,12 +193,19 @@ export function addExamples(doc: JsonObject): JsonObject {
       ((response.content as JsonObject)['application/problem+json'] as JsonObject).examples = named;
       if (status === 503) {
         response.headers = {
-          'Retry-After': { description: 'Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default).', schema: { type: 'integer', minimum: 1 } },
+          'Retry-After': {
+            description: 'Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default).',
+            schema: { type: 'integer', minimum: 1 },
+          },
         };
       }
     }
   }
-  const sorted = Object.fromEntries(Object.keys(examples).sort().map((k) => [k, examples[k]]));
+  const sorted = Object.fromEntries(
+    Object.keys(examples)
+      .sort()
+      .map((k) => [k, examples[k]]),
+  );
   return { ...doc, components: { ...components, examples: sorted } };
 }
 

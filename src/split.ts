@@ -23,9 +23,17 @@ export interface SplitSettings {
  * The image ranges to run a request as: one range (no split) unless it is big, has images to
  * share and finds at least two of the pool's threads idle (`idleThreads`, all by default).
  */
-export function batchSlices(batch: number, flops: number, settings: SplitSettings, idleThreads = settings.poolThreads): BatchRange[] {
+export function batchSlices(
+  batch: number,
+  flops: number,
+  settings: SplitSettings,
+  idleThreads = settings.poolThreads,
+): BatchRange[] {
   const count = flops >= settings.splitMinFlops ? Math.max(1, Math.min(settings.poolThreads, idleThreads, batch)) : 1;
-  return Array.from({ length: count }, (_, i): BatchRange => [Math.floor((i * batch) / count), Math.floor(((i + 1) * batch) / count)]);
+  return Array.from({ length: count }, (_, i): BatchRange => [
+    Math.floor((i * batch) / count),
+    Math.floor(((i + 1) * batch) / count),
+  ]);
 }
 
 function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult[ResultName][]): void {
@@ -41,11 +49,21 @@ function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult
  * result: its per-sample results are shared, each thread writing its images; the others are
  * the ranges' partial sums, added here. Any operation whose kernels take a batch range runs so.
  */
-export async function runSplit(pool: WorkerPool, task: Task, slices: BatchRange[], signal: AbortSignal): Promise<TaskResult> {
+export async function runSplit(
+  pool: WorkerPool,
+  task: Task,
+  slices: BatchRange[],
+  signal: AbortSignal,
+): Promise<TaskResult> {
   const dtype = task.geometry.dtype;
   const wanted = Object.entries(task.results) as [ResultName, { shape: number[]; perSample: boolean }][];
-  const sharedOutputs = Object.fromEntries(wanted.filter(([, r]) => r.perSample).map(([name, r]) => [name, allocShared(dtype, numel(r.shape))]));
-  const parts = await pool.runAll(slices.map((batch) => ({ ...task, batch, sharedOutputs })), signal);
+  const sharedOutputs = Object.fromEntries(
+    wanted.filter(([, r]) => r.perSample).map(([name, r]) => [name, allocShared(dtype, numel(r.shape))]),
+  );
+  const parts = await pool.runAll(
+    slices.map((batch) => ({ ...task, batch, sharedOutputs })),
+    signal,
+  );
   const result: TaskResult = { ...sharedOutputs };
   for (const [name] of wanted) {
     if (result[name]) continue;

@@ -68,7 +68,9 @@ class Lane {
 
   async runAll(tasks: Task[], signal: AbortSignal): Promise<TaskResult[]> {
     if (this.admitted + tasks.length > this.threads + this.maxQueue) {
-      throw new QueueFullError(`all ${this.threads} threads of the ${this.name} lane are busy and ${this.maxQueue} requests are already waiting`);
+      throw new QueueFullError(
+        `all ${this.threads} threads of the ${this.name} lane are busy and ${this.maxQueue} requests are already waiting`,
+      );
     }
     this.admitted += tasks.length;
     const siblings = new AbortController();
@@ -123,7 +125,10 @@ export class WorkerPool {
     this.threads = options.threads;
     this.main = new Lane('main', options.threads, options.maxQueue, worker);
     const small = options.smallLane;
-    this.small = small && small.threads > 0 ? { lane: new Lane('small-task', small.threads, options.maxQueue, worker), maxFlops: small.maxFlops } : null;
+    this.small =
+      small && small.threads > 0
+        ? { lane: new Lane('small-task', small.threads, options.maxQueue, worker), maxFlops: small.maxFlops }
+        : null;
     this.started = Promise.all([this.main.started, this.small?.lane.started]).then(() => undefined);
   }
 

@@ -19,7 +19,8 @@ import { JSON_TENSOR_FIELDS, jsonText, type JsonParseResult, type JsonTask } fro
 
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `values` as a typed array of `dtype`, or null when one of them is not a number or a non-finite name. */
 function typed(values: unknown[], dtype: DType): Float32Array | Float64Array | null {
@@ -57,14 +58,16 @@ function deeperThan(value: unknown, limit: number): boolean {
     const [v, depth] = stack.pop()!;
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= limit) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
   }
   return false;
 }
 
 function parse(chunks: ArrayBuffer[]) {
   const joined = chunks.length === 1 ? Buffer.from(chunks[0]) : Buffer.concat(chunks.map((c) => Buffer.from(c)));
-  const bytes = joined.buffer.byteLength === joined.byteLength ? (joined.buffer as ArrayBuffer) : Uint8Array.from(joined).buffer;
+  const bytes =
+    joined.buffer.byteLength === joined.byteLength ? (joined.buffer as ArrayBuffer) : Uint8Array.from(joined).buffer;
   const text = joined.toString('utf8');
   if (text.length === 0) return { ok: false, reason: 'empty' } satisfies JsonParseResult;
   let value: unknown;
@@ -74,7 +77,8 @@ function parse(chunks: ArrayBuffer[]) {
     return { ok: false, reason: 'invalid' } satisfies JsonParseResult;
   }
   // the event loop parses it again itself (a garbage body: it fails validation there as it would have)
-  if (deeperThan(value, MAX_CLONE_DEPTH)) return withTransfers({ ok: false, reason: 'deep', bytes } satisfies JsonParseResult, [bytes]);
+  if (deeperThan(value, MAX_CLONE_DEPTH))
+    return withTransfers({ ok: false, reason: 'deep', bytes } satisfies JsonParseResult, [bytes]);
   const buffers: ArrayBuffer[] = [];
   const converted: string[] = [];
   if (isPlainObject(value)) {
@@ -93,7 +97,12 @@ function parse(chunks: ArrayBuffer[]) {
 
 function stringify(tensors: Extract<JsonTask, { op: 'stringify' }>['tensors']) {
   const text = jsonText(
-    Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: realView(t.dtype, t.buffer) }])),
+    Object.fromEntries(
+      Object.entries(tensors).map(([name, t]) => [
+        name,
+        { dtype: t.dtype, shape: t.shape, data: realView(t.dtype, t.buffer) },
+      ]),
+    ),
     'array',
   );
   const bytes = new Uint8Array(new ArrayBuffer(Buffer.byteLength(text)));

@@ -14,16 +14,38 @@ import { convTranspose } from './kernels/transpose.js';
 export type Outputs = Partial<Record<ResultName, Real>>;
 
 /** Runs the task's kernels, writing `out`; `view` reads one of its operand buffers in its dtype. */
-export type Runner<N extends OpName> = (task: TaskFor<N>, out: Outputs, view: (buffer: TensorBuffer | undefined) => Real) => void;
+export type Runner<N extends OpName> = (
+  task: TaskFor<N>,
+  out: Outputs,
+  view: (buffer: TensorBuffer | undefined) => Real,
+) => void;
 
 export const runners: { readonly [N in OpName]: Runner<N> } = {
   conv_forward: ({ geometry: g, tensors: t, batch }, out, view) =>
     convForward(g, view(t.input), view(t.weight), t.bias ? view(t.bias) : null, out.output!, engineFor(g.dtype), batch),
   conv_backward: ({ geometry: g, tensors: t, batch }, out, view) =>
-    convBackward(g, view(t.input), view(t.weight), view(t.grad_output), { input: out.grad_input, weight: out.grad_weight, bias: out.grad_bias }, engineFor(g.dtype), batch),
+    convBackward(
+      g,
+      view(t.input),
+      view(t.weight),
+      view(t.grad_output),
+      { input: out.grad_input, weight: out.grad_weight, bias: out.grad_bias },
+      engineFor(g.dtype),
+      batch,
+    ),
   // the transposed convolution's output is its convolution's input
   conv_transpose: ({ geometry: g, tensors: t, batch }, out, view) =>
-    convTranspose(g, view(t.input), view(t.weight), t.bias ? view(t.bias) : null, out.output!, engineFor(g.dtype), batch),
-  pool_forward: ({ geometry: g, pooling, tensors: t, batch }, out, view) => poolForward(g, pooling, view(t.input), out.output!, batch),
-  pool_backward: ({ geometry: g, pooling, tensors: t, batch }, out, view) => poolBackward(g, pooling, view(t.input), view(t.grad_output), out.grad_input!, batch),
+    convTranspose(
+      g,
+      view(t.input),
+      view(t.weight),
+      t.bias ? view(t.bias) : null,
+      out.output!,
+      engineFor(g.dtype),
+      batch,
+    ),
+  pool_forward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
+    poolForward(g, pooling, view(t.input), out.output!, batch),
+  pool_backward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
+    poolBackward(g, pooling, view(t.input), view(t.grad_output), out.grad_input!, batch),
 };

@@ -56,7 +56,8 @@ async function ortImpl(constWeights: boolean): Promise<Impl> {
     unsupported(g, op) {
       if (g.layout !== 'channels_first') return 'bench feeds ORT NCHW only';
       if (g.paddingMode !== 'zeros') return 'ONNX Conv pads with zeros only';
-      if (op === 'grad_weight') return constWeights ? 'grad_weight has no weight operand (see ort)' : gradWeightUnsupported(onnxConv(g));
+      if (op === 'grad_weight')
+        return constWeights ? 'grad_weight has no weight operand (see ort)' : gradWeightUnsupported(onnxConv(g));
       return null;
     },
     async prepare(p: Problem, op: Op): Promise<Prepared> {
@@ -83,7 +84,8 @@ async function ortImpl(constWeights: boolean): Promise<Impl> {
       const expected = op === 'forward' ? c.output : op === 'grad_input' ? c.input : c.weight;
       const once = async (): Promise<Float32Array> => {
         const out = (await session.run(feeds))[output];
-        if (out.dims.join() !== expected.join()) throw new Error(`ort ${op} gave shape [${out.dims}], expected [${expected}]`);
+        if (out.dims.join() !== expected.join())
+          throw new Error(`ort ${op} gave shape [${out.dims}], expected [${expected}]`);
         return out.data as Float32Array;
       };
       return {

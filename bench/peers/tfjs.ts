@@ -38,14 +38,24 @@ export async function tfjsImpls(): Promise<Impl[]> {
     // silence the one-time "install tfjs-node" banner the cpu backend prints on first use
     (tf.findBackend('cpu') as unknown as { firstUse: boolean }).firstUse = false;
     impls.push(
-      tfjsImpl(tf, 'cpu', `@tensorflow/tfjs-backend-cpu ${cpu.version_cpu} (tfjs-core ${tf.version_core})`, 'plain JavaScript kernels, 1 thread; NCHW, depthwise NHWC'),
+      tfjsImpl(
+        tf,
+        'cpu',
+        `@tensorflow/tfjs-backend-cpu ${cpu.version_cpu} (tfjs-core ${tf.version_core})`,
+        'plain JavaScript kernels, 1 thread; NCHW, depthwise NHWC',
+      ),
     );
   }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   if (await tf.setBackend('wasm')) {
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     impls.push(
-      tfjsImpl(tf, 'wasm', `@tensorflow/tfjs-backend-wasm ${wasm.version_wasm}`, `XNNPACK${simd ? ' SIMD' : ' (no SIMD)'}, ${wasm.getThreadsCount()} thread; NHWC only`),
+      tfjsImpl(
+        tf,
+        'wasm',
+        `@tensorflow/tfjs-backend-wasm ${wasm.version_wasm}`,
+        `XNNPACK${simd ? ' SIMD' : ' (no SIMD)'}, ${wasm.getThreadsCount()} thread; NHWC only`,
+      ),
     );
   }
   return impls;
@@ -110,7 +120,8 @@ function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promi
       : () => tf.conv2d(x, f, strides, pad, dataFormat, dilations);
   } else if (op === 'grad_input') {
     op1 = depthwise
-      ? () => run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { strides, dilations, pad, inputShape: xShape })
+      ? () =>
+          run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { strides, dilations, pad, inputShape: xShape })
       : () => run('Conv2DBackpropInput', { dy, filter: f }, { strides, pad, dataFormat, inputShape: xShape });
   } else {
     op1 = depthwise
@@ -122,7 +133,8 @@ function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promi
     await use();
     const y = op1();
     try {
-      if (y.shape.join() !== expected.join()) throw new Error(`tfjs ${op} gave shape [${y.shape}], expected [${expected}]`);
+      if (y.shape.join() !== expected.join())
+        throw new Error(`tfjs ${op} gave shape [${y.shape}], expected [${expected}]`);
       return (await y.data()) as Float32Array;
     } finally {
       y.dispose();
@@ -145,4 +157,3 @@ function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promi
     },
   };
 }
-

@@ -28,11 +28,17 @@ function fail(message: string): never {
 function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-5): void {
   if (got.length !== want.length) fail(`${what}: ${got.length} values, expected ${want.length}`);
   for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i])))) fail(`${what}[${i}] is ${got[i]}, expected ${want[i]}`);
+    if (!(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i]))))
+      fail(`${what}[${i}] is ${got[i]}, expected ${want[i]}`);
   }
 }
 
-async function postJson(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+async function postJson(
+  url: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return fetch(url + path, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
@@ -84,7 +90,9 @@ async function check(url: string): Promise<void> {
     signal: AbortSignal.timeout(30_000),
   });
   if (res.status !== 200) fail(`forward (msgpack): ${res.status} ${await res.text()}`);
-  const packed = unpackr.unpack(new Uint8Array(await res.arrayBuffer())) as { output: { shape: number[]; data: Uint8Array } };
+  const packed = unpackr.unpack(new Uint8Array(await res.arrayBuffer())) as {
+    output: { shape: number[]; data: Uint8Array };
+  };
   assertClose('msgpack forward output', new Float64Array(Uint8Array.from(packed.output.data).buffer), [3, 6, 9, 12, 9]);
 
   for (const path of ['/healthz', '/readyz', '/openapi.json', '/docs']) {
@@ -92,7 +100,9 @@ async function check(url: string): Promise<void> {
     if (r.status !== 200) fail(`GET ${path}: ${r.status}`);
     await r.arrayBuffer();
   }
-  console.log('probe check: forward (JSON, msgpack) and backward (JSON) through nginx return the right numbers; /healthz /readyz /openapi.json /docs answer 200');
+  console.log(
+    'probe check: forward (JSON, msgpack) and backward (JSON) through nginx return the right numbers; /healthz /readyz /openapi.json /docs answer 200',
+  );
 }
 
 async function spread(url: string, n: number, tag: string): Promise<void> {
@@ -102,7 +112,8 @@ async function spread(url: string, n: number, tag: string): Promise<void> {
       const i = next++;
       const res = await postJson(url, '/conv/forward', example, { 'x-request-id': `${tag}-${i}` });
       if (res.status !== 200) fail(`spread request ${i}: ${res.status} ${await res.text()}`);
-      if (res.headers.get('x-request-id') !== `${tag}-${i}`) fail(`spread request ${i}: x-request-id ${res.headers.get('x-request-id')}`);
+      if (res.headers.get('x-request-id') !== `${tag}-${i}`)
+        fail(`spread request ${i}: x-request-id ${res.headers.get('x-request-id')}`);
       await res.arrayBuffer();
     }
   };
@@ -120,7 +131,8 @@ const streamBody = JSON.stringify({
 const streamWant = (() => {
   const want = new Float64Array(8 * H * H);
   const valid = (i: number) => 1 + (i > 0 ? 1 : 0) + (i < H - 1 ? 1 : 0);
-  for (let o = 0; o < 8; o++) for (let i = 0; i < H; i++) for (let j = 0; j < H; j++) want[(o * H + i) * H + j] = 4 * valid(i) * valid(j);
+  for (let o = 0; o < 8; o++)
+    for (let i = 0; i < H; i++) for (let j = 0; j < H; j++) want[(o * H + i) * H + j] = 4 * valid(i) * valid(j);
   return want;
 })();
 
@@ -160,7 +172,13 @@ async function stream(url: string, seconds: number, concurrency: number, readyFi
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const summary = { sent, ok, failed: failures.length, statuses: Object.fromEntries(statuses), firstFailures: failures.slice(0, 5) };
+  const summary = {
+    sent,
+    ok,
+    failed: failures.length,
+    statuses: Object.fromEntries(statuses),
+    firstFailures: failures.slice(0, 5),
+  };
   console.log(`probe stream: ${JSON.stringify(summary)}`);
   if (failures.length > 0 || ok === 0) process.exit(1);
 }

@@ -79,7 +79,13 @@ class HealthProbe {
 
 const summary = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return { count: s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
+  return {
+    count: s.length,
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    max: s.at(-1) ?? NaN,
+  };
 };
 
 /** Peak RSS of `pid` sampled every 20 ms until stopped. */
@@ -111,7 +117,12 @@ async function metric(url: string, name: string): Promise<number | null> {
 async function tinyRequest(url: string): Promise<{ status: number; ms: number; correct: boolean }> {
   const t = performance.now();
   try {
-    const r = await fetch(`${url}/conv/forward`, { method: 'POST', headers: TINY.headers, body: TINY.body, signal: AbortSignal.timeout(15_000) });
+    const r = await fetch(`${url}/conv/forward`, {
+      method: 'POST',
+      headers: TINY.headers,
+      body: TINY.body,
+      signal: AbortSignal.timeout(15_000),
+    });
     const text = await r.text();
     return { status: r.status, ms: performance.now() - t, correct: r.status === 200 && text === TINY.answer };
   } catch {
@@ -134,7 +145,14 @@ interface Upload {
 
 function startUpload(port: number, declared: number, chunk: Buffer): Upload {
   const socket = connect(port, '127.0.0.1');
-  const u: Upload = { socket, startedAt: performance.now(), answeredAfter: null, status: null, closedAfter: null, sent: 0 };
+  const u: Upload = {
+    socket,
+    startedAt: performance.now(),
+    answeredAfter: null,
+    status: null,
+    closedAfter: null,
+    sent: 0,
+  };
   let head = '';
   socket.on('data', (c: Buffer) => {
     if (u.answeredAfter === null) u.answeredAfter = performance.now() - u.startedAt;
@@ -146,7 +164,9 @@ function startUpload(port: number, declared: number, chunk: Buffer): Upload {
   });
   socket.on('error', () => {});
   socket.on('close', () => (u.closedAfter = performance.now() - u.startedAt));
-  socket.write(`POST /conv/forward HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/msgpack\r\nAccept: application/msgpack\r\nContent-Length: ${declared}\r\n\r\n`);
+  socket.write(
+    `POST /conv/forward HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/msgpack\r\nAccept: application/msgpack\r\nContent-Length: ${declared}\r\n\r\n`,
+  );
   const pump = () => {
     // a client stops sending once it has an answer, and never sends the last byte
     while (u.answeredAfter === null && u.sent < declared - 1 && !socket.destroyed) {
@@ -184,7 +204,14 @@ export interface StalledResult {
   goalsMissed: string[];
 }
 
-async function stalledRun(o: { connections: number; declared: number; env: Record<string, string>; serverJs: string; holdMaxS: number; ci: boolean }): Promise<StalledResult> {
+async function stalledRun(o: {
+  connections: number;
+  declared: number;
+  env: Record<string, string>;
+  serverJs: string;
+  holdMaxS: number;
+  ci: boolean;
+}): Promise<StalledResult> {
   const server = await startServer(o.env, undefined, o.serverJs);
   const pid = server.child.pid!;
   const probe = new HealthProbe(server.url, 100);
@@ -219,12 +246,17 @@ async function stalledRun(o: { connections: number; declared: number; env: Recor
     small ??= await tinyRequest(server.url);
     const heldUploads = uploads.filter((u) => u.status !== 503 && u.status !== 413);
     const ends = heldUploads.map((u) => u.answeredAfter ?? u.closedAfter);
-    const heldDroppedAfterMs = ends.length === 0 ? 0 : ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
+    const heldDroppedAfterMs =
+      ends.length === 0 ? 0 : ends.some((e) => e === null) ? null : Math.max(...(ends as number[]));
     for (const u of uploads) u.socket.destroy();
     await sleep(1000);
     rss.stop();
     const refusedTimes = uploads.filter((u) => u.status === 503 || u.status === 413).map((u) => u.answeredAfter!);
-    const statuses = (list: Upload[]) => list.reduce<Record<string, number>>((acc, u) => ((acc[String(u.status ?? 'none')] = (acc[String(u.status ?? 'none')] ?? 0) + 1), acc), {});
+    const statuses = (list: Upload[]) =>
+      list.reduce<Record<string, number>>(
+        (acc, u) => ((acc[String(u.status ?? 'none')] = (acc[String(u.status ?? 'none')] ?? 0) + 1), acc),
+        {},
+      );
     const refusedSorted = [...refusedTimes].sort((a, b) => a - b);
     const r: StalledResult = {
       connections: o.connections,
@@ -236,7 +268,9 @@ async function stalledRun(o: { connections: number; declared: number; env: Recor
       admitted: heldUploads.length,
       refused: statuses(uploads.filter((u) => u.status === 503 || u.status === 413)),
       firstRefusedAnsweredMs: refusedSorted[0] ?? null,
-      refusedAnsweredMs: refusedSorted.length ? { p50: percentile(refusedSorted, 50), max: refusedSorted.at(-1)! } : null,
+      refusedAnsweredMs: refusedSorted.length
+        ? { p50: percentile(refusedSorted, 50), max: refusedSorted.at(-1)! }
+        : null,
       healthzWhileHeldMs: summary(held.latencies),
       healthzFailures: held.failures,
       smallRequest: small,
@@ -247,12 +281,17 @@ async function stalledRun(o: { connections: number; declared: number; env: Recor
       goalsMissed: [],
     };
     const g = r.goalsMissed;
-    if (safetyStop || r.peakRssGrowthMiB * MiB >= GOALS.stalledRssGrowthBytes) g.push(`peak RSS growth ${fmt(r.peakRssGrowthMiB)} MiB (goal < 1024)${safetyStop ? ', safety stop' : ''}`);
+    if (safetyStop || r.peakRssGrowthMiB * MiB >= GOALS.stalledRssGrowthBytes)
+      g.push(`peak RSS growth ${fmt(r.peakRssGrowthMiB)} MiB (goal < 1024)${safetyStop ? ', safety stop' : ''}`);
     // --ci judges the p95 of the probes (every 100 ms), so that one scheduling hiccup of a shared 2-core machine does not fail CI; the report shows the worst too
     const judged = o.ci ? r.healthzWhileHeldMs.p95 : r.healthzWhileHeldMs.max;
-    if (!(judged < GOALS.stalledHealthzMs) || held.failures > 0) g.push(`/healthz ${o.ci ? 'p95' : 'worst'} ${fmt(judged)} ms, ${held.failures} failed (goal < ${GOALS.stalledHealthzMs} ms)`);
+    if (!(judged < GOALS.stalledHealthzMs) || held.failures > 0)
+      g.push(
+        `/healthz ${o.ci ? 'p95' : 'worst'} ${fmt(judged)} ms, ${held.failures} failed (goal < ${GOALS.stalledHealthzMs} ms)`,
+      );
     if (!small.correct) g.push(`small request answered ${small.status}`);
-    if (r.budgetInUseAfterBytes !== null && r.budgetInUseAfterBytes !== 0) g.push(`${r.budgetInUseAfterBytes} bytes of the budget still in use afterwards`);
+    if (r.budgetInUseAfterBytes !== null && r.budgetInUseAfterBytes !== 0)
+      g.push(`${r.budgetInUseAfterBytes} bytes of the budget still in use afterwards`);
     return r;
   } finally {
     await probe.stop();
@@ -287,13 +326,16 @@ function bigRequests(elements: number, width: number) {
   const expected = Float32Array.from(x); // weight [[[[1]]]]: output = input, in float32
   const samples = Array.from({ length: 1000 }, (_, i) => Math.floor((i * elements) / 1000) + (i % 7));
   const check = (out: { dtype: string; shape: number[]; data: ArrayLike<number> } | undefined) => {
-    if (!out || out.dtype !== 'float32' || out.shape.join() !== shape.join()) return `output ${out?.dtype} [${out?.shape}]`;
-    for (const i of samples) if (out.data[i] !== expected[i]) return `output[${i}] = ${out.data[i]}, expected ${expected[i]}`;
+    if (!out || out.dtype !== 'float32' || out.shape.join() !== shape.join())
+      return `output ${out?.dtype} [${out?.shape}]`;
+    for (const i of samples)
+      if (out.data[i] !== expected[i]) return `output[${i}] = ${out.data[i]}, expected ${expected[i]}`;
     return null;
   };
   const parts = ['{"input":{"dtype":"float32","shape":', JSON.stringify(shape), ',"data":['];
   const chunk = 65536;
-  for (let i = 0; i < elements; i += chunk) parts.push((i ? ',' : '') + Array.from(x.subarray(i, Math.min(elements, i + chunk))).join(','));
+  for (let i = 0; i < elements; i += chunk)
+    parts.push((i ? ',' : '') + Array.from(x.subarray(i, Math.min(elements, i + chunk))).join(','));
   parts.push(']},"weight":{"dtype":"float32","shape":[1,1,1,1],"data":[1]}}');
   const json: BigRequest = {
     body: Buffer.from(parts.join('')),
@@ -340,14 +382,25 @@ interface PhaseResult {
   eventLoopLagMaxSeconds: number | null;
 }
 
-async function phase(server: ServerProcess, probe: HealthProbe, name: string, req: BigRequest, concurrent: number): Promise<PhaseResult> {
+async function phase(
+  server: ServerProcess,
+  probe: HealthProbe,
+  name: string,
+  req: BigRequest,
+  concurrent: number,
+): Promise<PhaseResult> {
   await metric(server.url, 'nodejs_eventloop_lag_max_seconds'); // resets the server's own lag histogram
   await probe.take();
   const answers = await Promise.all(
     Array.from({ length: concurrent }, async () => {
       const t = performance.now();
       try {
-        const r = await fetch(`${server.url}/conv/forward`, { method: 'POST', headers: req.headers, body: new Uint8Array(req.body), signal: AbortSignal.timeout(120_000) });
+        const r = await fetch(`${server.url}/conv/forward`, {
+          method: 'POST',
+          headers: req.headers,
+          body: new Uint8Array(req.body),
+          signal: AbortSignal.timeout(120_000),
+        });
         const body = Buffer.from(await r.arrayBuffer());
         return { status: r.status, ms: performance.now() - t, body };
       } catch (err) {
@@ -397,9 +450,21 @@ async function jsonRun(o: { env: Record<string, string>; serverJs: string; eleme
     rss.stop();
     const goalsMissed: string[] = [];
     const four = phases[1];
-    if (!(four.healthzMs.max < GOALS.jsonHealthzMs) || four.healthzFailures > 0) goalsMissed.push(`/healthz worst ${fmt(four.healthzMs.max)} ms with 4 JSON requests, ${four.healthzFailures} failed (goal < ${GOALS.jsonHealthzMs} ms)`);
+    if (!(four.healthzMs.max < GOALS.jsonHealthzMs) || four.healthzFailures > 0)
+      goalsMissed.push(
+        `/healthz worst ${fmt(four.healthzMs.max)} ms with 4 JSON requests, ${four.healthzFailures} failed (goal < ${GOALS.jsonHealthzMs} ms)`,
+      );
     for (const p of phases) if (p.defects.length) goalsMissed.push(`${p.name}: ${p.defects.slice(0, 3).join('; ')}`);
-    return { shape, elements: o.elements, jsonBodyBytes: json.body.length, msgpackBodyBytes: msgpack.body.length, baselineRssMiB: baseline / MiB, peakRssMiB: rss.peak() / MiB, phases, goalsMissed };
+    return {
+      shape,
+      elements: o.elements,
+      jsonBodyBytes: json.body.length,
+      msgpackBodyBytes: msgpack.body.length,
+      baselineRssMiB: baseline / MiB,
+      peakRssMiB: rss.peak() / MiB,
+      phases,
+      goalsMissed,
+    };
   } finally {
     rss.stop();
     await probe.stop();
@@ -417,16 +482,24 @@ async function main(): Promise<void> {
   const goals = args['no-goals'] !== true;
   const label = typeof args.label === 'string' ? args.label : '';
   const missed: string[] = [];
-  const meta = { date: new Date().toISOString(), server: serverJs === SERVER_JS ? 'dist/src/server.js' : serverJs, label: label || null };
+  const meta = {
+    date: new Date().toISOString(),
+    server: serverJs === SERVER_JS ? 'dist/src/server.js' : serverJs,
+    label: label || null,
+  };
 
   if (scenario === 'stalled' || scenario === 'all') {
-    const counts = String(args.counts ?? '16,64,256').split(',').map(Number);
+    const counts = String(args.counts ?? '16,64,256')
+      .split(',')
+      .map(Number);
     const declared = Number(args['declared-mib'] ?? 60) * MiB;
     const budget = String(args.budget ?? 512 * MiB);
     const env = { CONVD_MEMORY_BUDGET_BYTES: budget };
     const holdMaxS = Number(args['hold-max'] ?? 20);
     const results: StalledResult[] = [];
-    console.error(`stalled uploads: ${counts.join(', ')} connections x ${declared / MiB} MiB declared, CONVD_MEMORY_BUDGET_BYTES=${budget} (the machine is shared: figures are noisy)`);
+    console.error(
+      `stalled uploads: ${counts.join(', ')} connections x ${declared / MiB} MiB declared, CONVD_MEMORY_BUDGET_BYTES=${budget} (the machine is shared: figures are noisy)`,
+    );
     for (const connections of counts) {
       const r = await stalledRun({ connections, declared, env, serverJs, holdMaxS, ci: args.ci === true });
       results.push(r);
@@ -440,14 +513,18 @@ async function main(): Promise<void> {
     }
     if (outDir) {
       mkdirSync(outDir, { recursive: true });
-      writeFileSync(join(outDir, `stalled-uploads${label ? `-${label}` : ''}.json`), JSON.stringify({ ...meta, env, goals: GOALS, results }, null, 2) + '\n');
+      writeFileSync(
+        join(outDir, `stalled-uploads${label ? `-${label}` : ''}.json`),
+        JSON.stringify({ ...meta, env, goals: GOALS, results }, null, 2) + '\n',
+      );
     }
   }
 
   if (scenario === 'json' || scenario === 'all') {
     const elements = Number(args.elements ?? 1024 * 3200);
     const env: Record<string, string> = {};
-    if (typeof args.env === 'string') for (const kv of args.env.split(',')) env[kv.split('=')[0]] = kv.split('=').slice(1).join('=');
+    if (typeof args.env === 'string')
+      for (const kv of args.env.split(',')) env[kv.split('=')[0]] = kv.split('=').slice(1).join('=');
     console.error(`large JSON bodies: ${elements} numbers each way (the machine is shared: figures are noisy)`);
     const r = await jsonRun({ env, serverJs, elements, width: 3200 });
     for (const p of r.phases) {
@@ -460,7 +537,10 @@ async function main(): Promise<void> {
     missed.push(...r.goalsMissed.map((m) => `json: ${m}`));
     if (outDir) {
       mkdirSync(outDir, { recursive: true });
-      writeFileSync(join(outDir, `large-json${label ? `-${label}` : ''}.json`), JSON.stringify({ ...meta, env, goals: GOALS, ...r }, null, 2) + '\n');
+      writeFileSync(
+        join(outDir, `large-json${label ? `-${label}` : ''}.json`),
+        JSON.stringify({ ...meta, env, goals: GOALS, ...r }, null, 2) + '\n',
+      );
     }
   }
 
@@ -468,7 +548,11 @@ async function main(): Promise<void> {
     console.error(`admission: FAILED\n  ${missed.join('\n  ')}`);
     process.exit(1);
   }
-  console.error(missed.length ? `admission: goals missed (reported only, --no-goals)\n  ${missed.join('\n  ')}` : 'admission: ok (every goal met)');
+  console.error(
+    missed.length
+      ? `admission: goals missed (reported only, --no-goals)\n  ${missed.join('\n  ')}`
+      : 'admission: ok (every goal met)',
+  );
 }
 
 await main();

@@ -42,7 +42,8 @@ export function ownChild(child: ChildProcess): ChildProcess {
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -65,7 +66,11 @@ export interface ServerProcess {
 }
 
 /** Starts `node dist/src/server.js` (or `script`) on 127.0.0.1:`port` and waits for /readyz. */
-export async function startServer(env: Record<string, string> = {}, port?: number, script = SERVER_JS): Promise<ServerProcess> {
+export async function startServer(
+  env: Record<string, string> = {},
+  port?: number,
+  script = SERVER_JS,
+): Promise<ServerProcess> {
   const p = port ?? (await freePort());
   const child = ownChild(
     spawn(process.execPath, [script], {
@@ -187,9 +192,11 @@ export function makeS1(seed = 1): S1 {
       } catch (err) {
         return `undecodable: ${(err as Error).message}`;
       }
-      if (out?.dtype !== 'float32' || out.shape.join() !== [n, cout, h, w].join()) return `output ${out?.dtype} [${out?.shape}]`;
+      if (out?.dtype !== 'float32' || out.shape.join() !== [n, cout, h, w].join())
+        return `output ${out?.dtype} [${out?.shape}]`;
       const y = new Float32Array(Uint8Array.from(out.data).buffer);
-      for (const s of samples) if (!(Math.abs(y[s.index] - s.value) <= s.tol)) return `y[${s.index}] = ${y[s.index]}, expected ${s.value}`;
+      for (const s of samples)
+        if (!(Math.abs(y[s.index] - s.value) <= s.tol)) return `y[${s.index}] = ${y[s.index]}, expected ${s.value}`;
       return null;
     },
   };

@@ -67,7 +67,10 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`)
 async function served(replica: ServerProcess): Promise<number> {
   const text = await (await fetch(`${replica.url}/metrics`)).text();
   let total = 0;
-  for (const m of text.matchAll(/^convd_http_request_duration_seconds_count\{[^}]*route="\/conv\/forward"[^}]*\} (\d+)/gm)) total += Number(m[1]);
+  for (const m of text.matchAll(
+    /^convd_http_request_duration_seconds_count\{[^}]*route="\/conv\/forward"[^}]*\} (\d+)/gm,
+  ))
+    total += Number(m[1]);
   return total;
 }
 
@@ -95,8 +98,17 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < REPLICAS; i++) replicas.push(await startServer(env));
     const listen = await freePort();
-    writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, listen, replicas.map((r) => r.port)));
-    nginx = ownChild(spawn(nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] }));
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      nginxConfig(
+        dir,
+        listen,
+        replicas.map((r) => r.port),
+      ),
+    );
+    nginx = ownChild(
+      spawn(nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] }),
+    );
     const url = `http://127.0.0.1:${listen}`;
     for (let i = 0; ; i++) {
       try {
@@ -104,12 +116,21 @@ async function main(): Promise<void> {
       } catch {
         // not up yet
       }
-      if (i > 100 || nginx.exitCode !== null) throw new Error(`nginx did not come up: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+      if (i > 100 || nginx.exitCode !== null)
+        throw new Error(`nginx did not come up: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
       await sleep(100);
     }
-    note(`3 replicas (ports ${replicas.map((r) => r.port).join(', ')}, 1 kernel thread each) behind nginx on ${listen}`);
+    note(
+      `3 replicas (ports ${replicas.map((r) => r.port).join(', ')}, 1 kernel thread each) behind nginx on ${listen}`,
+    );
 
-    const load = runScenario({ url, durationS, mix: ['S1', 'tiny', 'tiny', 'tiny'], connections, name: 'through nginx' });
+    const load = runScenario({
+      url,
+      durationS,
+      mix: ['S1', 'tiny', 'tiny', 'tiny'],
+      connections,
+      name: 'through nginx',
+    });
     const at = (fraction: number) => sleep(durationS * fraction * 1000);
     await at(0.2);
     const killedServed = await served(replicas[1]);
@@ -134,20 +155,38 @@ async function main(): Promise<void> {
     // requests nginx had to send to more than one replica: "$upstream_status" lists each try
     const access = readFileSync(join(dir, 'access.log'), 'utf8').trim().split('\n');
     const retried = access.filter((line) => /"[^"]*,[^"]*"$/.test(line));
-    note(`nginx: ${access.length} requests, ${retried.length} retried on another replica (${[...new Set(retried.map((l) => /"([^"]*)"$/.exec(l)![1]))].join('; ')})`);
+    note(
+      `nginx: ${access.length} requests, ${retried.length} retried on another replica (${[...new Set(retried.map((l) => /"([^"]*)"$/.exec(l)![1]))].join('; ')})`,
+    );
     console.log(markdownTable([result]));
     const failed = failures(result);
-    const non200 = Object.entries(result.kinds).flatMap(([kind, k]) => Object.entries(k!.statuses).filter(([s]) => s !== '200').map(([s, n]) => `${n} ${kind} answered ${s}`));
+    const non200 = Object.entries(result.kinds).flatMap(([kind, k]) =>
+      Object.entries(k!.statuses)
+        .filter(([s]) => s !== '200')
+        .map(([s, n]) => `${n} ${kind} answered ${s}`),
+    );
     failed.push(...non200);
     if (after[1] === 0 || after[2] === 0) failed.push(`a restarted replica served nothing (${after.join(', ')})`);
-    const summary = { date: new Date().toISOString(), durationS, connections, events, nginxRequests: access.length, retried: retried.length, result, servedAfterRestart: after, failures: failed };
+    const summary = {
+      date: new Date().toISOString(),
+      durationS,
+      connections,
+      events,
+      nginxRequests: access.length,
+      retried: retried.length,
+      result,
+      servedAfterRestart: after,
+      failures: failed,
+    };
     const out = typeof args.out === 'string' ? args.out : undefined;
     if (out) {
       mkdirSync(dirname(out), { recursive: true });
       writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
     }
     if (failed.length) {
-      console.error(`failover: FAILED\n  ${failed.join('\n  ')}\n-- nginx error log (tail)\n${readFileSync(join(dir, 'error.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+      console.error(
+        `failover: FAILED\n  ${failed.join('\n  ')}\n-- nginx error log (tail)\n${readFileSync(join(dir, 'error.log'), 'utf8').split('\n').slice(-20).join('\n')}`,
+      );
       process.exitCode = 1;
     } else {
       console.error(

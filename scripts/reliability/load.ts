@@ -20,7 +20,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import autocannon from 'autocannon';
-import { fmt, makeS1, parseArgs, percentile, S1_FLOPS, SERVER_JS, startServer, TINY, type ServerProcess } from './common.js';
+import {
+  fmt,
+  makeS1,
+  parseArgs,
+  percentile,
+  S1_FLOPS,
+  SERVER_JS,
+  startServer,
+  TINY,
+  type ServerProcess,
+} from './common.js';
 
 type Kind = 'S1' | 'tiny';
 
@@ -87,13 +97,15 @@ export async function runScenario(o: LoadOptions): Promise<ScenarioResult> {
   });
   let instance!: autocannon.Instance;
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
-    instance = autocannon({ url: o.url, connections: o.connections, duration: o.durationS, timeout: 60, requests: o.mix.map(request) }, (err, result) =>
-      err ? reject(err) : resolve(result),
+    instance = autocannon(
+      { url: o.url, connections: o.connections, duration: o.durationS, timeout: 60, requests: o.mix.map(request) },
+      (err, result) => (err ? reject(err) : resolve(result)),
     );
   });
   // latency percentiles are of the 200 answers (a 503 is answered at once and says nothing about service time)
   instance.on('response', (client, status, _bytes, ms) => {
-    const kind = (client as unknown as { requestIterator?: { context?: { kind?: Kind } } }).requestIterator?.context?.kind;
+    const kind = (client as unknown as { requestIterator?: { context?: { kind?: Kind } } }).requestIterator?.context
+      ?.kind;
     if (kind && status === 200) latencies[kind].push(ms);
   });
 
@@ -104,7 +116,12 @@ export async function runScenario(o: LoadOptions): Promise<ScenarioResult> {
       await new Promise((r) => setTimeout(r, 1000));
       if (!checking) break;
       try {
-        const res = await fetch(`${o.url}/conv/forward`, { method: 'POST', headers: s1.headers, body: new Uint8Array(s1.body), signal: AbortSignal.timeout(60_000) });
+        const res = await fetch(`${o.url}/conv/forward`, {
+          method: 'POST',
+          headers: s1.headers,
+          body: new Uint8Array(s1.body),
+          signal: AbortSignal.timeout(60_000),
+        });
         const bytes = new Uint8Array(await res.arrayBuffer());
         if (res.status === 200) {
           spotChecks++;
@@ -198,24 +215,45 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const ci = args.ci === true;
   const durationS = Number(args.duration ?? (ci ? 4 : 10));
-  const connections = String(args.connections ?? (ci ? '1,8,32' : '1,4,16,64')).split(',').map(Number);
+  const connections = String(args.connections ?? (ci ? '1,8,32' : '1,4,16,64'))
+    .split(',')
+    .map(Number);
   let server: ServerProcess | undefined;
   let url = typeof args.url === 'string' ? args.url : undefined;
   if (!url) {
     const env: Record<string, string> = args.threads ? { CONVD_POOL_THREADS: String(args.threads) } : {};
     // --env A=1,B=2: extra server environment
-    if (typeof args.env === 'string') for (const kv of args.env.split(',')) env[kv.split('=')[0]] = kv.split('=').slice(1).join('=');
+    if (typeof args.env === 'string')
+      for (const kv of args.env.split(',')) env[kv.split('=')[0]] = kv.split('=').slice(1).join('=');
     server = await startServer(env, undefined, SERVER_JS);
     url = server.url;
   }
   const results: ScenarioResult[] = [];
   try {
-    console.error(`load: ${url}, ${durationS} s per run, connections ${connections.join(', ')} (the machine is shared: figures are noisy)`);
-    results.push(await runScenario({ url, durationS: Math.min(durationS, 5), mix: ['tiny'], connections: 4, name: 'tiny only (baseline)' }));
+    console.error(
+      `load: ${url}, ${durationS} s per run, connections ${connections.join(', ')} (the machine is shared: figures are noisy)`,
+    );
+    results.push(
+      await runScenario({
+        url,
+        durationS: Math.min(durationS, 5),
+        mix: ['tiny'],
+        connections: 4,
+        name: 'tiny only (baseline)',
+      }),
+    );
     for (const c of connections) {
-      const r = await runScenario({ url, durationS, mix: ['S1', 'tiny', 'tiny', 'tiny'], connections: c, name: 'S1 + 3 tiny' });
+      const r = await runScenario({
+        url,
+        durationS,
+        mix: ['S1', 'tiny', 'tiny', 'tiny'],
+        connections: c,
+        name: 'S1 + 3 tiny',
+      });
       results.push(r);
-      console.error(`  ${c} connections: ${fmt(r.requestsPerSecond, 1)} req/s, S1 p99 ${fmt(r.kinds.S1?.p99 ?? NaN)} ms, tiny p99 ${fmt(r.kinds.tiny?.p99 ?? NaN)} ms, 503 ${r.status503}, 504 ${r.status504}`);
+      console.error(
+        `  ${c} connections: ${fmt(r.requestsPerSecond, 1)} req/s, S1 p99 ${fmt(r.kinds.S1?.p99 ?? NaN)} ms, tiny p99 ${fmt(r.kinds.tiny?.p99 ?? NaN)} ms, 503 ${r.status503}, 504 ${r.status504}`,
+      );
     }
   } finally {
     const code = await server?.stop();
@@ -226,7 +264,21 @@ async function main(): Promise<void> {
   const out = typeof args.out === 'string' ? args.out : undefined;
   if (out) {
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), server: server ? 'dist/src/server.js' : url, env: args.env ?? null, durationS, results, table }, null, 2) + '\n');
+    writeFileSync(
+      out,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          server: server ? 'dist/src/server.js' : url,
+          env: args.env ?? null,
+          durationS,
+          results,
+          table,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   }
   const failed = results.flatMap((r) => failures(r).map((f) => `${r.name} @ ${r.connections}: ${f}`));
   if (failed.length) {

@@ -24,7 +24,11 @@ function medium(op: 'forward' | 'backward'): Uint8Array {
   const input = { dtype: 'float32', shape: [2, 16, 32, 32], data: Buffer.alloc(2 * 16 * 32 * 32 * 4, 0x3c) };
   const weight = { dtype: 'float32', shape: [32, 16, 3, 3], data: Buffer.alloc(32 * 16 * 9 * 4, 0x3c) };
   const gradOutput = { dtype: 'float32', shape: [2, 32, 32, 32], data: Buffer.alloc(2 * 32 * 32 * 32 * 4, 0x3c) };
-  return new Uint8Array(packr.pack(op === 'forward' ? { input, weight, padding: 1 } : { input, weight, padding: 1, grad_output: gradOutput }));
+  return new Uint8Array(
+    packr.pack(
+      op === 'forward' ? { input, weight, padding: 1 } : { input, weight, padding: 1, grad_output: gradOutput },
+    ),
+  );
 }
 
 interface Step {
@@ -47,14 +51,59 @@ async function main(): Promise<void> {
   const s1 = makeS1();
   const tinyAnswer = TINY.answer;
   const steps: Step[] = [
-    { name: 'tiny', path: '/conv/forward', contentType: 'application/json', body: TINY.body, expect: 200, check: (b) => (Buffer.from(b).toString() === tinyAnswer ? null : 'wrong tiny answer') },
-    { name: 'medium forward', path: '/conv/forward', contentType: 'application/msgpack', body: medium('forward'), expect: 200 },
-    { name: 'medium backward', path: '/conv/backward', contentType: 'application/msgpack', body: medium('backward'), expect: 200 },
-    { name: 'bad geometry', path: '/conv/forward', contentType: 'application/json', body: TINY.body.replace('[1,1,2,2]', '[1,2,2,2]'), expect: 400 },
-    { name: 'huge shapes', path: '/conv/forward', contentType: 'application/json', body: TINY.body.replace('[1,1,3,3]', '[2147483647,1,3,3]'), expect: 413 },
+    {
+      name: 'tiny',
+      path: '/conv/forward',
+      contentType: 'application/json',
+      body: TINY.body,
+      expect: 200,
+      check: (b) => (Buffer.from(b).toString() === tinyAnswer ? null : 'wrong tiny answer'),
+    },
+    {
+      name: 'medium forward',
+      path: '/conv/forward',
+      contentType: 'application/msgpack',
+      body: medium('forward'),
+      expect: 200,
+    },
+    {
+      name: 'medium backward',
+      path: '/conv/backward',
+      contentType: 'application/msgpack',
+      body: medium('backward'),
+      expect: 200,
+    },
+    {
+      name: 'bad geometry',
+      path: '/conv/forward',
+      contentType: 'application/json',
+      body: TINY.body.replace('[1,1,2,2]', '[1,2,2,2]'),
+      expect: 400,
+    },
+    {
+      name: 'huge shapes',
+      path: '/conv/forward',
+      contentType: 'application/json',
+      body: TINY.body.replace('[1,1,3,3]', '[2147483647,1,3,3]'),
+      expect: 413,
+    },
     { name: 'wrong type', path: '/conv/forward', contentType: 'text/plain', body: TINY.body, expect: 415 },
-    { name: 'client leaves', path: '/conv/backward', contentType: 'application/msgpack', body: medium('backward'), expect: 0, abortAfterMs: 3 },
-    { name: 'tiny', path: '/conv/forward', contentType: 'application/json', body: TINY.body, expect: 200, check: (b) => (Buffer.from(b).toString() === tinyAnswer ? null : 'wrong tiny answer') },
+    {
+      name: 'client leaves',
+      path: '/conv/backward',
+      contentType: 'application/msgpack',
+      body: medium('backward'),
+      expect: 0,
+      abortAfterMs: 3,
+    },
+    {
+      name: 'tiny',
+      path: '/conv/forward',
+      contentType: 'application/json',
+      body: TINY.body,
+      expect: 200,
+      check: (b) => (Buffer.from(b).toString() === tinyAnswer ? null : 'wrong tiny answer'),
+    },
   ];
 
   const server = await startServer({});
@@ -66,21 +115,36 @@ async function main(): Promise<void> {
 
   async function loop(id: number): Promise<void> {
     for (let i = id; Date.now() < endAt; i++) {
-      const step = i % 25 === 24 ? ({ name: 'S1', path: '/conv/forward', contentType: 'application/msgpack', body: s1.body, expect: 200, check: s1.defect } as Step) : steps[i % steps.length];
+      const step =
+        i % 25 === 24
+          ? ({
+              name: 'S1',
+              path: '/conv/forward',
+              contentType: 'application/msgpack',
+              body: s1.body,
+              expect: 200,
+              check: s1.defect,
+            } as Step)
+          : steps[i % steps.length];
       const controller = new AbortController();
       const timer = step.abortAfterMs ? setTimeout(() => controller.abort(), step.abortAfterMs) : undefined;
       try {
         const res = await fetch(`${server.url}${step.path}`, {
           method: 'POST',
-          headers: { 'content-type': step.contentType, accept: step.contentType === 'application/json' ? 'application/json' : 'application/msgpack' },
+          headers: {
+            'content-type': step.contentType,
+            accept: step.contentType === 'application/json' ? 'application/json' : 'application/msgpack',
+          },
           body: typeof step.body === 'string' ? step.body : new Uint8Array(step.body),
           signal: AbortSignal.any([controller.signal, AbortSignal.timeout(60_000)]),
         });
         const body = new Uint8Array(await res.arrayBuffer());
         requests++;
         statuses.set(`${step.name} ${res.status}`, (statuses.get(`${step.name} ${res.status}`) ?? 0) + 1);
-        if (res.status >= 500 && res.status !== 503) problems.push(`${step.name}: ${res.status} ${Buffer.from(body).toString().slice(0, 200)}`);
-        else if (step.expect && res.status !== step.expect && res.status !== 503) problems.push(`${step.name}: ${res.status}, expected ${step.expect}`);
+        if (res.status >= 500 && res.status !== 503)
+          problems.push(`${step.name}: ${res.status} ${Buffer.from(body).toString().slice(0, 200)}`);
+        else if (step.expect && res.status !== step.expect && res.status !== 503)
+          problems.push(`${step.name}: ${res.status}, expected ${step.expect}`);
         else if (res.status === 200 && step.check) {
           const defect = step.check(body);
           if (defect) problems.push(`${step.name}: ${defect}`);
@@ -102,7 +166,9 @@ async function main(): Promise<void> {
     samples.push({ t: (Date.now() - started) / 60_000, rss: rssOf(pid), heap, requests });
   }
 
-  console.error(`soak: ${minutes} min, ${connections} connections, a sample every ${intervalS} s (the machine is shared: figures are noisy)`);
+  console.error(
+    `soak: ${minutes} min, ${connections} connections, a sample every ${intervalS} s (the machine is shared: figures are noisy)`,
+  );
   const loops = Array.from({ length: connections }, (_, i) => loop(i * 3));
   const sampler = (async () => {
     while (Date.now() < endAt) {
@@ -116,10 +182,18 @@ async function main(): Promise<void> {
 
   const steady = samples.filter((s) => s.t >= 0.2 * minutes);
   const xs = steady.map((s) => s.t);
-  const rssSlope = slope(xs, steady.map((s) => s.rss / MiB));
-  const heapSlope = slope(xs, steady.map((s) => s.heap / MiB));
+  const rssSlope = slope(
+    xs,
+    steady.map((s) => s.rss / MiB),
+  );
+  const heapSlope = slope(
+    xs,
+    steady.map((s) => s.heap / MiB),
+  );
   const rssRange = [Math.min(...steady.map((s) => s.rss)), Math.max(...steady.map((s) => s.rss))].map((v) => v / MiB);
-  const heapRange = [Math.min(...steady.map((s) => s.heap)), Math.max(...steady.map((s) => s.heap))].map((v) => v / MiB);
+  const heapRange = [Math.min(...steady.map((s) => s.heap)), Math.max(...steady.map((s) => s.heap))].map(
+    (v) => v / MiB,
+  );
   const summary = {
     date: new Date().toISOString(),
     minutes,
@@ -129,13 +203,27 @@ async function main(): Promise<void> {
     samples: samples.length,
     rssSlopeMiBPerMin: rssSlope,
     heapSlopeMiBPerMin: heapSlope,
-    rssMiB: { first: samples[0].rss / MiB, steadyMin: rssRange[0], steadyMax: rssRange[1], last: samples.at(-1)!.rss / MiB },
-    heapMiB: { first: samples[0].heap / MiB, steadyMin: heapRange[0], steadyMax: heapRange[1], last: samples.at(-1)!.heap / MiB },
+    rssMiB: {
+      first: samples[0].rss / MiB,
+      steadyMin: rssRange[0],
+      steadyMax: rssRange[1],
+      last: samples.at(-1)!.rss / MiB,
+    },
+    heapMiB: {
+      first: samples[0].heap / MiB,
+      steadyMin: heapRange[0],
+      steadyMax: heapRange[1],
+      last: samples.at(-1)!.heap / MiB,
+    },
     statuses: Object.fromEntries([...statuses.entries()].sort()),
     problems: problems.slice(0, 20),
     problemCount: problems.length,
     serverExitCode: exitCode,
-    series: samples.map((s) => ({ min: Number(s.t.toFixed(3)), rssMiB: Number((s.rss / MiB).toFixed(1)), heapMiB: Number((s.heap / MiB).toFixed(1)) })),
+    series: samples.map((s) => ({
+      min: Number(s.t.toFixed(3)),
+      rssMiB: Number((s.rss / MiB).toFixed(1)),
+      heapMiB: Number((s.heap / MiB).toFixed(1)),
+    })),
   };
   console.log(
     `soak: ${requests} requests in ${minutes} min (${fmt(summary.requestsPerSecond, 1)}/s); after warm-up RSS ${fmt(rssRange[0])}-${fmt(rssRange[1])} MiB, ` +
@@ -152,12 +240,15 @@ async function main(): Promise<void> {
   // S1 buffers, so its margin is wide); RSS must also stay bounded outright.
   const third = Math.max(1, Math.floor(steady.length / 3));
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rise = (pick: (s: (typeof steady)[number]) => number) => (median(steady.slice(-third).map(pick)) - median(steady.slice(0, third).map(pick))) / MiB;
+  const rise = (pick: (s: (typeof steady)[number]) => number) =>
+    (median(steady.slice(-third).map(pick)) - median(steady.slice(0, third).map(pick))) / MiB;
   const heapLeak = heapSlope > 2 && rise((s) => s.heap) > 16;
   const rssLeak = (rssSlope > 10 && rise((s) => s.rss) > 128) || rssRange[1] > 1536;
   if (exitCode !== 0) console.error(`-- server log (tail)\n${server.log().split('\n').slice(-30).join('\n')}`);
   if (problems.length || exitCode !== 0 || heapLeak || rssLeak) {
-    console.error(`soak: FAILED${heapLeak ? ' (heap keeps growing)' : ''}${rssLeak ? ' (RSS keeps growing)' : ''}\n  ${problems.slice(0, 10).join('\n  ')}`);
+    console.error(
+      `soak: FAILED${heapLeak ? ' (heap keeps growing)' : ''}${rssLeak ? ' (RSS keeps growing)' : ''}\n  ${problems.slice(0, 10).join('\n  ')}`,
+    );
     process.exit(1);
   }
 }

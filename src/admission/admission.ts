@@ -75,7 +75,13 @@ const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 export class Admission {
   readonly budget: MemoryBudget;
-  readonly stats: AdmissionStats = { refusedFull: 0, refusedTooLarge: 0, stalledBodies: 0, droppedConnections: 0, openConnections: 0 };
+  readonly stats: AdmissionStats = {
+    refusedFull: 0,
+    refusedTooLarge: 0,
+    stalledBodies: 0,
+    droppedConnections: 0,
+    openConnections: 0,
+  };
   private readonly states = new WeakMap<FastifyRequest, RequestState>();
   private readonly lingering = new WeakSet<Socket>();
 
@@ -159,14 +165,22 @@ export class Admission {
     // an unparseable length is the HTTP parser's to refuse; a body over the limit is Fastify's 413
     if (declared !== null && !(declared > 0 && declared <= this.settings.maxBodyBytes)) return;
     const format = bodyFormat(headers['content-type']);
-    if (format === 'json' && declared !== null && declared > this.settings.maxJsonBodyBytes) throw this.jsonTooLarge(declared);
+    if (format === 'json' && declared !== null && declared > this.settings.maxJsonBodyBytes)
+      throw this.jsonTooLarge(declared);
     const bytes = declared === null ? 0 : bodyBytes(declared, format);
     if (!this.budget.couldHold(bytes)) throw this.tooLarge(`the request body of ${declared} bytes`, bytes);
-    if (!this.track(request, reply, bytes, format, declared)) throw this.full(`the request body of ${declared} bytes`, bytes);
+    if (!this.track(request, reply, bytes, format, declared))
+      throw this.full(`the request body of ${declared} bytes`, bytes);
   }
 
   /** Reserves `bytes` for `request` until its response closes; false when they do not fit. */
-  private track(request: FastifyRequest, reply: FastifyReply, bytes: number, format: BodyFormat, declared: number | null): boolean {
+  private track(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    bytes: number,
+    format: BodyFormat,
+    declared: number | null,
+  ): boolean {
     const reservation = this.budget.tryReserve(bytes);
     if (!reservation) return false;
     this.states.set(request, { reservation, format, declared, received: 0 });
@@ -177,7 +191,8 @@ export class Admission {
   private meterBody(request: FastifyRequest, payload: Readable): Readable {
     const state = this.states.get(request);
     // a small body (a packet or two) is not worth a stream and a timer; the request timeout still bounds it
-    if (!state || (state.declared !== null && (this.settings.bodyStallMs === 0 || state.declared <= METER_MIN_BYTES))) return payload;
+    if (!state || (state.declared !== null && (this.settings.bodyStallMs === 0 || state.declared <= METER_MIN_BYTES)))
+      return payload;
     return new BodyMeter(payload, state, this, request);
   }
 
@@ -188,8 +203,10 @@ export class Admission {
     if (state.format === 'json' && state.received > this.settings.maxJsonBodyBytes) return this.jsonTooLarge(null);
     if (state.received > this.settings.maxBodyBytes) return null; // Fastify's 413
     const need = bodyBytes(state.received, state.format);
-    if (!this.budget.couldHold(need)) return this.tooLarge(`the chunked request body of at least ${state.received} bytes`, need);
-    if (need > state.reservation.bytes && !state.reservation.resize(need)) return this.full(`the chunked request body of at least ${state.received} bytes`, need);
+    if (!this.budget.couldHold(need))
+      return this.tooLarge(`the chunked request body of at least ${state.received} bytes`, need);
+    if (need > state.reservation.bytes && !state.reservation.resize(need))
+      return this.full(`the chunked request body of at least ${state.received} bytes`, need);
     return null;
   }
 
@@ -213,7 +230,11 @@ export class Admission {
     const state = this.states.get(request);
     const format = state?.format ?? 'other';
     const body = request.body as { encoding?: unknown } | undefined;
-    const answer = answerBytes(need, request.responseEncoding?.format ?? 'msgpack', body?.encoding === 'base64' ? 'base64' : 'array');
+    const answer = answerBytes(
+      need,
+      request.responseEncoding?.format ?? 'msgpack',
+      body?.encoding === 'base64' ? 'base64' : 'array',
+    );
     // msgpack bins are views into the body, which stays alive with the request; a JSON body's
     // parsed arrays were replaced by the typed arrays counted in tensorBytes
     const held = format === 'json' ? 0 : (state?.received ?? 0);
@@ -222,7 +243,8 @@ export class Admission {
     // every request that reaches a handler was tracked at onRequest; without a reservation
     // (its response already closed) there is nothing to hold, only the budget to respect
     if (!state?.reservation.active) {
-      if (this.budget.inUse + bytes > this.budget.total) throw this.full('the request (body, tensors, outputs and answer)', bytes);
+      if (this.budget.inUse + bytes > this.budget.total)
+        throw this.full('the request (body, tensors, outputs and answer)', bytes);
       return;
     }
     if (!state.reservation.resize(bytes)) throw this.full('the request (body, tensors, outputs and answer)', bytes);
@@ -270,7 +292,11 @@ class BodyMeter extends Transform {
     // client leaving once the answer is sent) has nobody to tell
     this.on('error', () => {});
     source.on('error', (err) => this.destroy(err));
-    source.once('aborted', () => this.destroy(Object.assign(new Error('the client closed the connection during the upload'), { code: 'ECONNRESET' })));
+    source.once('aborted', () =>
+      this.destroy(
+        Object.assign(new Error('the client closed the connection during the upload'), { code: 'ECONNRESET' }),
+      ),
+    );
     source.pipe(this);
     const { windowMs } = admission.stallSettings;
     if (windowMs > 0) {

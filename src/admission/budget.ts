@@ -30,7 +30,10 @@ export interface MemoryLimit {
 }
 
 /** The memory this process may use: the cgroup limit when there is one (and it is below the machine's memory), else the machine's memory. */
-export function memoryLimit(read: (file: string) => string = (f) => readFileSync(f, 'utf8'), machine: number = totalmem()): MemoryLimit {
+export function memoryLimit(
+  read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+  machine: number = totalmem(),
+): MemoryLimit {
   for (const file of CGROUP_LIMIT_FILES) {
     let text: string;
     try {
@@ -41,7 +44,8 @@ export function memoryLimit(read: (file: string) => string = (f) => readFileSync
     if (text === 'max') return { bytes: machine, source: `${file} (max: no limit), machine memory` };
     const bytes = Number(text);
     if (Number.isSafeInteger(bytes) && bytes > 0 && bytes < NO_LIMIT && bytes < machine) return { bytes, source: file };
-    if (Number.isFinite(bytes) && bytes > 0) return { bytes: machine, source: `${file} (no limit below the machine's memory), machine memory` };
+    if (Number.isFinite(bytes) && bytes > 0)
+      return { bytes: machine, source: `${file} (no limit below the machine's memory), machine memory` };
   }
   return { bytes: machine, source: 'machine memory (os.totalmem())' };
 }

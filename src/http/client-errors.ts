@@ -7,7 +7,11 @@
 import type { Socket } from 'node:net';
 import { HttpProblem } from './problem.js';
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
 
 export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
   // a reset connection has nobody left to answer

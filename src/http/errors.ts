@@ -9,7 +9,11 @@ import { HttpProblem } from './problem.js';
 import type { RouteTable } from './routes.js';
 
 export function sendProblem(reply: FastifyReply, problem: HttpProblem): FastifyReply {
-  return reply.code(problem.status).headers(problem.headers).type('application/problem+json').send(JSON.stringify(problem));
+  return reply
+    .code(problem.status)
+    .headers(problem.headers)
+    .type('application/problem+json')
+    .send(JSON.stringify(problem));
 }
 
 function fromFastifyError(err: FastifyError, request: FastifyRequest): HttpProblem {
@@ -17,7 +21,10 @@ function fromFastifyError(err: FastifyError, request: FastifyRequest): HttpProbl
     case 413: {
       const sent = request.headers['content-length'];
       const limit = request.routeOptions.bodyLimit;
-      return new HttpProblem('body-too-large', `the request body${sent ? ` of ${sent} bytes` : ''} exceeds the limit of ${limit} bytes (CONVD_MAX_BODY_BYTES)`);
+      return new HttpProblem(
+        'body-too-large',
+        `the request body${sent ? ` of ${sent} bytes` : ''} exceeds the limit of ${limit} bytes (CONVD_MAX_BODY_BYTES)`,
+      );
     }
     case 415:
       return new HttpProblem(
@@ -31,8 +38,12 @@ function fromFastifyError(err: FastifyError, request: FastifyRequest): HttpProbl
 
 function toProblem(err: FastifyError, request: FastifyRequest): HttpProblem {
   if (err instanceof HttpProblem) return err;
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return fromFastifyError(err, request);
-  return new HttpProblem('internal', `internal error while handling request ${request.id}; the server log has the details`);
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+    return fromFastifyError(err, request);
+  return new HttpProblem(
+    'internal',
+    `internal error while handling request ${request.id}; the server log has the details`,
+  );
 }
 
 /**
@@ -43,9 +54,12 @@ function noRoute(app: FastifyInstance, routes: RouteTable, request: FastifyReque
   const path = request.url.split('?')[0];
   const allowed = routes.allowedMethods(app, request.url);
   if (allowed.length === 0) return new HttpProblem('not-found', `there is no route ${request.method} ${request.url}`);
-  if (allowed.includes(request.method)) return new HttpProblem('not-found', `${request.method} ${request.url}: not found`);
+  if (allowed.includes(request.method))
+    return new HttpProblem('not-found', `${request.method} ${request.url}: not found`);
   const list = allowed.join(', ');
-  return new HttpProblem('method-not-allowed', `${path} does not accept ${request.method}; it accepts ${list}`, { headers: { allow: list } });
+  return new HttpProblem('method-not-allowed', `${path} does not accept ${request.method}; it accepts ${list}`, {
+    headers: { allow: list },
+  });
 }
 
 /** `routes`: the route table (trackRoutes), to tell a wrong method (405) from an unknown path (404). */
@@ -53,7 +67,8 @@ export function registerErrorHandling(app: FastifyInstance, routes: RouteTable):
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = toProblem(err, request);
     // a 503 is the service protecting itself (queue, memory budget, draining): no stack trace
-    if (problem.status === 503) request.log.warn({ problem: problem.kind, detail: problem.message }, 'request refused: retry later');
+    if (problem.status === 503)
+      request.log.warn({ problem: problem.kind, detail: problem.message }, 'request refused: retry later');
     else if (problem.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ problem: problem.kind, detail: problem.message }, 'request refused');
     return sendProblem(reply, problem);

@@ -22,8 +22,8 @@ const KINDS = {
   'headers-too-large': { status: 431, title: 'Request header fields too large' },
   // nginx's convention: logged and counted, never received (the client is gone)
   'client-closed-request': { status: 499, title: 'Client closed request' },
-  'internal': { status: 500, title: 'Internal server error' },
-  'overloaded': { status: 503, title: 'Work queue full' },
+  internal: { status: 500, title: 'Internal server error' },
+  overloaded: { status: 503, title: 'Work queue full' },
   'memory-budget-full': { status: 503, title: 'Memory budget for requests in flight is spent' },
   'not-ready': { status: 503, title: 'Not ready' },
   'deadline-exceeded': { status: 504, title: 'Deadline exceeded' },
@@ -41,7 +41,11 @@ export class HttpProblem extends Error {
   readonly errors?: FieldError[];
   readonly headers: Record<string, string>;
 
-  constructor(kind: ProblemKind, detail: string, options: { errors?: FieldError[]; headers?: Record<string, string> } = {}) {
+  constructor(
+    kind: ProblemKind,
+    detail: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
     super(detail);
     this.kind = kind;
     this.status = KINDS[kind].status;
@@ -64,7 +68,10 @@ export class HttpProblem extends Error {
 const MAX_LISTED_ERRORS = 20;
 
 /** A 400 listing field errors, its detail the first of them, by field (and how many more there are). */
-export function fieldProblem(kind: 'schema-violation' | 'invalid-geometry' | 'invalid-tensor-data', errors: FieldError[]): HttpProblem {
+export function fieldProblem(
+  kind: 'schema-violation' | 'invalid-geometry' | 'invalid-tensor-data',
+  errors: FieldError[],
+): HttpProblem {
   const [{ path, message }] = errors;
   const first = message.includes(path) ? message : `${path}: ${message}`;
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';

@@ -36,13 +36,19 @@ export function trackRoutes(app: FastifyInstance): RouteTable {
   app.addHook('onRoute', (route) => {
     const schema = route.schema as { summary?: string; hide?: boolean } | undefined;
     for (const method of [route.method].flat()) {
-      entries.push({ method: method.toUpperCase(), url: route.url, summary: schema?.summary, hidden: schema?.hide === true });
+      entries.push({
+        method: method.toUpperCase(),
+        url: route.url,
+        summary: schema?.summary,
+        hidden: schema?.hide === true,
+      });
     }
   });
   const methods = () => [...new Set(entries.map((e) => e.method))].sort();
   return {
     entries,
     methods,
-    allowedMethods: (instance, path) => methods().filter((method) => instance.findRoute({ method, url: path }) !== null),
+    allowedMethods: (instance, path) =>
+      methods().filter((method) => instance.findRoute({ method, url: path }) !== null),
   };
 }

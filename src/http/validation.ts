@@ -74,7 +74,9 @@ function nestedData(issue: Issue, input: unknown): FieldError {
   const field = issue.path.slice(0, -1);
   const path = formatPath(field);
   const shape = valueAt(input, [...field.slice(0, -1), 'shape']);
-  const count = isShape(shape) ? ` of ${shape.reduce((a, b) => a * b, 1)} numbers (shape [${shape.join(', ')}])` : ' of numbers';
+  const count = isShape(shape)
+    ? ` of ${shape.reduce((a, b) => a * b, 1)} numbers (shape [${shape.join(', ')}])`
+    : ' of numbers';
   return {
     path,
     message: `${path} is nested (${formatPath(issue.path)} is ${preview(valueAt(input, issue.path))}): tensor data is one flat array; flatten it (row-major) into one array${count}`,
@@ -124,5 +126,10 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
     const result = schema.safeParse(data);
     if (result.success) return { value: result.data };
     const issues = result.error.issues.flatMap((i) => expandUnion(i));
-    return { error: fieldProblem('schema-violation', issues.flatMap((i) => issueToFieldErrors(i, data))) };
+    return {
+      error: fieldProblem(
+        'schema-violation',
+        issues.flatMap((i) => issueToFieldErrors(i, data)),
+      ),
+    };
   };

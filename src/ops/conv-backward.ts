@@ -4,7 +4,13 @@
  */
 import { z } from 'zod';
 import { responses } from '../schemas/fields.js';
-import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import {
+  invalidGeometry,
+  invalidTensorData,
+  limitExceeded,
+  schemaViolation,
+  type OperationExamples,
+} from '../schemas/examples.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
 import { gradResult, resultShape } from '../shared/task.js';
@@ -17,7 +23,11 @@ const request = z
   .strictObject({
     ...convParams,
     bias: tensorSchema(1, 1, 'Optional [C_out]; its shape is checked, its values are ignored.').optional(),
-    grad_output: tensorSchema(3, 5, "Gradient of the loss w.r.t. the forward output; exactly the forward output's shape."),
+    grad_output: tensorSchema(
+      3,
+      5,
+      "Gradient of the loss w.r.t. the forward output; exactly the forward output's shape.",
+    ),
     grads: z
       .array(GradNameSchema)
       .max(3)
@@ -25,14 +35,21 @@ const request = z
       .default(['input', 'weight', 'bias'])
       .meta({ description: 'Which gradients to compute; the response has exactly these.' }),
   })
-  .meta({ id: 'ConvBackwardRequest', description: 'Gradients of the forward w.r.t. input, weight and bias, given grad_output.' });
+  .meta({
+    id: 'ConvBackwardRequest',
+    description: 'Gradients of the forward w.r.t. input, weight and bias, given grad_output.',
+  });
 
 const examples: OperationExamples = {
   requests: {
     'input-and-weight': {
       summary: 'grad_input and grad_weight of the 2-D example',
       description: 'The forward example without bias, grad_output all ones, asking for two of the three gradients.',
-      request: { ...example2d, grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] }, grads: ['input', 'weight'] },
+      request: {
+        ...example2d,
+        grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] },
+        grads: ['input', 'weight'],
+      },
       response: {
         grad_input: { dtype: 'float32', shape: [1, 1, 3, 3], data: [1, 1, 0, 1, 0, -1, 0, -1, -1] },
         grad_weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [12, 16, 24, 28] },
@@ -49,19 +66,29 @@ const examples: OperationExamples = {
       'invalid-geometry': {
         summary: 'grad_output not shaped like the forward output',
         description: 'The request example with a grad_output of shape [1, 1, 3, 3].',
-        value: invalidGeometry('grad_output.shape', 'grad_output.shape is [1, 1, 3, 3] but the forward output is [1, 1, 2, 2]'),
+        value: invalidGeometry(
+          'grad_output.shape',
+          'grad_output.shape is [1, 1, 3, 3] but the forward output is [1, 1, 2, 2]',
+        ),
       },
       'invalid-tensor-data': {
         summary: 'Data not matching the shape',
         description: 'The request example with 3 grad_output values for its shape [1, 1, 2, 2].',
-        value: invalidTensorData('grad_output.data', 'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4'),
+        value: invalidTensorData(
+          'grad_output.data',
+          'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4',
+        ),
       },
     },
     413: {
       'limit-exceeded': {
         summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
-        description: 'The request example with an input of shape [1, 1, 4097, 4097] and a grad_output to match, over the default 2^24 elements per tensor.',
-        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+        description:
+          'The request example with an input of shape [1, 1, 4097, 4097] and a grad_output to match, over the default 2^24 elements per tensor.',
+        value: limitExceeded(
+          'input.shape',
+          'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)',
+        ),
       },
     },
   },
@@ -96,7 +123,9 @@ export const convBackward = defineOp({
     return {
       task: { geometry: g },
       work: convWork(g, body.grads),
-      results: Object.fromEntries(requested.map((k) => [gradResult(k), { shape: resultShape(shapes, gradResult(k)), perSample: k === 'input' }])),
+      results: Object.fromEntries(
+        requested.map((k) => [gradResult(k), { shape: resultShape(shapes, gradResult(k)), perSample: k === 'input' }]),
+      ),
       outputs: { path: 'grads', source: `the gradients grads ${JSON.stringify(requested)} asks for` },
     };
   },

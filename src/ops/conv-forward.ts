@@ -5,7 +5,13 @@
  */
 import { z } from 'zod';
 import { EncodingSchema, intFrom, layoutSchema, perDim, responses } from '../schemas/fields.js';
-import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import {
+  invalidGeometry,
+  invalidTensorData,
+  limitExceeded,
+  schemaViolation,
+  type OperationExamples,
+} from '../schemas/examples.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { PADDING_MODES } from '../shared/geometry/common.js';
 import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
@@ -17,10 +23,15 @@ const PaddingSchema = z
     [
       intFrom(0),
       z.array(intFrom(0)).min(1).max(3),
-      z.array(z.tuple([intFrom(0), intFrom(0)])).min(1).max(3),
+      z
+        .array(z.tuple([intFrom(0), intFrom(0)]))
+        .min(1)
+        .max(3),
       z.enum(['valid', 'same']),
     ],
-    { error: 'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid" or "same"' },
+    {
+      error: 'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid" or "same"',
+    },
   )
   .default(0)
   .meta({
@@ -31,8 +42,16 @@ const PaddingSchema = z
   });
 
 export const convParams = {
-  input: tensorSchema(3, 5, 'Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).'),
-  weight: tensorSchema(3, 5, 'Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last).'),
+  input: tensorSchema(
+    3,
+    5,
+    'Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).',
+  ),
+  weight: tensorSchema(
+    3,
+    5,
+    'Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last).',
+  ),
   stride: perDim(1, 'Stride per spatial dim, >= 1.'),
   padding: PaddingSchema,
   dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
@@ -40,10 +59,13 @@ export const convParams = {
   padding_mode: z
     .enum(PADDING_MODES)
     .default('zeros')
-    .meta({ description: 'Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.' }),
+    .meta({
+      description:
+        'Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.',
+    }),
   layout: layoutSchema(
     'Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. ' +
-    'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',
+      'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',
   ),
   encoding: EncodingSchema,
 };
@@ -70,7 +92,8 @@ const examples: OperationExamples = {
     },
     'same-reflect-base64': {
       summary: 'stride [2, 1], "same" reflect padding, base64 output',
-      description: 'out = ceil(in / stride) = [2, 3]; the output data comes back as base64 of its float32 bytes (-4, -4, -2, 2, 2, 4).',
+      description:
+        'out = ceil(in / stride) = [2, 3]; the output data comes back as base64 of its float32 bytes (-4, -4, -2, 2, 2, 4).',
       request: { ...example2d, stride: [2, 1], padding: 'same', padding_mode: 'reflect', encoding: 'base64' },
       response: { output: { dtype: 'float32', shape: [1, 1, 2, 3], data: 'AACAwAAAgMAAAADAAAAAQAAAAEAAAIBA' } },
     },
@@ -84,7 +107,8 @@ const examples: OperationExamples = {
       },
       'invalid-geometry': {
         summary: 'Inconsistent shapes',
-        description: 'The first request example with a weight of shape [1, 2, 2, 2] (2 input channels) for an input with 1 channel.',
+        description:
+          'The first request example with a weight of shape [1, 2, 2, 2] (2 input channels) for an input with 1 channel.',
         value: invalidGeometry('weight.shape[1]', 'weight.shape[1] is 2 but input has 1 channels / groups 1 = 1'),
       },
       'invalid-tensor-data': {
@@ -96,8 +120,12 @@ const examples: OperationExamples = {
     413: {
       'limit-exceeded': {
         summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
-        description: 'The first request example with an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor. Checked from the shapes, before any data is read.',
-        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+        description:
+          'The first request example with an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor. Checked from the shapes, before any data is read.',
+        value: limitExceeded(
+          'input.shape',
+          'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)',
+        ),
       },
     },
   },
@@ -110,7 +138,8 @@ export const convForward = defineOp({
     path: '/conv/forward',
     tags: ['conv'],
     summary: 'Convolution forward: output = conv(input, weight) + bias',
-    description: 'PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts.',
+    description:
+      'PyTorch conv1d/2d/3d semantics, with asymmetric padding, SAME_UPPER "same" for any stride and channels-last layouts.',
   },
   component: 'ConvForward',
   request,
@@ -124,7 +153,10 @@ export const convForward = defineOp({
       task: { geometry: g },
       work: convWork(g),
       results: { output: { shape: resultShape(convShapes(g), 'output'), perSample: true } },
-      outputs: { path: 'input.shape', source: `from input.shape ${dims(g.inputShape)} and weight.shape ${dims(g.weightShape)}` },
+      outputs: {
+        path: 'input.shape',
+        source: `from input.shape ${dims(g.inputShape)} and weight.shape ${dims(g.weightShape)}`,
+      },
     };
   },
 });

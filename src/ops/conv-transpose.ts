@@ -14,16 +14,34 @@ import { defineOp, dims } from './spec.js';
 
 const request = z
   .strictObject({
-    input: tensorSchema(3, 5, 'Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).'),
-    weight: tensorSchema(3, 5, "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last)."),
+    input: tensorSchema(
+      3,
+      5,
+      'Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).',
+    ),
+    weight: tensorSchema(
+      3,
+      5,
+      "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last).",
+    ),
     bias: tensorSchema(1, 1, 'Optional [C_out], added to every output position.').optional(),
     stride: perDim(1, 'Stride per spatial dim, >= 1.'),
     padding: intsPerDim(0)
       .default(0)
-      .meta({ description: 'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.' }),
-    output_padding: intsPerDim(0).default(0).meta({ description: 'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.' }),
+      .meta({
+        description:
+          'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.',
+      }),
+    output_padding: intsPerDim(0)
+      .default(0)
+      .meta({
+        description:
+          'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
+      }),
     dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
-    groups: intFrom(1).default(1).meta({ description: 'C_in must be divisible by groups; C_out = weight C_out/groups * groups.' }),
+    groups: intFrom(1)
+      .default(1)
+      .meta({ description: 'C_in must be divisible by groups; C_out = weight C_out/groups * groups.' }),
     layout: layoutSchema(
       'Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. ' +
         'channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.',
@@ -33,7 +51,7 @@ const request = z
   .meta({
     id: 'ConvTransposeRequest',
     description:
-      "PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.",
+      'PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.',
   });
 
 const example = {
@@ -48,7 +66,9 @@ const examples: OperationExamples = {
       summary: '2-D, 2x2 kernel of ones, stride 2',
       description: 'Each input value is spread over its own 2x2 output block.',
       request: example,
-      response: { output: { dtype: 'float32', shape: [1, 1, 4, 4], data: [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4] } },
+      response: {
+        output: { dtype: 'float32', shape: [1, 1, 4, 4], data: [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4] },
+      },
     },
     '1d-output-padding': {
       summary: '1-D, 2 channels in, padding 1, output_padding 1, bias',
@@ -78,10 +98,17 @@ const examples: OperationExamples = {
           type: 'urn:convd:problem:invalid-geometry',
           title: 'Inconsistent shapes or parameters',
           status: 400,
-          detail: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 0) (and 1 more problem)',
+          detail:
+            'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 0) (and 1 more problem)',
           errors: [
-            { path: 'output_padding', message: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 0)' },
-            { path: 'output_padding', message: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 1)' },
+            {
+              path: 'output_padding',
+              message: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 0)',
+            },
+            {
+              path: 'output_padding',
+              message: 'output_padding is 2 but must be smaller than stride 2 or dilation 1 (spatial dim 1)',
+            },
           ],
         },
       },
@@ -94,8 +121,12 @@ const examples: OperationExamples = {
     413: {
       'limit-exceeded': {
         summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
-        description: 'The first request example with "stride": 1 and an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor.',
-        value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+        description:
+          'The first request example with "stride": 1 and an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor.',
+        value: limitExceeded(
+          'input.shape',
+          'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)',
+        ),
       },
     },
   },
@@ -114,7 +145,11 @@ export const convTranspose = defineOp({
   },
   component: 'ConvTranspose',
   request,
-  response: responses('ConvTransposeResponse', (t) => ({ output: t }), 'The output tensor, in the request dtype and layout.'),
+  response: responses(
+    'ConvTransposeResponse',
+    (t) => ({ output: t }),
+    'The output tensor, in the request dtype and layout.',
+  ),
   examples,
   tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias }),
   resolve: (operands, body) => {

@@ -11,7 +11,11 @@ import { defineOp, dims } from './spec.js';
 const request = z
   .strictObject({
     ...poolParams,
-    grad_output: tensorSchema(3, 5, "Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape."),
+    grad_output: tensorSchema(
+      3,
+      5,
+      "Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape.",
+    ),
   })
   .meta({
     id: 'PoolBackwardRequest',
@@ -25,7 +29,9 @@ const examples: OperationExamples = {
       summary: 'Gradient of 2x2 max pooling',
       description: 'Each output gradient goes to the position of its window maximum.',
       request: { ...example, grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 2, 3, 4] } },
-      response: { grad_input: { dtype: 'float32', shape: [1, 1, 4, 4], data: [0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4] } },
+      response: {
+        grad_input: { dtype: 'float32', shape: [1, 1, 4, 4], data: [0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4] },
+      },
     },
   },
   problems: {
@@ -38,15 +44,27 @@ const examples: OperationExamples = {
       'invalid-geometry': {
         summary: 'grad_output not shaped like the pooled output',
         description: 'The request example with a grad_output of shape [1, 1, 4, 4].',
-        value: invalidGeometry('grad_output.shape', 'grad_output.shape is [1, 1, 4, 4] but the forward output is [1, 1, 2, 2]'),
+        value: invalidGeometry(
+          'grad_output.shape',
+          'grad_output.shape is [1, 1, 4, 4] but the forward output is [1, 1, 2, 2]',
+        ),
       },
       'invalid-tensor-data': {
         summary: 'Data not matching the shape',
         description: 'The request example with 3 grad_output values for its shape [1, 1, 2, 2].',
-        value: invalidTensorData('grad_output.data', 'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4'),
+        value: invalidTensorData(
+          'grad_output.data',
+          'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4',
+        ),
       },
     },
-    413: { 'limit-exceeded': { ...tooLarge, description: 'The request example with an input of shape [1, 1, 4097, 4097] and a grad_output to match, over the default 2^24 elements per tensor.' } },
+    413: {
+      'limit-exceeded': {
+        ...tooLarge,
+        description:
+          'The request example with an input of shape [1, 1, 4097, 4097] and a grad_output to match, over the default 2^24 elements per tensor.',
+      },
+    },
   },
 };
 
@@ -63,7 +81,11 @@ export const poolBackward = defineOp({
   },
   component: 'PoolBackward',
   request,
-  response: responses('PoolBackwardResponse', (t) => ({ grad_input: t }), 'The gradient w.r.t. input, shaped like input.'),
+  response: responses(
+    'PoolBackwardResponse',
+    (t) => ({ grad_input: t }),
+    'The gradient w.r.t. input, shaped like input.',
+  ),
   examples,
   tensors: (body) => ({ input: body.input, grad_output: body.grad_output }),
   resolve: (operands, body) => {

@@ -5,7 +5,13 @@
  * extents, grad_output shape) is src/shared/geometry/pooling.ts's job.
  */
 import { z } from 'zod';
-import { invalidGeometry, invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import {
+  invalidGeometry,
+  invalidTensorData,
+  limitExceeded,
+  schemaViolation,
+  type OperationExamples,
+} from '../schemas/examples.js';
 import { EncodingSchema, intsPerDim, layoutSchema, responses } from '../schemas/fields.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { poolingShapes, poolingWork, resolvePooling, type PoolingGeometry } from '../shared/geometry/pooling.js';
@@ -13,21 +19,39 @@ import { resultShape } from '../shared/task.js';
 import { defineOp, dims, type TaskHead } from './spec.js';
 
 export const poolParams = {
-  input: tensorSchema(3, 5, 'Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last).'),
-  mode: z.enum(['max', 'avg']).meta({ description: 'max: the largest element of each window (NaN if the window holds one); avg: the window mean.' }),
+  input: tensorSchema(
+    3,
+    5,
+    'Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last).',
+  ),
+  mode: z
+    .enum(['max', 'avg'])
+    .meta({
+      description: 'max: the largest element of each window (NaN if the window holds one); avg: the window mean.',
+    }),
   kernel_size: intsPerDim(1).meta({ description: 'Window extent per spatial dim, >= 1.' }),
   stride: intsPerDim(1).meta({ description: 'Window step per spatial dim, >= 1. Default: kernel_size.' }).optional(),
   padding: intsPerDim(0)
-    .meta({ description: 'Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.' })
+    .meta({
+      description:
+        'Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.',
+    })
     .default(0),
   dilation: intsPerDim(1)
-    .meta({ description: 'Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).' })
+    .meta({
+      description: 'Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).',
+    })
     .default(1),
   count_include_pad: z
     .boolean()
     .optional()
-    .meta({ description: 'Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input.' }),
-  layout: layoutSchema('Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.'),
+    .meta({
+      description:
+        'Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input.',
+    }),
+  layout: layoutSchema(
+    'Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.',
+  ),
   encoding: EncodingSchema,
 };
 
@@ -39,12 +63,16 @@ export const example = {
 
 const request = z.strictObject(poolParams).meta({
   id: 'PoolForwardRequest',
-  description: "Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.",
+  description:
+    'Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.',
 });
 
 export const tooLarge = {
   summary: 'A tensor over CONVD_MAX_TENSOR_ELEMENTS',
-  value: limitExceeded('input.shape', 'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)'),
+  value: limitExceeded(
+    'input.shape',
+    'input.shape [1, 1, 4097, 4097] has 16785409 elements; the limit is 16777216 per tensor (CONVD_MAX_TENSOR_ELEMENTS)',
+  ),
 };
 
 const examples: OperationExamples = {
@@ -59,7 +87,13 @@ const examples: OperationExamples = {
       summary: '3x3 average, stride 1, padding 1, padding not counted',
       description: 'The output keeps the 4x4 extent; each mean is over the window elements inside the input.',
       request: { ...example, mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: false },
-      response: { output: { dtype: 'float32', shape: [1, 1, 4, 4], data: [3.5, 4, 5, 5.5, 5.5, 6, 7, 7.5, 9.5, 10, 11, 11.5, 11.5, 12, 13, 13.5] } },
+      response: {
+        output: {
+          dtype: 'float32',
+          shape: [1, 1, 4, 4],
+          data: [3.5, 4, 5, 5.5, 5.5, 6, 7, 7.5, 9.5, 10, 11, 11.5, 11.5, 12, 13, 13.5],
+        },
+      },
     },
   },
   problems: {
@@ -80,7 +114,13 @@ const examples: OperationExamples = {
         value: invalidTensorData('input.data', 'input.data has 15 values but shape [1, 1, 4, 4] of float32 needs 16'),
       },
     },
-    413: { 'limit-exceeded': { ...tooLarge, description: 'The first request example with an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor.' } },
+    413: {
+      'limit-exceeded': {
+        ...tooLarge,
+        description:
+          'The first request example with an input of shape [1, 1, 4097, 4097], over the default 2^24 elements per tensor.',
+      },
+    },
   },
 };
 
@@ -103,7 +143,11 @@ export const poolForward = defineOp({
   },
   component: 'PoolForward',
   request,
-  response: responses('PoolForwardResponse', (t) => ({ output: t }), 'The pooled tensor, in the request dtype and layout.'),
+  response: responses(
+    'PoolForwardResponse',
+    (t) => ({ output: t }),
+    'The pooled tensor, in the request dtype and layout.',
+  ),
   examples,
   tensors: (body) => ({ input: body.input }),
   resolve: (operands, body) => {
@@ -112,7 +156,10 @@ export const poolForward = defineOp({
       task: poolingTask(g),
       work: poolingWork(g, false),
       results: { output: { shape: resultShape(poolingShapes(g), 'output'), perSample: true } },
-      outputs: { path: 'input.shape', source: `from input.shape ${dims(g.window.inputShape)} and the window (kernel_size, stride, padding)` },
+      outputs: {
+        path: 'input.shape',
+        source: `from input.shape ${dims(g.window.inputShape)} and the window (kernel_size, stride, padding)`,
+      },
     };
   },
 });

@@ -44,10 +44,15 @@ export interface PrepareContext {
 type RequestTensors = Partial<Record<TensorField, RequestTensor>>;
 
 /** The dtypes and shapes of a request's tensors (those it has). */
-export type Metas<T extends RequestTensors> = { [K in keyof T]: T[K] extends RequestTensor ? TensorMeta : TensorMeta | undefined };
+export type Metas<T extends RequestTensors> = {
+  [K in keyof T]: T[K] extends RequestTensor ? TensorMeta : TensorMeta | undefined;
+};
 
 /** The task of operation `N` without what the pipeline adds (op, tensors, results, split and fault fields). */
-export type TaskHead<N extends OpName> = Omit<TaskFor<N>, 'op' | 'tensors' | 'results' | 'batch' | 'sharedOutputs' | 'fault'>;
+export type TaskHead<N extends OpName> = Omit<
+  TaskFor<N>,
+  'op' | 'tensors' | 'results' | 'batch' | 'sharedOutputs' | 'fault'
+>;
 
 /** A request resolved from its shapes and parameters alone. */
 export interface Resolution<N extends OpName> {
@@ -59,7 +64,11 @@ export interface Resolution<N extends OpName> {
   outputs: { path: string; source: string };
 }
 
-export interface OpSpec<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'base64' }>, T extends RequestTensors> {
+export interface OpSpec<
+  N extends OpName,
+  S extends z.ZodType<{ encoding: 'array' | 'base64' }>,
+  T extends RequestTensors,
+> {
   /** The task's op: the worker runs runners[name] (workers/runners.ts). */
   name: N;
   /** The `op` label of the computed-work metrics. */
@@ -93,9 +102,22 @@ export interface Operation {
   prepare(body: unknown, context: PrepareContext): Prepared;
 }
 
-export function defineOp<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'base64' }>, T extends RequestTensors>(spec: OpSpec<N, S, T>): Operation {
+export function defineOp<
+  N extends OpName,
+  S extends z.ZodType<{ encoding: 'array' | 'base64' }>,
+  T extends RequestTensors,
+>(spec: OpSpec<N, S, T>): Operation {
   const { name, metricLabel, route, component, request, response, examples } = spec;
-  return { name, metricLabel, route, component, request, response, examples, prepare: (body, context) => prepare(spec, body as z.output<S>, context) };
+  return {
+    name,
+    metricLabel,
+    route,
+    component,
+    request,
+    response,
+    examples,
+    prepare: (body, context) => prepare(spec, body as z.output<S>, context),
+  };
 }
 
 /** `resolve()`, its GeometryError answered 400 invalid-geometry. */
@@ -113,8 +135,12 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   body: z.output<S>,
   context: PrepareContext,
 ): Prepared {
-  const present = Object.entries(spec.tensors(body)).filter((e): e is [TensorField, RequestTensor] => e[1] !== undefined);
-  const operands = Object.fromEntries(present.map(([field, t]) => [field, { dtype: t.dtype, shape: t.shape }])) as Metas<T>;
+  const present = Object.entries(spec.tensors(body)).filter(
+    (e): e is [TensorField, RequestTensor] => e[1] !== undefined,
+  );
+  const operands = Object.fromEntries(
+    present.map(([field, t]) => [field, { dtype: t.dtype, shape: t.shape }]),
+  ) as Metas<T>;
 
   const r = resolved(() => spec.resolve(operands, body));
   const g = r.task.geometry;
@@ -129,15 +155,31 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
 
   // A split request's tensors go to shared memory, read by every thread; else they are moved.
   const shared = slices !== undefined && slices.length > 1;
-  const sent = present.filter(([field]) => !spec.unsent?.includes(field)).map(([field, t]) => [field, decodeTensorData(t, shared).buffer]);
+  const sent = present
+    .filter(([field]) => !spec.unsent?.includes(field))
+    .map(([field, t]) => [field, decodeTensorData(t, shared).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
-  return { task, flops: r.work.flops, outputBytes: r.work.outputBytes, slices, encoding: body.encoding, results: (result) => responseTensors(g.dtype, r.results, result) };
+  return {
+    task,
+    flops: r.work.flops,
+    outputBytes: r.work.outputBytes,
+    slices,
+    encoding: body.encoding,
+    results: (result) => responseTensors(g.dtype, r.results, result),
+  };
 }
 
 /** The response tensors of a worker's result, in the order it holds them. */
-function responseTensors(dtype: DType, specs: Resolution<OpName>['results'], result: Partial<Record<ResultName, ArrayBuffer | SharedArrayBuffer>>): Record<string, ResultTensor> {
+function responseTensors(
+  dtype: DType,
+  specs: Resolution<OpName>['results'],
+  result: Partial<Record<ResultName, ArrayBuffer | SharedArrayBuffer>>,
+): Record<string, ResultTensor> {
   return Object.fromEntries(
-    (Object.entries(result) as [ResultName, ArrayBuffer | SharedArrayBuffer][]).map(([name, buffer]) => [name, { dtype, shape: specs[name]!.shape, data: realView(dtype, buffer) }]),
+    (Object.entries(result) as [ResultName, ArrayBuffer | SharedArrayBuffer][]).map(([name, buffer]) => [
+      name,
+      { dtype, shape: specs[name]!.shape, data: realView(dtype, buffer) },
+    ]),
   );
 }
 

@@ -43,14 +43,18 @@ export const ERROR_RESPONSES = {
     'Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field.',
   ),
   406: problemResponse('Accept allows neither msgpack nor JSON.'),
-  408: problemResponse('The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed.'),
+  408: problemResponse(
+    'The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed.',
+  ),
   413: problemResponse(
     'Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, ' +
       'or more memory than the whole CONVD_MEMORY_BUDGET_BYTES.',
   ),
   415: problemResponse('Content-Type is neither JSON nor msgpack.'),
   500: problemResponse('Unexpected server error; the log has the details.'),
-  503: problemResponse('Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After.'),
+  503: problemResponse(
+    'Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After.',
+  ),
   504: problemResponse('The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled.'),
 };
 
@@ -66,22 +70,33 @@ export const ENCODINGS_NOTE =
   'unchanged and answers 400 (malformed-body).';
 
 /** Registers, in the calling plugin's scope, the readiness check and the response encoding negotiation. */
-function computeScope(app: FastifyInstance, { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>): void {
+function computeScope(
+  app: FastifyInstance,
+  { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>,
+): void {
   app.decorateRequest('responseEncoding', null);
   app.addHook('onRequest', async (request) => {
     if (lifecycle.state !== 'ready') {
-      throw new HttpProblem('not-ready', `the server is ${lifecycle.state}; retry later`, { headers: { 'retry-after': String(config.retryAfterSeconds) } });
+      throw new HttpProblem('not-ready', `the server is ${lifecycle.state}; retry later`, {
+        headers: { 'retry-after': String(config.retryAfterSeconds) },
+      });
     }
     request.responseEncoding = negotiateEncoding(request.headers.accept);
     if (!request.responseEncoding) {
-      throw new HttpProblem('not-acceptable', `Accept ${JSON.stringify(request.headers.accept)} allows neither application/msgpack nor application/json`);
+      throw new HttpProblem(
+        'not-acceptable',
+        `Accept ${JSON.stringify(request.headers.accept)} allows neither application/msgpack nor application/json`,
+      );
     }
   });
 }
 
 /** Validates `request` for `op`, runs its task on the pool, counts its work and sends its result. */
 async function compute(deps: ComputeRouteDeps, op: Operation, request: FastifyRequest, reply: FastifyReply) {
-  const prepared = op.prepare(request.body, { limits: deps.admission.limitsFor(request, deps.config), idleThreads: () => deps.pool.idleThreads() });
+  const prepared = op.prepare(request.body, {
+    limits: deps.admission.limitsFor(request, deps.config),
+    idleThreads: () => deps.pool.idleThreads(),
+  });
   prepared.task.fault = faultFromHeaders(request.headers);
   const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
   deps.metrics.countComputed(op.metricLabel, prepared.flops, prepared.outputBytes);

@@ -32,7 +32,11 @@ export function docsRequestInterceptor(request: UiRequest): UiRequest {
   }
   const contentType = header('content-type');
   const mediaType = contentType === undefined ? '' : headers[contentType].split(';')[0].trim().toLowerCase();
-  if (!['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'].includes(mediaType) || typeof request.body !== 'string') return request;
+  if (
+    !['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'].includes(mediaType) ||
+    typeof request.body !== 'string'
+  )
+    return request;
   let value: unknown;
   try {
     value = JSON.parse(request.body);
@@ -123,7 +127,11 @@ export async function docsResponseInterceptor(response: UiResponse): Promise<UiR
   const key = Object.keys(headers).find((k) => k.toLowerCase() === 'content-type');
   const mediaType = key === undefined ? '' : String(headers[key]).split(';')[0].trim().toLowerCase();
   const body = response.data;
-  if (!['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'].includes(mediaType) || !(body instanceof Blob)) return response;
+  if (
+    !['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'].includes(mediaType) ||
+    !(body instanceof Blob)
+  )
+    return response;
   const bytes = new Uint8Array(await body.arrayBuffer());
   const view = new DataView(bytes.buffer);
   let at = 0;

@@ -12,7 +12,10 @@ export interface OpsRouteDeps {
   retryAfterSeconds: number;
 }
 
-export const opsRoutes: FastifyPluginAsyncZod<OpsRouteDeps> = async (app, { lifecycle, metrics, retryAfterSeconds }) => {
+export const opsRoutes: FastifyPluginAsyncZod<OpsRouteDeps> = async (
+  app,
+  { lifecycle, metrics, retryAfterSeconds },
+) => {
   app.get(
     '/healthz',
     {
@@ -39,7 +42,9 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRouteDeps> = async (app, { life
     },
     async () => {
       if (lifecycle.state !== 'ready') {
-        throw new HttpProblem('not-ready', `the server is ${lifecycle.state}`, { headers: { 'retry-after': String(retryAfterSeconds) } });
+        throw new HttpProblem('not-ready', `the server is ${lifecycle.state}`, {
+          headers: { 'retry-after': String(retryAfterSeconds) },
+        });
       }
       return { status: 'ready' as const };
     },

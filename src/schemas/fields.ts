@@ -6,20 +6,28 @@ import { z } from 'zod';
 import { LAYOUT_NAMES, MAX_PARAM } from '../shared/geometry/common.js';
 import { JsonTensorSchema, MsgpackTensorSchema } from './tensor.js';
 
-export const intFrom = (min: number) => z.int().min(min, { error: `must be an integer >= ${min}` }).max(MAX_PARAM);
+export const intFrom = (min: number) =>
+  z
+    .int()
+    .min(min, { error: `must be an integer >= ${min}` })
+    .max(MAX_PARAM);
 
 /** An int, or one int per spatial dim (each operation adds its default and description). */
 export const intsPerDim = (min: number) =>
-  z.union([intFrom(min), z.array(intFrom(min)).min(1).max(3)], { error: `must be an integer >= ${min} or an array of one per spatial dim` });
+  z.union([intFrom(min), z.array(intFrom(min)).min(1).max(3)], {
+    error: `must be an integer >= ${min} or an array of one per spatial dim`,
+  });
 
 /** An int, or one int per spatial dim, 1 by default (stride, dilation). */
 export const perDim = (min: number, description: string) => intsPerDim(min).default(1).meta({ description });
 
 /** The layout field, channels_first by default; `description` says what it lays out for the operation. */
-export const layoutSchema = (description: string) => z.enum(LAYOUT_NAMES).default('channels_first').meta({ description });
+export const layoutSchema = (description: string) =>
+  z.enum(LAYOUT_NAMES).default('channels_first').meta({ description });
 
 export const EncodingSchema = z.enum(['array', 'base64']).default('array').meta({
-  description: 'JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.',
+  description:
+    'JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.',
 });
 
 /** The two response encodings of a compute endpoint, each with its tensor form (JSON first: what /docs asks for). */

@@ -14,11 +14,15 @@ export const ProblemSchema = z
     title: z.string().meta({ description: 'Short summary of the kind of problem.' }),
     status: z.int().meta({ description: 'The HTTP status code.' }),
     detail: z.string().meta({ description: 'This occurrence, naming the field and the numbers involved.' }),
-    errors: z.array(FieldErrorSchema).optional().meta({ description: 'Every problem found with the request, by field path.' }),
+    errors: z
+      .array(FieldErrorSchema)
+      .optional()
+      .meta({ description: 'Every problem found with the request, by field path.' }),
   })
   .meta({
     id: 'Problem',
-    description: 'RFC 9457 problem details. type is urn:convd:problem:<kind>; each error status of an operation lists its kinds as examples.',
+    description:
+      'RFC 9457 problem details. type is urn:convd:problem:<kind>; each error status of an operation lists its kinds as examples.',
   });
 
 export type Problem = z.infer<typeof ProblemSchema>;

@@ -11,12 +11,14 @@ import { MAX_PARAM } from '../shared/geometry/common.js';
 
 const DTypeSchema = z.enum(['float32', 'float64']).meta({
   id: 'DType',
-  description: 'Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.',
+  description:
+    'Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.',
 });
 
 const NON_FINITE = ['NaN', 'Infinity', '-Infinity'] as const;
 type JsonNumber = number | (typeof NON_FINITE)[number];
-const isJsonNumber = (v: unknown): v is JsonNumber => typeof v === 'number' || (NON_FINITE as readonly unknown[]).includes(v);
+const isJsonNumber = (v: unknown): v is JsonNumber =>
+  typeof v === 'number' || (NON_FINITE as readonly unknown[]).includes(v);
 
 /**
  * A flat number array, scanned in one loop that stops at its first bad element. (As
@@ -30,15 +32,27 @@ const NumberArrayData = z
     if (bad < 0) return;
     if (Array.isArray(values[bad])) {
       // nested arrays (data as [[...], [...]]): the validator reports it at the data field itself
-      ctx.addIssue({ code: 'custom', path: [bad], input: values[bad], params: { nested: true }, message: 'is an array: tensor data is one flat array; flatten it (row-major)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [bad],
+        input: values[bad],
+        params: { nested: true },
+        message: 'is an array: tensor data is one flat array; flatten it (row-major)',
+      });
     } else {
-      ctx.addIssue({ code: 'custom', path: [bad], input: values[bad], message: 'must be a number or one of "NaN", "Infinity", "-Infinity"' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [bad],
+        input: values[bad],
+        message: 'must be a number or one of "NaN", "Infinity", "-Infinity"',
+      });
     }
   })
   .meta({
     type: 'array',
     items: { anyOf: [{ type: 'number' }, { type: 'string', enum: [...NON_FINITE] }] },
-    description: 'Flat row-major array of prod(shape) numbers; NaN and infinities as the strings "NaN", "Infinity", "-Infinity".',
+    description:
+      'Flat row-major array of prod(shape) numbers; NaN and infinities as the strings "NaN", "Infinity", "-Infinity".',
   });
 
 const Base64Data = z.base64({ error: 'is not base64 (standard alphabet, padded)' }).meta({
@@ -47,18 +61,21 @@ const Base64Data = z.base64({ error: 'is not base64 (standard alphabet, padded)'
 
 /** What msgpackr decodes a msgpack bin (Buffer) or a typed-array extension (Float32Array / Float64Array) to. */
 type BinaryData = Uint8Array | Float32Array | Float64Array;
-const isBinaryData = (v: unknown): v is BinaryData => v instanceof Uint8Array || v instanceof Float32Array || v instanceof Float64Array;
+const isBinaryData = (v: unknown): v is BinaryData =>
+  v instanceof Uint8Array || v instanceof Float32Array || v instanceof Float64Array;
 
 const BinaryDataSchema = z.custom<BinaryData>(isBinaryData).meta({
   type: 'string',
   contentMediaType: 'application/octet-stream',
   description:
     'msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). ' +
-    "A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin.",
+    'A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin.',
 });
 
 const TensorDataSchema = z
-  .union([NumberArrayData, Base64Data, BinaryDataSchema], { error: 'must be a number array, a base64 string or (msgpack) a bin of the raw bytes' })
+  .union([NumberArrayData, Base64Data, BinaryDataSchema], {
+    error: 'must be a number array, a base64 string or (msgpack) a bin of the raw bytes',
+  })
   .meta({ id: 'TensorData', description: 'The elements in row-major order, in one of three forms.' });
 
 const ExtentSchema = z.int().min(1, { error: 'must be an integer >= 1' }).max(MAX_PARAM);
@@ -85,7 +102,11 @@ function outputTensor(id: string, data: z.ZodType, description: string) {
   return z.strictObject({ dtype: DTypeSchema, shape: z.array(ExtentSchema), data }).meta({ id, description });
 }
 
-export const MsgpackTensorSchema = outputTensor('MsgpackTensor', BinaryDataSchema, 'A result tensor in a msgpack response: data is a bin of the raw little-endian bytes.');
+export const MsgpackTensorSchema = outputTensor(
+  'MsgpackTensor',
+  BinaryDataSchema,
+  'A result tensor in a msgpack response: data is a bin of the raw little-endian bytes.',
+);
 
 export const JsonTensorSchema = outputTensor(
   'JsonTensor',

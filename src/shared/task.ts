@@ -52,7 +52,12 @@ interface PoolingTaskOf<Op extends OpName> extends TaskOf<Op> {
 }
 
 /** Every task a worker runs. */
-export type Task = TaskOf<'conv_forward'> | TaskOf<'conv_backward'> | TaskOf<'conv_transpose'> | PoolingTaskOf<'pool_forward'> | PoolingTaskOf<'pool_backward'>;
+export type Task =
+  | TaskOf<'conv_forward'>
+  | TaskOf<'conv_backward'>
+  | TaskOf<'conv_transpose'>
+  | PoolingTaskOf<'pool_forward'>
+  | PoolingTaskOf<'pool_backward'>;
 
 /** The task of operation `N`. */
 export type TaskFor<N extends OpName> = Extract<Task, { op: N }>;
@@ -75,7 +80,10 @@ export interface EngineReport {
 }
 
 /** The operand a gradient result is for. */
-export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 'bias' } as const satisfies Record<Exclude<ResultName, 'output'>, TensorField>;
+export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 'bias' } as const satisfies Record<
+  Exclude<ResultName, 'output'>,
+  TensorField
+>;
 
 /** The result that is the gradient of operand `name`. */
 export const gradResult = (name: 'input' | 'weight' | 'bias'): ResultName => `grad_${name}`;

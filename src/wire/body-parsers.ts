@@ -16,18 +16,28 @@ type Done = (err: Error | null, body?: unknown) => void;
 
 export function registerBodyParsers(app: FastifyInstance, offload?: JsonOffload): void {
   const json = app.getDefaultJsonParser('error', 'error');
-  const { FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_EMPTY_JSON_BODY, FST_ERR_CTP_INVALID_CONTENT_LENGTH, FST_ERR_CTP_INVALID_JSON_BODY } = errorCodes;
+  const {
+    FST_ERR_CTP_BODY_TOO_LARGE,
+    FST_ERR_CTP_EMPTY_JSON_BODY,
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH,
+    FST_ERR_CTP_INVALID_JSON_BODY,
+  } = errorCodes;
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   app.removeAllContentTypeParsers();
 
   const parseJson = (request: FastifyRequest, chunks: Buffer[], length: number, done: Done) => {
     // decoded at once, as Fastify's parseAs 'string' does
-    if (!offload?.offloadsBody(length)) return json(request, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)).toString('utf8'), done);
+    if (!offload?.offloadsBody(length))
+      return json(request, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)).toString('utf8'), done);
     offload.parse(chunks).then(
       (result) => {
         if (result.ok) done(null, result.value);
         else if (result.reason === 'deep') json(request, Buffer.from(result.bytes).toString('utf8'), done);
-        else done(result.reason === 'empty' ? new FST_ERR_CTP_EMPTY_JSON_BODY() : new FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
+        else
+          done(
+            result.reason === 'empty' ? new FST_ERR_CTP_EMPTY_JSON_BODY() : new FST_ERR_CTP_INVALID_JSON_BODY(),
+            undefined,
+          );
       },
       (err: Error) => done(err, undefined),
     );

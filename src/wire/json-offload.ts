@@ -67,7 +67,9 @@ export class JsonOffload {
    */
   async parse(body: Uint8Array | Uint8Array[]): Promise<JsonParseResult> {
     const chunks = (Array.isArray(body) ? body : [body]).map(ownedBuffer);
-    const result = (await this.threads().run({ op: 'parse', chunks } satisfies JsonTask, { transferList: chunks })) as JsonParseResult;
+    const result = (await this.threads().run({ op: 'parse', chunks } satisfies JsonTask, {
+      transferList: chunks,
+    })) as JsonParseResult;
     this.counts.parsed++;
     if (result.ok) {
       const value = result.value as Record<string, { data: Float32Array | Float64Array }>;
@@ -80,17 +82,31 @@ export class JsonOffload {
    * The encoded answer: a JSON number-array answer large enough is written on a JSON thread (the
    * result buffers are moved there), anything else as wire/response.ts does it here.
    */
-  async encode(tensors: Record<string, ResultTensor>, encoding: ResponseEncoding, dataAs: 'array' | 'base64'): Promise<EncodedBody> {
+  async encode(
+    tensors: Record<string, ResultTensor>,
+    encoding: ResponseEncoding,
+    dataAs: 'array' | 'base64',
+  ): Promise<EncodedBody> {
     const numbers = Object.values(tensors).reduce((sum, t) => sum + t.data.length, 0);
-    if (encoding.format !== 'json' || dataAs !== 'array' || numbers * JSON_BYTES_PER_NUMBER < this.settings.jsonOffloadBytes) {
+    if (
+      encoding.format !== 'json' ||
+      dataAs !== 'array' ||
+      numbers * JSON_BYTES_PER_NUMBER < this.settings.jsonOffloadBytes
+    ) {
       return encodeResult(tensors, encoding, dataAs);
     }
     const moved: Extract<JsonTask, { op: 'stringify' }>['tensors'] = {};
     for (const [name, t] of Object.entries(tensors)) {
-      moved[name] = { dtype: t.dtype, shape: t.shape, buffer: ownedBuffer(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) };
+      moved[name] = {
+        dtype: t.dtype,
+        shape: t.shape,
+        buffer: ownedBuffer(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+      };
     }
     const transferList = Object.values(moved).map((t) => t.buffer);
-    const bytes = (await this.threads().run({ op: 'stringify', tensors: moved } satisfies JsonTask, { transferList })) as Uint8Array;
+    const bytes = (await this.threads().run({ op: 'stringify', tensors: moved } satisfies JsonTask, {
+      transferList,
+    })) as Uint8Array;
     this.counts.written++;
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // what Fastify makes of reply.type('application/json') with a string body, as the answers written here have

@@ -49,13 +49,26 @@ function msgpackChunks(tensors: Record<string, ResultTensor>): Uint8Array[] {
   const chunks = [mapHeader(entries.length)];
   for (const [name, t] of entries) {
     const data = bytesOf(t.data);
-    const head = [packSmall(name), mapHeader(3), packSmall('dtype'), packSmall(t.dtype), packSmall('shape'), packSmall(t.shape), packSmall('data'), binHeader(data.byteLength)];
+    const head = [
+      packSmall(name),
+      mapHeader(3),
+      packSmall('dtype'),
+      packSmall(t.dtype),
+      packSmall('shape'),
+      packSmall(t.shape),
+      packSmall('data'),
+      binHeader(data.byteLength),
+    ];
     chunks.push(Buffer.concat(head), data);
   }
   return chunks;
 }
 
-export function encodeResult(tensors: Record<string, ResultTensor>, encoding: ResponseEncoding, dataAs: 'array' | 'base64'): EncodedBody {
+export function encodeResult(
+  tensors: Record<string, ResultTensor>,
+  encoding: ResponseEncoding,
+  dataAs: 'array' | 'base64',
+): EncodedBody {
   if (encoding.format === 'json') {
     const body = jsonText(tensors, dataAs);
     return { contentType: 'application/json', body, length: Buffer.byteLength(body) };

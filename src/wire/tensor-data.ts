@@ -13,7 +13,8 @@ import type { Real } from '../shared/tensor.js';
 import { allocReal, allocShared, realView, type OwnedReal } from '../shared/tensor.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 
-if (endianness() !== 'LE') throw new Error('convd reads and writes little-endian tensor bytes as they are: it needs a little-endian host');
+if (endianness() !== 'LE')
+  throw new Error('convd reads and writes little-endian tensor bytes as they are: it needs a little-endian host');
 
 /**
  * Typed arrays that were JSON number arrays, converted by a JSON thread (json-offload.ts): the
@@ -34,23 +35,36 @@ export function dataLengthError(name: string, t: RequestTensor): FieldError | nu
   const count = numel(t.shape);
   const { data } = t;
   if ((data instanceof Float32Array || data instanceof Float64Array) && jsonNumbers.has(data)) {
-    return data.length === count ? null : { path, message: `${path} has ${data.length} values but ${describeShape(t)} needs ${count}` };
+    return data.length === count
+      ? null
+      : { path, message: `${path} has ${data.length} values but ${describeShape(t)} needs ${count}` };
   }
   if (data instanceof Float32Array || data instanceof Float64Array) {
     const dtype = data instanceof Float32Array ? 'float32' : 'float64';
-    if (dtype !== t.dtype) return { path, message: `${path} is a ${data.constructor.name} (typed-array extension) but ${name}.dtype is ${t.dtype}` };
-    if (data.length !== count) return { path, message: `${path} has ${data.length} elements but ${describeShape(t)} needs ${count}` };
+    if (dtype !== t.dtype)
+      return {
+        path,
+        message: `${path} is a ${data.constructor.name} (typed-array extension) but ${name}.dtype is ${t.dtype}`,
+      };
+    if (data.length !== count)
+      return { path, message: `${path} has ${data.length} elements but ${describeShape(t)} needs ${count}` };
     return null;
   }
   const bytes = count * itemSize(t.dtype);
   if (data instanceof Uint8Array) {
-    return data.byteLength === bytes ? null : { path, message: `${path} has ${data.byteLength} bytes but ${describeShape(t)} needs ${bytes}` };
+    return data.byteLength === bytes
+      ? null
+      : { path, message: `${path} has ${data.byteLength} bytes but ${describeShape(t)} needs ${bytes}` };
   }
   if (typeof data === 'string') {
     const decoded = Buffer.byteLength(data, 'base64');
-    return decoded === bytes ? null : { path, message: `${path} is base64 of ${decoded} bytes but ${describeShape(t)} needs ${bytes}` };
+    return decoded === bytes
+      ? null
+      : { path, message: `${path} is base64 of ${decoded} bytes but ${describeShape(t)} needs ${bytes}` };
   }
-  return data.length === count ? null : { path, message: `${path} has ${data.length} values but ${describeShape(t)} needs ${count}` };
+  return data.length === count
+    ? null
+    : { path, message: `${path} has ${data.length} values but ${describeShape(t)} needs ${count}` };
 }
 
 const ownsWholeBuffer = (a: Float32Array | Float64Array): a is OwnedReal =>

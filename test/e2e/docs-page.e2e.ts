@@ -22,7 +22,9 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 const url = process.env.CONVD_URL;
 if (!url) throw new Error('set CONVD_URL to a running convd');
 const origin = new URL(url).origin;
-const SCREENSHOT = resolve(process.env.CONVD_DOCS_SCREENSHOT ?? fileURLToPath(new URL('../../../docs/img/docs-page.png', import.meta.url)));
+const SCREENSHOT = resolve(
+  process.env.CONVD_DOCS_SCREENSHOT ?? fileURLToPath(new URL('../../../docs/img/docs-page.png', import.meta.url)),
+);
 
 let profile: string;
 let context: BrowserContext;
@@ -58,7 +60,8 @@ before(async () => {
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('request', (r) => {
-    if (r.method() === 'POST') sent.push({ url: r.url(), accept: r.headers().accept, contentType: r.headers()['content-type'] });
+    if (r.method() === 'POST')
+      sent.push({ url: r.url(), accept: r.headers().accept, contentType: r.headers()['content-type'] });
   });
   await page.goto(`${url}/docs`, { waitUntil: 'networkidle', timeout: 30_000 });
 });
@@ -78,13 +81,19 @@ async function documentFromServer(): Promise<Json> {
 }
 
 let doc: Json;
-const resolveExample = (e: Json): Json => (e.$ref ? doc.components.examples[e.$ref.slice('#/components/examples/'.length)] : e);
+const resolveExample = (e: Json): Json =>
+  e.$ref ? doc.components.examples[e.$ref.slice('#/components/examples/'.length)] : e;
 
 /** The first request example of POST `path` and the documented JSON answer to it. */
 function firstExample(path: string): { request: Json; response: Json } {
   const op = doc.paths[path].post;
-  const [name, request] = Object.entries(op.requestBody.content['application/json'].examples as Record<string, Json>)[0];
-  return { request: resolveExample(request).value, response: resolveExample(op.responses['200'].content['application/json'].examples[name]).value };
+  const [name, request] = Object.entries(
+    op.requestBody.content['application/json'].examples as Record<string, Json>,
+  )[0];
+  return {
+    request: resolveExample(request).value,
+    response: resolveExample(op.responses['200'].content['application/json'].examples[name]).value,
+  };
 }
 
 const OPERATIONS = ['/conv/forward', '/conv/backward', '/conv/transpose', '/pool/forward', '/pool/backward'];
@@ -93,7 +102,14 @@ test('the page is titled convd and lists every operation', async () => {
   doc = await documentFromServer();
   assert.match(await page.title(), /convd/);
   await page.locator('.opblock').first().waitFor({ timeout: 20_000 });
-  assert.equal(await page.locator('.info .title').first().innerText().then((t) => t.startsWith('convd')), true);
+  assert.equal(
+    await page
+      .locator('.info .title')
+      .first()
+      .innerText()
+      .then((t) => t.startsWith('convd')),
+    true,
+  );
   assert.match(await page.locator('.info .description').first().innerText(), /^convd /);
   const paths = await page.locator('.opblock-post .opblock-summary-path').allInnerTexts();
   const clean = paths.map((p) => p.replace(/\u200b/g, '').trim());
@@ -104,9 +120,15 @@ test('the page is titled convd and lists every operation', async () => {
  * Expands the operation, presses "Try it out" and "Execute" with its prefilled example,
  * changing nothing unless told to (the request media type, the response media type).
  */
-async function tryItOut(path: string, choose: { requestType?: string; accept?: string } = {}): Promise<{ status: string; body: string; requestBody: string; bottom: number }> {
-  const block = page.locator('.opblock-post').filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) });
-  if ((await block.locator('button.try-out__btn').count()) === 0) await block.locator('.opblock-summary').first().click();
+async function tryItOut(
+  path: string,
+  choose: { requestType?: string; accept?: string } = {},
+): Promise<{ status: string; body: string; requestBody: string; bottom: number }> {
+  const block = page
+    .locator('.opblock-post')
+    .filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) });
+  if ((await block.locator('button.try-out__btn').count()) === 0)
+    await block.locator('.opblock-summary').first().click();
   const tryOut = block.locator('button.try-out__btn');
   if ((await tryOut.innerText()).trim() === 'Try it out') await tryOut.click();
   const editor = block.locator('textarea.body-param__text');
@@ -127,7 +149,10 @@ async function tryItOut(path: string, choose: { requestType?: string; accept?: s
   const live = block.locator('.live-responses-table tr.response .response-col_status').first();
   await live.waitFor({ timeout: 20_000 });
   const status = (await live.innerText()).trim();
-  const body = await block.locator('.live-responses-table tr.response .response-col_description pre').first().innerText();
+  const body = await block
+    .locator('.live-responses-table tr.response .response-col_description pre')
+    .first()
+    .innerText();
   // the bottom of the live answer, in page coordinates (for the screenshot)
   const bottom = await block
     .locator('.live-responses-table')
@@ -143,14 +168,20 @@ for (const [i, path] of OPERATIONS.entries()) {
     const { status, body, requestBody, bottom } = await tryItOut(path);
     assert.deepEqual(JSON.parse(requestBody), request, 'the first request example is prefilled');
     assert.match(status, /^200/);
-    assert.deepEqual(sent.slice(before), [{ url: `${url}${path}`, accept: 'application/json', contentType: 'application/json' }]);
+    assert.deepEqual(sent.slice(before), [
+      { url: `${url}${path}`, accept: 'application/json', contentType: 'application/json' },
+    ]);
     // the rendered answer is JSON, and it is the documented 200 example
     assert.deepEqual(JSON.parse(body), response);
     if (i === 0) {
       for (const t of Object.values(response as Record<string, { shape: number[] }>)) assert.ok(t.shape.length >= 3);
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       // from the title down to the live 200 answer of the forward example
-      await page.screenshot({ path: SCREENSHOT, fullPage: true, clip: { x: 0, y: 0, width: 1280, height: Math.ceil(bottom) + 24 } });
+      await page.screenshot({
+        path: SCREENSHOT,
+        fullPage: true,
+        clip: { x: 0, y: 0, width: 1280, height: Math.ceil(bottom) + 24 },
+      });
     }
   });
 }
@@ -160,7 +191,9 @@ test('a msgpack request type: the page sends the example as msgpack, and the JSO
   const before = sent.length;
   const { status, body } = await tryItOut('/conv/forward', { requestType: 'application/msgpack' });
   assert.match(status, /^200/);
-  assert.deepEqual(sent.slice(before), [{ url: `${url}/conv/forward`, accept: 'application/json', contentType: 'application/msgpack' }]);
+  assert.deepEqual(sent.slice(before), [
+    { url: `${url}/conv/forward`, accept: 'application/json', contentType: 'application/msgpack' },
+  ]);
   assert.deepEqual(JSON.parse(body), response);
 });
 
@@ -168,7 +201,10 @@ test('a msgpack answer is shown decoded, as the documented msgpack example', asy
   const op = doc.paths['/conv/forward'].post;
   const [name] = Object.keys(op.requestBody.content['application/json'].examples);
   const documented = resolveExample(op.responses['200'].content['application/msgpack'].examples[name]).value;
-  const { status, body } = await tryItOut('/conv/forward', { requestType: 'application/json', accept: 'application/msgpack' });
+  const { status, body } = await tryItOut('/conv/forward', {
+    requestType: 'application/json',
+    accept: 'application/msgpack',
+  });
   assert.match(status, /^200/);
   const [head, ...rest] = body.split('\n');
   assert.match(head, /^application\/msgpack, \d+ bytes, decoded by this page/);

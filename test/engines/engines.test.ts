@@ -54,7 +54,17 @@ describe('engineFor', () => {
       const buf = e.buffers({ a: 2, b: 2, c: 1 });
       buf.a.set([a, a]);
       buf.b.set([a, -a]);
-      e.gemm(1, 1, 2, { data: buf.a, offset: 0, rowStride: 2, colStride: 1 }, { data: buf.b, offset: 0, rowStride: 1, colStride: 1 }, buf.c, 0, 1, false);
+      e.gemm(
+        1,
+        1,
+        2,
+        { data: buf.a, offset: 0, rowStride: 2, colStride: 1 },
+        { data: buf.b, offset: 0, rowStride: 1, colStride: 1 },
+        buf.c,
+        0,
+        1,
+        false,
+      );
       return buf.c[0];
     };
     assert.equal(fused(wasmEngine()), -(2 ** -24));
@@ -105,7 +115,11 @@ describe('engineFor', () => {
         for (const dtype of ['float32', 'float64'] as const) {
           assert.throws(
             () => engineFor(dtype),
-            (e: unknown) => e instanceof Error && e.message.includes('CONVD_KERNEL') && e.message.includes(JSON.stringify(bad)) && /expected ts or wasm/.test(e.message),
+            (e: unknown) =>
+              e instanceof Error &&
+              e.message.includes('CONVD_KERNEL') &&
+              e.message.includes(JSON.stringify(bad)) &&
+              /expected ts or wasm/.test(e.message),
             `CONVD_KERNEL=${JSON.stringify(bad)} (${dtype})`,
           );
         }
@@ -116,7 +130,10 @@ describe('engineFor', () => {
   test('convForward without an engine runs on engineFor(dtype): follows CONVD_KERNEL', () => {
     // float32 with K = 144 terms: the ts engine (float64 accumulation, one rounding) and the wasm
     // engine (float32 sums) give different bits somewhere, so the bits tell which engine ran.
-    const shapes = { input: { dtype: 'float32' as const, shape: [1, 16, 12, 12] }, weight: { dtype: 'float32' as const, shape: [8, 16, 3, 3] } };
+    const shapes = {
+      input: { dtype: 'float32' as const, shape: [1, 16, 12, 12] },
+      weight: { dtype: 'float32' as const, shape: [8, 16, 3, 3] },
+    };
     const g = resolveConv(shapes, { padding: 1 });
     const rand = rng(42);
     const x = randomTensor(numel(g.inputShape), 'float32', rand);
@@ -170,7 +187,10 @@ describe('engine buffers and reads', () => {
         buf[k].fill(i + 1, 0, lengths[k]);
       });
       keys.forEach((k, i) => {
-        assert.ok(buf[k].subarray(0, lengths[k]).every((v) => v === i + 1), `${k} was overwritten by another buffer`);
+        assert.ok(
+          buf[k].subarray(0, lengths[k]).every((v) => v === i + 1),
+          `${k} was overwritten by another buffer`,
+        );
       });
     });
   }
@@ -185,7 +205,17 @@ describe('engine buffers and reads', () => {
     big.a[n - 1] = 3;
     big.b.fill(2);
     // C[1x1] = A[1 x 1] (last element of the big buffer) * B[1x1]
-    e.gemm(1, 1, 1, { data: big.a, offset: n - 1, rowStride: 1, colStride: 1 }, { data: big.b, offset: 0, rowStride: 1, colStride: 1 }, big.b, 4, 1, false);
+    e.gemm(
+      1,
+      1,
+      1,
+      { data: big.a, offset: n - 1, rowStride: 1, colStride: 1 },
+      { data: big.b, offset: 0, rowStride: 1, colStride: 1 },
+      big.b,
+      4,
+      1,
+      false,
+    );
     assert.equal(big.b[4], 6);
     // a view handed out before the memory grew is no longer the engine's memory
     if (small.a.buffer !== big.a.buffer) assert.equal(e.reads(small.a), false);
@@ -198,7 +228,10 @@ describe('engine buffers and reads', () => {
     // input index 3 (measured: output 7 instead of 0); the fallback keeps it exact.
     for (const e of [wasmEngine(), engineNamed('wasm-simd'), engineNamed('wasm-f64')]) {
       const dtype = engineDtype(e);
-      const g = resolveConv({ input: { dtype, shape: [1, 2, 4] }, weight: { dtype, shape: [1, 2, 1] } }, { padding: 2 ** 31 - 2, stride: 2 ** 30 });
+      const g = resolveConv(
+        { input: { dtype, shape: [1, 2, 4] }, weight: { dtype, shape: [1, 2, 1] } },
+        { padding: 2 ** 31 - 2, stride: 2 ** 30 },
+      );
       assert.deepEqual(g.outputShape, [1, 1, 4]);
       const Arr = dtype === 'float32' ? Float32Array : Float64Array;
       const [x, w, dy] = [Arr.from([1, 2, 3, 4, 5, 6, 7, 8]), Arr.from([1, 10]), Arr.from([1, 2, 3, 4])];
@@ -275,7 +308,8 @@ function checkGemm(engine: Engine, t: GemmCase, abType: 'float32' | 'float64' = 
     [aData, bData, cData] = [ab(pa.length), ab(pb.length), new Float64Array(cLength)];
   }
   const rand = rng(t.seed);
-  for (const d of [aData, bData, cData]) d.set(randomTensor(d.length, engine.name === 'wasm' ? engineDtype(engine) : abType, rand));
+  for (const d of [aData, bData, cData])
+    d.set(randomTensor(d.length, engine.name === 'wasm' ? engineDtype(engine) : abType, rand));
   const a = operand(pa.view(aData));
   const b = operand(pb.view(bData));
   const [a0, b0, c0] = [aData.slice(), bData.slice(), cData.slice()];
@@ -309,14 +343,20 @@ function checkGemm(engine: Engine, t: GemmCase, abType: 'float32' | 'float64' = 
   const rep = checkClose(got, ref, bound, k + (accumulate ? 1 : 0), dtype, { float64Reference: true });
   assert.ok(rep.ok, `${label}: ${rep.message}`);
   for (let i = 0; i < cLength; i++) {
-    if (!inWindow[i] && !Object.is(cData[i], c0[i])) assert.fail(`${label}: C[${i}] outside the m x n window changed from ${c0[i]} to ${cData[i]}`);
+    if (!inWindow[i] && !Object.is(cData[i], c0[i]))
+      assert.fail(`${label}: C[${i}] outside the m x n window changed from ${c0[i]} to ${cData[i]}`);
   }
 }
 
 const SIZES = [1, 5, 7, 13, 97];
 const DEPTHS = [1, 5, 7, 256, 257, 600];
 /** (A, B) storage: both row-major, A transposed, B transposed, both transposed. */
-const LAYOUTS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+const LAYOUTS: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
 
 describe('GEMM against a naive triple loop', () => {
   for (const name of ['ts', 'wasm', 'wasm-simd', 'wasm-f64'] as EngineName[]) {
@@ -331,9 +371,23 @@ describe('GEMM against a naive triple loop', () => {
               for (const k of DEPTHS) {
                 idx++;
                 // vary spacing, offsets and padding from call to call
-                const a: Layout = { transposed: aT, spacing: idx % 3 === 0 ? 2 : 1, offset: idx % 4, pad: idx % 5 === 0 ? 0 : 3 };
-                const b: Layout = { transposed: bT, spacing: idx % 4 === 1 ? 2 : 1, offset: (idx * 7) % 5, pad: idx % 2 };
-                checkGemm(engine, { m, n, k, a, b, accumulate, cOffset: idx % 6, ldcPad: idx % 3 === 1 ? 0 : 2, seed: idx }, idx % 2 === 0 ? 'float32' : 'float64');
+                const a: Layout = {
+                  transposed: aT,
+                  spacing: idx % 3 === 0 ? 2 : 1,
+                  offset: idx % 4,
+                  pad: idx % 5 === 0 ? 0 : 3,
+                };
+                const b: Layout = {
+                  transposed: bT,
+                  spacing: idx % 4 === 1 ? 2 : 1,
+                  offset: (idx * 7) % 5,
+                  pad: idx % 2,
+                };
+                checkGemm(
+                  engine,
+                  { m, n, k, a, b, accumulate, cOffset: idx % 6, ldcPad: idx % 3 === 1 ? 0 : 2, seed: idx },
+                  idx % 2 === 0 ? 'float32' : 'float64',
+                );
               }
             }
           }
@@ -344,12 +398,38 @@ describe('GEMM against a naive triple loop', () => {
     test(`${name}: blocking edges (m across MC = 96 / 128, n across NC = 2048, k across KC slices)`, () => {
       const engine = engineNamed(name);
       const dense = (transposed: boolean): Layout => ({ transposed, spacing: 1, offset: 1, pad: 0 });
-      const cases: [number, number, number][] = [[200, 9, 520], [129, 14, 300], [97, 17, 513], [6, 2053, 260], [13, 4100, 3]];
+      const cases: [number, number, number][] = [
+        [200, 9, 520],
+        [129, 14, 300],
+        [97, 17, 513],
+        [6, 2053, 260],
+        [13, 4100, 3],
+      ];
       let seed = 1000;
       for (const [m, n, k] of cases) {
         for (const accumulate of [false, true]) {
-          checkGemm(engine, { m, n, k, a: dense(false), b: dense(false), accumulate, cOffset: 3, ldcPad: 1, seed: seed++ });
-          checkGemm(engine, { m, n, k, a: dense(true), b: dense(true), accumulate, cOffset: 0, ldcPad: 0, seed: seed++ });
+          checkGemm(engine, {
+            m,
+            n,
+            k,
+            a: dense(false),
+            b: dense(false),
+            accumulate,
+            cOffset: 3,
+            ldcPad: 1,
+            seed: seed++,
+          });
+          checkGemm(engine, {
+            m,
+            n,
+            k,
+            a: dense(true),
+            b: dense(true),
+            accumulate,
+            cOffset: 0,
+            ldcPad: 0,
+            seed: seed++,
+          });
         }
       }
     });
@@ -357,7 +437,13 @@ describe('GEMM against a naive triple loop', () => {
     test(`${name}: k = 0 zeroes the window (accumulate=false) or leaves it (true); m = 0 or n = 0 writes nothing`, () => {
       const engine = engineNamed(name);
       const row: Layout = { transposed: false, spacing: 1, offset: 0, pad: 0 };
-      for (const [m, n, k] of [[3, 5, 0], [9, 13, 0], [0, 4, 7], [4, 0, 7], [0, 0, 0]] as [number, number, number][]) {
+      for (const [m, n, k] of [
+        [3, 5, 0],
+        [9, 13, 0],
+        [0, 4, 7],
+        [4, 0, 7],
+        [0, 0, 0],
+      ] as [number, number, number][]) {
         for (const accumulate of [false, true]) {
           checkGemm(engine, { m, n, k, a: row, b: row, accumulate, cOffset: 2, ldcPad: 3, seed: m * 100 + n * 10 + k });
         }
@@ -377,7 +463,10 @@ describe('GEMM against a naive triple loop', () => {
 
   test('ts: accumulates only into a Float64Array', () => {
     const v = (data: Real): MatrixView => ({ data, offset: 0, rowStride: 2, colStride: 1 });
-    assert.throws(() => tsEngine.gemm(2, 2, 2, v(new Float64Array(4)), v(new Float64Array(4)), new Float32Array(4), 0, 2, false), TypeError);
+    assert.throws(
+      () => tsEngine.gemm(2, 2, 2, v(new Float64Array(4)), v(new Float64Array(4)), new Float32Array(4), 0, 2, false),
+      TypeError,
+    );
   });
 });
 
@@ -403,28 +492,48 @@ describe('direct correlation kernels against naive loops', () => {
         const stride = [int(1, 2), int(1, 3), trial % 3 === 0 ? int(2, 3) : 1] as [number, number, number];
         const dilation = [int(1, 2), int(1, 3), int(1, 3)] as [number, number, number];
         const extra = [0, int(0, 2), int(0, 2)];
-        const span = out.map((o, i) => (o - 1) * stride[i] + dilation[i] * (k[i] - 1) + 1 + extra[i]) as [number, number, number];
+        const span = out.map((o, i) => (o - 1) * stride[i] + dilation[i] * (k[i] - 1) + 1 + extra[i]) as [
+          number,
+          number,
+          number,
+        ];
         const d: DirectDims = { span, out, k, stride, dilation };
         const [nX, nO, nK] = [span[0] * span[1] * span[2], out[0] * out[1] * out[2], k[0] * k[1] * k[2]];
         const label = `${name} ${JSON.stringify(d)}`;
 
         // naive: every (output, tap) pair and the span index it reads
         const pairs: [number, number, number][] = [];
-        for (let od = 0; od < out[0]; od++) for (let oh = 0; oh < out[1]; oh++) for (let ow = 0; ow < out[2]; ow++) {
-          for (let kd = 0; kd < k[0]; kd++) for (let kh = 0; kh < k[1]; kh++) for (let kw = 0; kw < k[2]; kw++) {
-            const o = (od * out[1] + oh) * out[2] + ow;
-            const t = (kd * k[1] + kh) * k[2] + kw;
-            const x = ((od * stride[0] + kd * dilation[0]) * span[1] + oh * stride[1] + kh * dilation[1]) * span[2] + ow * stride[2] + kw * dilation[2];
-            pairs.push([o, x, t]);
-          }
-        }
+        for (let od = 0; od < out[0]; od++)
+          for (let oh = 0; oh < out[1]; oh++)
+            for (let ow = 0; ow < out[2]; ow++) {
+              for (let kd = 0; kd < k[0]; kd++)
+                for (let kh = 0; kh < k[1]; kh++)
+                  for (let kw = 0; kw < k[2]; kw++) {
+                    const o = (od * out[1] + oh) * out[2] + ow;
+                    const t = (kd * k[1] + kh) * k[2] + kw;
+                    const x =
+                      ((od * stride[0] + kd * dilation[0]) * span[1] + oh * stride[1] + kh * dilation[1]) * span[2] +
+                      ow * stride[2] +
+                      kw * dilation[2];
+                    pairs.push([o, x, t]);
+                  }
+            }
 
         // out / dy and dwk start at an offset (a plane inside an image, one channel's taps)
         const [outAt, dwkAt] = [int(0, 5), int(0, 3)];
         const bias = trial % 4 === 0 ? 0 : rand() - 0.5;
-        const buf = engine.buffers({ xp: nX + GUARD, wk: nK + GUARD, out: outAt + nO + GUARD, dxp: nX + GUARD, dwk: dwkAt + nK + GUARD });
-        for (const key of ['xp', 'wk', 'out', 'dxp', 'dwk'] as const) buf[key].set(randomTensor(buf[key].length, dtype, rand));
-        const before = Object.fromEntries((['xp', 'wk', 'out', 'dxp', 'dwk'] as const).map((key) => [key, buf[key].slice()])) as Record<'xp' | 'wk' | 'out' | 'dxp' | 'dwk', Real>;
+        const buf = engine.buffers({
+          xp: nX + GUARD,
+          wk: nK + GUARD,
+          out: outAt + nO + GUARD,
+          dxp: nX + GUARD,
+          dwk: dwkAt + nK + GUARD,
+        });
+        for (const key of ['xp', 'wk', 'out', 'dxp', 'dwk'] as const)
+          buf[key].set(randomTensor(buf[key].length, dtype, rand));
+        const before = Object.fromEntries(
+          (['xp', 'wk', 'out', 'dxp', 'dwk'] as const).map((key) => [key, buf[key].slice()]),
+        ) as Record<'xp' | 'wk' | 'out' | 'dxp' | 'dwk', Real>;
         const dy = before.out.subarray(outAt); // gradInput / gradWeight read dy from the out buffer's original values
         // forward (+ bias)
         const fwd = { ref: new Float64Array(nO).fill(bias), bound: new Float64Array(nO).fill(Math.abs(bias)) };
@@ -433,37 +542,66 @@ describe('direct correlation kernels against naive loops', () => {
           fwd.bound[o] += Math.abs(before.wk[t] * before.xp[x]);
         }
         engine.direct.forward(buf.xp, buf.wk, bias, buf.out, outAt, d);
-        let rep = checkClose(buf.out.subarray(outAt, outAt + nO), fwd.ref, fwd.bound, nK + 1, dtype, { float64Reference: true });
+        let rep = checkClose(buf.out.subarray(outAt, outAt + nO), fwd.ref, fwd.bound, nK + 1, dtype, {
+          float64Reference: true,
+        });
         assert.ok(rep.ok, `forward ${label}: ${rep.message}`);
-        assert.deepEqual(buf.out.subarray(0, outAt), before.out.subarray(0, outAt), `${label}: out written before its offset`);
-        assert.deepEqual(buf.out.subarray(outAt + nO), before.out.subarray(outAt + nO), `${label}: out written past its volume`);
+        assert.deepEqual(
+          buf.out.subarray(0, outAt),
+          before.out.subarray(0, outAt),
+          `${label}: out written before its offset`,
+        );
+        assert.deepEqual(
+          buf.out.subarray(outAt + nO),
+          before.out.subarray(outAt + nO),
+          `${label}: out written past its volume`,
+        );
         // gradInput: dxp += scatter(wk * dy), with dy = the out buffer's original values
         buf.out.set(before.out);
-        const gi = { ref: Float64Array.from(before.dxp.subarray(0, nX)), bound: Float64Array.from(before.dxp.subarray(0, nX), Math.abs), n: new Uint32Array(nX) };
+        const gi = {
+          ref: Float64Array.from(before.dxp.subarray(0, nX)),
+          bound: Float64Array.from(before.dxp.subarray(0, nX), Math.abs),
+          n: new Uint32Array(nX),
+        };
         for (const [o, x, t] of pairs) {
           gi.ref[x] += before.wk[t] * dy[o];
           gi.bound[x] += Math.abs(before.wk[t] * dy[o]);
           gi.n[x]++;
         }
         engine.direct.gradInput(buf.out, outAt, buf.wk, buf.dxp, d);
-        rep = checkClose(buf.dxp.subarray(0, nX), gi.ref, gi.bound, Math.max(...gi.n) + 1, dtype, { float64Reference: true });
+        rep = checkClose(buf.dxp.subarray(0, nX), gi.ref, gi.bound, Math.max(...gi.n) + 1, dtype, {
+          float64Reference: true,
+        });
         assert.ok(rep.ok, `gradInput ${label}: ${rep.message}`);
         // gradWeight: dwk += sum_o dy * xp
-        const gw = { ref: Float64Array.from(before.dwk.subarray(dwkAt, dwkAt + nK)), bound: Float64Array.from(before.dwk.subarray(dwkAt, dwkAt + nK), Math.abs) };
+        const gw = {
+          ref: Float64Array.from(before.dwk.subarray(dwkAt, dwkAt + nK)),
+          bound: Float64Array.from(before.dwk.subarray(dwkAt, dwkAt + nK), Math.abs),
+        };
         for (const [o, x, t] of pairs) {
           gw.ref[t] += dy[o] * before.xp[x];
           gw.bound[t] += Math.abs(dy[o] * before.xp[x]);
         }
         engine.direct.gradWeight(buf.out, outAt, buf.xp, buf.dwk, dwkAt, d);
-        rep = checkClose(buf.dwk.subarray(dwkAt, dwkAt + nK), gw.ref, gw.bound, nO + 1, dtype, { float64Reference: true });
+        rep = checkClose(buf.dwk.subarray(dwkAt, dwkAt + nK), gw.ref, gw.bound, nO + 1, dtype, {
+          float64Reference: true,
+        });
         assert.ok(rep.ok, `gradWeight ${label}: ${rep.message}`);
         // operands read only; nothing past the volumes written
         assert.deepEqual(buf.xp, before.xp, `${label}: xp modified`);
         assert.deepEqual(buf.wk, before.wk, `${label}: wk modified`);
         assert.deepEqual(buf.out, before.out, `${label}: dy modified`);
         assert.deepEqual(buf.dxp.subarray(nX), before.dxp.subarray(nX), `${label}: dxp written past its volume`);
-        assert.deepEqual(buf.dwk.subarray(0, dwkAt), before.dwk.subarray(0, dwkAt), `${label}: dwk written before its offset`);
-        assert.deepEqual(buf.dwk.subarray(dwkAt + nK), before.dwk.subarray(dwkAt + nK), `${label}: dwk written past its volume`);
+        assert.deepEqual(
+          buf.dwk.subarray(0, dwkAt),
+          before.dwk.subarray(0, dwkAt),
+          `${label}: dwk written before its offset`,
+        );
+        assert.deepEqual(
+          buf.dwk.subarray(dwkAt + nK),
+          before.dwk.subarray(dwkAt + nK),
+          `${label}: dwk written past its volume`,
+        );
       }
     });
   }

@@ -17,7 +17,8 @@ const IM2COL_AS = readFileSync(new URL('../../../workers/wasm/im2col.ts', import
 const WASM = new URL('../../workers/wasm/kernels.wasm', import.meta.url);
 
 /** The `const NAME = <int>;` field indices of im2col.ts, in order. */
-const asFields = (): [string, number][] => [...IM2COL_AS.matchAll(/^const ([A-Z_]+) = (\d+);/gm)].map((m) => [m[1], Number(m[2])]);
+const asFields = (): [string, number][] =>
+  [...IM2COL_AS.matchAll(/^const ([A-Z_]+) = (\d+);/gm)].map((m) => [m[1], Number(m[2])]);
 
 test('the engine lays the plan record out field for field as workers/wasm/im2col.ts reads it', () => {
   assert.deepEqual(asFields(), Object.entries(PLAN_LAYOUT));
@@ -28,7 +29,9 @@ test('the engine lays the plan record out field for field as workers/wasm/im2col
 
 test('the built module declares the same record size', () => {
   const module = new WebAssembly.Module(readFileSync(WASM));
-  const exports = new WebAssembly.Instance(module, { env: { abort: () => undefined } }).exports as { PLAN_FIELDS: WebAssembly.Global };
+  const exports = new WebAssembly.Instance(module, { env: { abort: () => undefined } }).exports as {
+    PLAN_FIELDS: WebAssembly.Global;
+  };
   assert.equal(exports.PLAN_FIELDS.value, PLAN_FIELDS);
 });
 

@@ -13,7 +13,14 @@ export const packTyped = new Packr({ useRecords: false, moreTypes: true });
 export const packClone = new Packr({ useRecords: false, structuredClone: true });
 
 export type Form = 'json-array' | 'json-base64' | 'msgpack-bin' | 'msgpack-typed' | 'msgpack-array' | 'msgpack-base64';
-export const FORMS: readonly Form[] = ['json-array', 'json-base64', 'msgpack-bin', 'msgpack-typed', 'msgpack-array', 'msgpack-base64'];
+export const FORMS: readonly Form[] = [
+  'json-array',
+  'json-base64',
+  'msgpack-bin',
+  'msgpack-typed',
+  'msgpack-array',
+  'msgpack-base64',
+];
 
 export interface Spec {
   op: 'forward' | 'backward';
@@ -47,7 +54,14 @@ export const specArb: fc.Arbitrary<Spec> = fc
     cinG: fc.integer({ min: 1, max: 3 }),
     coutG: fc.integer({ min: 1, max: 3 }),
     dims: fc.array(
-      fc.record({ in: fc.integer({ min: 1, max: 7 }), k: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 3 }), dil: fc.integer({ min: 1, max: 2 }), before: fc.integer({ min: 0, max: 2 }), after: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({
+        in: fc.integer({ min: 1, max: 7 }),
+        k: fc.integer({ min: 1, max: 3 }),
+        stride: fc.integer({ min: 1, max: 3 }),
+        dil: fc.integer({ min: 1, max: 2 }),
+        before: fc.integer({ min: 0, max: 2 }),
+        after: fc.integer({ min: 0, max: 2 }),
+      }),
       { minLength: 3, maxLength: 3 },
     ),
     paddingForm: fc.constantFrom('none', 'int', 'perDim', 'pairs', 'valid', 'same'),
@@ -62,7 +76,13 @@ export const specArb: fc.Arbitrary<Spec> = fc
     const d = r.d;
     const dims = r.dims.slice(0, d);
     const aliases: Record<string, string[]> = { first: ['NCW', 'NCHW', 'NCDHW'], last: ['NWC', 'NHWC', 'NDHWC'] };
-    const layout = { default: undefined, channels_first: 'channels_first', channels_last: 'channels_last', 'alias-first': aliases.first[d - 1], 'alias-last': aliases.last[d - 1] }[r.layoutKind];
+    const layout = {
+      default: undefined,
+      channels_first: 'channels_first',
+      channels_last: 'channels_last',
+      'alias-first': aliases.first[d - 1],
+      'alias-last': aliases.last[d - 1],
+    }[r.layoutKind];
     const params: Record<string, unknown> = {};
     if (layout) params.layout = layout;
     if (r.strideForm === 'int') params.stride = dims[0].stride;
@@ -96,7 +116,8 @@ export const specArb: fc.Arbitrary<Spec> = fc
 
 /** The output extents of a spec (may be < 1: the request is then invalid, which the oracle knows). */
 function outExtents(s: Spec): number[] {
-  const stride = (i: number) => (Array.isArray(s.params.stride) ? (s.params.stride as number[])[i] : ((s.params.stride as number) ?? 1));
+  const stride = (i: number) =>
+    Array.isArray(s.params.stride) ? (s.params.stride as number[])[i] : ((s.params.stride as number) ?? 1);
   const dil = (i: number) => (Array.isArray(s.params.dilation) ? (s.params.dilation as number[])[i] : 1);
   return s.inSp.map((inE, i) => {
     const p = s.params.padding;
@@ -144,7 +165,16 @@ export function requestOf(s: Spec): RequestObject {
   const cout = s.groups * s.coutG;
   const inputShape = s.channelsLast ? [s.batch, ...s.inSp, cin] : [s.batch, cin, ...s.inSp];
   const weightShape = s.channelsLast ? [...s.k, s.cinG, cout] : [cout, s.cinG, ...s.k];
-  const t = (shape: number[]): Tensor => ({ dtype: s.dtype, shape, values: values(s.dtype, shape.reduce((a, b) => a * b, 1), rand, s.nonFinite) });
+  const t = (shape: number[]): Tensor => ({
+    dtype: s.dtype,
+    shape,
+    values: values(
+      s.dtype,
+      shape.reduce((a, b) => a * b, 1),
+      rand,
+      s.nonFinite,
+    ),
+  });
   const tensors: Record<string, Tensor> = { input: t(inputShape), weight: t(weightShape) };
   if (s.withBias) tensors.bias = t([cout]);
   const params = { ...s.params };
@@ -175,7 +205,9 @@ export function wireValue(r: RequestObject, form: Form): Record<string, unknown>
         return t.values;
     }
   };
-  const tensors = Object.fromEntries(Object.entries(r.tensors).map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: data(t) }]));
+  const tensors = Object.fromEntries(
+    Object.entries(r.tensors).map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape, data: data(t) }]),
+  );
   return { ...tensors, ...r.params };
 }
 
@@ -188,15 +220,29 @@ export function encode(value: unknown, form: Form): Buffer {
 }
 
 export const contentTypeOf = (form: Form, variant = 0) =>
-  isJsonForm(form) ? ['application/json', 'application/json; charset=utf-8'][variant % 2] : ['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'][variant % 3];
+  isJsonForm(form)
+    ? ['application/json', 'application/json; charset=utf-8'][variant % 2]
+    : ['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'][variant % 3];
 
-export const acceptArb = fc.constantFrom(undefined, 'application/json', 'application/msgpack', '*/*', 'application/x-msgpack', 'application/json;q=0.5, application/msgpack', 'text/html', 'application/xml;q=1, application/json;q=0.1');
+export const acceptArb = fc.constantFrom(
+  undefined,
+  'application/json',
+  'application/msgpack',
+  '*/*',
+  'application/x-msgpack',
+  'application/json;q=0.5, application/msgpack',
+  'text/html',
+  'application/xml;q=1, application/json;q=0.1',
+);
 
 // ---------------------------------------------------------------------------------------------
 // Hand-made msgpack
 
 /** A msgpack map from entries (keys may repeat), each key and value packed by msgpackr. */
-export function mapWithEntries(entries: [string, unknown][], pack: (v: unknown) => Uint8Array = (v) => packBin.pack(v)): Buffer {
+export function mapWithEntries(
+  entries: [string, unknown][],
+  pack: (v: unknown) => Uint8Array = (v) => packBin.pack(v),
+): Buffer {
   const n = entries.length;
   const head = n < 16 ? Buffer.of(0x80 | n) : Buffer.of(0xde, n >> 8, n & 0xff);
   return Buffer.concat([head, ...entries.flatMap(([k, v]) => [Buffer.from(pack(k)), Buffer.from(pack(v))])]);
@@ -211,11 +257,20 @@ export function typedExt(typeCode: number, payload: Uint8Array): Buffer {
 
 /** A tensor map {dtype, shape, data} whose data is raw pre-packed bytes. */
 export function tensorWithRawData(dtype: string, shape: number[], rawData: Buffer): Buffer {
-  return Buffer.concat([Buffer.of(0x83), Buffer.from(packBin.pack('dtype')), Buffer.from(packBin.pack(dtype)), Buffer.from(packBin.pack('shape')), Buffer.from(packBin.pack(shape)), Buffer.from(packBin.pack('data')), rawData]);
+  return Buffer.concat([
+    Buffer.of(0x83),
+    Buffer.from(packBin.pack('dtype')),
+    Buffer.from(packBin.pack(dtype)),
+    Buffer.from(packBin.pack('shape')),
+    Buffer.from(packBin.pack(shape)),
+    Buffer.from(packBin.pack('data')),
+    rawData,
+  ]);
 }
 
 /** `depth` nested one-element arrays around `inner` (msgpack fixarray 0x91, or JSON brackets). */
-export const deepMsgpack = (depth: number, inner = Buffer.of(0x01)) => Buffer.concat([Buffer.alloc(depth, 0x91), inner]);
+export const deepMsgpack = (depth: number, inner = Buffer.of(0x01)) =>
+  Buffer.concat([Buffer.alloc(depth, 0x91), inner]);
 export const deepJson = (depth: number) => '['.repeat(depth) + '1' + ']'.repeat(depth);
 
 // ---------------------------------------------------------------------------------------------
@@ -223,25 +278,101 @@ export const deepJson = (depth: number) => '['.repeat(depth) + '1' + ']'.repeat(
 
 /** Values that break schemas, index arithmetic or printers. */
 export const hostileValueArb: fc.Arbitrary<unknown> = fc.oneof(
-  { weight: 3, arbitrary: fc.anything({ maxDepth: 3, withTypedArray: true, withBigInt: true, withMap: true, withSet: true, withDate: true, withNullPrototype: true }) },
+  {
+    weight: 3,
+    arbitrary: fc.anything({
+      maxDepth: 3,
+      withTypedArray: true,
+      withBigInt: true,
+      withMap: true,
+      withSet: true,
+      withDate: true,
+      withNullPrototype: true,
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.constantFrom<unknown>(
-      NaN, Infinity, -Infinity, -0, 0, -1, 0.5, 1.5, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 2 ** 53, 2 ** 53 + 2, 1e308, -1e308, Number.MIN_VALUE,
-      '1', '', 'NaN', 'Infinity', 'same', 'valid', true, false, null, [], {}, [[]], [0], [-1], [1, 2, 3, 4],
-      [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1], [2 ** 30, 2 ** 30, 2 ** 30], [[2 ** 31 - 1, 2 ** 31 - 1]], [[1, 2, 3]], ['NaN'],
-      'x'.repeat(100_000), new Uint8Array(3), new Float32Array(3), new Float64Array(0), new Int32Array(4),
+      NaN,
+      Infinity,
+      -Infinity,
+      -0,
+      0,
+      -1,
+      0.5,
+      1.5,
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 32,
+      2 ** 32 + 1,
+      2 ** 53,
+      2 ** 53 + 2,
+      1e308,
+      -1e308,
+      Number.MIN_VALUE,
+      '1',
+      '',
+      'NaN',
+      'Infinity',
+      'same',
+      'valid',
+      true,
+      false,
+      null,
+      [],
+      {},
+      [[]],
+      [0],
+      [-1],
+      [1, 2, 3, 4],
+      [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1],
+      [2 ** 30, 2 ** 30, 2 ** 30],
+      [[2 ** 31 - 1, 2 ** 31 - 1]],
+      [[1, 2, 3]],
+      ['NaN'],
+      'x'.repeat(100_000),
+      new Uint8Array(3),
+      new Float32Array(3),
+      new Float64Array(0),
+      new Int32Array(4),
     ),
   },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 2000 }).map((n) => new Array(n).fill(0)) },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 20_000 }).map((depth) => JSON.parse(deepJson(Math.min(depth, 3000)))) },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 100, max: 20_000 }).map((depth) => JSON.parse(deepJson(Math.min(depth, 3000)))),
+  },
 );
 
 /** Where a structural mutation may act. */
 export const FIELD_PATHS = [
-  [], ['input'], ['weight'], ['bias'], ['grad_output'], ['input', 'shape'], ['input', 'shape', 0], ['input', 'shape', 1], ['weight', 'shape', 2],
-  ['input', 'data'], ['input', 'data', 0], ['weight', 'data'], ['input', 'dtype'], ['weight', 'dtype'], ['bias', 'shape'], ['grad_output', 'shape'],
-  ['stride'], ['padding'], ['dilation'], ['groups'], ['padding_mode'], ['layout'], ['encoding'], ['grads'], ['__proto__'], ['constructor'], ['extra'],
+  [],
+  ['input'],
+  ['weight'],
+  ['bias'],
+  ['grad_output'],
+  ['input', 'shape'],
+  ['input', 'shape', 0],
+  ['input', 'shape', 1],
+  ['weight', 'shape', 2],
+  ['input', 'data'],
+  ['input', 'data', 0],
+  ['weight', 'data'],
+  ['input', 'dtype'],
+  ['weight', 'dtype'],
+  ['bias', 'shape'],
+  ['grad_output', 'shape'],
+  ['stride'],
+  ['padding'],
+  ['dilation'],
+  ['groups'],
+  ['padding_mode'],
+  ['layout'],
+  ['encoding'],
+  ['grads'],
+  ['__proto__'],
+  ['constructor'],
+  ['extra'],
 ] as const;
 
 export type StructuralMutation =
@@ -250,7 +381,14 @@ export type StructuralMutation =
   | { kind: 'huge-shape'; tensor: string; factor: number };
 
 export const structuralMutationArb: fc.Arbitrary<StructuralMutation> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('set' as const), path: fc.constantFrom(...FIELD_PATHS), value: hostileValueArb }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      path: fc.constantFrom(...FIELD_PATHS),
+      value: hostileValueArb,
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), path: fc.constantFrom(...FIELD_PATHS) }) },
   {
     weight: 2,
@@ -275,7 +413,11 @@ export function mutateStructure(value: Record<string, unknown>, m: StructuralMut
   for (const key of m.path.slice(0, -1)) {
     const next = parent[key];
     // only plain objects and arrays are edited (a typed array's elements cannot be deleted)
-    if (!Array.isArray(next) && !(next !== null && typeof next === 'object' && Object.getPrototypeOf(next) === Object.prototype)) return copy;
+    if (
+      !Array.isArray(next) &&
+      !(next !== null && typeof next === 'object' && Object.getPrototypeOf(next) === Object.prototype)
+    )
+      return copy;
     parent = next as Record<string | number, unknown>;
   }
   const last = m.path[m.path.length - 1];
@@ -305,14 +447,48 @@ export type ByteMutation =
 export const byteMutationArb: fc.Arbitrary<ByteMutation[]> = fc.array(
   fc.oneof(
     fc.record({ kind: fc.constant('truncate' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }),
-    fc.record({ kind: fc.constant('flip' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), value: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant('insert' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-    fc.record({ kind: fc.constant('delete' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), length: fc.integer({ min: 1, max: 32 }) }),
-    fc.record({ kind: fc.constant('duplicate' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), length: fc.integer({ min: 1, max: 64 }) }),
+    fc.record({
+      kind: fc.constant('flip' as const),
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      value: fc.integer({ min: 0, max: 255 }),
+    }),
+    fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+    }),
+    fc.record({
+      kind: fc.constant('delete' as const),
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      length: fc.integer({ min: 1, max: 32 }),
+    }),
+    fc.record({
+      kind: fc.constant('duplicate' as const),
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      length: fc.integer({ min: 1, max: 64 }),
+    }),
     fc.record({
       kind: fc.constant('json-token' as const),
       at: fc.double({ min: 0, max: 1, noNaN: true }),
-      token: fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e999', '-0', '0x10', '01', 'null', '"__proto__":{}', '{', ']', ',', '"', '\\u0000', '\u00ff', '2147483648', '9007199254740993'),
+      token: fc.constantFrom(
+        'NaN',
+        'Infinity',
+        '-Infinity',
+        '1e999',
+        '-0',
+        '0x10',
+        '01',
+        'null',
+        '"__proto__":{}',
+        '{',
+        ']',
+        ',',
+        '"',
+        '\\u0000',
+        '\u00ff',
+        '2147483648',
+        '9007199254740993',
+      ),
     }),
   ),
   { minLength: 1, maxLength: 4 },
@@ -355,7 +531,20 @@ export function mutateBytes(body: Buffer, mutations: ByteMutation[]): Buffer {
 
 /** Content types a client might send, good and bad. */
 export const contentTypeArb = fc.constantFrom(
-  'application/json', 'application/json; charset=utf-8', 'application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack',
-  'text/plain', 'application/xml', 'application/octet-stream', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded',
-  'application/jsonx', 'application/msgpack+json', '', 'application/json; charset=utf-16', ';;;', 'application/',
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/msgpack',
+  'application/x-msgpack',
+  'application/vnd.msgpack',
+  'text/plain',
+  'application/xml',
+  'application/octet-stream',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  'application/jsonx',
+  'application/msgpack+json',
+  '',
+  'application/json; charset=utf-16',
+  ';;;',
+  'application/',
 );

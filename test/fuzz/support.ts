@@ -6,7 +6,14 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Unpackr } from 'msgpackr';
-import { refGeometry, referenceBackward, referenceForward, prod, type RefGeom, type RefResult } from '../reference/naive-conv.js';
+import {
+  refGeometry,
+  referenceBackward,
+  referenceForward,
+  prod,
+  type RefGeom,
+  type RefResult,
+} from '../reference/naive-conv.js';
 import { checkClose } from '../reference/tolerance.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -35,7 +42,14 @@ export interface SendOptions {
 export function send(o: SendOptions): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: o.port, path: o.path, method: o.method ?? 'POST', headers: o.headers, agent: o.agent ?? keepAlive },
+      {
+        host: '127.0.0.1',
+        port: o.port,
+        path: o.path,
+        method: o.method ?? 'POST',
+        headers: o.headers,
+        agent: o.agent ?? keepAlive,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -47,7 +61,9 @@ export function send(o: SendOptions): Promise<Answer> {
       },
     );
     const timer = setTimeout(() => {
-      req.destroy(new Error(`no answer within ${o.timeoutMs ?? 15_000} ms (a hang) for ${o.method ?? 'POST'} ${o.path}`));
+      req.destroy(
+        new Error(`no answer within ${o.timeoutMs ?? 15_000} ms (a hang) for ${o.method ?? 'POST'} ${o.path}`),
+      );
     }, o.timeoutMs ?? 15_000);
     req.on('error', (err) => {
       clearTimeout(timer);
@@ -63,7 +79,8 @@ export function send(o: SendOptions): Promise<Answer> {
 /** Why `a` is not a well-formed RFC 9457 problem of its own status, or null when it is. */
 export function problemDefect(a: Answer): string | null {
   const type = String(a.headers['content-type'] ?? '');
-  if (!type.startsWith('application/problem+json')) return `content-type ${JSON.stringify(type)} is not application/problem+json`;
+  if (!type.startsWith('application/problem+json'))
+    return `content-type ${JSON.stringify(type)} is not application/problem+json`;
   let p: Record<string, unknown>;
   try {
     p = JSON.parse(a.body.toString('utf8'));
@@ -77,8 +94,10 @@ export function problemDefect(a: Answer): string | null {
   if (typeof p.detail !== 'string' || p.detail === '') return 'no detail';
   if (/\n\s+at /.test(p.detail)) return 'detail carries a stack trace';
   if (p.errors !== undefined) {
-    if (!Array.isArray(p.errors) || p.errors.length === 0 || p.errors.length > 20) return 'errors is not a non-empty list of at most 20';
-    for (const e of p.errors) if (typeof e?.path !== 'string' || typeof e?.message !== 'string') return `bad errors entry ${JSON.stringify(e)}`;
+    if (!Array.isArray(p.errors) || p.errors.length === 0 || p.errors.length > 20)
+      return 'errors is not a non-empty list of at most 20';
+    for (const e of p.errors)
+      if (typeof e?.path !== 'string' || typeof e?.message !== 'string') return `bad errors entry ${JSON.stringify(e)}`;
   }
   return null;
 }
@@ -116,8 +135,13 @@ const invalid = (why: string): never => {
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && Object.getPrototypeOf(v) === Object.prototype;
-const isInt = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= MAX_PARAM;
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  !ArrayBuffer.isView(v) &&
+  Object.getPrototypeOf(v) === Object.prototype;
+const isInt = (v: unknown, min: number) =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= MAX_PARAM;
 
 /** The response encoding `accept` asks for: 'json', 'msgpack', or null (406). Mirrors the contract. */
 export function acceptFormat(accept: string | undefined): 'json' | 'msgpack' | null {
@@ -127,7 +151,12 @@ export function acceptFormat(accept: string | undefined): 'json' | 'msgpack' | n
   for (const entry of accept.split(',')) {
     const [range, ...params] = entry.split(';').map((s) => s.trim().toLowerCase());
     const q = Number(params.find((p) => p.startsWith('q='))?.slice(2) ?? 1);
-    const f = range === '*/*' || range === 'application/*' || MSGPACK_TYPES.includes(range) ? 'msgpack' : range === 'application/json' ? 'json' : null;
+    const f =
+      range === '*/*' || range === 'application/*' || MSGPACK_TYPES.includes(range)
+        ? 'msgpack'
+        : range === 'application/json'
+          ? 'json'
+          : null;
     if (f && q > bestQ) {
       best = f;
       bestQ = q;
@@ -145,9 +174,16 @@ interface Tensor {
 function checkTensor(name: string, v: unknown, minRank: number, maxRank: number): Tensor {
   if (!isObject(v)) invalid(`${name} is not an object`);
   const t = v as Record<string, unknown>;
-  for (const key of Object.keys(t)) if (!['dtype', 'shape', 'data'].includes(key)) invalid(`${name}.${key} is not a field`);
+  for (const key of Object.keys(t))
+    if (!['dtype', 'shape', 'data'].includes(key)) invalid(`${name}.${key} is not a field`);
   if (t.dtype !== 'float32' && t.dtype !== 'float64') invalid(`${name}.dtype`);
-  if (!Array.isArray(t.shape) || t.shape.length < minRank || t.shape.length > maxRank || !t.shape.every((e) => isInt(e, 1))) invalid(`${name}.shape`);
+  if (
+    !Array.isArray(t.shape) ||
+    t.shape.length < minRank ||
+    t.shape.length > maxRank ||
+    !t.shape.every((e) => isInt(e, 1))
+  )
+    invalid(`${name}.shape`);
   const d = t.data;
   const ok =
     (Array.isArray(d) && d.every((x) => typeof x === 'number' || (typeof x === 'string' && x in NON_FINITE))) ||
@@ -170,7 +206,8 @@ function tensorValues(name: string, t: Tensor): Float32Array | Float64Array {
   };
   const d = t.data;
   if (d instanceof Float32Array || d instanceof Float64Array) {
-    if ((d instanceof Float32Array ? 'float32' : 'float64') !== t.dtype || d.length !== n) invalid(`${name}.data typed array`);
+    if ((d instanceof Float32Array ? 'float32' : 'float64') !== t.dtype || d.length !== n)
+      invalid(`${name}.data typed array`);
     return d;
   }
   if (d instanceof Uint8Array) return make(d);
@@ -178,15 +215,22 @@ function tensorValues(name: string, t: Tensor): Float32Array | Float64Array {
   const values = d as (number | string)[];
   if (values.length !== n) invalid(`${name}.data has ${values.length} values, not ${n}`);
   const out = t.dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = typeof values[i] === 'number' ? (values[i] as number) : NON_FINITE[values[i] as string];
+  for (let i = 0; i < n; i++)
+    out[i] = typeof values[i] === 'number' ? (values[i] as number) : NON_FINITE[values[i] as string];
   return out;
 }
 
-const perDimOk = (v: unknown, min: number) => v === undefined || isInt(v, min) || (Array.isArray(v) && v.length >= 1 && v.length <= 3 && v.every((x) => isInt(x, min)));
+const perDimOk = (v: unknown, min: number) =>
+  v === undefined ||
+  isInt(v, min) ||
+  (Array.isArray(v) && v.length >= 1 && v.length <= 3 && v.every((x) => isInt(x, min)));
 function paddingOk(v: unknown): boolean {
   if (v === undefined || v === 'valid' || v === 'same' || isInt(v, 0)) return true;
   if (!Array.isArray(v) || v.length < 1 || v.length > 3) return false;
-  return v.every((e) => isInt(e, 0)) || v.every((e) => Array.isArray(e) && e.length === 2 && isInt(e[0], 0) && isInt(e[1], 0));
+  return (
+    v.every((e) => isInt(e, 0)) ||
+    v.every((e) => Array.isArray(e) && e.length === 2 && isInt(e[0], 0) && isInt(e[1], 0))
+  );
 }
 
 /** Parses a body the way the contract says the server must, or says why it is refused. */
@@ -237,23 +281,45 @@ export function expectConv(
     const req = parseBody(headers.contentType, body);
     if (!isObject(req)) return invalid('body is not a map');
     const r = req as Record<string, unknown>;
-    const allowed = ['input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups', 'padding_mode', 'layout', 'encoding'];
+    const allowed = [
+      'input',
+      'weight',
+      'bias',
+      'stride',
+      'padding',
+      'dilation',
+      'groups',
+      'padding_mode',
+      'layout',
+      'encoding',
+    ];
     if (op === 'backward') allowed.push('grad_output', 'grads');
     for (const key of Object.keys(r)) if (!allowed.includes(key)) invalid(`unknown field ${key}`);
     const input = checkTensor('input', r.input, 3, 5);
     const weight = checkTensor('weight', r.weight, 3, 5);
     const bias = r.bias === undefined ? undefined : checkTensor('bias', r.bias, 1, 1);
     const gradOutput = op === 'backward' ? checkTensor('grad_output', r.grad_output, 3, 5) : undefined;
-    if (!perDimOk(r.stride, 1) || !perDimOk(r.dilation, 1) || !paddingOk(r.padding)) invalid('stride / dilation / padding');
+    if (!perDimOk(r.stride, 1) || !perDimOk(r.dilation, 1) || !paddingOk(r.padding))
+      invalid('stride / dilation / padding');
     if (r.groups !== undefined && !isInt(r.groups, 1)) invalid('groups');
-    if (r.padding_mode !== undefined && !['zeros', 'reflect', 'replicate', 'circular'].includes(r.padding_mode as string)) invalid('padding_mode');
+    if (
+      r.padding_mode !== undefined &&
+      !['zeros', 'reflect', 'replicate', 'circular'].includes(r.padding_mode as string)
+    )
+      invalid('padding_mode');
     const layouts = ['channels_first', 'channels_last', 'NCW', 'NWC', 'NCHW', 'NHWC', 'NCDHW', 'NDHWC'];
     if (r.layout !== undefined && !layouts.includes(r.layout as string)) invalid('layout');
     if (r.encoding !== undefined && r.encoding !== 'array' && r.encoding !== 'base64') invalid('encoding');
     let grads = ['input', 'weight', 'bias'];
     if (op === 'backward' && r.grads !== undefined) {
       const g = r.grads;
-      if (!Array.isArray(g) || g.length > 3 || !g.every((x) => ['input', 'weight', 'bias'].includes(x)) || new Set(g).size !== g.length) invalid('grads');
+      if (
+        !Array.isArray(g) ||
+        g.length > 3 ||
+        !g.every((x) => ['input', 'weight', 'bias'].includes(x)) ||
+        new Set(g).size !== g.length
+      )
+        invalid('grads');
       grads = g as string[];
     }
 
@@ -275,25 +341,34 @@ export function expectConv(
     if (bias && bias.shape[0] !== g.cout) invalid('bias.shape');
     if (gradOutput && gradOutput.shape.join() !== g.outputShape.join()) invalid('grad_output.shape');
 
-    for (const t of Object.values(tensors)) if (prod(t.shape) > limits.maxTensorElements) invalid('413: tensor elements');
+    for (const t of Object.values(tensors))
+      if (prod(t.shape) > limits.maxTensorElements) invalid('413: tensor elements');
     const positions = g.batch * g.cout * prod(g.outSp);
     const gemm = 2 * positions * (g.cin / g.groups) * prod(g.k);
     const itemSize = input.dtype === 'float32' ? 4 : 8;
     const outElems =
       op === 'forward'
         ? prod(g.outputShape)
-        : grads.reduce((s, n) => s + (n === 'input' ? prod(g.inputShape) : n === 'weight' ? prod(g.weightShape) : g.cout), 0);
+        : grads.reduce(
+            (s, n) => s + (n === 'input' ? prod(g.inputShape) : n === 'weight' ? prod(g.weightShape) : g.cout),
+            0,
+          );
     const flops = op === 'forward' ? gemm : grads.reduce((s, n) => s + (n === 'bias' ? positions : gemm), 0);
     if (outElems * itemSize > limits.maxOutputBytes || flops > limits.maxFlops) invalid('413: output bytes or FLOPs');
 
     const values = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, tensorValues(name, t)]));
     const outputs: Record<string, ExpectedTensor> = {};
     if (op === 'forward') {
-      outputs.output = { dtype: input.dtype, shape: g.outputShape, ref: referenceForward(g, values.input, values.weight, values.bias ?? null) };
+      outputs.output = {
+        dtype: input.dtype,
+        shape: g.outputShape,
+        ref: referenceForward(g, values.input, values.weight, values.bias ?? null),
+      };
     } else {
       const refs = referenceBackward(g, values.input, values.weight, values.grad_output);
       const shapes = { input: g.inputShape, weight: g.weightShape, bias: [g.cout] };
-      for (const name of grads as ('input' | 'weight' | 'bias')[]) outputs[`grad_${name}`] = { dtype: input.dtype, shape: shapes[name], ref: refs[name] };
+      for (const name of grads as ('input' | 'weight' | 'bias')[])
+        outputs[`grad_${name}`] = { dtype: input.dtype, shape: shapes[name], ref: refs[name] };
     }
     return { kind: 'valid', json: format === 'json', outputs };
   } catch (err) {
@@ -333,10 +408,13 @@ export function answerDefect(a: Answer, expected: Extract<Expectation, { kind: '
   for (const name of names) {
     const want = expected.outputs[name];
     const got = body[name];
-    if (got.dtype !== want.dtype || JSON.stringify(got.shape) !== JSON.stringify(want.shape)) return `${name}: ${got.dtype} ${JSON.stringify(got.shape)}, expected ${want.dtype} ${JSON.stringify(want.shape)}`;
+    if (got.dtype !== want.dtype || JSON.stringify(got.shape) !== JSON.stringify(want.shape))
+      return `${name}: ${got.dtype} ${JSON.stringify(got.shape)}, expected ${want.dtype} ${JSON.stringify(want.shape)}`;
     const values = answerValues(got.dtype, got.data);
     if (!values) return `${name}: data is not a tensor`;
-    const report = checkClose(values, want.ref.ref, want.ref.absBound, want.ref.nTerms, want.dtype, { float64Reference: true });
+    const report = checkClose(values, want.ref.ref, want.ref.absBound, want.ref.nTerms, want.dtype, {
+      float64Reference: true,
+    });
     if (!report.ok) return `${name}: ${report.message}`;
   }
   return null;

@@ -55,8 +55,22 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
   '/conv/forward': { oracle: 'reference' },
   '/conv/backward': { oracle: 'reference' },
   '/pool/forward': { mutants: { input: x, mode: 'max', kernel_size: 2 } },
-  '/pool/backward': { mutants: { input: x, mode: 'avg', kernel_size: 2, grad_output: { dtype: 'float32', shape: [1, 2, 2, 2], data: Array(8).fill(1) } } },
-  '/conv/transpose': { mutants: { input: x, weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) }, stride: 2, padding: 1 } },
+  '/pool/backward': {
+    mutants: {
+      input: x,
+      mode: 'avg',
+      kernel_size: 2,
+      grad_output: { dtype: 'float32', shape: [1, 2, 2, 2], data: Array(8).fill(1) },
+    },
+  },
+  '/conv/transpose': {
+    mutants: {
+      input: x,
+      weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+      stride: 2,
+      padding: 1,
+    },
+  },
 };
 
 /** Every compute route: the registry's. */
@@ -64,13 +78,27 @@ const postRoutes = OPS.map((op) => op.route.path);
 
 let convd: ConvdApp;
 let port: number;
-const stats = { inputs: 0, byStatus: new Map<number, number>(), validRefused: 0, answered200: 0, rssAfterWarmup: 0, rssPeak: 0 };
+const stats = {
+  inputs: 0,
+  byStatus: new Map<number, number>(),
+  validRefused: 0,
+  answered200: 0,
+  rssAfterWarmup: 0,
+  rssPeak: 0,
+};
 
 before(async () => {
   convd = await testApp({
     // splitMinFlops (when the service splits big requests across threads): split even small ones, so that path is fuzzed too
     // jsonOffloadBytes: JSON bodies and answers of 1 KiB or more are parsed / written on the JSON threads, smaller ones inline: both paths are fuzzed
-    config: { ...LIMITS, poolThreads: 2, maxQueue: 64, deadlineMs: 10_000, jsonOffloadBytes: 1024, ...({ splitMinFlops: 1e4 } as object) },
+    config: {
+      ...LIMITS,
+      poolThreads: 2,
+      maxQueue: 64,
+      deadlineMs: 10_000,
+      jsonOffloadBytes: 1024,
+      ...({ splitMinFlops: 1e4 } as object),
+    },
   });
   await convd.app.listen({ port: 0, host: '127.0.0.1' });
   port = (convd.app.server.address() as AddressInfo).port;
@@ -78,7 +106,10 @@ before(async () => {
 
 after(async () => {
   await convd.app.close();
-  const statuses = [...stats.byStatus.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', ');
+  const statuses = [...stats.byStatus.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([s, n]) => `${s}: ${n}`)
+    .join(', ');
   console.log(
     `# fuzz: ${stats.inputs} inputs tried (seed ${SEED}, scale ${SCALE}); answers ${statuses}; ` +
       `${stats.validRefused} oracle-valid mutants refused; RSS after warm-up ${mb(stats.rssAfterWarmup)}, peak ${mb(stats.rssPeak)}`,
@@ -114,7 +145,10 @@ async function check(input: Input): Promise<Answer> {
     const defect = problemDefect(answer);
     if (defect) throw new Error(`${answer.status} is not a well-formed problem: ${defect} — ${where}`);
     if (expected.kind === 'valid') {
-      if (input.strict) throw new Error(`valid request refused with ${answer.status}: ${answer.body.toString().slice(0, 300)} — ${where}`);
+      if (input.strict)
+        throw new Error(
+          `valid request refused with ${answer.status}: ${answer.body.toString().slice(0, 300)} — ${where}`,
+        );
       stats.validRefused++;
     }
     return answer;
@@ -135,22 +169,41 @@ const formArb = fc.constantFrom(...FORMS);
 const pathFor = (op: 'forward' | 'backward') => `/conv/${op}`;
 
 test('the suite covers exactly the operations of the registry, each served by the app', () => {
-  assert.deepEqual(Object.keys(COVERAGE).sort(), [...postRoutes].sort(), 'COVERAGE lists each operation of src/ops/ once');
+  assert.deepEqual(
+    Object.keys(COVERAGE).sort(),
+    [...postRoutes].sort(),
+    'COVERAGE lists each operation of src/ops/ once',
+  );
   for (const url of postRoutes) assert.ok(convd.app.hasRoute({ method: 'POST', url }), `POST ${url} is served`);
   // the reference oracle knows exactly the operations marked for it
   for (const [path, how] of Object.entries(COVERAGE)) {
-    const known = expectConv(path, { contentType: 'application/json', accept: 'application/json' }, Buffer.from('{}'), LIMITS).kind !== 'unknown';
+    const known =
+      expectConv(path, { contentType: 'application/json', accept: 'application/json' }, Buffer.from('{}'), LIMITS)
+        .kind !== 'unknown';
     assert.equal(known, 'oracle' in how, `${path}: ${'oracle' in how ? 'has' : 'has no'} reference oracle`);
   }
 });
 
 test('valid requests in every encoding: 200 with the reference answer (or the 4xx the oracle expects)', async () => {
   await fc.assert(
-    fc.asyncProperty(specArb, formArb, acceptArb, fc.nat(5), fc.boolean(), async (spec, form, accept, variant, base64Out) => {
-      const value = wireValue(requestOf(spec), form);
-      if (base64Out) value.encoding = 'base64';
-      await check({ path: pathFor(spec.op), contentType: contentTypeOf(form, variant), accept, body: encode(value, form), strict: true });
-    }),
+    fc.asyncProperty(
+      specArb,
+      formArb,
+      acceptArb,
+      fc.nat(5),
+      fc.boolean(),
+      async (spec, form, accept, variant, base64Out) => {
+        const value = wireValue(requestOf(spec), form);
+        if (base64Out) value.encoding = 'base64';
+        await check({
+          path: pathFor(spec.op),
+          contentType: contentTypeOf(form, variant),
+          accept,
+          body: encode(value, form),
+          strict: true,
+        });
+      },
+    ),
     { seed: SEED, numRuns: runs(500) },
   );
   stats.rssAfterWarmup = process.memoryUsage.rss();
@@ -186,19 +239,28 @@ test('garbage: random bytes, random JSON and msgpack values, any content type, e
   const bodyArb = fc.oneof(
     fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)),
     fc.jsonValue({ maxDepth: 4 }).map((v) => Buffer.from(JSON.stringify(v) ?? '')),
-    fc.anything({ maxDepth: 3, withTypedArray: true, withBigInt: true, withDate: true, withMap: true, withSet: true }).map((v) => Buffer.from(packTyped.pack(v))),
+    fc
+      .anything({ maxDepth: 3, withTypedArray: true, withBigInt: true, withDate: true, withMap: true, withSet: true })
+      .map((v) => Buffer.from(packTyped.pack(v))),
     fc.constant(Buffer.alloc(0)),
   );
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom(...postRoutes), fc.option(contentTypeArb, { nil: undefined }), bodyArb, async (path, contentType, body) => {
-      await check({ path, contentType, accept: 'application/json', body });
-    }),
+    fc.asyncProperty(
+      fc.constantFrom(...postRoutes),
+      fc.option(contentTypeArb, { nil: undefined }),
+      bodyArb,
+      async (path, contentType, body) => {
+        await check({ path, contentType, accept: 'application/json', body });
+      },
+    ),
     { seed: SEED + 3, numRuns: runs(1000) },
   );
 });
 
 test('mutated requests of the operations without an oracle: problem+json 4xx or 200, never 5xx', async () => {
-  const valid = Object.fromEntries(Object.entries(COVERAGE).flatMap(([path, how]) => ('mutants' in how ? [[path, how.mutants]] : [])));
+  const valid = Object.fromEntries(
+    Object.entries(COVERAGE).flatMap(([path, how]) => ('mutants' in how ? [[path, how.mutants]] : [])),
+  );
   const routes = Object.keys(valid);
   const mutants = fc.oneof(
     fc.record({ kind: fc.constant('bytes' as const), form: formArb, bytes: byteMutationArb }),
@@ -209,7 +271,10 @@ test('mutated requests of the operations without an oracle: problem+json 4xx or 
       const value = valid[path]; // its tensor data stays a number array in every form
       let body: Buffer;
       try {
-        body = m.kind === 'bytes' ? mutateBytes(encode(value, m.form), m.bytes) : encode(mutateStructure(value, m.structure), m.form);
+        body =
+          m.kind === 'bytes'
+            ? mutateBytes(encode(value, m.form), m.bytes)
+            : encode(mutateStructure(value, m.structure), m.form);
       } catch {
         return;
       }
@@ -224,14 +289,22 @@ const GOOD = {
   input: { dtype: 'float32', shape: [1, 1, 3, 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9] },
   weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 0, 0, -1] },
 };
-const goodJson = (extra: string) => `{"input":${JSON.stringify(GOOD.input)},"weight":${JSON.stringify(GOOD.weight)}${extra}}`;
+const goodJson = (extra: string) =>
+  `{"input":${JSON.stringify(GOOD.input)},"weight":${JSON.stringify(GOOD.weight)}${extra}}`;
 const f32 = (values: number[]) => Buffer.from(Float32Array.from(values).buffer);
 
 test('hand-made hostile corpus', async () => {
   const msgpack = 'application/msgpack';
   const json = 'application/json';
   const input = (data: Buffer) => tensorWithRawData('float32', [1, 1, 3, 3], data);
-  const forwardWithRawInput = (data: Buffer) => Buffer.concat([Buffer.of(0x82), Buffer.from(packBin.pack('input')), input(data), Buffer.from(packBin.pack('weight')), Buffer.from(packBin.pack(GOOD.weight))]);
+  const forwardWithRawInput = (data: Buffer) =>
+    Buffer.concat([
+      Buffer.of(0x82),
+      Buffer.from(packBin.pack('input')),
+      input(data),
+      Buffer.from(packBin.pack('weight')),
+      Buffer.from(packBin.pack(GOOD.weight)),
+    ]);
   const cyclic: unknown[] = [];
   cyclic.push(cyclic);
   const selfTensor: Record<string, unknown> = { dtype: 'float32', shape: [1, 1, 3, 3] };
@@ -242,67 +315,352 @@ test('hand-made hostile corpus', async () => {
     ['empty body, no content type', { path: '/conv/forward', body: '' }],
     ['JSON null', { path: '/conv/forward', contentType: json, body: 'null' }],
     ['JSON array', { path: '/conv/forward', contentType: json, body: '[1,2]' }],
-    ['JSON NaN literal in data', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,2,3', '[NaN,2,3') }],
-    ['JSON 1e999 in data (parses as Infinity)', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,2,3', '[1e999,2,3') }],
-    ['JSON "NaN" in shape', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,1,3,3]', '[1,1,"NaN",3]') }],
+    [
+      'JSON NaN literal in data',
+      { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,2,3', '[NaN,2,3') },
+    ],
+    [
+      'JSON 1e999 in data (parses as Infinity)',
+      { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,2,3', '[1e999,2,3') },
+    ],
+    [
+      'JSON "NaN" in shape',
+      { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,1,3,3]', '[1,1,"NaN",3]') },
+    ],
     ['JSON 1e999 stride', { path: '/conv/forward', contentType: json, body: goodJson(',"stride":1e999') }],
-    ['JSON stride nested 100000 deep', { path: '/conv/forward', contentType: json, body: goodJson(`,"stride":${deepJson(100_000)}`) }],
-    ['JSON data nested 100000 deep', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,2,3,4,5,6,7,8,9]', deepJson(100_000)) }],
-    ['JSON unknown field nested 100000 deep', { path: '/conv/forward', contentType: json, body: goodJson(`,"zzz":${deepJson(100_000)}`) }],
+    [
+      'JSON stride nested 100000 deep',
+      { path: '/conv/forward', contentType: json, body: goodJson(`,"stride":${deepJson(100_000)}`) },
+    ],
+    [
+      'JSON data nested 100000 deep',
+      {
+        path: '/conv/forward',
+        contentType: json,
+        body: goodJson('').replace('[1,2,3,4,5,6,7,8,9]', deepJson(100_000)),
+      },
+    ],
+    [
+      'JSON unknown field nested 100000 deep',
+      { path: '/conv/forward', contentType: json, body: goodJson(`,"zzz":${deepJson(100_000)}`) },
+    ],
     ['JSON unterminated 1e6 brackets', { path: '/conv/forward', contentType: json, body: '['.repeat(1_000_000) }],
-    ['JSON duplicated keys (last wins)', { path: '/conv/forward', contentType: json, body: goodJson(',"stride":7,"stride":1') }],
-    ['JSON duplicated tensor keys', { path: '/conv/forward', contentType: json, body: goodJson(`,"input":${JSON.stringify({ ...GOOD.input, shape: [1, 1, 9, 1] })}`) }],
+    [
+      'JSON duplicated keys (last wins)',
+      { path: '/conv/forward', contentType: json, body: goodJson(',"stride":7,"stride":1') },
+    ],
+    [
+      'JSON duplicated tensor keys',
+      {
+        path: '/conv/forward',
+        contentType: json,
+        body: goodJson(`,"input":${JSON.stringify({ ...GOOD.input, shape: [1, 1, 9, 1] })}`),
+      },
+    ],
     ['JSON __proto__ key', { path: '/conv/forward', contentType: json, body: goodJson(',"__proto__":{"stride":2}') }],
-    ['JSON constructor.prototype', { path: '/conv/forward', contentType: json, body: goodJson(',"constructor":{"prototype":{"x":1}}') }],
-    ['JSON 100000-digit number shape', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,1,3,3]', `[1,1,${'9'.repeat(100_000)},3]`) }],
-    ['JSON huge declared shapes, tiny data', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,1,3,3]', '[2147483647,2147483647,2147483647,2147483647]') }],
-    ['JSON shape 2^31', { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,1,3,3]', '[1,1,2147483648,3]') }],
-    ['JSON output too big from padding', { path: '/conv/forward', contentType: json, body: goodJson(',"padding":2147483647') }],
-    ['JSON body over the limit', { path: '/conv/forward', contentType: json, body: goodJson(`,"pad":"${'x'.repeat(LIMITS.maxBodyBytes)}"`) }],
-    ['JSON charset=latin1', { path: '/conv/forward', contentType: 'application/json; charset=latin1', body: goodJson('') }],
+    [
+      'JSON constructor.prototype',
+      { path: '/conv/forward', contentType: json, body: goodJson(',"constructor":{"prototype":{"x":1}}') },
+    ],
+    [
+      'JSON 100000-digit number shape',
+      {
+        path: '/conv/forward',
+        contentType: json,
+        body: goodJson('').replace('[1,1,3,3]', `[1,1,${'9'.repeat(100_000)},3]`),
+      },
+    ],
+    [
+      'JSON huge declared shapes, tiny data',
+      {
+        path: '/conv/forward',
+        contentType: json,
+        body: goodJson('').replace('[1,1,3,3]', '[2147483647,2147483647,2147483647,2147483647]'),
+      },
+    ],
+    [
+      'JSON shape 2^31',
+      { path: '/conv/forward', contentType: json, body: goodJson('').replace('[1,1,3,3]', '[1,1,2147483648,3]') },
+    ],
+    [
+      'JSON output too big from padding',
+      { path: '/conv/forward', contentType: json, body: goodJson(',"padding":2147483647') },
+    ],
+    [
+      'JSON body over the limit',
+      { path: '/conv/forward', contentType: json, body: goodJson(`,"pad":"${'x'.repeat(LIMITS.maxBodyBytes)}"`) },
+    ],
+    [
+      'JSON charset=latin1',
+      { path: '/conv/forward', contentType: 'application/json; charset=latin1', body: goodJson('') },
+    ],
     ['uppercase content type', { path: '/conv/forward', contentType: 'APPLICATION/JSON', body: goodJson('') }],
     ['text/plain JSON', { path: '/conv/forward', contentType: 'text/plain', body: goodJson('') }],
     ['msgpack as JSON', { path: '/conv/forward', contentType: json, body: packBin.pack(GOOD) }],
     ['JSON as msgpack', { path: '/conv/forward', contentType: msgpack, body: goodJson('') }],
-    ['msgpack 200000-deep arrays', { path: '/conv/forward', contentType: msgpack, body: Buffer.concat([Buffer.of(0x81), Buffer.from(packBin.pack('stride')), deepMsgpack(200_000)]) }],
-    ['msgpack 200000-deep maps', { path: '/conv/forward', contentType: msgpack, body: Buffer.concat([Buffer.alloc(200_000 * 3).map((_, i) => [0x81, 0xa1, 0x61][i % 3]), Buffer.of(0x01)]) }],
-    ['msgpack duplicated keys (last wins)', { path: '/conv/forward', contentType: msgpack, body: mapWithEntries([['input', GOOD.input], ['weight', GOOD.weight], ['stride', 5], ['stride', 1]]) }],
-    ['msgpack duplicated input key', { path: '/conv/forward', contentType: msgpack, body: mapWithEntries([['input', { dtype: 'float64', shape: [1], data: [1] }], ['weight', GOOD.weight], ['input', GOOD.input]]) }],
-    ['msgpack __proto__ key', { path: '/conv/forward', contentType: msgpack, body: mapWithEntries([['input', GOOD.input], ['weight', GOOD.weight], ['__proto__', { stride: 2 }]]) }],
-    ['msgpack Float32 ext with 37 bytes (unaligned)', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(7, Buffer.alloc(37))) }],
-    ['msgpack Float64 ext with 36 bytes', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(8, Buffer.alloc(36))) }],
-    ['msgpack Float64 ext for float32 dtype', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(8, Buffer.alloc(72))) }],
-    ['msgpack Float32 ext, right length', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(7, f32([1, 2, 3, 4, 5, 6, 7, 8, 9]))) }],
-    ['msgpack Int32 ext', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(5, Buffer.alloc(36))) }],
-    ['msgpack BigInt64 ext with 36 bytes', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(9, Buffer.alloc(36))) }],
-    ['msgpack ArrayBuffer ext', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(16, Buffer.alloc(36))) }],
-    ['msgpack DataView ext', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(17, Buffer.alloc(36))) }],
-    ['msgpack unknown typed ext code', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(99, Buffer.alloc(36))) }],
-    ['msgpack empty typed ext', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(Buffer.of(0xd4, 0x74, 0x07).subarray(0, 3)) }],
-    ['msgpack bin of 35 bytes', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(Buffer.concat([Buffer.of(0xc4, 35), Buffer.alloc(35)])) }],
-    ['msgpack bin32 declaring 4 GiB', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(Buffer.concat([Buffer.of(0xc6, 0xff, 0xff, 0xff, 0xff), Buffer.alloc(36)])) }],
-    ['msgpack array32 declaring 2^32-1 elements', { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(Buffer.of(0xdd, 0xff, 0xff, 0xff, 0xff, 0x01)) }],
-    ['msgpack map32 declaring 2^32-1 entries', { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 0x61, 0x01) }],
-    ['msgpack str32 declaring 4 GiB', { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0x81, 0xdb, 0xff, 0xff, 0xff, 0xff, 0x61) }],
-    ['msgpack uint64 max in shape', { path: '/conv/forward', contentType: msgpack, body: Buffer.concat([Buffer.of(0x82), Buffer.from(packBin.pack('input')), Buffer.of(0x83), Buffer.from(packBin.pack('dtype')), Buffer.from(packBin.pack('float32')), Buffer.from(packBin.pack('shape')), Buffer.of(0x94, 1, 1, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 3), Buffer.from(packBin.pack('data')), Buffer.from(packBin.pack(f32([1, 2, 3]))), Buffer.from(packBin.pack('weight')), Buffer.from(packBin.pack(GOOD.weight))]) }],
-    ['msgpack int64 shape', { path: '/conv/forward', contentType: msgpack, body: mapWithEntries([['input', GOOD.input], ['weight', GOOD.weight], ['groups', 2n ** 63n - 1n]]) }],
-    ['msgpack NaN stride', { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, stride: NaN }) }],
-    ['msgpack -Infinity padding', { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, padding: -Infinity }) }],
-    ['msgpack float shape 3.5', { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, input: { ...GOOD.input, shape: [1, 1, 3.5, 3] } }) }],
-    ['msgpack Date as data', { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, input: { ...GOOD.input, data: new Date(0) } }) }],
-    ['msgpack Map as tensor', { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, input: new Map(Object.entries(GOOD.input)) }) }],
-    ['msgpack Set as shape', { path: '/conv/forward', contentType: msgpack, body: packTyped.pack({ ...GOOD, input: { ...GOOD.input, shape: new Set([1, 2, 3]) } }) }],
-    ['msgpack RegExp as layout', { path: '/conv/forward', contentType: msgpack, body: packTyped.pack({ ...GOOD, layout: /(a+)+$/ }) }],
-    ['msgpack Error ext as stride', { path: '/conv/forward', contentType: msgpack, body: packTyped.pack({ ...GOOD, stride: new RangeError('x') }) }],
-    ['msgpack cyclic stride (structured clone)', { path: '/conv/forward', contentType: msgpack, body: packClone.pack({ ...GOOD, stride: cyclic }) }],
-    ['msgpack cyclic tensor (structured clone)', { path: '/conv/forward', contentType: msgpack, body: packClone.pack({ ...GOOD, input: selfTensor }) }],
-    ['msgpack dangling pointer ext', { path: '/conv/forward', contentType: msgpack, body: Buffer.concat([Buffer.of(0x81), Buffer.from(packBin.pack('stride')), Buffer.of(0xd6, 0x70, 0, 0, 0, 7)]) }],
-    ['msgpack bundled-strings ext with absurd size', { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xd6, 0x62, 0x7f, 0xff, 0xff, 0xff, 0xa1, 0x61) }],
-    ['msgpack record definition', { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xd4, 0x72, 0x40, 0x92, 0xa5, ...Buffer.from('input'), 0xa6, ...Buffer.from('weight')) }],
-    ['msgpack trailing bytes', { path: '/conv/forward', contentType: msgpack, body: Buffer.concat([Buffer.from(packBin.pack(GOOD)), Buffer.of(0xc0)]) }],
+    [
+      'msgpack 200000-deep arrays',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: Buffer.concat([Buffer.of(0x81), Buffer.from(packBin.pack('stride')), deepMsgpack(200_000)]),
+      },
+    ],
+    [
+      'msgpack 200000-deep maps',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: Buffer.concat([Buffer.alloc(200_000 * 3).map((_, i) => [0x81, 0xa1, 0x61][i % 3]), Buffer.of(0x01)]),
+      },
+    ],
+    [
+      'msgpack duplicated keys (last wins)',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: mapWithEntries([
+          ['input', GOOD.input],
+          ['weight', GOOD.weight],
+          ['stride', 5],
+          ['stride', 1],
+        ]),
+      },
+    ],
+    [
+      'msgpack duplicated input key',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: mapWithEntries([
+          ['input', { dtype: 'float64', shape: [1], data: [1] }],
+          ['weight', GOOD.weight],
+          ['input', GOOD.input],
+        ]),
+      },
+    ],
+    [
+      'msgpack __proto__ key',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: mapWithEntries([
+          ['input', GOOD.input],
+          ['weight', GOOD.weight],
+          ['__proto__', { stride: 2 }],
+        ]),
+      },
+    ],
+    [
+      'msgpack Float32 ext with 37 bytes (unaligned)',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(7, Buffer.alloc(37))) },
+    ],
+    [
+      'msgpack Float64 ext with 36 bytes',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(8, Buffer.alloc(36))) },
+    ],
+    [
+      'msgpack Float64 ext for float32 dtype',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(8, Buffer.alloc(72))) },
+    ],
+    [
+      'msgpack Float32 ext, right length',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: forwardWithRawInput(typedExt(7, f32([1, 2, 3, 4, 5, 6, 7, 8, 9]))),
+      },
+    ],
+    [
+      'msgpack Int32 ext',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(5, Buffer.alloc(36))) },
+    ],
+    [
+      'msgpack BigInt64 ext with 36 bytes',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(9, Buffer.alloc(36))) },
+    ],
+    [
+      'msgpack ArrayBuffer ext',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(16, Buffer.alloc(36))) },
+    ],
+    [
+      'msgpack DataView ext',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(17, Buffer.alloc(36))) },
+    ],
+    [
+      'msgpack unknown typed ext code',
+      { path: '/conv/forward', contentType: msgpack, body: forwardWithRawInput(typedExt(99, Buffer.alloc(36))) },
+    ],
+    [
+      'msgpack empty typed ext',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: forwardWithRawInput(Buffer.of(0xd4, 0x74, 0x07).subarray(0, 3)),
+      },
+    ],
+    [
+      'msgpack bin of 35 bytes',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: forwardWithRawInput(Buffer.concat([Buffer.of(0xc4, 35), Buffer.alloc(35)])),
+      },
+    ],
+    [
+      'msgpack bin32 declaring 4 GiB',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: forwardWithRawInput(Buffer.concat([Buffer.of(0xc6, 0xff, 0xff, 0xff, 0xff), Buffer.alloc(36)])),
+      },
+    ],
+    [
+      'msgpack array32 declaring 2^32-1 elements',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: forwardWithRawInput(Buffer.of(0xdd, 0xff, 0xff, 0xff, 0xff, 0x01)),
+      },
+    ],
+    [
+      'msgpack map32 declaring 2^32-1 entries',
+      { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 0x61, 0x01) },
+    ],
+    [
+      'msgpack str32 declaring 4 GiB',
+      { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0x81, 0xdb, 0xff, 0xff, 0xff, 0xff, 0x61) },
+    ],
+    [
+      'msgpack uint64 max in shape',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: Buffer.concat([
+          Buffer.of(0x82),
+          Buffer.from(packBin.pack('input')),
+          Buffer.of(0x83),
+          Buffer.from(packBin.pack('dtype')),
+          Buffer.from(packBin.pack('float32')),
+          Buffer.from(packBin.pack('shape')),
+          Buffer.of(0x94, 1, 1, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 3),
+          Buffer.from(packBin.pack('data')),
+          Buffer.from(packBin.pack(f32([1, 2, 3]))),
+          Buffer.from(packBin.pack('weight')),
+          Buffer.from(packBin.pack(GOOD.weight)),
+        ]),
+      },
+    ],
+    [
+      'msgpack int64 shape',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: mapWithEntries([
+          ['input', GOOD.input],
+          ['weight', GOOD.weight],
+          ['groups', 2n ** 63n - 1n],
+        ]),
+      },
+    ],
+    [
+      'msgpack NaN stride',
+      { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, stride: NaN }) },
+    ],
+    [
+      'msgpack -Infinity padding',
+      { path: '/conv/forward', contentType: msgpack, body: packBin.pack({ ...GOOD, padding: -Infinity }) },
+    ],
+    [
+      'msgpack float shape 3.5',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: packBin.pack({ ...GOOD, input: { ...GOOD.input, shape: [1, 1, 3.5, 3] } }),
+      },
+    ],
+    [
+      'msgpack Date as data',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: packBin.pack({ ...GOOD, input: { ...GOOD.input, data: new Date(0) } }),
+      },
+    ],
+    [
+      'msgpack Map as tensor',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: packBin.pack({ ...GOOD, input: new Map(Object.entries(GOOD.input)) }),
+      },
+    ],
+    [
+      'msgpack Set as shape',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: packTyped.pack({ ...GOOD, input: { ...GOOD.input, shape: new Set([1, 2, 3]) } }),
+      },
+    ],
+    [
+      'msgpack RegExp as layout',
+      { path: '/conv/forward', contentType: msgpack, body: packTyped.pack({ ...GOOD, layout: /(a+)+$/ }) },
+    ],
+    [
+      'msgpack Error ext as stride',
+      { path: '/conv/forward', contentType: msgpack, body: packTyped.pack({ ...GOOD, stride: new RangeError('x') }) },
+    ],
+    [
+      'msgpack cyclic stride (structured clone)',
+      { path: '/conv/forward', contentType: msgpack, body: packClone.pack({ ...GOOD, stride: cyclic }) },
+    ],
+    [
+      'msgpack cyclic tensor (structured clone)',
+      { path: '/conv/forward', contentType: msgpack, body: packClone.pack({ ...GOOD, input: selfTensor }) },
+    ],
+    [
+      'msgpack dangling pointer ext',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: Buffer.concat([Buffer.of(0x81), Buffer.from(packBin.pack('stride')), Buffer.of(0xd6, 0x70, 0, 0, 0, 7)]),
+      },
+    ],
+    [
+      'msgpack bundled-strings ext with absurd size',
+      { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xd6, 0x62, 0x7f, 0xff, 0xff, 0xff, 0xa1, 0x61) },
+    ],
+    [
+      'msgpack record definition',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: Buffer.of(0xd4, 0x72, 0x40, 0x92, 0xa5, ...Buffer.from('input'), 0xa6, ...Buffer.from('weight')),
+      },
+    ],
+    [
+      'msgpack trailing bytes',
+      {
+        path: '/conv/forward',
+        contentType: msgpack,
+        body: Buffer.concat([Buffer.from(packBin.pack(GOOD)), Buffer.of(0xc0)]),
+      },
+    ],
     ['msgpack a lone nil', { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xc0) }],
     ['msgpack reserved byte 0xc1', { path: '/conv/forward', contentType: msgpack, body: Buffer.of(0xc1) }],
-    ['msgpack typed data for every tensor, backward', { path: '/conv/backward', contentType: msgpack, body: packTyped.pack({ input: { ...GOOD.input, data: Float32Array.from(GOOD.input.data) }, weight: { ...GOOD.weight, data: Float32Array.from(GOOD.weight.data) }, grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: new Float32Array(4).fill(1) } }) }],
+    [
+      'msgpack typed data for every tensor, backward',
+      {
+        path: '/conv/backward',
+        contentType: msgpack,
+        body: packTyped.pack({
+          input: { ...GOOD.input, data: Float32Array.from(GOOD.input.data) },
+          weight: { ...GOOD.weight, data: Float32Array.from(GOOD.weight.data) },
+          grad_output: { dtype: 'float32', shape: [1, 1, 2, 2], data: new Float32Array(4).fill(1) },
+        }),
+      },
+    ],
     ['unknown route', { path: '/conv/sideways', contentType: json, body: goodJson('') }],
   ];
   for (const [name, input] of cases) {
@@ -340,7 +698,12 @@ test('HTTP-level garbage on a raw socket: a problem+json 4xx, and the server kee
     const what = `raw request ${JSON.stringify(text.slice(0, 80))} answered ${JSON.stringify(reply.slice(0, 300))}`;
     assert.ok(status >= 400 && status < 500, what);
     const [head, ...rest] = reply.split('\r\n\r\n');
-    const headers = Object.fromEntries(head.split('\r\n').slice(1).map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+    const headers = Object.fromEntries(
+      head
+        .split('\r\n')
+        .slice(1)
+        .map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+    );
     assert.equal(problemDefect({ status, headers, body: Buffer.from(rest.join('\r\n\r\n'), 'latin1') }), null, what);
   }
   const health = await send({ port, path: '/healthz', method: 'GET' });
@@ -353,9 +716,21 @@ test('after the fuzz: the server is healthy, the pool idle, RSS bounded', async 
   const stats_ = convd.pool.stats();
   assert.deepEqual({ active: stats_.active, queued: stats_.queued }, { active: 0, queued: 0 });
   const rss = process.memoryUsage.rss();
-  assert.ok(rss - stats.rssAfterWarmup < 256 * 2 ** 20, `RSS grew from ${mb(stats.rssAfterWarmup)} after warm-up to ${mb(rss)}`);
+  assert.ok(
+    rss - stats.rssAfterWarmup < 256 * 2 ** 20,
+    `RSS grew from ${mb(stats.rssAfterWarmup)} after warm-up to ${mb(rss)}`,
+  );
   // and a valid request still gets the right answer
-  const ok = await check({ path: '/conv/forward', contentType: 'application/json', accept: 'application/json', body: goodJson(''), strict: true });
+  const ok = await check({
+    path: '/conv/forward',
+    contentType: 'application/json',
+    accept: 'application/json',
+    body: goodJson(''),
+    strict: true,
+  });
   assert.equal(ok.status, 200);
-  assert.ok(stats.answered200 > 100, `only ${stats.answered200} answers were 200: the generators hardly reach the kernels`);
+  assert.ok(
+    stats.answered200 > 100,
+    `only ${stats.answered200} answers were 200: the generators hardly reach the kernels`,
+  );
 });

@@ -13,7 +13,11 @@ import type { DType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
-const ops = (input: number[], weight: number[], extra: Partial<ConvOperands> = {}): ConvOperands => ({ input: t(input), weight: t(weight), ...extra });
+const ops = (input: number[], weight: number[], extra: Partial<ConvOperands> = {}): ConvOperands => ({
+  input: t(input),
+  weight: t(weight),
+  ...extra,
+});
 
 const expectError = (operands: ConvOperands, params: ConvParams, path: string | RegExp, ...parts: string[]) =>
   expectGeometryError(() => resolveConv(operands, params), path, ...parts);
@@ -21,8 +25,19 @@ const expectError = (operands: ConvOperands, params: ConvParams, path: string | 
 describe('validation rules', () => {
   test('dtype mismatch names the operand and both dtypes', () => {
     expectError({ input: t([1, 2, 5]), weight: t([3, 2, 3], 'float64') }, {}, 'weight.dtype', 'float64', 'float32');
-    expectError({ input: t([1, 2, 5], 'float64'), weight: t([3, 2, 3], 'float64'), bias: t([3]) }, {}, 'bias.dtype', 'float32', 'float64');
-    expectError({ input: t([1, 2, 5]), weight: t([3, 2, 3]), grad_output: t([1, 3, 3], 'float64') }, {}, 'grad_output.dtype', 'float64');
+    expectError(
+      { input: t([1, 2, 5], 'float64'), weight: t([3, 2, 3], 'float64'), bias: t([3]) },
+      {},
+      'bias.dtype',
+      'float32',
+      'float64',
+    );
+    expectError(
+      { input: t([1, 2, 5]), weight: t([3, 2, 3]), grad_output: t([1, 3, 3], 'float64') },
+      {},
+      'grad_output.dtype',
+      'float64',
+    );
   });
 
   test('input rank 2 or 6 -> input.shape with the rank', () => {
@@ -59,13 +74,33 @@ describe('validation rules', () => {
   test('negative padding names the exact entry', () => {
     expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: -1 }, 'padding', '-1');
     expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: [1, -2] }, 'padding[1]', '-2');
-    expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: [[1, 1], [0, -3]] }, 'padding[1][1]', '-3');
+    expectError(
+      ops([1, 2, 5, 5], [3, 2, 3, 3]),
+      {
+        padding: [
+          [1, 1],
+          [0, -3],
+        ],
+      },
+      'padding[1][1]',
+      '-3',
+    );
   });
 
   test('padding of the wrong length or malformed pairs', () => {
     expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: [1, 1, 1] }, 'padding', '3', '2');
     expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: [[1, 1]] }, 'padding', '1', '2');
-    expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: [[1, 1], [1, 2, 3]] as never }, 'padding[1]', '3');
+    expectError(
+      ops([1, 2, 5, 5], [3, 2, 3, 3]),
+      {
+        padding: [
+          [1, 1],
+          [1, 2, 3],
+        ] as never,
+      },
+      'padding[1]',
+      '3',
+    );
     expectError(ops([1, 2, 5, 5], [3, 2, 3, 3]), { padding: 'full' as never }, 'padding', 'full');
   });
 
@@ -81,11 +116,28 @@ describe('validation rules', () => {
   });
 
   test('weight channels mismatch -> weight.shape[1] (channels_first) / weight.shape[rank-2] (channels_last)', () => {
-    expectError(ops([1, 4, 5, 5], [2, 3, 3, 3]), {}, 'weight.shape[1]', 'weight.shape[1] is 3 but input has 4 channels / groups 1');
+    expectError(
+      ops([1, 4, 5, 5], [2, 3, 3, 3]),
+      {},
+      'weight.shape[1]',
+      'weight.shape[1] is 3 but input has 4 channels / groups 1',
+    );
     expectError(ops([1, 4, 5, 5], [2, 3, 3, 3]), { groups: 2 }, 'weight.shape[1]', 'is 3', '4 channels', 'groups 2');
-    expectError(ops([1, 5, 5, 4], [3, 3, 3, 2]), { layout: 'channels_last' }, 'weight.shape[2]', 'weight.shape[2] is 3 but input has 4 channels / groups 1');
+    expectError(
+      ops([1, 5, 5, 4], [3, 3, 3, 2]),
+      { layout: 'channels_last' },
+      'weight.shape[2]',
+      'weight.shape[2] is 3 but input has 4 channels / groups 1',
+    );
     expectError(ops([1, 5, 4], [3, 1, 2]), { layout: 'NWC' }, 'weight.shape[1]', 'is 1', '4 channels');
-    expectError(ops([1, 3, 4, 5, 6], [2, 2, 3, 4, 2]), { layout: 'NDHWC', groups: 3 }, 'weight.shape[3]', 'is 4', '6 channels', 'groups 3');
+    expectError(
+      ops([1, 3, 4, 5, 6], [2, 2, 3, 4, 2]),
+      { layout: 'NDHWC', groups: 3 },
+      'weight.shape[3]',
+      'is 4',
+      '6 channels',
+      'groups 3',
+    );
   });
 
   test('bias shape must be [C_out] -> bias.shape', () => {
@@ -95,28 +147,80 @@ describe('validation rules', () => {
   });
 
   test('grad_output must have the forward output shape -> grad_output.shape', () => {
-    expectError(ops([1, 2, 5], [3, 2, 3], { grad_output: t([1, 3, 4]) }), {}, 'grad_output.shape', '[1, 3, 4]', '[1, 3, 3]');
-    expectError(ops([2, 7, 6, 2], [3, 3, 2, 4], { grad_output: t([2, 4, 5, 4]) }), { layout: 'NHWC', stride: 2 }, 'grad_output.shape', '[2, 4, 5, 4]', '[2, 3, 2, 4]');
+    expectError(
+      ops([1, 2, 5], [3, 2, 3], { grad_output: t([1, 3, 4]) }),
+      {},
+      'grad_output.shape',
+      '[1, 3, 4]',
+      '[1, 3, 3]',
+    );
+    expectError(
+      ops([2, 7, 6, 2], [3, 3, 2, 4], { grad_output: t([2, 4, 5, 4]) }),
+      { layout: 'NHWC', stride: 2 },
+      'grad_output.shape',
+      '[2, 4, 5, 4]',
+      '[2, 3, 2, 4]',
+    );
   });
 
   test('output extent < 1 -> input.shape[axis of that dim] with the numbers', () => {
     // in 4, k 3, dilation 2 -> dilated kernel 5 > 4
     expectError(ops([1, 2, 4], [3, 2, 3]), { dilation: 2 }, 'input.shape[2]', '4', '5');
     expectError(ops([1, 6, 2, 1], [3, 3, 1, 2]), { layout: 'channels_last' }, 'input.shape[2]', '2', '3');
-    expectError(ops([1, 1, 5, 2, 6], [1, 1, 1, 4, 1]), { padding: [[0, 0], [0, 1], [0, 0]] }, 'input.shape[3]', '2', '4');
+    expectError(
+      ops([1, 1, 5, 2, 6], [1, 1, 1, 4, 1]),
+      {
+        padding: [
+          [0, 0],
+          [0, 1],
+          [0, 0],
+        ],
+      },
+      'input.shape[3]',
+      '2',
+      '4',
+    );
     // padding making it fit is fine
     assert.deepEqual(resolveConv(ops([1, 2, 4], [3, 2, 3]), { dilation: 2, padding: [[1, 0]] }).outputShape, [1, 3, 1]);
   });
 
   test('reflect needs pad < input, circular pad <= input -> padding', () => {
     expectError(ops([1, 1, 3], [1, 1, 3]), { padding: 3, padding_mode: 'reflect' }, /^padding/, 'reflect', '3');
-    expectError(ops([1, 1, 6, 3], [1, 1, 3, 3]), { padding: [[1, 1], [0, 3]], padding_mode: 'reflect' }, /^padding\[1\]/, 'reflect', '3');
-    expectError(ops([1, 1, 3], [1, 1, 3]), { padding: [[4, 0]], padding_mode: 'circular' }, /^padding/, 'circular', '4', '3');
+    expectError(
+      ops([1, 1, 6, 3], [1, 1, 3, 3]),
+      {
+        padding: [
+          [1, 1],
+          [0, 3],
+        ],
+        padding_mode: 'reflect',
+      },
+      /^padding\[1\]/,
+      'reflect',
+      '3',
+    );
+    expectError(
+      ops([1, 1, 3], [1, 1, 3]),
+      { padding: [[4, 0]], padding_mode: 'circular' },
+      /^padding/,
+      'circular',
+      '4',
+      '3',
+    );
     expectError(ops([1, 1, 2], [1, 1, 6]), { padding: 'same', padding_mode: 'reflect' }, 'padding', 'reflect', '2');
     // the limits themselves are accepted
-    assert.deepEqual(resolveConv(ops([1, 1, 3], [1, 1, 3]), { padding: 2, padding_mode: 'reflect' }).outputShape, [1, 1, 5]);
-    assert.deepEqual(resolveConv(ops([1, 1, 3], [1, 1, 3]), { padding: 3, padding_mode: 'circular' }).outputShape, [1, 1, 7]);
-    assert.deepEqual(resolveConv(ops([1, 1, 3], [1, 1, 3]), { padding: 9, padding_mode: 'replicate' }).outputShape, [1, 1, 19]);
+    assert.deepEqual(
+      resolveConv(ops([1, 1, 3], [1, 1, 3]), { padding: 2, padding_mode: 'reflect' }).outputShape,
+      [1, 1, 5],
+    );
+    assert.deepEqual(
+      resolveConv(ops([1, 1, 3], [1, 1, 3]), { padding: 3, padding_mode: 'circular' }).outputShape,
+      [1, 1, 7],
+    );
+    assert.deepEqual(
+      resolveConv(ops([1, 1, 3], [1, 1, 3]), { padding: 9, padding_mode: 'replicate' }).outputShape,
+      [1, 1, 19],
+    );
   });
 
   test('every problem is reported at once', () => {
@@ -128,12 +232,14 @@ describe('validation rules', () => {
     }
     assert.ok(err instanceof GeometryError);
     const paths = err.errors.map((e) => e.path);
-    for (const p of ['stride[0]', 'dilation[1]']) assert.ok(paths.includes(p), `missing ${p} in ${JSON.stringify(paths)}`);
+    for (const p of ['stride[0]', 'dilation[1]'])
+      assert.ok(paths.includes(p), `missing ${p} in ${JSON.stringify(paths)}`);
   });
 });
 
 describe('output shapes', () => {
-  const shape = (input: number[], weight: number[], params: ConvParams) => resolveConv(ops(input, weight), params).outputShape;
+  const shape = (input: number[], weight: number[], params: ConvParams) =>
+    resolveConv(ops(input, weight), params).outputShape;
 
   test('every padding form', () => {
     // 1-D: in 10, k 3
@@ -143,10 +249,22 @@ describe('output shapes', () => {
     assert.deepEqual(shape([2, 3, 10], [4, 3, 3], { padding: [1] }), [2, 4, 10]);
     assert.deepEqual(shape([2, 3, 10], [4, 3, 3], { padding: [[3, 0]] }), [2, 4, 11]);
     // 2-D per-dim and pairs, stride leftovers: H (7+1+2-3)/2 = 3.5 -> 4, W (6+0+0-3)/3 = 1 -> 2
-    assert.deepEqual(shape([1, 2, 7, 6], [3, 2, 3, 3], { padding: [[1, 2], [0, 0]], stride: [2, 3] }), [1, 3, 4, 2]);
+    assert.deepEqual(
+      shape([1, 2, 7, 6], [3, 2, 3, 3], {
+        padding: [
+          [1, 2],
+          [0, 0],
+        ],
+        stride: [2, 3],
+      }),
+      [1, 3, 4, 2],
+    );
     assert.deepEqual(shape([1, 2, 7, 6], [3, 2, 3, 3], { padding: [2, 1] }), [1, 3, 9, 6]);
     // 3-D with dilation 2: D 5+2-5+1 = 3, H 6+2-3+1 = 6, W 4+4-7+1 = 2
-    assert.deepEqual(shape([1, 1, 5, 6, 4], [1, 1, 3, 2, 4], { padding: [1, 1, 2], dilation: [2, 2, 2] }), [1, 1, 3, 6, 2]);
+    assert.deepEqual(
+      shape([1, 1, 5, 6, 4], [1, 1, 3, 2, 4], { padding: [1, 1, 2], dilation: [2, 2, 2] }),
+      [1, 1, 3, 6, 2],
+    );
   });
 
   test('"same" = SAME_UPPER for stride 1, 2, 3 and even kernels', () => {
@@ -165,7 +283,14 @@ describe('output shapes', () => {
     assert.deepEqual([r.outputShape, r.padBefore, r.padAfter], [[1, 1, 3], [3], [3]]);
     // 2-D NHWC, per-dim strides [2, 3], kernel 2x4, in 9x10: H out 5 total max(8+2-9,0)=1 -> 0/1; W out 4 total max(9+4-10,0)=3 -> 1/2
     r = g([2, 9, 10, 3], [2, 4, 3, 5], { padding: 'same', stride: [2, 3], layout: 'NHWC' });
-    assert.deepEqual([r.outputShape, r.padBefore, r.padAfter], [[2, 5, 4, 5], [0, 1], [1, 2]]);
+    assert.deepEqual(
+      [r.outputShape, r.padBefore, r.padAfter],
+      [
+        [2, 5, 4, 5],
+        [0, 1],
+        [1, 2],
+      ],
+    );
     // kernel larger than the input: in 2, k 5 -> total 4 -> 2 / 2
     r = g([1, 1, 2], [1, 1, 5], { padding: 'same' });
     assert.deepEqual([r.outputShape, r.padBefore, r.padAfter], [[1, 1, 2], [2], [2]]);
@@ -190,10 +315,39 @@ describe('output shapes', () => {
       assert.deepEqual(g.inputShape, input);
       assert.deepEqual(g.weightShape, weight);
     }
-    const g = resolveConv(ops([2, 6, 5, 4], [3, 3, 2, 6]), { layout: 'NHWC', groups: 2, stride: 2, padding: 1, dilation: [1, 2], padding_mode: 'circular' });
+    const g = resolveConv(ops([2, 6, 5, 4], [3, 3, 2, 6]), {
+      layout: 'NHWC',
+      groups: 2,
+      stride: 2,
+      padding: 1,
+      dilation: [1, 2],
+      padding_mode: 'circular',
+    });
     assert.deepEqual(
-      { batch: g.batch, inChannels: g.inChannels, outChannels: g.outChannels, groups: g.groups, inSpatial: g.inSpatial, kernel: g.kernel, outSpatial: g.outSpatial, stride: g.stride, dilation: g.dilation, paddingMode: g.paddingMode },
-      { batch: 2, inChannels: 4, outChannels: 6, groups: 2, inSpatial: [6, 5], kernel: [3, 3], outSpatial: [3, 2], stride: [2, 2], dilation: [1, 2], paddingMode: 'circular' },
+      {
+        batch: g.batch,
+        inChannels: g.inChannels,
+        outChannels: g.outChannels,
+        groups: g.groups,
+        inSpatial: g.inSpatial,
+        kernel: g.kernel,
+        outSpatial: g.outSpatial,
+        stride: g.stride,
+        dilation: g.dilation,
+        paddingMode: g.paddingMode,
+      },
+      {
+        batch: 2,
+        inChannels: 4,
+        outChannels: 6,
+        groups: 2,
+        inSpatial: [6, 5],
+        kernel: [3, 3],
+        outSpatial: [3, 2],
+        stride: [2, 2],
+        dilation: [1, 2],
+        paddingMode: 'circular',
+      },
     );
   });
 

@@ -24,15 +24,21 @@ test('conv: output, and grad_input / grad_weight / grad_bias shaped like input, 
 
 test('conv_transpose: its own output, input, weight and bias [C_out of the transpose], not those of the convolution it is run as', () => {
   // C_in 4, weight [C_in, C_out/groups, k] = [4, 3, 3] with groups 2: C_out = 6; out = (5 - 1) * 2 + 3 = 11
-  const g = resolveTranspose({ input: { dtype, shape: [2, 4, 5] }, weight: { dtype, shape: [4, 3, 3] } }, { groups: 2, stride: 2 });
+  const g = resolveTranspose(
+    { input: { dtype, shape: [2, 4, 5] }, weight: { dtype, shape: [4, 3, 3] } },
+    { groups: 2, stride: 2 },
+  );
   const shapes = transposeShapes(g);
-  assert.equal(g.outChannels, 4, 'the convolution it runs as has the transpose\'s input channels as its output');
+  assert.equal(g.outChannels, 4, "the convolution it runs as has the transpose's input channels as its output");
   assert.deepEqual(resultShape(shapes, 'output'), [2, 6, 11]);
   assert.deepEqual(resultShape(shapes, 'grad_bias'), [6]);
   assert.deepEqual(resultShape(shapes, 'grad_input'), [2, 4, 5]);
   assert.deepEqual(resultShape(shapes, 'grad_weight'), [4, 3, 3]);
   // channels_last: bias still [C_out]
-  const cl = resolveTranspose({ input: { dtype, shape: [2, 5, 4] }, weight: { dtype, shape: [3, 3, 4] } }, { groups: 2, stride: 2, layout: 'channels_last' });
+  const cl = resolveTranspose(
+    { input: { dtype, shape: [2, 5, 4] }, weight: { dtype, shape: [3, 3, 4] } },
+    { groups: 2, stride: 2, layout: 'channels_last' },
+  );
   assert.deepEqual(resultShape(transposeShapes(cl), 'grad_bias'), [6]);
   assert.deepEqual(resultShape(transposeShapes(cl), 'output'), [2, 11, 6]);
 });

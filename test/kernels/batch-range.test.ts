@@ -13,12 +13,32 @@ import { engineFor, tsEngine } from '../../workers/engines/index.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 
 const CASES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [
-  { name: '2-D channels_first, stride 2, reflect', input: [5, 3, 9, 8], weight: [4, 3, 3, 3], params: { stride: 2, padding: 1, padding_mode: 'reflect' } },
-  { name: '1-D channels_last, groups 2', input: [4, 11, 6], weight: [3, 3, 4], params: { layout: 'NWC', groups: 2, padding: 'same' } },
+  {
+    name: '2-D channels_first, stride 2, reflect',
+    input: [5, 3, 9, 8],
+    weight: [4, 3, 3, 3],
+    params: { stride: 2, padding: 1, padding_mode: 'reflect' },
+  },
+  {
+    name: '1-D channels_last, groups 2',
+    input: [4, 11, 6],
+    weight: [3, 3, 4],
+    params: { layout: 'NWC', groups: 2, padding: 'same' },
+  },
   { name: 'depthwise 3-D', input: [3, 4, 5, 5, 5], weight: [4, 1, 3, 3, 3], params: { groups: 4, padding: 1 } },
 ];
 
-const SLICES: [number, number][][] = [[[0, 1], [1, 2], [2, 99]], [[0, 2], [2, 99]]];
+const SLICES: [number, number][][] = [
+  [
+    [0, 1],
+    [1, 2],
+    [2, 99],
+  ],
+  [
+    [0, 2],
+    [2, 99],
+  ],
+];
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, what: string): void {
   assert.equal(got.length, want.length);
@@ -33,7 +53,10 @@ for (const dtype of ['float64', 'float32'] as Dt[]) {
   const rel = dtype === 'float64' ? 1e-12 : 1e-5;
   for (const c of CASES) {
     test(`batch ranges add up to the whole batch: ${c.name}, ${dtype} on ${engine.name}`, () => {
-      const g: ConvGeometry = resolveConv({ input: { dtype, shape: c.input }, weight: { dtype, shape: c.weight } }, c.params);
+      const g: ConvGeometry = resolveConv(
+        { input: { dtype, shape: c.input }, weight: { dtype, shape: c.weight } },
+        c.params,
+      );
       const rand = rng(7);
       const x = randomTensor(numel(g.inputShape), dtype, rand);
       const w = randomTensor(numel(g.weightShape), dtype, rand);
@@ -41,7 +64,11 @@ for (const dtype of ['float64', 'float32'] as Dt[]) {
       const dy = randomTensor(numel(g.outputShape), dtype, rand);
       const y = alloc(dtype, dy.length);
       convForward(g, x, w, b, y, engine);
-      const whole = { input: alloc(dtype, x.length), weight: alloc(dtype, w.length), bias: alloc(dtype, g.outChannels) };
+      const whole = {
+        input: alloc(dtype, x.length),
+        weight: alloc(dtype, w.length),
+        bias: alloc(dtype, g.outChannels),
+      };
       convBackward(g, x, w, dy, whole, engine);
 
       for (const slices of SLICES) {
@@ -66,14 +93,26 @@ for (const dtype of ['float64', 'float32'] as Dt[]) {
       const untouched = alloc(dtype, y.length).fill(7);
       convForward(g, x, w, b, untouched, engine, [1, 2]);
       const imageSize = y.length / g.batch;
-      assert.ok(untouched.subarray(0, imageSize).every((v) => v === 7), 'image 0 is outside [1, 2) and must not be written');
-      assert.ok(untouched.subarray(2 * imageSize).every((v) => v === 7), 'images from 2 on are outside [1, 2) and must not be written');
+      assert.ok(
+        untouched.subarray(0, imageSize).every((v) => v === 7),
+        'image 0 is outside [1, 2) and must not be written',
+      );
+      assert.ok(
+        untouched.subarray(2 * imageSize).every((v) => v === 7),
+        'images from 2 on are outside [1, 2) and must not be written',
+      );
     });
   }
 }
 
 test('a batch range outside the batch is refused', () => {
-  const g = resolveConv({ input: { dtype: 'float64', shape: [2, 1, 4] }, weight: { dtype: 'float64', shape: [1, 1, 2] } }, {});
+  const g = resolveConv(
+    { input: { dtype: 'float64', shape: [2, 1, 4] }, weight: { dtype: 'float64', shape: [1, 1, 2] } },
+    {},
+  );
   const y = new Float64Array(numel(g.outputShape));
-  assert.throws(() => convForward(g, new Float64Array(8), new Float64Array(2), null, y, tsEngine, [1, 3]), /batch range \[1, 3\) is not within the 2 images/);
+  assert.throws(
+    () => convForward(g, new Float64Array(8), new Float64Array(2), null, y, tsEngine, [1, 3]),
+    /batch range \[1, 3\) is not within the 2 images/,
+  );
 });

@@ -58,7 +58,11 @@ function runCase(c: ConformanceCase, dtype: Dt, engineName: EngineName): void {
     const sizes = { input: g.inputShape, weight: g.weightShape, bias: [g.outChannels] };
     for (const k of wanted) out[k] = alloc(dtype, numel(sizes[k])).fill(NaN);
     convBackward(g, x, w, dy, out, counted.engine);
-    assert.deepEqual(Object.keys(out).sort(), [...wanted].sort(), 'the kernel must fill exactly the requested gradients');
+    assert.deepEqual(
+      Object.keys(out).sort(),
+      [...wanted].sort(),
+      'the kernel must fill exactly the requested gradients',
+    );
     for (const k of wanted) {
       results[GRAD_KEY[k]] = out[k]!;
       shapes[GRAD_KEY[k]] = sizes[k];
@@ -67,7 +71,10 @@ function runCase(c: ConformanceCase, dtype: Dt, engineName: EngineName): void {
 
   assert.deepEqual(Object.keys(results).sort(), Object.keys(c.expected).sort(), 'response keys');
   const usesKernels = c.op === 'forward' || (r.grads ?? ['input']).some((k) => k !== 'bias');
-  assert.ok(!usesKernels || counted.calls > 0, `no kernel (GEMM or direct) ran on the ${engineName} engine passed to the kernel`);
+  assert.ok(
+    !usesKernels || counted.calls > 0,
+    `no kernel (GEMM or direct) ran on the ${engineName} engine passed to the kernel`,
+  );
   const rounded = caseDt === 'float64' && dtype === 'float32';
   const problems: string[] = [];
   for (const key of Object.keys(c.expected)) {

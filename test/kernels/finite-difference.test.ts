@@ -23,15 +23,76 @@ interface Config {
 
 const CONFIGS: Config[] = [
   { name: '1-D stride 2 with leftover', input: [2, 2, 8], weight: [3, 2, 3], params: { stride: 2 } }, // (8 - 3) % 2 = 1
-  { name: '1-D stride 3, dilation 2, pairs, replicate', input: [1, 2, 9], weight: [2, 2, 3], params: { stride: 3, dilation: 2, padding: [[2, 1]], padding_mode: 'replicate' } },
-  { name: '1-D NWC reflect pad 3 (limit in-1)', input: [1, 4, 3], weight: [3, 3, 2], params: { layout: 'NWC', padding: 3, padding_mode: 'reflect' } },
-  { name: '2-D dilation 2, groups 2', input: [1, 4, 6, 5], weight: [4, 2, 2, 3], params: { dilation: 2, groups: 2, padding: [1, 2] } },
-  { name: '2-D channels_last reflect stride 2 leftover', input: [2, 6, 5, 2], weight: [3, 3, 2, 3], params: { layout: 'channels_last', padding: 1, padding_mode: 'reflect', stride: 2 } },
-  { name: '2-D circular pad = input', input: [1, 2, 3, 4], weight: [2, 2, 3, 2], params: { padding: [[3, 2], [1, 4]], padding_mode: 'circular' } },
-  { name: '2-D NHWC same, stride 3, even kernel, depthwise', input: [1, 7, 8, 3], weight: [4, 2, 1, 3], params: { layout: 'NHWC', padding: 'same', stride: 3, groups: 3 } },
-  { name: '3-D channels_first replicate stride [2,1,3]', input: [1, 2, 4, 3, 5], weight: [2, 2, 2, 2, 2], params: { padding: 1, padding_mode: 'replicate', stride: [2, 1, 3] } },
-  { name: '3-D NDHWC circular dilation, groups 2', input: [1, 4, 3, 5, 4], weight: [2, 2, 2, 2, 2], params: { layout: 'NDHWC', padding: [[1, 0], [2, 2], [1, 1]], padding_mode: 'circular', dilation: [2, 1, 2], groups: 2 } },
-  { name: '3-D reflect same even kernel stride 2', input: [1, 1, 5, 4, 6], weight: [2, 1, 2, 3, 4], params: { padding: 'same', padding_mode: 'reflect', stride: 2 } },
+  {
+    name: '1-D stride 3, dilation 2, pairs, replicate',
+    input: [1, 2, 9],
+    weight: [2, 2, 3],
+    params: { stride: 3, dilation: 2, padding: [[2, 1]], padding_mode: 'replicate' },
+  },
+  {
+    name: '1-D NWC reflect pad 3 (limit in-1)',
+    input: [1, 4, 3],
+    weight: [3, 3, 2],
+    params: { layout: 'NWC', padding: 3, padding_mode: 'reflect' },
+  },
+  {
+    name: '2-D dilation 2, groups 2',
+    input: [1, 4, 6, 5],
+    weight: [4, 2, 2, 3],
+    params: { dilation: 2, groups: 2, padding: [1, 2] },
+  },
+  {
+    name: '2-D channels_last reflect stride 2 leftover',
+    input: [2, 6, 5, 2],
+    weight: [3, 3, 2, 3],
+    params: { layout: 'channels_last', padding: 1, padding_mode: 'reflect', stride: 2 },
+  },
+  {
+    name: '2-D circular pad = input',
+    input: [1, 2, 3, 4],
+    weight: [2, 2, 3, 2],
+    params: {
+      padding: [
+        [3, 2],
+        [1, 4],
+      ],
+      padding_mode: 'circular',
+    },
+  },
+  {
+    name: '2-D NHWC same, stride 3, even kernel, depthwise',
+    input: [1, 7, 8, 3],
+    weight: [4, 2, 1, 3],
+    params: { layout: 'NHWC', padding: 'same', stride: 3, groups: 3 },
+  },
+  {
+    name: '3-D channels_first replicate stride [2,1,3]',
+    input: [1, 2, 4, 3, 5],
+    weight: [2, 2, 2, 2, 2],
+    params: { padding: 1, padding_mode: 'replicate', stride: [2, 1, 3] },
+  },
+  {
+    name: '3-D NDHWC circular dilation, groups 2',
+    input: [1, 4, 3, 5, 4],
+    weight: [2, 2, 2, 2, 2],
+    params: {
+      layout: 'NDHWC',
+      padding: [
+        [1, 0],
+        [2, 2],
+        [1, 1],
+      ],
+      padding_mode: 'circular',
+      dilation: [2, 1, 2],
+      groups: 2,
+    },
+  },
+  {
+    name: '3-D reflect same even kernel stride 2',
+    input: [1, 1, 5, 4, 6],
+    weight: [2, 1, 2, 3, 4],
+    params: { padding: 'same', padding_mode: 'reflect', stride: 2 },
+  },
 ];
 
 const H = 2 ** -8;
@@ -39,10 +100,16 @@ const REL = 1e-6;
 
 for (const cfg of CONFIGS) {
   test(`finite differences: ${cfg.name}`, () => {
-    const cout = cfg.params.layout && /last|NWC|NHWC|NDHWC/.test(cfg.params.layout) ? cfg.weight[cfg.weight.length - 1] : cfg.weight[0];
+    const cout =
+      cfg.params.layout && /last|NWC|NHWC|NDHWC/.test(cfg.params.layout)
+        ? cfg.weight[cfg.weight.length - 1]
+        : cfg.weight[0];
     const f64 = (shape: number[]) => ({ dtype: 'float64' as const, shape });
     const g0 = resolveConv({ input: f64(cfg.input), weight: f64(cfg.weight), bias: f64([cout]) }, cfg.params);
-    const g = resolveConv({ input: f64(cfg.input), weight: f64(cfg.weight), bias: f64([cout]), grad_output: f64(g0.outputShape) }, cfg.params);
+    const g = resolveConv(
+      { input: f64(cfg.input), weight: f64(cfg.weight), bias: f64([cout]), grad_output: f64(g0.outputShape) },
+      cfg.params,
+    );
     const rand = rng(1234 + cfg.name.length);
     const x = randomTensor(numel(cfg.input), 'float64', rand) as Float64Array;
     const w = randomTensor(numel(cfg.weight), 'float64', rand) as Float64Array;
@@ -76,7 +143,10 @@ for (const cfg of CONFIGS) {
         v[i] = keep;
         const fd = (lp - lm) / (2 * H);
         const tol = REL * Math.max(1, Math.abs(fd));
-        assert.ok(Math.abs(fd - an[i]) <= tol, `grad_${key}[${i}]: backward ${an[i]}, finite difference ${fd} (tol ${tol})`);
+        assert.ok(
+          Math.abs(fd - an[i]) <= tol,
+          `grad_${key}[${i}]: backward ${an[i]}, finite difference ${fd} (tol ${tol})`,
+        );
         if (an[i] !== 0) nonZero++;
       }
     }

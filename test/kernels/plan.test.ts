@@ -15,9 +15,17 @@ const geometry = (input: number[], weight: number[], params: ConvParams = {}) =>
 
 test('the algorithm: depthwise direct, pointwise or tiled GEMM, chosen once per call', () => {
   assert.equal(planConv(geometry([2, 8, 9, 9], [8, 1, 3, 3], { groups: 8 }), tsEngine).algorithm, 'depthwise');
-  assert.equal(planConv(geometry([2, 8, 9, 9], [40, 1, 3, 3], { groups: 8 }), tsEngine).algorithm, 'gemm', 'more outputs per group than the direct path takes');
+  assert.equal(
+    planConv(geometry([2, 8, 9, 9], [40, 1, 3, 3], { groups: 8 }), tsEngine).algorithm,
+    'gemm',
+    'more outputs per group than the direct path takes',
+  );
   assert.equal(planConv(geometry([2, 8, 9, 9], [4, 8, 1, 1]), tsEngine).algorithm, 'pointwise');
-  assert.equal(planConv(geometry([2, 8, 9, 9], [4, 8, 1, 1], { stride: 2 }), tsEngine).algorithm, 'gemm', 'a strided 1x1 gathers columns');
+  assert.equal(
+    planConv(geometry([2, 8, 9, 9], [4, 8, 1, 1], { stride: 2 }), tsEngine).algorithm,
+    'gemm',
+    'a strided 1x1 gathers columns',
+  );
   assert.equal(planConv(geometry([2, 8, 9, 9], [4, 8, 3, 3]), tsEngine).algorithm, 'gemm');
 });
 

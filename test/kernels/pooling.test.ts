@@ -19,11 +19,20 @@ import { poolBackward, poolForward } from '../../workers/kernels/pooling.js';
 import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 import type { RefResult } from '../reference/naive-conv.js';
-import { refPoolGeometry, referencePoolBackward, referencePoolForward, type RefPoolGeom } from '../reference/naive-pool.js';
+import {
+  refPoolGeometry,
+  referencePoolBackward,
+  referencePoolForward,
+  type RefPoolGeom,
+} from '../reference/naive-pool.js';
 import { checkClose } from '../reference/tolerance.js';
 
 const SEED = 20261125;
-const ALIASES: Record<number, [LayoutName, LayoutName]> = { 1: ['NCW', 'NWC'], 2: ['NCHW', 'NHWC'], 3: ['NCDHW', 'NDHWC'] };
+const ALIASES: Record<number, [LayoutName, LayoutName]> = {
+  1: ['NCW', 'NWC'],
+  2: ['NCHW', 'NHWC'],
+  3: ['NCDHW', 'NDHWC'],
+};
 const CHANNELS_LAST = new Set<LayoutName | undefined>(['channels_last', 'NWC', 'NHWC', 'NDHWC']);
 const LIMITS = { 1: { k: 6, extra: 7 }, 2: { k: 4, extra: 4 }, 3: { k: 3, extra: 3 } } as const;
 
@@ -91,7 +100,10 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
 function geometries(c: Case, withGradOutput: boolean): { g: PoolingGeometry; rg: RefPoolGeom } {
   const rg = refPoolGeometry(c.inputShape, c.params);
   const g = resolvePooling(
-    { input: { dtype: c.dtype, shape: c.inputShape }, grad_output: withGradOutput ? { dtype: c.dtype, shape: rg.outputShape } : undefined },
+    {
+      input: { dtype: c.dtype, shape: c.inputShape },
+      grad_output: withGradOutput ? { dtype: c.dtype, shape: rg.outputShape } : undefined,
+    },
     c.params,
   );
   assert.deepEqual(g.window.outputShape, rg.outputShape, 'output shape');
@@ -174,22 +186,80 @@ test('the generator covers ties, non-finite values, every parameter form and lay
     if ([p.padding ?? 0].flat().some((v) => v > 0)) add('padded');
   }
   const must = [
-    'rank1', 'rank2', 'rank3', 'max', 'avg', 'values:random', 'values:ties', 'values:special', 'values:neginf',
-    'layout:default', 'layout:channels_first', 'layout:channels_last', 'layout:NCW', 'layout:NWC', 'layout:NCHW', 'layout:NHWC', 'layout:NCDHW', 'layout:NDHWC',
-    'stride:default', 'stride:number', 'stride:object', 'padding:omit', 'padding:number', 'padding:object',
-    'float32', 'float64', 'dilation', 'cip:undefined', 'cip:true', 'cip:false', 'padded',
+    'rank1',
+    'rank2',
+    'rank3',
+    'max',
+    'avg',
+    'values:random',
+    'values:ties',
+    'values:special',
+    'values:neginf',
+    'layout:default',
+    'layout:channels_first',
+    'layout:channels_last',
+    'layout:NCW',
+    'layout:NWC',
+    'layout:NCHW',
+    'layout:NHWC',
+    'layout:NCDHW',
+    'layout:NDHWC',
+    'stride:default',
+    'stride:number',
+    'stride:object',
+    'padding:omit',
+    'padding:number',
+    'padding:object',
+    'float32',
+    'float64',
+    'dilation',
+    'cip:undefined',
+    'cip:true',
+    'cip:false',
+    'padded',
   ];
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
-  assert.deepEqual(missing, [], `drawn fewer than 10 times: ${missing.join(', ')}; seen ${JSON.stringify(Object.fromEntries(seen))}`);
+  assert.deepEqual(
+    missing,
+    [],
+    `drawn fewer than 10 times: ${missing.join(', ')}; seen ${JSON.stringify(Object.fromEntries(seen))}`,
+  );
 });
 
 /** Hand-picked geometries, including ones with many output positions per channel. */
 const FIXED: { name: string; input: number[]; params: PoolingParams }[] = [
-  { name: '3-D max k4 s1 p2 (2197 positions, tiled)', input: [1, 2, 12, 12, 12], params: { mode: 'max', kernel_size: 4, stride: 1, padding: 2 } },
-  { name: '3-D NDHWC avg k[4,3,4] s1 p[2,1,1] excluding padding', input: [2, 10, 9, 11, 3], params: { mode: 'avg', kernel_size: [4, 3, 4], stride: 1, padding: [2, 1, 1], count_include_pad: false, layout: 'NDHWC' } },
-  { name: '1-D max k6 s1 p3 dilation 2 (long)', input: [1, 3, 3000], params: { mode: 'max', kernel_size: 6, stride: 1, padding: 3, dilation: 2 } },
-  { name: '2-D NHWC avg k3 s2 p1 (ImageNet style)', input: [2, 33, 31, 4], params: { mode: 'avg', kernel_size: 3, stride: 2, padding: 1, layout: 'NHWC' } },
-  { name: '2-D max k3 s2 p1 (ImageNet style)', input: [2, 4, 33, 31], params: { mode: 'max', kernel_size: 3, stride: 2, padding: 1 } },
+  {
+    name: '3-D max k4 s1 p2 (2197 positions, tiled)',
+    input: [1, 2, 12, 12, 12],
+    params: { mode: 'max', kernel_size: 4, stride: 1, padding: 2 },
+  },
+  {
+    name: '3-D NDHWC avg k[4,3,4] s1 p[2,1,1] excluding padding',
+    input: [2, 10, 9, 11, 3],
+    params: {
+      mode: 'avg',
+      kernel_size: [4, 3, 4],
+      stride: 1,
+      padding: [2, 1, 1],
+      count_include_pad: false,
+      layout: 'NDHWC',
+    },
+  },
+  {
+    name: '1-D max k6 s1 p3 dilation 2 (long)',
+    input: [1, 3, 3000],
+    params: { mode: 'max', kernel_size: 6, stride: 1, padding: 3, dilation: 2 },
+  },
+  {
+    name: '2-D NHWC avg k3 s2 p1 (ImageNet style)',
+    input: [2, 33, 31, 4],
+    params: { mode: 'avg', kernel_size: 3, stride: 2, padding: 1, layout: 'NHWC' },
+  },
+  {
+    name: '2-D max k3 s2 p1 (ImageNet style)',
+    input: [2, 4, 33, 31],
+    params: { mode: 'max', kernel_size: 3, stride: 2, padding: 1 },
+  },
 ];
 
 for (const f of FIXED) {
@@ -234,19 +304,28 @@ test('PyTorch corner cases of max pooling', () => {
   assert.deepEqual(run([1, 1, 4], [1, NaN, 3, NaN], { mode: 'max', kernel_size: 4 }).dx, [0, 0, 0, 1]);
   assert.ok(Number.isNaN(run([1, 1, 4], [1, NaN, 3, 2], { mode: 'max', kernel_size: 4 }).y[0]));
   // a window of -inf only: output -inf, gradient to its first element inside the input (not the padding)
-  assert.deepEqual(run([1, 1, 3], [-Infinity, -Infinity, -Infinity], { mode: 'max', kernel_size: 3, stride: 1, padding: 1 }), {
-    y: [-Infinity, -Infinity, -Infinity],
-    dx: [2, 1, 0],
-  });
+  assert.deepEqual(
+    run([1, 1, 3], [-Infinity, -Infinity, -Infinity], { mode: 'max', kernel_size: 3, stride: 1, padding: 1 }),
+    {
+      y: [-Infinity, -Infinity, -Infinity],
+      dx: [2, 1, 0],
+    },
+  );
   // dilation can make a window of padding only: -inf out, no gradient anywhere
-  assert.deepEqual(run([1, 1, 1], [7], { mode: 'max', kernel_size: 2, dilation: 2, padding: 1 }), { y: [-Infinity], dx: [0] });
+  assert.deepEqual(run([1, 1, 1], [7], { mode: 'max', kernel_size: 2, dilation: 2, padding: 1 }), {
+    y: [-Infinity],
+    dx: [0],
+  });
   // padding never wins over negative values
   assert.deepEqual(run([1, 1, 2], [-3, -4], { mode: 'max', kernel_size: 2, stride: 1, padding: 1 }).y, [-3, -3, -4]);
 });
 
 test('avg pooling divisors: count_include_pad true divides by the window, false by its elements inside the input', () => {
   const run = (cip: boolean) => {
-    const g = resolvePooling({ input: { dtype: 'float64', shape: [1, 1, 3] } }, { mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: cip });
+    const g = resolvePooling(
+      { input: { dtype: 'float64', shape: [1, 1, 3] } },
+      { mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: cip },
+    );
     const y = new Float64Array(3);
     poolForward(g.window, g, Float64Array.from([3, 6, 9]), y);
     const dx = new Float64Array(3);
@@ -259,7 +338,13 @@ test('avg pooling divisors: count_include_pad true divides by the window, false 
 
 test('batch ranges write only their images and add up to the whole batch', () => {
   for (const mode of ['max', 'avg'] as const) {
-    const c: Case = { inputShape: [5, 3, 7, 6], params: { mode, kernel_size: 3, stride: 2, padding: 1 }, dtype: 'float32', values: 'random', seed: 11 };
+    const c: Case = {
+      inputShape: [5, 3, 7, 6],
+      params: { mode, kernel_size: 3, stride: 2, padding: 1 },
+      dtype: 'float32',
+      values: 'random',
+      seed: 11,
+    };
     const { g, rg } = geometries(c, true);
     const { x, dy } = data(c, rg);
     const y = alloc('float32', numel(rg.outputShape));
@@ -268,7 +353,11 @@ test('batch ranges write only their images and add up to the whole batch', () =>
     poolBackward(g.window, g, x, dy, dx);
     const ys = alloc('float32', y.length).fill(NaN);
     const dxs = alloc('float32', dx.length).fill(NaN);
-    for (const range of [[0, 2], [2, 3], [3, 5]] as const) {
+    for (const range of [
+      [0, 2],
+      [2, 3],
+      [3, 5],
+    ] as const) {
       poolForward(g.window, g, x, ys, range);
       poolBackward(g.window, g, x, dy, dxs, range);
     }
@@ -277,7 +366,10 @@ test('batch ranges write only their images and add up to the whole batch', () =>
     const partial = alloc('float32', y.length).fill(NaN);
     poolForward(g.window, g, x, partial, [1, 2]);
     const perImage = y.length / 5;
-    assert.ok(partial.subarray(0, perImage).every(Number.isNaN) && partial.subarray(2 * perImage).every(Number.isNaN), 'images outside the range untouched');
+    assert.ok(
+      partial.subarray(0, perImage).every(Number.isNaN) && partial.subarray(2 * perImage).every(Number.isNaN),
+      'images outside the range untouched',
+    );
   }
 });
 
@@ -288,20 +380,51 @@ test('batch ranges write only their images and add up to the whole batch', () =>
  */
 const FD: { name: string; input: number[]; params: PoolingParams }[] = [
   { name: '1-D avg k3 s2 p1', input: [2, 2, 9], params: { mode: 'avg', kernel_size: 3, stride: 2, padding: 1 } },
-  { name: '1-D NWC avg k4 s1 p2 excluding padding', input: [1, 8, 3], params: { mode: 'avg', kernel_size: 4, stride: 1, padding: 2, count_include_pad: false, layout: 'NWC' } },
-  { name: '2-D avg k[3,2] s[1,2] p[1,1]', input: [1, 2, 5, 6], params: { mode: 'avg', kernel_size: [3, 2], stride: [1, 2], padding: [1, 1] } },
-  { name: '3-D NDHWC avg k2 excluding padding', input: [1, 3, 4, 5, 2], params: { mode: 'avg', kernel_size: 2, stride: 1, padding: 1, count_include_pad: false, layout: 'NDHWC' } },
-  { name: '1-D max k3 s1 p1 dilation 2', input: [2, 2, 9], params: { mode: 'max', kernel_size: 3, stride: 1, padding: 1, dilation: 2 } },
-  { name: '2-D NHWC max k3 s2 p1', input: [1, 7, 6, 2], params: { mode: 'max', kernel_size: 3, stride: 2, padding: 1, layout: 'NHWC' } },
-  { name: '2-D max overlapping k[2,3] s1', input: [2, 1, 5, 5], params: { mode: 'max', kernel_size: [2, 3], stride: 1 } },
-  { name: '3-D max k2 s[1,2,1] p1', input: [1, 2, 3, 4, 4], params: { mode: 'max', kernel_size: 2, stride: [1, 2, 1], padding: 1 } },
+  {
+    name: '1-D NWC avg k4 s1 p2 excluding padding',
+    input: [1, 8, 3],
+    params: { mode: 'avg', kernel_size: 4, stride: 1, padding: 2, count_include_pad: false, layout: 'NWC' },
+  },
+  {
+    name: '2-D avg k[3,2] s[1,2] p[1,1]',
+    input: [1, 2, 5, 6],
+    params: { mode: 'avg', kernel_size: [3, 2], stride: [1, 2], padding: [1, 1] },
+  },
+  {
+    name: '3-D NDHWC avg k2 excluding padding',
+    input: [1, 3, 4, 5, 2],
+    params: { mode: 'avg', kernel_size: 2, stride: 1, padding: 1, count_include_pad: false, layout: 'NDHWC' },
+  },
+  {
+    name: '1-D max k3 s1 p1 dilation 2',
+    input: [2, 2, 9],
+    params: { mode: 'max', kernel_size: 3, stride: 1, padding: 1, dilation: 2 },
+  },
+  {
+    name: '2-D NHWC max k3 s2 p1',
+    input: [1, 7, 6, 2],
+    params: { mode: 'max', kernel_size: 3, stride: 2, padding: 1, layout: 'NHWC' },
+  },
+  {
+    name: '2-D max overlapping k[2,3] s1',
+    input: [2, 1, 5, 5],
+    params: { mode: 'max', kernel_size: [2, 3], stride: 1 },
+  },
+  {
+    name: '3-D max k2 s[1,2,1] p1',
+    input: [1, 2, 3, 4, 4],
+    params: { mode: 'max', kernel_size: 2, stride: [1, 2, 1], padding: 1 },
+  },
 ];
 const H = 2 ** -10;
 
 for (const f of FD) {
   test(`finite differences: ${f.name}`, () => {
     const g0 = resolvePooling({ input: { dtype: 'float64', shape: f.input } }, f.params);
-    const g = resolvePooling({ input: { dtype: 'float64', shape: f.input }, grad_output: { dtype: 'float64', shape: g0.window.outputShape } }, f.params);
+    const g = resolvePooling(
+      { input: { dtype: 'float64', shape: f.input }, grad_output: { dtype: 'float64', shape: g0.window.outputShape } },
+      f.params,
+    );
     const rand = rng(99 + f.name.length);
     const n = numel(f.input);
     // distinct values 0.25 apart (> 2h), shuffled: no ties, and no perturbation reorders them
@@ -326,7 +449,10 @@ for (const f of FD) {
       const lm = loss();
       x[i] = keep;
       const fd = (lp - lm) / (2 * H);
-      assert.ok(Math.abs(fd - dx[i]) <= 1e-9 * Math.max(1, Math.abs(fd)), `grad_input[${i}]: backward ${dx[i]}, finite difference ${fd}`);
+      assert.ok(
+        Math.abs(fd - dx[i]) <= 1e-9 * Math.max(1, Math.abs(fd)),
+        `grad_input[${i}]: backward ${dx[i]}, finite difference ${fd}`,
+      );
       if (dx[i] !== 0) nonZero++;
     }
     assert.ok(nonZero > 0, 'degenerate: every gradient is zero');

@@ -25,7 +25,14 @@ import { refGeometry, referenceForward, referenceBackward, RefGeom, RefResult } 
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
 import { checkClose, type ToleranceOptions } from '../reference/tolerance.js';
-import { counting, engineNamed, withTilePositions, type Counted, type Engine, type EngineName } from '../reference/engines.js';
+import {
+  counting,
+  engineNamed,
+  withTilePositions,
+  type Counted,
+  type Engine,
+  type EngineName,
+} from '../reference/engines.js';
 
 const SEED = 20260611;
 type PadForm = 'omit' | 'int' | 'perdim' | 'pairs' | 'valid' | 'same';
@@ -147,8 +154,14 @@ function build(raw: Raw): Case | null {
     return null; // e.g. "same" padding that reflect cannot provide
   }
   const features = [
-    `rank${d}`, `layout:${raw.layout ?? 'default'}`, `pad:${raw.padForm}`, `mode:${raw.mode ?? 'default'}`, raw.dtype,
-    raw.bias ? 'bias' : 'nobias', `grads:${raw.grads.length}`, raw.tile === 0 ? 'tile:default' : raw.tile === 1 ? 'tile:1' : 'tile:n',
+    `rank${d}`,
+    `layout:${raw.layout ?? 'default'}`,
+    `pad:${raw.padForm}`,
+    `mode:${raw.mode ?? 'default'}`,
+    raw.dtype,
+    raw.bias ? 'bias' : 'nobias',
+    `grads:${raw.grads.length}`,
+    raw.tile === 0 ? 'tile:default' : raw.tile === 1 ? 'tile:1' : 'tile:n',
   ];
   if (raw.groups > 1) features.push(raw.cinG === 1 ? 'depthwise' : 'grouped');
   if (raw.pointwise) features.push('pointwise');
@@ -163,16 +176,26 @@ function build(raw: Raw): Case | null {
     if (rg.before[i] + rg.after[i] > 0 && mode !== 'zeros') features.push(`mode-active:${mode}`);
   }
   return {
-    params, inputShape, weightShape, bias: raw.bias, dtype: raw.dtype, seed: raw.seed, grads: raw.grads, tile: raw.tile, features,
+    params,
+    inputShape,
+    weightShape,
+    bias: raw.bias,
+    dtype: raw.dtype,
+    seed: raw.seed,
+    grads: raw.grads,
+    tile: raw.tile,
+    features,
   };
 }
 
 const caseArb = rawArb.map(build).filter((c): c is Case => c !== null);
 
-
 function geometryOf(c: Case, withGradOutput: boolean): { g: ConvGeometry; rg: RefGeom } {
   const rg = refGeometry(c.inputShape, c.weightShape, c.params);
-  const ops: ConvOperands = { input: { dtype: c.dtype, shape: c.inputShape }, weight: { dtype: c.dtype, shape: c.weightShape } };
+  const ops: ConvOperands = {
+    input: { dtype: c.dtype, shape: c.inputShape },
+    weight: { dtype: c.dtype, shape: c.weightShape },
+  };
   if (c.bias) ops.bias = { dtype: c.dtype, shape: [rg.cout] };
   if (withGradOutput) ops.grad_output = { dtype: c.dtype, shape: rg.outputShape };
   const g = resolveConv(ops, c.params);
@@ -198,13 +221,16 @@ type Pass = 'forward' | 'input' | 'weight';
 function gemmsPerPass(c: Case, rg: RefGeom, engine: Engine, pass: Pass): number {
   const positions = numel(rg.outSp);
   const perPosition = (rg.cin / rg.groups) * numel(rg.k) + rg.cout / rg.groups;
-  const budget = c.tile === 0 ? DEFAULT_TILE_BUDGET_BYTES : Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * c.tile);
+  const budget =
+    c.tile === 0
+      ? DEFAULT_TILE_BUDGET_BYTES
+      : Math.max(1 << 16, engine.gemmScratchBytes + engine.elementBytes * perPosition * c.tile);
   const fit = Math.max(1, Math.floor((budget - engine.gemmScratchBytes) / (perPosition * engine.elementBytes)));
   if (fit < positions) return rg.batch * rg.groups * Math.ceil(positions / fit);
   const pointwise = numel(rg.k) === 1 && rg.stride.every((v) => v === 1) && positions === numel(rg.inSp);
   if (pass !== 'input' && pointwise) return rg.batch * rg.groups;
   const byColumns = Math.floor(Math.min(fit, Math.max(BATCH_COLUMNS, positions)) / positions);
-  const byStaging = Math.floor(budget / ((rg.cin * numel(rg.inSp)) * engine.elementBytes));
+  const byStaging = Math.floor(budget / (rg.cin * numel(rg.inSp) * engine.elementBytes));
   return Math.ceil(rg.batch / Math.max(1, Math.min(rg.batch, byColumns, byStaging))) * rg.groups;
 }
 
@@ -216,12 +242,24 @@ function gemmsPerPass(c: Case, rg: RefGeom, engine: Engine, pass: Pass): number 
 function assertCalls(counted: Counted, c: Case, rg: RefGeom, passes: Pass[], what: string): void {
   const engine = counted.engine.name;
   if (counted.direct > 0) {
-    assert.equal(rg.cin / rg.groups, 1, `${what} on ${engine}: direct (depthwise) kernels ran for C_in/groups = ${rg.cin / rg.groups}`);
+    assert.equal(
+      rg.cin / rg.groups,
+      1,
+      `${what} on ${engine}: direct (depthwise) kernels ran for C_in/groups = ${rg.cin / rg.groups}`,
+    );
     assert.equal(counted.gemm, 0, `${what} on ${engine}: GEMMs beside the depthwise path`);
-    assert.equal(counted.direct, passes.length * rg.batch * rg.cout, `${what} on ${engine}: direct calls (one per image and output channel)`);
+    assert.equal(
+      counted.direct,
+      passes.length * rg.batch * rg.cout,
+      `${what} on ${engine}: direct calls (one per image and output channel)`,
+    );
   } else {
     const expected = passes.reduce((sum, pass) => sum + gemmsPerPass(c, rg, counted.engine, pass), 0);
-    assert.equal(counted.gemm, expected, `${what} on ${engine}: GEMM calls (one per block of images, group and tile of ${c.tile || 'all'} positions)`);
+    assert.equal(
+      counted.gemm,
+      expected,
+      `${what} on ${engine}: GEMM calls (one per block of images, group and tile of ${c.tile || 'all'} positions)`,
+    );
   }
 }
 
@@ -254,9 +292,24 @@ interface EngineRun {
 }
 const ENGINE_RUNS: EngineRun[] = [
   { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
-  { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
-  { name: 'wasm-simd', label: 'wasm-simd, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 2 },
-  { name: 'wasm-f64', label: 'wasm-f64, float64', arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })), seed: SEED + 3 },
+  {
+    name: 'wasm',
+    label: 'wasm, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 1,
+  },
+  {
+    name: 'wasm-simd',
+    label: 'wasm-simd, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 2,
+  },
+  {
+    name: 'wasm-f64',
+    label: 'wasm-f64, float64',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
+    seed: SEED + 3,
+  },
 ];
 
 const runs = (run: EngineRun, n: number) => ({ seed: run.seed, numRuns: n, includeErrorInReport: true });
@@ -308,56 +361,71 @@ function guarded(dtype: Dt, n: number, lead: number) {
   const view = full.subarray(lead, lead + n);
   return {
     view,
-    guardsIntact: () => full.subarray(0, lead).every((v) => v === SENTINEL) && full.subarray(lead + n).every((v) => v === SENTINEL),
+    guardsIntact: () =>
+      full.subarray(0, lead).every((v) => v === SENTINEL) && full.subarray(lead + n).every((v) => v === SENTINEL),
   };
 }
 
-perEngine('backward with a subset of gradients writes exactly those arrays, overwriting, never accumulating', (run, engine) => {
-  fc.assert(
-    fc.property(run.arb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
-      const { g, rg } = geometryOf(c, true);
-      const d = data(c, rg);
-      // operands as views at odd offsets: kernels must honour byteOffset and never write them
-      const operand = (src: Real) => {
-        const gv = guarded(c.dtype, src.length, lead);
-        gv.view.set(src);
-        return gv;
-      };
-      const xg = operand(d.x);
-      const wg = operand(d.w);
-      const dyg = operand(d.dy);
-      const sizes = { input: numel(g.inputShape), weight: numel(g.weightShape), bias: g.outChannels };
-      const outs: Partial<Record<GradName, ReturnType<typeof guarded>>> = {};
-      const arg: { input?: Real; weight?: Real; bias?: Real } = {};
-      const garbage = rng(c.seed ^ 0x5bd1e995);
-      for (const k of c.grads) {
-        const o = guarded(c.dtype, sizes[k], lead + 1);
-        for (let i = 0; i < o.view.length; i++) o.view[i] = i % 3 === 0 ? NaN : (garbage() - 0.5) * 1e6;
-        outs[k] = o;
-        arg[k] = o.view;
-      }
-      const counted = counting(engine);
-      withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, counted.engine));
-      assert.deepEqual(Object.keys(arg).sort(), [...c.grads].sort(), 'only the requested gradients are present');
-      assertCalls(counted, c, rg, c.grads.filter((k): k is 'input' | 'weight' => k !== 'bias'), `backward of ${c.grads.join('+')}`);
-      const ref = referenceBackward(rg, d.x, d.w, d.dy);
-      const first: Partial<Record<GradName, Real>> = {};
-      for (const k of c.grads) {
-        assertClose(outs[k]!.view, ref[k], c.dtype, `grad_${k} (grads ${c.grads.join('+')})`, c);
-        assert.ok(outs[k]!.guardsIntact(), `grad_${k}: wrote outside its view`);
-        first[k] = outs[k]!.view.slice();
-      }
-      // a second call into the same (now filled) arrays must give the same bits
-      withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, engine));
-      for (const k of c.grads) assert.deepEqual(outs[k]!.view, first[k], `grad_${k} changed on a second call (accumulated?)`);
-      for (const [name, gv, src] of [['input', xg, d.x], ['weight', wg, d.w], ['grad_output', dyg, d.dy]] as const) {
-        assert.deepEqual(gv.view, src, `${name} was modified`);
-        assert.ok(gv.guardsIntact(), `${name}: guards modified`);
-      }
-    }),
-    runs(run, 600),
-  );
-});
+perEngine(
+  'backward with a subset of gradients writes exactly those arrays, overwriting, never accumulating',
+  (run, engine) => {
+    fc.assert(
+      fc.property(run.arb, fc.integer({ min: 1, max: 3 }), (c, lead) => {
+        const { g, rg } = geometryOf(c, true);
+        const d = data(c, rg);
+        // operands as views at odd offsets: kernels must honour byteOffset and never write them
+        const operand = (src: Real) => {
+          const gv = guarded(c.dtype, src.length, lead);
+          gv.view.set(src);
+          return gv;
+        };
+        const xg = operand(d.x);
+        const wg = operand(d.w);
+        const dyg = operand(d.dy);
+        const sizes = { input: numel(g.inputShape), weight: numel(g.weightShape), bias: g.outChannels };
+        const outs: Partial<Record<GradName, ReturnType<typeof guarded>>> = {};
+        const arg: { input?: Real; weight?: Real; bias?: Real } = {};
+        const garbage = rng(c.seed ^ 0x5bd1e995);
+        for (const k of c.grads) {
+          const o = guarded(c.dtype, sizes[k], lead + 1);
+          for (let i = 0; i < o.view.length; i++) o.view[i] = i % 3 === 0 ? NaN : (garbage() - 0.5) * 1e6;
+          outs[k] = o;
+          arg[k] = o.view;
+        }
+        const counted = counting(engine);
+        withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, counted.engine));
+        assert.deepEqual(Object.keys(arg).sort(), [...c.grads].sort(), 'only the requested gradients are present');
+        assertCalls(
+          counted,
+          c,
+          rg,
+          c.grads.filter((k): k is 'input' | 'weight' => k !== 'bias'),
+          `backward of ${c.grads.join('+')}`,
+        );
+        const ref = referenceBackward(rg, d.x, d.w, d.dy);
+        const first: Partial<Record<GradName, Real>> = {};
+        for (const k of c.grads) {
+          assertClose(outs[k]!.view, ref[k], c.dtype, `grad_${k} (grads ${c.grads.join('+')})`, c);
+          assert.ok(outs[k]!.guardsIntact(), `grad_${k}: wrote outside its view`);
+          first[k] = outs[k]!.view.slice();
+        }
+        // a second call into the same (now filled) arrays must give the same bits
+        withTile(c, rg, engine, () => convBackward(g, xg.view, wg.view, dyg.view, arg, engine));
+        for (const k of c.grads)
+          assert.deepEqual(outs[k]!.view, first[k], `grad_${k} changed on a second call (accumulated?)`);
+        for (const [name, gv, src] of [
+          ['input', xg, d.x],
+          ['weight', wg, d.w],
+          ['grad_output', dyg, d.dy],
+        ] as const) {
+          assert.deepEqual(gv.view, src, `${name} was modified`);
+          assert.ok(gv.guardsIntact(), `${name}: guards modified`);
+        }
+      }),
+      runs(run, 600),
+    );
+  },
+);
 
 perEngine('forward writes every output element of a view at an offset and leaves operands alone', (run, engine) => {
   fc.assert(
@@ -423,14 +491,52 @@ perEngine('NaN and Infinity propagate exactly as in the definition (incl. 0 * in
  * computed once per problem and shared by both engines.
  */
 const LARGE: { name: string; input: number[]; weight: number[]; params: ConvParams; dtype: Dt }[] = [
-  { name: '2-D channels_first K=270 C_out=132 2116 positions', input: [1, 30, 46, 46], weight: [132, 30, 3, 3], params: { padding: 1 }, dtype: 'float32' },
-  { name: '1-D NWC pointwise K=300 3001 positions, groups 2', input: [1, 3001, 600], weight: [1, 300, 6], params: { layout: 'NWC', groups: 2 }, dtype: 'float64' },
-  { name: '3-D channels_last reflect stride 2 K=270', input: [2, 9, 8, 7, 10], weight: [3, 3, 3, 10, 5], params: { layout: 'channels_last', padding: [[2, 1], [1, 2], [1, 1]], padding_mode: 'reflect', stride: 2 }, dtype: 'float32' },
+  {
+    name: '2-D channels_first K=270 C_out=132 2116 positions',
+    input: [1, 30, 46, 46],
+    weight: [132, 30, 3, 3],
+    params: { padding: 1 },
+    dtype: 'float32',
+  },
+  {
+    name: '1-D NWC pointwise K=300 3001 positions, groups 2',
+    input: [1, 3001, 600],
+    weight: [1, 300, 6],
+    params: { layout: 'NWC', groups: 2 },
+    dtype: 'float64',
+  },
+  {
+    name: '3-D channels_last reflect stride 2 K=270',
+    input: [2, 9, 8, 7, 10],
+    weight: [3, 3, 3, 10, 5],
+    params: {
+      layout: 'channels_last',
+      padding: [
+        [2, 1],
+        [1, 2],
+        [1, 1],
+      ],
+      padding_mode: 'reflect',
+      stride: 2,
+    },
+    dtype: 'float32',
+  },
 ];
 
 for (const L of LARGE) {
-  const c: Case = { params: L.params, inputShape: L.input, weightShape: L.weight, bias: true, dtype: L.dtype, seed: 99, grads: GRADS, tile: 0, features: [] };
-  let memo: { rg: RefGeom; d: ReturnType<typeof data>; fwd: RefResult; bwd: ReturnType<typeof referenceBackward> } | undefined;
+  const c: Case = {
+    params: L.params,
+    inputShape: L.input,
+    weightShape: L.weight,
+    bias: true,
+    dtype: L.dtype,
+    seed: 99,
+    grads: GRADS,
+    tile: 0,
+    features: [],
+  };
+  let memo:
+    { rg: RefGeom; d: ReturnType<typeof data>; fwd: RefResult; bwd: ReturnType<typeof referenceBackward> } | undefined;
   const reference = () => {
     if (!memo) {
       const rg = refGeometry(c.inputShape, c.weightShape, c.params);
@@ -439,7 +545,10 @@ for (const L of LARGE) {
     }
     return memo;
   };
-  const targets: { engine: EngineName; dtype: Dt }[] = [{ engine: 'ts', dtype: L.dtype }, { engine: 'wasm', dtype: 'float32' }];
+  const targets: { engine: EngineName; dtype: Dt }[] = [
+    { engine: 'ts', dtype: L.dtype },
+    { engine: 'wasm', dtype: 'float32' },
+  ];
   for (const t of targets) {
     test(`large: ${L.name} [${t.engine}, ${t.dtype}]`, () => {
       const engine = engineNamed(t.engine);
@@ -471,10 +580,23 @@ for (const L of LARGE) {
  * tile: the budget is below the GEMM scratch itself) rather than the direct kernels; under the
  * default budget it may take either. Both must match the reference.
  */
-for (const t of [{ engine: 'ts', dtype: 'float64' }, { engine: 'wasm', dtype: 'float32' }] as const) {
+for (const t of [
+  { engine: 'ts', dtype: 'float64' },
+  { engine: 'wasm', dtype: 'float32' },
+] as const) {
   test(`depthwise over the tile budget falls back to GEMM tiles of one position [${t.engine}, ${t.dtype}]`, () => {
     const engine = engineNamed(t.engine);
-    const c: Case = { params: { groups: 2, padding: 1, padding_mode: 'circular' }, inputShape: [2, 2, 9000], weightShape: [4, 1, 3], bias: true, dtype: t.dtype, seed: 7, grads: GRADS, tile: 0, features: [] };
+    const c: Case = {
+      params: { groups: 2, padding: 1, padding_mode: 'circular' },
+      inputShape: [2, 2, 9000],
+      weightShape: [4, 1, 3],
+      bias: true,
+      dtype: t.dtype,
+      seed: 7,
+      grads: GRADS,
+      tile: 0,
+      features: [],
+    };
     const { g, rg } = geometryOf(c, true);
     const { x, w, b, dy } = data(c, rg);
     const fwd = referenceForward(rg, x, w, b);
@@ -499,7 +621,11 @@ for (const t of [{ engine: 'ts', dtype: 'float64' }, { engine: 'wasm', dtype: 'f
       for (const k of GRADS) assertClose(out[k], bwd[k], c.dtype, `grad_${k}, ${what}`, c);
       if (budget === 1 << 16) {
         assert.equal(counted.direct, 0, `${what}: the direct kernels ran although their volumes exceed the budget`);
-        assert.equal(counted.gemm, 3 * rg.batch * rg.groups * numel(rg.outSp), `${what}: GEMM calls (3 passes x images x groups x positions)`);
+        assert.equal(
+          counted.gemm,
+          3 * rg.batch * rg.groups * numel(rg.outSp),
+          `${what}: GEMM calls (3 passes x images x groups x positions)`,
+        );
       } else {
         assert.ok(counted.calls > 0, `${what}: no kernel ran on ${t.engine}`);
       }
@@ -513,23 +639,72 @@ test('the generator covers every feature in 1500 draws', () => {
     for (const f of c.features) seen.set(f, (seen.get(f) ?? 0) + 1);
   }
   const must = [
-    'rank1', 'rank2', 'rank3',
-    'layout:default', 'layout:channels_first', 'layout:channels_last',
-    'layout:NCW', 'layout:NWC', 'layout:NCHW', 'layout:NHWC', 'layout:NCDHW', 'layout:NDHWC',
-    'pad:omit', 'pad:int', 'pad:perdim', 'pad:pairs', 'pad:valid', 'pad:same',
-    'mode:default', 'mode:zeros', 'mode:reflect', 'mode:replicate', 'mode:circular',
-    'mode-active:reflect', 'mode-active:replicate', 'mode-active:circular',
-    'float32', 'float64', 'bias', 'nobias', 'grads:1', 'grads:2', 'grads:3',
-    'depthwise', 'grouped', 'pointwise', 'stride-leftover', 'dilation', 'asymmetric',
-    'same-stride>1', 'same-even-kernel', 'tile:default', 'tile:1', 'tile:n',
+    'rank1',
+    'rank2',
+    'rank3',
+    'layout:default',
+    'layout:channels_first',
+    'layout:channels_last',
+    'layout:NCW',
+    'layout:NWC',
+    'layout:NCHW',
+    'layout:NHWC',
+    'layout:NCDHW',
+    'layout:NDHWC',
+    'pad:omit',
+    'pad:int',
+    'pad:perdim',
+    'pad:pairs',
+    'pad:valid',
+    'pad:same',
+    'mode:default',
+    'mode:zeros',
+    'mode:reflect',
+    'mode:replicate',
+    'mode:circular',
+    'mode-active:reflect',
+    'mode-active:replicate',
+    'mode-active:circular',
+    'float32',
+    'float64',
+    'bias',
+    'nobias',
+    'grads:1',
+    'grads:2',
+    'grads:3',
+    'depthwise',
+    'grouped',
+    'pointwise',
+    'stride-leftover',
+    'dilation',
+    'asymmetric',
+    'same-stride>1',
+    'same-even-kernel',
+    'tile:default',
+    'tile:1',
+    'tile:n',
   ];
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
-  assert.deepEqual(missing, [], `features drawn fewer than 10 times: ${missing.join(', ')}\nseen: ${JSON.stringify(Object.fromEntries(seen))}`);
+  assert.deepEqual(
+    missing,
+    [],
+    `features drawn fewer than 10 times: ${missing.join(', ')}\nseen: ${JSON.stringify(Object.fromEntries(seen))}`,
+  );
 });
 
 test('withTile yields the tile it asks for on each engine (budget arithmetic of conv.ts)', () => {
   // perPosition = K + C_out/groups = 2*3*3 + 4 = 22 for this 2-D problem with 8x8 = 64 positions.
-  const c: Case = { params: { padding: 1 }, inputShape: [1, 2, 8, 8], weightShape: [4, 2, 3, 3], bias: false, dtype: 'float32', seed: 5, grads: GRADS, tile: 0, features: [] };
+  const c: Case = {
+    params: { padding: 1 },
+    inputShape: [1, 2, 8, 8],
+    weightShape: [4, 2, 3, 3],
+    bias: false,
+    dtype: 'float32',
+    seed: 5,
+    grads: GRADS,
+    tile: 0,
+    features: [],
+  };
   for (const run of ENGINE_RUNS) {
     const engine = engineNamed(run.name);
     for (const tile of [1, 2, 5, 7, 63, 64]) {
@@ -537,7 +712,9 @@ test('withTile yields the tile it asks for on each engine (budget arithmetic of 
       const { g, rg } = geometryOf(ct, false);
       const { x, w } = data(ct, rg);
       const counted = counting(engine);
-      withTile(ct, rg, engine, () => convForward(g, x, w, null, alloc('float32', numel(g.outputShape)), counted.engine));
+      withTile(ct, rg, engine, () =>
+        convForward(g, x, w, null, alloc('float32', numel(g.outputShape)), counted.engine),
+      );
       assert.equal(counted.gemm, Math.ceil(64 / tile), `${engine.name}, tile ${tile}`);
     }
   }

@@ -7,7 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadValidCases, decodeB64, caseParams, ConformanceCase, rng, randomTensor } from '../reference/data.js';
 import { checkClose } from '../reference/tolerance.js';
-import { refGeometry, mapPadded, referenceForward, referenceBackward, naiveForward, naiveBackward, prod } from '../reference/naive-conv.js';
+import {
+  refGeometry,
+  mapPadded,
+  referenceForward,
+  referenceBackward,
+  naiveForward,
+  naiveBackward,
+  prod,
+} from '../reference/naive-conv.js';
 
 const cases = loadValidCases();
 
@@ -23,7 +31,13 @@ function runReference(c: ConformanceCase) {
   }
   const dy = decodeB64(r.grad_output!.data_b64, dt);
   const all = referenceBackward(g, x, w, dy);
-  return { g, out: { grad_input: all.input, grad_weight: all.weight, grad_bias: all.bias } as Record<string, ReturnType<typeof referenceForward>> };
+  return {
+    g,
+    out: { grad_input: all.input, grad_weight: all.weight, grad_bias: all.bias } as Record<
+      string,
+      ReturnType<typeof referenceForward>
+    >,
+  };
 }
 
 test('there are conformance cases to check', () => {
@@ -38,7 +52,14 @@ for (const c of cases) {
       const exp = c.expected[key];
       const mine = out[key];
       assert.ok(mine, `no reference for ${key}`);
-      const shape = key === 'output' ? g.outputShape : key === 'grad_input' ? g.inputShape : key === 'grad_weight' ? g.weightShape : [g.cout];
+      const shape =
+        key === 'output'
+          ? g.outputShape
+          : key === 'grad_input'
+            ? g.inputShape
+            : key === 'grad_weight'
+              ? g.weightShape
+              : [g.cout];
       assert.deepEqual(shape, exp.shape, `${key} shape`);
       const ref = decodeB64(exp.data_b64, 'float64');
       const bound = decodeB64(c.abs_bound[key].data_b64, 'float64');
@@ -68,9 +89,21 @@ test('mapPadded follows PyTorch for every mode', () => {
 test('naive backward is the adjoint of naive forward (<conv(x,w), dy> identities)', () => {
   const rand = rng(7);
   const configs = [
-    { x: [2, 3, 7], w: [4, 3, 3], p: { stride: 2, padding: [[2, 1]] as [number, number][], padding_mode: 'reflect' as const } },
-    { x: [1, 5, 4, 6], w: [3, 3, 2, 3], p: { groups: 3, padding: 2, padding_mode: 'circular' as const, layout: 'NHWC' as const } },
-    { x: [1, 2, 4, 3, 5], w: [3, 2, 2, 2, 2], p: { dilation: [1, 2, 2], padding: 'same' as const, stride: 2, padding_mode: 'replicate' as const } },
+    {
+      x: [2, 3, 7],
+      w: [4, 3, 3],
+      p: { stride: 2, padding: [[2, 1]] as [number, number][], padding_mode: 'reflect' as const },
+    },
+    {
+      x: [1, 5, 4, 6],
+      w: [3, 3, 2, 3],
+      p: { groups: 3, padding: 2, padding_mode: 'circular' as const, layout: 'NHWC' as const },
+    },
+    {
+      x: [1, 2, 4, 3, 5],
+      w: [3, 2, 2, 2, 2],
+      p: { dilation: [1, 2, 2], padding: 'same' as const, stride: 2, padding_mode: 'replicate' as const },
+    },
   ];
   for (const cfg of configs) {
     const g = refGeometry(cfg.x, cfg.w, cfg.p);
@@ -81,7 +114,11 @@ test('naive backward is the adjoint of naive forward (<conv(x,w), dy> identities
     const y = naiveForward(g, x, w, b);
     const y0 = naiveForward(g, x, w, null);
     const gr = naiveBackward(g, x, w, dy);
-    const dot = (a: ArrayLike<number>, c: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * c[i]; return s; };
+    const dot = (a: ArrayLike<number>, c: ArrayLike<number>) => {
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += a[i] * c[i];
+      return s;
+    };
     const lhs = dot(y0, dy);
     assert.ok(Math.abs(lhs - dot(x, gr.input)) <= 1e-10 * (1 + Math.abs(lhs)), 'input adjoint');
     assert.ok(Math.abs(lhs - dot(w, gr.weight)) <= 1e-10 * (1 + Math.abs(lhs)), 'weight adjoint');
@@ -92,7 +129,10 @@ test('naive backward is the adjoint of naive forward (<conv(x,w), dy> identities
 test('tolerance helper rejects wrong answers', () => {
   const zero = [0, 0];
   assert.ok(checkClose([1, 2], [1, 2], zero, 1, 'float64').ok);
-  assert.ok(!checkClose([1, 2 + 2 ** -51], [1, 2], zero, 1, 'float64').ok, 'exact where abs_bound = 0... but eps*|ref| allows one rounding');
+  assert.ok(
+    !checkClose([1, 2 + 2 ** -51], [1, 2], zero, 1, 'float64').ok,
+    'exact where abs_bound = 0... but eps*|ref| allows one rounding',
+  );
   assert.ok(checkClose([1, 2 + 2 ** -52], [1, 2], zero, 1, 'float64').ok, 'one final rounding is allowed');
   assert.ok(!checkClose([5e-324, 0], [0, 0], zero, 0, 'float64').ok, 'abs_bound 0 with no terms means exactly 0');
   assert.ok(!checkClose([NaN, 1], [1, 1], [1, 1], 3, 'float32').ok, 'NaN where finite expected');

@@ -71,7 +71,9 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       const opads = dims.map((x) => Math.floor(x.opadFrac * Math.max(x.stride, x.dil)));
       if (opadInt) opads.fill(Math.min(...opads));
       // the output extent must stay >= 1: at most half of (in - 1) * stride + dilation * (k - 1) + output_padding
-      const pads = dims.map((x, i) => Math.min(x.pad, Math.floor(((x.in - 1) * x.stride + x.dil * (x.k - 1) + opads[i]) / 2)));
+      const pads = dims.map((x, i) =>
+        Math.min(x.pad, Math.floor(((x.in - 1) * x.stride + x.dil * (x.k - 1) + opads[i]) / 2)),
+      );
       if (padInt) pads.fill(Math.min(...pads));
       const params: TransposeParams = {};
       params.stride = strideInt ? dims[0].stride : dims.map((x) => x.stride);
@@ -87,7 +89,12 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       return {
         inputShape: cl ? [r.batch, ...inSp, cin] : [r.batch, cin, ...inSp],
         weightShape: cl ? [...k, r.coutG, cin] : [cin, r.coutG, ...k],
-        params, bias: r.bias, dtype: r.dtype, seed: r.seed, tile: r.tile, special: r.special,
+        params,
+        bias: r.bias,
+        dtype: r.dtype,
+        seed: r.seed,
+        tile: r.tile,
+        special: r.special,
       };
     });
 });
@@ -95,7 +102,10 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
 function geometries(c: Case): { g: ConvGeometry; rg: RefTransposeGeom } {
   const rg = refTransposeGeometry(c.inputShape, c.weightShape, c.params);
   const t = (shape: number[]) => ({ dtype: c.dtype, shape });
-  const g = resolveTranspose({ input: t(c.inputShape), weight: t(c.weightShape), bias: c.bias ? t([rg.cout]) : undefined }, c.params);
+  const g = resolveTranspose(
+    { input: t(c.inputShape), weight: t(c.weightShape), bias: c.bias ? t([rg.cout]) : undefined },
+    c.params,
+  );
   assert.deepEqual(g.inputShape, rg.outputShape, 'output shape');
   assert.deepEqual(g.outputShape, c.inputShape, 'the convolution maps the output back to the input');
   return { g, rg };
@@ -108,7 +118,8 @@ function data(c: Case, rg: RefTransposeGeom) {
   const b = c.bias ? randomTensor(rg.cout, c.dtype, rand) : null;
   if (c.special) {
     const specials = [NaN, Infinity, -Infinity];
-    for (const a of [x, w]) for (let i = 0; i < a.length; i++) if (rand() < 0.1) a[i] = specials[Math.floor(rand() * 3)];
+    for (const a of [x, w])
+      for (let i = 0; i < a.length; i++) if (rand() < 0.1) a[i] = specials[Math.floor(rand() * 3)];
   }
   return { x, w, b };
 }
@@ -124,9 +135,24 @@ function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
 
 const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; seed: number }[] = [
   { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
-  { name: 'wasm', label: 'wasm, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 1 },
-  { name: 'wasm-simd', label: 'wasm-simd, float32', arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })), seed: SEED + 2 },
-  { name: 'wasm-f64', label: 'wasm-f64, float64', arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })), seed: SEED + 3 },
+  {
+    name: 'wasm',
+    label: 'wasm, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 1,
+  },
+  {
+    name: 'wasm-simd',
+    label: 'wasm-simd, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 2,
+  },
+  {
+    name: 'wasm-f64',
+    label: 'wasm-f64, float64',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
+    seed: SEED + 3,
+  },
 ];
 
 for (const run of ENGINE_RUNS) {
@@ -159,16 +185,32 @@ for (const run of ENGINE_RUNS) {
           // the transposed output's shape; output_padding below stride needs no more than
           // symmetric padding, otherwise the far side pads padding - output_padding.
           const dims = c.inputShape.length - 2;
-          const list = (v: number | number[] | undefined, dflt: number) => (v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v);
+          const list = (v: number | number[] | undefined, dflt: number) =>
+            v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v;
           const stride = list(c.params.stride, 1);
           const pad = list(c.params.padding, 0);
           const opad = list(c.params.output_padding, 0);
           if (opad.some((op, i) => op >= stride[i] && op > pad[i])) return; // would need negative padding
-          const padding = opad.every((op, i) => op < stride[i]) ? pad : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
-          const convParams = { stride: c.params.stride, dilation: c.params.dilation, groups: c.params.groups, layout: c.params.layout, padding };
+          const padding = opad.every((op, i) => op < stride[i])
+            ? pad
+            : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
+          const convParams = {
+            stride: c.params.stride,
+            dilation: c.params.dilation,
+            groups: c.params.groups,
+            layout: c.params.layout,
+            padding,
+          };
           const t = (shape: number[]) => ({ dtype: c.dtype, shape });
-          const gc = resolveConv({ input: t(g.inputShape), weight: t(c.weightShape), grad_output: t(c.inputShape) }, convParams);
-          assert.deepEqual(gc.outputShape, c.inputShape, "the convolution's output has the transposed convolution's input shape");
+          const gc = resolveConv(
+            { input: t(g.inputShape), weight: t(c.weightShape), grad_output: t(c.inputShape) },
+            convParams,
+          );
+          assert.deepEqual(
+            gc.outputShape,
+            c.inputShape,
+            "the convolution's output has the transposed convolution's input shape",
+          );
 
           const y = alloc(c.dtype, numel(g.inputShape)).fill(NaN);
           withTile(c, g, engine, () => convTranspose(g, x, w, null, y, engine));
@@ -190,12 +232,23 @@ for (const run of ENGINE_RUNS) {
 
 test('worked example: stride 2, padding 1, output_padding 1, bias (PyTorch conv_transpose1d)', () => {
   const g = resolveTranspose(
-    { input: { dtype: 'float64', shape: [1, 2, 3] }, weight: { dtype: 'float64', shape: [2, 1, 3] }, bias: { dtype: 'float64', shape: [1] } },
+    {
+      input: { dtype: 'float64', shape: [1, 2, 3] },
+      weight: { dtype: 'float64', shape: [2, 1, 3] },
+      bias: { dtype: 'float64', shape: [1] },
+    },
     { stride: 2, padding: 1, output_padding: 1 },
   );
   assert.deepEqual(g.inputShape, [1, 1, 6]);
   const y = new Float64Array(6);
-  convTranspose(g, Float64Array.from([1, 2, 3, 4, 5, 6]), Float64Array.from([1, 0, -1, 0.5, 0.5, 0.5]), Float64Array.from([0.25]), y, engineNamed('ts'));
+  convTranspose(
+    g,
+    Float64Array.from([1, 2, 3, 4, 5, 6]),
+    Float64Array.from([1, 0, -1, 0.5, 0.5, 0.5]),
+    Float64Array.from([0.25]),
+    y,
+    engineNamed('ts'),
+  );
   // torch.nn.functional.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1)
   assert.deepEqual(Array.from(y), [2.25, 5.75, 2.75, 6.75, 3.25, 0.25]);
 });
@@ -203,13 +256,27 @@ test('worked example: stride 2, padding 1, output_padding 1, bias (PyTorch conv_
 test('batch ranges write only their images and add up to the whole batch', () => {
   for (const name of ['ts', 'wasm'] as const) {
     const engine = engineNamed(name);
-    const c: Case = { inputShape: [4, 3, 5, 4], weightShape: [3, 2, 3, 3], params: { stride: 2, padding: 1, output_padding: 1 }, bias: true, dtype: 'float32', seed: 5, tile: 0, special: false };
+    const c: Case = {
+      inputShape: [4, 3, 5, 4],
+      weightShape: [3, 2, 3, 3],
+      params: { stride: 2, padding: 1, output_padding: 1 },
+      bias: true,
+      dtype: 'float32',
+      seed: 5,
+      tile: 0,
+      special: false,
+    };
     const { g, rg } = geometries(c);
     const { x, w, b } = data(c, rg);
     const whole = alloc('float32', numel(rg.outputShape));
     convTranspose(g, x, w, b, whole, engine);
     const parts = alloc('float32', whole.length).fill(NaN);
-    for (const range of [[0, 1], [1, 3], [3, 4]] as const) convTranspose(g, x, w, b, parts, engine, range);
+    for (const range of [
+      [0, 1],
+      [1, 3],
+      [3, 4],
+    ] as const)
+      convTranspose(g, x, w, b, parts, engine, range);
     assert.deepEqual(parts, whole, name);
   }
 });
@@ -220,14 +287,21 @@ test('the generator covers every parameter form, output_padding past the stride,
   for (const c of fc.sample(caseArb, { seed: SEED, numRuns: 800 })) {
     const p = c.params;
     const dims = c.inputShape.length - 2;
-    const list = (v: number | number[] | undefined) => (typeof v === 'number' ? Array(dims).fill(v) : (v ?? Array(dims).fill(0)));
+    const list = (v: number | number[] | undefined) =>
+      typeof v === 'number' ? Array(dims).fill(v) : (v ?? Array(dims).fill(0));
     const [stride, pad, opad, dil] = [list(p.stride), list(p.padding), list(p.output_padding), list(p.dilation)];
     add(`rank${dims}`);
     add(`layout:${p.layout ?? 'default'}`);
     add(c.dtype);
     add(c.bias ? 'bias' : 'nobias');
     add(c.tile === 0 ? 'tile:default' : c.tile === 1 ? 'tile:1' : 'tile:n');
-    for (const [name, v] of Object.entries({ stride: p.stride, padding: p.padding, output_padding: p.output_padding, dilation: p.dilation })) add(`${name}:${typeof v}`);
+    for (const [name, v] of Object.entries({
+      stride: p.stride,
+      padding: p.padding,
+      output_padding: p.output_padding,
+      dilation: p.dilation,
+    }))
+      add(`${name}:${typeof v}`);
     if ((p.groups ?? 1) > 1) add('groups');
     if (opad.some((v, i) => v > 0 && v < stride[i])) add('output_padding<stride');
     if (opad.some((v, i) => v >= stride[i])) add('output_padding>=stride');
@@ -237,11 +311,45 @@ test('the generator covers every parameter form, output_padding past the stride,
     if (c.special) add('special');
   }
   const must = [
-    'rank1', 'rank2', 'rank3', 'layout:default', 'layout:channels_first', 'layout:channels_last', 'layout:NCW', 'layout:NWC', 'layout:NCHW', 'layout:NHWC', 'layout:NCDHW', 'layout:NDHWC',
-    'float32', 'float64', 'bias', 'nobias', 'tile:default', 'tile:1', 'tile:n', 'stride:number', 'stride:object', 'padding:number', 'padding:object',
-    'output_padding:number', 'output_padding:object', 'dilation:number', 'dilation:object', 'groups', 'output_padding<stride', 'output_padding>=stride',
-    'padding', 'dilation', 'stride', 'special',
+    'rank1',
+    'rank2',
+    'rank3',
+    'layout:default',
+    'layout:channels_first',
+    'layout:channels_last',
+    'layout:NCW',
+    'layout:NWC',
+    'layout:NCHW',
+    'layout:NHWC',
+    'layout:NCDHW',
+    'layout:NDHWC',
+    'float32',
+    'float64',
+    'bias',
+    'nobias',
+    'tile:default',
+    'tile:1',
+    'tile:n',
+    'stride:number',
+    'stride:object',
+    'padding:number',
+    'padding:object',
+    'output_padding:number',
+    'output_padding:object',
+    'dilation:number',
+    'dilation:object',
+    'groups',
+    'output_padding<stride',
+    'output_padding>=stride',
+    'padding',
+    'dilation',
+    'stride',
+    'special',
   ];
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
-  assert.deepEqual(missing, [], `drawn fewer than 10 times: ${missing.join(', ')}; seen ${JSON.stringify(Object.fromEntries(seen))}`);
+  assert.deepEqual(
+    missing,
+    [],
+    `drawn fewer than 10 times: ${missing.join(', ')}; seen ${JSON.stringify(Object.fromEntries(seen))}`,
+  );
 });

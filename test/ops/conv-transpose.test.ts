@@ -6,9 +6,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { assertProblem, packBin, packTyped, postJson, rawBody, tensor, testApp, unpackr, values, type ConvdApp, type DType } from '../service/helpers.js';
-
-
+import {
+  assertProblem,
+  packBin,
+  packTyped,
+  postJson,
+  rawBody,
+  tensor,
+  testApp,
+  unpackr,
+  values,
+  type ConvdApp,
+  type DType,
+} from '../service/helpers.js';
 
 /**
  * conv_transpose1d(x [1, 2, 3], w [2, 1, 3], b [1], stride 2, padding 1, output_padding 1)
@@ -49,7 +59,10 @@ describe('answers', () => {
         assert.equal(res.status, 200);
         const payload = unpackr.unpack(res.body);
         assert.ok(payload.output.data instanceof Uint8Array, 'msgpack data is a bin');
-        assert.deepEqual([payload.output.dtype, payload.output.shape, values(payload.output)], [dtype, [1, 1, 6], EXPECTED]);
+        assert.deepEqual(
+          [payload.output.dtype, payload.output.shape, values(payload.output)],
+          [dtype, [1, 1, 6], EXPECTED],
+        );
       });
     }
   }
@@ -82,24 +95,72 @@ describe('400 with errors[].path', () => {
     // schema
     { name: 'padding "same"', body: { ...ex, padding: 'same' }, path: 'padding' },
     { name: 'padding pairs', body: { ...ex, padding: [[1, 0]] }, path: 'padding[0]' },
-    { name: 'padding_mode is a conv field only', body: { ...ex, padding_mode: 'reflect' }, path: 'padding_mode', detail: /not a field/ },
+    {
+      name: 'padding_mode is a conv field only',
+      body: { ...ex, padding_mode: 'reflect' },
+      path: 'padding_mode',
+      detail: /not a field/,
+    },
     { name: 'negative output_padding', body: { ...ex, output_padding: -1 }, path: 'output_padding' },
     { name: 'groups 0', body: { ...ex, groups: 0 }, path: 'groups' },
     { name: 'stride 0 in one dim', body: { ...ex, stride: [0] }, path: 'stride[0]' },
     { name: 'missing weight', body: { input: ex.input }, path: 'weight', detail: /weight is required/ },
     { name: 'bias of rank 2', body: { ...ex, bias: tensor('float32', [1, 1], [0]) }, path: 'bias.shape' },
     // geometry
-    { name: 'output_padding >= stride and dilation', body: { ...ex, output_padding: 2 }, path: 'output_padding', detail: /output_padding is 2 but must be smaller than stride 2 or dilation 1/ },
-    { name: 'weight channels', body: { ...ex, weight: tensor('float32', [3, 1, 3], Array(9).fill(1)) }, path: 'weight.shape[0]', detail: /is 3 but input has 2 channels/ },
-    { name: 'groups not dividing C_in', body: { ...ex, groups: 3, weight: tensor('float32', [2, 1, 3], Array(6).fill(1)) }, path: 'groups', detail: /does not divide the 2 input channels/ },
-    { name: 'bias shape', body: { ...ex, bias: tensor('float32', [2], [0, 0]) }, path: 'bias.shape', detail: /must be \[1\]/ },
-    { name: 'output extent < 1', body: { ...ex, stride: 1, output_padding: 0, padding: 3 }, path: 'padding', detail: /output extent of spatial dim 0 is -1 < 1: \(input 3 - 1\) \* stride 1 - 2 \* padding 3/ },
-    { name: 'dtype mismatch', body: { ...ex, weight: tensor('float64', [2, 1, 3], Array(6).fill(1)) }, path: 'weight.dtype' },
-    { name: 'weight of another rank', body: { ...ex, weight: tensor('float32', [2, 1, 3, 1], Array(6).fill(1)) }, path: 'weight.shape' },
-    { name: 'dilation of another rank', body: { ...ex, dilation: [1, 1] }, path: 'dilation', detail: /2 values but the transposed convolution has 1 spatial dims/ },
+    {
+      name: 'output_padding >= stride and dilation',
+      body: { ...ex, output_padding: 2 },
+      path: 'output_padding',
+      detail: /output_padding is 2 but must be smaller than stride 2 or dilation 1/,
+    },
+    {
+      name: 'weight channels',
+      body: { ...ex, weight: tensor('float32', [3, 1, 3], Array(9).fill(1)) },
+      path: 'weight.shape[0]',
+      detail: /is 3 but input has 2 channels/,
+    },
+    {
+      name: 'groups not dividing C_in',
+      body: { ...ex, groups: 3, weight: tensor('float32', [2, 1, 3], Array(6).fill(1)) },
+      path: 'groups',
+      detail: /does not divide the 2 input channels/,
+    },
+    {
+      name: 'bias shape',
+      body: { ...ex, bias: tensor('float32', [2], [0, 0]) },
+      path: 'bias.shape',
+      detail: /must be \[1\]/,
+    },
+    {
+      name: 'output extent < 1',
+      body: { ...ex, stride: 1, output_padding: 0, padding: 3 },
+      path: 'padding',
+      detail: /output extent of spatial dim 0 is -1 < 1: \(input 3 - 1\) \* stride 1 - 2 \* padding 3/,
+    },
+    {
+      name: 'dtype mismatch',
+      body: { ...ex, weight: tensor('float64', [2, 1, 3], Array(6).fill(1)) },
+      path: 'weight.dtype',
+    },
+    {
+      name: 'weight of another rank',
+      body: { ...ex, weight: tensor('float32', [2, 1, 3, 1], Array(6).fill(1)) },
+      path: 'weight.shape',
+    },
+    {
+      name: 'dilation of another rank',
+      body: { ...ex, dilation: [1, 1] },
+      path: 'dilation',
+      detail: /2 values but the transposed convolution has 1 spatial dims/,
+    },
     { name: 'layout alias of another rank', body: { ...ex, layout: 'NCHW' }, path: 'layout' },
     // data lengths, after geometry and limits
-    { name: 'weight data one short', body: { ...ex, weight: { ...ex.weight, data: ex.weight.data.slice(1) } }, path: 'weight.data', detail: /has 5 values .* needs 6/ },
+    {
+      name: 'weight data one short',
+      body: { ...ex, weight: { ...ex.weight, data: ex.weight.data.slice(1) } },
+      path: 'weight.data',
+      detail: /has 5 values .* needs 6/,
+    },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -110,8 +171,18 @@ describe('400 with errors[].path', () => {
   }
 
   test('406 and 415', async () => {
-    assertProblem(await request(convd.app.server).post('/conv/transpose').set('content-type', 'application/json').set('accept', 'image/png').send(JSON.stringify(ex)), 406);
-    assertProblem(await request(convd.app.server).post('/conv/transpose').set('content-type', 'application/xml').send('<x/>'), 415);
+    assertProblem(
+      await request(convd.app.server)
+        .post('/conv/transpose')
+        .set('content-type', 'application/json')
+        .set('accept', 'image/png')
+        .send(JSON.stringify(ex)),
+      406,
+    );
+    assertProblem(
+      await request(convd.app.server).post('/conv/transpose').set('content-type', 'application/xml').send('<x/>'),
+      415,
+    );
   });
 });
 
@@ -123,33 +194,53 @@ describe('413: work limits from shapes, before any allocation', () => {
   after(() => small.app.close());
 
   test('elements of one tensor', async () => {
-    const res = await postJson(small, '/conv/transpose', { input: tensor('float32', [1, 1, 2000], []), weight: tensor('float32', [1, 1, 1], []) });
+    const res = await postJson(small, '/conv/transpose', {
+      input: tensor('float32', [1, 1, 2000], []),
+      weight: tensor('float32', [1, 1, 1], []),
+    });
     assertProblem(res, 413, 'input.shape');
   });
 
   test('output bytes: a small input with a big stride', async () => {
-    const res = await postJson(small, '/conv/transpose', { input: tensor('float64', [1, 1, 10], []), weight: tensor('float64', [1, 1, 3], []), stride: 100 });
+    const res = await postJson(small, '/conv/transpose', {
+      input: tensor('float64', [1, 1, 10], []),
+      weight: tensor('float64', [1, 1, 3], []),
+      stride: 100,
+    });
     assertProblem(res, 413);
     assert.match(res.body.detail, /outputs would take 7224 bytes; the limit is 4096 bytes/); // (10 - 1) * 100 + 3 = 903 elements
   });
 
   test('FLOPs', async () => {
     // 2 * N 1 * C_in 4 * 40 positions * C_out/groups 4 * k 9
-    const res = await postJson(small, '/conv/transpose', { input: tensor('float32', [1, 4, 40], []), weight: tensor('float32', [4, 4, 9], []), padding: 4 });
+    const res = await postJson(small, '/conv/transpose', {
+      input: tensor('float32', [1, 4, 40], []),
+      weight: tensor('float32', [4, 4, 9], []),
+      padding: 4,
+    });
     assertProblem(res, 413);
     assert.match(res.body.detail, /needs 11520 FLOPs; the limit is 10000/);
   });
 
   test('a tiny body declaring a gigantic output answers 413 without allocating', async () => {
     const rss = process.memoryUsage.rss();
-    const res = await postJson(small, '/conv/transpose', { input: tensor('float32', [1, 1, 1, 2], [1, 1]), weight: tensor('float32', [1, 1, 1, 1], [1]), stride: 2 ** 30 });
+    const res = await postJson(small, '/conv/transpose', {
+      input: tensor('float32', [1, 1, 1, 2], [1, 1]),
+      weight: tensor('float32', [1, 1, 1, 1], [1]),
+      stride: 2 ** 30,
+    });
     assertProblem(res, 413);
     assert.ok(process.memoryUsage.rss() - rss < 64 * 2 ** 20, 'no big allocation');
   });
 });
 
 test('metrics count conv_transpose FLOPs and output bytes', async () => {
-  const flops = async () => Number(/convd_flops_computed_total\{op="transpose"\} (\d+)/.exec((await request(convd.app.server).get('/metrics').expect(200)).text)?.[1] ?? 0);
+  const flops = async () =>
+    Number(
+      /convd_flops_computed_total\{op="transpose"\} (\d+)/.exec(
+        (await request(convd.app.server).get('/metrics').expect(200)).text,
+      )?.[1] ?? 0,
+    );
   const before = await flops();
   await postJson(convd, '/conv/transpose', example());
   // 2 * N 1 * C_in 2 * 3 positions * C_out/groups 1 * k 3 = 36, plus 6 bias additions
@@ -161,11 +252,30 @@ test('metrics count conv_transpose FLOPs and output bytes', async () => {
 test('the OpenAPI document describes /conv/transpose: encodings, every error, defaults, examples', async () => {
   const doc = JSON.parse((await request(convd.app.server).get('/openapi.json').expect(200)).text);
   const op = doc.paths['/conv/transpose'].post;
-  assert.deepEqual(Object.keys(op.requestBody.content), ['application/json', 'application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack']);
+  assert.deepEqual(Object.keys(op.requestBody.content), [
+    'application/json',
+    'application/msgpack',
+    'application/x-msgpack',
+    'application/vnd.msgpack',
+  ]);
   assert.deepEqual(Object.keys(op.responses['200'].content), ['application/json', 'application/msgpack']);
-  for (const status of ['400', '406', '408', '413', '415', '500', '503', '504']) assert.deepEqual(Object.keys(op.responses[status].content), ['application/problem+json']);
+  for (const status of ['400', '406', '408', '413', '415', '500', '503', '504'])
+    assert.deepEqual(Object.keys(op.responses[status].content), ['application/problem+json']);
   const body = doc.components.schemas.ConvTransposeRequest;
-  const defaults = Object.fromEntries(Object.entries(body.properties).map(([k, v]) => [k, (v as { default?: unknown }).default]));
-  assert.deepEqual(defaults, { input: undefined, weight: undefined, bias: undefined, stride: 1, padding: 0, output_padding: 0, dilation: 1, groups: 1, layout: 'channels_first', encoding: 'array' });
+  const defaults = Object.fromEntries(
+    Object.entries(body.properties).map(([k, v]) => [k, (v as { default?: unknown }).default]),
+  );
+  assert.deepEqual(defaults, {
+    input: undefined,
+    weight: undefined,
+    bias: undefined,
+    stride: 1,
+    padding: 0,
+    output_padding: 0,
+    dilation: 1,
+    groups: 1,
+    layout: 'channels_first',
+    encoding: 'array',
+  });
   assert.ok(Object.keys(op.requestBody.content['application/json'].examples).length > 0);
 });

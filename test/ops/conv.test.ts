@@ -36,18 +36,39 @@ async function post(path: string, body: object, opts: { send: 'json' | 'msgpack'
     .buffer(true)
     .parse(rawBody);
   if (opts.accept) req.set('accept', opts.accept);
-  const res = await req.send(isJson ? JSON.stringify(body) : (opts.send === 'msgpack' ? packBin : packTyped).pack(body));
+  const res = await req.send(
+    isJson ? JSON.stringify(body) : (opts.send === 'msgpack' ? packBin : packTyped).pack(body),
+  );
   const type = String(res.headers['content-type']);
-  const payload = type.startsWith('application/msgpack') ? unpackr.unpack(res.body) : JSON.parse(res.body.toString('utf8'));
+  const payload = type.startsWith('application/msgpack')
+    ? unpackr.unpack(res.body)
+    : JSON.parse(res.body.toString('utf8'));
   return { status: res.status, type, payload };
 }
 
-const WIRE_VARIANTS: { name: string; form: Form; send: 'json' | 'msgpack' | 'msgpack-typed'; accept?: string; extra?: object }[] = [
+const WIRE_VARIANTS: {
+  name: string;
+  form: Form;
+  send: 'json' | 'msgpack' | 'msgpack-typed';
+  accept?: string;
+  extra?: object;
+}[] = [
   { name: 'msgpack bin -> msgpack', form: 'bin', send: 'msgpack' },
-  { name: 'msgpack typed-array extension -> msgpack', form: 'typed', send: 'msgpack-typed', accept: 'application/msgpack' },
+  {
+    name: 'msgpack typed-array extension -> msgpack',
+    form: 'typed',
+    send: 'msgpack-typed',
+    accept: 'application/msgpack',
+  },
   { name: 'msgpack bin -> JSON', form: 'bin', send: 'msgpack', accept: 'application/json' },
   { name: 'JSON arrays -> JSON', form: 'array', send: 'json', accept: 'application/json' },
-  { name: 'JSON base64 -> JSON base64', form: 'base64', send: 'json', accept: 'application/json', extra: { encoding: 'base64' } },
+  {
+    name: 'JSON base64 -> JSON base64',
+    form: 'base64',
+    send: 'json',
+    accept: 'application/json',
+    extra: { encoding: 'base64' },
+  },
   { name: 'JSON arrays -> msgpack (default)', form: 'array', send: 'json' },
 ];
 
@@ -62,7 +83,8 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
         assert.equal(res.payload.output.dtype, dtype);
         assert.deepEqual(res.payload.output.shape, EXAMPLE.output.shape);
         assert.deepEqual(values(res.payload.output), [-3.5, -3.5, -3.5, -3.5]);
-        if (v.send !== 'json' && !v.accept?.includes('json')) assert.ok(res.payload.output.data instanceof Uint8Array, 'msgpack data is a bin');
+        if (v.send !== 'json' && !v.accept?.includes('json'))
+          assert.ok(res.payload.output.data instanceof Uint8Array, 'msgpack data is a bin');
         if (v.extra) assert.equal(typeof res.payload.output.data, 'string', 'base64 asked, base64 answered');
       });
 
@@ -83,7 +105,11 @@ for (const dtype of ['float32', 'float64'] as DType[]) {
 
 test('backward answers exactly the requested grads', async () => {
   for (const grads of [['weight'], ['bias', 'input'], []]) {
-    const res = await post('/conv/backward', { ...exampleBackward(), grads }, { send: 'json', accept: 'application/json' });
+    const res = await post(
+      '/conv/backward',
+      { ...exampleBackward(), grads },
+      { send: 'json', accept: 'application/json' },
+    );
     assert.equal(res.status, 200);
     assert.deepEqual(Object.keys(res.payload).sort(), grads.map((g) => `grad_${g}`).sort());
   }
@@ -91,7 +117,11 @@ test('backward answers exactly the requested grads', async () => {
 
 test('backward checks a bias shape but ignores its values', async () => {
   const bias = tensor('float32', [1], [1e30]);
-  const res = await post('/conv/backward', { ...exampleBackward(), bias, grads: ['bias'] }, { send: 'json', accept: 'application/json' });
+  const res = await post(
+    '/conv/backward',
+    { ...exampleBackward(), bias, grads: ['bias'] },
+    { send: 'json', accept: 'application/json' },
+  );
   assert.deepEqual(values(res.payload.grad_bias), EXAMPLE.gradBias);
 });
 

@@ -6,13 +6,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { assertProblem, packBin, postJson, rawBody, tensor, testApp, unpackr, values, type ConvdApp, type DType } from '../service/helpers.js';
-
-
+import {
+  assertProblem,
+  packBin,
+  postJson,
+  rawBody,
+  tensor,
+  testApp,
+  unpackr,
+  values,
+  type ConvdApp,
+  type DType,
+} from '../service/helpers.js';
 
 /** 1x1x4x4 = 1..16; max k2 -> [6, 8, 14, 16]. */
 const X = Array.from({ length: 16 }, (_, i) => i + 1);
-const input = (dtype: DType = 'float32', form: 'array' | 'base64' | 'bin' = 'array') => tensor(dtype, [1, 1, 4, 4], X, form);
+const input = (dtype: DType = 'float32', form: 'array' | 'base64' | 'bin' = 'array') =>
+  tensor(dtype, [1, 1, 4, 4], X, form);
 
 let convd: ConvdApp;
 before(async () => {
@@ -29,8 +39,18 @@ describe('answers', () => {
     });
 
     test(`max backward, msgpack bin -> msgpack, ${dtype}`, async () => {
-      const body = { input: input(dtype, 'bin'), mode: 'max', kernel_size: 2, grad_output: tensor(dtype, [1, 1, 2, 2], [1, 2, 3, 4], 'bin') };
-      const res = await request(convd.app.server).post('/pool/backward').set('content-type', 'application/msgpack').buffer(true).parse(rawBody).send(packBin.pack(body));
+      const body = {
+        input: input(dtype, 'bin'),
+        mode: 'max',
+        kernel_size: 2,
+        grad_output: tensor(dtype, [1, 1, 2, 2], [1, 2, 3, 4], 'bin'),
+      };
+      const res = await request(convd.app.server)
+        .post('/pool/backward')
+        .set('content-type', 'application/msgpack')
+        .buffer(true)
+        .parse(rawBody)
+        .send(packBin.pack(body));
       assert.equal(res.status, 200);
       assert.match(res.headers['content-type'], /^application\/msgpack/);
       const payload = unpackr.unpack(res.body);
@@ -43,16 +63,32 @@ describe('answers', () => {
 
   test('avg forward with padding, count_include_pad false, base64 in and out', async () => {
     const res = await postJson(convd, '/pool/forward', {
-      input: input('float64', 'base64'), mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: false, encoding: 'base64',
+      input: input('float64', 'base64'),
+      mode: 'avg',
+      kernel_size: 3,
+      stride: 1,
+      padding: 1,
+      count_include_pad: false,
+      encoding: 'base64',
     });
     assert.equal(res.status, 200, res.text);
     assert.equal(typeof res.body.output.data, 'string');
-    assert.deepEqual(values(res.body.output).slice(0, 4), [(1 + 2 + 5 + 6) / 4, (1 + 2 + 3 + 5 + 6 + 7) / 6, (2 + 3 + 4 + 6 + 7 + 8) / 6, (3 + 4 + 7 + 8) / 4]);
+    assert.deepEqual(values(res.body.output).slice(0, 4), [
+      (1 + 2 + 5 + 6) / 4,
+      (1 + 2 + 3 + 5 + 6 + 7) / 6,
+      (2 + 3 + 4 + 6 + 7 + 8) / 6,
+      (3 + 4 + 7 + 8) / 4,
+    ]);
   });
 
   test('avg backward spreads the gradient (count_include_pad default true), channels_last 1-D', async () => {
     const res = await postJson(convd, '/pool/backward', {
-      input: tensor('float32', [1, 3, 2], [1, 2, 3, 4, 5, 6]), mode: 'avg', kernel_size: 2, stride: 1, padding: 1, layout: 'NWC',
+      input: tensor('float32', [1, 3, 2], [1, 2, 3, 4, 5, 6]),
+      mode: 'avg',
+      kernel_size: 2,
+      stride: 1,
+      padding: 1,
+      layout: 'NWC',
       grad_output: tensor('float32', [1, 4, 2], [2, 4, 2, 4, 2, 4, 2, 4]),
     });
     assert.equal(res.status, 200, res.text);
@@ -60,7 +96,13 @@ describe('answers', () => {
   });
 
   test('a NaN in the window is the max; -Infinity pads', async () => {
-    const res = await postJson(convd, '/pool/forward', { input: tensor('float64', [1, 1, 3], [-5, 'NaN' as unknown as number, -7].map(Number)), mode: 'max', kernel_size: 2, stride: 1, padding: 1 });
+    const res = await postJson(convd, '/pool/forward', {
+      input: tensor('float64', [1, 1, 3], [-5, 'NaN' as unknown as number, -7].map(Number)),
+      mode: 'max',
+      kernel_size: 2,
+      stride: 1,
+      padding: 1,
+    });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body.output.data, [-5, 'NaN', 'NaN', -7]);
   });
@@ -77,25 +119,94 @@ describe('400 with errors[].path', () => {
     { name: 'kernel_size 0', body: { ...fwd, kernel_size: 0 }, path: 'kernel_size' },
     { name: 'negative stride of one dim', body: { ...fwd, stride: [1, 0] }, path: 'stride[1]' },
     { name: 'negative padding', body: { ...fwd, padding: -1 }, path: 'padding' },
-    { name: 'pair padding (pooling pads symmetrically)', body: { ...fwd, padding: [[0, 1], [0, 1]] }, path: 'padding[0]' },
-    { name: 'count_include_pad not a boolean', body: { ...fwd, mode: 'avg', count_include_pad: 'yes' }, path: 'count_include_pad' },
+    {
+      name: 'pair padding (pooling pads symmetrically)',
+      body: {
+        ...fwd,
+        padding: [
+          [0, 1],
+          [0, 1],
+        ],
+      },
+      path: 'padding[0]',
+    },
+    {
+      name: 'count_include_pad not a boolean',
+      body: { ...fwd, mode: 'avg', count_include_pad: 'yes' },
+      path: 'count_include_pad',
+    },
     { name: 'a conv field', body: { ...fwd, weight: input() }, path: 'weight', detail: /not a field/ },
     { name: 'missing grad_output', op: 'backward', body: fwd, path: 'grad_output', detail: /required/ },
     { name: 'rank 2 input', body: { ...fwd, input: tensor('float32', [4, 4], X) }, path: 'input.shape' },
-    { name: 'non-numeric data', body: { ...fwd, input: { ...input(), data: ['x', ...X.slice(1)] } }, path: 'input.data[0]' },
+    {
+      name: 'non-numeric data',
+      body: { ...fwd, input: { ...input(), data: ['x', ...X.slice(1)] } },
+      path: 'input.data[0]',
+    },
     // geometry
-    { name: 'padding over kernel_size/2', body: { ...fwd, kernel_size: 3, padding: 3 }, path: 'padding', detail: /padding 3 exceeds kernel_size\/2 = 1/ },
-    { name: 'padding over kernel_size/2 in one dim', body: { ...fwd, kernel_size: [2, 3], padding: [1, 2] }, path: 'padding[1]', detail: /padding\[1\] 2 exceeds kernel_size\[1\]\/2 = 1/ },
-    { name: 'dilation with avg', body: { ...fwd, mode: 'avg', dilation: 2 }, path: 'dilation', detail: /average pooling has no dilation/ },
-    { name: 'count_include_pad with max', body: { ...fwd, count_include_pad: false }, path: 'count_include_pad', detail: /average pooling only/ },
-    { name: 'kernel_size of another rank', body: { ...fwd, kernel_size: [2, 2, 2] }, path: 'kernel_size', detail: /3 values but the pooling has 2 spatial dims/ },
-    { name: 'output extent < 1', body: { ...fwd, kernel_size: [5, 2] }, path: 'input.shape[2]', detail: /output extent of spatial dim 0 is 0 < 1/ },
+    {
+      name: 'padding over kernel_size/2',
+      body: { ...fwd, kernel_size: 3, padding: 3 },
+      path: 'padding',
+      detail: /padding 3 exceeds kernel_size\/2 = 1/,
+    },
+    {
+      name: 'padding over kernel_size/2 in one dim',
+      body: { ...fwd, kernel_size: [2, 3], padding: [1, 2] },
+      path: 'padding[1]',
+      detail: /padding\[1\] 2 exceeds kernel_size\[1\]\/2 = 1/,
+    },
+    {
+      name: 'dilation with avg',
+      body: { ...fwd, mode: 'avg', dilation: 2 },
+      path: 'dilation',
+      detail: /average pooling has no dilation/,
+    },
+    {
+      name: 'count_include_pad with max',
+      body: { ...fwd, count_include_pad: false },
+      path: 'count_include_pad',
+      detail: /average pooling only/,
+    },
+    {
+      name: 'kernel_size of another rank',
+      body: { ...fwd, kernel_size: [2, 2, 2] },
+      path: 'kernel_size',
+      detail: /3 values but the pooling has 2 spatial dims/,
+    },
+    {
+      name: 'output extent < 1',
+      body: { ...fwd, kernel_size: [5, 2] },
+      path: 'input.shape[2]',
+      detail: /output extent of spatial dim 0 is 0 < 1/,
+    },
     { name: 'layout alias of another rank', body: { ...fwd, layout: 'NCW' }, path: 'layout' },
-    { name: 'grad_output shape', op: 'backward', body: { ...bwd, grad_output: tensor('float32', [1, 1, 3, 3], Array(9).fill(1)) }, path: 'grad_output.shape', detail: /\[1, 1, 2, 2\]/ },
-    { name: 'grad_output dtype', op: 'backward', body: { ...bwd, grad_output: tensor('float64', [1, 1, 2, 2], [1, 1, 1, 1]) }, path: 'grad_output.dtype' },
+    {
+      name: 'grad_output shape',
+      op: 'backward',
+      body: { ...bwd, grad_output: tensor('float32', [1, 1, 3, 3], Array(9).fill(1)) },
+      path: 'grad_output.shape',
+      detail: /\[1, 1, 2, 2\]/,
+    },
+    {
+      name: 'grad_output dtype',
+      op: 'backward',
+      body: { ...bwd, grad_output: tensor('float64', [1, 1, 2, 2], [1, 1, 1, 1]) },
+      path: 'grad_output.dtype',
+    },
     // data lengths, after geometry and limits
-    { name: 'input data one short', body: { ...fwd, input: { ...input(), data: X.slice(1) } }, path: 'input.data', detail: /has 15 values .* needs 16/ },
-    { name: 'grad_output data one short', op: 'backward', body: { ...bwd, grad_output: tensor('float32', [1, 1, 2, 2], [1, 1, 1]) }, path: 'grad_output.data' },
+    {
+      name: 'input data one short',
+      body: { ...fwd, input: { ...input(), data: X.slice(1) } },
+      path: 'input.data',
+      detail: /has 15 values .* needs 16/,
+    },
+    {
+      name: 'grad_output data one short',
+      op: 'backward',
+      body: { ...bwd, grad_output: tensor('float32', [1, 1, 2, 2], [1, 1, 1]) },
+      path: 'grad_output.data',
+    },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -106,8 +217,18 @@ describe('400 with errors[].path', () => {
   }
 
   test('406 and 415', async () => {
-    assertProblem(await request(convd.app.server).post('/pool/forward').set('content-type', 'application/json').set('accept', 'text/csv').send(JSON.stringify(fwd)), 406);
-    assertProblem(await request(convd.app.server).post('/pool/backward').set('content-type', 'text/plain').send('x'), 415);
+    assertProblem(
+      await request(convd.app.server)
+        .post('/pool/forward')
+        .set('content-type', 'application/json')
+        .set('accept', 'text/csv')
+        .send(JSON.stringify(fwd)),
+      406,
+    );
+    assertProblem(
+      await request(convd.app.server).post('/pool/backward').set('content-type', 'text/plain').send('x'),
+      415,
+    );
   });
 });
 
@@ -119,19 +240,33 @@ describe('413: work limits from shapes, before any allocation', () => {
   after(() => small.app.close());
 
   test('elements of one tensor', async () => {
-    const res = await postJson(small, '/pool/forward', { input: tensor('float32', [1, 1, 40, 40], []), mode: 'max', kernel_size: 2 });
+    const res = await postJson(small, '/pool/forward', {
+      input: tensor('float32', [1, 1, 40, 40], []),
+      mode: 'max',
+      kernel_size: 2,
+    });
     assertProblem(res, 413, 'input.shape');
     assert.match(res.body.detail, /1600 elements; the limit is 1000/);
   });
 
   test('output bytes (backward: grad_input is input-sized)', async () => {
-    const res = await postJson(small, '/pool/backward', { input: tensor('float64', [1, 1, 200], []), mode: 'avg', kernel_size: 4, grad_output: tensor('float64', [1, 1, 50], []) });
+    const res = await postJson(small, '/pool/backward', {
+      input: tensor('float64', [1, 1, 200], []),
+      mode: 'avg',
+      kernel_size: 4,
+      grad_output: tensor('float64', [1, 1, 50], []),
+    });
     assertProblem(res, 413);
     assert.match(res.body.detail, /outputs would take 1600 bytes; the limit is 1024 bytes/);
   });
 
   test('FLOPs', async () => {
-    const res = await postJson(small, '/pool/forward', { input: tensor('float32', [1, 1, 30, 30], []), mode: 'max', kernel_size: 5, stride: 1 });
+    const res = await postJson(small, '/pool/forward', {
+      input: tensor('float32', [1, 1, 30, 30], []),
+      mode: 'max',
+      kernel_size: 5,
+      stride: 1,
+    });
     assertProblem(res, 413);
     assert.match(res.body.detail, /needs 16900 FLOPs; the limit is 10000/);
   });
@@ -139,11 +274,19 @@ describe('413: work limits from shapes, before any allocation', () => {
 
 test('metrics count pooling FLOPs and output bytes by op', async () => {
   await postJson(convd, '/pool/forward', { input: input(), mode: 'avg', kernel_size: 2 });
-  await postJson(convd, '/pool/backward', { input: input(), mode: 'max', kernel_size: 2, grad_output: tensor('float32', [1, 1, 2, 2], [1, 1, 1, 1]) });
+  await postJson(convd, '/pool/backward', {
+    input: input(),
+    mode: 'max',
+    kernel_size: 2,
+    grad_output: tensor('float32', [1, 1, 2, 2], [1, 1, 1, 1]),
+  });
   const text = (await request(convd.app.server).get('/metrics').expect(200)).text;
   assert.match(text, /convd_flops_computed_total\{op="pool_forward"\} \d+/);
   assert.match(text, /convd_output_bytes_computed_total\{op="pool_backward"\} \d+/);
-  assert.match(text, /convd_http_request_duration_seconds_count\{method="POST",route="\/pool\/forward",status="200"\} \d+/);
+  assert.match(
+    text,
+    /convd_http_request_duration_seconds_count\{method="POST",route="\/pool\/forward",status="200"\} \d+/,
+  );
 });
 
 test('the OpenAPI document describes both pooling endpoints: encodings, every error, defaults, examples', async () => {
@@ -151,12 +294,22 @@ test('the OpenAPI document describes both pooling endpoints: encodings, every er
   for (const path of ['/pool/forward', '/pool/backward']) {
     const op = doc.paths[path].post;
     assert.deepEqual(op.tags, ['pooling']);
-    assert.deepEqual(Object.keys(op.requestBody.content), ['application/json', 'application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack']);
+    assert.deepEqual(Object.keys(op.requestBody.content), [
+      'application/json',
+      'application/msgpack',
+      'application/x-msgpack',
+      'application/vnd.msgpack',
+    ]);
     assert.deepEqual(Object.keys(op.responses['200'].content), ['application/json', 'application/msgpack']);
-    for (const status of ['400', '406', '408', '413', '415', '500', '503', '504']) assert.deepEqual(Object.keys(op.responses[status].content), ['application/problem+json']);
+    for (const status of ['400', '406', '408', '413', '415', '500', '503', '504'])
+      assert.deepEqual(Object.keys(op.responses[status].content), ['application/problem+json']);
   }
   const forward = doc.components.schemas.PoolForwardRequest;
   assert.deepEqual(forward.required, ['input', 'mode', 'kernel_size']);
-  assert.deepEqual([forward.properties.padding.default, forward.properties.dilation.default, forward.properties.stride.default], [0, 1, undefined]);
-  for (const path of ['/pool/forward', '/pool/backward']) assert.ok(Object.keys(doc.paths[path].post.requestBody.content['application/json'].examples).length > 0);
+  assert.deepEqual(
+    [forward.properties.padding.default, forward.properties.dilation.default, forward.properties.stride.default],
+    [0, 1, undefined],
+  );
+  for (const path of ['/pool/forward', '/pool/backward'])
+    assert.ok(Object.keys(doc.paths[path].post.requestBody.content['application/json'].examples).length > 0);
 });

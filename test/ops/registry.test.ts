@@ -17,19 +17,26 @@ before(async () => {
 after(() => convd.app.close());
 
 test('names, paths, labels and component names are each unique', () => {
-  for (const key of ['name', 'metricLabel', 'component'] as const) assert.equal(new Set(OPS.map((op) => op[key])).size, OPS.length, key);
+  for (const key of ['name', 'metricLabel', 'component'] as const)
+    assert.equal(new Set(OPS.map((op) => op[key])).size, OPS.length, key);
   assert.equal(new Set(OPS.map((op) => op.route.path)).size, OPS.length, 'path');
 });
 
 test('the compute routes are the registry, in its order, and nothing else', () => {
   const posts = convd.routes.entries.filter((r) => r.method === 'POST').map((r) => r.url);
-  assert.deepEqual(posts, OPS.map((op) => op.route.path));
+  assert.deepEqual(
+    posts,
+    OPS.map((op) => op.route.path),
+  );
   const summaries = new Map(convd.routes.entries.map((r) => [r.url, r.summary]));
   for (const op of OPS) assert.equal(summaries.get(op.route.path), op.route.summary);
 });
 
 test('the OpenAPI operations and examples come from the registry', () => {
-  assert.deepEqual(Object.keys(OPERATIONS), OPS.map((op) => op.route.path));
+  assert.deepEqual(
+    Object.keys(OPERATIONS),
+    OPS.map((op) => op.route.path),
+  );
   const doc = convd.app.swagger() as { paths: Record<string, { post?: { tags?: string[] } }> };
   for (const op of OPS) assert.deepEqual(doc.paths[op.route.path].post?.tags, op.route.tags, op.route.path);
 });

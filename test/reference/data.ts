@@ -75,7 +75,10 @@ export function loadValidCases(): ConformanceCase[] {
   if (!fs.existsSync(dir)) {
     throw new Error(`conformance cases directory ${dir} is missing: restore test/fixtures/conformance from git`);
   }
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   if (files.length === 0) throw new Error(`no conformance cases in ${dir}`);
   return files.map((f) => ({ file: f, ...JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) }));
 }
@@ -87,7 +90,10 @@ export function caseParams(c: ConformanceCase) {
   for (const k of ['stride', 'padding', 'dilation', 'groups', 'padding_mode', 'layout'] as const) {
     if (r[k] !== undefined) p[k] = r[k];
   }
-  return p as Pick<ConformanceCase['request'], 'stride' | 'padding' | 'dilation' | 'groups' | 'padding_mode' | 'layout'>;
+  return p as Pick<
+    ConformanceCase['request'],
+    'stride' | 'padding' | 'dilation' | 'groups' | 'padding_mode' | 'layout'
+  >;
 }
 
 export function hasNonFinite(a: ArrayLike<number>): boolean {

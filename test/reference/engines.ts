@@ -24,7 +24,8 @@ export type EngineName = 'ts' | 'wasm' | 'wasm-simd' | 'wasm-f64';
  */
 export function wasmEngine(): Engine {
   const e = engineFor('float32', 'wasm');
-  if (e.name !== 'wasm') throw new Error(`engineFor('float32', 'wasm') returned the ${e.name} engine: the wasm kernel is not available`);
+  if (e.name !== 'wasm')
+    throw new Error(`engineFor('float32', 'wasm') returned the ${e.name} engine: the wasm kernel is not available`);
   return e;
 }
 
@@ -38,7 +39,8 @@ export function wasmSimdEngine(): Engine {
 /** The float64 wasm engine (throws when it did not load). */
 export function wasmF64Engine(): Engine {
   const e = engineFor('float64', 'wasm');
-  if (e.name !== 'wasm' || e.elementBytes !== 8) throw new Error(`engineFor('float64', 'wasm') returned the ${e.name} engine`);
+  if (e.name !== 'wasm' || e.elementBytes !== 8)
+    throw new Error(`engineFor('float64', 'wasm') returned the ${e.name} engine`);
   return e;
 }
 
@@ -49,7 +51,8 @@ export function engineNamed(name: EngineName): Engine {
 }
 
 /** The dtype an engine's kernels compute in: float32 for the float32 wasm builds, float64 otherwise. */
-export const engineDtype = (engine: Engine): 'float32' | 'float64' => (engine.name === 'wasm' && engine.elementBytes === 4 ? 'float32' : 'float64');
+export const engineDtype = (engine: Engine): 'float32' | 'float64' =>
+  engine.name === 'wasm' && engine.elementBytes === 4 ? 'float32' : 'float64';
 
 export interface Counted {
   engine: Engine;
@@ -78,7 +81,8 @@ export function counting(engine: Engine): Counted {
   const direct = (engine as unknown as { direct?: Record<string, AnyFn> }).direct;
   if (direct) {
     const counted: Record<string, AnyFn> = {};
-    for (const [k, f] of Object.entries(direct)) counted[k] = k === 'padZeros' || k === 'unpadZeros' ? f : count(f, 'direct');
+    for (const [k, f] of Object.entries(direct))
+      counted[k] = k === 'padZeros' || k === 'unpadZeros' ? f : count(f, 'direct');
     (wrapped as unknown as { direct?: Record<string, AnyFn> }).direct = counted;
   }
   return {

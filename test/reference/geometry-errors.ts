@@ -13,7 +13,10 @@ export function expectGeometryError(resolve: () => unknown, path: string | RegEx
   } catch (e) {
     err = e;
   }
-  assert.ok(err instanceof GeometryError, `expected GeometryError, got ${err === undefined ? 'no error' : String(err)}`);
+  assert.ok(
+    err instanceof GeometryError,
+    `expected GeometryError, got ${err === undefined ? 'no error' : String(err)}`,
+  );
   const hit = err.errors.filter((e) => (typeof path === 'string' ? e.path === path : path.test(e.path)));
   assert.ok(hit.length > 0, `no error at path ${path}; errors: ${JSON.stringify(err.errors)}`);
   assert.ok(

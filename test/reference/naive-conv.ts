@@ -14,15 +14,7 @@
  * Rank 1 and 2 are handled as rank 3 with leading singleton spatial dims (in = k = out = 1).
  */
 
-export type RefLayoutName =
-  | 'channels_first'
-  | 'channels_last'
-  | 'NCW'
-  | 'NWC'
-  | 'NCHW'
-  | 'NHWC'
-  | 'NCDHW'
-  | 'NDHWC';
+export type RefLayoutName = 'channels_first' | 'channels_last' | 'NCW' | 'NWC' | 'NCHW' | 'NHWC' | 'NCDHW' | 'NDHWC';
 export type RefPadding = number | number[] | [number, number][] | 'valid' | 'same';
 export type RefPaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
 
@@ -132,8 +124,23 @@ export function refGeometry(inputShape: number[], weightShape: number[], p: RefP
   }
   const outputShape = cl ? [batch, ...outSp, cout] : [batch, cout, ...outSp];
   return {
-    rank: d, channelsLast: cl, mode, batch, cin, cout, groups, inSp, k, outSp, stride, dilation, before, after,
-    inputShape: inputShape.slice(), weightShape: weightShape.slice(), outputShape,
+    rank: d,
+    channelsLast: cl,
+    mode,
+    batch,
+    cin,
+    cout,
+    groups,
+    inSp,
+    k,
+    outSp,
+    stride,
+    dilation,
+    before,
+    after,
+    inputShape: inputShape.slice(),
+    weightShape: weightShape.slice(),
+    outputShape,
   };
 }
 
@@ -235,7 +242,10 @@ function forEachTerm(p: Plan, visit: Visit): void {
                   const i1 = tables[1][o1 * k3[1] + k1];
                   for (let k2 = 0; k2 < k3[2]; k2++) {
                     const i2 = tables[2][o2 * k3[2] + k2];
-                    const xi = i0 < 0 || i1 < 0 || i2 < 0 ? -1 : n * xs.n + c * xs.c + i0 * xs.sp[0] + i1 * xs.sp[1] + i2 * xs.sp[2];
+                    const xi =
+                      i0 < 0 || i1 < 0 || i2 < 0
+                        ? -1
+                        : n * xs.n + c * xs.c + i0 * xs.sp[0] + i1 * xs.sp[1] + i2 * xs.sp[2];
                     const wi = co * ws.o + ci * ws.i + k0 * ws.sp[0] + k1 * ws.sp[1] + k2 * ws.sp[2];
                     visit(yi, xi, wi);
                   }

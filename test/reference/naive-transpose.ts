@@ -47,7 +47,11 @@ function list(v: number | number[] | undefined, d: number, dflt: number): number
 
 const pad3 = (v: number[], fill: number) => [...new Array(3 - v.length).fill(fill), ...v];
 
-export function refTransposeGeometry(inputShape: number[], weightShape: number[], p: RefTransposeParams = {}): RefTransposeGeom {
+export function refTransposeGeometry(
+  inputShape: number[],
+  weightShape: number[],
+  p: RefTransposeParams = {},
+): RefTransposeGeom {
   const r = inputShape.length;
   if (r < 3 || r > 5 || weightShape.length !== r) throw new Error('ref: bad ranks');
   const d = r - 2;
@@ -72,10 +76,19 @@ export function refTransposeGeometry(inputShape: number[], weightShape: number[]
   const batch = inputShape[0];
   const cout = coutG * groups;
   return {
-    channelsLast: cl, batch, cin, cout, groups,
-    in3: pad3(inSp, 1), k3: pad3(k, 1), out3: pad3(outSp, 1),
-    stride3: pad3(stride, 1), pad3: pad3(pad, 0), dil3: pad3(dil, 1),
-    inputShape: inputShape.slice(), weightShape: weightShape.slice(),
+    channelsLast: cl,
+    batch,
+    cin,
+    cout,
+    groups,
+    in3: pad3(inSp, 1),
+    k3: pad3(k, 1),
+    out3: pad3(outSp, 1),
+    stride3: pad3(stride, 1),
+    pad3: pad3(pad, 0),
+    dil3: pad3(dil, 1),
+    inputShape: inputShape.slice(),
+    weightShape: weightShape.slice(),
     outputShape: cl ? [batch, ...outSp, cout] : [batch, cout, ...outSp],
   };
 }
@@ -90,15 +103,21 @@ function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: 
   const coutG = g.cout / g.groups;
   const { in3, k3, out3 } = g;
   const xAt = g.channelsLast
-    ? (n: number, c: number, a: number, b: number, e: number) => (((n * in3[0] + a) * in3[1] + b) * in3[2] + e) * g.cin + c
-    : (n: number, c: number, a: number, b: number, e: number) => (((n * g.cin + c) * in3[0] + a) * in3[1] + b) * in3[2] + e;
+    ? (n: number, c: number, a: number, b: number, e: number) =>
+        (((n * in3[0] + a) * in3[1] + b) * in3[2] + e) * g.cin + c
+    : (n: number, c: number, a: number, b: number, e: number) =>
+        (((n * g.cin + c) * in3[0] + a) * in3[1] + b) * in3[2] + e;
   const yAt = g.channelsLast
-    ? (n: number, c: number, a: number, b: number, e: number) => (((n * out3[0] + a) * out3[1] + b) * out3[2] + e) * g.cout + c
-    : (n: number, c: number, a: number, b: number, e: number) => (((n * g.cout + c) * out3[0] + a) * out3[1] + b) * out3[2] + e;
+    ? (n: number, c: number, a: number, b: number, e: number) =>
+        (((n * out3[0] + a) * out3[1] + b) * out3[2] + e) * g.cout + c
+    : (n: number, c: number, a: number, b: number, e: number) =>
+        (((n * g.cout + c) * out3[0] + a) * out3[1] + b) * out3[2] + e;
   // weight [C_in, C_out/g, k0, k1, k2] or [k0, k1, k2, C_out/g, C_in]
   const wAt = g.channelsLast
-    ? (ci: number, co: number, a: number, b: number, e: number) => (((a * k3[1] + b) * k3[2] + e) * coutG + co) * g.cin + ci
-    : (ci: number, co: number, a: number, b: number, e: number) => (((ci * coutG + co) * k3[0] + a) * k3[1] + b) * k3[2] + e;
+    ? (ci: number, co: number, a: number, b: number, e: number) =>
+        (((a * k3[1] + b) * k3[2] + e) * coutG + co) * g.cin + ci
+    : (ci: number, co: number, a: number, b: number, e: number) =>
+        (((ci * coutG + co) * k3[0] + a) * k3[1] + b) * k3[2] + e;
   for (let n = 0; n < g.batch; n++)
     for (let ci = 0; ci < g.cin; ci++) {
       const grp = Math.floor(ci / cinG);

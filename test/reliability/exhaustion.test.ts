@@ -22,7 +22,15 @@ let convd: ConvdApp;
 let port: number;
 
 before(async () => {
-  convd = await testApp({ config: { poolThreads: 2, maxQueue: 8, deadlineMs: 60_000, tileBudgetBytes: TILE_BUDGET, maxBodyBytes: defaults.maxBodyBytes } });
+  convd = await testApp({
+    config: {
+      poolThreads: 2,
+      maxQueue: 8,
+      deadlineMs: 60_000,
+      tileBudgetBytes: TILE_BUDGET,
+      maxBodyBytes: defaults.maxBodyBytes,
+    },
+  });
   await convd.app.listen({ port: 0, host: '127.0.0.1' });
   port = (convd.app.server.address() as AddressInfo).port;
 });
@@ -31,7 +39,10 @@ after(() => convd.app.close());
 
 const post = (path: string, value: unknown, accept = 'application/json') => {
   const body = Buffer.from(packr.pack(value));
-  return { body, answer: send({ port, path, headers: { 'content-type': 'application/msgpack', accept }, body, timeoutMs: 60_000 }) };
+  return {
+    body,
+    answer: send({ port, path, headers: { 'content-type': 'application/msgpack', accept }, body, timeoutMs: 60_000 }),
+  };
 };
 
 const t = (dtype: string, shape: number[], data: number[] | Buffer) => ({
@@ -43,13 +54,53 @@ const t = (dtype: string, shape: number[], data: number[] | Buffer) => ({
 test('shapes implying a giant output, tensor or FLOP count: 413 from the shapes alone, no allocation', async () => {
   const tiny = [1, 2, 3];
   const cases: [string, string, Record<string, unknown>][] = [
-    ['1-D output of 2^32 positions (padding 2^31-1)', '/conv/forward', { input: t('float32', [1, 1, 2], [1, 2]), weight: t('float32', [1, 1, 1], [1]), padding: 2 ** 31 - 1 }],
-    ['3-D output of 2^33 positions', '/conv/forward', { input: t('float32', [1, 1, 1, 1, 1], [1]), weight: t('float32', [1, 1, 1, 1, 1], [1]), padding: [2 ** 11, 2 ** 11, 2 ** 9] }],
-    ['batch 2^31-1 declared, 3 values sent', '/conv/forward', { input: t('float32', [2 ** 31 - 1, 1, 3], tiny), weight: t('float32', [1, 1, 1], [1]) }],
-    ['input of 2^93 elements declared', '/conv/forward', { input: t('float64', [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1], tiny), weight: t('float64', [1, 2 ** 31 - 1, 1], [1]) }],
-    ['1.4e14 FLOPs in allowed tensors', '/conv/forward', { input: t('float32', [1, 1, 2 ** 24], tiny), weight: t('float32', [1, 1, 2 ** 23], tiny) }],
-    ['grad_weight of 1.4e14 FLOPs', '/conv/backward', { input: t('float32', [1, 1, 2 ** 24], tiny), weight: t('float32', [1, 1, 2 ** 23], tiny), grad_output: t('float32', [1, 1, 2 ** 23 + 1], tiny), grads: ['weight'] }],
-    ['output channels 2^24 x 2^10 positions', '/conv/forward', { input: t('float32', [1, 1, 1024], tiny), weight: t('float32', [2 ** 24, 1, 1], tiny) }],
+    [
+      '1-D output of 2^32 positions (padding 2^31-1)',
+      '/conv/forward',
+      { input: t('float32', [1, 1, 2], [1, 2]), weight: t('float32', [1, 1, 1], [1]), padding: 2 ** 31 - 1 },
+    ],
+    [
+      '3-D output of 2^33 positions',
+      '/conv/forward',
+      {
+        input: t('float32', [1, 1, 1, 1, 1], [1]),
+        weight: t('float32', [1, 1, 1, 1, 1], [1]),
+        padding: [2 ** 11, 2 ** 11, 2 ** 9],
+      },
+    ],
+    [
+      'batch 2^31-1 declared, 3 values sent',
+      '/conv/forward',
+      { input: t('float32', [2 ** 31 - 1, 1, 3], tiny), weight: t('float32', [1, 1, 1], [1]) },
+    ],
+    [
+      'input of 2^93 elements declared',
+      '/conv/forward',
+      {
+        input: t('float64', [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1], tiny),
+        weight: t('float64', [1, 2 ** 31 - 1, 1], [1]),
+      },
+    ],
+    [
+      '1.4e14 FLOPs in allowed tensors',
+      '/conv/forward',
+      { input: t('float32', [1, 1, 2 ** 24], tiny), weight: t('float32', [1, 1, 2 ** 23], tiny) },
+    ],
+    [
+      'grad_weight of 1.4e14 FLOPs',
+      '/conv/backward',
+      {
+        input: t('float32', [1, 1, 2 ** 24], tiny),
+        weight: t('float32', [1, 1, 2 ** 23], tiny),
+        grad_output: t('float32', [1, 1, 2 ** 23 + 1], tiny),
+        grads: ['weight'],
+      },
+    ],
+    [
+      'output channels 2^24 x 2^10 positions',
+      '/conv/forward',
+      { input: t('float32', [1, 1, 1024], tiny), weight: t('float32', [2 ** 24, 1, 1], tiny) },
+    ],
   ];
   await post('/conv/forward', { input: t('float32', [1, 1, 3], tiny), weight: t('float32', [1, 1, 1], [1]) }).answer; // warm-up
   const before = process.memoryUsage();
@@ -65,7 +116,10 @@ test('shapes implying a giant output, tensor or FLOP count: 413 from the shapes 
   }
   const afterwards = process.memoryUsage();
   const grown = (k: 'rss' | 'arrayBuffers') => (afterwards[k] - before[k]) / 2 ** 20;
-  assert.ok(grown('rss') < 32 && grown('arrayBuffers') < 16, `memory grew: RSS ${grown('rss').toFixed(1)} MiB, array buffers ${grown('arrayBuffers').toFixed(1)} MiB`);
+  assert.ok(
+    grown('rss') < 32 && grown('arrayBuffers') < 16,
+    `memory grew: RSS ${grown('rss').toFixed(1)} MiB, array buffers ${grown('arrayBuffers').toFixed(1)} MiB`,
+  );
   assert.deepEqual({ active: convd.pool.stats().active, queued: convd.pool.stats().queued }, { active: 0, queued: 0 });
 });
 
@@ -86,7 +140,18 @@ async function peakRssDuring<T>(work: () => Promise<T>): Promise<{ result: T; pe
 }
 
 /** Direct sums for a few output elements of a stride-1, channels-first 2-D forward (no bias): y[0, co, oh, ow]. */
-function spotCheck2d(x: Float32Array | Float64Array, w: Float32Array | Float64Array, cin: number, h: number, wd: number, cout: number, k: number, pad: number, out: Float32Array | Float64Array, dtype: string) {
+function spotCheck2d(
+  x: Float32Array | Float64Array,
+  w: Float32Array | Float64Array,
+  cin: number,
+  h: number,
+  wd: number,
+  cout: number,
+  k: number,
+  pad: number,
+  out: Float32Array | Float64Array,
+  dtype: string,
+) {
   const oh = h + 2 * pad - k + 1;
   const ow = wd + 2 * pad - k + 1;
   for (let s = 0; s < 24; s++) {
@@ -123,17 +188,51 @@ for (const dtype of ['float32', 'float64'] as const) {
     const w = make(cout * cin * k * k, (i) => ((i * 104729) % 1000) / 500 - 1);
     const im2colBytes = cin * k * k * h * wd * x.BYTES_PER_ELEMENT;
     assert.ok(im2colBytes > 200 * 2 ** 20);
-    const value = { input: { dtype, shape: [1, cin, h, wd], data: Buffer.from(x.buffer) }, weight: { dtype, shape: [cout, cin, k, k], data: Buffer.from(w.buffer) }, padding: pad };
+    const value = {
+      input: { dtype, shape: [1, cin, h, wd], data: Buffer.from(x.buffer) },
+      weight: { dtype, shape: [cout, cin, k, k], data: Buffer.from(w.buffer) },
+      padding: pad,
+    };
     const body = Buffer.from(packr.pack(value));
-    await send({ port, path: '/conv/forward', headers: { 'content-type': 'application/msgpack' }, body, timeoutMs: 60_000 }); // warm both threads' workspaces
-    const { result: a, peakGrowth } = await peakRssDuring(() => send({ port, path: '/conv/forward', headers: { 'content-type': 'application/msgpack' }, body, timeoutMs: 60_000 }));
+    await send({
+      port,
+      path: '/conv/forward',
+      headers: { 'content-type': 'application/msgpack' },
+      body,
+      timeoutMs: 60_000,
+    }); // warm both threads' workspaces
+    const { result: a, peakGrowth } = await peakRssDuring(() =>
+      send({
+        port,
+        path: '/conv/forward',
+        headers: { 'content-type': 'application/msgpack' },
+        body,
+        timeoutMs: 60_000,
+      }),
+    );
     assert.equal(a.status, 200, a.body.toString());
     const output = oracleUnpackr.unpack(a.body).output;
     assert.deepEqual(output.shape, [1, cout, h, wd]);
     const bytes = Uint8Array.from(output.data).buffer;
-    spotCheck2d(x, w, cin, h, wd, cout, k, pad, dtype === 'float32' ? new Float32Array(bytes) : new Float64Array(bytes), dtype);
-    assert.ok(peakGrowth < im2colBytes / 4, `peak RSS grew ${(peakGrowth / 2 ** 20).toFixed(0)} MiB during the request (im2col alone: ${(im2colBytes / 2 ** 20).toFixed(0)} MiB)`);
-    console.log(`# ${dtype} im2col ${(im2colBytes / 2 ** 20).toFixed(0)} MiB: peak RSS growth ${(peakGrowth / 2 ** 20).toFixed(0)} MiB`);
+    spotCheck2d(
+      x,
+      w,
+      cin,
+      h,
+      wd,
+      cout,
+      k,
+      pad,
+      dtype === 'float32' ? new Float32Array(bytes) : new Float64Array(bytes),
+      dtype,
+    );
+    assert.ok(
+      peakGrowth < im2colBytes / 4,
+      `peak RSS grew ${(peakGrowth / 2 ** 20).toFixed(0)} MiB during the request (im2col alone: ${(im2colBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
+    console.log(
+      `# ${dtype} im2col ${(im2colBytes / 2 ** 20).toFixed(0)} MiB: peak RSS growth ${(peakGrowth / 2 ** 20).toFixed(0)} MiB`,
+    );
   });
 }
 
@@ -144,7 +243,10 @@ test('padding, stride and dilation near 2^31: exact answers or clean refusals, i
     ['replicate, padding = stride = 2^31-1', { padding: M, stride: M, padding_mode: 'replicate' }],
     ['asymmetric [[2^31-1, 0]], stride 2^31-1', { padding: [[M, 0]], stride: M, padding_mode: 'replicate' }],
     ['dilation = padding = stride = 2^31-1, kernel 2', { padding: M, stride: M, dilation: M, kernel: 2 }],
-    ['depthwise, replicate, padding = stride = 2^31-1', { padding: M, stride: M, padding_mode: 'replicate', groups: 2 }],
+    [
+      'depthwise, replicate, padding = stride = 2^31-1',
+      { padding: M, stride: M, padding_mode: 'replicate', groups: 2 },
+    ],
     ['3-D, everything 2^31-1', { rank: 3, padding: M, stride: M, padding_mode: 'replicate' }],
     ['"same" with stride 2^31-1', { padding: 'same', stride: M }],
     ['refused: padding 2^31', { padding: 2 ** 31, stride: M }],
@@ -158,24 +260,54 @@ test('padding, stride and dilation near 2^31: exact answers or clean refusals, i
   let computed = 0;
   for (const dtype of ['float32', 'float64'] as const) {
     for (const [name, c] of cases) {
-      const { rank = 1, kernel = 1, groups = 1, ...params } = c as { rank?: number; kernel?: number; groups?: number } & Record<string, unknown>;
+      const {
+        rank = 1,
+        kernel = 1,
+        groups = 1,
+        ...params
+      } = c as { rank?: number; kernel?: number; groups?: number } & Record<string, unknown>;
       const ch = groups === M ? 2 : (groups as number);
       const sp = Array(rank).fill(3);
-      const input = t(dtype, [1, ch, ...sp], Array.from({ length: ch * 3 ** rank }, (_, i) => i + 1));
-      const weight = t(dtype, [ch, ch / (groups === M ? 1 : (groups as number)), ...Array(rank).fill(kernel)], Array.from({ length: (ch * ch * kernel ** rank) / (groups === M ? 1 : (groups as number)) }, (_, i) => 2 - i));
+      const input = t(
+        dtype,
+        [1, ch, ...sp],
+        Array.from({ length: ch * 3 ** rank }, (_, i) => i + 1),
+      );
+      const weight = t(
+        dtype,
+        [ch, ch / (groups === M ? 1 : (groups as number)), ...Array(rank).fill(kernel)],
+        Array.from({ length: (ch * ch * kernel ** rank) / (groups === M ? 1 : (groups as number)) }, (_, i) => 2 - i),
+      );
       const fields = { input, weight, ...params, ...(groups !== 1 ? { groups } : {}) };
       for (const path of ['/conv/forward', '/conv/backward']) {
         let value: Record<string, unknown> = fields;
         if (path === '/conv/backward') {
           // grad_output shaped like the forward output, when there is one
-          const fwd = expectConv('/conv/forward', { contentType: 'application/msgpack', accept: 'application/json' }, Buffer.from(packr.pack(fields)), LIMITS);
+          const fwd = expectConv(
+            '/conv/forward',
+            { contentType: 'application/msgpack', accept: 'application/json' },
+            Buffer.from(packr.pack(fields)),
+            LIMITS,
+          );
           if (fwd.kind !== 'valid') continue;
           const shape = fwd.outputs.output.shape;
-          value = { ...fields, grad_output: t(dtype, shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => 1 + (i % 3))) };
+          value = {
+            ...fields,
+            grad_output: t(
+              dtype,
+              shape,
+              Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => 1 + (i % 3)),
+            ),
+          };
         }
         const { body, answer } = post(path, value);
         const a = await answer;
-        const expected = expectConv(path, { contentType: 'application/msgpack', accept: 'application/json' }, body, LIMITS);
+        const expected = expectConv(
+          path,
+          { contentType: 'application/msgpack', accept: 'application/json' },
+          body,
+          LIMITS,
+        );
         const label = `${dtype} ${path} ${name}`;
         if (name.startsWith('refused')) {
           assert.equal(expected.kind, 'invalid', label);

@@ -30,7 +30,11 @@ const forward = (port: number, fault?: string) =>
   send({
     port,
     path: '/conv/forward',
-    headers: { 'content-type': 'application/json', accept: 'application/json', ...(fault ? { [FAULT_HEADER]: fault } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...(fault ? { [FAULT_HEADER]: fault } : {}),
+    },
     body,
     agent: false,
   });
@@ -82,7 +86,8 @@ test('a worker thread that dies mid-task: 500, piscina starts a replacement, eve
       const died = await forward(port, 'exit');
       assert.equal(died.status, 500);
       assert.equal(problemDefect(died), null);
-      if (liveThreads(convd) !== undefined) await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
+      if (liveThreads(convd) !== undefined)
+        await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
       assertCorrect(await forward(port));
     }
     await assertFullCapacity(convd, port);
@@ -102,7 +107,8 @@ test('a hung kernel: 504 at the deadline, its thread is terminated and replaced,
       assert.equal(problemDefect(a), null);
     }
     assert.ok(took < 3000, `answered after ${took.toFixed(0)} ms`);
-    if (liveThreads(convd) !== undefined) await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
+    if (liveThreads(convd) !== undefined)
+      await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
     await assertFullCapacity(convd, port);
   } finally {
     await convd.app.close();
@@ -123,7 +129,8 @@ test('a storm of mixed faults and good requests leaks no admission slot and no t
     });
     const count = (status: number) => answers.filter((a) => a.status === status).length;
     assert.ok(count(200) > 0 && count(500) > 0 && count(504) > 0, `answers: ${answers.map((a) => a.status).join(' ')}`);
-    if (liveThreads(convd) !== undefined) await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
+    if (liveThreads(convd) !== undefined)
+      await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
     await assertFullCapacity(convd, port);
   } finally {
     await convd.app.close();
@@ -135,7 +142,9 @@ async function abandonUpload(port: number, declared: number, sent: number): Prom
   const socket = connect({ host: '127.0.0.1', port });
   socket.on('error', () => {});
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(`POST /conv/forward HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/msgpack\r\nContent-Length: ${declared}\r\n\r\n`);
+  socket.write(
+    `POST /conv/forward HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/msgpack\r\nContent-Length: ${declared}\r\n\r\n`,
+  );
   socket.write(Buffer.alloc(sent, 0x91));
   await sleep(5);
   socket.destroy();
@@ -148,8 +157,13 @@ test('clients that leave mid-upload: no task starts, nothing piles up, the serve
     const rssBefore = process.memoryUsage.rss();
     for (let i = 0; i < 40; i++) await abandonUpload(port, 32 * 2 ** 20, 2 ** 20);
     await sleep(100);
-    assert.deepEqual({ active: convd.pool.stats().active, queued: convd.pool.stats().queued }, { active: 0, queued: 0 });
-    const connections = await new Promise<number>((resolve, reject) => convd.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    assert.deepEqual(
+      { active: convd.pool.stats().active, queued: convd.pool.stats().queued },
+      { active: 0, queued: 0 },
+    );
+    const connections = await new Promise<number>((resolve, reject) =>
+      convd.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+    );
     assert.ok(connections <= 1, `${connections} connections still open on the server`);
     const grown = process.memoryUsage.rss() - rssBefore;
     assert.ok(grown < 128 * 2 ** 20, `RSS grew ${(grown / 2 ** 20).toFixed(0)} MiB after 40 abandoned 1 MiB uploads`);
@@ -173,7 +187,13 @@ async function startRaw(port: number, payload: Buffer | string, contentType: str
 }
 
 /** Starts a request and cuts its connection after `ms`. */
-async function abandonAfter(port: number, ms: number, payload: Buffer | string, contentType: string, fault?: string): Promise<void> {
+async function abandonAfter(
+  port: number,
+  ms: number,
+  payload: Buffer | string,
+  contentType: string,
+  fault?: string,
+): Promise<void> {
   const socket = await startRaw(port, payload, contentType, fault);
   await sleep(ms);
   socket.destroy();
@@ -183,16 +203,23 @@ test('clients that leave while queued or mid-compute: their tasks are dropped or
   const { convd, port } = await liveApp({ config: { deadlineMs: 60_000 } });
   try {
     // both threads stuck in kernels that never end, a third request queued behind them
-    const hangs = [abandonAfter(port, 600, body, 'application/json', 'hang'), abandonAfter(port, 600, body, 'application/json', 'hang')];
+    const hangs = [
+      abandonAfter(port, 600, body, 'application/json', 'hang'),
+      abandonAfter(port, 600, body, 'application/json', 'hang'),
+    ];
     await sleep(100);
     const queued = abandonAfter(port, 200, body, 'application/json');
-    await waitFor('two tasks run and one waits', () => convd.pool.stats().active === 2 && convd.pool.stats().queued === 1);
+    await waitFor(
+      'two tasks run and one waits',
+      () => convd.pool.stats().active === 2 && convd.pool.stats().queued === 1,
+    );
     await queued;
     await waitFor('the queued task is dropped', () => convd.pool.stats().queued === 0, 1000);
     assert.equal(convd.pool.stats().active, 2, 'the hung tasks still run');
     await Promise.all(hangs);
     await waitFor('the hung tasks are cancelled', () => convd.pool.stats().active === 0, 1000);
-    if (liveThreads(convd) !== undefined) await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
+    if (liveThreads(convd) !== undefined)
+      await waitFor(`the pool is back to ${THREADS} threads`, () => liveThreads(convd) === THREADS);
 
     // a real computation of a second or more (4.8 GFLOP in float64, split over the threads), abandoned mid-way
     const packr = new Packr({ useRecords: false });

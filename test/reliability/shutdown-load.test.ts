@@ -26,11 +26,20 @@ function startRequest(port: number, body: Buffer) {
   const flushed = new Promise<void>((resolve) => (sent = resolve));
   const answer = new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, method: 'POST', path: '/conv/forward', agent: false, headers: { 'content-type': 'application/msgpack', 'content-length': body.byteLength } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/conv/forward',
+        agent: false,
+        headers: { 'content-type': 'application/msgpack', 'content-length': body.byteLength },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', reject);
       },
     );
@@ -55,7 +64,15 @@ function probeNewConnection(port: number): Promise<'refused' | number | 'closed'
 
 async function shutdownUnderLoad(waitUntilAccepted: boolean) {
   const server = spawn(process.execPath, [fileURLToPath(new URL('../../src/server.js', import.meta.url))], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CONVD_POOL_THREADS: '2', CONVD_MAX_QUEUE: '64', CONVD_SHUTDOWN_GRACE_MS: String(GRACE_MS) },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      CONVD_POOL_THREADS: '2',
+      CONVD_MAX_QUEUE: '64',
+      CONVD_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
@@ -80,8 +97,12 @@ async function shutdownUnderLoad(waitUntilAccepted: boolean) {
       }),
     );
     const requests = Array.from({ length: REQUESTS }, () => startRequest(port, body));
-    await Promise.race([Promise.all(requests.map((r) => r.flushed)), Promise.allSettled(requests.map((r) => r.answer))]);
-    const accepted = () => (log.match(/"method":"POST","url":"\/conv\/forward"[^\n]*"msg":"incoming request"/g) ?? []).length;
+    await Promise.race([
+      Promise.all(requests.map((r) => r.flushed)),
+      Promise.allSettled(requests.map((r) => r.answer)),
+    ]);
+    const accepted = () =>
+      (log.match(/"method":"POST","url":"\/conv\/forward"[^\n]*"msg":"incoming request"/g) ?? []).length;
     if (waitUntilAccepted) while (accepted() < REQUESTS) await sleep(5);
 
     const signalled = performance.now();
@@ -95,12 +116,23 @@ async function shutdownUnderLoad(waitUntilAccepted: boolean) {
       await sleep(20);
     }
     assert.equal(probes.at(-1), 'refused', `new connections after SIGTERM: ${probes.join(', ')}`);
-    assert.ok(probes.every((p) => p === 'refused' || p === 200 || p === 503 || p === 'closed'), `new connections after SIGTERM: ${probes.join(', ')}`);
+    assert.ok(
+      probes.every((p) => p === 'refused' || p === 200 || p === 503 || p === 'closed'),
+      `new connections after SIGTERM: ${probes.join(', ')}`,
+    );
 
     const settled = await Promise.allSettled(requests.map((r) => r.answer));
-    const lost = settled.flatMap((r, i) => (r.status === 'rejected' ? [`request ${i}: ${(r.reason as Error).message}`] : []));
-    assert.deepEqual(lost, [], `requests sent before SIGTERM got no answer (probes: ${probes.join(', ')}); server log:\n${log.slice(-3000)}`);
-    const answers = settled.map((r) => (r as PromiseFulfilledResult<{ status: number; headers: Record<string, unknown>; body: Buffer }>).value);
+    const lost = settled.flatMap((r, i) =>
+      r.status === 'rejected' ? [`request ${i}: ${(r.reason as Error).message}`] : [],
+    );
+    assert.deepEqual(
+      lost,
+      [],
+      `requests sent before SIGTERM got no answer (probes: ${probes.join(', ')}); server log:\n${log.slice(-3000)}`,
+    );
+    const answers = settled.map(
+      (r) => (r as PromiseFulfilledResult<{ status: number; headers: Record<string, unknown>; body: Buffer }>).value,
+    );
     const [code] = await exited;
     const exitMs = performance.now() - signalled;
 
@@ -133,13 +165,22 @@ async function shutdownUnderLoad(waitUntilAccepted: boolean) {
   }
 }
 
-test('SIGTERM under load: every accepted request completes correctly, new connections are refused, exit 0 within the grace period', () => shutdownUnderLoad(true));
+test('SIGTERM under load: every accepted request completes correctly, new connections are refused, exit 0 within the grace period', () =>
+  shutdownUnderLoad(true));
 
-test('SIGTERM with requests still in transit: each is answered (200, or 503 with Retry-After), none is reset', () => shutdownUnderLoad(false));
+test('SIGTERM with requests still in transit: each is answered (200, or 503 with Retry-After), none is reset', () =>
+  shutdownUnderLoad(false));
 
 test('SIGTERM with a stalled upload open: the accepted request completes, the stalled connection is dropped, exit 0 at once', async () => {
   const server = spawn(process.execPath, [fileURLToPath(new URL('../../src/server.js', import.meta.url))], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', CONVD_POOL_THREADS: '1', CONVD_SHUTDOWN_GRACE_MS: String(GRACE_MS) },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      CONVD_POOL_THREADS: '1',
+      CONVD_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
@@ -152,14 +193,27 @@ test('SIGTERM with a stalled upload open: the accepted request completes, the st
     const stalled = connect({ host: '127.0.0.1', port });
     stalled.on('error', () => {});
     await once(stalled, 'connect');
-    stalled.write('POST /conv/forward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"input":');
+    stalled.write(
+      'POST /conv/forward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"input":',
+    );
     const stalledClosed = once(stalled, 'close');
     // and a real request that takes a while (about 0.3 GFLOP in float64 on one thread)
     const x = Buffer.alloc(1 * 64 * 64 * 64 * 8, 1);
     const w = Buffer.alloc(64 * 64 * 3 * 3 * 8, 1);
-    const body = Buffer.from(new Packr({ useRecords: false }).pack({ input: { dtype: 'float64', shape: [1, 64, 64, 64], data: x }, weight: { dtype: 'float64', shape: [64, 64, 3, 3], data: w }, padding: 1 }));
+    const body = Buffer.from(
+      new Packr({ useRecords: false }).pack({
+        input: { dtype: 'float64', shape: [1, 64, 64, 64], data: x },
+        weight: { dtype: 'float64', shape: [64, 64, 3, 3], data: w },
+        padding: 1,
+      }),
+    );
     const request = startRequest(port, body);
-    while (!/"url":"\/conv\/forward"[^\n]*"msg":"incoming request"[\s\S]*"url":"\/conv\/forward"[^\n]*"msg":"incoming request"/.test(log)) await sleep(5);
+    while (
+      !/"url":"\/conv\/forward"[^\n]*"msg":"incoming request"[\s\S]*"url":"\/conv\/forward"[^\n]*"msg":"incoming request"/.test(
+        log,
+      )
+    )
+      await sleep(5);
     const signalled = performance.now();
     server.kill('SIGTERM');
     const answer = await request.answer;
@@ -170,7 +224,9 @@ test('SIGTERM with a stalled upload open: the accepted request completes, the st
     const exitMs = performance.now() - signalled;
     assert.equal(code, 0);
     assert.ok(exitMs < GRACE_MS / 2, `exited ${exitMs.toFixed(0)} ms after SIGTERM (grace ${GRACE_MS} ms)`);
-    console.log(`# SIGTERM with a stalled upload: the accepted request answered 200, the stalled connection dropped, exit 0 after ${exitMs.toFixed(0)} ms`);
+    console.log(
+      `# SIGTERM with a stalled upload: the accepted request answered 200, the stalled connection dropped, exit 0 after ${exitMs.toFixed(0)} ms`,
+    );
   } finally {
     server.kill('SIGKILL');
   }

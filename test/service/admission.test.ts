@@ -83,7 +83,10 @@ describe('memory budget: reserved before it is held, given back on every path', 
   const inUse = () => convd.admission.budget.inUse;
   before(async () => {
     blocking = fakePool({ threads: 1, maxQueue: 4, blockMs: 400 });
-    ({ convd, port } = await listening({ memoryBudgetBytes: 8 * MiB, bodyStallMs: 300, minBodyBytesPerSecond: 1024, retryAfterSeconds: 3 }, blocking.pool));
+    ({ convd, port } = await listening(
+      { memoryBudgetBytes: 8 * MiB, bodyStallMs: 300, minBodyBytesPerSecond: 1024, retryAfterSeconds: 3 },
+      blocking.pool,
+    ));
   });
   after(() => convd.app.close());
 
@@ -194,7 +197,13 @@ describe('memory budget: reserved before it is held, given back on every path', 
 
   test('work: shapes whose outputs no budget could hold get 413 before any data is decoded; 503 when they do not fit now', async () => {
     // 1x1 input padded to 1025 x 1025 float64 outputs: 8 MiB of output from a tiny body
-    const body = Buffer.from(packBin.pack({ input: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) }, weight: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) }, padding: 512 }));
+    const body = Buffer.from(
+      packBin.pack({
+        input: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) },
+        weight: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) },
+        padding: 512,
+      }),
+    );
     const big = raw(port, post(body.length, 'application/msgpack', 'application/msgpack'), body);
     await big.answered;
     assert.equal(statusOf(big.text()), 413, big.text());
@@ -203,7 +212,13 @@ describe('memory budget: reserved before it is held, given back on every path', 
     // 2 MiB of float64 output while 6 MiB are held
     const holder = raw(port, post(6 * MiB), Buffer.alloc(1024));
     await until('the holder reservation', () => inUse() === 6 * MiB);
-    const medium = Buffer.from(packBin.pack({ input: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) }, weight: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) }, padding: 256 }));
+    const medium = Buffer.from(
+      packBin.pack({
+        input: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) },
+        weight: { dtype: 'float64', shape: [1, 1, 1, 1], data: Buffer.alloc(8) },
+        padding: 256,
+      }),
+    );
     const refused = raw(port, post(medium.length, 'application/msgpack', 'application/msgpack'), medium);
     await refused.answered;
     assert.equal(statusOf(refused.text()), 503, refused.text());
@@ -271,7 +286,8 @@ describe('memory budget: reserved before it is held, given back on every path', 
     assert.ok(value('convd_open_connections') >= 2);
     assert.ok(value('nodejs_eventloop_lag_max_seconds') >= 0);
     assert.ok(value('nodejs_eventloop_lag_p99_seconds') >= 0);
-    for (const name of ['convd_connections_dropped_total', 'convd_json_offloaded_total{kind="body"}']) assert.ok(text.includes(name), name);
+    for (const name of ['convd_connections_dropped_total', 'convd_json_offloaded_total{kind="body"}'])
+      assert.ok(text.includes(name), name);
     await until('release', () => inUse() === 0);
   });
 });
@@ -321,8 +337,14 @@ describe('budget helpers', () => {
   test('the memory limit: cgroup v2, then v1, else the machine; "max" and v1 "no limit" mean the machine', () => {
     assert.equal(memoryLimit(files({ '/sys/fs/cgroup/memory.max': '2147483648\n' }), 24 * GiB).bytes, 2 * GiB);
     assert.equal(memoryLimit(files({ '/sys/fs/cgroup/memory.max': 'max\n' }), 24 * GiB).bytes, 24 * GiB);
-    assert.equal(memoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '1073741824\n' }), 24 * GiB).bytes, GiB);
-    assert.equal(memoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n' }), 24 * GiB).bytes, 24 * GiB);
+    assert.equal(
+      memoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '1073741824\n' }), 24 * GiB).bytes,
+      GiB,
+    );
+    assert.equal(
+      memoryLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n' }), 24 * GiB).bytes,
+      24 * GiB,
+    );
     assert.equal(memoryLimit(files({}), 24 * GiB).bytes, 24 * GiB);
     assert.equal(defaultBudgetBytes({ bytes: 2 * GiB, source: 'test' }), GiB);
     assert.equal(defaultBudgetBytes({ bytes: GiB, source: 'test' }), 512 * MiB);

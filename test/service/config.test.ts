@@ -10,7 +10,13 @@ test('defaults need no environment', () => {
   assert.equal(config.host, '0.0.0.0');
   assert.equal(config.maxBodyBytes, 64 * 2 ** 20);
   assert.equal(config.poolThreads, availableParallelism());
-  assert.ok(config.maxQueue >= 1 && config.deadlineMs >= 1000 && config.maxFlops > 0 && config.maxOutputBytes > 0 && config.maxTensorElements > 0);
+  assert.ok(
+    config.maxQueue >= 1 &&
+      config.deadlineMs >= 1000 &&
+      config.maxFlops > 0 &&
+      config.maxOutputBytes > 0 &&
+      config.maxTensorElements > 0,
+  );
 });
 
 test('variables override the defaults; blank ones count as unset', () => {

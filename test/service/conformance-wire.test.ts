@@ -20,11 +20,11 @@ test('the conformance checker passes every case in every encoding against a live
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const checker = path.join(CONFORMANCE_DIR, 'check.mjs');
     const cases = path.join(CONFORMANCE_DIR, 'cases');
-    const { stdout } = await run(process.execPath, [checker, '--url', url, '--cases', cases], { maxBuffer: 16 * 2 ** 20 }).catch(
-      (error: { stdout?: string; stderr?: string }) => {
-        assert.fail(`checker failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
-      },
-    );
+    const { stdout } = await run(process.execPath, [checker, '--url', url, '--cases', cases], {
+      maxBuffer: 16 * 2 ** 20,
+    }).catch((error: { stdout?: string; stderr?: string }) => {
+      assert.fail(`checker failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
+    });
     const summary = /conformance: (\d+) passed, (\d+) failed/.exec(stdout);
     assert.ok(summary, `no summary line in:\n${stdout}`);
     assert.equal(Number(summary[2]), 0, stdout);

@@ -12,7 +12,11 @@ import { exampleForward, fakePool, testApp } from './helpers.js';
 
 const body = JSON.stringify(exampleForward());
 const post = (server: import('node:http').Server) =>
-  request(server).post('/conv/forward').set('content-type', 'application/json').set('accept', 'application/json').send(body);
+  request(server)
+    .post('/conv/forward')
+    .set('content-type', 'application/json')
+    .set('accept', 'application/json')
+    .send(body);
 
 test('a full queue answers 503 with Retry-After; past the deadline 504, and the task never finishes', async () => {
   const blockMs = 1500;
@@ -53,7 +57,13 @@ test('a client that disconnects cancels its task', async () => {
   try {
     await convd.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = convd.app.server.address() as import('node:net').AddressInfo;
-    const req = httpRequest({ port, host: '127.0.0.1', method: 'POST', path: '/conv/forward', headers: { 'content-type': 'application/json' } });
+    const req = httpRequest({
+      port,
+      host: '127.0.0.1',
+      method: 'POST',
+      path: '/conv/forward',
+      headers: { 'content-type': 'application/json' },
+    });
     req.on('error', () => {}); // the socket is destroyed on purpose
     req.end(body);
     await sleep(200);

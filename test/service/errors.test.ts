@@ -6,9 +6,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { assertProblem, exampleBackward, exampleForward, fakePool, packBin, postJson, tensor, testApp, type ConvdApp } from './helpers.js';
-
-
+import {
+  assertProblem,
+  exampleBackward,
+  exampleForward,
+  fakePool,
+  packBin,
+  postJson,
+  tensor,
+  testApp,
+  type ConvdApp,
+} from './helpers.js';
 
 describe('400 with errors[].path', () => {
   let convd: ConvdApp;
@@ -24,27 +32,73 @@ describe('400 with errors[].path', () => {
     { name: 'unknown padding_mode', body: { ...fwd, padding_mode: 'mirror' }, path: 'padding_mode', detail: /mirror/ },
     { name: 'missing weight', body: { input: fwd.input }, path: 'weight', detail: /weight is required/ },
     { name: 'zero extent', body: { ...fwd, input: tensor('float32', [1, 1, 0, 3], []) }, path: 'input.shape[2]' },
-    { name: 'rank 2 input', body: { input: tensor('float32', [3, 3], Array(9).fill(1)), weight: fwd.weight }, path: 'input.shape' },
+    {
+      name: 'rank 2 input',
+      body: { input: tensor('float32', [3, 3], Array(9).fill(1)), weight: fwd.weight },
+      path: 'input.shape',
+    },
     { name: 'unknown field', body: { ...fwd, strides: 2 }, path: 'strides', detail: /not a field/ },
-    { name: 'non-numeric data', body: { ...fwd, input: { ...fwd.input, data: ['a', ...fwd.input.data.slice(1)] } }, path: 'input.data[0]' },
+    {
+      name: 'non-numeric data',
+      body: { ...fwd, input: { ...fwd.input, data: ['a', ...fwd.input.data.slice(1)] } },
+      path: 'input.data[0]',
+    },
     { name: 'bad base64', body: { ...fwd, weight: { ...fwd.weight, data: 'not base64!' } }, path: 'weight.data' },
-    { name: 'repeated grads', op: 'backward', body: { ...exampleBackward(), grads: ['input', 'input'] }, path: 'grads' },
+    {
+      name: 'repeated grads',
+      op: 'backward',
+      body: { ...exampleBackward(), grads: ['input', 'input'] },
+      path: 'grads',
+    },
     // geometry: fields related to each other
-    { name: 'channels, NCHW', body: { ...fwd, weight: tensor('float32', [1, 2, 2, 2], Array(8).fill(1)) }, path: 'weight.shape[1]', detail: /is 2 but input has 1 channels/ },
+    {
+      name: 'channels, NCHW',
+      body: { ...fwd, weight: tensor('float32', [1, 2, 2, 2], Array(8).fill(1)) },
+      path: 'weight.shape[1]',
+      detail: /is 2 but input has 1 channels/,
+    },
     {
       name: 'channels, NHWC',
-      body: { input: tensor('float32', [1, 3, 3, 2], Array(18).fill(1)), weight: tensor('float32', [2, 2, 1, 1], Array(4).fill(1)), layout: 'NHWC' },
+      body: {
+        input: tensor('float32', [1, 3, 3, 2], Array(18).fill(1)),
+        weight: tensor('float32', [2, 2, 1, 1], Array(4).fill(1)),
+        layout: 'NHWC',
+      },
       path: 'weight.shape[2]',
     },
     { name: 'groups not dividing', body: { ...fwd, groups: 2 }, path: 'groups' },
     { name: 'bias shape', body: { ...fwd, bias: tensor('float32', [2], [1, 1]) }, path: 'bias.shape', detail: /\[1\]/ },
-    { name: 'grad_output shape', op: 'backward', body: { ...exampleBackward(), grad_output: tensor('float32', [1, 1, 3, 3], Array(9).fill(1)) }, path: 'grad_output.shape' },
-    { name: 'dtype mismatch', body: { ...fwd, weight: tensor('float64', [1, 1, 2, 2], [1, 0, 0, 1]) }, path: 'weight.dtype' },
+    {
+      name: 'grad_output shape',
+      op: 'backward',
+      body: { ...exampleBackward(), grad_output: tensor('float32', [1, 1, 3, 3], Array(9).fill(1)) },
+      path: 'grad_output.shape',
+    },
+    {
+      name: 'dtype mismatch',
+      body: { ...fwd, weight: tensor('float64', [1, 1, 2, 2], [1, 0, 0, 1]) },
+      path: 'weight.dtype',
+    },
     { name: 'layout alias of another rank', body: { ...fwd, layout: 'NCW' }, path: 'layout' },
-    { name: 'reflect padding >= input', body: { ...fwd, padding: 3, padding_mode: 'reflect' }, path: 'padding', detail: /reflect/ },
-    { name: 'output extent < 1', body: { ...fwd, weight: tensor('float32', [1, 1, 4, 4], Array(16).fill(1)) }, path: 'input.shape[2]', detail: /output extent/ },
+    {
+      name: 'reflect padding >= input',
+      body: { ...fwd, padding: 3, padding_mode: 'reflect' },
+      path: 'padding',
+      detail: /reflect/,
+    },
+    {
+      name: 'output extent < 1',
+      body: { ...fwd, weight: tensor('float32', [1, 1, 4, 4], Array(16).fill(1)) },
+      path: 'input.shape[2]',
+      detail: /output extent/,
+    },
     // data lengths, checked after geometry and limits
-    { name: 'JSON data one short', body: { ...fwd, input: { ...fwd.input, data: fwd.input.data.slice(1) } }, path: 'input.data', detail: /has 8 values .* needs 9/ },
+    {
+      name: 'JSON data one short',
+      body: { ...fwd, input: { ...fwd.input, data: fwd.input.data.slice(1) } },
+      path: 'input.data',
+      detail: /has 8 values .* needs 9/,
+    },
   ];
   for (const c of cases) {
     test(c.name, async () => {
@@ -57,15 +111,27 @@ describe('400 with errors[].path', () => {
   test('msgpack data one byte short', async () => {
     const body = { ...exampleForward('float32', 'bin') };
     body.weight = { ...body.weight, data: (body.weight.data as Buffer).subarray(1) };
-    const res = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/msgpack').send(Buffer.from(packBin.pack(body)));
+    const res = await request(convd.app.server)
+      .post('/conv/forward')
+      .set('content-type', 'application/msgpack')
+      .send(Buffer.from(packBin.pack(body)));
     assertProblem(res, 400, 'weight.data');
     assert.match(res.body.detail, /15 bytes .* needs 16/);
   });
 
   test('malformed JSON and msgpack bodies', async () => {
-    assertProblem(await request(convd.app.server).post('/conv/forward').set('content-type', 'application/json').send('{"input": {"dtype": '), 400);
+    assertProblem(
+      await request(convd.app.server)
+        .post('/conv/forward')
+        .set('content-type', 'application/json')
+        .send('{"input": {"dtype": '),
+      400,
+    );
     const truncated = Buffer.from(packBin.pack(exampleForward('float32', 'bin'))).subarray(0, 30);
-    const res = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/msgpack').send(truncated);
+    const res = await request(convd.app.server)
+      .post('/conv/forward')
+      .set('content-type', 'application/msgpack')
+      .send(truncated);
     assertProblem(res, 400);
     assert.match(res.body.detail, /msgpack/);
   });
@@ -82,7 +148,9 @@ describe('400 with errors[].path', () => {
 describe('413: body and work limits, from shapes before any allocation', () => {
   let convd: ConvdApp;
   before(async () => {
-    convd = await testApp({ config: { maxBodyBytes: 4096, maxTensorElements: 1000, maxOutputBytes: 1024, maxFlops: 10_000 } });
+    convd = await testApp({
+      config: { maxBodyBytes: 4096, maxTensorElements: 1000, maxOutputBytes: 1024, maxFlops: 10_000 },
+    });
   });
   after(() => convd.app.close());
 
@@ -90,7 +158,10 @@ describe('413: body and work limits, from shapes before any allocation', () => {
     const big = tensor('float64', [1, 1, 600], Array(600).fill(0.125));
     for (const [type, body] of [
       ['application/json', JSON.stringify({ input: big, weight: big })],
-      ['application/msgpack', Buffer.from(packBin.pack({ input: tensor('float64', [1, 1, 600], Array(600).fill(0.125), 'bin') }))],
+      [
+        'application/msgpack',
+        Buffer.from(packBin.pack({ input: tensor('float64', [1, 1, 600], Array(600).fill(0.125), 'bin') })),
+      ],
     ] as const) {
       const res = await request(convd.app.server).post('/conv/forward').set('content-type', type).send(body);
       assertProblem(res, 413);
@@ -99,30 +170,43 @@ describe('413: body and work limits, from shapes before any allocation', () => {
   });
 
   test('elements of one tensor', async () => {
-    const res = await postJson(convd, '/conv/forward', { ...exampleForward(), input: tensor('float32', [1, 1, 40, 40], []) });
+    const res = await postJson(convd, '/conv/forward', {
+      ...exampleForward(),
+      input: tensor('float32', [1, 1, 40, 40], []),
+    });
     assertProblem(res, 413, 'input.shape');
     assert.match(res.body.detail, /1600 elements; the limit is 1000/);
   });
 
   test('output bytes', async () => {
-    const res = await postJson(convd, '/conv/forward', { input: tensor('float64', [1, 1, 200], []), weight: tensor('float64', [2, 1, 1], []) });
+    const res = await postJson(convd, '/conv/forward', {
+      input: tensor('float64', [1, 1, 200], []),
+      weight: tensor('float64', [2, 1, 1], []),
+    });
     assertProblem(res, 413, 'input.shape');
     assert.match(res.body.detail, /outputs would take 3200 bytes; the limit is 1024 bytes/);
   });
 
   test('FLOPs', async () => {
-    const res = await postJson(convd, '/conv/forward', { input: tensor('float32', [1, 1, 30, 30], []), weight: tensor('float32', [1, 1, 9, 9], []) });
+    const res = await postJson(convd, '/conv/forward', {
+      input: tensor('float32', [1, 1, 30, 30], []),
+      weight: tensor('float32', [1, 1, 9, 9], []),
+    });
     assertProblem(res, 413);
     assert.match(res.body.detail, /needs 78408 FLOPs; the limit is 10000/);
   });
 });
 
 describe('a tiny body declaring a gigantic shape', () => {
-  const absurd = { input: { dtype: 'float32', shape: [1, 1, 100000, 100000], data: [1] }, weight: { dtype: 'float32', shape: [1, 1, 3, 3], data: Array(9).fill(0.5) } };
+  const absurd = {
+    input: { dtype: 'float32', shape: [1, 1, 100000, 100000], data: [1] },
+    weight: { dtype: 'float32', shape: [1, 1, 3, 3], data: Array(9).fill(0.5) },
+  };
 
   for (const limits of ['default limits', 'limits raised past the shape'] as const) {
     test(`answers fast without allocating (${limits})`, async () => {
-      const config = limits === 'default limits' ? {} : { maxTensorElements: 1e11, maxOutputBytes: 1e12, maxFlops: 1e13 };
+      const config =
+        limits === 'default limits' ? {} : { maxTensorElements: 1e11, maxOutputBytes: 1e12, maxFlops: 1e13 };
       const convd = await testApp({ config });
       try {
         const rss = process.memoryUsage.rss();
@@ -132,12 +216,17 @@ describe('a tiny body declaring a gigantic shape', () => {
           const res =
             send === 'json'
               ? await req.set('content-type', 'application/json').send(JSON.stringify(absurd))
-              : await req.set('content-type', 'application/msgpack').send(Buffer.from(packBin.pack({ ...absurd, input: { ...absurd.input, data: Buffer.alloc(4) } })));
+              : await req
+                  .set('content-type', 'application/msgpack')
+                  .send(Buffer.from(packBin.pack({ ...absurd, input: { ...absurd.input, data: Buffer.alloc(4) } })));
           if (limits === 'default limits') assertProblem(res, 413, 'input.shape');
           else assertProblem(res, 400, 'input.data');
         }
         assert.ok(performance.now() - started < 1000, 'answered within a second');
-        assert.ok(process.memoryUsage.rss() - rss < 64 * 2 ** 20, `RSS grew by ${(process.memoryUsage.rss() - rss) / 2 ** 20} MiB`);
+        assert.ok(
+          process.memoryUsage.rss() - rss < 64 * 2 ** 20,
+          `RSS grew by ${(process.memoryUsage.rss() - rss) / 2 ** 20} MiB`,
+        );
       } finally {
         await convd.app.close();
       }
@@ -152,10 +241,16 @@ test('a garbage data array answers 400 at its first bad element, in bounded time
     const body = `{"input":{"dtype":"float32","shape":[1,1,${n}],"data":[${'"a",'.repeat(n - 1)}"a"]},"weight":{"dtype":"float32","shape":[1,1,1],"data":[1]}}`;
     const rss = process.memoryUsage.rss();
     const started = performance.now();
-    const res = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/json').send(body);
+    const res = await request(convd.app.server)
+      .post('/conv/forward')
+      .set('content-type', 'application/json')
+      .send(body);
     assertProblem(res, 400, 'input.data[0]');
     assert.ok(performance.now() - started < 3000, 'answered within 3 s');
-    assert.ok(process.memoryUsage.rss() - rss < 256 * 2 ** 20, `RSS grew by ${(process.memoryUsage.rss() - rss) / 2 ** 20} MiB`);
+    assert.ok(
+      process.memoryUsage.rss() - rss < 256 * 2 ** 20,
+      `RSS grew by ${(process.memoryUsage.rss() - rss) / 2 ** 20} MiB`,
+    );
   } finally {
     await convd.app.close();
   }
@@ -168,7 +263,10 @@ test('an unexpected failure answers 500 without internals', async () => {
     const res = await postJson(convd, '/conv/forward', exampleForward());
     assertProblem(res, 500);
     assert.doesNotMatch(res.text, /exploded|fake-worker/);
-    assert.ok(res.body.detail.includes(res.headers['x-request-id']), 'detail gives the request id to find the log entry');
+    assert.ok(
+      res.body.detail.includes(res.headers['x-request-id']),
+      'detail gives the request id to find the log entry',
+    );
   } finally {
     await convd.app.close();
   }

@@ -10,7 +10,13 @@ import type { Config } from '../../src/config.js';
 import { WorkerPool, type WorkerPoolOptions } from '../../src/worker-pool.js';
 import type { FakeWorkerData } from './fixtures/fake-worker.js';
 
-export const TEST_CONFIG: Partial<Config> = { logLevel: 'silent', poolThreads: 1, maxQueue: 4, deadlineMs: 10_000, smallLaneThreads: 0 };
+export const TEST_CONFIG: Partial<Config> = {
+  logLevel: 'silent',
+  poolThreads: 1,
+  maxQueue: 4,
+  deadlineMs: 10_000,
+  smallLaneThreads: 0,
+};
 
 /** A ready app (not listening); close it with `app.close()`. */
 export async function testApp(options: BuildOptions = {}): Promise<ConvdApp> {
@@ -20,7 +26,13 @@ export async function testApp(options: BuildOptions = {}): Promise<ConvdApp> {
 }
 
 /** A pool of fake workers that block `blockMs` per task; `finished()` counts the tasks that ran to the end. */
-export function fakePool(options: { threads?: number; maxQueue?: number; blockMs: number; fail?: boolean; smallLane?: WorkerPoolOptions['smallLane'] }) {
+export function fakePool(options: {
+  threads?: number;
+  maxQueue?: number;
+  blockMs: number;
+  fail?: boolean;
+  smallLane?: WorkerPoolOptions['smallLane'];
+}) {
   const finished = new Int32Array(new SharedArrayBuffer(4));
   const workerData: FakeWorkerData = { blockMs: options.blockMs, finished, fail: options.fail };
   const pool = new WorkerPool({
@@ -84,7 +96,10 @@ export const EXAMPLE = {
 };
 
 export function exampleForward(dtype: DType = 'float32', form: Form = 'array') {
-  return { input: tensor(dtype, EXAMPLE.input.shape, EXAMPLE.input.values, form), weight: tensor(dtype, EXAMPLE.weight.shape, EXAMPLE.weight.values, form) };
+  return {
+    input: tensor(dtype, EXAMPLE.input.shape, EXAMPLE.input.values, form),
+    weight: tensor(dtype, EXAMPLE.weight.shape, EXAMPLE.weight.values, form),
+  };
 }
 
 export function exampleBackward(dtype: DType = 'float32', form: Form = 'array') {
@@ -115,4 +130,8 @@ export function assertProblem(res: Response, status: number, path?: string): voi
 
 /** POSTs `body` as JSON to `route`, asking for JSON. */
 export const postJson = (convd: ConvdApp, route: string, body: unknown) =>
-  request(convd.app.server).post(route).set('content-type', 'application/json').set('accept', 'application/json').send(JSON.stringify(body));
+  request(convd.app.server)
+    .post(route)
+    .set('content-type', 'application/json')
+    .set('accept', 'application/json')
+    .send(JSON.stringify(body));

@@ -19,7 +19,11 @@ import { expectGeometryError } from '../reference/geometry-errors.js';
 import { assertProblem, packBin, postJson, tensor, testApp, type ConvdApp } from './helpers.js';
 
 const t = (shape: number[]) => ({ dtype: 'float32' as const, shape });
-const conv = (input: number[], weight: number[], extra: Partial<ConvOperands> = {}): ConvOperands => ({ input: t(input), weight: t(weight), ...extra });
+const conv = (input: number[], weight: number[], extra: Partial<ConvOperands> = {}): ConvOperands => ({
+  input: t(input),
+  weight: t(weight),
+  ...extra,
+});
 
 /** The problems a request resolves to ([] when it resolves). */
 function problems(resolve: () => unknown): FieldError[] {
@@ -45,7 +49,8 @@ function suggestedFixes(message: string): { layout?: Layout; input?: number[]; w
   const shape = (s: string) => s.split(', ').map(Number);
   const permuted = /permute it to \[[^\]]*\] \(input\.shape \[([^\]]*)\]\)/.exec(message);
   if (permuted) fixes.push({ input: shape(permuted[1]) });
-  const layoutWithWeight = /send layout: "(\w+)" with the weight permuted to \[[^\]]*\] \(weight\.shape \[([^\]]*)\]\)/.exec(message);
+  const layoutWithWeight =
+    /send layout: "(\w+)" with the weight permuted to \[[^\]]*\] \(weight\.shape \[([^\]]*)\]\)/.exec(message);
   if (layoutWithWeight) fixes.push({ layout: layoutWithWeight[1] as Layout, weight: shape(layoutWithWeight[2]) });
   else {
     const layoutOnly = /send layout: "(\w+)"/.exec(message);
@@ -57,7 +62,9 @@ function suggestedFixes(message: string): { layout?: Layout; input?: number[]; w
 /** Every fix the hint at `path` suggests resolves the request; returns how many it suggests. */
 function assertFixesResolve(operands: ConvOperands, params: ConvParams, path: string): number {
   // groups may have two problems (input and output channels); the hint is on the input one
-  const hinted = problems(() => resolveConv(operands, params)).filter((e) => e.path === path && /looks? channels-/.test(e.message));
+  const hinted = problems(() => resolveConv(operands, params)).filter(
+    (e) => e.path === path && /looks? channels-/.test(e.message),
+  );
   assert.equal(hinted.length, 1, `one hinted problem at ${path}`);
   const fixes = suggestedFixes(hinted[0].message);
   for (const fix of fixes) {
@@ -65,7 +72,11 @@ function assertFixesResolve(operands: ConvOperands, params: ConvParams, path: st
     if (fix.input) fixed.input = t(fix.input);
     if (fix.weight) fixed.weight = t(fix.weight);
     const fixedParams = fix.layout ? { ...params, layout: fix.layout } : params;
-    assert.deepEqual(problems(() => resolveConv(fixed, fixedParams)), [], `fix ${JSON.stringify(fix)} of ${JSON.stringify({ operands, params })}`);
+    assert.deepEqual(
+      problems(() => resolveConv(fixed, fixedParams)),
+      [],
+      `fix ${JSON.stringify(fix)} of ${JSON.stringify({ operands, params })}`,
+    );
   }
   return fixes.length;
 }
@@ -107,20 +118,45 @@ describe('channel mismatch: the other layout, when it resolves', () => {
     assert.equal(assertFixesResolve(ops, { layout: 'NHWC' }, 'weight.shape[2]'), 1);
     // NCHW input with an HWIO weight as channels_last: permute the input to NHWC, or channels_first with an OIHW weight
     const mixed = conv([1, 3, 5, 5], [3, 3, 3, 8]);
-    expectGeometryError(() => resolveConv(mixed, { layout: 'channels_last' }), 'weight.shape[2]', 'the input looks channels-first ([N, C, H, W])', 'permute it to [N, H, W, C] (input.shape [1, 5, 5, 3])', 'weight.shape [8, 3, 3, 3]');
+    expectGeometryError(
+      () => resolveConv(mixed, { layout: 'channels_last' }),
+      'weight.shape[2]',
+      'the input looks channels-first ([N, C, H, W])',
+      'permute it to [N, H, W, C] (input.shape [1, 5, 5, 3])',
+      'weight.shape [8, 3, 3, 3]',
+    );
     assert.equal(assertFixesResolve(mixed, { layout: 'channels_last' }, 'weight.shape[2]'), 2);
   });
 
   test('1-D and 3-D name their dims', () => {
     // read as channels_last the weight [6, 4, 3] would be a kernel of 6 on a width of 5: only permuting the input fits
-    expectGeometryError(() => resolveConv(conv([2, 5, 4], [6, 4, 3]), {}), 'weight.shape[1]', 'the input looks channels-last ([N, W, C])', 'permute it to [N, C, W] (input.shape [2, 4, 5])');
-    expectGeometryError(() => resolveConv(conv([2, 9, 4], [6, 4, 3]), {}), 'weight.shape[1]', 'the tensors look channels-last (input [N, W, C], weight [kW, C_in/groups, C_out])');
-    expectGeometryError(() => resolveConv(conv([1, 4, 5, 6, 2], [2, 2, 2, 2, 3]), {}), 'weight.shape[1]', 'the tensors look channels-last (input [N, D, H, W, C], weight [kD, kH, kW, C_in/groups, C_out])');
+    expectGeometryError(
+      () => resolveConv(conv([2, 5, 4], [6, 4, 3]), {}),
+      'weight.shape[1]',
+      'the input looks channels-last ([N, W, C])',
+      'permute it to [N, C, W] (input.shape [2, 4, 5])',
+    );
+    expectGeometryError(
+      () => resolveConv(conv([2, 9, 4], [6, 4, 3]), {}),
+      'weight.shape[1]',
+      'the tensors look channels-last (input [N, W, C], weight [kW, C_in/groups, C_out])',
+    );
+    expectGeometryError(
+      () => resolveConv(conv([1, 4, 5, 6, 2], [2, 2, 2, 2, 3]), {}),
+      'weight.shape[1]',
+      'the tensors look channels-last (input [N, D, H, W, C], weight [kD, kH, kW, C_in/groups, C_out])',
+    );
   });
 
   test('groups that do not divide the input channels read in the wrong layout (depthwise NHWC)', () => {
     const ops = conv([1, 8, 8, 6], [6, 1, 3, 3]);
-    expectGeometryError(() => resolveConv(ops, { groups: 6 }), 'groups', 'groups 6 does not divide the 8 input channels (input.shape[1])', 'the input looks channels-last', 'input.shape [1, 6, 8, 8]');
+    expectGeometryError(
+      () => resolveConv(ops, { groups: 6 }),
+      'groups',
+      'groups 6 does not divide the 8 input channels (input.shape[1])',
+      'the input looks channels-last',
+      'input.shape [1, 6, 8, 8]',
+    );
     assertFixesResolve(ops, { groups: 6 }, 'groups');
   });
 
@@ -140,27 +176,56 @@ describe('channel mismatch: the other layout, when it resolves', () => {
 
   test('absent when no layout resolves it: the message is exactly the mismatch', () => {
     // the documented example (README, OpenAPI Problem example) stays word for word
-    assert.equal(messageAt(() => resolveConv(conv([1, 4, 5, 5], [2, 3, 3, 3]), {}), 'weight.shape[1]'), 'weight.shape[1] is 3 but input has 4 channels / groups 1 = 4');
+    assert.equal(
+      messageAt(() => resolveConv(conv([1, 4, 5, 5], [2, 3, 3, 3]), {}), 'weight.shape[1]'),
+      'weight.shape[1] is 3 but input has 4 channels / groups 1 = 4',
+    );
     assert.equal(
       messageAt(() => resolveConv(conv([1, 5, 5, 4], [3, 3, 3, 2]), { layout: 'channels_last' }), 'weight.shape[2]'),
       'weight.shape[2] is 3 but input has 4 channels / groups 1 = 4',
     );
     // channels_last would fix the channels but not the rest (a kernel of 8 on 5 x 5 under that reading)
-    const kernelTooBig = messageAt(() => resolveConv(conv([1, 5, 5, 3], [8, 3, 3, 3]), { stride: 1 }), 'weight.shape[1]');
+    const kernelTooBig = messageAt(
+      () => resolveConv(conv([1, 5, 5, 3], [8, 3, 3, 3]), { stride: 1 }),
+      'weight.shape[1]',
+    );
     assert.doesNotMatch(kernelTooBig, /tensors look/);
     // a mismatch with the bias wrong under every reading: no hint
-    const bias = messageAt(() => resolveConv(conv([1, 5, 5, 3], [3, 3, 3, 8], { bias: t([5]) }), {}), 'weight.shape[1]');
+    const bias = messageAt(
+      () => resolveConv(conv([1, 5, 5, 3], [3, 3, 3, 8], { bias: t([5]) }), {}),
+      'weight.shape[1]',
+    );
     assert.doesNotMatch(bias, /looks|layout/);
   });
 
   test('transposed convolution: [C_in, C_out/groups, *k] and [*k, C_out/groups, C_in]', () => {
     const ops = { input: t([1, 5, 5, 3]), weight: t([3, 8, 3, 2]) };
-    expectGeometryError(() => resolveTranspose(ops, {}), 'weight.shape[0]', 'weight.shape[0] is 3 but input has 5 channels', 'the input looks channels-last ([N, H, W, C])', 'permute it to [N, C, H, W] (input.shape [1, 3, 5, 5])', 'weight.shape [3, 2, 8, 3]');
-    assert.deepEqual(problems(() => resolveTranspose({ ...ops, input: t([1, 3, 5, 5]) }, {})), []);
-    assert.deepEqual(problems(() => resolveTranspose({ ...ops, weight: t([3, 2, 8, 3]) }, { layout: 'channels_last' })), []);
+    expectGeometryError(
+      () => resolveTranspose(ops, {}),
+      'weight.shape[0]',
+      'weight.shape[0] is 3 but input has 5 channels',
+      'the input looks channels-last ([N, H, W, C])',
+      'permute it to [N, C, H, W] (input.shape [1, 3, 5, 5])',
+      'weight.shape [3, 2, 8, 3]',
+    );
+    assert.deepEqual(
+      problems(() => resolveTranspose({ ...ops, input: t([1, 3, 5, 5]) }, {})),
+      [],
+    );
+    assert.deepEqual(
+      problems(() => resolveTranspose({ ...ops, weight: t([3, 2, 8, 3]) }, { layout: 'channels_last' })),
+      [],
+    );
     const cl = { input: t([1, 5, 5, 3]), weight: t([3, 3, 8, 3]) };
-    expectGeometryError(() => resolveTranspose(cl, {}), 'weight.shape[0]', 'the tensors look channels-last (input [N, H, W, C], weight [kH, kW, C_out/groups, C_in]): send layout: "channels_last"');
-    const plain = messageAt(() => resolveTranspose({ input: t([1, 4, 5]), weight: t([3, 2, 3]) }, {} as TransposeParams), 'weight.shape[0]');
+    expectGeometryError(
+      () => resolveTranspose(cl, {}),
+      'weight.shape[0]',
+      'the tensors look channels-last (input [N, H, W, C], weight [kH, kW, C_out/groups, C_in]): send layout: "channels_last"',
+    );
+    const plain = messageAt(
+      () => resolveTranspose({ input: t([1, 4, 5]), weight: t([3, 2, 3]) }, {} as TransposeParams),
+      'weight.shape[0]',
+    );
     assert.doesNotMatch(plain, /looks|layout/);
   });
 
@@ -184,14 +249,28 @@ describe('channel mismatch: the other layout, when it resolves', () => {
         const s = extents.slice(0, d);
         const k = kernels.slice(0, d);
         // the request as meant, in layout `sent`: it resolves
-        const meant = sent === 'channels_first' ? conv([batch, cin, ...s], [cout, cinG, ...k]) : conv([batch, ...s, cin], [...k, cinG, cout]);
-        assert.deepEqual(problems(() => resolveConv(meant, { groups, layout: sent })), []);
+        const meant =
+          sent === 'channels_first'
+            ? conv([batch, cin, ...s], [cout, cinG, ...k])
+            : conv([batch, ...s, cin], [...k, cinG, cout]);
+        assert.deepEqual(
+          problems(() => resolveConv(meant, { groups, layout: sent })),
+          [],
+        );
         const other: Layout = sent === 'channels_first' ? 'channels_last' : 'channels_first';
         // the mistake: the whole request under the other layout, or only the input permuted to it
         const input = sent === 'channels_first' ? [batch, ...s, cin] : [batch, cin, ...s];
-        const [ops, params]: [ConvOperands, ConvParams] = mistake === 'layout' ? [meant, { groups, layout: other }] : [{ ...meant, input: t(input) }, { groups, layout: sent }];
+        const [ops, params]: [ConvOperands, ConvParams] =
+          mistake === 'layout'
+            ? [meant, { groups, layout: other }]
+            : [
+                { ...meant, input: t(input) },
+                { groups, layout: sent },
+              ];
         const errs = problems(() => resolveConv(ops, params));
-        const channelErr = errs.find((e) => /^weight\.shape\[\d\]$/.test(e.path) || (e.path === 'groups' && e.message.includes('input channels')));
+        const channelErr = errs.find(
+          (e) => /^weight\.shape\[\d\]$/.test(e.path) || (e.path === 'groups' && e.message.includes('input channels')),
+        );
         if (!channelErr) return;
         assert.match(channelErr.message, /looks? channels-(first|last)/, JSON.stringify({ ops, params, errs }));
         hinted++;
@@ -211,35 +290,75 @@ describe('an input one dimension short: add the batch dimension', () => {
       'weight.shape has rank 4 but input has rank 3 ([3, 5, 5])',
       'a 2-D convolution takes input of rank 4 [N, C, H, W]: add the batch dimension (N = 1), making input.shape [1, 3, 5, 5]',
     );
-    expectGeometryError(() => resolveConv(conv([5, 5, 3], [3, 3, 3, 8]), { layout: 'NHWC' }), 'weight.shape', 'rank 4 [N, H, W, C]', 'making input.shape [1, 5, 5, 3]');
-    expectGeometryError(() => resolveConv(conv([4, 6, 6, 6], [2, 4, 3, 3, 3]), {}), 'weight.shape', 'a 3-D convolution takes input of rank 5 [N, C, D, H, W]');
+    expectGeometryError(
+      () => resolveConv(conv([5, 5, 3], [3, 3, 3, 8]), { layout: 'NHWC' }),
+      'weight.shape',
+      'rank 4 [N, H, W, C]',
+      'making input.shape [1, 5, 5, 3]',
+    );
+    expectGeometryError(
+      () => resolveConv(conv([4, 6, 6, 6], [2, 4, 3, 3, 3]), {}),
+      'weight.shape',
+      'a 3-D convolution takes input of rank 5 [N, C, D, H, W]',
+    );
     // rank 2 reaching the geometry (the schema refuses it first over HTTP)
-    expectGeometryError(() => resolveConv(conv([3, 10], [8, 3, 3]), {}), 'input.shape', 'rank 2', 'a 1-D convolution takes input of rank 3 [N, C, W]: add the batch dimension (N = 1), making input.shape [1, 3, 10]');
+    expectGeometryError(
+      () => resolveConv(conv([3, 10], [8, 3, 3]), {}),
+      'input.shape',
+      'rank 2',
+      'a 1-D convolution takes input of rank 3 [N, C, W]: add the batch dimension (N = 1), making input.shape [1, 3, 10]',
+    );
   });
 
   test('absent when adding one dimension would not match the weight', () => {
-    assert.doesNotMatch(messageAt(() => resolveConv(conv([1, 2, 5, 5], [3, 2, 3]), {}), 'weight.shape'), /batch dimension/);
-    assert.doesNotMatch(messageAt(() => resolveConv(conv([2, 5, 5], [3, 2, 3, 3, 3]), {}), 'weight.shape'), /batch dimension/);
-    assert.doesNotMatch(messageAt(() => resolveConv(conv([4, 4], [1, 1]), {}), 'input.shape'), /batch dimension/);
+    assert.doesNotMatch(
+      messageAt(() => resolveConv(conv([1, 2, 5, 5], [3, 2, 3]), {}), 'weight.shape'),
+      /batch dimension/,
+    );
+    assert.doesNotMatch(
+      messageAt(() => resolveConv(conv([2, 5, 5], [3, 2, 3, 3, 3]), {}), 'weight.shape'),
+      /batch dimension/,
+    );
+    assert.doesNotMatch(
+      messageAt(() => resolveConv(conv([4, 4], [1, 1]), {}), 'input.shape'),
+      /batch dimension/,
+    );
   });
 
   test('transposed convolution', () => {
-    expectGeometryError(() => resolveTranspose({ input: t([1, 1, 5]), weight: t([1, 1, 3, 3]) }, {}), 'weight.shape', 'rank 4 but input has rank 3', 'a 2-D transposed convolution takes input of rank 4 [N, C, H, W]', 'making input.shape [1, 1, 1, 5]');
+    expectGeometryError(
+      () => resolveTranspose({ input: t([1, 1, 5]), weight: t([1, 1, 3, 3]) }, {}),
+      'weight.shape',
+      'rank 4 but input has rank 3',
+      'a 2-D transposed convolution takes input of rank 4 [N, C, H, W]',
+      'making input.shape [1, 1, 1, 5]',
+    );
   });
 
   test('pooling: when kernel_size lists the spatial dims', () => {
-    const p = (input: number[], params: Omit<PoolingParams, 'mode'>) => () => resolvePooling({ input: t(input) }, { mode: 'max', ...params });
+    const p = (input: number[], params: Omit<PoolingParams, 'mode'>) => () =>
+      resolvePooling({ input: t(input) }, { mode: 'max', ...params });
     expectGeometryError(
       p([3, 5, 5], { kernel_size: [2, 2] }),
       'kernel_size',
       'kernel_size has 2 values but the pooling has 1 spatial dims; either give kernel_size 1 value, or for one sample without its batch dimension: ' +
         'a 2-D pooling takes input of rank 4 [N, C, H, W]: add the batch dimension (N = 1), making input.shape [1, 3, 5, 5]',
     );
-    expectGeometryError(p([3, 5], { kernel_size: [2] }), 'input.shape', 'rank 2', 'a 1-D pooling takes input of rank 3 [N, C, W]');
+    expectGeometryError(
+      p([3, 5], { kernel_size: [2] }),
+      'input.shape',
+      'rank 2',
+      'a 1-D pooling takes input of rank 3 [N, C, W]',
+    );
     // a scalar kernel_size says nothing about the dims meant
     assert.doesNotMatch(messageAt(p([3, 5], { kernel_size: 2 }), 'input.shape'), /batch dimension/);
     // a batched input with one kernel_size value too many: either could be the mistake, both are named
-    expectGeometryError(p([1, 3, 5, 5], { kernel_size: [2, 2, 2] }), 'kernel_size', 'either give kernel_size 2 values, or for one sample', 'making input.shape [1, 1, 3, 5, 5]');
+    expectGeometryError(
+      p([1, 3, 5, 5], { kernel_size: [2, 2, 2] }),
+      'kernel_size',
+      'either give kernel_size 2 values, or for one sample',
+      'making input.shape [1, 1, 3, 5, 5]',
+    );
     assert.doesNotMatch(messageAt(p([1, 3, 5, 5], { kernel_size: [2, 2, 2, 2] }), 'kernel_size'), /batch dimension/);
   });
 });
@@ -261,7 +380,11 @@ describe('over HTTP', () => {
       'weight.shape[1] is 3 but input has 5 channels / groups 1 = 5; the tensors look channels-last (input [N, H, W, C], weight [kH, kW, C_in/groups, C_out]): send layout: "channels_last" (and 1 more problem)',
     );
     // and following it works
-    const fixed = await postJson(convd, '/conv/forward', { input: ones([1, 5, 5, 3]), weight: ones([3, 3, 3, 8]), layout: 'channels_last' });
+    const fixed = await postJson(convd, '/conv/forward', {
+      input: ones([1, 5, 5, 3]),
+      weight: ones([3, 3, 3, 8]),
+      layout: 'channels_last',
+    });
     assert.equal(fixed.status, 200, fixed.text);
   });
 
@@ -274,7 +397,10 @@ describe('over HTTP', () => {
     );
     const pool = await postJson(convd, '/pool/forward', { input: ones([3, 10]), mode: 'max', kernel_size: [2] });
     assertProblem(pool, 400, 'input.shape');
-    assert.match(pool.body.detail, /with kernel_size of 1 value, a 1-D pooling takes input of rank 3 \[N, C, W\]: add the batch dimension \(N = 1\)/);
+    assert.match(
+      pool.body.detail,
+      /with kernel_size of 1 value, a 1-D pooling takes input of rank 3 \[N, C, W\]: add the batch dimension \(N = 1\)/,
+    );
     // both tensors rank 2: no dimension count to go by
     const both = await postJson(convd, '/conv/forward', { input: ones([4, 4]), weight: ones([1, 1]) });
     assertProblem(both, 400, 'input.shape');
@@ -284,23 +410,48 @@ describe('over HTTP', () => {
   test('a rank-3 input to a 2-D convolution', async () => {
     const res = await postJson(convd, '/conv/forward', { input: ones([3, 5, 5]), weight: ones([8, 3, 3, 3]) });
     assertProblem(res, 400, 'weight.shape');
-    assert.match(res.body.detail, /input has rank 3 \(\[3, 5, 5\]\); a 2-D convolution takes input of rank 4 \[N, C, H, W\]: add the batch dimension \(N = 1\)/);
+    assert.match(
+      res.body.detail,
+      /input has rank 3 \(\[3, 5, 5\]\); a 2-D convolution takes input of rank 4 \[N, C, H, W\]: add the batch dimension \(N = 1\)/,
+    );
   });
 
   test('nested data: flatten it (row-major), at the data field, with the count its shape needs', async () => {
-    const res = await postJson(convd, '/conv/forward', { input: { dtype: 'float32', shape: [1, 1, 2, 2], data: [[1, 2], [3, 4]] }, weight: ones([1, 1, 1, 1]) });
+    const res = await postJson(convd, '/conv/forward', {
+      input: {
+        dtype: 'float32',
+        shape: [1, 1, 2, 2],
+        data: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
+      weight: ones([1, 1, 1, 1]),
+    });
     assertProblem(res, 400, 'input.data');
     assert.equal(res.body.errors.length, 1);
-    assert.equal(res.body.detail, 'input.data is nested (input.data[0] is [1,2]): tensor data is one flat array; flatten it (row-major) into one array of 4 numbers (shape [1, 1, 2, 2])');
+    assert.equal(
+      res.body.detail,
+      'input.data is nested (input.data[0] is [1,2]): tensor data is one flat array; flatten it (row-major) into one array of 4 numbers (shape [1, 1, 2, 2])',
+    );
     // nested further in, and in msgpack
     const body = { input: ones([1, 1, 3]), weight: { dtype: 'float32', shape: [1, 1, 2], data: [1, [2]] } };
-    const mp = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/msgpack').send(Buffer.from(packBin.pack(body)));
+    const mp = await request(convd.app.server)
+      .post('/conv/forward')
+      .set('content-type', 'application/msgpack')
+      .send(Buffer.from(packBin.pack(body)));
     assertProblem(mp, 400, 'weight.data');
-    assert.match(mp.body.detail, /^weight\.data is nested \(weight\.data\[1\] is \[2\]\): .*flatten it \(row-major\) into one array of 2 numbers \(shape \[1, 1, 2\]\)$/);
+    assert.match(
+      mp.body.detail,
+      /^weight\.data is nested \(weight\.data\[1\] is \[2\]\): .*flatten it \(row-major\) into one array of 2 numbers \(shape \[1, 1, 2\]\)$/,
+    );
   });
 
   test('a flat array with a non-number is not told to flatten', async () => {
-    const res = await postJson(convd, '/conv/forward', { input: { dtype: 'float32', shape: [1, 1, 2], data: [1, 'x'] }, weight: ones([1, 1, 1]) });
+    const res = await postJson(convd, '/conv/forward', {
+      input: { dtype: 'float32', shape: [1, 1, 2], data: [1, 'x'] },
+      weight: ones([1, 1, 1]),
+    });
     assertProblem(res, 400, 'input.data[1]');
     assert.doesNotMatch(res.text, /flatten/);
   });
@@ -321,18 +472,28 @@ describe('413 for output bytes: errors[].path, the shapes, a batch split that fi
       res.body.detail,
       'the outputs would take 3200 bytes; the limit is 1024 bytes (CONVD_MAX_OUTPUT_BYTES): output [1, 2, 200] of float64, from input.shape [1, 1, 200] and weight.shape [2, 1, 1]',
     );
-    assert.deepEqual(res.body.errors.map((e: FieldError) => e.path), ['input.shape']);
+    assert.deepEqual(
+      res.body.errors.map((e: FieldError) => e.path),
+      ['input.shape'],
+    );
   });
 
   test('conv forward: a batch, some of whose samples fit', async () => {
     const res = await postJson(small, '/conv/forward', { input: empty([8, 1, 20]), weight: empty([2, 1, 1]) });
     assertProblem(res, 413, 'input.shape');
     // 320 bytes a sample: 3 of them fit in 1024
-    assert.match(res.body.detail, /outputs would take 2560 bytes; .*output \[8, 2, 20\] of float64.*; split the batch: at most 3 of its 8 samples \(input\.shape\[0\]\) fit in one request$/);
+    assert.match(
+      res.body.detail,
+      /outputs would take 2560 bytes; .*output \[8, 2, 20\] of float64.*; split the batch: at most 3 of its 8 samples \(input\.shape\[0\]\) fit in one request$/,
+    );
   });
 
   test('conv backward: grads, each gradient, the split counting grad_weight and grad_bias once', async () => {
-    const res = await postJson(small, '/conv/backward', { input: empty([4, 1, 100]), weight: empty([2, 1, 1]), grad_output: empty([4, 2, 100]) });
+    const res = await postJson(small, '/conv/backward', {
+      input: empty([4, 1, 100]),
+      weight: empty([2, 1, 1]),
+      grad_output: empty([4, 2, 100]),
+    });
     assertProblem(res, 413, 'grads');
     assert.equal(
       res.body.detail,
@@ -342,15 +503,27 @@ describe('413 for output bytes: errors[].path, the shapes, a batch split that fi
   });
 
   test('pooling forward and backward, conv_transpose: input.shape', async () => {
-    const back = await postJson(small, '/pool/backward', { input: empty([1, 1, 200]), mode: 'avg', kernel_size: 4, grad_output: empty([1, 1, 50]) });
+    const back = await postJson(small, '/pool/backward', {
+      input: empty([1, 1, 200]),
+      mode: 'avg',
+      kernel_size: 4,
+      grad_output: empty([1, 1, 50]),
+    });
     assertProblem(back, 413, 'input.shape');
     assert.match(back.body.detail, /grad_input \[1, 1, 200\] of float64, shaped like input\.shape \[1, 1, 200\]$/);
     const fwd = await postJson(small, '/pool/forward', { input: empty([1, 1, 900]), mode: 'avg', kernel_size: 1 });
     assertProblem(fwd, 413, 'input.shape');
     assert.match(fwd.body.detail, /output \[1, 1, 900\] of float64, from input\.shape \[1, 1, 900\]/);
-    const tr = await postJson(small, '/conv/transpose', { input: empty([1, 1, 10]), weight: empty([1, 1, 3]), stride: 100 });
+    const tr = await postJson(small, '/conv/transpose', {
+      input: empty([1, 1, 10]),
+      weight: empty([1, 1, 3]),
+      stride: 100,
+    });
     assertProblem(tr, 413, 'input.shape');
-    assert.match(tr.body.detail, /output \[1, 1, 903\] of float64, from input\.shape \[1, 1, 10\], weight\.shape \[1, 1, 3\], stride/);
+    assert.match(
+      tr.body.detail,
+      /output \[1, 1, 903\] of float64, from input\.shape \[1, 1, 10\], weight\.shape \[1, 1, 3\], stride/,
+    );
   });
 
   test('with a tensor over its element limit too: both listed, each with its path', async () => {

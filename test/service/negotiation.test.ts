@@ -28,7 +28,8 @@ test('Accept picks the response encoding; msgpack when absent, */* or applicatio
     ['text/html', null],
     ['application/xml, text/*', null],
   ];
-  for (const [accept, mediaType] of cases) assert.equal(negotiateEncoding(accept)?.mediaType ?? null, mediaType, `Accept ${accept}`);
+  for (const [accept, mediaType] of cases)
+    assert.equal(negotiateEncoding(accept)?.mediaType ?? null, mediaType, `Accept ${accept}`);
 });
 
 test('every msgpack media type is accepted as request and echoed as response type', async () => {
@@ -46,7 +47,12 @@ test('every msgpack media type is accepted as request and echoed as response typ
 });
 
 test('msgpack responses carry tensor data as bin (0xc4-0xc6), never an extension, with an exact Content-Length', async () => {
-  const res = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/json').buffer(true).parse(rawBody).send(forwardJson);
+  const res = await request(convd.app.server)
+    .post('/conv/forward')
+    .set('content-type', 'application/json')
+    .buffer(true)
+    .parse(rawBody)
+    .send(forwardJson);
   const body = res.body as Buffer;
   assert.equal(Number(res.headers['content-length']), body.length);
   const dataKey = body.indexOf(Buffer.from([0xa4, ...Buffer.from('data')]));
@@ -56,12 +62,20 @@ test('msgpack responses carry tensor data as bin (0xc4-0xc6), never an extension
 });
 
 test('JSON with a charset parameter is JSON', async () => {
-  const res = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/json; charset=utf-8').set('accept', 'application/json').send(forwardJson);
+  const res = await request(convd.app.server)
+    .post('/conv/forward')
+    .set('content-type', 'application/json; charset=utf-8')
+    .set('accept', 'application/json')
+    .send(forwardJson);
   assert.equal(res.status, 200);
 });
 
 test('an unsupported Accept answers 406 before the body is read', async () => {
-  const res = await request(convd.app.server).post('/conv/forward').set('content-type', 'application/json').set('accept', 'text/html').send('{ not even json');
+  const res = await request(convd.app.server)
+    .post('/conv/forward')
+    .set('content-type', 'application/json')
+    .set('accept', 'text/html')
+    .send('{ not even json');
   assert.equal(res.status, 406);
   assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
   assert.equal(res.body.status, 406);
@@ -70,7 +84,11 @@ test('an unsupported Accept answers 406 before the body is read', async () => {
 
 test('an unsupported Content-Type answers 415, text/plain included', async () => {
   for (const type of ['text/plain', 'application/xml', 'application/octet-stream']) {
-    const res = await request(convd.app.server).post('/conv/forward').set('content-type', type).set('accept', 'application/json').send(forwardJson);
+    const res = await request(convd.app.server)
+      .post('/conv/forward')
+      .set('content-type', type)
+      .set('accept', 'application/json')
+      .send(forwardJson);
     assert.equal(res.status, 415, type);
     assert.equal(res.body.type, 'urn:convd:problem:unsupported-media-type');
     assert.match(res.body.detail, new RegExp(type.replace('/', '\\/')));

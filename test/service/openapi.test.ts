@@ -19,7 +19,9 @@ import { ERROR_STATUSES, SHARED_PROBLEMS } from '../../src/schemas/examples.js';
 import { fakePool, packBin, rawBody, testApp, unpackr, type ConvdApp } from './helpers.js';
 
 const PATHS = Object.keys(OPERATIONS);
-const PACKAGE = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const PACKAGE = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 type Json = Record<string, any>;
 
@@ -32,15 +34,19 @@ before(async () => {
 after(() => convd.app.close());
 
 /** `node` with its `$ref` to components.examples resolved. */
-const resolve = (node: Json): Json => (node.$ref ? doc.components.examples[node.$ref.slice('#/components/examples/'.length)] : node);
+const resolve = (node: Json): Json =>
+  node.$ref ? doc.components.examples[node.$ref.slice('#/components/examples/'.length)] : node;
 
 /** The documented examples of one media type of a response (or of the request body), by name, resolved. */
 function examplesOf(media: Json): Record<string, Json> {
   assert.ok(media.examples, 'the media type has examples');
-  return Object.fromEntries(Object.entries(media.examples as Record<string, Json>).map(([name, e]) => [name, resolve(e)]));
+  return Object.fromEntries(
+    Object.entries(media.examples as Record<string, Json>).map(([name, e]) => [name, resolve(e)]),
+  );
 }
 
-const problemExamples = (path: string, status: number) => examplesOf(doc.paths[path].post.responses[String(status)].content['application/problem+json']);
+const problemExamples = (path: string, status: number) =>
+  examplesOf(doc.paths[path].post.responses[String(status)].content['application/problem+json']);
 const requestExamples = (path: string) => examplesOf(doc.paths[path].post.requestBody.content['application/json']);
 const firstRequest = (path: string): Json => structuredClone(Object.values(requestExamples(path))[0].value);
 
@@ -68,30 +74,69 @@ test("info: convd, package.json's version", () => {
 test('each component schema appears once, and every one is used', () => {
   const names = Object.keys(doc.components.schemas);
   for (const name of names) {
-    assert.ok(!(name.endsWith('Input') && names.includes(name.slice(0, -'Input'.length))), `${name} beside ${name.slice(0, -5)}`);
+    assert.ok(
+      !(name.endsWith('Input') && names.includes(name.slice(0, -'Input'.length))),
+      `${name} beside ${name.slice(0, -5)}`,
+    );
   }
   const text = JSON.stringify(doc);
   for (const name of names) assert.ok(text.includes(`"#/components/schemas/${name}"`), `${name} is referenced`);
   assert.deepEqual(names, [
-    'ConvBackwardRequest', 'ConvBackwardResponseJson', 'ConvBackwardResponseMsgpack', 'ConvForwardRequest', 'ConvForwardResponseJson', 'ConvForwardResponseMsgpack',
-    'ConvTransposeRequest', 'ConvTransposeResponseJson', 'ConvTransposeResponseMsgpack', 'DType', 'FieldError', 'JsonTensor', 'MsgpackTensor',
-    'PoolBackwardRequest', 'PoolBackwardResponseJson', 'PoolBackwardResponseMsgpack', 'PoolForwardRequest', 'PoolForwardResponseJson', 'PoolForwardResponseMsgpack',
-    'Problem', 'TensorData',
+    'ConvBackwardRequest',
+    'ConvBackwardResponseJson',
+    'ConvBackwardResponseMsgpack',
+    'ConvForwardRequest',
+    'ConvForwardResponseJson',
+    'ConvForwardResponseMsgpack',
+    'ConvTransposeRequest',
+    'ConvTransposeResponseJson',
+    'ConvTransposeResponseMsgpack',
+    'DType',
+    'FieldError',
+    'JsonTensor',
+    'MsgpackTensor',
+    'PoolBackwardRequest',
+    'PoolBackwardResponseJson',
+    'PoolBackwardResponseMsgpack',
+    'PoolForwardRequest',
+    'PoolForwardResponseJson',
+    'PoolForwardResponseMsgpack',
+    'Problem',
+    'TensorData',
   ]);
 });
 
 test('the conv endpoints document both encodings (JSON first), defaults and every error', () => {
   for (const path of ['/conv/forward', '/conv/backward']) {
     const op = doc.paths[path].post;
-    assert.deepEqual(Object.keys(op.requestBody.content), ['application/json', 'application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack']);
+    assert.deepEqual(Object.keys(op.requestBody.content), [
+      'application/json',
+      'application/msgpack',
+      'application/x-msgpack',
+      'application/vnd.msgpack',
+    ]);
     assert.deepEqual(Object.keys(op.responses['200'].content), ['application/json', 'application/msgpack']);
     assert.deepEqual(Object.keys(op.responses), ['200', ...ERROR_STATUSES.map(String)]);
-    for (const status of ERROR_STATUSES) assert.deepEqual(Object.keys(op.responses[status].content), ['application/problem+json'], `${path} ${status}`);
+    for (const status of ERROR_STATUSES)
+      assert.deepEqual(Object.keys(op.responses[status].content), ['application/problem+json'], `${path} ${status}`);
     assert.match(op.description, /No Accept \(or an empty one\), `\*\/\*` and `application\/\*` get msgpack/);
   }
   const forward = doc.components.schemas.ConvForwardRequest;
-  const defaults = Object.fromEntries(Object.entries(forward.properties).map(([k, v]) => [k, (v as { default?: unknown }).default]));
-  assert.deepEqual(defaults, { input: undefined, weight: undefined, bias: undefined, stride: 1, padding: 0, dilation: 1, groups: 1, padding_mode: 'zeros', layout: 'channels_first', encoding: 'array' });
+  const defaults = Object.fromEntries(
+    Object.entries(forward.properties).map(([k, v]) => [k, (v as { default?: unknown }).default]),
+  );
+  assert.deepEqual(defaults, {
+    input: undefined,
+    weight: undefined,
+    bias: undefined,
+    stride: 1,
+    padding: 0,
+    dilation: 1,
+    groups: 1,
+    padding_mode: 'zeros',
+    layout: 'channels_first',
+    encoding: 'array',
+  });
   assert.deepEqual(doc.components.schemas.ConvBackwardRequest.properties.grads.default, ['input', 'weight', 'bias']);
 });
 
@@ -100,8 +145,10 @@ test('every operation has request examples on each request media type and a 200 
     const op = doc.paths[path].post;
     const names = Object.keys(requestExamples(path));
     assert.ok(names.length > 0, path);
-    for (const media of Object.values(op.requestBody.content as Record<string, Json>)) assert.deepEqual(Object.keys(examplesOf(media)), names);
-    for (const media of ['application/json', 'application/msgpack']) assert.deepEqual(Object.keys(examplesOf(op.responses['200'].content[media])), names, `${path} 200 ${media}`);
+    for (const media of Object.values(op.requestBody.content as Record<string, Json>))
+      assert.deepEqual(Object.keys(examplesOf(media)), names);
+    for (const media of ['application/json', 'application/msgpack'])
+      assert.deepEqual(Object.keys(examplesOf(op.responses['200'].content[media])), names, `${path} 200 ${media}`);
   }
 });
 
@@ -133,7 +180,11 @@ describe('200 examples are the real answers to the request examples', () => {
     test(`${path}: JSON`, async () => {
       const ok = examplesOf(doc.paths[path].post.responses['200'].content['application/json']);
       for (const [name, e] of Object.entries(requestExamples(path))) {
-        const res = await request(convd.app.server).post(path).set('content-type', 'application/json').set('accept', 'application/json').send(JSON.stringify(e.value));
+        const res = await request(convd.app.server)
+          .post(path)
+          .set('content-type', 'application/json')
+          .set('accept', 'application/json')
+          .send(JSON.stringify(e.value));
         assert.equal(res.status, 200, res.text);
         assert.deepEqual(JSON.parse(res.text), ok[name].value, `${path} ${name}`);
       }
@@ -142,11 +193,18 @@ describe('200 examples are the real answers to the request examples', () => {
     test(`${path}: msgpack (each bin as the base64 of its bytes)`, async () => {
       const ok = examplesOf(doc.paths[path].post.responses['200'].content['application/msgpack']);
       for (const [name, e] of Object.entries(requestExamples(path))) {
-        const res = await request(convd.app.server).post(path).set('content-type', 'application/msgpack').send(Buffer.from(packBin.pack(e.value))).buffer(true).parse(rawBody);
+        const res = await request(convd.app.server)
+          .post(path)
+          .set('content-type', 'application/msgpack')
+          .send(Buffer.from(packBin.pack(e.value)))
+          .buffer(true)
+          .parse(rawBody);
         assert.equal(res.status, 200);
         assert.equal(res.headers['content-type'], 'application/msgpack');
         const decoded = unpackr.unpack(res.body as Buffer) as Record<string, Json>;
-        const view = Object.fromEntries(Object.entries(decoded).map(([k, t]) => [k, { ...t, data: Buffer.from(t.data).toString('base64') }]));
+        const view = Object.fromEntries(
+          Object.entries(decoded).map(([k, t]) => [k, { ...t, data: Buffer.from(t.data).toString('base64') }]),
+        );
         assert.deepEqual(view, ok[name].value, `${path} ${name}`);
       }
     });
@@ -162,7 +220,10 @@ function problemOf(res: Response | { status: number; headers: Record<string, str
 }
 
 const post = (app: ConvdApp, path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
-  request(app.app.server).post(path).set({ 'content-type': 'application/json', accept: 'application/json', ...headers }).send(body);
+  request(app.app.server)
+    .post(path)
+    .set({ 'content-type': 'application/json', accept: 'application/json', ...headers })
+    .send(body);
 
 /** Each operation's own problem examples: the change to its first request example that provokes each. */
 const OWN_TRIGGERS: Record<string, Record<string, (body: Json) => void>> = {
@@ -208,7 +269,10 @@ const OWN_TRIGGERS: Record<string, Record<string, (body: Json) => void>> = {
 };
 
 /** Sends raw bytes to a listening app and returns the answer, parsed enough to check a problem. */
-async function rawExchange(port: number, bytes: string): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+async function rawExchange(
+  port: number,
+  bytes: string,
+): Promise<{ status: number; headers: Record<string, string>; text: string }> {
   const socket = connect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
@@ -219,13 +283,21 @@ async function rawExchange(port: number, bytes: string): Promise<{ status: numbe
   const text = Buffer.concat(chunks).toString();
   const [head, body] = text.split('\r\n\r\n');
   const [statusLine, ...lines] = head.split('\r\n');
-  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  const headers = Object.fromEntries(
+    lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+  );
   return { status: Number(statusLine.split(' ')[1]), headers, text: body };
 }
 
 describe('problem examples are the real answers', () => {
   const covered = new Set<string>();
-  const check = (path: string, status: number, name: string, actual: Json, expected = problemExamples(path, status)[name]?.value) => {
+  const check = (
+    path: string,
+    status: number,
+    name: string,
+    actual: Json,
+    expected = problemExamples(path, status)[name]?.value,
+  ) => {
     assert.ok(expected, `${path} documents ${status} ${name}`);
     assert.deepEqual(actual, expected, `${path} ${status} ${name}`);
     covered.add(`${path} ${status} ${name}`);
@@ -252,9 +324,19 @@ describe('problem examples are the real answers', () => {
     for (const path of PATHS) {
       const json = JSON.stringify(firstRequest(path));
       check(path, 400, 'malformed-json', problemOf(await post(convd, path, '{"input": ')));
-      check(path, 400, 'json-sent-as-msgpack', problemOf(await post(convd, path, json, { 'content-type': 'application/msgpack' })));
+      check(
+        path,
+        400,
+        'json-sent-as-msgpack',
+        problemOf(await post(convd, path, json, { 'content-type': 'application/msgpack' })),
+      );
       check(path, 406, 'not-acceptable', problemOf(await post(convd, path, json, { accept: 'text/html' })));
-      check(path, 415, 'unsupported-media-type', problemOf(await post(convd, path, json, { 'content-type': 'text/plain' })));
+      check(
+        path,
+        415,
+        'unsupported-media-type',
+        problemOf(await post(convd, path, json, { 'content-type': 'text/plain' })),
+      );
     }
   });
 
@@ -264,10 +346,16 @@ describe('problem examples are the real answers', () => {
       await live.app.listen({ port: 0, host: '127.0.0.1' });
       const { port } = live.app.server.address() as AddressInfo;
       for (const path of PATHS) {
-        const bad = await rawExchange(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}`);
+        const bad = await rawExchange(
+          port,
+          `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}`,
+        );
         check(path, 400, 'malformed-request', problemOf(bad));
         // refused from Content-Length alone: the 100 MB never need to be sent
-        const big = await rawExchange(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 100000000\r\n\r\n{`);
+        const big = await rawExchange(
+          port,
+          `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 100000000\r\n\r\n{`,
+        );
         check(path, 413, 'body-too-large', problemOf(big));
       }
     } finally {
@@ -281,7 +369,10 @@ describe('problem examples are the real answers', () => {
     const socket = { destroyed: false, writable: true, write: (s: string) => (written += s), destroy: () => {} };
     clientErrorHandler(Object.assign(new Error('timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket as never);
     const [head, body] = written.split('\r\n\r\n');
-    assert.match(head, /^HTTP\/1\.1 408 Request Timeout\r\nContent-Type: application\/problem\+json; charset=utf-8\r\n/);
+    assert.match(
+      head,
+      /^HTTP\/1\.1 408 Request Timeout\r\nContent-Type: application\/problem\+json; charset=utf-8\r\n/,
+    );
     for (const path of PATHS) check(path, 408, 'request-timeout', JSON.parse(body));
   });
 
@@ -353,7 +444,11 @@ describe('problem examples are the real answers', () => {
   });
 
   test('every documented problem example was provoked', () => {
-    const documented = PATHS.flatMap((path) => ERROR_STATUSES.flatMap((status) => Object.keys(problemExamples(path, status)).map((name) => `${path} ${status} ${name}`)));
+    const documented = PATHS.flatMap((path) =>
+      ERROR_STATUSES.flatMap((status) =>
+        Object.keys(problemExamples(path, status)).map((name) => `${path} ${status} ${name}`),
+      ),
+    );
     assert.deepEqual([...covered].sort(), documented.sort());
     assert.ok(documented.length >= PATHS.length * Object.values(SHARED_PROBLEMS).flatMap(Object.keys).length);
   });
@@ -370,39 +465,89 @@ describe('the /docs page', () => {
   });
 
   // the interceptors run in the browser from their source text: rebuilt from it here, they must need nothing else
-  const requestInterceptor = new Function(`return ${docsRequestInterceptor.toString()}`)() as typeof docsRequestInterceptor;
-  const responseInterceptor = new Function(`return ${docsResponseInterceptor.toString()}`)() as typeof docsResponseInterceptor;
+  const requestInterceptor = new Function(
+    `return ${docsRequestInterceptor.toString()}`,
+  )() as typeof docsRequestInterceptor;
+  const responseInterceptor = new Function(
+    `return ${docsResponseInterceptor.toString()}`,
+  )() as typeof docsResponseInterceptor;
 
   test('the request interceptor asks for JSON instead of the wildcard, and leaves a chosen Accept alone', () => {
     assert.equal(requestInterceptor({ headers: { accept: '*/*' } }).headers!.accept, 'application/json');
     assert.deepEqual(requestInterceptor({ headers: {} }).headers, { accept: 'application/json' });
-    assert.deepEqual(requestInterceptor({ headers: { Accept: 'application/msgpack' } }).headers, { Accept: 'application/msgpack' });
+    assert.deepEqual(requestInterceptor({ headers: { Accept: 'application/msgpack' } }).headers, {
+      Accept: 'application/msgpack',
+    });
   });
 
   test('the request interceptor sends JSON typed under a msgpack Content-Type as msgpack, which the service computes', async () => {
     const example = firstRequest('/conv/forward');
-    const value = { ...example, extra: [-1, -200, -40000, -3e9, 255, 65535, 70000, 5e9, 0.25, null, true, false, 'é'.repeat(40), Array(20).fill(1)] };
-    const intercepted = requestInterceptor({ headers: { 'Content-Type': 'application/msgpack' }, body: JSON.stringify(value, null, 2) });
+    const value = {
+      ...example,
+      extra: [
+        -1,
+        -200,
+        -40000,
+        -3e9,
+        255,
+        65535,
+        70000,
+        5e9,
+        0.25,
+        null,
+        true,
+        false,
+        'é'.repeat(40),
+        Array(20).fill(1),
+      ],
+    };
+    const intercepted = requestInterceptor({
+      headers: { 'Content-Type': 'application/msgpack' },
+      body: JSON.stringify(value, null, 2),
+    });
     const body = intercepted.body as File;
     assert.ok(body instanceof File);
     assert.equal(body.name, 'request.msgpack');
     const bytes = Buffer.from(await body.arrayBuffer());
     assert.deepEqual(unpackr.unpack(bytes), value);
-    const forward = Buffer.from(await (requestInterceptor({ headers: { 'content-type': 'application/x-msgpack' }, body: JSON.stringify(example) }).body as File).arrayBuffer());
+    const forward = Buffer.from(
+      await (
+        requestInterceptor({ headers: { 'content-type': 'application/x-msgpack' }, body: JSON.stringify(example) })
+          .body as File
+      ).arrayBuffer(),
+    );
     const res = await post(convd, '/conv/forward', forward, { 'content-type': 'application/x-msgpack' });
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(JSON.parse(res.text), Object.values(examplesOf(doc.paths['/conv/forward'].post.responses['200'].content['application/json']))[0].value);
+    assert.deepEqual(
+      JSON.parse(res.text),
+      Object.values(examplesOf(doc.paths['/conv/forward'].post.responses['200'].content['application/json']))[0].value,
+    );
     // text that is not JSON goes as it is
-    assert.equal(requestInterceptor({ headers: { 'content-type': 'application/msgpack' }, body: '{"input": ' }).body, '{"input": ');
+    assert.equal(
+      requestInterceptor({ headers: { 'content-type': 'application/msgpack' }, body: '{"input": ' }).body,
+      '{"input": ',
+    );
   });
 
   test('the response interceptor shows a msgpack answer decoded, as the documented msgpack example', async () => {
     for (const path of PATHS) {
       const [name, e] = Object.entries(requestExamples(path))[0];
-      const res = await request(convd.app.server).post(path).set('content-type', 'application/json').send(JSON.stringify(e.value)).buffer(true).parse(rawBody);
-      const shown = await responseInterceptor({ headers: { 'content-type': 'application/msgpack' }, data: new Blob([Uint8Array.from(res.body as Buffer)]), text: '' });
+      const res = await request(convd.app.server)
+        .post(path)
+        .set('content-type', 'application/json')
+        .send(JSON.stringify(e.value))
+        .buffer(true)
+        .parse(rawBody);
+      const shown = await responseInterceptor({
+        headers: { 'content-type': 'application/msgpack' },
+        data: new Blob([Uint8Array.from(res.body as Buffer)]),
+        text: '',
+      });
       const [head, ...rest] = String(shown.text).split('\n');
-      assert.equal(head, `application/msgpack, ${(res.body as Buffer).length} bytes, decoded by this page (each bin shown as the base64 of its bytes):`);
+      assert.equal(
+        head,
+        `application/msgpack, ${(res.body as Buffer).length} bytes, decoded by this page (each bin shown as the base64 of its bytes):`,
+      );
       const documented = examplesOf(doc.paths[path].post.responses['200'].content['application/msgpack'])[name].value;
       assert.deepEqual(JSON.parse(rest.join('\n')), documented);
       assert.deepEqual(documented, msgpackView(OPERATIONS[path].examples.requests[name].response));

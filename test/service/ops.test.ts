@@ -27,7 +27,12 @@ test('starting until the pool is up: readyz and conv requests answer 503 with Re
     assert.equal(res.statusCode, 503);
     assert.equal(res.headers['retry-after'], '1');
     assert.match(res.json().detail, /starting/);
-    const conv = await convd.app.inject({ method: 'POST', url: '/conv/forward', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(exampleForward()) });
+    const conv = await convd.app.inject({
+      method: 'POST',
+      url: '/conv/forward',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(exampleForward()),
+    });
     assert.equal(conv.statusCode, 503);
   } finally {
     await convd.app.close();
@@ -41,7 +46,12 @@ test('draining on close: readyz and conv requests answer 503, healthz stays 200'
     const ready = await draining.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 503);
     assert.equal(ready.headers['content-type'], 'application/problem+json; charset=utf-8');
-    const conv = await draining.app.inject({ method: 'POST', url: '/conv/forward', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(exampleForward()) });
+    const conv = await draining.app.inject({
+      method: 'POST',
+      url: '/conv/forward',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(exampleForward()),
+    });
     assert.equal(conv.statusCode, 503);
     assert.equal(conv.headers['retry-after'], '1');
     assert.equal((await draining.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
@@ -52,12 +62,25 @@ test('draining on close: readyz and conv requests answer 503, healthz stays 200'
 });
 
 test('metrics: request durations by route and status, pool gauges, computed FLOPs and bytes', async () => {
-  await request(convd.app.server).post('/conv/forward').set('content-type', 'application/json').send(JSON.stringify(exampleForward())).expect(200);
+  await request(convd.app.server)
+    .post('/conv/forward')
+    .set('content-type', 'application/json')
+    .send(JSON.stringify(exampleForward()))
+    .expect(200);
   const res = await request(convd.app.server).get('/metrics').expect(200);
   assert.match(res.headers['content-type'], /^text\/plain/);
   const text = res.text;
-  assert.match(text, /convd_http_request_duration_seconds_count\{method="POST",route="\/conv\/forward",status="200"\} [1-9]/);
-  for (const name of ['convd_pool_queue_depth', 'convd_pool_active_tasks', 'convd_pool_threads 1', 'convd_pool_utilization_ratio', 'process_resident_memory_bytes']) {
+  assert.match(
+    text,
+    /convd_http_request_duration_seconds_count\{method="POST",route="\/conv\/forward",status="200"\} [1-9]/,
+  );
+  for (const name of [
+    'convd_pool_queue_depth',
+    'convd_pool_active_tasks',
+    'convd_pool_threads 1',
+    'convd_pool_utilization_ratio',
+    'process_resident_memory_bytes',
+  ]) {
     assert.ok(text.includes(name), name);
   }
   // 2 * 4 outputs * 4 products = 32 FLOPs, 4 float32 outputs = 16 bytes

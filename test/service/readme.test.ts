@@ -8,7 +8,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultBudgetBytes } from '../../src/admission/budget.js';
-import { formatDefault, loadConfig, SETTING_NAMES, SETTINGS, SETTINGS_END, SETTINGS_START, settingDefaults, settingsTable, type SettingName } from '../../src/config.js';
+import {
+  formatDefault,
+  loadConfig,
+  SETTING_NAMES,
+  SETTINGS,
+  SETTINGS_END,
+  SETTINGS_START,
+  settingDefaults,
+  settingsTable,
+  type SettingName,
+} from '../../src/config.js';
 
 /** The repository root (this file runs as dist/test/service/readme.test.js). */
 const root = new URL('../../../', import.meta.url);
@@ -19,7 +29,10 @@ const readme = read('README.md');
 function readmeTable(markdown: string): string {
   const start = markdown.indexOf(SETTINGS_START);
   const end = markdown.indexOf(SETTINGS_END);
-  assert.ok(start >= 0 && end > start, `README.md must hold the settings table between ${SETTINGS_START} and ${SETTINGS_END}`);
+  assert.ok(
+    start >= 0 && end > start,
+    `README.md must hold the settings table between ${SETTINGS_START} and ${SETTINGS_END}`,
+  );
   return markdown.slice(start + SETTINGS_START.length, end).trim();
 }
 
@@ -27,7 +40,10 @@ function readmeTable(markdown: string): string {
 function defaultCells(table: string): Map<string, string> {
   const cells = new Map<string, string>();
   for (const line of table.split('\n').slice(2)) {
-    const [variable, shown] = line.split('|').slice(1, 3).map((c) => c.trim());
+    const [variable, shown] = line
+      .split('|')
+      .slice(1, 3)
+      .map((c) => c.trim());
     cells.set(variable.replace(/`/g, ''), shown);
   }
   return cells;
@@ -55,7 +71,9 @@ test('README.md is at most 250 lines', () => {
 });
 
 test('README.md and docs/*.md link nothing outside the repository (no ../shared)', () => {
-  const docs = readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  const docs = readdirSync(new URL('docs/', root))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`);
   for (const file of ['README.md', ...docs]) {
     const text = read(file);
     assert.ok(!text.includes('../shared'), `${file} mentions ../shared`);
@@ -67,7 +85,8 @@ test('SETTINGS describes every variable of the schema, once', () => {
   const variables = SETTINGS.map((s) => s.variable);
   assert.deepEqual([...variables].sort(), [...SETTING_NAMES].sort());
   assert.equal(new Set(variables).size, variables.length);
-  for (const s of SETTINGS) assert.ok(!s.meaning.includes('|') && s.meaning.length > 0, `${s.variable}: a meaning without |`);
+  for (const s of SETTINGS)
+    assert.ok(!s.meaning.includes('|') && s.meaning.length > 0, `${s.variable}: a meaning without |`);
 });
 
 test('only the defaults that depend on the machine, or are absent, are shown in words', () => {
@@ -83,19 +102,27 @@ test('only the defaults that depend on the machine, or are absent, are shown in 
 test("README.md's settings table is the one src/config.ts renders (npm run docs:config rewrites it)", () => {
   const table = readmeTable(readme);
   assert.deepEqual(tableProblems(table, settingDefaults()), []);
-  assert.equal(table, settingsTable(), 'the table differs from settingsTable() in wording or order: run npm run docs:config');
+  assert.equal(
+    table,
+    settingsTable(),
+    'the table differs from settingsTable() in wording or order: run npm run docs:config',
+  );
 });
 
 test('a changed default, a missing or an unknown variable is caught', () => {
   const table = readmeTable(readme);
   const defaults = settingDefaults();
-  assert.deepEqual(tableProblems(table, { ...defaults, CONVD_MAX_QUEUE: 17 }), ['CONVD_MAX_QUEUE shows default `16`, the schema says `17`']);
+  assert.deepEqual(tableProblems(table, { ...defaults, CONVD_MAX_QUEUE: 17 }), [
+    'CONVD_MAX_QUEUE shows default `16`, the schema says `17`',
+  ]);
   assert.deepEqual(tableProblems(table, { ...defaults, CONVD_MAX_BODY_BYTES: 32 * 2 ** 20 }), [
     'CONVD_MAX_BODY_BYTES shows default `67108864` (64 MiB), the schema says `33554432` (32 MiB)',
   ]);
   const lines = table.split('\n');
   const withoutPort = lines.filter((l) => !l.startsWith('| `PORT`')).join('\n');
   assert.deepEqual(tableProblems(withoutPort, defaults), ['PORT is missing']);
-  assert.deepEqual(tableProblems(`${table}\n| \`CONVD_GONE\` | 1 | removed |`, defaults), ['CONVD_GONE is not a setting of src/config.ts']);
+  assert.deepEqual(tableProblems(`${table}\n| \`CONVD_GONE\` | 1 | removed |`, defaults), [
+    'CONVD_GONE is not a setting of src/config.ts',
+  ]);
   assert.notEqual(settingsTable({ ...defaults, CONVD_DEADLINE_MS: 30_000 }), table);
 });

@@ -30,7 +30,19 @@ function byUrl(): Map<string, string[]> {
 describe('405 Method Not Allowed with Allow, for every registered route', () => {
   test('the table holds every route, HEAD beside each GET', () => {
     const urls = byUrl();
-    for (const url of ['/', '/conv/forward', '/conv/backward', '/conv/transpose', '/pool/forward', '/pool/backward', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {
+    for (const url of [
+      '/',
+      '/conv/forward',
+      '/conv/backward',
+      '/conv/transpose',
+      '/pool/forward',
+      '/pool/backward',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/openapi.json',
+      '/docs',
+    ]) {
       assert.ok(urls.has(url), `${url} in ${[...urls.keys()].join(' ')}`);
     }
     for (const [url, methods] of urls) {
@@ -96,7 +108,12 @@ describe('405 Method Not Allowed with Allow, for every registered route', () => 
 
 describe('404 stays 404', () => {
   test('unknown paths, any method, without Allow', async () => {
-    for (const [method, url] of [['GET', '/conv/sideways'], ['POST', '/conv/forward/extra'], ['DELETE', '/nothing'], ['GET', '/docs/elsewhere']]) {
+    for (const [method, url] of [
+      ['GET', '/conv/sideways'],
+      ['POST', '/conv/forward/extra'],
+      ['DELETE', '/nothing'],
+      ['GET', '/docs/elsewhere'],
+    ]) {
       const res = await convd.app.inject({ method: method as 'GET', url });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       assert.equal(res.headers.allow, undefined);
@@ -130,18 +147,23 @@ describe('GET /', () => {
 
   test('its links resolve', async () => {
     const index = (await request(convd.app.server).get('/')).body;
-    for (const link of [index.openapi, index.health, index.ready, index.metrics]) await request(convd.app.server).get(link).expect(200);
+    for (const link of [index.openapi, index.health, index.ready, index.metrics])
+      await request(convd.app.server).get(link).expect(200);
     await request(convd.app.server).get(index.docs).redirects(1).expect(200);
   });
 
   test('endpoints: exactly the documented operations of the OpenAPI document, with their summaries', async () => {
     const index = (await request(convd.app.server).get('/')).body;
     const doc = JSON.parse((await request(convd.app.server).get('/openapi.json')).text);
-    const documented = Object.entries(doc.paths as Record<string, Record<string, { summary: string }>>).flatMap(([path, ops]) =>
-      Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, summary: op.summary })),
+    const documented = Object.entries(doc.paths as Record<string, Record<string, { summary: string }>>).flatMap(
+      ([path, ops]) =>
+        Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, summary: op.summary })),
     );
     const key = (e: { method: string; path: string }) => `${e.method} ${e.path}`;
-    assert.deepEqual([...index.endpoints].sort((a, b) => key(a).localeCompare(key(b))), documented.sort((a, b) => key(a).localeCompare(key(b))));
+    assert.deepEqual(
+      [...index.endpoints].sort((a, b) => key(a).localeCompare(key(b))),
+      documented.sort((a, b) => key(a).localeCompare(key(b))),
+    );
     assert.ok(index.endpoints.some((e: { path: string }) => e.path === '/conv/forward'));
   });
 

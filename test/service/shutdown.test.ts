@@ -17,7 +17,11 @@ test('close() drains: readiness goes 503 at once, the in-flight request still co
   const { pool, finished } = fakePool({ blockMs: 400 });
   const convd = await testApp({ pool });
   await convd.app.listen({ port: 0, host: '127.0.0.1' });
-  const inFlight = request(convd.app.server).post('/conv/forward').set('content-type', 'application/json').send(body).then((r) => r);
+  const inFlight = request(convd.app.server)
+    .post('/conv/forward')
+    .set('content-type', 'application/json')
+    .send(body)
+    .then((r) => r);
   await sleep(100);
   const closed = convd.app.close();
   await sleep(20);
@@ -42,7 +46,11 @@ test('the server process drains on SIGTERM and exits 0', async () => {
     const url = /Server listening at (http:\/\/[\d.:]+)/.exec(log)![1];
     assert.equal((await fetch(`${url}/readyz`)).status, 200);
     // a forward pass that takes a while on one thread: 2 * 64 * 64 * 96 * 96 * 9 * 2 ≈ 1.4 GFLOP
-    const input = { dtype: 'float32', shape: [2, 64, 96, 96], data: Buffer.alloc(2 * 64 * 96 * 96 * 4).toString('base64') };
+    const input = {
+      dtype: 'float32',
+      shape: [2, 64, 96, 96],
+      data: Buffer.alloc(2 * 64 * 96 * 96 * 4).toString('base64'),
+    };
     const weight = { dtype: 'float32', shape: [64, 64, 3, 3], data: Buffer.alloc(64 * 64 * 9 * 4).toString('base64') };
     const inFlight = fetch(`${url}/conv/forward`, {
       method: 'POST',

@@ -16,11 +16,18 @@ test('small tasks do not wait behind big ones; big ones do not use the small lan
     const task = { tensors: {} } as Task;
     const signal = new AbortController().signal;
     const big = [pool.run(task, signal, 1e9), pool.run(task, signal, 1e9)]; // one running, one queued
-    await assert.rejects(pool.run(task, signal, 1001), QueueFullError, 'a task over the small limit queues with the big ones');
+    await assert.rejects(
+      pool.run(task, signal, 1001),
+      QueueFullError,
+      'a task over the small limit queues with the big ones',
+    );
     const t0 = performance.now();
     await pool.run(task, signal, 1000);
     const waited = performance.now() - t0;
-    assert.ok(waited < 780, `the small task waited ${Math.round(waited)} ms: it queued behind the two big ones (800 ms)`);
+    assert.ok(
+      waited < 780,
+      `the small task waited ${Math.round(waited)} ms: it queued behind the two big ones (800 ms)`,
+    );
     await Promise.all(big);
     assert.equal(pool.stats().threads, 2);
   } finally {

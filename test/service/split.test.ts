@@ -35,14 +35,27 @@ after(async () => {
 function body(backward: boolean) {
   const rand = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
   const [n, c, h, w, co, k] = [5, 3, 7, 6, 4, 3];
-  const oh = h - k + 3, ow = w - k + 3; // padding 1, stride 1
+  const oh = h - k + 3,
+    ow = w - k + 3; // padding 1, stride 1
   return {
     input: tensor('float64', [n, c, h, w], rand(n * c * h * w)),
-    weight: tensor('float64', [co, c, k, k], rand(co * c * k * k).map((v) => v * 0.3)),
+    weight: tensor(
+      'float64',
+      [co, c, k, k],
+      rand(co * c * k * k).map((v) => v * 0.3),
+    ),
     bias: tensor('float64', [co], [0.1, -0.2, 0.3, -0.4]),
     padding: 1,
     padding_mode: 'circular',
-    ...(backward ? { grad_output: tensor('float64', [n, co, oh, ow], rand(n * co * oh * ow).map((v) => v * 2)) } : {}),
+    ...(backward
+      ? {
+          grad_output: tensor(
+            'float64',
+            [n, co, oh, ow],
+            rand(n * co * oh * ow).map((v) => v * 2),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -56,14 +69,30 @@ test('batchSlices: one range below the threshold or with one image, else near-eq
   const settings = { poolThreads: 2, splitMinFlops: 1000 };
   assert.deepEqual(batchSlices(8, 999, settings), [[0, 8]]);
   assert.deepEqual(batchSlices(1, 1e9, settings), [[0, 1]]);
-  assert.deepEqual(batchSlices(5, 1000, settings), [[0, 2], [2, 5]]);
-  assert.deepEqual(batchSlices(3, 1e9, { poolThreads: 4, splitMinFlops: 0 }), [[0, 1], [1, 2], [2, 3]]);
+  assert.deepEqual(batchSlices(5, 1000, settings), [
+    [0, 2],
+    [2, 5],
+  ]);
+  assert.deepEqual(batchSlices(3, 1e9, { poolThreads: 4, splitMinFlops: 0 }), [
+    [0, 1],
+    [1, 2],
+    [2, 3],
+  ]);
 });
 
 test('batchSlices: cut for the idle threads only; with fewer than two idle, one range', () => {
   const settings = { poolThreads: 4, splitMinFlops: 0 };
-  assert.deepEqual(batchSlices(8, 1e9, settings, 4), [[0, 2], [2, 4], [4, 6], [6, 8]]);
-  assert.deepEqual(batchSlices(8, 1e9, settings, 3), [[0, 2], [2, 5], [5, 8]]);
+  assert.deepEqual(batchSlices(8, 1e9, settings, 4), [
+    [0, 2],
+    [2, 4],
+    [4, 6],
+    [6, 8],
+  ]);
+  assert.deepEqual(batchSlices(8, 1e9, settings, 3), [
+    [0, 2],
+    [2, 5],
+    [5, 8],
+  ]);
   assert.deepEqual(batchSlices(8, 1e9, settings, 1), [[0, 8]]);
   assert.deepEqual(batchSlices(8, 1e9, settings, 0), [[0, 8]]);
 });
@@ -73,7 +102,10 @@ test('a request arriving while the pool is busy runs whole (one task), with the 
   const idleThreads = split.pool.idleThreads.bind(split.pool);
   split.pool.idleThreads = () => 1; // one of the two threads taken
   try {
-    const [a, b] = await Promise.all([post(split, '/conv/forward', body(false)), post(whole, '/conv/forward', body(false))]);
+    const [a, b] = await Promise.all([
+      post(split, '/conv/forward', body(false)),
+      post(whole, '/conv/forward', body(false)),
+    ]);
     assert.deepEqual(runs, [1], 'not split');
     assert.deepEqual(values(a.output), values(b.output));
   } finally {
@@ -83,7 +115,10 @@ test('a request arriving while the pool is busy runs whole (one task), with the 
 
 test('a split forward answers exactly what one thread does', async () => {
   runs.length = 0;
-  const [a, b] = await Promise.all([post(split, '/conv/forward', body(false)), post(whole, '/conv/forward', body(false))]);
+  const [a, b] = await Promise.all([
+    post(split, '/conv/forward', body(false)),
+    post(whole, '/conv/forward', body(false)),
+  ]);
   assert.deepEqual(runs, [2], 'the 5 images ran as two slices');
   assert.deepEqual(a.output.shape, b.output.shape);
   assert.deepEqual(values(a.output), values(b.output));
@@ -91,14 +126,19 @@ test('a split forward answers exactly what one thread does', async () => {
 
 test('a split backward: grad_input exact, grad_weight and grad_bias equal to rounding', async () => {
   runs.length = 0;
-  const [a, b] = await Promise.all([post(split, '/conv/backward', body(true)), post(whole, '/conv/backward', body(true))]);
+  const [a, b] = await Promise.all([
+    post(split, '/conv/backward', body(true)),
+    post(whole, '/conv/backward', body(true)),
+  ]);
   assert.deepEqual(runs, [2], 'the 5 images ran as two slices');
   assert.deepEqual(values(a.grad_input), values(b.grad_input));
   for (const name of ['grad_weight', 'grad_bias']) {
     const got = values(a[name]);
     const want = values(b[name]);
     assert.equal(got.length, want.length);
-    got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-12 * (1 + Math.abs(want[i])), `${name}[${i}]: ${v} vs ${want[i]}`));
+    got.forEach((v, i) =>
+      assert.ok(Math.abs(v - want[i]) <= 1e-12 * (1 + Math.abs(want[i])), `${name}[${i}]: ${v} vs ${want[i]}`),
+    );
   }
 });
 
@@ -108,7 +148,11 @@ test('the slices of a request are admitted together or not at all', async () => 
   try {
     const task = { tensors: {} } as Task;
     const running = pool.run(task, new AbortController().signal);
-    await assert.rejects(pool.runAll([task, task], new AbortController().signal), QueueFullError, 'two slices do not fit the one free thread');
+    await assert.rejects(
+      pool.runAll([task, task], new AbortController().signal),
+      QueueFullError,
+      'two slices do not fit the one free thread',
+    );
     assert.equal(pool.stats().active + pool.stats().queued, 1, 'the refused request left nothing admitted');
     await running;
     await pool.runAll([task, task], new AbortController().signal);
@@ -121,9 +165,25 @@ test('the slices of a request are admitted together or not at all', async () => 
 test('runSplit runs any operation whose kernels take a batch range: pooling and conv_transpose split answer what one thread does', async () => {
   const rand = (n: number) => Array.from({ length: n }, (_, i) => Math.cos(i * 7.31) * 0.5);
   const requests: Record<string, Record<string, unknown>> = {
-    '/pool/forward': { input: tensor('float64', [5, 3, 6, 6], rand(540)), mode: 'max', kernel_size: 3, stride: 2, padding: 1 },
-    '/pool/backward': { input: tensor('float64', [5, 3, 6, 6], rand(540)), mode: 'avg', kernel_size: 2, grad_output: tensor('float64', [5, 3, 3, 3], rand(135)) },
-    '/conv/transpose': { input: tensor('float64', [5, 4, 3, 3], rand(180)), weight: tensor('float64', [4, 2, 3, 3], rand(72)), bias: tensor('float64', [2], [0.5, -1]), stride: 2 },
+    '/pool/forward': {
+      input: tensor('float64', [5, 3, 6, 6], rand(540)),
+      mode: 'max',
+      kernel_size: 3,
+      stride: 2,
+      padding: 1,
+    },
+    '/pool/backward': {
+      input: tensor('float64', [5, 3, 6, 6], rand(540)),
+      mode: 'avg',
+      kernel_size: 2,
+      grad_output: tensor('float64', [5, 3, 3, 3], rand(135)),
+    },
+    '/conv/transpose': {
+      input: tensor('float64', [5, 4, 3, 3], rand(180)),
+      weight: tensor('float64', [4, 2, 3, 3], rand(72)),
+      bias: tensor('float64', [2], [0.5, -1]),
+      stride: 2,
+    },
   };
   const pool = split.pool;
   for (const [path, payload] of Object.entries(requests)) {
@@ -134,7 +194,15 @@ test('runSplit runs any operation whose kernels take a batch range: pooling and 
     // the same task with its tensors shared, cut in two ranges
     const task = prepared().task;
     task.tensors = Object.fromEntries(Object.entries(task.tensors).map(([k, b]) => [k, sharedCopy(b)]));
-    const parts = await runSplit(pool, task, [[0, 2], [2, 5]], new AbortController().signal);
+    const parts = await runSplit(
+      pool,
+      task,
+      [
+        [0, 2],
+        [2, 5],
+      ],
+      new AbortController().signal,
+    );
     assert.deepEqual(Object.keys(parts), Object.keys(whole), path);
     for (const name of Object.keys(whole) as (keyof typeof whole)[]) {
       assert.deepEqual([...new Float64Array(parts[name]!)], [...new Float64Array(whole[name]!)], `${path} ${name}`);

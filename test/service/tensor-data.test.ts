@@ -45,7 +45,11 @@ test('lengths are checked against shape and dtype in every form, naming the numb
 });
 
 test('JSON arrays and base64 decode, non-finite strings included', () => {
-  assert.deepEqual(Array.from(decodeTensorData({ dtype: 'float64', shape, data: ['NaN', 'Infinity', '-Infinity'] })), [NaN, Infinity, -Infinity]);
+  assert.deepEqual(Array.from(decodeTensorData({ dtype: 'float64', shape, data: ['NaN', 'Infinity', '-Infinity'] })), [
+    NaN,
+    Infinity,
+    -Infinity,
+  ]);
   const b64 = Buffer.from(Float32Array.of(0.5, 0.25, -8).buffer).toString('base64');
   assert.deepEqual(Array.from(decodeTensorData({ dtype: 'float32', shape, data: b64 })), [0.5, 0.25, -8]);
 });

@@ -45,11 +45,14 @@ export function boundaryViolations(imports: Map<string, string[]>): string[] {
       const relative = spec.startsWith('.');
       const target = relative ? resolve(file, spec) : spec;
       if (under(file, LEAF)) {
-        if (relative ? !under(target, LEAF) : !spec.startsWith('node:')) out.push(`${file} imports ${spec}: the shared leaf imports only itself and node: built-ins`);
+        if (relative ? !under(target, LEAF) : !spec.startsWith('node:'))
+          out.push(`${file} imports ${spec}: the shared leaf imports only itself and node: built-ins`);
       } else if (under(file, 'workers/')) {
-        if (relative && !under(target, 'workers/') && !under(target, LEAF)) out.push(`${file} imports ${spec}: workers/ imports of src/ only src/shared/`);
+        if (relative && !under(target, 'workers/') && !under(target, LEAF))
+          out.push(`${file} imports ${spec}: workers/ imports of src/ only src/shared/`);
       } else if (under(file, 'src/')) {
-        if (relative && under(target, 'workers/')) out.push(`${file} imports ${spec}: src/ reaches workers/ only through the worker file's URL`);
+        if (relative && under(target, 'workers/'))
+          out.push(`${file} imports ${spec}: src/ reaches workers/ only through the worker file's URL`);
       }
     }
   }
@@ -58,7 +61,9 @@ export function boundaryViolations(imports: Map<string, string[]>): string[] {
 
 /** Every cycle of relative imports in `imports`, each as its files in order. */
 function cycles(imports: Map<string, string[]>): string[][] {
-  const edges = new Map([...imports].map(([file, specs]) => [file, specs.filter((s) => s.startsWith('.')).map((s) => resolve(file, s))]));
+  const edges = new Map(
+    [...imports].map(([file, specs]) => [file, specs.filter((s) => s.startsWith('.')).map((s) => resolve(file, s))]),
+  );
   const found: string[][] = [];
   const state = new Map<string, 'open' | 'done'>();
   const stack: string[] = [];
@@ -76,7 +81,9 @@ function cycles(imports: Map<string, string[]>): string[][] {
   return found;
 }
 
-const IMPORTS = new Map([...sources('src'), ...sources('workers')].map((f) => [f, specifiers(readFileSync(path.join(ROOT, f), 'utf8'))]));
+const IMPORTS = new Map(
+  [...sources('src'), ...sources('workers')].map((f) => [f, specifiers(readFileSync(path.join(ROOT, f), 'utf8'))]),
+);
 
 test('src/shared/ imports only itself and node: built-ins; workers/ imports of src/ only src/shared/; src/ imports nothing of workers/', () => {
   assert.ok(IMPORTS.size > 40 && [...IMPORTS.keys()].some((f) => under(f, LEAF)), 'the sources were found');
@@ -91,10 +98,18 @@ test('the boundary check catches each kind of crossing', () => {
   ]);
   assert.deepEqual(
     boundaryViolations(bad).map((v) => v.split(':')[0]),
-    ['workers/kernels/conv.ts imports ../../src/limits.js', 'src/shared/task.ts imports ../worker-pool.js', 'src/shared/task.ts imports zod', 'src/metrics.ts imports ../workers/engines/index.js'],
+    [
+      'workers/kernels/conv.ts imports ../../src/limits.js',
+      'src/shared/task.ts imports ../worker-pool.js',
+      'src/shared/task.ts imports zod',
+      'src/metrics.ts imports ../workers/engines/index.js',
+    ],
   );
 });
 
 test('no import cycle in src/ or workers/', () => {
-  assert.deepEqual(cycles(IMPORTS).map((c) => c.join(' -> ')), []);
+  assert.deepEqual(
+    cycles(IMPORTS).map((c) => c.join(' -> ')),
+    [],
+  );
 });

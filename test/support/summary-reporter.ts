@@ -34,7 +34,9 @@ export default async function* summaryReporter(source: AsyncIterable<TestEvent>)
       failures.push({
         name: [...open.slice(0, data.nesting), data.name].join(' > '),
         where: data.file ? `${path.relative(process.cwd(), data.file)}:${data.line ?? 0}` : '(no file)',
-        message: String(cause?.message ?? 'failed').split('\n')[0].slice(0, 200),
+        message: String(cause?.message ?? 'failed')
+          .split('\n')[0]
+          .slice(0, 200),
       });
     }
   }

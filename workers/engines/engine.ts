@@ -52,7 +52,17 @@ export interface KernelEngine {
   /** Whether the kernels can read `data` in place; otherwise it must be staged into a buffer. */
   reads(data: Real): boolean;
   /** C[i, j] = (accumulate ? C[i, j] : 0) + sum_l A[i, l] B[l, j], C = c[cOffset + i * ldc + j]. */
-  gemm(m: number, n: number, k: number, a: MatrixView, b: MatrixView, c: Real, cOffset: number, ldc: number, accumulate: boolean): void;
+  gemm(
+    m: number,
+    n: number,
+    k: number,
+    a: MatrixView,
+    b: MatrixView,
+    c: Real,
+    cOffset: number,
+    ldc: number,
+    accumulate: boolean,
+  ): void;
   /** The im2col / col2im of `dims`, with whatever the engine derives from them computed once (kernels/plan.ts asks). */
   im2colFor(dims: ConvDims): Im2col;
   /** Direct correlation of one channel on dense volumes in the engine's buffers. */

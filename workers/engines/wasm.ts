@@ -23,10 +23,19 @@ interface SgemmExports {
   WORK_BYTES: WebAssembly.Global;
   heapBase(): number;
   sgemm(
-    m: number, n: number, k: number,
-    a: number, aRs: number, aCs: number,
-    b: number, bRs: number, bCs: number,
-    c: number, ldc: number, accumulate: boolean, work: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    aRs: number,
+    aCs: number,
+    b: number,
+    bRs: number,
+    bCs: number,
+    c: number,
+    ldc: number,
+    accumulate: boolean,
+    work: number,
   ): void;
   dgemm: SgemmExports['sgemm'];
   PLAN_FIELDS: WebAssembly.Global;
@@ -57,7 +66,11 @@ const BUILDS: Record<WasmBuild, { file: URL; isa: string }> = {
  * on the same buffers). Element offsets always fit: they index this module's memory.
  */
 function int32Coordinates(p: ConvDims): boolean {
-  return [0, 1, 2].every((i) => (p.outExt[i] - 1) * p.stride[i] + (p.kExt[i] - 1) * p.dilation[i] + p.padBefore[i] + p.inExt[i] + p.stride[i] <= 0x7fffffff);
+  return [0, 1, 2].every(
+    (i) =>
+      (p.outExt[i] - 1) * p.stride[i] + (p.kExt[i] - 1) * p.dilation[i] + p.padBefore[i] + p.inExt[i] + p.stride[i] <=
+      0x7fffffff,
+  );
 }
 
 /**
@@ -187,10 +200,19 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
     gemm(m, n, k, a: MatrixView, b: MatrixView, c, cOffset, ldc, accumulate) {
       if (m === 0 || n === 0) return;
       gemmKernel(
-        m, n, k,
-        address(a.data, a.offset), a.rowStride, a.colStride,
-        address(b.data, b.offset), b.rowStride, b.colStride,
-        address(c, cOffset), ldc, accumulate, work,
+        m,
+        n,
+        k,
+        address(a.data, a.offset),
+        a.rowStride,
+        a.colStride,
+        address(b.data, b.offset),
+        b.rowStride,
+        b.colStride,
+        address(c, cOffset),
+        ldc,
+        accumulate,
+        work,
       );
     },
     im2colFor(p): Im2col {
@@ -202,16 +224,39 @@ function load(build: WasmBuild, dtype: DType): KernelEngine | null {
       }
       const record = planRecord(p);
       return {
-        gather: (x, image, group, p0, p1, cols) => im2colKernel(planned(record), address(x, image), group, p0, p1, address(cols.data, cols.offset), cols.rowStride),
-        scatter: (dcols, image, group, p0, p1, dx) => col2imKernel(planned(record), address(dcols.data, dcols.offset), dcols.rowStride, group, p0, p1, address(dx, image)),
+        gather: (x, image, group, p0, p1, cols) =>
+          im2colKernel(
+            planned(record),
+            address(x, image),
+            group,
+            p0,
+            p1,
+            address(cols.data, cols.offset),
+            cols.rowStride,
+          ),
+        scatter: (dcols, image, group, p0, p1, dx) =>
+          col2imKernel(
+            planned(record),
+            address(dcols.data, dcols.offset),
+            dcols.rowStride,
+            group,
+            p0,
+            p1,
+            address(dx, image),
+          ),
       };
     },
     direct: {
-      padZeros: (src, srcAt, xp, inExt, padBefore, d) => exports.padZeros(address(src, srcAt), address(xp, 0), ...inExt, ...d.span, ...padBefore),
-      unpadZeros: (xp, dst, dstAt, inExt, padBefore, d) => exports.unpadZeros(address(xp, 0), address(dst, dstAt), ...inExt, ...d.span, ...padBefore),
-      forward: (xp, wk, bias, out, outAt, d) => exports.directForward(address(xp, 0), address(wk, 0), bias, address(out, outAt), ...dims(d)),
-      gradInput: (dy, dyAt, wk, dxp, d) => exports.directGradInput(address(dy, dyAt), address(wk, 0), address(dxp, 0), ...dims(d)),
-      gradWeight: (dy, dyAt, xp, dwk, dwkAt, d) => exports.directGradWeight(address(dy, dyAt), address(xp, 0), address(dwk, dwkAt), ...dims(d)),
+      padZeros: (src, srcAt, xp, inExt, padBefore, d) =>
+        exports.padZeros(address(src, srcAt), address(xp, 0), ...inExt, ...d.span, ...padBefore),
+      unpadZeros: (xp, dst, dstAt, inExt, padBefore, d) =>
+        exports.unpadZeros(address(xp, 0), address(dst, dstAt), ...inExt, ...d.span, ...padBefore),
+      forward: (xp, wk, bias, out, outAt, d) =>
+        exports.directForward(address(xp, 0), address(wk, 0), bias, address(out, outAt), ...dims(d)),
+      gradInput: (dy, dyAt, wk, dxp, d) =>
+        exports.directGradInput(address(dy, dyAt), address(wk, 0), address(dxp, 0), ...dims(d)),
+      gradWeight: (dy, dyAt, xp, dwk, dwkAt, d) =>
+        exports.directGradWeight(address(dy, dyAt), address(xp, 0), address(dwk, dwkAt), ...dims(d)),
     },
   };
   // float64: the depthwise kernels have no WebAssembly twin; the TypeScript loops run on the same buffers.

@@ -57,7 +57,12 @@ function imageColumns(data: Real, tile: Tile, n: number): MatrixView {
 /** Pointwise columns of the image at offset `image` of x, group, from position p0: [C_in/groups × positions]. */
 function pointwiseColumns(p: ConvPlan, x: Real, image: number, group: number, p0: number): MatrixView {
   // The flattened spatial position stride is the W stride: 1 channels_first, C channels_last.
-  return { data: x, offset: image + group * p.cinG * p.xC + p0 * p.xSpatial[2], rowStride: p.xC, colStride: p.xSpatial[2] };
+  return {
+    data: x,
+    offset: image + group * p.cinG * p.xC + p0 * p.xSpatial[2],
+    rowStride: p.xC,
+    colStride: p.xSpatial[2],
+  };
 }
 
 const dense = (data: Real, cols: number): MatrixView => ({ data, offset: 0, rowStride: cols, colStride: 1 });
@@ -66,7 +71,8 @@ const transposed = (m: MatrixView): MatrixView => ({ ...m, rowStride: m.colStrid
 /** The tile's im2col columns [K × width] of group `group`, gathered into `cols` (or read in place for a pointwise conv). */
 function columns(p: ConvPlan, xs: Images, group: number, tile: Tile, cols: Real): MatrixView {
   if (p.algorithm === 'pointwise') return pointwiseColumns(p, xs.data, xs.at, group, tile.p0);
-  for (let n = tile.n0; n < tile.n1; n++) p.im2col.gather(xs.data, xs.at + (n - tile.n0) * p.xN, group, tile.p0, tile.p1, imageColumns(cols, tile, n));
+  for (let n = tile.n0; n < tile.n1; n++)
+    p.im2col.gather(xs.data, xs.at + (n - tile.n0) * p.xN, group, tile.p0, tile.p1, imageColumns(cols, tile, n));
   return dense(cols, tile.width);
 }
 
@@ -77,7 +83,15 @@ function outputGradTile(p: ConvPlan, dy: Real, group: number, tile: Tile, stagin
     const from = outputMatrix(p, dy, n, group, tile.p0);
     const to = imageColumns(staging, tile, n);
     for (let co = 0; co < p.coutG; co++) {
-      copyStrided(dy, from.offset + co * from.rowStride, from.colStride, staging, to.offset + co * to.rowStride, 1, tile.p1 - tile.p0);
+      copyStrided(
+        dy,
+        from.offset + co * from.rowStride,
+        from.colStride,
+        staging,
+        to.offset + co * to.rowStride,
+        1,
+        tile.p1 - tile.p0,
+      );
     }
   }
   return dense(staging, tile.width);
@@ -88,7 +102,15 @@ function outputGradTile(p: ConvPlan, dy: Real, group: number, tile: Tile, stagin
  * `batch` range only those images of y are written (the threads of a split request each
  * compute a disjoint range of one shared output).
  */
-export function convForward(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine = engineFor(g.dtype), batch?: BatchRange): void {
+export function convForward(
+  g: ConvGeometry,
+  x: Real,
+  w: Real,
+  bias: Real | null,
+  y: Real,
+  engine = engineFor(g.dtype),
+  batch?: BatchRange,
+): void {
   const p = planConv(g, engine, batch);
   if (p.algorithm === 'depthwise') depthwiseForward(p, x, w, bias, y);
   else gemmForward(p, x, w, bias, y);
@@ -110,7 +132,16 @@ function gemmForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real):
           const to = outputMatrix(p, y, n, group, tile.p0);
           for (let co = 0; co < p.coutG; co++) {
             const b = bias ? bias[group * p.coutG + co] : 0;
-            copyStrided(buf.acc, from.offset + co * from.rowStride, 1, y, to.offset + co * to.rowStride, to.colStride, tile.p1 - tile.p0, b);
+            copyStrided(
+              buf.acc,
+              from.offset + co * from.rowStride,
+              1,
+              y,
+              to.offset + co * to.rowStride,
+              to.colStride,
+              tile.p1 - tile.p0,
+              b,
+            );
           }
         }
       }
@@ -125,7 +156,15 @@ function gemmForward(p: ConvPlan, x: Real, w: Real, bias: Real | null, y: Real):
  * those images contribute: grad_input is written for them alone, and grad_weight / grad_bias
  * are that range's partial sums (a split request adds the partials of its threads).
  */
-export function convBackward(g: ConvGeometry, x: Real, w: Real, dy: Real, grads: ConvGrads, engine = engineFor(g.dtype), batch?: BatchRange): void {
+export function convBackward(
+  g: ConvGeometry,
+  x: Real,
+  w: Real,
+  dy: Real,
+  grads: ConvGrads,
+  engine = engineFor(g.dtype),
+  batch?: BatchRange,
+): void {
   const p = planConv(g, engine, batch);
   const depthwise = p.algorithm === 'depthwise';
   if (grads.bias) gradBias(p, dy, grads.bias);
@@ -164,7 +203,8 @@ function gradWeight(p: ConvPlan, x: Real, dy: Real, dw: Real): void {
       for (const tile of tilesOf(p, t, block)) {
         const cols = columns(p, xs, group, tile, buf.cols);
         const dyTile = outputGradTile(p, dy, group, tile, buf.dy);
-        if (transposedResult) engine.gemm(p.K, p.coutG, tile.width, cols, transposed(dyTile), buf.acc, group * p.coutG, coutAll, true);
+        if (transposedResult)
+          engine.gemm(p.K, p.coutG, tile.width, cols, transposed(dyTile), buf.acc, group * p.coutG, coutAll, true);
         else engine.gemm(p.coutG, p.K, tile.width, dyTile, transposed(cols), buf.acc, group * p.coutG * p.K, p.K, true);
       }
     }
@@ -186,8 +226,26 @@ function gradInput(p: ConvPlan, w: Real, dy: Real, dx: Real): void {
     for (let group = 0; group < p.groups; group++) {
       const wgT = weightMatrixT(p, wr, group);
       for (const tile of tilesOf(p, t, block)) {
-        engine.gemm(p.K, tile.width, p.coutG, wgT, outputGradTile(p, dy, group, tile, buf.dy), buf.dcols, 0, tile.width, false);
-        for (let n = n0; n < n1; n++) p.im2col.scatter(imageColumns(buf.dcols, tile, n), dxs.at + (n - n0) * p.xN, group, tile.p0, tile.p1, dxs.data);
+        engine.gemm(
+          p.K,
+          tile.width,
+          p.coutG,
+          wgT,
+          outputGradTile(p, dy, group, tile, buf.dy),
+          buf.dcols,
+          0,
+          tile.width,
+          false,
+        );
+        for (let n = n0; n < n1; n++)
+          p.im2col.scatter(
+            imageColumns(buf.dcols, tile, n),
+            dxs.at + (n - n0) * p.xN,
+            group,
+            tile.p0,
+            tile.p1,
+            dxs.data,
+          );
       }
     }
     writeBack(dxs, dx, block, p.xN);

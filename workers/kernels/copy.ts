@@ -8,9 +8,14 @@ import type { Real } from '../../src/shared/tensor.js';
  * between arrays of one element type with nothing to add are a single memcpy.
  */
 export function copyStrided(
-  src: Real, srcAt: number, srcStride: number,
-  dst: Real, dstAt: number, dstStride: number,
-  count: number, add = 0,
+  src: Real,
+  srcAt: number,
+  srcStride: number,
+  dst: Real,
+  dstAt: number,
+  dstStride: number,
+  count: number,
+  add = 0,
 ): void {
   if (srcStride === 1 && dstStride === 1 && add === 0 && Object.getPrototypeOf(src) === Object.getPrototypeOf(dst)) {
     dst.set(src.subarray(srcAt, srcAt + count), dstAt);

@@ -20,7 +20,12 @@ import { densePlanes, volume, type ConvPlan } from './plan.js';
 import { imagesOf, writeBack, type Images } from './staging.js';
 
 /** Calls visit(line, at) for each W line of the padded volume of the channel at `channel` of `x`. */
-function forEachPaddedLine(p: ConvDims, d: DirectDims, channel: number, visit: (line: Line | null, at: number) => void): void {
+function forEachPaddedLine(
+  p: ConvDims,
+  d: DirectDims,
+  channel: number,
+  visit: (line: Line | null, at: number) => void,
+): void {
   const [spanD, spanH, spanW] = d.span;
   const [inD, inH, inW] = p.inExt;
   const [padD, padH, padW] = p.padBefore;
@@ -31,7 +36,19 @@ function forEachPaddedLine(p: ConvDims, d: DirectDims, channel: number, visit: (
       const sh = sourceIndex(b - padH, inH, p.paddingMode);
       const at = (a * spanH + b) * spanW;
       if (sd < 0 || sh < 0) visit(null, at);
-      else visit({ lineBase: channel + sd * xD + sh * xH, w0: -padW, step: 1, count: spanW, extent: inW, stride: xW, mode: p.paddingMode }, at);
+      else
+        visit(
+          {
+            lineBase: channel + sd * xD + sh * xH,
+            w0: -padW,
+            step: 1,
+            count: spanW,
+            extent: inW,
+            stride: xW,
+            mode: p.paddingMode,
+          },
+          at,
+        );
     }
   }
 }
@@ -46,7 +63,9 @@ function stagePadded(p: ConvDims, d: DirectDims, xs: Images, c: number, xp: Real
   if (zerosDense(p)) {
     engine.direct.padZeros(xs.data, channel, xp, p.inExt, p.padBefore, d);
   } else {
-    forEachPaddedLine(p, d, channel, (line, at) => (line ? gatherLine(xs.data, line, xp, at) : xp.fill(0, at, at + d.span[2])));
+    forEachPaddedLine(p, d, channel, (line, at) =>
+      line ? gatherLine(xs.data, line, xp, at) : xp.fill(0, at, at + d.span[2]),
+    );
   }
 }
 

@@ -28,9 +28,23 @@ export interface DirectKernels {
    * the staging of zeros padding, one copy per row (other padding modes are staged line by
    * line, depthwise.ts).
    */
-  padZeros(src: Real, srcAt: number, xp: Real, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
+  padZeros(
+    src: Real,
+    srcAt: number,
+    xp: Real,
+    inExt: readonly number[],
+    padBefore: readonly number[],
+    d: DirectDims,
+  ): void;
   /** The plane at dst[dstAt..] += the input-sized interior of xp: the adjoint of padZeros. */
-  unpadZeros(xp: Real, dst: Real, dstAt: number, inExt: readonly number[], padBefore: readonly number[], d: DirectDims): void;
+  unpadZeros(
+    xp: Real,
+    dst: Real,
+    dstAt: number,
+    inExt: readonly number[],
+    padBefore: readonly number[],
+    d: DirectDims,
+  ): void;
   forward(xp: Real, wk: Real, bias: number, out: Real, outAt: number, d: DirectDims): void;
   gradInput(dy: Real, dyAt: number, wk: Real, dxp: Real, d: DirectDims): void;
   gradWeight(dy: Real, dyAt: number, xp: Real, dwk: Real, dwkAt: number, d: DirectDims): void;

@@ -148,28 +148,85 @@ function microKernel(
   ldc: number,
   accumulate: boolean,
 ): void {
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
-  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  let c00 = 0,
+    c01 = 0,
+    c02 = 0,
+    c03 = 0;
+  let c10 = 0,
+    c11 = 0,
+    c12 = 0,
+    c13 = 0;
+  let c20 = 0,
+    c21 = 0,
+    c22 = 0,
+    c23 = 0;
+  let c30 = 0,
+    c31 = 0,
+    c32 = 0,
+    c33 = 0;
   for (let l = 0; l < kc; l++, ai += MR, bi += NR) {
-    const a0 = ap[ai], a1 = ap[ai + 1], a2 = ap[ai + 2], a3 = ap[ai + 3];
-    const b0 = bp[bi], b1 = bp[bi + 1], b2 = bp[bi + 2], b3 = bp[bi + 3];
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    const a0 = ap[ai],
+      a1 = ap[ai + 1],
+      a2 = ap[ai + 2],
+      a3 = ap[ai + 3];
+    const b0 = bp[bi],
+      b1 = bp[bi + 1],
+      b2 = bp[bi + 2],
+      b3 = bp[bi + 3];
+    c00 += a0 * b0;
+    c01 += a0 * b1;
+    c02 += a0 * b2;
+    c03 += a0 * b3;
+    c10 += a1 * b0;
+    c11 += a1 * b1;
+    c12 += a1 * b2;
+    c13 += a1 * b3;
+    c20 += a2 * b0;
+    c21 += a2 * b1;
+    c22 += a2 * b2;
+    c23 += a2 * b3;
+    c30 += a3 * b0;
+    c31 += a3 * b1;
+    c32 += a3 * b2;
+    c33 += a3 * b3;
   }
-  const r0 = cIndex, r1 = r0 + ldc, r2 = r1 + ldc, r3 = r2 + ldc;
+  const r0 = cIndex,
+    r1 = r0 + ldc,
+    r2 = r1 + ldc,
+    r3 = r2 + ldc;
   if (accumulate) {
-    c[r0] += c00; c[r0 + 1] += c01; c[r0 + 2] += c02; c[r0 + 3] += c03;
-    c[r1] += c10; c[r1 + 1] += c11; c[r1 + 2] += c12; c[r1 + 3] += c13;
-    c[r2] += c20; c[r2 + 1] += c21; c[r2 + 2] += c22; c[r2 + 3] += c23;
-    c[r3] += c30; c[r3 + 1] += c31; c[r3 + 2] += c32; c[r3 + 3] += c33;
+    c[r0] += c00;
+    c[r0 + 1] += c01;
+    c[r0 + 2] += c02;
+    c[r0 + 3] += c03;
+    c[r1] += c10;
+    c[r1 + 1] += c11;
+    c[r1 + 2] += c12;
+    c[r1 + 3] += c13;
+    c[r2] += c20;
+    c[r2 + 1] += c21;
+    c[r2 + 2] += c22;
+    c[r2 + 3] += c23;
+    c[r3] += c30;
+    c[r3 + 1] += c31;
+    c[r3 + 2] += c32;
+    c[r3 + 3] += c33;
   } else {
-    c[r0] = c00; c[r0 + 1] = c01; c[r0 + 2] = c02; c[r0 + 3] = c03;
-    c[r1] = c10; c[r1 + 1] = c11; c[r1 + 2] = c12; c[r1 + 3] = c13;
-    c[r2] = c20; c[r2 + 1] = c21; c[r2 + 2] = c22; c[r2 + 3] = c23;
-    c[r3] = c30; c[r3 + 1] = c31; c[r3 + 2] = c32; c[r3 + 3] = c33;
+    c[r0] = c00;
+    c[r0 + 1] = c01;
+    c[r0 + 2] = c02;
+    c[r0 + 3] = c03;
+    c[r1] = c10;
+    c[r1 + 1] = c11;
+    c[r1 + 2] = c12;
+    c[r1 + 3] = c13;
+    c[r2] = c20;
+    c[r2 + 1] = c21;
+    c[r2 + 2] = c22;
+    c[r2 + 3] = c23;
+    c[r3] = c30;
+    c[r3 + 1] = c31;
+    c[r3 + 2] = c32;
+    c[r3 + 3] = c33;
   }
 }

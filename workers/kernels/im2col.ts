@@ -45,7 +45,15 @@ type SegmentVisitor = (col: number, lineBase: number, w0: number, count: number)
  * Walks the tile's im2col matrix row by row, in segments along the output W axis, for the
  * image whose first element is at offset `image` of the input.
  */
-function forEachSegment(p: ConvDims, image: number, group: number, p0: number, p1: number, cols: MatrixView, visit: SegmentVisitor): void {
+function forEachSegment(
+  p: ConvDims,
+  image: number,
+  group: number,
+  p0: number,
+  p1: number,
+  cols: MatrixView,
+  visit: SegmentVisitor,
+): void {
   const [inD, inH] = p.inExt;
   const [kD, kH, kW] = p.kExt;
   const [, oH, oW] = p.outExt;
@@ -61,7 +69,7 @@ function forEachSegment(p: ConvDims, image: number, group: number, p0: number, p
         for (let kw = 0; kw < kW; kw++) {
           const row = ci * p.rowPerChannel + ((kd * kH + kh) * kW + kw) * p.rowPerOffset;
           let col = cols.offset + row * cols.rowStride;
-          for (let q = p0; q < p1; ) {
+          for (let q = p0; q < p1;) {
             const outRow = Math.floor(q / oW);
             const ow = q - outRow * oW;
             const count = Math.min(oW - ow, p1 - q);
@@ -122,7 +130,12 @@ export function gatherLine(x: Real, l: Line, out: Real, at: number, fill = 0): v
     out[at + i] = src < 0 ? fill : x[src];
   }
   const src = l.lineBase + (l.w0 + first * l.step) * l.stride;
-  if (l.step === 1 && l.stride === 1 && end - first >= MEMCPY_MIN && Object.getPrototypeOf(x) === Object.getPrototypeOf(out)) {
+  if (
+    l.step === 1 &&
+    l.stride === 1 &&
+    end - first >= MEMCPY_MIN &&
+    Object.getPrototypeOf(x) === Object.getPrototypeOf(out)
+  ) {
     out.set(x.subarray(src, src + end - first), at + first); // same element type: one memcpy
   } else {
     const jump = l.step * l.stride;
@@ -153,7 +166,15 @@ const MEMCPY_MIN = 16;
  * updated in place for each segment, so the per-segment work allocates nothing.
  */
 function segmentLines(p: ConvDims): (lineBase: number, w0: number, count: number) => Line {
-  const line: Line = { lineBase: 0, w0: 0, step: p.stride[2], count: 0, extent: p.inExt[2], stride: p.xSpatial[2], mode: p.paddingMode };
+  const line: Line = {
+    lineBase: 0,
+    w0: 0,
+    step: p.stride[2],
+    count: 0,
+    extent: p.inExt[2],
+    stride: p.xSpatial[2],
+    mode: p.paddingMode,
+  };
   return (lineBase, w0, count) => {
     line.lineBase = lineBase;
     line.w0 = w0;
@@ -168,7 +189,16 @@ function segmentLines(p: ConvDims): (lineBase: number, w0: number, count: number
  * padding mode are written as `fill` (0 by default; pooling asks for -Infinity).
  * workers/wasm/im2col.ts is the WebAssembly twin.
  */
-export function im2col(p: ConvDims, x: Real, image: number, group: number, p0: number, p1: number, cols: MatrixView, fill = 0): void {
+export function im2col(
+  p: ConvDims,
+  x: Real,
+  image: number,
+  group: number,
+  p0: number,
+  p1: number,
+  cols: MatrixView,
+  fill = 0,
+): void {
   const segmentLine = segmentLines(p);
   const out = cols.data;
   forEachSegment(p, image, group, p0, p1, cols, (col, lineBase, w0, count) => {
@@ -178,7 +208,15 @@ export function im2col(p: ConvDims, x: Real, image: number, group: number, p0: n
 }
 
 /** dx += col2im(dcols) for the image at offset `image` of dx, group `group`, output positions [p0, p1). */
-export function col2im(p: ConvDims, dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void {
+export function col2im(
+  p: ConvDims,
+  dcols: MatrixView,
+  image: number,
+  group: number,
+  p0: number,
+  p1: number,
+  dx: Real,
+): void {
   const segmentLine = segmentLines(p);
   forEachSegment(p, image, group, p0, p1, dcols, (col, lineBase, w0, count) => {
     if (lineBase >= 0) scatterLine(dcols.data, col, segmentLine(lineBase, w0, count), dx);

@@ -58,7 +58,13 @@ function to3(v: number[], fill: number): [number, number, number] {
 
 export function lowerConv(g: ConvGeometry, batch: BatchRange = [0, g.batch]): ConvDims {
   const [batchStart, batchEnd] = batch;
-  if (!(Number.isInteger(batchStart) && Number.isInteger(batchEnd) && 0 <= batchStart && batchStart <= batchEnd && batchEnd <= g.batch)) {
+  if (!(
+    Number.isInteger(batchStart) &&
+    Number.isInteger(batchEnd) &&
+    0 <= batchStart &&
+    batchStart <= batchEnd &&
+    batchEnd <= g.batch
+  )) {
     throw new RangeError(`batch range [${batchStart}, ${batchEnd}) is not within the ${g.batch} images`);
   }
   const cinG = g.inChannels / g.groups;
@@ -90,9 +96,7 @@ export function lowerConv(g: ConvGeometry, batch: BatchRange = [0, g.batch]): Co
     K,
     xN: c * inSize,
     xC: channelsLast ? 1 : inSize,
-    xSpatial: channelsLast
-      ? [inExt[1] * inExt[2] * c, inExt[2] * c, c]
-      : [inExt[1] * inExt[2], inExt[2], 1],
+    xSpatial: channelsLast ? [inExt[1] * inExt[2] * c, inExt[2] * c, c] : [inExt[1] * inExt[2], inExt[2], 1],
     yN: g.outChannels * positions,
     yC: channelsLast ? 1 : positions,
     yP: channelsLast ? g.outChannels : 1,

@@ -75,7 +75,11 @@ export const volume = (e: readonly number[]) => e[0] * e[1] * e[2];
 
 /** The part of the padded input the correlation reads: (out - 1) * stride + dilation * (k - 1) + 1 per dim. */
 function directDims(p: ConvDims): DirectDims {
-  const span = p.outExt.map((o, i) => (o - 1) * p.stride[i] + p.dilation[i] * (p.kExt[i] - 1) + 1) as [number, number, number];
+  const span = p.outExt.map((o, i) => (o - 1) * p.stride[i] + p.dilation[i] * (p.kExt[i] - 1) + 1) as [
+    number,
+    number,
+    number,
+  ];
   return { span, out: p.outExt, k: p.kExt, stride: p.stride, dilation: p.dilation };
 }
 
@@ -105,7 +109,10 @@ function isPointwise(p: ConvDims): boolean {
 }
 
 function tiling(p: ConvDims, engine: KernelEngine, batchable: boolean): Tiling {
-  const fit = Math.max(1, Math.floor((tileBudget() - engine.gemmScratchBytes) / ((p.K + p.coutG) * engine.elementBytes)));
+  const fit = Math.max(
+    1,
+    Math.floor((tileBudget() - engine.gemmScratchBytes) / ((p.K + p.coutG) * engine.elementBytes)),
+  );
   if (!batchable || fit < p.positions) return { images: 1, positions: Math.min(p.positions, fit) };
   const byColumns = Math.floor(Math.min(fit, Math.max(BATCH_COLUMNS, p.positions)) / p.positions);
   const byStaging = Math.floor(tileBudget() / (p.xN * engine.elementBytes));
@@ -116,7 +123,11 @@ function tiling(p: ConvDims, engine: KernelEngine, batchable: boolean): Tiling {
 export function planConv(g: ConvGeometry, engine: KernelEngine, batch?: BatchRange): ConvPlan {
   const p = lowerConv(g, batch);
   const direct = directDims(p);
-  const algorithm: ConvAlgorithm = fitsDepthwise(p, direct, engine) ? 'depthwise' : isPointwise(p) ? 'pointwise' : 'gemm';
+  const algorithm: ConvAlgorithm = fitsDepthwise(p, direct, engine)
+    ? 'depthwise'
+    : isPointwise(p)
+      ? 'pointwise'
+      : 'gemm';
   const staged = !engine.readsInPlace;
   const t = tiling(p, engine, algorithm !== 'pointwise');
   const ti = tiling(p, engine, true);

@@ -47,7 +47,12 @@ function columns(x: Real, length: number): Real {
 }
 
 /** A dense column matrix for positions [p0, p1): row stride p1 - p0. */
-const denseColumns = (data: Real, p0: number, p1: number): MatrixView => ({ data, offset: 0, rowStride: p1 - p0, colStride: 1 });
+const denseColumns = (data: Real, p0: number, p1: number): MatrixView => ({
+  data,
+  offset: 0,
+  rowStride: p1 - p0,
+  colStride: 1,
+});
 
 /** Window offsets per output position (the im2col rows of one channel). */
 const rowsOf = (p: ConvDims) => p.kSize;
@@ -70,7 +75,13 @@ function divisorTables(p: ConvDims, countIncludePad: boolean): [Float64Array, Fl
 }
 
 /** out[j] = divisor of output position p0 + j, j < count. */
-function divisors(p: ConvDims, tables: [Float64Array, Float64Array, Float64Array], p0: number, count: number, out: Float64Array): void {
+function divisors(
+  p: ConvDims,
+  tables: [Float64Array, Float64Array, Float64Array],
+  p0: number,
+  count: number,
+  out: Float64Array,
+): void {
   const [, oH, oW] = p.outExt;
   const [tD, tH, tW] = tables;
   for (let j = 0; j < count; j++) {
@@ -141,7 +152,14 @@ export function poolForward(g: ConvGeometry, s: PoolingSettings, x: Real, y: Rea
  * `batch` range only those images are written). Max pooling reads x to find each window's
  * maximum again; average pooling does not read x.
  */
-export function poolBackward(g: ConvGeometry, s: PoolingSettings, x: Real, dy: Real, dx: Real, batch?: BatchRange): void {
+export function poolBackward(
+  g: ConvGeometry,
+  s: PoolingSettings,
+  x: Real,
+  dy: Real,
+  dx: Real,
+  batch?: BatchRange,
+): void {
   const p = lowerConv(g, batch);
   const rows = rowsOf(p);
   const itemBytes = x instanceof Float32Array ? 4 : 8;
@@ -185,7 +203,16 @@ export function poolBackward(g: ConvGeometry, s: PoolingSettings, x: Real, dy: R
  * again with padding as NaN (such a column holds no NaN of its own). Stays -1 for a window
  * entirely in the padding.
  */
-function firstInputElements(p: ConvDims, x: Real, n: number, c: number, p0: number, p1: number, cols: Real, arg: Int32Array): void {
+function firstInputElements(
+  p: ConvDims,
+  x: Real,
+  n: number,
+  c: number,
+  p0: number,
+  p1: number,
+  cols: Real,
+  arg: Int32Array,
+): void {
   const width = p1 - p0;
   const rows = rowsOf(p);
   im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), NaN);

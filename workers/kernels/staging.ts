@@ -29,7 +29,14 @@ export interface Images {
  * `staging` holding their copy (with `copy` false, uninitialised: for an output the caller
  * computes there and then copies out with `writeBack`).
  */
-export function imagesOf(engine: KernelEngine, t: Real, [n0, n1]: [number, number], perImage: number, staging: Real, copy = true): Images {
+export function imagesOf(
+  engine: KernelEngine,
+  t: Real,
+  [n0, n1]: [number, number],
+  perImage: number,
+  staging: Real,
+  copy = true,
+): Images {
   if (engine.reads(t)) return { data: t, at: n0 * perImage };
   if (copy) staging.set(t.subarray(n0 * perImage, n1 * perImage));
   return { data: staging, at: 0 };

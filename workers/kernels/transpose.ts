@@ -19,7 +19,15 @@ const NO_INPUT = new Float64Array(0);
  * shaped like g.outputShape, y (preallocated, overwritten) like g.inputShape, w like
  * g.weightShape, bias [g.inChannels]. With a `batch` range only those images of y are written.
  */
-export function convTranspose(g: ConvGeometry, x: Real, w: Real, bias: Real | null, y: Real, engine: KernelEngine = engineFor(g.dtype), batch?: BatchRange): void {
+export function convTranspose(
+  g: ConvGeometry,
+  x: Real,
+  w: Real,
+  bias: Real | null,
+  y: Real,
+  engine: KernelEngine = engineFor(g.dtype),
+  batch?: BatchRange,
+): void {
   convBackward(g, NO_INPUT, w, x, { input: y }, engine, batch);
   if (bias) addChannelBias(g, y, bias, batch ?? [0, g.batch]);
 }

@@ -45,7 +45,10 @@ export function tensor(shape: readonly number[], data: Float32Array | Float64Arr
 }
 
 /** A request's fields as the schema types them, with Tensor operands in place of the wire tensors. */
-type WithTensors<Request, Required extends string, Optional extends string = never> = Omit<Request, Required | Optional | 'encoding'> & {
+type WithTensors<Request, Required extends string, Optional extends string = never> = Omit<
+  Request,
+  Required | Optional | 'encoding'
+> & {
   [K in Required]: Tensor;
 } & { [K in Optional]?: Tensor };
 
@@ -81,7 +84,9 @@ export class ConvdError extends Error {
     readonly problem: Problem | string | undefined,
     readonly headers: Headers = new Headers(),
   ) {
-    super(`convd answered ${status}: ${typeof problem === 'object' && problem !== null ? (problem.detail ?? problem.title) : (problem ?? '')}`);
+    super(
+      `convd answered ${status}: ${typeof problem === 'object' && problem !== null ? (problem.detail ?? problem.title) : (problem ?? '')}`,
+    );
   }
 
   private field<K extends keyof Problem>(key: K): Problem[K] | undefined {
@@ -194,12 +199,17 @@ function required<K extends string>(path: string, found: Partial<Record<K, Tenso
  * unless `options.wire` (or the call's own `wire`) is 'json'.
  */
 export function createConvdClient(baseUrl: string, options: ConvdClientOptions = {}): ConvdClient {
-  const api = createClient<paths>({ baseUrl: baseUrl.replace(/\/+$/, ''), fetch: options.fetch, headers: options.headers });
+  const api = createClient<paths>({
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    fetch: options.fetch,
+    headers: options.headers,
+  });
   const defaultWire = options.wire ?? 'msgpack';
 
   async function post(path: ComputePath, args: object, call: CallOptions = {}): Promise<Record<string, unknown>> {
     const wire = call.wire ?? defaultWire;
-    if (wire !== 'msgpack' && wire !== 'json') throw new TypeError(`wire must be 'msgpack' or 'json', not ${JSON.stringify(wire)}`);
+    if (wire !== 'msgpack' && wire !== 'json')
+      throw new TypeError(`wire must be 'msgpack' or 'json', not ${JSON.stringify(wire)}`);
     const body: Record<string, unknown> = { ...args };
     for (const key of TENSOR_FIELDS) {
       const t = body[key] as Tensor | undefined;
@@ -218,7 +228,8 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
         body: body as AnyBody,
         headers: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
       });
-      if (!response.ok || data === undefined) throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
+      if (!response.ok || data === undefined)
+        throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
       return data as Record<string, unknown>;
     }
     const { data, error, response } = await api.POST(path, {
@@ -229,7 +240,8 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
       headers: { ...call.headers, 'content-type': 'application/msgpack', accept: 'application/msgpack' },
       parseAs: 'arrayBuffer',
     });
-    if (!response.ok || data === undefined) throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
+    if (!response.ok || data === undefined)
+      throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
     return unpackr.unpack(new Uint8Array(data as ArrayBuffer)) as Record<string, unknown>;
   }
 
@@ -240,11 +252,16 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
   return {
     api,
     convForward: (args, call) => output('/conv/forward', args, call),
-    convBackward: async (args, call) => results(await post('/conv/backward', args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const),
+    convBackward: async (args, call) =>
+      results(await post('/conv/backward', args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const),
     convTranspose: (args, call) => output('/conv/transpose', args, call),
     poolForward: (args, call) => output('/pool/forward', args, call),
     poolBackward: async (args, call) => ({
-      grad_input: required('/pool/backward', results(await post('/pool/backward', args, call), ['grad_input'] as const), 'grad_input'),
+      grad_input: required(
+        '/pool/backward',
+        results(await post('/pool/backward', args, call), ['grad_input'] as const),
+        'grad_input',
+      ),
     }),
   };
 }

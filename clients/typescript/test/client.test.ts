@@ -21,7 +21,10 @@ function close(got: Tensor, shape: number[], want: ArrayLike<number>, tolerance:
   assert.deepEqual(got.shape, shape, `${name}.shape`);
   assert.equal(got.data.length, want.length, `${name}.data.length`);
   for (let i = 0; i < want.length; i++) {
-    assert.ok(Math.abs(got.data[i] - want[i]) <= tolerance * (1 + Math.abs(want[i])), `${name}[${i}] is ${got.data[i]}, expected ${want[i]}`);
+    assert.ok(
+      Math.abs(got.data[i] - want[i]) <= tolerance * (1 + Math.abs(want[i])),
+      `${name}[${i}] is ${got.data[i]}, expected ${want[i]}`,
+    );
   }
 }
 
@@ -32,7 +35,17 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 // 1-D conv, channels_first, batch 1: y[o, t] = b[o] + sum_c,k x[c, t*s - p + k] w[o, c, k] (zero padding p)
-function conv1d(x: Float64Array, cin: number, len: number, w: Float64Array, cout: number, k: number, stride: number, pad: number, bias?: Float64Array) {
+function conv1d(
+  x: Float64Array,
+  cin: number,
+  len: number,
+  w: Float64Array,
+  cout: number,
+  k: number,
+  stride: number,
+  pad: number,
+  bias?: Float64Array,
+) {
   const out = Math.floor((len + 2 * pad - k) / stride) + 1;
   const y = new Float64Array(cout * out);
   for (let o = 0; o < cout; o++)
@@ -48,7 +61,11 @@ function conv1d(x: Float64Array, cin: number, len: number, w: Float64Array, cout
   return { y, out };
 }
 
-const cin = 3, len = 11, cout = 2, k = 3, stride = 2;
+const cin = 3,
+  len = 11,
+  cout = 2,
+  k = 3,
+  stride = 2;
 const x = Float64Array.from({ length: cin * len }, (_, i) => Math.sin(i) * 3);
 const w = Float64Array.from({ length: cout * cin * k }, (_, i) => (i % 5) - 2.5);
 const b = Float64Array.of(0.25, -1);
@@ -56,13 +73,21 @@ const want = conv1d(x, cin, len, w, cout, k, stride, 0, b);
 
 for (const wire of ['msgpack', 'json'] as Wire[]) {
   test(`conv forward over ${wire}: float64 exact, float32 close`, async () => {
-    const { output } = await convd.convForward({ input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), bias: tensor([cout], b), stride }, { wire });
+    const { output } = await convd.convForward(
+      { input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), bias: tensor([cout], b), stride },
+      { wire },
+    );
     assert.ok(output.data instanceof Float64Array);
     assert.equal(output.dtype, 'float64');
     close(output, [1, cout, want.out], want.y, 1e-12, 'output');
 
     const single = await convd.convForward(
-      { input: tensor([1, cin, len], Float32Array.from(x)), weight: tensor([cout, cin, k], Float32Array.from(w)), bias: tensor([cout], Float32Array.from(b)), stride },
+      {
+        input: tensor([1, cin, len], Float32Array.from(x)),
+        weight: tensor([cout, cin, k], Float32Array.from(w)),
+        bias: tensor([cout], Float32Array.from(b)),
+        stride,
+      },
       { wire },
     );
     assert.ok(single.output.data instanceof Float32Array);
@@ -72,7 +97,12 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
 
   test(`conv backward over ${wire}: the gradients of sum(y * g), and only those asked for`, async () => {
     const g = Float64Array.from({ length: cout * want.out }, (_, i) => 1 + (i % 3));
-    const args = { input: tensor([1, cin, len], x), weight: tensor([cout, cin, k], w), grad_output: tensor([1, cout, want.out], g), stride };
+    const args = {
+      input: tensor([1, cin, len], x),
+      weight: tensor([cout, cin, k], w),
+      grad_output: tensor([1, cout, want.out], g),
+      stride,
+    };
     const grads = await convd.convBackward({ ...args, grads: ['input', 'weight', 'bias'] }, { wire });
     const gi = new Float64Array(cin * len);
     const gw = new Float64Array(cout * cin * k);
@@ -98,7 +128,8 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
 
   test(`conv transpose over ${wire}: the adjoint of conv, with bias and output_padding`, async () => {
     // conv_transpose(y, w) with weight [C_in = cout, C_out = cin, k] satisfies <conv_transpose(y, w), v> = <y, conv(v, w)>
-    const L = 12, pad = 1;
+    const L = 12,
+      pad = 1;
     const v = Float64Array.from({ length: cin * L }, (_, i) => Math.sin(i * 0.7) + 0.1);
     const conv = conv1d(v, cin, L, w, cout, k, stride, pad);
     const y = Float64Array.from({ length: cout * conv.out }, (_, i) => Math.cos(i) - 0.3);
@@ -107,7 +138,14 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     assert.equal(outputPadding, 1);
     const tb = Float64Array.of(0.5, -0.25, 2);
     const { output } = await convd.convTranspose(
-      { input: tensor([1, cout, conv.out], y), weight: tensor([cout, cin, k], w), bias: tensor([cin], tb), stride, padding: pad, output_padding: outputPadding },
+      {
+        input: tensor([1, cout, conv.out], y),
+        weight: tensor([cout, cin, k], w),
+        bias: tensor([cin], tb),
+        stride,
+        padding: pad,
+        output_padding: outputPadding,
+      },
       { wire },
     );
     assert.deepEqual(output.shape, [1, cin, L]);
@@ -116,23 +154,42 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     assert.ok(Math.abs(dot(withoutBias, v) - dot(y, conv.y)) < 1e-9, 'adjoint identity');
     // and it is conv backward's grad_input for the same parameters
     const { grad_input } = await convd.convBackward(
-      { input: tensor([1, cin, L], v), weight: tensor([cout, cin, k], w), grad_output: tensor([1, cout, conv.out], y), stride, padding: pad, grads: ['input'] },
+      {
+        input: tensor([1, cin, L], v),
+        weight: tensor([cout, cin, k], w),
+        grad_output: tensor([1, cout, conv.out], y),
+        stride,
+        padding: pad,
+        grads: ['input'],
+      },
       { wire },
     );
     close({ ...output, data: withoutBias }, grad_input!.shape, grad_input!.data, 1e-12, 'transpose output');
   });
 
   test(`pool forward over ${wire}: max and avg, 2-D, against direct loops`, async () => {
-    const H = 5, W = 6;
+    const H = 5,
+      W = 6;
     const img = Float32Array.from({ length: 2 * H * W }, (_, i) => ((i * 7) % 11) - 4);
     const max = await convd.poolForward({ input: tensor([1, 2, H, W], img), mode: 'max', kernel_size: 2 }, { wire });
-    const avg = await convd.poolForward({ input: tensor([1, 2, H, W], img), mode: 'avg', kernel_size: 3, stride: 1, padding: 1, count_include_pad: false }, { wire });
+    const avg = await convd.poolForward(
+      {
+        input: tensor([1, 2, H, W], img),
+        mode: 'avg',
+        kernel_size: 3,
+        stride: 1,
+        padding: 1,
+        count_include_pad: false,
+      },
+      { wire },
+    );
     const wantMax: number[] = [];
     for (let c = 0; c < 2; c++)
       for (let i = 0; i < 2; i++)
         for (let j = 0; j < 3; j++) {
           let m = -Infinity;
-          for (let u = 0; u < 2; u++) for (let v = 0; v < 2; v++) m = Math.max(m, img[(c * H + 2 * i + u) * W + 2 * j + v]);
+          for (let u = 0; u < 2; u++)
+            for (let v = 0; v < 2; v++) m = Math.max(m, img[(c * H + 2 * i + u) * W + 2 * j + v]);
           wantMax.push(m);
         }
     close(max.output, [1, 2, 2, 3], wantMax, 0, 'max');
@@ -141,7 +198,8 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     for (let c = 0; c < 2; c++)
       for (let i = 0; i < H; i++)
         for (let j = 0; j < W; j++) {
-          let sum = 0, n = 0;
+          let sum = 0,
+            n = 0;
           for (let u = i - 1; u <= i + 1; u++)
             for (let v = j - 1; v <= j + 1; v++)
               if (u >= 0 && u < H && v >= 0 && v < W) {
@@ -157,16 +215,37 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     // 1-D, channels_last [N, L, C]: two channels, windows of 2 with stride 2
     const input = Float64Array.of(1, 8, 5, 2, 3, 9, 4, 0); // L = 4, C = 2: channel 0 is 1 5 3 4, channel 1 is 8 2 9 0
     const g = Float64Array.of(10, 20, 30, 40); // [1, 2, 2]: (t0: c0, c1), (t1: c0, c1)
-    const max = await convd.poolBackward({ input: tensor([1, 4, 2], input), grad_output: tensor([1, 2, 2], g), mode: 'max', kernel_size: 2, layout: 'channels_last' }, { wire });
+    const max = await convd.poolBackward(
+      {
+        input: tensor([1, 4, 2], input),
+        grad_output: tensor([1, 2, 2], g),
+        mode: 'max',
+        kernel_size: 2,
+        layout: 'channels_last',
+      },
+      { wire },
+    );
     close(max.grad_input, [1, 4, 2], [0, 20, 10, 0, 0, 40, 30, 0], 0, 'max grad_input');
-    const avg = await convd.poolBackward({ input: tensor([1, 4, 2], input), grad_output: tensor([1, 2, 2], g), mode: 'avg', kernel_size: 2, layout: 'channels_last' }, { wire });
+    const avg = await convd.poolBackward(
+      {
+        input: tensor([1, 4, 2], input),
+        grad_output: tensor([1, 2, 2], g),
+        mode: 'avg',
+        kernel_size: 2,
+        layout: 'channels_last',
+      },
+      { wire },
+    );
     close(avg.grad_input, [1, 4, 2], [5, 10, 5, 10, 15, 20, 15, 20], 0, 'avg grad_input');
     assert.ok(avg.grad_input.data instanceof Float64Array);
   });
 
   test(`errors over ${wire}: ConvdError with the problem document naming the field`, async () => {
     await assert.rejects(
-      convd.convForward({ input: tensor([1, 4, 5], new Float32Array(20)), weight: tensor([1, 3, 2], new Float32Array(6)) }, { wire }),
+      convd.convForward(
+        { input: tensor([1, 4, 5], new Float32Array(20)), weight: tensor([1, 3, 2], new Float32Array(6)) },
+        { wire },
+      ),
       (err: unknown) => {
         assert.ok(err instanceof ConvdError);
         assert.ok(err instanceof Error);
@@ -183,12 +262,20 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
       },
     );
     await assert.rejects(
-      convd.poolForward({ input: tensor([1, 1, 4], new Float64Array(4)), mode: 'max', kernel_size: 2, padding: 2 }, { wire }),
-      (err: unknown) => err instanceof ConvdError && err.status === 400 && err.errors.some((e) => e.path.startsWith('padding')),
+      convd.poolForward(
+        { input: tensor([1, 1, 4], new Float64Array(4)), mode: 'max', kernel_size: 2, padding: 2 },
+        { wire },
+      ),
+      (err: unknown) =>
+        err instanceof ConvdError && err.status === 400 && err.errors.some((e) => e.path.startsWith('padding')),
     );
     await assert.rejects(
-      convd.convTranspose({ input: tensor([1, 2, 3], new Float32Array(5)), weight: tensor([2, 1, 2], new Float32Array(4)) }, { wire }),
-      (err: unknown) => err instanceof ConvdError && err.status === 400 && err.type === 'urn:convd:problem:invalid-tensor-data',
+      convd.convTranspose(
+        { input: tensor([1, 2, 3], new Float32Array(5)), weight: tensor([2, 1, 2], new Float32Array(4)) },
+        { wire },
+      ),
+      (err: unknown) =>
+        err instanceof ConvdError && err.status === 400 && err.type === 'urn:convd:problem:invalid-tensor-data',
     );
   });
 }
@@ -200,7 +287,10 @@ test('a client made with wire json sends JSON; a call can still pick msgpack', a
     return fetch(input, init);
   };
   const jsonClient = createConvdClient(url, { wire: 'json', fetch: spy });
-  const args = { input: tensor([1, 1, 3], Float32Array.of(1, 2, 3)), weight: tensor([1, 1, 2], Float32Array.of(1, -1)) };
+  const args = {
+    input: tensor([1, 1, 3], Float32Array.of(1, 2, 3)),
+    weight: tensor([1, 1, 2], Float32Array.of(1, -1)),
+  };
   const a = await jsonClient.convForward(args);
   const m = await jsonClient.convForward(args, { wire: 'msgpack' });
   assert.deepEqual(seen, ['application/json', 'application/msgpack']);
@@ -209,8 +299,14 @@ test('a client made with wire json sends JSON; a call can still pick msgpack', a
 });
 
 test('an aborted call rejects with the abort reason', async () => {
-  const args = { input: tensor([1, 1, 3], Float32Array.of(1, 2, 3)), weight: tensor([1, 1, 2], Float32Array.of(1, -1)) };
-  await assert.rejects(convd.convForward(args, { signal: AbortSignal.abort() }), (err: unknown) => err instanceof Error && err.name === 'AbortError');
+  const args = {
+    input: tensor([1, 1, 3], Float32Array.of(1, 2, 3)),
+    weight: tensor([1, 1, 2], Float32Array.of(1, -1)),
+  };
+  await assert.rejects(
+    convd.convForward(args, { signal: AbortSignal.abort() }),
+    (err: unknown) => err instanceof Error && err.name === 'AbortError',
+  );
 });
 
 test('the raw openapi-fetch client reaches the other routes, typed', async () => {

@@ -29,7 +29,16 @@ export type PaddingMode = (typeof PADDING_MODES)[number];
 
 export type Layout = 'channels_first' | 'channels_last';
 /** Every layout field value: the two layouts, then their letter aliases (which also fix the rank). */
-export const LAYOUT_NAMES = ['channels_first', 'channels_last', 'NCW', 'NWC', 'NCHW', 'NHWC', 'NCDHW', 'NDHWC'] as const;
+export const LAYOUT_NAMES = [
+  'channels_first',
+  'channels_last',
+  'NCW',
+  'NWC',
+  'NCHW',
+  'NHWC',
+  'NCDHW',
+  'NDHWC',
+] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];
 
 /** Largest extent, stride, dilation or padding accepted: keeps all index arithmetic exact. */
@@ -44,9 +53,15 @@ const LAYOUT_ALIASES: Record<Exclude<LayoutName, Layout>, { layout: Layout; rank
   NDHWC: { layout: 'channels_last', rank: 5 },
 };
 
-
 /** Output extent of one spatial dim (may be < 1 for an invalid request). */
-export function outputExtent(inExtent: number, k: number, stride: number, dilation: number, before: number, after: number): number {
+export function outputExtent(
+  inExtent: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  before: number,
+  after: number,
+): number {
   return Math.floor((inExtent + before + after - dilation * (k - 1) - 1) / stride) + 1;
 }
 
@@ -87,10 +102,14 @@ export function resolveLayout(name: LayoutName | undefined, rank: number, p: Pro
   if (name === undefined || name === 'channels_first' || name === 'channels_last') return name ?? 'channels_first';
   const alias = LAYOUT_ALIASES[name];
   if (!alias) {
-    p.add('layout', `layout ${JSON.stringify(name)} is not one of channels_first, channels_last, ${Object.keys(LAYOUT_ALIASES).join(', ')}`);
+    p.add(
+      'layout',
+      `layout ${JSON.stringify(name)} is not one of channels_first, channels_last, ${Object.keys(LAYOUT_ALIASES).join(', ')}`,
+    );
     return 'channels_first';
   }
-  if (alias.rank !== rank) p.add('layout', `layout ${name} is for rank-${alias.rank} tensors but input has rank ${rank}`);
+  if (alias.rank !== rank)
+    p.add('layout', `layout ${name} is for rank-${alias.rank} tensors but input has rank ${rank}`);
   return alias.layout;
 }
 
@@ -114,7 +133,8 @@ export function perDim(
   }
   values.forEach((v, i) => {
     const path = typeof value === 'number' ? field : `${field}[${i}]`;
-    if (!isInt(v) || v < min || v > MAX_PARAM) p.add(path, `${path} is ${v}; it must be an integer from ${min} to ${MAX_PARAM}`);
+    if (!isInt(v) || v < min || v > MAX_PARAM)
+      p.add(path, `${path} is ${v}; it must be an integer from ${min} to ${MAX_PARAM}`);
   });
   return values.map((v) => (isInt(v) && v >= min && v <= MAX_PARAM ? v : fallback));
 }
@@ -127,7 +147,10 @@ export function checkShape(name: string, shape: unknown, p: Problems): shape is 
   let ok = true;
   shape.forEach((e, i) => {
     if (!isInt(e) || e < 1 || e > MAX_PARAM) {
-      p.add(`${name}.shape[${i}]`, `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}`);
+      p.add(
+        `${name}.shape[${i}]`,
+        `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}`,
+      );
       ok = false;
     }
   });
@@ -149,11 +172,15 @@ export function openRequest(
   const { input, weight } = operands;
   const dtype = input.dtype;
   for (const [name, t] of Object.entries(operands as Record<string, TensorMeta | undefined>)) {
-    if (t && t.dtype !== dtype) p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
+    if (t && t.dtype !== dtype)
+      p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
   }
   const rank = input.shape.length;
   if (rank < 3 || rank > 5) {
-    p.add('input.shape', `input.shape has rank ${rank} ([${input.shape.join(', ')}]); ${needs} needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`);
+    p.add(
+      'input.shape',
+      `input.shape has rank ${rank} ([${input.shape.join(', ')}]); ${needs} needs rank 3, 4 or 5 (batch, channels and 1-3 spatial dims)`,
+    );
     p.hint(p.list.length - 1, missingBatch());
     throw new GeometryError(p.list);
   }
@@ -161,7 +188,10 @@ export function openRequest(
   if (weight) {
     shapesOk = checkShape('weight', weight.shape, p) && shapesOk;
     if (weight.shape.length !== rank) {
-      p.add('weight.shape', `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`);
+      p.add(
+        'weight.shape',
+        `weight.shape has rank ${weight.shape.length} but input has rank ${rank} ([${input.shape.join(', ')}])`,
+      );
       p.hint(p.list.length - 1, missingBatch());
     }
   }

@@ -90,7 +90,10 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
     return Array.from({ length: d }, () => [v, v]);
   }
   if (!Array.isArray(padding)) {
-    p.add('padding', `padding ${JSON.stringify(padding)} is not an int, int[${d}], [[before, after]] x ${d}, "valid" or "same"`);
+    p.add(
+      'padding',
+      `padding ${JSON.stringify(padding)} is not an int, int[${d}], [[before, after]] x ${d}, "valid" or "same"`,
+    );
     return Array.from({ length: d }, () => [0, 0]);
   }
   if (padding.length !== d) {
@@ -134,7 +137,8 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
     p.add('padding_mode', `padding_mode ${JSON.stringify(paddingMode)} is not one of ${PADDING_MODES.join(', ')}`);
   }
   const groups = params.groups ?? 1;
-  if (!isInt(groups) || groups < 1 || groups > MAX_PARAM) p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
+  if (!isInt(groups) || groups < 1 || groups > MAX_PARAM)
+    p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
   if (!shapesOk || p.any) throw new GeometryError(p.list);
 
   const channelsLast = layout === 'channels_last';
@@ -150,15 +154,30 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   let channelProblem = -1;
   if (inChannels % groups !== 0) {
     channelProblem = p.list.length;
-    p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`);
+    p.add(
+      'groups',
+      `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`,
+    );
   }
-  if (outChannels % groups !== 0) p.add('groups', `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${channelsLast ? rank - 1 : 0}])`);
+  if (outChannels % groups !== 0)
+    p.add(
+      'groups',
+      `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${channelsLast ? rank - 1 : 0}])`,
+    );
   if (inChannels % groups === 0 && weight.shape[weightInAxis] !== inChannels / groups) {
     channelProblem = p.list.length;
-    p.add(`weight.shape[${weightInAxis}]`, `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels / groups ${groups} = ${inChannels / groups}`);
+    p.add(
+      `weight.shape[${weightInAxis}]`,
+      `weight.shape[${weightInAxis}] is ${weight.shape[weightInAxis]} but input has ${inChannels} channels / groups ${groups} = ${inChannels / groups}`,
+    );
   }
   if (hints && channelProblem >= 0) {
-    p.hint(channelProblem, layoutHint(operands, layout, 'conv', (ops, l) => resolves(() => resolveConvChecked(ops, { ...params, layout: l }, false))));
+    p.hint(
+      channelProblem,
+      layoutHint(operands, layout, 'conv', (ops, l) =>
+        resolves(() => resolveConvChecked(ops, { ...params, layout: l }, false)),
+      ),
+    );
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
     p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels)`);
@@ -182,16 +201,25 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
     }
     const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
     if (paddingMode === 'reflect' && (before >= inSpatial[i] || after >= inSpatial[i])) {
-      p.add(path, `padding_mode reflect needs padding < input extent: spatial dim ${i} pads ${before} before and ${after} after but input.shape[${inAxis(i)}] is ${inSpatial[i]}`);
+      p.add(
+        path,
+        `padding_mode reflect needs padding < input extent: spatial dim ${i} pads ${before} before and ${after} after but input.shape[${inAxis(i)}] is ${inSpatial[i]}`,
+      );
     }
     if (paddingMode === 'circular' && (before > inSpatial[i] || after > inSpatial[i])) {
-      p.add(path, `padding_mode circular needs padding <= input extent: spatial dim ${i} pads ${before} before and ${after} after but input.shape[${inAxis(i)}] is ${inSpatial[i]}`);
+      p.add(
+        path,
+        `padding_mode circular needs padding <= input extent: spatial dim ${i} pads ${before} before and ${after} after but input.shape[${inAxis(i)}] is ${inSpatial[i]}`,
+      );
     }
   }
 
   const outputShape = channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial];
   if (grad_output && !sameShape(grad_output.shape, outputShape)) {
-    p.add('grad_output.shape', `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`);
+    p.add(
+      'grad_output.shape',
+      `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
+    );
   }
   if (p.any) throw new GeometryError(p.list);
 

@@ -12,7 +12,8 @@ const SPATIAL: Record<number, string[]> = { 1: ['W'], 2: ['H', 'W'], 3: ['D', 'H
 
 const list = (items: readonly (string | number)[]) => `[${items.join(', ')}]`;
 
-const spatialOf = (rank: number) => SPATIAL[rank - 2] ?? Array.from({ length: Math.max(rank - 2, 0) }, (_, i) => `S${i}`);
+const spatialOf = (rank: number) =>
+  SPATIAL[rank - 2] ?? Array.from({ length: Math.max(rank - 2, 0) }, (_, i) => `S${i}`);
 
 /** What the dims of an input (or output) of `rank` mean in `layout`, e.g. "[N, C, H, W]". */
 export function inputDims(rank: number, layout: Layout): string {
@@ -34,14 +35,18 @@ export function weightDims(rank: number, layout: Layout, kind: WeightKind): stri
 export function permuteInput(shape: readonly number[], from: Layout, to: Layout): number[] {
   if (from === to || shape.length < 3) return [...shape];
   const n = shape.length;
-  return from === 'channels_first' ? [shape[0], ...shape.slice(2), shape[1]] : [shape[0], shape[n - 1], ...shape.slice(1, n - 1)];
+  return from === 'channels_first'
+    ? [shape[0], ...shape.slice(2), shape[1]]
+    : [shape[0], shape[n - 1], ...shape.slice(1, n - 1)];
 }
 
 /** A weight shape of layout `from` rewritten in layout `to`: [A, B, *k] <-> [*k, B, A] (either kind). */
 export function permuteWeight(shape: readonly number[], from: Layout, to: Layout): number[] {
   if (from === to || shape.length < 3) return [...shape];
   const n = shape.length;
-  return from === 'channels_first' ? [...shape.slice(2), shape[1], shape[0]] : [shape[n - 1], shape[n - 2], ...shape.slice(0, n - 2)];
+  return from === 'channels_first'
+    ? [...shape.slice(2), shape[1], shape[0]]
+    : [shape[n - 1], shape[n - 2], ...shape.slice(0, n - 2)];
 }
 
 const otherLayout = (layout: Layout): Layout => (layout === 'channels_first' ? 'channels_last' : 'channels_first');
@@ -71,9 +76,12 @@ export function layoutHint<O extends { input: TensorMeta; weight: TensorMeta }>(
   const input = { ...operands.input, shape: permuteInput(operands.input.shape, other, layout) };
   const weight = { ...operands.weight, shape: permuteWeight(operands.weight.shape, layout, other) };
   const fixes: string[] = [];
-  if (attempt({ ...operands, input }, layout)) fixes.push(`permute it to ${inputDims(rank, layout)} (input.shape ${list(input.shape)})`);
+  if (attempt({ ...operands, input }, layout))
+    fixes.push(`permute it to ${inputDims(rank, layout)} (input.shape ${list(input.shape)})`);
   if (attempt({ ...operands, weight }, other)) {
-    fixes.push(`send layout: "${other}" with the weight permuted to ${weightDims(rank, other, kind)} (weight.shape ${list(weight.shape)})`);
+    fixes.push(
+      `send layout: "${other}" with the weight permuted to ${weightDims(rank, other, kind)} (weight.shape ${list(weight.shape)})`,
+    );
   }
   if (fixes.length === 0) return null;
   return `the input looks ${spelled(other)} (${inputDims(rank, other)}): ${fixes.join(', or ')}`;

@@ -11,7 +11,19 @@
  * O(rank): no tensor data.
  */
 import { itemSize, numel, type TensorMeta } from '../tensor.js';
-import { GeometryError, layoutFamily, openRequest, outputExtent, perDim, Problems, resolveLayout, sameShape, type LayoutName, type OperandShapes, type Work } from './common.js';
+import {
+  GeometryError,
+  layoutFamily,
+  openRequest,
+  outputExtent,
+  perDim,
+  Problems,
+  resolveLayout,
+  sameShape,
+  type LayoutName,
+  type OperandShapes,
+  type Work,
+} from './common.js';
 import type { ConvGeometry } from './conv.js';
 import { batchHint } from './hints.js';
 
@@ -60,7 +72,9 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
   const { input, grad_output } = operands;
   // one sample without its batch dimension: a kernel_size list says how many spatial dims are meant
   const missingBatch = () =>
-    Array.isArray(params.kernel_size) ? batchHint(input.shape, params.kernel_size.length + 2, layoutFamily(params.layout), 'pooling') : null;
+    Array.isArray(params.kernel_size)
+      ? batchHint(input.shape, params.kernel_size.length + 2, layoutFamily(params.layout), 'pooling')
+      : null;
   const { dtype, rank, shapesOk } = openRequest(p, operands, 'pooling', missingBatch);
   const d = rank - 2;
   const op = 'the pooling';
@@ -72,19 +86,32 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
   if (p.list[kernelProblem]?.path === 'kernel_size') {
     // kernel_size may be the mistake as well as the input (unlike a weight's rank): both fixes
     const batch = missingBatch();
-    p.hint(kernelProblem, batch && `either give kernel_size ${d} value${d === 1 ? '' : 's'}, or for one sample without its batch dimension: ${batch}`);
+    p.hint(
+      kernelProblem,
+      batch &&
+        `either give kernel_size ${d} value${d === 1 ? '' : 's'}, or for one sample without its batch dimension: ${batch}`,
+    );
   }
   const stride = params.stride === undefined ? [...kernel] : perDim('stride', params.stride, d, p, { op });
   const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
   const dilation = perDim('dilation', params.dilation, d, p, { op });
   if (mode === 'avg' && dilation.some((v) => v !== 1)) {
-    p.add('dilation', `dilation is ${JSON.stringify(params.dilation)} but average pooling has no dilation (max pooling only)`);
+    p.add(
+      'dilation',
+      `dilation is ${JSON.stringify(params.dilation)} but average pooling has no dilation (max pooling only)`,
+    );
   }
   if (mode === 'max' && params.count_include_pad !== undefined) {
-    p.add('count_include_pad', 'count_include_pad applies to average pooling only; max pooling ignores padded positions');
+    p.add(
+      'count_include_pad',
+      'count_include_pad applies to average pooling only; max pooling ignores padded positions',
+    );
   }
   if (params.count_include_pad !== undefined && typeof params.count_include_pad !== 'boolean') {
-    p.add('count_include_pad', `count_include_pad is ${JSON.stringify(params.count_include_pad)}; it must be true or false`);
+    p.add(
+      'count_include_pad',
+      `count_include_pad is ${JSON.stringify(params.count_include_pad)}; it must be true or false`,
+    );
   }
   // PyTorch: pad <= kernel_size / 2 (integer division), per spatial dim.
   const seen = new Set<string>();
@@ -117,7 +144,10 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
   }
   const outputShape = channelsLast ? [batch, ...outSpatial, channels] : [batch, channels, ...outSpatial];
   if (grad_output && !sameShape(grad_output.shape, outputShape)) {
-    p.add('grad_output.shape', `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`);
+    p.add(
+      'grad_output.shape',
+      `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
+    );
   }
   if (p.any) throw new GeometryError(p.list);
 

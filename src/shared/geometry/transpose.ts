@@ -15,7 +15,20 @@
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
 import { numel, type TensorMeta } from '../tensor.js';
-import { GeometryError, isInt, layoutFamily, MAX_PARAM, openRequest, perDim, Problems, resolveLayout, resolves, type LayoutName, type OperandShapes, type Work } from './common.js';
+import {
+  GeometryError,
+  isInt,
+  layoutFamily,
+  MAX_PARAM,
+  openRequest,
+  perDim,
+  Problems,
+  resolveLayout,
+  resolves,
+  type LayoutName,
+  type OperandShapes,
+  type Work,
+} from './common.js';
 import { convWork, type ConvGeometry } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
@@ -36,7 +49,14 @@ export interface TransposeOperands {
 }
 
 /** Extent of one spatial dim of a transposed convolution's output (may be < 1 for an invalid request). */
-export function transposeExtent(inExtent: number, k: number, stride: number, dilation: number, padding: number, outputPadding: number): number {
+export function transposeExtent(
+  inExtent: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  padding: number,
+  outputPadding: number,
+): number {
   return (inExtent - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1;
 }
 
@@ -54,7 +74,8 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   const p = new Problems();
   const { input, weight, bias } = operands;
   // one sample without its batch dimension: the weight's rank says what the input's should be
-  const missingBatch = () => batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'transposed convolution');
+  const missingBatch = () =>
+    batchHint(input.shape, weight.shape.length, layoutFamily(params.layout), 'transposed convolution');
   const { dtype, rank, shapesOk } = openRequest(p, operands, 'a transposed convolution', missingBatch);
   const d = rank - 2;
   const op = 'the transposed convolution';
@@ -64,11 +85,15 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
   const outputPadding = perDim('output_padding', params.output_padding, d, p, { min: 0, fallback: 0, op });
   const groups = params.groups ?? 1;
-  if (!isInt(groups) || groups < 1 || groups > MAX_PARAM) p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
+  if (!isInt(groups) || groups < 1 || groups > MAX_PARAM)
+    p.add('groups', `groups is ${groups}; it must be an integer >= 1`);
   outputPadding.forEach((v, i) => {
     if (v < stride[i] || v < dilation[i]) return;
     const path = Array.isArray(params.output_padding) ? `output_padding[${i}]` : 'output_padding';
-    p.add(path, `${path} is ${v} but must be smaller than stride ${stride[i]} or dilation ${dilation[i]} (spatial dim ${i})`);
+    p.add(
+      path,
+      `${path} is ${v} but must be smaller than stride ${stride[i]} or dilation ${dilation[i]} (spatial dim ${i})`,
+    );
   });
   if (!shapesOk || p.any) throw new GeometryError(p.list);
 
@@ -92,13 +117,24 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   }
   if (inChannels % groups !== 0) {
     if (channelProblem < 0) channelProblem = p.list.length;
-    p.add('groups', `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`);
+    p.add(
+      'groups',
+      `groups ${groups} does not divide the ${inChannels} input channels (input.shape[${channelsLast ? rank - 1 : 1}])`,
+    );
   }
   if (hints && channelProblem >= 0) {
-    p.hint(channelProblem, layoutHint(operands, layout, 'transpose', (ops, l) => resolves(() => resolveTransposeChecked(ops, { ...params, layout: l }, false))));
+    p.hint(
+      channelProblem,
+      layoutHint(operands, layout, 'transpose', (ops, l) =>
+        resolves(() => resolveTransposeChecked(ops, { ...params, layout: l }, false)),
+      ),
+    );
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
-    p.add('bias.shape', `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels: weight.shape[${weightOutAxis}] ${weight.shape[weightOutAxis]} * groups ${groups})`);
+    p.add(
+      'bias.shape',
+      `bias.shape is [${bias.shape.join(', ')}] but must be [${outChannels}] (the output channels: weight.shape[${weightOutAxis}] ${weight.shape[weightOutAxis]} * groups ${groups})`,
+    );
   }
 
   const outSpatial: number[] = [];
@@ -110,7 +146,10 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
       const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
       p.add(path, `output extent of spatial dim ${i} is ${out} < 1: ${formula}`);
     } else if (out > MAX_PARAM) {
-      p.add(`input.shape[${channelsLast ? 1 + i : 2 + i}]`, `output extent of spatial dim ${i} is ${out}, over ${MAX_PARAM}: ${formula}`);
+      p.add(
+        `input.shape[${channelsLast ? 1 + i : 2 + i}]`,
+        `output extent of spatial dim ${i} is ${out}, over ${MAX_PARAM}: ${formula}`,
+      );
     }
   }
   if (p.any) throw new GeometryError(p.list);
