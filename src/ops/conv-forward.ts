@@ -56,13 +56,10 @@ export const convParams = {
   padding: PaddingSchema,
   dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
   groups: intFrom(1).default(1).meta({ description: 'C_in and C_out must both be divisible by groups.' }),
-  padding_mode: z
-    .enum(PADDING_MODES)
-    .default('zeros')
-    .meta({
-      description:
-        'Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.',
-    }),
+  padding_mode: z.enum(PADDING_MODES).default('zeros').meta({
+    description:
+      'Values of padded positions (PyTorch semantics). reflect needs padding < input extent; circular needs padding <= input extent.',
+  }),
   layout: layoutSchema(
     'Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. ' +
       'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',

@@ -26,18 +26,14 @@ const request = z
     ),
     bias: tensorSchema(1, 1, 'Optional [C_out], added to every output position.').optional(),
     stride: perDim(1, 'Stride per spatial dim, >= 1.'),
-    padding: intsPerDim(0)
-      .default(0)
-      .meta({
-        description:
-          'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.',
-      }),
-    output_padding: intsPerDim(0)
-      .default(0)
-      .meta({
-        description:
-          'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
-      }),
+    padding: intsPerDim(0).default(0).meta({
+      description:
+        'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.',
+    }),
+    output_padding: intsPerDim(0).default(0).meta({
+      description:
+        'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
+    }),
     dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
     groups: intFrom(1)
       .default(1)

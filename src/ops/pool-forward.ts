@@ -24,11 +24,9 @@ export const poolParams = {
     5,
     'Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last).',
   ),
-  mode: z
-    .enum(['max', 'avg'])
-    .meta({
-      description: 'max: the largest element of each window (NaN if the window holds one); avg: the window mean.',
-    }),
+  mode: z.enum(['max', 'avg']).meta({
+    description: 'max: the largest element of each window (NaN if the window holds one); avg: the window mean.',
+  }),
   kernel_size: intsPerDim(1).meta({ description: 'Window extent per spatial dim, >= 1.' }),
   stride: intsPerDim(1).meta({ description: 'Window step per spatial dim, >= 1. Default: kernel_size.' }).optional(),
   padding: intsPerDim(0)
@@ -42,13 +40,10 @@ export const poolParams = {
       description: 'Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).',
     })
     .default(1),
-  count_include_pad: z
-    .boolean()
-    .optional()
-    .meta({
-      description:
-        'Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input.',
-    }),
+  count_include_pad: z.boolean().optional().meta({
+    description:
+      'Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input.',
+  }),
   layout: layoutSchema(
     'Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.',
   ),
