@@ -134,12 +134,7 @@ export function formatTable(report: BenchReport): string {
       const nhwc = row.layout[n] === 'NHWC' && n !== 'tfjs-wasm' ? '^' : '';
       return fmtGflops(v) + (row.reduced[n] ? '*' : '') + nhwc;
     });
-    lines.push([
-      row.shape,
-      row.op,
-      ...cells,
-      ...ratios.map((k) => (row[k] == null ? 'n/a' : `${(row[k] as number).toFixed(2)}x`)),
-    ]);
+    lines.push([row.shape, row.op, ...cells, ...ratios.map((k) => (row[k] == null ? 'n/a' : `${row[k].toFixed(2)}x`))]);
   }
   const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
   return lines

@@ -52,7 +52,7 @@ export default function runTask(task: Task) {
     if (!buffer) throw new TypeError(`a ${task.op} task lacks an operand its kernels read`);
     return realView(task.geometry.dtype, buffer);
   };
-  (runners[task.op] as Runner<Task['op']>)(task as never, out, view);
+  (runners[task.op] as Runner<Task['op']>)(task, out, view);
   return moveAll(moved);
 }
 

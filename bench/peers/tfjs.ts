@@ -111,7 +111,7 @@ function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promi
   const f = tf.tensor4d(oihwToHwio(p.w, g.weightShape), fShape, 'float32');
   const dy = tf.tensor4d(nhwc ? nchwToNhwc(p.dy, g.outputShape) : p.dy, dyShape, 'float32');
   const run = (kernel: string, inputs: TfCore.NamedTensorMap, attrs: object): TfCore.Tensor =>
-    tf.engine().runKernel(kernel, inputs, attrs as TfCore.NamedAttrMap) as TfCore.Tensor;
+    tf.engine().runKernel<TfCore.Tensor>(kernel, inputs, attrs as TfCore.NamedAttrMap);
 
   let op1: () => TfCore.Tensor;
   if (op === 'forward') {

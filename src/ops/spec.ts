@@ -157,7 +157,7 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   const shared = slices !== undefined && slices.length > 1;
   const sent = present
     .filter(([field]) => !spec.unsent?.includes(field))
-    .map(([field, t]) => [field, decodeTensorData(t, shared).buffer]);
+    .map(([field, t]): [TensorField, ArrayBufferLike] => [field, decodeTensorData(t, shared).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
   return {
     task,

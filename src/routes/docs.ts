@@ -247,8 +247,8 @@ export const docsRoutes: FastifyPluginAsync = async (app) => {
       displayRequestDuration: true,
       defaultModelRendering: 'example',
       defaultModelsExpandDepth: 0,
-      requestInterceptor: docsRequestInterceptor as never,
-      responseInterceptor: docsResponseInterceptor as never,
+      requestInterceptor: docsRequestInterceptor,
+      responseInterceptor: docsResponseInterceptor,
     },
   });
 };

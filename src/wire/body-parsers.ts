@@ -27,12 +27,14 @@ export function registerBodyParsers(app: FastifyInstance, offload?: JsonOffload)
 
   const parseJson = (request: FastifyRequest, chunks: Buffer[], length: number, done: Done) => {
     // decoded at once, as Fastify's parseAs 'string' does
-    if (!offload?.offloadsBody(length))
-      return json(request, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)).toString('utf8'), done);
+    if (!offload?.offloadsBody(length)) {
+      void json(request, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)).toString('utf8'), done);
+      return;
+    }
     offload.parse(chunks).then(
       (result) => {
         if (result.ok) done(null, result.value);
-        else if (result.reason === 'deep') json(request, Buffer.from(result.bytes).toString('utf8'), done);
+        else if (result.reason === 'deep') void json(request, Buffer.from(result.bytes).toString('utf8'), done);
         else
           done(
             result.reason === 'empty' ? new FST_ERR_CTP_EMPTY_JSON_BODY() : new FST_ERR_CTP_INVALID_JSON_BODY(),

@@ -465,9 +465,11 @@ describe('the /docs page', () => {
   });
 
   // the interceptors run in the browser from their source text: rebuilt from it here, they must need nothing else
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the point: run the source text the page gets
   const requestInterceptor = new Function(
     `return ${docsRequestInterceptor.toString()}`,
   )() as typeof docsRequestInterceptor;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- as above
   const responseInterceptor = new Function(
     `return ${docsResponseInterceptor.toString()}`,
   )() as typeof docsResponseInterceptor;

@@ -125,11 +125,11 @@ export function perDim(
   p: Problems,
   { min = 1, fallback = 1, op = 'the convolution' }: { min?: number; fallback?: number; op?: string } = {},
 ): number[] {
-  if (value === undefined) return Array(d).fill(fallback);
-  const values = typeof value === 'number' ? Array(d).fill(value) : value;
+  if (value === undefined) return Array<number>(d).fill(fallback);
+  const values = typeof value === 'number' ? Array<number>(d).fill(value) : value;
   if (!Array.isArray(values) || values.length !== d) {
     p.add(field, `${field} has ${Array.isArray(values) ? values.length : 'no'} values but ${op} has ${d} spatial dims`);
-    return Array(d).fill(fallback);
+    return Array<number>(d).fill(fallback);
   }
   values.forEach((v, i) => {
     const path = typeof value === 'number' ? field : `${field}[${i}]`;

@@ -102,8 +102,10 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
   }
   return padding.map((entry, i): [number, number] => {
     if (Array.isArray(entry)) {
-      if (entry.length !== 2) {
-        p.add(`padding[${i}]`, `padding[${i}] has ${entry.length} values; a pair is [before, after]`);
+      // The schema types a pair; a body that skipped it (hostile input) may carry any length.
+      const length = (entry as unknown[]).length;
+      if (length !== 2) {
+        p.add(`padding[${i}]`, `padding[${i}] has ${length} values; a pair is [before, after]`);
         return [0, 0];
       }
       return [checkPad(entry[0], `padding[${i}][0]`), checkPad(entry[1], `padding[${i}][1]`)];
