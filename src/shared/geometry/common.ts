@@ -213,6 +213,16 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+/** A backward request's grad_output must have the forward output's shape. */
+export function checkGradOutput(gradOutput: TensorMeta | undefined, outputShape: readonly number[], p: Problems): void {
+  if (gradOutput && !sameShape(gradOutput.shape, outputShape)) {
+    p.add(
+      'grad_output.shape',
+      `grad_output.shape is [${gradOutput.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
+    );
+  }
+}
+
 /** The shapes of an operation's tensors in its own field names: what its output and gradients are shaped like. */
 export interface OperandShapes {
   input: number[];

@@ -7,6 +7,7 @@
 import type { DType, TensorMeta } from '../tensor.js';
 import { itemSize, numel } from '../tensor.js';
 import {
+  checkGradOutput,
   GeometryError,
   isInt,
   layoutFamily,
@@ -19,7 +20,6 @@ import {
   resolveLayout,
   resolves,
   samePadding,
-  sameShape,
   type Layout,
   type LayoutName,
   type OperandShapes,
@@ -217,12 +217,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   }
 
   const outputShape = channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial];
-  if (grad_output && !sameShape(grad_output.shape, outputShape)) {
-    p.add(
-      'grad_output.shape',
-      `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
-    );
-  }
+  checkGradOutput(grad_output, outputShape, p);
   if (p.any) throw new GeometryError(p.list);
 
   return {
