@@ -48,8 +48,8 @@ export class TorchPeer {
   private nextId = 1;
   private stderr = '';
 
-  private constructor(threads: number) {
-    this.child = spawn(TORCH_PYTHON, [TORCH_PEER_SCRIPT, '--threads', String(threads)], {
+  private constructor(threads: number, python: string) {
+    this.child = spawn(python, [TORCH_PEER_SCRIPT, '--threads', String(threads)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -58,23 +58,23 @@ export class TorchPeer {
       this.exited = e;
       for (const w of this.waiting.splice(0)) w.reject(e);
     };
-    this.child.on('error', (e) => fail(new Error(`${TORCH_PYTHON}: ${e.message}`)));
+    this.child.on('error', (e) => fail(new Error(e.message)));
     this.child.on('exit', (code, signal) =>
-      fail(new Error(`${TORCH_PYTHON} torch_peer.py exited (${signal ?? code}) ${this.stderr.trim()}`.trim())),
+      fail(new Error(`torch_peer.py exited (${signal ?? code}) ${this.stderr.trim().split('\n').pop()}`.trim())),
     );
     this.child.stdin!.on('error', () => {}); // a dead peer is reported by 'exit'
   }
 
   /** Starts the peer with `threads` intra-op threads; rejects with one line saying why when torch is missing. */
-  static async start(threads: number): Promise<{ peer: TorchPeer; hello: TorchHello }> {
-    const peer = new TorchPeer(threads);
+  static async start(threads: number, python = TORCH_PYTHON): Promise<{ peer: TorchPeer; hello: TorchHello }> {
+    const peer = new TorchPeer(threads, python);
     try {
       const hello = (await peer.request({ cmd: 'hello' })) as unknown as TorchHello;
       return { peer, hello };
     } catch (e) {
       peer.close();
       throw new Error(
-        `${TORCH_PYTHON} cannot run torch (${(e as Error).message}); on Debian: apt-get install python3-torch python3-msgpack`,
+        `${python} cannot run torch (${(e as Error).message}); on Debian: apt-get install python3-torch python3-msgpack`,
         { cause: e },
       );
     }
