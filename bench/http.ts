@@ -25,6 +25,7 @@ import { Packr } from 'msgpackr';
 import { numel } from '../src/shared/tensor.js';
 import { resolveConv } from '../src/shared/geometry/conv.js';
 import { convForward } from '../workers/kernels/conv.js';
+import { updatePerformanceDoc } from './docs.js';
 import { post, serviceVersusTorch } from './service-vs-torch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -201,6 +202,7 @@ try {
   const outDir = join(here, '../../bench/results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'http-latest.json'), JSON.stringify(report, null, 2) + '\n');
+  updatePerformanceDoc();
 } finally {
   service.kill('SIGTERM');
   bare.kill('SIGTERM');

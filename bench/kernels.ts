@@ -337,12 +337,20 @@ if (reducedCells.length) {
 for (const i of implInfo)
   if (i.layouts !== 'NCHW')
     console.log(`layout: ${i.name} ${i.layouts}${i.name === 'tfjs-cpu' ? ' (^ marks its NHWC cells)' : ''}`);
-const notRun = new Map<string, string[]>();
+const notRun = new Map<string, CellResult[]>();
 for (const r of results.filter((r) => r.status !== 'ok')) {
   const key = `${r.status}: ${r.impl} (${r.reason ?? 'no reason given'})`;
-  notRun.set(key, [...(notRun.get(key) ?? []), `${variantName(r)} ${r.shape} ${r.op}`]);
+  notRun.set(key, [...(notRun.get(key) ?? []), r]);
 }
-for (const [key, cells] of notRun) console.log(`${key}: ${cells.join(', ')}`);
+for (const [key, cells] of notRun) {
+  // a variant none of whose cells ran is named once, not cell by cell
+  const listed = variants.flatMap((v) => {
+    const inVariant = cells.filter((r) => r.dtype === v.dtype && r.layout === v.layout);
+    if (inVariant.length === shapes.length * ops.length) return [`every ${variantName(v)} cell`];
+    return inVariant.map((r) => `${variantName(r)} ${r.shape} ${r.op}`);
+  });
+  console.log(`${key}: ${listed.join(', ')}`);
+}
 const noisy = results.filter(
   (r) => r.samplesMs && r.samplesMs.length > 2 && Math.max(...r.samplesMs) > 1.5 * Math.min(...r.samplesMs),
 );
@@ -377,6 +385,7 @@ if (
   } catch (e) {
     console.warn(`chart not written: ${(e as Error).message}`);
   }
+  (await import('./docs.js')).updatePerformanceDoc();
 }
 
 // The rows of the other ops on the same machinery (bench/pool-transpose.ts), then peak RSS of S1

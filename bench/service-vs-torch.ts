@@ -41,7 +41,7 @@ export interface EndToEndCase {
 export interface EndToEndReport {
   threads: number;
   runs: number;
-  torch: (TorchHello & { skipped?: undefined }) | { skipped: string };
+  torch: TorchHello | { skipped: string };
   cases: EndToEndCase[];
 }
 
@@ -220,13 +220,14 @@ export async function serviceVersusTorch(baseUrl: string, runs: number, warmup =
 
 /** The report as a Markdown table (what docs/performance.md shows). */
 export function endToEndMarkdown(r: EndToEndReport): string {
-  const fmt = (v: number | null | undefined, unit = '') => (v == null ? 'n/a' : `${v}${unit}`);
+  const ms = (v: number | null | undefined) => (v == null ? 'n/a' : v.toFixed(1));
+  const ratio = (v: number | null | undefined) => (v == null ? 'n/a' : `${v.toFixed(2)}x`);
   const lines = [
     '| case | service over HTTP (ms) | PyTorch in-process (ms) | service speed / PyTorch | service kernel alone (ms) | HTTP / kernel |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...r.cases.map(
       (c) =>
-        `| ${c.case} | ${c.service_ms} | ${fmt(c.torch_ms)} | ${fmt(c.service_vs_torch, 'x')} | ${fmt(c.kernel_ms)} | ${fmt(c.service_over_kernel, 'x')} |`,
+        `| ${c.case} | ${ms(c.service_ms)} | ${ms(c.torch_ms)} | ${ratio(c.service_vs_torch)} | ${ms(c.kernel_ms)} | ${ratio(c.service_over_kernel)} |`,
     ),
   ];
   return lines.join('\n');
