@@ -20,7 +20,8 @@ import type { ResponseDoc } from '../schemas/fields.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 import { GeometryError, type FieldError, type Work } from '../shared/geometry/common.js';
 import type { OpName, ResultName, ResultSpec, TaskFor, TensorField } from '../shared/task.js';
-import { realView, type DType, type TensorMeta } from '../shared/tensor.js';
+import { halfBitsOf, isHalf } from '../shared/half.js';
+import { realView, type TensorMeta, type WireArray, type WireDType } from '../shared/tensor.js';
 import { batchSlices, type SplitSettings } from '../split.js';
 import type { ResultTensor } from '../wire/response.js';
 import { dataLengthError, decodeTensorData } from '../wire/tensor-data.js';
@@ -144,8 +145,10 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
 
   const r = resolved(() => spec.resolve(operands, body));
   const g = r.task.geometry;
+  // the request's dtype (geometry has checked that every operand has input's); g.dtype is the one computed in
+  const dtype = present[0][1].dtype;
   const tensors = Object.entries(r.results).map(([field, { shape, perSample }]) => ({ name: field, shape, perSample }));
-  checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype: g.dtype, batch: g.batch, tensors });
+  checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype, batch: g.batch, tensors });
   const slices = spec.splits ? batchSlices(g.batch, r.work.flops, context.limits, context.idleThreads()) : undefined;
 
   const dataErrors = present.map(([field, t]) => dataLengthError(field, t)).filter((e): e is FieldError => e !== null);
@@ -165,20 +168,22 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
     outputBytes: r.work.outputBytes,
     slices,
     encoding: body.encoding,
-    results: (result) => responseTensors(g.dtype, r.results, result),
+    results: (result) => responseTensors(dtype, r.results, result),
   };
 }
 
-/** The response tensors of a worker's result, in the order it holds them. */
+/** The response tensors of a worker's result, in the order it holds them; float16 and bfloat16 results rounded once from float32. */
 function responseTensors(
-  dtype: DType,
+  dtype: WireDType,
   specs: Resolution<OpName>['results'],
   result: Partial<Record<ResultName, ArrayBuffer | SharedArrayBuffer>>,
 ): Record<string, ResultTensor> {
+  const data = (buffer: ArrayBuffer | SharedArrayBuffer): WireArray =>
+    isHalf(dtype) ? halfBitsOf(dtype, realView('float32', buffer) as Float32Array) : realView(dtype, buffer);
   return Object.fromEntries(
     (Object.entries(result) as [ResultName, ArrayBuffer | SharedArrayBuffer][]).map(([name, buffer]) => [
       name,
-      { dtype, shape: specs[name]!.shape, data: realView(dtype, buffer) },
+      { dtype, shape: specs[name]!.shape, data: data(buffer) },
     ]),
   );
 }
