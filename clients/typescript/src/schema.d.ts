@@ -986,10 +986,10 @@ export interface components {
             output: components["schemas"]["MsgpackTensor"];
         };
         /**
-         * @description Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.
+         * @description Element type, little-endian: IEEE-754 binary32, binary64 or binary16, or bfloat16 (the top 16 bits of a binary32). All operands of a request share one dtype; the outputs have it too. float16 and bfloat16 are computed in float32 and each result is rounded once to the dtype (to nearest, ties to even).
          * @enum {string}
          */
-        DType: "float32" | "float64";
+        DType: "float32" | "float64" | "float16" | "bfloat16";
         FieldError: {
             /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
             path: string;
@@ -1005,7 +1005,7 @@ export interface components {
         MsgpackTensor: {
             dtype: components["schemas"]["DType"];
             shape: number[];
-            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
+            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes(); itemsize 2 for float16 and bfloat16). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
             data: string;
         };
         /** @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window in row-major window order (a NaN is the maximum); avg spreads it evenly over the window (padding takes its share when count_include_pad). */
