@@ -81,18 +81,32 @@ const TensorDataSchema = z
   })
   .meta({ id: 'TensorData', description: 'The elements in row-major order, in one of three forms.' });
 
-const ExtentSchema = z.int().min(1, { error: 'must be an integer >= 1' }).max(MAX_PARAM);
+const ExtentSchema = z.int().min(0, { error: 'must be an integer >= 0' }).max(MAX_PARAM);
 
-/** A request tensor whose rank lies in [minRank, maxRank]. */
+/**
+ * A request tensor whose rank lies in [minRank, maxRank]. Every extent is >= 1 but the first
+ * of a tensor of rank 3 or more, which may be 0: an empty batch (N = 0) of input or grad_output
+ * (geometry refuses a weight extent of 0).
+ */
 export function tensorSchema(minRank: number, maxRank: number, description: string) {
+  const rank = `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}`;
   return z
     .strictObject({
       dtype: DTypeSchema,
       shape: z
         .array(ExtentSchema)
-        .min(minRank, { error: `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}` })
-        .max(maxRank, { error: `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}` })
-        .meta({ description: 'Extents, row-major (C order), each >= 1.' }),
+        .min(minRank, { error: rank })
+        .max(maxRank, { error: rank })
+        .superRefine((shape, ctx) => {
+          shape.forEach((e, i) => {
+            if (e === 0 && (i > 0 || minRank < 3))
+              ctx.addIssue({ code: 'custom', path: [i], input: e, message: 'must be an integer >= 1' });
+          });
+        })
+        .meta({
+          description:
+            'Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results.',
+        }),
       data: TensorDataSchema,
     })
     .meta({ description });

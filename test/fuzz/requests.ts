@@ -50,7 +50,7 @@ export const specArb: fc.Arbitrary<Spec> = fc
     dtype: fc.constantFrom('float32', 'float64', 'float16', 'bfloat16'),
     d: fc.integer({ min: 1, max: 3 }),
     layoutKind: fc.constantFrom('default', 'channels_first', 'channels_last', 'alias-first', 'alias-last'),
-    batch: fc.integer({ min: 1, max: 3 }),
+    batch: fc.integer({ min: 0, max: 3 }), // 0: an empty batch
     groups: fc.integer({ min: 1, max: 3 }),
     cinG: fc.integer({ min: 1, max: 3 }),
     coutG: fc.integer({ min: 1, max: 3 }),

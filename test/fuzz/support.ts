@@ -186,7 +186,8 @@ function checkTensor(name: string, v: unknown, minRank: number, maxRank: number)
     !Array.isArray(t.shape) ||
     t.shape.length < minRank ||
     t.shape.length > maxRank ||
-    !t.shape.every((e) => isInt(e, 1))
+    // the batch (the first extent of input and grad_output) may be 0: an empty answer
+    !t.shape.every((e, i) => isInt(e, i === 0 && (name === 'input' || name === 'grad_output') ? 0 : 1))
   )
     invalid(`${name}.shape`);
   const d = t.data;

@@ -192,6 +192,15 @@ class Endpoints:
         got = self.convd.pool_forward(special, "max", 1, dtype="bfloat16")
         np.testing.assert_array_equal(got, [[[np.nan, np.inf, -np.inf, np.inf, -0.0]]])
 
+    def test_an_empty_batch_answers_empty_and_zero_gradients(self):
+        x = np.zeros((0, 3, 7), np.float32)
+        w = self.rng.standard_normal((4, 3, 3)).astype(np.float32)
+        y = self.convd.conv_forward(x, w, stride=2)
+        self.assertEqual((y.dtype, y.shape), (np.float32, (0, 4, 3)))
+        gx, gw, gb = self.convd.conv_backward(x, w, y, bias=np.ones(4, np.float32), stride=2)
+        self.assertEqual((gx.shape, gw.shape, gb.shape), ((0, 3, 7), (4, 3, 3), (4,)))
+        self.assertFalse(gw.any() or gb.any())
+
     def test_errors_are_problems(self):
         with self.assertRaises(ConvdError) as caught:
             self.convd.conv_forward(np.ones((1, 4, 5, 5), np.float32), np.ones((1, 3, 2, 2), np.float32))

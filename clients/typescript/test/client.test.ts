@@ -401,3 +401,19 @@ test('tensor() refuses a Float64Array for float16 and bfloat16', () => {
   assert.throws(() => tensor([1, 1, 1], Float64Array.of(1), 'float16'), /float16 tensor needs a Float32Array/);
   assert.throws(() => tensor([1, 1, 1], Float32Array.of(1), 'float64'), /float64 tensor needs a float64 array/);
 });
+
+for (const wire of ['msgpack', 'json'] as Wire[]) {
+  test(`${wire}: an empty batch answers empty results and zero gradients`, async () => {
+    const input = tensor([0, 2, 5], new Float32Array(0));
+    const weight = tensor(
+      [3, 2, 2],
+      Float32Array.from({ length: 12 }, (_, i) => i),
+    );
+    const { output } = await convd.convForward({ input, weight }, { wire });
+    assert.deepEqual(output.shape, [0, 3, 4]);
+    assert.equal(output.data.length, 0);
+    const grads = await convd.convBackward({ input, weight, grad_output: output }, { wire });
+    assert.deepEqual(grads.grad_input?.shape, [0, 2, 5]);
+    assert.deepEqual([...grads.grad_weight!.data], Array<number>(12).fill(0));
+  });
+}

@@ -139,17 +139,18 @@ export function perDim(
   return values.map((v) => (isInt(v) && v >= min && v <= MAX_PARAM ? v : fallback));
 }
 
-export function checkShape(name: string, shape: unknown, p: Problems): shape is number[] {
+/** Every extent of `shape` is an integer from 1 to MAX_PARAM; with `batch`, the first (N) may be 0 (an empty batch). */
+export function checkShape(name: string, shape: unknown, p: Problems, { batch = false } = {}): shape is number[] {
   if (!Array.isArray(shape)) {
     p.add(`${name}.shape`, `${name}.shape must be an array of extents`);
     return false;
   }
   let ok = true;
   shape.forEach((e, i) => {
-    if (!isInt(e) || e < 1 || e > MAX_PARAM) {
+    if (!isInt(e) || e < (batch && i === 0 ? 0 : 1) || e > MAX_PARAM) {
       p.add(
         `${name}.shape[${i}]`,
-        `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}`,
+        `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}${batch ? ' (the batch, shape[0], from 0)' : ''}`,
       );
       ok = false;
     }
@@ -187,7 +188,7 @@ export function openRequest(
     p.hint(p.list.length - 1, missingBatch());
     throw new GeometryError(p.list);
   }
-  let shapesOk = checkShape('input', input.shape, p);
+  let shapesOk = checkShape('input', input.shape, p, { batch: true });
   if (weight) {
     shapesOk = checkShape('weight', weight.shape, p) && shapesOk;
     if (weight.shape.length !== rank) {
