@@ -109,3 +109,22 @@ test('the edges, by hand: overflow, ties, subnormals, NaN', () => {
   assert.equal(roundToHalf('bfloat16', 1 + 2 ** -8), 1);
   assert.equal(roundToHalf('float16', 1e6), Infinity);
 });
+
+test('conversions read and write views at any offset, of shared memory too (split requests)', () => {
+  for (const dtype of DTYPES) {
+    const shared = new Float32Array(new SharedArrayBuffer(4 * 6), 8, 3);
+    shared.set([0.1, -2.5, 65504]);
+    const bits = halfBitsOf(dtype, shared);
+    const want = Array.from(shared, (v) => nearestHalfBits(dtype, v));
+    assert.deepEqual(Array.from(bits), want, dtype);
+    const holder = new Uint16Array(5);
+    holder.set(bits, 1);
+    const out = new Float32Array(new SharedArrayBuffer(4 * 5), 4, 3);
+    widenHalf(dtype, holder.subarray(1, 4), out);
+    assert.deepEqual(
+      Array.from(out),
+      Array.from(bits, (b) => halfValue(dtype, b)),
+      dtype,
+    );
+  }
+});
