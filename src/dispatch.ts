@@ -1,6 +1,7 @@
 /**
  * Runs a prepared task on the pool under the request's deadline, cancelling it when the
- * deadline passes (504) or the client goes away, and turning a full queue into 503.
+ * deadline passes (504) or the client goes away, and turning a full queue into 503. A request
+ * prepared with its answer (an empty batch) is answered without a task.
  */
 import type { FastifyReply } from 'fastify';
 import type { BatchRange } from './shared/tensor.js';
@@ -29,6 +30,8 @@ export interface Prepared {
   task: Task;
   flops: number;
   slices?: BatchRange[];
+  /** The result, when the request has nothing to compute (an empty batch): no task is run. */
+  answer?: TaskResult;
   outputBytes: number;
   /** How a JSON response writes tensor data (the request's encoding field). */
   encoding: 'array' | 'base64';
@@ -38,10 +41,11 @@ export interface Prepared {
 
 export async function dispatch(
   pool: WorkerPool,
-  work: Pick<Prepared, 'task' | 'flops' | 'slices'>,
+  work: Pick<Prepared, 'task' | 'flops' | 'slices' | 'answer'>,
   clientGone: AbortSignal,
   settings: DispatchSettings,
 ): Promise<TaskResult> {
+  if (work.answer) return work.answer;
   const { task, flops, slices = [] } = work;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);

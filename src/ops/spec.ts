@@ -9,7 +9,8 @@
  * operation runs, in this order: geometry (shapes and parameters agree), then work limits (from
  * shapes), then data lengths (from lengths), then the memory reservation (limits.ts reserveWork,
  * when the context's limits carry one), and only then is any tensor data decoded, so that a small
- * body declaring huge shapes never allocates.
+ * body declaring huge shapes never allocates. An empty batch (N = 0) is answered there and then:
+ * no data decoded, no task run (see `emptyBatchAnswer`).
  */
 import type { z } from 'zod';
 import type { Prepared } from '../dispatch.js';
@@ -19,8 +20,17 @@ import type { OperationExamples } from '../schemas/examples.js';
 import type { ResponseDoc } from '../schemas/fields.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 import { GeometryError, type FieldError, type Work } from '../shared/geometry/common.js';
-import type { OpName, ResultName, ResultSpec, TaskFor, TensorField } from '../shared/task.js';
-import { realView, type DType, type TensorMeta } from '../shared/tensor.js';
+import type { OpName, ResultName, ResultSpec, TaskFor, TaskResult, TensorField } from '../shared/task.js';
+import { halfBitsOf, isHalf } from '../shared/half.js';
+import {
+  allocReal,
+  numel,
+  realView,
+  type DType,
+  type TensorMeta,
+  type WireArray,
+  type WireDType,
+} from '../shared/tensor.js';
 import { batchSlices, type SplitSettings } from '../split.js';
 import type { ResultTensor } from '../wire/response.js';
 import { dataLengthError, decodeTensorData } from '../wire/tensor-data.js';
@@ -144,8 +154,10 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
 
   const r = resolved(() => spec.resolve(operands, body));
   const g = r.task.geometry;
+  // the request's dtype (geometry has checked that every operand has input's); g.dtype is the one computed in
+  const dtype = present[0][1].dtype;
   const tensors = Object.entries(r.results).map(([field, { shape, perSample }]) => ({ name: field, shape, perSample }));
-  checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype: g.dtype, batch: g.batch, tensors });
+  checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype, batch: g.batch, tensors });
   const slices = spec.splits ? batchSlices(g.batch, r.work.flops, context.limits, context.idleThreads()) : undefined;
 
   const dataErrors = present.map(([field, t]) => dataLengthError(field, t)).filter((e): e is FieldError => e !== null);
@@ -153,32 +165,46 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   // what the request will hold, reserved from the memory budget before anything is decoded (admission/)
   reserveWork(operands, r.work, context.limits);
 
+  const empty = g.batch === 0;
   // A split request's tensors go to shared memory, read by every thread; else they are moved.
   const shared = slices !== undefined && slices.length > 1;
   const sent = present
-    .filter(([field]) => !spec.unsent?.includes(field))
+    .filter(([field]) => !empty && !spec.unsent?.includes(field))
     .map(([field, t]): [TensorField, ArrayBufferLike] => [field, decodeTensorData(t, shared).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
   return {
     task,
+    answer: empty ? emptyBatchAnswer(g.dtype, r.results) : undefined,
     flops: r.work.flops,
     outputBytes: r.work.outputBytes,
     slices,
     encoding: body.encoding,
-    results: (result) => responseTensors(g.dtype, r.results, result),
+    results: (result) => responseTensors(dtype, r.results, result),
   };
 }
 
-/** The response tensors of a worker's result, in the order it holds them. */
+/**
+ * The results of an empty batch (N = 0), as PyTorch gives them: each per-sample result empty
+ * (its first extent is N), and each sum over the batch (grad_weight, grad_bias) zeros.
+ */
+function emptyBatchAnswer(dtype: DType, results: Resolution<OpName>['results']): TaskResult {
+  return Object.fromEntries(
+    Object.entries(results).map(([name, { shape }]) => [name, allocReal(dtype, numel(shape)).buffer]),
+  );
+}
+
+/** The response tensors of a worker's result, in the order it holds them; float16 and bfloat16 results rounded once from float32. */
 function responseTensors(
-  dtype: DType,
+  dtype: WireDType,
   specs: Resolution<OpName>['results'],
   result: Partial<Record<ResultName, ArrayBuffer | SharedArrayBuffer>>,
 ): Record<string, ResultTensor> {
+  const data = (buffer: ArrayBuffer | SharedArrayBuffer): WireArray =>
+    isHalf(dtype) ? halfBitsOf(dtype, realView('float32', buffer) as Float32Array) : realView(dtype, buffer);
   return Object.fromEntries(
     (Object.entries(result) as [ResultName, ArrayBuffer | SharedArrayBuffer][]).map(([name, buffer]) => [
       name,
-      { dtype, shape: specs[name]!.shape, data: realView(dtype, buffer) },
+      { dtype, shape: specs[name]!.shape, data: data(buffer) },
     ]),
   );
 }

@@ -761,14 +761,14 @@ export interface components {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
             weight: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -816,14 +816,14 @@ export interface components {
             /** @description Optional [C_out]; its shape is checked, its values are ignored. */
             bias?: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Gradient of the loss w.r.t. the forward output; exactly the forward output's shape. */
             grad_output: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -852,14 +852,14 @@ export interface components {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
             weight: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -907,7 +907,7 @@ export interface components {
             /** @description Optional [C_out], added to every output position. */
             bias?: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -923,21 +923,21 @@ export interface components {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last). */
             weight: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Optional [C_out], added to every output position. */
             bias?: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -986,10 +986,10 @@ export interface components {
             output: components["schemas"]["MsgpackTensor"];
         };
         /**
-         * @description Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.
+         * @description Element type, little-endian: IEEE-754 binary32, binary64 or binary16, or bfloat16 (the top 16 bits of a binary32). All operands of a request share one dtype; the outputs have it too. float16 and bfloat16 are computed in float32 and each result is rounded once to the dtype (to nearest, ties to even).
          * @enum {string}
          */
-        DType: "float32" | "float64";
+        DType: "float32" | "float64" | "float16" | "bfloat16";
         FieldError: {
             /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
             path: string;
@@ -1005,7 +1005,7 @@ export interface components {
         MsgpackTensor: {
             dtype: components["schemas"]["DType"];
             shape: number[];
-            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
+            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes(); itemsize 2 for float16 and bfloat16). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
             data: string;
         };
         /** @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window in row-major window order (a NaN is the maximum); avg spreads it evenly over the window (padding takes its share when count_include_pad). */
@@ -1013,7 +1013,7 @@ export interface components {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1053,7 +1053,7 @@ export interface components {
             /** @description Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape. */
             grad_output: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1069,7 +1069,7 @@ export interface components {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
