@@ -3,6 +3,8 @@
  * deadline passes (504) or the client goes away, and turning a full queue into 503.
  */
 import type { FastifyReply } from 'fastify';
+import type { RequestStages } from './http/request-stages.js';
+import { taskClocks } from './shared/clock.js';
 import type { BatchRange } from './shared/tensor.js';
 import type { TaskResult, Task } from './shared/task.js';
 import { HttpProblem } from './http/problem.js';
@@ -36,18 +38,43 @@ export interface Prepared {
   results(result: TaskResult): Record<string, ResultTensor>;
 }
 
+/**
+ * Ends the `queue`, `kernel` and `return` stages from the times the workers wrote: the kernel
+ * ran from the first task's start to the last one's finish. A worker that wrote no times (a
+ * stand-in) leaves it all to `return`.
+ */
+function markWorkerStages(stages: RequestStages, times: Float64Array): void {
+  let started = Infinity;
+  let finished = -Infinity;
+  for (let i = 0; i < times.length; i += 2) {
+    started = Math.min(started, times[i]);
+    finished = Math.max(finished, times[i + 1]);
+  }
+  if (Number.isFinite(started) && Number.isFinite(finished)) {
+    stages.mark('queue', started);
+    stages.mark('kernel', finished);
+  }
+  stages.mark('return');
+}
+
 export async function dispatch(
   pool: WorkerPool,
   work: Pick<Prepared, 'task' | 'flops' | 'slices'>,
   clientGone: AbortSignal,
   settings: DispatchSettings,
+  stages?: RequestStages | null,
 ): Promise<TaskResult> {
-  const { task, flops, slices = [] } = work;
+  const { flops, slices = [] } = work;
+  const split = slices.length > 1;
+  const times = stages ? taskClocks(split ? slices.length : 1) : null;
+  const task = times ? { ...work.task, clock: { times, slot: 0 } } : work.task;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);
   const cancel = AbortSignal.any([deadline.signal, clientGone]);
   try {
-    return await (slices.length > 1 ? runSplit(pool, task, slices, cancel) : pool.run(task, cancel, flops));
+    const result = await (split ? runSplit(pool, task, slices, cancel) : pool.run(task, cancel, flops));
+    if (stages && times) markWorkerStages(stages, times);
+    return result;
   } catch (err) {
     if (err instanceof QueueFullError) {
       throw new HttpProblem('overloaded', `the work queue is full: ${err.message}; retry later`, {

@@ -48,6 +48,7 @@ function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult
  * Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the
  * result: its per-sample results are shared, each thread writing its images; the others are
  * the ranges' partial sums, added here. Any operation whose kernels take a batch range runs so.
+ * With `task.clock`, slice i's task writes its slot i (slots from 0 to slices.length - 1).
  */
 export async function runSplit(
   pool: WorkerPool,
@@ -61,7 +62,7 @@ export async function runSplit(
     wanted.filter(([, r]) => r.perSample).map(([name, r]) => [name, allocShared(dtype, numel(r.shape))]),
   );
   const parts = await pool.runAll(
-    slices.map((batch) => ({ ...task, batch, sharedOutputs })),
+    slices.map((batch, slot) => ({ ...task, batch, sharedOutputs, clock: task.clock && { ...task.clock, slot } })),
     signal,
   );
   const result: TaskResult = { ...sharedOutputs };

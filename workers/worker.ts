@@ -6,6 +6,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { epochMs } from '../src/shared/clock.js';
 import { injectFault } from '../src/shared/faults.js';
 import type { EngineReport, ResultName, Task, TaskResult, WorkerData } from '../src/shared/task.js';
 import { allocReal, numel, realView, type TensorBuffer } from '../src/shared/tensor.js';
@@ -46,6 +47,8 @@ function allocate(task: Task): { out: Outputs; moved: TaskResult } {
 }
 
 export default function runTask(task: Task) {
+  const { clock } = task;
+  if (clock) clock.times[2 * clock.slot] = epochMs();
   injectFault(task.fault);
   const { out, moved } = allocate(task);
   const view = (buffer: TensorBuffer | undefined) => {
@@ -53,6 +56,7 @@ export default function runTask(task: Task) {
     return realView(task.geometry.dtype, buffer);
   };
   (runners[task.op] as Runner<Task['op']>)(task as never, out, view);
+  if (clock) clock.times[2 * clock.slot + 1] = epochMs();
   return moveAll(moved);
 }
 

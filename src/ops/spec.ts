@@ -14,6 +14,7 @@
 import type { z } from 'zod';
 import type { Prepared } from '../dispatch.js';
 import { fieldProblem } from '../http/problem.js';
+import type { RequestStages } from '../http/request-stages.js';
 import { checkWorkLimits, reserveWork, type WorkLimits } from '../limits.js';
 import type { OperationExamples } from '../schemas/examples.js';
 import type { ResponseDoc } from '../schemas/fields.js';
@@ -39,6 +40,8 @@ export interface PrepareContext {
   limits: WorkLimits & SplitSettings;
   /** The main lane's idle threads now: what a request that may be split is cut for. */
   idleThreads(): number;
+  /** The request's stage clock: `validate` ends before the tensor data is decoded, `copy_in` after. */
+  stages?: RequestStages | null;
 }
 
 type RequestTensors = Partial<Record<TensorField, RequestTensor>>;
@@ -152,6 +155,7 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
   // what the request will hold, reserved from the memory budget before anything is decoded (admission/)
   reserveWork(operands, r.work, context.limits);
+  context.stages?.mark('validate');
 
   // A split request's tensors go to shared memory, read by every thread; else they are moved.
   const shared = slices !== undefined && slices.length > 1;
@@ -159,6 +163,7 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
     .filter(([field]) => !spec.unsent?.includes(field))
     .map(([field, t]) => [field, decodeTensorData(t, shared).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
+  context.stages?.mark('copy_in');
   return {
     task,
     flops: r.work.flops,

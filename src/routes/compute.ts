@@ -10,6 +10,7 @@ import type { Admission } from '../admission/admission.js';
 import type { Config } from '../config.js';
 import { clientGoneSignal, dispatch } from '../dispatch.js';
 import { HttpProblem } from '../http/problem.js';
+import { RequestStages } from '../http/request-stages.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Metrics } from '../metrics.js';
 import { OPS } from '../ops/index.js';
@@ -75,7 +76,9 @@ function computeScope(
   { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>,
 ): void {
   app.decorateRequest('responseEncoding', null);
+  app.decorateRequest('stages', null);
   app.addHook('onRequest', async (request) => {
+    request.stages = new RequestStages();
     if (lifecycle.state !== 'ready') {
       throw new HttpProblem('not-ready', `the server is ${lifecycle.state}; retry later`, {
         headers: { 'retry-after': String(config.retryAfterSeconds) },
@@ -93,14 +96,24 @@ function computeScope(
 
 /** Validates `request` for `op`, runs its task on the pool, counts its work and sends its result. */
 async function compute(deps: ComputeRouteDeps, op: Operation, request: FastifyRequest, reply: FastifyReply) {
+  const { stages } = request;
   const prepared = op.prepare(request.body, {
     limits: deps.admission.limitsFor(request, deps.config),
     idleThreads: () => deps.pool.idleThreads(),
+    stages,
   });
   prepared.task.fault = faultFromHeaders(request.headers);
-  const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
+  const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config, stages);
   deps.metrics.countComputed(op.metricLabel, prepared.flops, prepared.outputBytes);
   const encoded = await deps.json.encode(prepared.results(result), request.responseEncoding!, prepared.encoding);
+  if (stages) {
+    stages.mark('encode');
+    reply.header('server-timing', stages.serverTiming());
+    reply.raw.once('finish', () => {
+      stages.mark('write');
+      deps.metrics.observeStages(op.metricLabel, stages.durations);
+    });
+  }
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
 }
 

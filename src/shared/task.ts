@@ -6,6 +6,7 @@
  * a request split across threads (src/split.ts), as SharedArrayBuffers every thread reads; the
  * rest is plain data.
  */
+import type { TaskClock } from './clock.js';
 import type { FaultKind } from './faults.js';
 import type { OperandShapes } from './geometry/common.js';
 import type { ConvGeometry } from './geometry/conv.js';
@@ -44,6 +45,8 @@ interface TaskOf<Op extends OpName> {
   sharedOutputs?: Partial<Record<ResultName, SharedArrayBuffer>>;
   /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see faults.ts. */
   fault?: FaultKind;
+  /** Where the worker writes when it started and finished the task (the request's stage timing). */
+  clock?: TaskClock;
 }
 
 /** A pooling task: the window geometry plus the pooling's mode. */

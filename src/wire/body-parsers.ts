@@ -25,7 +25,12 @@ export function registerBodyParsers(app: FastifyInstance, offload?: JsonOffload)
   const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
   app.removeAllContentTypeParsers();
 
-  const parseJson = (request: FastifyRequest, chunks: Buffer[], length: number, done: Done) => {
+  const parseJson = (request: FastifyRequest, chunks: Buffer[], length: number, parsed: Done) => {
+    request.stages?.mark('receive');
+    const done: Done = (err, body) => {
+      request.stages?.mark('decode');
+      parsed(err, body);
+    };
     // decoded at once, as Fastify's parseAs 'string' does
     if (!offload?.offloadsBody(length))
       return json(request, (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)).toString('utf8'), done);
@@ -88,9 +93,12 @@ export function registerBodyParsers(app: FastifyInstance, offload?: JsonOffload)
     stream.on('error', onEnd);
     stream.resume();
   });
-  app.addContentTypeParser([...MSGPACK_MEDIA_TYPES], { parseAs: 'buffer' }, (_request, body, done) => {
+  app.addContentTypeParser([...MSGPACK_MEDIA_TYPES], { parseAs: 'buffer' }, (request, body, done) => {
+    request.stages?.mark('receive');
     try {
-      done(null, unpackr.unpack(body as Buffer));
+      const value: unknown = unpackr.unpack(body as Buffer);
+      request.stages?.mark('decode');
+      done(null, value);
     } catch (err) {
       done(new HttpProblem('malformed-body', `body is not valid msgpack: ${(err as Error).message}`), undefined);
     }
