@@ -7,7 +7,8 @@
  * receive, decode, validate, copy_in, queue, kernel, return, encode), what the client sees
  * (time to the first answer byte, and from it to the last one: the answer's write and
  * transfer), and the server process's minor page faults during the request (from
- * /proc/<pid>/stat, all threads). The `write` stage (answer to socket), which the header
+ * /proc/<pid>/stat, all threads) and CPU time by server thread (/proc/<pid>/task: what a stage
+ * costs, whatever else runs on the machine). The `write` stage (answer to socket), which the header
  * cannot carry, is the mean of the server's convd_request_stage_seconds histogram over the
  * timed requests. Prints the medians per stage and writes them to
  * bench/results/wire-path-<label>.json.
@@ -17,8 +18,8 @@
  *
  *   npm run bench:wire -- [--runs 40] [--servers dist/src/server.js,...] [--labels after,...]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,10 +59,36 @@ const REQUESTS = {
 };
 type Kind = keyof typeof REQUESTS;
 
+/** The fields of a /proc stat file after its `(comm)`: [2] is field 3 of proc(5). */
+function statFields(file: string): string[] {
+  const stat = readFileSync(file, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Minor page faults of process `pid` so far, all its threads (field 10 of /proc/<pid>/stat). */
-function minorFaults(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+const minorFaults = (pid: number) => Number(statFields(`/proc/${pid}/stat`)[7]);
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/**
+ * CPU time (user + system, page faults included) of process `pid`'s threads so far, ms, by
+ * thread name: MainThread (the event loop), WorkerThread (kernels, JSON), V8Worker (garbage
+ * collection helpers), and the others. Unlike wall time, it does not grow when other processes
+ * take the cores.
+ */
+function threadCpuMs(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const fields = statFields(`/proc/${pid}/task/${tid}/stat`);
+      const group = ['MainThread', 'WorkerThread', 'V8Worker'].includes(name) ? name : 'other';
+      out[group] = (out[group] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return out;
 }
 
 async function start(script: string, port: number): Promise<ChildProcess> {
@@ -89,6 +116,8 @@ interface Sample {
   /** From the first answer byte to the last. */
   answerTransfer: number;
   faults: number;
+  /** CPU time of the server's threads during the request, ms, by thread name (clock-tick resolution: meaningful summed). */
+  cpu: Record<string, number>;
 }
 
 function serverTiming(header: string | string[] | undefined): Record<string, number> {
@@ -105,6 +134,7 @@ function post(agent: http.Agent, port: number, pid: number, kind: Kind): Promise
   const { path, body } = REQUESTS[kind];
   return new Promise((resolveSample, reject) => {
     const faults0 = minorFaults(pid);
+    const cpu0 = threadCpuMs(pid);
     const t0 = performance.now();
     let firstByte = 0;
     const req = http.request(
@@ -122,6 +152,7 @@ function post(agent: http.Agent, port: number, pid: number, kind: Kind): Promise
             firstByte,
             answerTransfer: clientTotal - firstByte,
             faults: minorFaults(pid) - faults0,
+            cpu: Object.fromEntries(Object.entries(threadCpuMs(pid)).map(([k, ms]) => [k, ms - (cpu0[k] ?? 0)])),
           });
         });
       },
@@ -166,6 +197,13 @@ function summary(samples: Sample[], write: { sum: number; count: number } | unde
     first_byte_ms: round(median(samples.map((s) => s.firstByte))),
     answer_transfer_ms: round(median(samples.map((s) => s.answerTransfer))),
     minor_faults: median(samples.map((s) => s.faults)),
+    /** Mean CPU time per request by server thread (sums over the requests, divided by their count). */
+    cpu_ms_per_request: Object.fromEntries(
+      ['MainThread', 'WorkerThread', 'V8Worker', 'other'].map((k) => [
+        k,
+        round(samples.reduce((sum, x) => sum + (x.cpu[k] ?? 0), 0) / samples.length),
+      ]),
+    ),
     total_over_kernel: stages.kernel ? round(clientTotal / stages.kernel) : null,
   };
 }
@@ -229,5 +267,7 @@ for (const [s, label] of labels.entries()) {
       }),
     ),
   );
+  console.log('CPU per request (ms, mean), by server thread:');
+  console.table({ 'S1 forward': report.forward.cpu_ms_per_request, 'S1 backward': report.backward.cpu_ms_per_request });
   writeFileSync(join(outDir, `wire-path-${label}.json`), JSON.stringify(report, null, 2) + '\n');
 }

@@ -3,6 +3,7 @@
  * deadline passes (504) or the client goes away, and turning a full queue into 503.
  */
 import type { FastifyReply } from 'fastify';
+import type { Lease } from './buffer-pool.js';
 import type { RequestStages } from './http/request-stages.js';
 import { taskClocks } from './shared/clock.js';
 import type { BatchRange } from './shared/tensor.js';
@@ -57,22 +58,39 @@ function markWorkerStages(stages: RequestStages, times: Float64Array): void {
   stages.mark('return');
 }
 
+/** What a request's run is measured with and where its results go. */
+export interface DispatchRequest {
+  stages?: RequestStages | null;
+  /** The request's lease of reused memory (buffer-pool.ts): its per-sample results are taken from it. */
+  buffers?: Lease | null;
+}
+
+/**
+ * Runs the task, whole or split by batch (split.ts); its per-sample results are shared buffers
+ * the threads write in place, from the request's lease when it has one (which then holds them
+ * until the threads are done: reused only when every task finished).
+ */
 export async function dispatch(
   pool: WorkerPool,
   work: Pick<Prepared, 'task' | 'flops' | 'slices'>,
   clientGone: AbortSignal,
   settings: DispatchSettings,
-  stages?: RequestStages | null,
+  { stages, buffers }: DispatchRequest = {},
 ): Promise<TaskResult> {
-  const { flops, slices = [] } = work;
-  const split = slices.length > 1;
-  const times = stages ? taskClocks(split ? slices.length : 1) : null;
+  const { flops, slices = [[0, work.task.geometry.batch]] } = work;
+  const times = stages ? taskClocks(slices.length) : null;
   const task = times ? { ...work.task, clock: { times, slot: 0 } } : work.task;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error('deadline exceeded')), settings.deadlineMs);
   const cancel = AbortSignal.any([deadline.signal, clientGone]);
+  buffers?.lend();
+  let ok = false;
   try {
-    const result = await (split ? runSplit(pool, task, slices, cancel) : pool.run(task, cancel, flops));
+    const result = await runSplit(pool, task, slices, cancel, {
+      flops,
+      allocate: buffers ? (bytes) => buffers.takeZeroed(bytes) : undefined,
+    });
+    ok = true;
     if (stages && times) markWorkerStages(stages, times);
     return result;
   } catch (err) {
@@ -92,5 +110,6 @@ export async function dispatch(
     throw err;
   } finally {
     clearTimeout(timer);
+    buffers?.settle(ok);
   }
 }

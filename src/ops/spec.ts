@@ -14,6 +14,7 @@
 import type { z } from 'zod';
 import type { Prepared } from '../dispatch.js';
 import { fieldProblem } from '../http/problem.js';
+import type { Lease } from '../buffer-pool.js';
 import type { RequestStages } from '../http/request-stages.js';
 import { checkWorkLimits, reserveWork, type WorkLimits } from '../limits.js';
 import type { OperationExamples } from '../schemas/examples.js';
@@ -21,7 +22,7 @@ import type { ResponseDoc } from '../schemas/fields.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 import { GeometryError, type FieldError, type Work } from '../shared/geometry/common.js';
 import type { OpName, ResultName, ResultSpec, TaskFor, TensorField } from '../shared/task.js';
-import { realView, type DType, type TensorMeta } from '../shared/tensor.js';
+import { realView, type DType, type TensorBuffer, type TensorMeta } from '../shared/tensor.js';
 import { batchSlices, type SplitSettings } from '../split.js';
 import type { ResultTensor } from '../wire/response.js';
 import { dataLengthError, decodeTensorData } from '../wire/tensor-data.js';
@@ -42,6 +43,8 @@ export interface PrepareContext {
   idleThreads(): number;
   /** The request's stage clock: `validate` ends before the tensor data is decoded, `copy_in` after. */
   stages?: RequestStages | null;
+  /** The request's lease of reused memory (buffer-pool.ts), which decoded tensors are copied into. */
+  buffers?: Lease | null;
 }
 
 type RequestTensors = Partial<Record<TensorField, RequestTensor>>;
@@ -157,11 +160,14 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   reserveWork(operands, r.work, context.limits);
   context.stages?.mark('validate');
 
-  // A split request's tensors go to shared memory, read by every thread; else they are moved.
+  // A split request's tensors go to shared memory, read by every thread; else they are moved,
+  // or shared with the one thread when they are copied into the lease's reused memory.
   const shared = slices !== undefined && slices.length > 1;
+  const { buffers } = context;
+  const take = buffers ? (bytes: number) => buffers.take(bytes) : undefined;
   const sent = present
     .filter(([field]) => !spec.unsent?.includes(field))
-    .map(([field, t]) => [field, decodeTensorData(t, shared).buffer]);
+    .map(([field, t]): [TensorField, TensorBuffer] => [field, decodeTensorData(t, shared, take).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
   context.stages?.mark('copy_in');
   return {

@@ -3,8 +3,9 @@
  *
  * `dataLengthError` compares the data's length with what shape and dtype need, from lengths
  * alone; `decodeTensorData` then makes the one copy into a fresh ArrayBuffer of exactly that
- * size (aligned, and owned outright so it can be transferred to a worker). A msgpackr typed
- * array already owns such a buffer (msgpackr copies to align it) and is used as it is.
+ * size (aligned, and owned outright so it can be transferred to a worker, or shared), fresh
+ * or reused. A msgpackr typed array already owns such a buffer (msgpackr copies to align it)
+ * and is used as it is.
  */
 import { endianness } from 'node:os';
 import { itemSize, numel } from '../shared/tensor.js';
@@ -71,13 +72,21 @@ const ownsWholeBuffer = (a: Float32Array | Float64Array): a is OwnedReal =>
   a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 
 /**
- * The data of a tensor that passed `dataLengthError`, in a fresh buffer of its dtype: an
+ * The data of a tensor that passed `dataLengthError`, in a buffer of its dtype: a fresh
  * ArrayBuffer to move to a worker, or with `shared` a SharedArrayBuffer for several workers.
+ * With `take` (a request's lease of reused memory, buffer-pool.ts) the data is copied into a
+ * shared buffer of exactly its bytes from there, unless, not shared, it already owns a buffer
+ * that can be moved.
  */
-export function decodeTensorData(t: RequestTensor, shared = false): Real {
+export function decodeTensorData(t: RequestTensor, shared = false, take?: (bytes: number) => SharedArrayBuffer): Real {
   const { data } = t;
   if (!shared && (data instanceof Float32Array || data instanceof Float64Array) && ownsWholeBuffer(data)) return data;
-  const out = shared ? realView(t.dtype, allocShared(t.dtype, numel(t.shape))) : allocReal(t.dtype, numel(t.shape));
+  const length = numel(t.shape);
+  const out = take
+    ? realView(t.dtype, take(length * itemSize(t.dtype)))
+    : shared
+      ? realView(t.dtype, allocShared(t.dtype, length))
+      : allocReal(t.dtype, length);
   if (data instanceof Float32Array || data instanceof Float64Array) out.set(data);
   else if (data instanceof Uint8Array) new Uint8Array(out.buffer).set(data);
   else if (typeof data === 'string') Buffer.from(out.buffer).write(data, 'base64');
