@@ -208,6 +208,38 @@ function summary(samples: Sample[], write: { sum: number; count: number } | unde
   };
 }
 
+/**
+ * What first touch costs here: ms to write S1's output size (6.4 MB) into a fresh ArrayBuffer,
+ * a fresh SharedArrayBuffer and memory already mapped (medians of 30, in this process).
+ */
+function firstTouchMs(bytes: number) {
+  const fresh: number[] = [];
+  const shared: number[] = [];
+  const mapped: number[] = [];
+  const kept = new Uint8Array(bytes);
+  const time = (into: number[], make: () => Uint8Array) => {
+    const t0 = performance.now();
+    make().fill(1);
+    into.push(performance.now() - t0);
+  };
+  for (let i = 0; i < 30; i++) {
+    time(fresh, () => new Uint8Array(bytes));
+    time(shared, () => new Uint8Array(new SharedArrayBuffer(bytes)));
+    time(mapped, () => kept);
+  }
+  return {
+    bytes,
+    fresh_array_buffer: round(median(fresh)),
+    fresh_shared: round(median(shared)),
+    mapped: round(median(mapped)),
+  };
+}
+
+const touch = firstTouchMs(numel(g.outputShape) * 4);
+console.log(
+  `writing ${(touch.bytes / 1e6).toFixed(1)} MB: fresh ArrayBuffer ${touch.fresh_array_buffer} ms, fresh SharedArrayBuffer ${touch.fresh_shared} ms, memory already mapped ${touch.mapped} ms`,
+);
+
 const basePort = 19000 + Math.floor(Math.random() * 1000);
 const children = await Promise.all(servers.map((script, i) => start(script, basePort + i)));
 const agents = servers.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
@@ -244,6 +276,7 @@ for (const [s, label] of labels.entries()) {
     server: servers[s],
     runs,
     shape: `${s1.name}: ${s1.what}, float32, msgpack`,
+    first_touch_ms: touch,
     forward: summary(samples[s].forward, timedWrites(s, 'forward')),
     backward: summary(samples[s].backward, timedWrites(s, 'backward')),
   };
