@@ -23,7 +23,7 @@ const { values } = parseArgs({
   },
 });
 const runs = Math.max(1, Math.floor(Number(values.runs)) || 7);
-const layouts = values.layouts!.split(',') as Layout[];
+const layouts = values.layouts.split(',') as Layout[];
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);

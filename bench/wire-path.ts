@@ -46,7 +46,7 @@ if (labels.length !== servers.length) throw new Error('--labels needs one label 
 const packr = new Packr({ useRecords: false });
 const s1 = SHAPES.find((s) => s.name === 'S1')!;
 const g = geometry(s1);
-const bin = (a: Float32Array) => new Uint8Array(a.buffer);
+const bin = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const tensor = (shape: number[]) => ({ dtype: 'float32', shape, data: bin(random(numel(shape))) });
 const input = tensor(g.inputShape);
 const weight = tensor(g.weightShape);

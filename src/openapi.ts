@@ -142,7 +142,9 @@ export function dedupeSchemas(doc: JsonObject): JsonObject {
 const ref = (name: string) => ({ $ref: EXAMPLES + name });
 
 const example = (e: { summary: string; description?: string }, value: unknown): Json =>
-  JSON.parse(JSON.stringify({ summary: e.summary, ...(e.description ? { description: e.description } : {}), value }));
+  JSON.parse(
+    JSON.stringify({ summary: e.summary, ...(e.description ? { description: e.description } : {}), value }),
+  ) as Json;
 
 /** Puts OPERATIONS' examples on each operation, as references into components.examples. */
 export function addExamples(doc: JsonObject): JsonObject {
@@ -229,7 +231,7 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
     ],
   },
   transform: jsonSchemaTransform,
-  transformObject: (input) => addExamples(dedupeSchemas(zodTransformObject(input) as unknown as JsonObject)) as never,
+  transformObject: (input) => addExamples(dedupeSchemas(zodTransformObject(input) as unknown as JsonObject)),
 };
 
 export function openapiText(app: FastifyInstance): string {

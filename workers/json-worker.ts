@@ -66,8 +66,7 @@ function deeperThan(value: unknown, limit: number): boolean {
 
 function parse(chunks: ArrayBuffer[]) {
   const joined = chunks.length === 1 ? Buffer.from(chunks[0]) : Buffer.concat(chunks.map((c) => Buffer.from(c)));
-  const bytes =
-    joined.buffer.byteLength === joined.byteLength ? (joined.buffer as ArrayBuffer) : Uint8Array.from(joined).buffer;
+  const bytes = joined.buffer.byteLength === joined.byteLength ? joined.buffer : Uint8Array.from(joined).buffer;
   const text = joined.toString('utf8');
   if (text.length === 0) return { ok: false, reason: 'empty' } satisfies JsonParseResult;
   let value: unknown;

@@ -12,7 +12,7 @@ import type { EngineReport, ResultName, Task, TaskResult, WorkerData } from '../
 import { allocReal, numel, realView, type TensorBuffer } from '../src/shared/tensor.js';
 import { engineFor } from './engines/index.js';
 import { setTileBudget } from './kernels/workspace.js';
-import { runners, type Outputs } from './runners.js';
+import { runners, type Outputs, type Runner } from './runners.js';
 
 setTileBudget((workerData as WorkerData).tileBudgetBytes);
 
@@ -56,7 +56,7 @@ export default function runTask(task: Task) {
     if (!buffer) throw new TypeError(`a ${task.op} task lacks an operand its kernels read`);
     return realView(task.geometry.dtype, buffer);
   };
-  runners[task.op](task as never, out, view);
+  (runners[task.op] as Runner<Task['op']>)(task, out, view);
   if (clock) clock.times[2 * clock.slot + 1] = epochMs();
   return moveAll(moved);
 }

@@ -152,7 +152,7 @@ export interface S1 {
   body: Buffer;
   headers: Record<string, string>;
   /** Why a 200 body is not S1's answer (64 sampled outputs against direct sums), or null. */
-  defect(body: Uint8Array): string | null;
+  defect: (body: Uint8Array) => string | null;
 }
 
 export function makeS1(seed = 1): S1 {

@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     console.log(markdownTable([result]));
     const failed = failures(result);
     const non200 = Object.entries(result.kinds).flatMap(([kind, k]) =>
-      Object.entries(k!.statuses)
+      Object.entries(k.statuses)
         .filter(([s]) => s !== '200')
         .map(([s, n]) => `${n} ${kind} answered ${s}`),
     );

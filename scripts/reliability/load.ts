@@ -99,7 +99,7 @@ export async function runScenario(o: LoadOptions): Promise<ScenarioResult> {
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(
       { url: o.url, connections: o.connections, duration: o.durationS, timeout: 60, requests: o.mix.map(request) },
-      (err, result) => (err ? reject(err) : resolve(result)),
+      (err, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result)),
     );
   });
   // latency percentiles are of the 200 answers (a 503 is answered at once and says nothing about service time)

@@ -34,7 +34,7 @@ export interface RouteTable {
 export function trackRoutes(app: FastifyInstance): RouteTable {
   const entries: RouteEntry[] = [];
   app.addHook('onRoute', (route) => {
-    const schema = route.schema as { summary?: string; hide?: boolean } | undefined;
+    const schema = route.schema;
     for (const method of [route.method].flat()) {
       entries.push({
         method: method.toUpperCase(),

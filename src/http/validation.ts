@@ -64,7 +64,7 @@ function expandUnion(issue: Issue, prefix: readonly PathKey[] = []): Issue[] {
       return issue.errors[depths.indexOf(furthest)].flatMap((i) => expandUnion(i, path));
     }
   }
-  return [{ ...issue, path } as Issue];
+  return [{ ...issue, path }];
 }
 
 const isShape = (v: unknown): v is number[] => Array.isArray(v) && v.every((e) => Number.isSafeInteger(e) && e >= 1);

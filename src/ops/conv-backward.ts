@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { responses } from '../schemas/fields.js';
 import {
   invalidGeometry,
-  invalidTensorData,
   limitExceeded,
+  shortDataExample,
   schemaViolation,
   type OperationExamples,
 } from '../schemas/examples.js';
@@ -71,14 +71,7 @@ const examples: OperationExamples = {
           'grad_output.shape is [1, 1, 3, 3] but the forward output is [1, 1, 2, 2]',
         ),
       },
-      'invalid-tensor-data': {
-        summary: 'Data not matching the shape',
-        description: 'The request example with 3 grad_output values for its shape [1, 1, 2, 2].',
-        value: invalidTensorData(
-          'grad_output.data',
-          'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4',
-        ),
-      },
+      'invalid-tensor-data': shortDataExample('request example', 'grad_output', [1, 1, 2, 2]),
     },
     413: {
       'limit-exceeded': {

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { EncodingSchema, intFrom, layoutSchema, perDim, responses } from '../schemas/fields.js';
 import {
   invalidGeometry,
-  invalidTensorData,
   limitExceeded,
+  shortDataExample,
   schemaViolation,
   type OperationExamples,
 } from '../schemas/examples.js';
@@ -108,11 +108,7 @@ const examples: OperationExamples = {
           'The first request example with a weight of shape [1, 2, 2, 2] (2 input channels) for an input with 1 channel.',
         value: invalidGeometry('weight.shape[1]', 'weight.shape[1] is 2 but input has 1 channels / groups 1 = 1'),
       },
-      'invalid-tensor-data': {
-        summary: 'Data not matching the shape',
-        description: 'The first request example with 8 input values for its shape [1, 1, 3, 3].',
-        value: invalidTensorData('input.data', 'input.data has 8 values but shape [1, 1, 3, 3] of float32 needs 9'),
-      },
+      'invalid-tensor-data': shortDataExample('first request example', 'input', [1, 1, 3, 3]),
     },
     413: {
       'limit-exceeded': {

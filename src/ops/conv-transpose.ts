@@ -5,7 +5,7 @@
  * src/shared/geometry/transpose.ts's job.
  */
 import { z } from 'zod';
-import { invalidTensorData, limitExceeded, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import { limitExceeded, schemaViolation, shortDataExample, type OperationExamples } from '../schemas/examples.js';
 import { EncodingSchema, intFrom, intsPerDim, layoutSchema, perDim, responses } from '../schemas/fields.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { resolveTranspose, transposeShapes, transposeWork } from '../shared/geometry/transpose.js';
@@ -108,11 +108,7 @@ const examples: OperationExamples = {
           ],
         },
       },
-      'invalid-tensor-data': {
-        summary: 'Data not matching the shape',
-        description: 'The first request example with 3 input values for its shape [1, 1, 2, 2].',
-        value: invalidTensorData('input.data', 'input.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4'),
-      },
+      'invalid-tensor-data': shortDataExample('first request example', 'input', [1, 1, 2, 2]),
     },
     413: {
       'limit-exceeded': {

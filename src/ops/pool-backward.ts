@@ -1,6 +1,6 @@
 /** POST /pool/backward: the gradient of pooling w.r.t. input, given grad_output; the forward's parameters (pool-forward.ts) plus grad_output. */
 import { z } from 'zod';
-import { invalidGeometry, invalidTensorData, schemaViolation, type OperationExamples } from '../schemas/examples.js';
+import { invalidGeometry, schemaViolation, shortDataExample, type OperationExamples } from '../schemas/examples.js';
 import { responses } from '../schemas/fields.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { poolingShapes, poolingWork, resolvePooling } from '../shared/geometry/pooling.js';
@@ -49,14 +49,7 @@ const examples: OperationExamples = {
           'grad_output.shape is [1, 1, 4, 4] but the forward output is [1, 1, 2, 2]',
         ),
       },
-      'invalid-tensor-data': {
-        summary: 'Data not matching the shape',
-        description: 'The request example with 3 grad_output values for its shape [1, 1, 2, 2].',
-        value: invalidTensorData(
-          'grad_output.data',
-          'grad_output.data has 3 values but shape [1, 1, 2, 2] of float32 needs 4',
-        ),
-      },
+      'invalid-tensor-data': shortDataExample('request example', 'grad_output', [1, 1, 2, 2]),
     },
     413: {
       'limit-exceeded': {

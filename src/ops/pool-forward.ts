@@ -7,8 +7,8 @@
 import { z } from 'zod';
 import {
   invalidGeometry,
-  invalidTensorData,
   limitExceeded,
+  shortDataExample,
   schemaViolation,
   type OperationExamples,
 } from '../schemas/examples.js';
@@ -103,11 +103,7 @@ const examples: OperationExamples = {
         description: 'The first request example with "padding": 2 (kernel_size 2 allows at most 1).',
         value: invalidGeometry('padding', 'padding 2 exceeds kernel_size/2 = 1'),
       },
-      'invalid-tensor-data': {
-        summary: 'Data not matching the shape',
-        description: 'The first request example with 15 input values for its shape [1, 1, 4, 4].',
-        value: invalidTensorData('input.data', 'input.data has 15 values but shape [1, 1, 4, 4] of float32 needs 16'),
-      },
+      'invalid-tensor-data': shortDataExample('first request example', 'input', [1, 1, 4, 4]),
     },
     413: {
       'limit-exceeded': {

@@ -63,6 +63,20 @@ export const invalidTensorData = (path: string, message: string) =>
 export const limitExceeded = (path: string, message: string) =>
   fieldProblem('limit-exceeded', 'Request exceeds a configured limit', 413, path, message);
 
+/** The 400 invalid-tensor-data example: `example` (a float32 request example) with one value of `field` too few for its shape. */
+export function shortDataExample(example: string, field: string, shape: number[]): Example<Problem> {
+  const needed = shape.reduce((a, b) => a * b, 1);
+  const dims = `[${shape.join(', ')}]`;
+  return {
+    summary: 'Data not matching the shape',
+    description: `The ${example} with ${needed - 1} ${field} values for its shape ${dims}.`,
+    value: invalidTensorData(
+      `${field}.data`,
+      `${field}.data has ${needed - 1} values but shape ${dims} of float32 needs ${needed}`,
+    ),
+  };
+}
+
 /** The problems every compute operation answers alike (a server with the default settings). */
 export const SHARED_PROBLEMS: Record<ErrorStatus, Examples<Problem>> = {
   400: {

@@ -95,8 +95,8 @@ export const specArb: fc.Arbitrary<Spec> = fc
     if (r.paddingMode) params.padding_mode = r.paddingMode;
     if (r.groups > 1) params.groups = r.groups;
     return {
-      op: r.op as Spec['op'],
-      dtype: r.dtype as Spec['dtype'],
+      op: r.op,
+      dtype: r.dtype,
       layout,
       channelsLast: layout === 'channels_last' || (layout !== undefined && aliases.last.includes(layout)),
       d,

@@ -280,7 +280,7 @@ export function expectConv(
     if (op === null) return { kind: 'unknown', why: `no oracle for ${path}` };
     const req = parseBody(headers.contentType, body);
     if (!isObject(req)) return invalid('body is not a map');
-    const r = req as Record<string, unknown>;
+    const r = req;
     const allowed = [
       'input',
       'weight',

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConv } from '../../src/shared/geometry/conv.js';
 import { numel } from '../../src/shared/tensor.js';
-import type { ConvOperands, ConvParams } from '../../src/shared/geometry/conv.js';
+import type { ConvOperands } from '../../src/shared/geometry/conv.js';
 import type { Real } from '../../src/shared/tensor.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
 import { loadValidCases, decodeB64, caseParams, toDtype, alloc, ConformanceCase, Dt } from '../reference/data.js';
@@ -39,7 +39,7 @@ function runCase(c: ConformanceCase, dtype: Dt, engineName: EngineName): void {
   const operands: ConvOperands = { input: meta(r.input), weight: meta(r.weight) };
   if (r.bias) operands.bias = meta(r.bias);
   if (c.op === 'backward') operands.grad_output = meta(r.grad_output!);
-  const g = resolveConv(operands, caseParams(c) as ConvParams);
+  const g = resolveConv(operands, caseParams(c));
   assert.equal(g.dtype, dtype);
 
   const x = load(r.input);

@@ -16,7 +16,7 @@ export function alloc(dtype: Dt, n: number): Arr {
 /** A typed array of `dtype` holding `values` (rounded to float32 when dtype is float32). */
 export function toDtype(values: ArrayLike<number>, dtype: Dt): Arr {
   const a = alloc(dtype, values.length);
-  a.set(values as ArrayLike<number>);
+  a.set(values);
   return a;
 }
 

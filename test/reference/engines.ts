@@ -74,7 +74,7 @@ export function counting(engine: Engine): Counted {
       counts[key]++;
       return f(...args);
     }) as F;
-  const wrapped: Engine = { ...engine, gemm: count(engine.gemm, 'gemm') };
+  const wrapped: Engine = { ...engine, gemm: count(engine.gemm.bind(engine), 'gemm') };
   // The direct correlations (depthwise path), when this engine has them: count every one
   // (padZeros and unpadZeros only stage their input / fold back their gradient, so they are
   // passed through uncounted).

@@ -4,6 +4,7 @@
  * (and so does the error's own message, which the API's problem detail is made from).
  */
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { GeometryError } from '../../src/shared/geometry/common.js';
 
 export function expectGeometryError(resolve: () => unknown, path: string | RegExp, ...parts: string[]): void {
@@ -15,7 +16,7 @@ export function expectGeometryError(resolve: () => unknown, path: string | RegEx
   }
   assert.ok(
     err instanceof GeometryError,
-    `expected GeometryError, got ${err === undefined ? 'no error' : String(err)}`,
+    `expected GeometryError, got ${err === undefined ? 'no error' : inspect(err)}`,
   );
   const hit = err.errors.filter((e) => (typeof path === 'string' ? e.path === path : path.test(e.path)));
   assert.ok(hit.length > 0, `no error at path ${path}; errors: ${JSON.stringify(err.errors)}`);

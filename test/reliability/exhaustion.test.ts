@@ -266,7 +266,7 @@ test('padding, stride and dilation near 2^31: exact answers or clean refusals, i
         groups = 1,
         ...params
       } = c as { rank?: number; kernel?: number; groups?: number } & Record<string, unknown>;
-      const ch = groups === M ? 2 : (groups as number);
+      const ch = groups === M ? 2 : groups;
       const sp = Array(rank).fill(3);
       const input = t(
         dtype,
@@ -275,8 +275,8 @@ test('padding, stride and dilation near 2^31: exact answers or clean refusals, i
       );
       const weight = t(
         dtype,
-        [ch, ch / (groups === M ? 1 : (groups as number)), ...Array(rank).fill(kernel)],
-        Array.from({ length: (ch * ch * kernel ** rank) / (groups === M ? 1 : (groups as number)) }, (_, i) => 2 - i),
+        [ch, ch / (groups === M ? 1 : groups), ...Array(rank).fill(kernel)],
+        Array.from({ length: (ch * ch * kernel ** rank) / (groups === M ? 1 : groups) }, (_, i) => 2 - i),
       );
       const fields = { input, weight, ...params, ...(groups !== 1 ? { groups } : {}) };
       for (const path of ['/conv/forward', '/conv/backward']) {

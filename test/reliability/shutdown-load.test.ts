@@ -76,7 +76,7 @@ async function shutdownUnderLoad(waitUntilAccepted: boolean) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
-  server.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  server.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = once(server, 'exit');
   try {
     while (!/Server listening at http:\/\/[\d.]+:(\d+)/.test(log)) {
@@ -184,7 +184,7 @@ test('SIGTERM with a stalled upload open: the accepted request completes, the st
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
-  server.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  server.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = once(server, 'exit');
   try {
     while (!/Server listening at http:\/\/[\d.]+:(\d+)/.test(log)) await sleep(20);

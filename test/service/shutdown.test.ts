@@ -37,7 +37,7 @@ test('the server process drains on SIGTERM and exits 0', async () => {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
-  server.stdout!.on('data', (chunk: Buffer) => {
+  server.stdout.on('data', (chunk: Buffer) => {
     log += chunk.toString();
   });
   const exited = once(server, 'exit');

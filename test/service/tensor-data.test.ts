@@ -27,7 +27,7 @@ test('a typed-array extension that owns its buffer is used without a copy', () =
 test('a typed-array extension of the other element type is refused', () => {
   const error = dataLengthError('weight', { dtype: 'float32', shape, data: Float64Array.of(1, 2, 3) });
   assert.equal(error?.path, 'weight.data');
-  assert.match(error!.message, /Float64Array .* weight\.dtype is float32/);
+  assert.match(error.message, /Float64Array .* weight\.dtype is float32/);
 });
 
 test('lengths are checked against shape and dtype in every form, naming the numbers', () => {
@@ -40,7 +40,7 @@ test('lengths are checked against shape and dtype in every form, naming the numb
   for (const { data, message } of cases) {
     const error = dataLengthError('input', { dtype: 'float32', shape, data });
     assert.equal(error?.path, 'input.data');
-    assert.match(error!.message, message);
+    assert.match(error.message, message);
   }
 });
 

@@ -21,8 +21,8 @@ import type { Im2col, KernelEngine } from './engine.js';
 interface SgemmExports {
   memory: WebAssembly.Memory;
   WORK_BYTES: WebAssembly.Global;
-  heapBase(): number;
-  sgemm(
+  heapBase: () => number;
+  sgemm: (
     m: number,
     n: number,
     k: number,
@@ -36,15 +36,15 @@ interface SgemmExports {
     ldc: number,
     accumulate: boolean,
     work: number,
-  ): void;
+  ) => void;
   dgemm: SgemmExports['sgemm'];
   PLAN_FIELDS: WebAssembly.Global;
-  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number): void;
-  col2im(plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number): void;
+  im2col: (plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number) => void;
+  col2im: (plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number) => void;
   im2col64: SgemmExports['im2col'];
   col2im64: SgemmExports['col2im'];
-  padZeros(src: number, xp: number, ...dims: number[]): void;
-  unpadZeros(xp: number, dst: number, ...dims: number[]): void;
+  padZeros: (src: number, xp: number, ...dims: number[]) => void;
+  unpadZeros: (xp: number, dst: number, ...dims: number[]) => void;
   directForward: (xp: number, wk: number, bias: number, out: number, ...dims: number[]) => void;
   directGradInput: DirectExport;
   directGradWeight: DirectExport;

@@ -52,7 +52,7 @@ export interface ConvDims {
 }
 
 function to3(v: number[], fill: number): [number, number, number] {
-  const padded = [...Array(3 - v.length).fill(fill), ...v];
+  const padded = [...Array<number>(3 - v.length).fill(fill), ...v];
   return [padded[0], padded[1], padded[2]];
 }
 

@@ -228,9 +228,8 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
         body: body as AnyBody,
         headers: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
       });
-      if (!response.ok || data === undefined)
-        throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
-      return data as Record<string, unknown>;
+      if (!response.ok || data === undefined) throw new ConvdError(response.status, error, response.headers);
+      return data;
     }
     const { data, error, response } = await api.POST(path, {
       ...init,
@@ -240,9 +239,8 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
       headers: { ...call.headers, 'content-type': 'application/msgpack', accept: 'application/msgpack' },
       parseAs: 'arrayBuffer',
     });
-    if (!response.ok || data === undefined)
-      throw new ConvdError(response.status, error as Problem | string | undefined, response.headers);
-    return unpackr.unpack(new Uint8Array(data as ArrayBuffer)) as Record<string, unknown>;
+    if (!response.ok || data === undefined) throw new ConvdError(response.status, error, response.headers);
+    return unpackr.unpack(new Uint8Array(data)) as Record<string, unknown>;
   }
 
   const output = async (path: ComputePath, args: object, call?: CallOptions): Promise<OutputResult> => ({

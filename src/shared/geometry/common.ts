@@ -125,11 +125,11 @@ export function perDim(
   p: Problems,
   { min = 1, fallback = 1, op = 'the convolution' }: { min?: number; fallback?: number; op?: string } = {},
 ): number[] {
-  if (value === undefined) return Array(d).fill(fallback);
-  const values = typeof value === 'number' ? Array(d).fill(value) : value;
+  if (value === undefined) return Array<number>(d).fill(fallback);
+  const values = typeof value === 'number' ? Array<number>(d).fill(value) : value;
   if (!Array.isArray(values) || values.length !== d) {
     p.add(field, `${field} has ${Array.isArray(values) ? values.length : 'no'} values but ${op} has ${d} spatial dims`);
-    return Array(d).fill(fallback);
+    return Array<number>(d).fill(fallback);
   }
   values.forEach((v, i) => {
     const path = typeof value === 'number' ? field : `${field}[${i}]`;
@@ -211,6 +211,16 @@ export function resolves(attempt: () => unknown): boolean {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** A backward request's grad_output must have the forward output's shape. */
+export function checkGradOutput(gradOutput: TensorMeta | undefined, outputShape: readonly number[], p: Problems): void {
+  if (gradOutput && !sameShape(gradOutput.shape, outputShape)) {
+    p.add(
+      'grad_output.shape',
+      `grad_output.shape is [${gradOutput.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
+    );
+  }
 }
 
 /** The shapes of an operation's tensors in its own field names: what its output and gradients are shaped like. */

@@ -7,6 +7,7 @@
 import type { DType, TensorMeta } from '../tensor.js';
 import { itemSize, numel } from '../tensor.js';
 import {
+  checkGradOutput,
   GeometryError,
   isInt,
   layoutFamily,
@@ -19,7 +20,6 @@ import {
   resolveLayout,
   resolves,
   samePadding,
-  sameShape,
   type Layout,
   type LayoutName,
   type OperandShapes,
@@ -102,8 +102,10 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
   }
   return padding.map((entry, i): [number, number] => {
     if (Array.isArray(entry)) {
-      if (entry.length !== 2) {
-        p.add(`padding[${i}]`, `padding[${i}] has ${entry.length} values; a pair is [before, after]`);
+      // The schema types a pair; a body that skipped it (hostile input) may carry any length.
+      const length = (entry as unknown[]).length;
+      if (length !== 2) {
+        p.add(`padding[${i}]`, `padding[${i}] has ${length} values; a pair is [before, after]`);
         return [0, 0];
       }
       return [checkPad(entry[0], `padding[${i}][0]`), checkPad(entry[1], `padding[${i}][1]`)];
@@ -215,12 +217,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   }
 
   const outputShape = channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial];
-  if (grad_output && !sameShape(grad_output.shape, outputShape)) {
-    p.add(
-      'grad_output.shape',
-      `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
-    );
-  }
+  checkGradOutput(grad_output, outputShape, p);
   if (p.any) throw new GeometryError(p.list);
 
   return {

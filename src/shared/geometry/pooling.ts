@@ -12,6 +12,7 @@
  */
 import { itemSize, numel, type TensorMeta } from '../tensor.js';
 import {
+  checkGradOutput,
   GeometryError,
   layoutFamily,
   openRequest,
@@ -19,7 +20,6 @@ import {
   perDim,
   Problems,
   resolveLayout,
-  sameShape,
   type LayoutName,
   type OperandShapes,
   type Work,
@@ -143,12 +143,7 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
     }
   }
   const outputShape = channelsLast ? [batch, ...outSpatial, channels] : [batch, channels, ...outSpatial];
-  if (grad_output && !sameShape(grad_output.shape, outputShape)) {
-    p.add(
-      'grad_output.shape',
-      `grad_output.shape is [${grad_output.shape.join(', ')}] but the forward output is [${outputShape.join(', ')}]`,
-    );
-  }
+  checkGradOutput(grad_output, outputShape, p);
   if (p.any) throw new GeometryError(p.list);
 
   return {
