@@ -15,6 +15,8 @@
 import type { z } from 'zod';
 import type { Prepared } from '../dispatch.js';
 import { fieldProblem } from '../http/problem.js';
+import type { Lease } from '../buffer-pool.js';
+import type { RequestStages } from '../http/request-stages.js';
 import { checkWorkLimits, reserveWork, type WorkLimits } from '../limits.js';
 import type { OperationExamples } from '../schemas/examples.js';
 import type { ResponseDoc } from '../schemas/fields.js';
@@ -27,6 +29,7 @@ import {
   numel,
   realView,
   type DType,
+  type TensorBuffer,
   type TensorMeta,
   type WireArray,
   type WireDType,
@@ -49,6 +52,10 @@ export interface PrepareContext {
   limits: WorkLimits & SplitSettings;
   /** The main lane's idle threads now: what a request that may be split is cut for. */
   idleThreads(): number;
+  /** The request's stage clock: `validate` ends before the tensor data is decoded, `copy_in` after. */
+  stages?: RequestStages | null;
+  /** The request's lease of reused memory (buffer-pool.ts), which decoded tensors are copied into. */
+  buffers?: Lease | null;
 }
 
 type RequestTensors = Partial<Record<TensorField, RequestTensor>>;
@@ -164,14 +171,19 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
   // what the request will hold, reserved from the memory budget before anything is decoded (admission/)
   reserveWork(operands, r.work, context.limits);
+  context.stages?.mark('validate');
 
   const empty = g.batch === 0;
-  // A split request's tensors go to shared memory, read by every thread; else they are moved.
+  // A split request's tensors go to shared memory, read by every thread; else they are moved,
+  // or shared with the one thread when they are copied into the lease's reused memory.
   const shared = slices !== undefined && slices.length > 1;
+  const { buffers } = context;
+  const take = buffers ? (bytes: number) => buffers.take(bytes) : undefined;
   const sent = present
     .filter(([field]) => !empty && !spec.unsent?.includes(field))
-    .map(([field, t]): [TensorField, ArrayBufferLike] => [field, decodeTensorData(t, shared).buffer]);
+    .map(([field, t]): [TensorField, TensorBuffer] => [field, decodeTensorData(t, shared, take).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
+  context.stages?.mark('copy_in');
   return {
     task,
     answer: empty ? emptyBatchAnswer(g.dtype, r.results) : undefined,

@@ -3,10 +3,10 @@
  *
  * `dataLengthError` compares the data's length with what shape and dtype need, from lengths
  * alone; `decodeTensorData` then makes the one copy into a fresh ArrayBuffer of exactly that
- * size (aligned, and owned outright so it can be transferred to a worker). A msgpackr typed
- * array already owns such a buffer (msgpackr copies to align it) and is used as it is.
- * float16 and bfloat16 data is widened to float32 on the way (shared/half.ts): the kernels
- * never see a 2-byte dtype.
+ * size (aligned, and owned outright so it can be transferred to a worker, or shared), fresh
+ * or reused. A msgpackr typed array already owns such a buffer (msgpackr copies to align it)
+ * and is used as it is. float16 and bfloat16 data is widened to float32 on the way
+ * (shared/half.ts): the kernels never see a 2-byte dtype.
  */
 import { endianness } from 'node:os';
 import { itemSize, numel } from '../shared/tensor.js';
@@ -72,16 +72,23 @@ const ownsWholeBuffer = (a: Float32Array | Float64Array): a is OwnedReal =>
   a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 
 /**
- * The data of a tensor that passed `dataLengthError`, in a fresh buffer of its dtype: an
+ * The data of a tensor that passed `dataLengthError`, in a buffer of its dtype: a fresh
  * ArrayBuffer to move to a worker, or with `shared` a SharedArrayBuffer for several workers.
+ * With `take` (a request's lease of reused memory, buffer-pool.ts) the data is copied into a
+ * shared buffer of exactly its bytes from there, unless, not shared, it already owns a buffer
+ * that can be moved.
  */
-export function decodeTensorData(t: RequestTensor, shared = false): Real {
+export function decodeTensorData(t: RequestTensor, shared = false, take?: (bytes: number) => SharedArrayBuffer): Real {
   const { data } = t;
   // (typed arrays of a 2-byte dtype are JSON numbers converted and rounded by a JSON thread)
   if (!shared && (data instanceof Float32Array || data instanceof Float64Array) && ownsWholeBuffer(data)) return data;
   const dtype = computeDType(t.dtype);
   const count = numel(t.shape);
-  const out = shared ? realView(dtype, allocShared(dtype, count)) : allocReal(dtype, count);
+  const out = take
+    ? realView(dtype, take(count * itemSize(dtype)))
+    : shared
+      ? realView(dtype, allocShared(dtype, count))
+      : allocReal(dtype, count);
   if (data instanceof Float32Array || data instanceof Float64Array) out.set(data);
   else if (isHalf(t.dtype) && !Array.isArray(data)) widenHalf(t.dtype, halfBits(data, count), out as Float32Array);
   else if (data instanceof Uint8Array) new Uint8Array(out.buffer).set(data);
