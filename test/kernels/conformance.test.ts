@@ -2,7 +2,9 @@
  * Every valid conformance case run directly against the kernels (geometry from resolveConv),
  * checked with the README tolerance rule, on each kernel engine passed explicitly:
  *   ts    in the case's dtype and again in the other dtype (float64 accumulation);
- *   wasm  in float32 (float32 cases as they are, float64 cases re-run in float32).
+ *   wasm  in float32 (float32 cases as they are, float64 cases re-run in float32), and
+ *         wasm-f64 in float64;
+ *   native  likewise in float32 (native) and float64 (native-f64).
  * One test per (case, dtype, engine). The wasm engine must be available: if it does not load,
  * every wasm test fails (never skipped). Each run also checks that the kernels (GEMM or, on the
  * depthwise path, direct) went through the engine it passed.
@@ -19,7 +21,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConv } from '../../src/shared/geometry/conv.js';
 import { numel } from '../../src/shared/tensor.js';
-import type { ConvOperands, ConvParams } from '../../src/shared/geometry/conv.js';
+import type { ConvOperands } from '../../src/shared/geometry/conv.js';
 import type { Real } from '../../src/shared/tensor.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
 import { loadValidCases, decodeB64, caseParams, toDtype, alloc, ConformanceCase, Dt } from '../reference/data.js';
@@ -39,7 +41,7 @@ function runCase(c: ConformanceCase, dtype: Dt, engineName: EngineName): void {
   const operands: ConvOperands = { input: meta(r.input), weight: meta(r.weight) };
   if (r.bias) operands.bias = meta(r.bias);
   if (c.op === 'backward') operands.grad_output = meta(r.grad_output!);
-  const g = resolveConv(operands, caseParams(c) as ConvParams);
+  const g = resolveConv(operands, caseParams(c));
   assert.equal(g.dtype, dtype);
 
   const x = load(r.input);
@@ -111,4 +113,6 @@ for (const c of cases) {
   test(`conformance ${c.name} ${f32} [wasm]`, () => runCase(c, 'float32', 'wasm'));
   if (dt === 'float32') test(`conformance ${c.name} ${f32} [wasm-simd]`, () => runCase(c, 'float32', 'wasm-simd'));
   test(`conformance ${c.name} ${f64} [wasm-f64]`, () => runCase(c, 'float64', 'wasm-f64'));
+  test(`conformance ${c.name} ${f32} [native]`, () => runCase(c, 'float32', 'native'));
+  test(`conformance ${c.name} ${f64} [native-f64]`, () => runCase(c, 'float64', 'native-f64'));
 }

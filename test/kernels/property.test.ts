@@ -27,6 +27,7 @@ import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
 import { checkClose, type ToleranceOptions } from '../reference/tolerance.js';
 import {
   counting,
+  engineDtype,
   engineNamed,
   withTilePositions,
   type Counted,
@@ -282,7 +283,8 @@ function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case, 
  * The engines each property runs on: ts on the generator's draws as they are (float32 and
  * float64), wasm on the draws with the dtype forced to float32 (its only dtype), from another
  * fixed seed so the two engines see different geometries; wasm-simd (the build without FMA)
- * likewise from a third seed, and wasm-f64 (float64) from a fourth.
+ * likewise from a third seed, wasm-f64 (float64) from a fourth, and the native engine in
+ * float32 (native) and float64 (native-f64) from a fifth and a sixth.
  */
 interface EngineRun {
   name: EngineName;
@@ -309,6 +311,18 @@ const ENGINE_RUNS: EngineRun[] = [
     label: 'wasm-f64, float64',
     arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
     seed: SEED + 3,
+  },
+  {
+    name: 'native',
+    label: 'native, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 4,
+  },
+  {
+    name: 'native-f64',
+    label: 'native-f64, float64',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
+    seed: SEED + 5,
   },
 ];
 
@@ -708,13 +722,11 @@ test('withTile yields the tile it asks for on each engine (budget arithmetic of 
   for (const run of ENGINE_RUNS) {
     const engine = engineNamed(run.name);
     for (const tile of [1, 2, 5, 7, 63, 64]) {
-      const ct = { ...c, tile };
+      const ct = { ...c, tile, dtype: engineDtype(engine) };
       const { g, rg } = geometryOf(ct, false);
       const { x, w } = data(ct, rg);
       const counted = counting(engine);
-      withTile(ct, rg, engine, () =>
-        convForward(g, x, w, null, alloc('float32', numel(g.outputShape)), counted.engine),
-      );
+      withTile(ct, rg, engine, () => convForward(g, x, w, null, alloc(ct.dtype, numel(g.outputShape)), counted.engine));
       assert.equal(counted.gemm, Math.ceil(64 / tile), `${engine.name}, tile ${tile}`);
     }
   }

@@ -153,6 +153,18 @@ const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; s
     arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
     seed: SEED + 3,
   },
+  {
+    name: 'native',
+    label: 'native, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 4,
+  },
+  {
+    name: 'native-f64',
+    label: 'native-f64, float64',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
+    seed: SEED + 5,
+  },
 ];
 
 for (const run of ENGINE_RUNS) {

@@ -5,6 +5,7 @@
  * the one doing the work, and how many tiles it saw.
  */
 import { engineFor, tsEngine } from '../../workers/engines/index.js';
+import { nativeEngine as loadNative, nativeLoadError } from '../../workers/engines/native.js';
 import { wasmBuild } from '../../workers/engines/wasm.js';
 import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 
@@ -14,9 +15,10 @@ export type Engine = ReturnType<typeof engineFor>;
 /**
  * The engines the tests name: ts, wasm (float32, the default wasm build: with relaxed-SIMD FMA
  * on this runtime), wasm-simd (float32, the plain SIMD128 build, what runtimes without relaxed
- * SIMD get) and wasm-f64 (float64: the wasm dgemm with the TypeScript loops).
+ * SIMD get), wasm-f64 (float64: the wasm dgemm with the TypeScript loops), native (float32:
+ * the addon's OpenBLAS sgemm and C++ im2col) and native-f64 (float64: its dgemm).
  */
-export type EngineName = 'ts' | 'wasm' | 'wasm-simd' | 'wasm-f64';
+export type EngineName = 'ts' | 'wasm' | 'wasm-simd' | 'wasm-f64' | 'native' | 'native-f64';
 
 /**
  * The WebAssembly SIMD engine. Throws (so every test that needs it fails loudly) when it did
@@ -44,15 +46,28 @@ export function wasmF64Engine(): Engine {
   return e;
 }
 
+/**
+ * The native engine of `dtype`. Throws (so every test that needs it fails loudly, never skips)
+ * when the addon did not load: the test build compiles it (npm run build), and CI installs the
+ * libraries it needs.
+ */
+export function nativeEngine(dtype: 'float32' | 'float64' = 'float32'): Engine {
+  const e = loadNative(dtype);
+  if (!e) throw new Error(`the native engine did not load: ${nativeLoadError() || 'no addon'}`);
+  return e;
+}
+
 export function engineNamed(name: EngineName): Engine {
+  if (name === 'native') return nativeEngine('float32');
+  if (name === 'native-f64') return nativeEngine('float64');
   if (name === 'wasm') return wasmEngine();
   if (name === 'wasm-f64') return wasmF64Engine();
   return name === 'wasm-simd' ? wasmSimdEngine() : tsEngine;
 }
 
-/** The dtype an engine's kernels compute in: float32 for the float32 wasm builds, float64 otherwise. */
+/** The dtype an engine's kernels compute in: float32 for the float32 wasm and native engines, float64 otherwise. */
 export const engineDtype = (engine: Engine): 'float32' | 'float64' =>
-  engine.name === 'wasm' && engine.elementBytes === 4 ? 'float32' : 'float64';
+  engine.name !== 'ts' && engine.elementBytes === 4 ? 'float32' : 'float64';
 
 export interface Counted {
   engine: Engine;
@@ -74,7 +89,10 @@ export function counting(engine: Engine): Counted {
       counts[key]++;
       return f(...args);
     }) as F;
-  const wrapped: Engine = { ...engine, gemm: count(engine.gemm, 'gemm') };
+  const wrapped: Engine = {
+    ...engine,
+    gemm: count((...args: Parameters<Engine['gemm']>) => engine.gemm(...args), 'gemm'),
+  };
   // The direct correlations (depthwise path), when this engine has them: count every one
   // (padZeros and unpadZeros only stage their input / fold back their gradient, so they are
   // passed through uncounted).

@@ -14,13 +14,16 @@
  *         for float32 (float64 runs the TypeScript direct loops on the same buffers); operands
  *         outside that memory are staged (copied) into it first. Products and sums in the
  *         dtype, with fused multiply-adds where the runtime has relaxed SIMD (engines/wasm.ts).
+ *   native a Node-API addon (native/): the system BLAS's GEMM and C++ im2col / col2im in the
+ *         request's dtype, on the callers' typed arrays in place; buffers are typed arrays of
+ *         the dtype; the TypeScript direct loops (engines/native.ts).
  */
 import type { Real } from '../../src/shared/tensor.js';
 import type { DirectKernels } from '../kernels/direct.js';
 import type { MatrixView } from '../kernels/gemm.js';
 import type { ConvDims } from '../kernels/lowering.js';
 
-export type EngineName = 'ts' | 'wasm';
+export type EngineName = 'ts' | 'wasm' | 'native';
 
 /** An engine's im2col / col2im for one lowered convolution, prepared once per call (see `KernelEngine.im2colFor`). */
 export interface Im2col {
@@ -42,7 +45,7 @@ export interface KernelEngine {
   readonly elementBytes: 4 | 8;
   /** Bytes of fixed scratch the engine's GEMM holds besides the buffers asked for. */
   readonly gemmScratchBytes: number;
-  /** Whether the kernels read the caller's typed arrays in place (ts); if not (wasm), plans stage them into the engine's buffers. */
+  /** Whether the kernels read the caller's typed arrays in place (ts, native); if not (wasm), plans stage them into the engine's buffers. */
   readonly readsInPlace: boolean;
   /**
    * Dense buffers of at least the given element counts, valid until the next call of

@@ -22,7 +22,7 @@ interface SgemmExports {
   memory: WebAssembly.Memory;
   WORK_BYTES: WebAssembly.Global;
   heapBase(): number;
-  sgemm(
+  sgemm: (
     m: number,
     n: number,
     k: number,
@@ -36,11 +36,11 @@ interface SgemmExports {
     ldc: number,
     accumulate: boolean,
     work: number,
-  ): void;
+  ) => void;
   dgemm: SgemmExports['sgemm'];
   PLAN_FIELDS: WebAssembly.Global;
-  im2col(plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number): void;
-  col2im(plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number): void;
+  im2col: (plan: number, image: number, group: number, p0: number, p1: number, cols: number, ld: number) => void;
+  col2im: (plan: number, dcols: number, ld: number, group: number, p0: number, p1: number, image: number) => void;
   im2col64: SgemmExports['im2col'];
   col2im64: SgemmExports['col2im'];
   padZeros(src: number, xp: number, ...dims: number[]): void;
@@ -96,9 +96,14 @@ export const PLAN_LAYOUT = {
 /** Ints in a plan record (the module's PLAN_FIELDS). */
 export const PLAN_FIELDS = 26;
 
-/** The plan record of `p`, as workers/wasm/im2col.ts reads it. */
-export function planRecord(p: ConvDims): Int32Array {
-  const r = new Int32Array(PLAN_FIELDS);
+/**
+ * The plan record of `p`, as workers/wasm/im2col.ts reads it (int32), or written into `r`
+ * (the native engine's Float64Array, which holds every coordinate exactly).
+ */
+export function planRecord<R extends Int32Array | Float64Array = Int32Array>(
+  p: ConvDims,
+  r: R = new Int32Array(PLAN_FIELDS) as R,
+): R {
   r.set(p.inExt, PLAN_LAYOUT.IN_EXT);
   r.set(p.kExt, PLAN_LAYOUT.K_EXT);
   r.set(p.outExt, PLAN_LAYOUT.OUT_EXT);
