@@ -17,6 +17,7 @@ import { OPS } from './shapes.js';
 const COLORS: Record<string, string> = {
   'ours-ts': '#9ecae1',
   'ours-wasm': '#08519c',
+  'ours-native': '#3f007d',
   'tfjs-cpu': '#fdae6b',
   'tfjs-wasm': '#e6550d',
   ort: '#31a354',

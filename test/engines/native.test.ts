@@ -4,7 +4,8 @@
  * against the arrays' lengths, the im2col plan record's fields) and a bad one throws a
  * TypeError or RangeError naming it, never reading or writing out of bounds (the sanitizer run,
  * scripts/ci/native-sanitize.sh, runs these under AddressSanitizer); and the engine computes on
- * the callers' arrays in place, SharedArrayBuffer slices included, staging nothing.
+ * the callers' arrays in place, SharedArrayBuffer slices included, staging nothing. And which
+ * calls the float32 engine plans on oneDNN.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { numel } from '../../src/shared/tensor.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
 import { planConv } from '../../workers/kernels/plan.js';
 import { lowerConv } from '../../workers/kernels/lowering.js';
-import { nativeAddon } from '../../workers/engines/native.js';
+import { convolutionRecord, CONV_FIELDS, CONV_LAYOUT, nativeAddon } from '../../workers/engines/native.js';
 import { PLAN_FIELDS, PLAN_LAYOUT, planRecord } from '../../workers/engines/wasm.js';
 import { nativeEngine, engineNamed } from '../reference/engines.js';
 import { rng, randomTensor } from '../reference/data.js';
@@ -214,5 +215,66 @@ describe('native engine: in place', () => {
     assert.deepEqual(sy, y);
     assert.deepEqual(sdx, dx);
     assert.ok(y.some((v) => v !== 0));
+  });
+});
+
+describe('native engine: oneDNN convolutions', () => {
+  const conv = (input: number[], weight: number[], params: Parameters<typeof resolveConv>[1] = {}) =>
+    resolveConv({ input: { dtype: 'float32', shape: input }, weight: { dtype: 'float32', shape: weight } }, params);
+
+  test('planned for float32 zeros padding; grad_input only from 4 input channels; never float64, other padding modes or native-blas', () => {
+    const wide = planConv(conv([2, 8, 9, 9], [4, 8, 3, 3], { padding: 1 }), nativeEngine('float32'));
+    assert.ok(wide.library?.gradInput, 'S1-like: all three passes');
+    const narrow = planConv(conv([2, 3, 9, 9], [4, 3, 3, 3], { padding: 1 }), nativeEngine('float32'));
+    assert.ok(narrow.library && !narrow.library.gradInput, '3 input channels: grad_input by col2im + sgemm');
+    assert.equal(
+      planConv(conv([2, 8, 9, 9], [4, 8, 3, 3], { padding: 1, padding_mode: 'reflect' }), nativeEngine('float32'))
+        .library,
+      null,
+    );
+    assert.equal(
+      planConv(conv([2, 8, 9, 9], [4, 8, 3, 3], { padding: 1 }), nativeEngine('float32', false)).library,
+      null,
+    );
+    const f64 = resolveConv(
+      { input: { dtype: 'float64', shape: [2, 8, 9, 9] }, weight: { dtype: 'float64', shape: [4, 8, 3, 3] } },
+      { padding: 1 },
+    );
+    assert.equal(planConv(f64, nativeEngine('float64')).library, null);
+  });
+
+  test('the convolution record and every tensor are checked; a non-finite weight meeting zero padding is declined', () => {
+    const lib = addon();
+    const g = conv([2, 4, 5, 5], [3, 4, 3, 3], { padding: 1 });
+    const p = lowerConv(g);
+    const record = convolutionRecord(p);
+    const c = lib.convolution(record);
+    const [x, w, y] = [f32(2 * p.xN), f32(3 * 4 * 9), f32(2 * p.yN)];
+    assert.equal(lib.convForward(c, x, 0, w, null, y, 0), true);
+    assert.throws(() => lib.convolution(new Float64Array(CONV_FIELDS - 1)), /Float64Array of 34 fields/);
+    const withField = (i: number, v: number) => Float64Array.from(record, (r, j) => (j === i ? v : r));
+    assert.throws(() => lib.convolution(withField(CONV_LAYOUT.IMAGES, 0)), /images is 0/);
+    assert.throws(() => lib.convolution(withField(CONV_LAYOUT.STRIDE + 1, -1)), /stride is -1/);
+    const cases: [string, () => void, RegExp][] = [
+      [
+        'x one image short',
+        () => lib.convForward(c, f32(p.xN), 0, w, null, y, 0),
+        /^x at offset 0 reaches past the array's 100 elements/,
+      ],
+      ['y at an offset past its end', () => lib.convForward(c, x, 0, w, null, y, 1), /^y at offset 1/],
+      ['weight too short', () => lib.convForward(c, x, 0, f32(107), null, y, 0), /^weight at offset 0/],
+      ['bias too short', () => lib.convForward(c, x, 0, w, f32(2), y, 0), /bias has 2 elements, fewer than the 3/],
+      ['grad_input too short', () => lib.convBackwardData(c, w, y, 0, f32(p.xN), 0), /^grad_input at offset 0/],
+      ['grad_weight too short', () => lib.convBackwardWeights(c, x, 0, y, 0, f32(10)), /^grad_weight at offset 0/],
+    ];
+    for (const [what, call, message] of cases)
+      assert.throws(call, (e: unknown) => e instanceof RangeError && message.test(e.message), what);
+    assert.throws(() => lib.convForward(c, new Float64Array(2 * p.xN), 0, w, null, y, 0), /x must be a Float32Array/);
+    // 0 · inf at the padded border is NaN by the definition; oneDNN skips padded taps, so it declines
+    w[0] = Infinity;
+    assert.equal(lib.convForward(c, x, 0, w, null, y, 0), false);
+    const dy = f32(2 * p.yN);
+    dy[0] = NaN;
+    assert.equal(lib.convBackwardWeights(c, x, 0, dy, 0, f32(w.length)), false);
   });
 });

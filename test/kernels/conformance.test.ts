@@ -4,7 +4,8 @@
  *   ts    in the case's dtype and again in the other dtype (float64 accumulation);
  *   wasm  in float32 (float32 cases as they are, float64 cases re-run in float32), and
  *         wasm-f64 in float64;
- *   native  likewise in float32 (native) and float64 (native-f64).
+ *   native  likewise in float32 (native: oneDNN where it plans the call; native-blas: im2col +
+ *         sgemm throughout) and float64 (native-f64).
  * One test per (case, dtype, engine). The wasm engine must be available: if it does not load,
  * every wasm test fails (never skipped). Each run also checks that the kernels (GEMM or, on the
  * depthwise path, direct) went through the engine it passed.
@@ -114,5 +115,6 @@ for (const c of cases) {
   if (dt === 'float32') test(`conformance ${c.name} ${f32} [wasm-simd]`, () => runCase(c, 'float32', 'wasm-simd'));
   test(`conformance ${c.name} ${f64} [wasm-f64]`, () => runCase(c, 'float64', 'wasm-f64'));
   test(`conformance ${c.name} ${f32} [native]`, () => runCase(c, 'float32', 'native'));
+  test(`conformance ${c.name} ${f32} [native-blas]`, () => runCase(c, 'float32', 'native-blas'));
   test(`conformance ${c.name} ${f64} [native-f64]`, () => runCase(c, 'float64', 'native-f64'));
 }

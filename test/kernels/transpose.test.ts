@@ -160,6 +160,12 @@ const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; s
     seed: SEED + 4,
   },
   {
+    name: 'native-blas',
+    label: 'native-blas, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 6,
+  },
+  {
     name: 'native-f64',
     label: 'native-f64, float64',
     arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),

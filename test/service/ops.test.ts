@@ -86,9 +86,15 @@ test('metrics: request durations by route and status, pool gauges, computed FLOP
   // 2 * 4 outputs * 4 products = 32 FLOPs, 4 float32 outputs = 16 bytes
   assert.match(text, /convd_flops_computed_total\{op="forward"\} 32\b/);
   assert.match(text, /convd_output_bytes_computed_total\{op="forward"\} 16\b/);
-  // the kernels each dtype runs on: the native engine (built by npm run build) and its BLAS
-  assert.match(text, /convd_kernel_info\{dtype="float32",engine="native",isa="OpenBLAS \d+\.\d+\.\d+ \(\w+\)"\} 1/);
-  assert.match(text, /convd_kernel_info\{dtype="float64",engine="native",isa="OpenBLAS \d+\.\d+\.\d+ \(\w+\), float64"\} 1/);
+  // the kernels each dtype runs on: the native engine (built by npm run build) and its libraries
+  assert.match(
+    text,
+    /convd_kernel_info\{dtype="float32",engine="native",isa="OpenBLAS \d+\.\d+\.\d+ \(\w+\) \+ oneDNN \d+\.\d+\.\d+ \(\w+\)"\} 1/,
+  );
+  assert.match(
+    text,
+    /convd_kernel_info\{dtype="float64",engine="native",isa="OpenBLAS \d+\.\d+\.\d+ \(\w+\), float64"\} 1/,
+  );
 });
 
 test('every answer carries a request id, the one the client sent if any', async () => {

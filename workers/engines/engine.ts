@@ -16,7 +16,8 @@
  *         dtype, with fused multiply-adds where the runtime has relaxed SIMD (engines/wasm.ts).
  *   native a Node-API addon (native/): the system BLAS's GEMM and C++ im2col / col2im in the
  *         request's dtype, on the callers' typed arrays in place; buffers are typed arrays of
- *         the dtype; the TypeScript direct loops (engines/native.ts).
+ *         the dtype; the TypeScript direct loops; and, where it measures faster, oneDNN's
+ *         direct convolution for whole float32 calls (engines/native.ts).
  */
 import type { Real } from '../../src/shared/tensor.js';
 import type { DirectKernels } from '../kernels/direct.js';
@@ -35,6 +36,23 @@ export interface Im2col {
   gather(x: Real, image: number, group: number, p0: number, p1: number, cols: MatrixView): void;
   /** dx += col2im(dcols), the adjoint of gather, for the image at element offset `image` of dx. */
   scatter(dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void;
+}
+
+/**
+ * A whole convolution call run by the engine's library (oneDNN on native float32), planned
+ * once for one ConvDims: the images [batchStart, batchEnd) of the caller's tensors, read and
+ * written in place. Every output is overwritten (grad_weight is the range's partial sum).
+ */
+export interface LibraryConvolution {
+  /**
+   * Forward and grad_weight return false, computing nothing, where the library cannot give the
+   * definition's answer for these values (oneDNN: a non-finite weight, or dY, meeting zero
+   * padding); the plan's algorithm runs the pass then.
+   */
+  forward(x: Real, w: Real, bias: Real | null, y: Real): boolean;
+  gradWeight(x: Real, dy: Real, dw: Real): boolean;
+  /** Absent where the library's grad_input measured slower than col2im + GEMM: the plan's algorithm runs it then. */
+  gradInput?: (w: Real, dy: Real, dx: Real) => void;
 }
 
 export interface KernelEngine {
@@ -70,4 +88,9 @@ export interface KernelEngine {
   im2colFor(dims: ConvDims): Im2col;
   /** Direct correlation of one channel on dense volumes in the engine's buffers. */
   readonly direct: DirectKernels;
+  /**
+   * The library's convolution for `dims`, when the engine has one and it is the faster way for
+   * these dims (its passes then run there, kernels/plan.ts); null otherwise.
+   */
+  readonly convolution?: (dims: ConvDims) => LibraryConvolution | null;
 }

@@ -7,6 +7,12 @@
  * buffers are typed arrays of that dtype from the thread's workspace. The direct depthwise
  * loops are the TypeScript ones, on those same arrays.
  *
+ * float32 calls with zeros padding run whole on oneDNN's direct convolution (what PyTorch runs
+ * on CPU) where that measured faster than im2col + sgemm (libraryConvolution): the plan's
+ * `library` algorithm. oneDNN reads and writes the callers' tensors in their own strides when
+ * its kernels take that layout (channels_last mostly), else reorders them through per-thread
+ * buffers; the weight is reordered into the layout oneDNN chose on every call.
+ *
  * The addon checks every argument against the arrays it is given (extents, offsets and
  * strides against lengths; element types; the plan record's fields) and throws TypeError or
  * RangeError before any kernel runs: no JavaScript value reaches native code unvalidated.
@@ -19,11 +25,14 @@ import { fileURLToPath } from 'node:url';
 import type { DType, Real } from '../../src/shared/tensor.js';
 import { tsDirect } from '../kernels/direct.js';
 import { scratchOf } from '../kernels/workspace.js';
-import type { Im2col, KernelEngine } from './engine.js';
+import type { ConvDims } from '../kernels/lowering.js';
+import type { Im2col, KernelEngine, LibraryConvolution } from './engine.js';
 import { PLAN_FIELDS, planRecord } from './wasm.js';
 
 /** An im2col plan the addon validated and keeps (opaque here). */
 type NativePlan = { readonly __nativePlan: unique symbol };
+/** A oneDNN convolution the addon planned (opaque here). */
+type NativeConvolution = { readonly __nativeConvolution: unique symbol };
 
 interface Addon {
   gemm(
@@ -66,8 +75,14 @@ interface Addon {
     dx: Real,
     image: number,
   ): void;
-  /** The BLAS library and the kernel set it runs, e.g. "OpenBLAS 0.3.21 (SkylakeX)". */
-  library(): string;
+  convolution(record: Float64Array): NativeConvolution;
+  convForward(c: NativeConvolution, x: Real, xAt: number, w: Real, bias: Real | null, y: Real, yAt: number): boolean;
+  convBackwardData(c: NativeConvolution, w: Real, dy: Real, dyAt: number, dx: Real, dxAt: number): void;
+  convBackwardWeights(c: NativeConvolution, x: Real, xAt: number, dy: Real, dyAt: number, dw: Real): boolean;
+  /** The oneDNN implementation each direction runs ("forward,backward data,backward weights"; "" where not made yet). */
+  convImplementations(c: NativeConvolution): string;
+  /** The libraries and the kernel sets they run, e.g. "OpenBLAS 0.3.21 (SkylakeX)" and "oneDNN 2.6.3 (avx512_core)". */
+  library(): { blas: string; convolution: string };
 }
 
 /** Where the build puts the addon; CONVD_NATIVE_ADDON names another build (the sanitizer run, scripts/ci/native-sanitize.sh). */
@@ -102,25 +117,133 @@ export function nativeLoadError(): string {
  */
 const BLAS_SCRATCH_BYTES = 4 * 2 ** 20;
 
-const engines = new Map<DType, KernelEngine>();
+const engines = new Map<string, KernelEngine>();
 
-/** The native engine for `dtype`, or null when the addon does not load. */
-export function nativeEngine(dtype: DType = 'float32'): KernelEngine | null {
+/**
+ * The native engine for `dtype`, or null when the addon does not load. With `convolutions`
+ * false, one that never plans the library algorithm (the tests run im2col + BLAS in float32
+ * through it).
+ */
+export function nativeEngine(dtype: DType = 'float32', convolutions = true): KernelEngine | null {
   const lib = nativeAddon();
   if (!lib) return null;
-  let engine = engines.get(dtype);
+  const key = `${dtype} ${convolutions}`;
+  let engine = engines.get(key);
   if (!engine) {
-    engine = build(lib, dtype);
-    engines.set(dtype, engine);
+    engine = build(lib, dtype, convolutions && dtype === 'float32');
+    engines.set(key, engine);
   }
   return engine;
 }
 
-function build(lib: Addon, dtype: DType): KernelEngine {
+/** Field indices of the convolution record native/convolution.cc reads (CONV_FIELDS of them). */
+export const CONV_LAYOUT = {
+  IMAGES: 0,
+  GROUPS: 1,
+  CIN_G: 2,
+  COUT_G: 3,
+  IN_EXT: 4,
+  K_EXT: 7,
+  OUT_EXT: 10,
+  STRIDE: 13,
+  DILATION: 16,
+  PAD_BEFORE: 19,
+  X_N: 22,
+  X_C: 23,
+  X_SPATIAL: 24,
+  Y_N: 27,
+  Y_C: 28,
+  Y_P: 29,
+  W_CO: 30,
+  W_ROW: 31,
+  ROW_PER_CHANNEL: 32,
+  ROW_PER_OFFSET: 33,
+} as const;
+export const CONV_FIELDS = 34;
+
+/** The convolution record of `p` (its images [batchStart, batchEnd)). */
+export function convolutionRecord(p: ConvDims): Float64Array {
+  const r = new Float64Array(CONV_FIELDS);
+  const L = CONV_LAYOUT;
+  r[L.IMAGES] = p.batchEnd - p.batchStart;
+  r[L.GROUPS] = p.groups;
+  r[L.CIN_G] = p.cinG;
+  r[L.COUT_G] = p.coutG;
+  r.set(p.inExt, L.IN_EXT);
+  r.set(p.kExt, L.K_EXT);
+  r.set(p.outExt, L.OUT_EXT);
+  r.set(p.stride, L.STRIDE);
+  r.set(p.dilation, L.DILATION);
+  r.set(p.padBefore, L.PAD_BEFORE);
+  r[L.X_N] = p.xN;
+  r[L.X_C] = p.xC;
+  r.set(p.xSpatial, L.X_SPATIAL);
+  r[L.Y_N] = p.yN;
+  r[L.Y_C] = p.yC;
+  r[L.Y_P] = p.yP;
+  r[L.W_CO] = p.wCo;
+  r[L.W_ROW] = p.wRow;
+  r[L.ROW_PER_CHANNEL] = p.rowPerChannel;
+  r[L.ROW_PER_OFFSET] = p.rowPerOffset;
+  return r;
+}
+
+/** Whether oneDNN plans `p`: zeros padding (its only mode), every extent within its int32 dims, at least one image. */
+function onednnPlans(p: ConvDims): boolean {
+  // every padded coordinate a tap visits, and the channel counts, within int32
+  const spans = [0, 1, 2].map((i) => (p.outExt[i] - 1) * p.stride[i] + (p.kExt[i] - 1) * p.dilation[i] + 1);
+  const extents = [...spans, ...p.inExt.map((e, i) => e + p.padBefore[i]), p.groups * p.cinG, p.groups * p.coutG];
+  // oneDNN derives the output from input, padding and taps: an input tail of a stride or more
+  // that no tap reaches (a transposed convolution's output_padding) has no oneDNN padding
+  const tailFits = [0, 1, 2].every((i) => p.inExt[i] + p.padBefore[i] - spans[i] < p.stride[i]);
+  return p.paddingMode === 'zeros' && p.batchEnd > p.batchStart && tailFits && extents.every((v) => v < 2 ** 31);
+}
+
+/**
+ * Input channels from which grad_input runs on oneDNN. Below, col2im + sgemm is faster
+ * (measured, one thread, GFLOP/s oneDNN vs col2im + sgemm: S2 with 3 channels 34 vs 69 NCHW,
+ * 37 vs 61 NHWC; S5 with 1 channel 12 vs 34, 13 vs 24; from S1 on, 64 channels, 189 vs 72).
+ */
+const ONEDNN_GRAD_INPUT_MIN_CHANNELS = 4;
+
+/** Planned oneDNN convolutions by record, most recent last (a plan's primitives are made once, then reused). */
+const PLANS_KEPT = 32;
+
+/** What convd_kernel_info shows: "OpenBLAS 0.3.21 (SkylakeX) + oneDNN 2.6.3 (avx512_core)", or the BLAS alone and the dtype. */
+function isa(lib: Addon, dtype: DType, convolutions: boolean): string {
+  const { blas, convolution } = lib.library();
+  if (dtype === 'float64') return `${blas}, float64`;
+  return convolutions ? `${blas} + ${convolution}` : blas;
+}
+
+function build(lib: Addon, dtype: DType, convolutions: boolean): KernelEngine {
+  const plans = new Map<string, NativeConvolution>();
+  const planned = (p: ConvDims): NativeConvolution => {
+    const record = convolutionRecord(p);
+    const key = record.join(',');
+    let c = plans.get(key);
+    if (c) plans.delete(key);
+    else c = lib.convolution(record);
+    plans.set(key, c);
+    if (plans.size > PLANS_KEPT) plans.delete(plans.keys().next().value as string);
+    return c;
+  };
+  const libraryConvolution = (p: ConvDims): LibraryConvolution | null => {
+    if (!onednnPlans(p)) return null;
+    const c = planned(p);
+    const [xAt, yAt] = [p.batchStart * p.xN, p.batchStart * p.yN];
+    const library: LibraryConvolution = {
+      forward: (x, w, bias, y) => lib.convForward(c, x, xAt, w, bias, y, yAt),
+      gradWeight: (x, dy, dw) => lib.convBackwardWeights(c, x, xAt, dy, yAt, dw),
+    };
+    if (p.groups * p.cinG >= ONEDNN_GRAD_INPUT_MIN_CHANNELS)
+      library.gradInput = (w, dy, dx) => lib.convBackwardData(c, w, dy, yAt, dx, xAt);
+    return library;
+  };
   const View = dtype === 'float64' ? Float64Array : Float32Array;
   return {
     name: 'native',
-    isa: dtype === 'float64' ? `${lib.library()}, float64` : lib.library(),
+    isa: isa(lib, dtype, convolutions),
     elementBytes: dtype === 'float64' ? 8 : 4,
     gemmScratchBytes: BLAS_SCRATCH_BYTES,
     readsInPlace: true,
@@ -158,5 +281,6 @@ function build(lib: Addon, dtype: DType): KernelEngine {
       };
     },
     direct: tsDirect,
+    ...(convolutions ? { convolution: libraryConvolution } : {}),
   };
 }
