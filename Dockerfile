@@ -7,15 +7,18 @@
 #   docker build -t convd .
 #   docker run --rm --init -p 127.0.0.1:8080:8080 convd
 
+# The native engine's libraries, pinned to Debian bookworm's versions (OpenBLAS 0.3.21,
+# oneDNN 2.6.3): the compiler and headers here, the shared libraries in the runtime stage.
 FROM node:24-bookworm-slim AS build
 RUN apt-get update \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ libopenblas-dev libdnnl-dev \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+     g++=4:12.2.0-3 libopenblas-dev=0.3.21+ds-4 libdnnl-dev=2.6.3-1 \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # Of the devDependencies only the toolchain is installed: typescript, assemblyscript,
-# @types/node and node-api-headers. The others are for tests and benchmarks (onnxruntime-node, @tensorflow/*,
-# vega: hundreds of MB) and are not needed to compile src/ and workers/. npm ci still installs
+# @types/node and node-api-headers. The others are for tests and benchmarks (onnxruntime-node,
+# @tensorflow/*, vega: hundreds of MB) and are not needed to compile src/ and workers/. npm ci still installs
 # exactly the lockfile's versions: it accepts a manifest with fewer dependencies than the lock.
 # No install scripts run (none is needed to compile).
 RUN node -e " \
@@ -35,7 +38,8 @@ RUN npx tsc -p tsconfig.build.json && npm run build:wasm && bash scripts/build-n
 
 FROM node:24-bookworm-slim
 RUN apt-get update \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libopenblas0-pthread libdnnl2 \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+     libopenblas0-pthread=0.3.21+ds-4 libdnnl2=2.6.3-1 \
   && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     PORT=8080 \
