@@ -1,6 +1,6 @@
 // The convd native engine's Node-API addon (workers/engines/native.ts loads it): the GEMM on
-// the system BLAS, im2col / col2im, direct convolution on oneDNN, and the libraries'
-// description for convd_kernel_info.
+// the system BLAS, im2col / col2im, the depthwise path's direct correlation, direct
+// convolution on oneDNN, and the libraries' description for convd_kernel_info.
 // Every export validates its arguments (args.h) before a kernel runs. The addon is loaded
 // once per worker thread (context-aware); each loading thread runs its BLAS single-threaded,
 // so that one worker thread is one core.
@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "convolution.h"
+#include "direct.h"
 #include "gemm.h"
 #include "im2col.h"
 
@@ -63,6 +64,48 @@ napi_value Col2im(napi_env env, napi_callback_info info) {
     const auto& plan = *static_cast<const Im2colPlan*>(a.external(0, "plan"));
     col2im(plan, a.array(1, "dcols"), a.index(2, "dcols offset"), a.index(3, "ld"), a.index(4, "group"),
            a.index(5, "p0"), a.index(6, "p1"), a.array(7, "dx"), a.index(8, "image"));
+    return undefined(env);
+  });
+}
+
+DirectDims directDims(const Args& a, size_t i) {
+  const Array r = a.array(i, "direct dims");
+  if (!r.float64 || r.length != DIRECT_FIELDS)
+    throw TypeError("direct dims must be a Float64Array of " + std::to_string(DIRECT_FIELDS) + " fields");
+  return makeDirectDims(r.as<double>());
+}
+
+double number(napi_env env, napi_value v, const char* name) {
+  napi_valuetype type;
+  napi_typeof(env, v, &type);
+  if (type != napi_number) throw TypeError(std::string(name) + " must be a number");
+  double out;
+  napi_get_value_double(env, v, &out);
+  return out;
+}
+
+napi_value DirectForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 6);
+    directForward(directDims(a, 0), a.array(1, "xp"), a.array(2, "wk"), number(env, a[3], "bias"), a.array(4, "out"),
+                  a.index(5, "out offset"));
+    return undefined(env);
+  });
+}
+
+napi_value DirectGradInput(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 5);
+    directGradInput(directDims(a, 0), a.array(1, "dy"), a.index(2, "dy offset"), a.array(3, "wk"), a.array(4, "dxp"));
+    return undefined(env);
+  });
+}
+
+napi_value DirectGradWeight(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    Args a(env, info, 6);
+    directGradWeight(directDims(a, 0), a.array(1, "dy"), a.index(2, "dy offset"), a.array(3, "xp"), a.array(4, "dwk"),
+                     a.index(5, "dwk offset"));
     return undefined(env);
   });
 }
@@ -168,6 +211,9 @@ NAPI_MODULE_INIT() {
       {"convBackwardData", nullptr, convd::ConvBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"convBackwardWeights", nullptr, convd::ConvBackwardWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"convImplementations", nullptr, convd::ConvImplementations, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"directForward", nullptr, convd::DirectForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"directGradInput", nullptr, convd::DirectGradInput, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"directGradWeight", nullptr, convd::DirectGradWeight, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"library", nullptr, convd::Library, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

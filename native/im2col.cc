@@ -167,8 +167,10 @@ Im2colPlan makePlan(const double* r) {
   if (p.mode > 3) throw RangeError("plan field paddingMode is " + std::to_string(p.mode) + "; expected 0 to 3");
   __int128 positions = 1, kSize = 1, reach = 0;
   for (int i = 0; i < 3; i++) {
+    // factors below 2^53 and partial products checked below 2^60: no product can wrap
     positions *= p.outExt[i];
     kSize *= p.kExt[i];
+    if (positions >= REACH || kSize >= REACH) throw RangeError("plan extents exceed 2^60 elements");
     reach += static_cast<__int128>(p.inExt[i] - 1) * p.xSpatial[i];
     // The padded coordinates this axis visits run from -padBefore to hi; the mode must map both
     // ends (and so, each of its branches being monotone, everything between) into the input.

@@ -32,6 +32,6 @@ fi
 
 mkdir -p "$(dirname "$OUT")"
 # shellcheck disable=SC2086 # CONVD_NATIVE_FLAGS is a list of flags
-"$CXX" -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror \
+"$CXX" -std=c++17 -O3 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror \
   -DNAPI_VERSION=8 -I"$NODE_INCLUDE" ${CONVD_NATIVE_FLAGS:-} \
   native/*.cc -o "$OUT" -lopenblas -ldnnl -fopenmp

@@ -509,11 +509,11 @@ describe('GEMM against a naive triple loop', () => {
  */
 describe('direct correlation kernels against naive loops', () => {
   const GUARD = 7;
-  for (const name of ['ts', 'wasm', 'wasm-simd'] as EngineName[]) {
+  for (const name of ['ts', 'wasm', 'wasm-simd', 'native', 'native-f64'] as EngineName[]) {
     test(`${name}: forward, gradInput, gradWeight on 300 random extents`, () => {
       const engine = engineNamed(name);
-      const dtype = name === 'ts' ? 'float64' : 'float32';
-      const rand = rng(name === 'ts' ? 19 : 91);
+      const dtype = engineDtype(engine);
+      const rand = rng(name === 'ts' ? 19 : name.startsWith('native') ? 57 : 91);
       const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
       for (let trial = 0; trial < 300; trial++) {
         const out = [int(1, 3), int(1, 4), trial % 5 === 0 ? int(16, 40) : int(1, 11)] as [number, number, number];

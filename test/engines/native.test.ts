@@ -154,6 +154,42 @@ describe('native addon: argument checks', () => {
   });
 });
 
+describe('native addon: direct kernel checks', () => {
+  test('the dims record must fit its span; every volume is checked against its array', () => {
+    const lib = addon();
+    // span 4 x 5 x 6, out 2 x 3 x 4, taps 3 x 3 x 3, stride 1, dilation 1: the taps end at the span's edge
+    const d = Float64Array.from([4, 5, 6, 2, 3, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1]);
+    const [xp, wk, out] = [f32(120), f32(27), f32(24)];
+    lib.directForward(d, xp, wk, 0.5, out, 0);
+    assert.ok(out.every((v) => v === 0.5));
+    const wide = Float64Array.from(d, (v, i) => (i === 5 ? 5 : v)); // out W 5: the last tap reads W index 6
+    const cases: [string, () => void, RegExp][] = [
+      ['taps past the span', () => lib.directForward(wide, xp, wk, 0, f32(30), 0), /reach past the padded span of 6/],
+      ['xp too short', () => lib.directForward(d, f32(119), wk, 0, out, 0), /^xp: 120 elements/],
+      ['out at an offset past its end', () => lib.directForward(d, xp, wk, 0, out, 1), /^out: 24 elements at offset 1/],
+      ['dwk too short', () => lib.directGradWeight(d, out, 0, xp, f32(26), 0), /^dwk: 27 elements/],
+      ['dxp too short', () => lib.directGradInput(d, out, 0, wk, f32(100)), /^dxp: 120 elements/],
+      [
+        'a zero extent',
+        () =>
+          lib.directForward(
+            Float64Array.from(d, (v, i) => (i === 0 ? 0 : v)),
+            xp,
+            wk,
+            0,
+            out,
+            0,
+          ),
+        /direct span is 0/,
+      ],
+    ];
+    for (const [what, call, message] of cases)
+      assert.throws(call, (e: unknown) => e instanceof RangeError && message.test(e.message), what);
+    assert.throws(() => lib.directForward(d.subarray(1), xp, wk, 0, out, 0), /Float64Array of 15 fields/);
+    assert.throws(() => lib.directForward(d, xp, new Float64Array(27), 0, out, 0), /wk must be a Float32Array/);
+  });
+});
+
 describe('native engine: in place', () => {
   test('reads its dtype in place (ordinary or shared memory, any offset); plans stage nothing', () => {
     for (const [name, mine, other] of [

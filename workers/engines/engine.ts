@@ -16,7 +16,7 @@
  *         dtype, with fused multiply-adds where the runtime has relaxed SIMD (engines/wasm.ts).
  *   native a Node-API addon (native/): the system BLAS's GEMM and C++ im2col / col2im in the
  *         request's dtype, on the callers' typed arrays in place; buffers are typed arrays of
- *         the dtype; the TypeScript direct loops; and, where it measures faster, oneDNN's
+ *         the dtype; the direct depthwise kernels in C++; and, where it measures faster, oneDNN's
  *         direct convolution for whole float32 calls (engines/native.ts).
  */
 import type { Real } from '../../src/shared/tensor.js';

@@ -4,8 +4,8 @@
  * system BLAS (OpenBLAS cblas_sgemm / cblas_dgemm, one BLAS thread per worker thread) and
  * im2col / col2im in C++, reading and writing the callers' typed arrays in place (ordinary or
  * SharedArrayBuffer-backed, at any offset): nothing is staged. One engine per dtype; its
- * buffers are typed arrays of that dtype from the thread's workspace. The direct depthwise
- * loops are the TypeScript ones, on those same arrays.
+ * buffers are typed arrays of that dtype from the thread's workspace. The depthwise path's
+ * direct correlation is C++ too (its staging, padZeros / unpadZeros, the TypeScript copies).
  *
  * float32 calls with zeros padding run whole on oneDNN's direct convolution (what PyTorch runs
  * on CPU) where that measured faster than im2col + sgemm (libraryConvolution): the plan's
@@ -23,7 +23,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { DType, Real } from '../../src/shared/tensor.js';
-import { tsDirect } from '../kernels/direct.js';
+import { tsDirect, type DirectDims, type DirectKernels } from '../kernels/direct.js';
 import { scratchOf } from '../kernels/workspace.js';
 import type { ConvDims } from '../kernels/lowering.js';
 import type { Im2col, KernelEngine, LibraryConvolution } from './engine.js';
@@ -79,6 +79,9 @@ interface Addon {
   convForward(c: NativeConvolution, x: Real, xAt: number, w: Real, bias: Real | null, y: Real, yAt: number): boolean;
   convBackwardData(c: NativeConvolution, w: Real, dy: Real, dyAt: number, dx: Real, dxAt: number): void;
   convBackwardWeights(c: NativeConvolution, x: Real, xAt: number, dy: Real, dyAt: number, dw: Real): boolean;
+  directForward(d: Float64Array, xp: Real, wk: Real, bias: number, out: Real, outAt: number): void;
+  directGradInput(d: Float64Array, dy: Real, dyAt: number, wk: Real, dxp: Real): void;
+  directGradWeight(d: Float64Array, dy: Real, dyAt: number, xp: Real, dwk: Real, dwkAt: number): void;
   /** The oneDNN implementation each direction runs ("forward,backward data,backward weights"; "" where not made yet). */
   convImplementations(c: NativeConvolution): string;
   /** The libraries and the kernel sets they run, e.g. "OpenBLAS 0.3.21 (SkylakeX)" and "oneDNN 2.6.3 (avx512_core)". */
@@ -196,8 +199,16 @@ function onednnPlans(p: ConvDims): boolean {
   // oneDNN derives the output from input, padding and taps: an input tail of a stride or more
   // that no tap reaches (a transposed convolution's output_padding) has no oneDNN padding
   const tailFits = [0, 1, 2].every((i) => p.inExt[i] + p.padBefore[i] - spans[i] < p.stride[i]);
-  return p.paddingMode === 'zeros' && p.batchEnd > p.batchStart && tailFits && extents.every((v) => v < 2 ** 31);
+  // taps, strides, dilations and padding of ordinary networks: oneDNN's backward primitives
+  // refuse some beyond (measured: stride 2^31 - 1), and im2col + GEMM serves those exactly
+  const ordinary = [...p.kExt, ...p.stride, ...p.dilation, ...p.padBefore].every((v) => v <= ONEDNN_MAX_PARAMETER);
+  return (
+    p.paddingMode === 'zeros' && p.batchEnd > p.batchStart && tailFits && ordinary && extents.every((v) => v < 2 ** 31)
+  );
 }
+
+/** Largest kernel extent, stride, dilation or padding planned on oneDNN. */
+const ONEDNN_MAX_PARAMETER = 2 ** 16;
 
 /**
  * Input channels from which grad_input runs on oneDNN. Below, col2im + sgemm is faster
@@ -208,6 +219,26 @@ const ONEDNN_GRAD_INPUT_MIN_CHANNELS = 4;
 
 /** Planned oneDNN convolutions by record, most recent last (a plan's primitives are made once, then reused). */
 const PLANS_KEPT = 32;
+
+/** The direct kernels on the addon; each plan's DirectDims is packed into its record once. */
+function nativeDirect(lib: Addon): DirectKernels {
+  const records = new WeakMap<DirectDims, Float64Array>();
+  const record = (d: DirectDims): Float64Array => {
+    let r = records.get(d);
+    if (!r) {
+      r = Float64Array.from([...d.span, ...d.out, ...d.k, ...d.stride, ...d.dilation]);
+      records.set(d, r);
+    }
+    return r;
+  };
+  return {
+    padZeros: (...args) => tsDirect.padZeros(...args),
+    unpadZeros: (...args) => tsDirect.unpadZeros(...args),
+    forward: (xp, wk, bias, out, outAt, d) => lib.directForward(record(d), xp, wk, bias, out, outAt),
+    gradInput: (dy, dyAt, wk, dxp, d) => lib.directGradInput(record(d), dy, dyAt, wk, dxp),
+    gradWeight: (dy, dyAt, xp, dwk, dwkAt, d) => lib.directGradWeight(record(d), dy, dyAt, xp, dwk, dwkAt),
+  };
+}
 
 /** What convd_kernel_info shows: "OpenBLAS 0.3.21 (SkylakeX) + oneDNN 2.6.3 (avx512_core)", or the BLAS alone and the dtype. */
 function isa(lib: Addon, dtype: DType, convolutions: boolean): string {
@@ -280,7 +311,7 @@ function build(lib: Addon, dtype: DType, convolutions: boolean): KernelEngine {
           lib.col2im(plan, dcols.data, dcols.offset, dcols.rowStride, group, p0, p1, dx, image),
       };
     },
-    direct: tsDirect,
+    direct: nativeDirect(lib),
     ...(convolutions ? { convolution: libraryConvolution } : {}),
   };
 }
