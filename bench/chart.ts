@@ -19,11 +19,12 @@ import { OPS, variantName } from './shapes.js';
 const COLORS: Record<string, string> = {
   'ours-ts': '#9ecae1',
   'ours-wasm': '#08519c',
+  'ours-native': '#3f007d',
   'tfjs-cpu': '#fdae6b',
   'tfjs-wasm': '#e6550d',
   ort: '#31a354',
   'ort-const': '#006d2c',
-  torch: '#756bb1',
+  torch: '#cb181d',
 };
 
 export async function renderChart(report: BenchReport): Promise<string> {

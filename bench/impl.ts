@@ -10,8 +10,18 @@ import type { ConvGeometry } from '../src/shared/geometry/conv.js';
 import type { DType, Real } from '../src/shared/tensor.js';
 import type { Op, Problem } from './shapes.js';
 
-export type ImplName = 'ours-ts' | 'ours-wasm' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const' | 'torch';
-export const IMPL_ORDER: ImplName[] = ['ours-ts', 'ours-wasm', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'ort-const', 'torch'];
+export type ImplName =
+  'ours-ts' | 'ours-wasm' | 'ours-native' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const' | 'torch';
+export const IMPL_ORDER: ImplName[] = [
+  'ours-ts',
+  'ours-wasm',
+  'ours-native',
+  'tfjs-cpu',
+  'tfjs-wasm',
+  'ort',
+  'ort-const',
+  'torch',
+];
 
 export interface Prepared {
   /**
@@ -47,12 +57,13 @@ export function ours(kernel: EngineName, version: string): Impl {
     return e;
   };
   return {
-    name: kernel === 'ts' ? 'ours-ts' : 'ours-wasm',
+    name: `ours-${kernel}`,
     version: `convd ${version}`,
-    notes:
-      kernel === 'ts'
-        ? 'TypeScript kernels, float64 accumulation (the reference path), 1 thread'
-        : `WebAssembly kernels (AssemblyScript, ${engine('float32').isa}), products and sums in the dtype, 1 thread`,
+    notes: {
+      ts: 'TypeScript kernels, float64 accumulation (the reference path), 1 thread',
+      wasm: `WebAssembly kernels (AssemblyScript, ${engine('float32').isa}), products and sums in the dtype, 1 thread`,
+      native: `native addon (${engine('float32').isa}; oneDNN where it plans the call, else im2col + BLAS), products and sums in the dtype, 1 thread`,
+    }[kernel],
     layout: (g) => (g.layout === 'channels_last' ? 'NHWC' : 'NCHW'),
     unsupported: () => null,
     prepare(p, op) {

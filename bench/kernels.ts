@@ -8,7 +8,7 @@
  * See bench/README.md.
  *
  *   npm run bench [-- --peers] [-- --runs 7] [-- --shapes S1,S3] [-- --ops forward,grad_input]
- *                 [-- --dtypes float32] [-- --layouts channels_first] [-- --kernels ts,wasm] [-- --budget 10]
+ *                 [-- --dtypes float32] [-- --layouts channels_first] [-- --kernels ts,wasm,native] [-- --budget 10]
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -50,7 +50,7 @@ const { values } = parseArgs({
     ops: { type: 'string' },
     dtypes: { type: 'string' },
     layouts: { type: 'string' },
-    kernels: { type: 'string', default: 'ts,wasm' },
+    kernels: { type: 'string', default: 'ts,wasm,native' },
     peers: { type: 'boolean', default: false },
     budget: { type: 'string', default: '10' },
   },
@@ -78,7 +78,7 @@ const ops = list(values.ops, OPS, 'op');
 const variants: Variant[] = list(values.dtypes, DTYPES, 'dtype').flatMap((dtype) =>
   list(values.layouts, LAYOUTS, 'layout').map((layout) => ({ dtype, layout })),
 );
-const kernels = list(values.kernels, ['ts', 'wasm'] as const, 'kernel') as EngineName[];
+const kernels = list(values.kernels, ['ts', 'wasm', 'native'] as const, 'kernel') as EngineName[];
 
 const now = () => process.hrtime.bigint();
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;

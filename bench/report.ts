@@ -54,9 +54,10 @@ export interface CellResult {
 
 /** The ratio columns, `a/b` = GFLOP/s of a over b in the same row: > 1 means a is faster. */
 export const RATIOS: [ImplName, ImplName][] = [
+  ['ours-native', 'torch'],
+  ['ours-native', 'ort'],
   ['ours-wasm', 'tfjs-wasm'],
   ['ours-wasm', 'ort'],
-  ['ours-wasm', 'ort-const'],
   ['ours-wasm', 'torch'],
 ];
 export type RatioName = `${ImplName}/${ImplName}`;
