@@ -8,7 +8,7 @@ import type { Real, TensorBuffer } from '../src/shared/tensor.js';
 import { engineFor } from './engines/index.js';
 import { convBackward, convForward } from './kernels/conv.js';
 import { poolBackward, poolForward } from './kernels/pooling.js';
-import { convTranspose } from './kernels/transpose.js';
+import { convTranspose, convTransposeBackward } from './kernels/transpose.js';
 
 /** A task's result arrays by name: exactly those of `task.results`. */
 export type Outputs = Partial<Record<ResultName, Real>>;
@@ -41,6 +41,16 @@ export const runners: { readonly [N in OpName]: Runner<N> } = {
       view(t.weight),
       t.bias ? view(t.bias) : null,
       out.output!,
+      engineFor(g.dtype),
+      batch,
+    ),
+  conv_transpose_backward: ({ geometry: g, tensors: t, batch }, out, view) =>
+    convTransposeBackward(
+      g,
+      view(t.input),
+      view(t.weight),
+      view(t.grad_output),
+      { input: out.grad_input, weight: out.grad_weight, bias: out.grad_bias },
       engineFor(g.dtype),
       batch,
     ),

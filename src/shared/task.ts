@@ -13,7 +13,8 @@ import type { PoolingSettings } from './geometry/pooling.js';
 import type { BatchRange, DType, TensorBuffer } from './tensor.js';
 
 /** Every operation a worker runs (src/ops/ has one OpSpec each). */
-export type OpName = 'conv_forward' | 'conv_backward' | 'conv_transpose' | 'pool_forward' | 'pool_backward';
+export type OpName =
+  'conv_forward' | 'conv_backward' | 'conv_transpose' | 'conv_transpose_backward' | 'pool_forward' | 'pool_backward';
 
 /** The operand tensors of a request, by field name. */
 export type TensorField = 'input' | 'weight' | 'bias' | 'grad_output';
@@ -56,6 +57,7 @@ export type Task =
   | TaskOf<'conv_forward'>
   | TaskOf<'conv_backward'>
   | TaskOf<'conv_transpose'>
+  | TaskOf<'conv_transpose_backward'>
   | PoolingTaskOf<'pool_forward'>
   | PoolingTaskOf<'pool_backward'>;
 

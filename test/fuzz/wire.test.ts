@@ -71,6 +71,15 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
       padding: 1,
     },
   },
+  '/conv/transpose/backward': {
+    mutants: {
+      input: x,
+      weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+      stride: 2,
+      padding: 1,
+      grad_output: { dtype: 'float32', shape: [1, 3, 7, 7], data: Array(147).fill(0.25) },
+    },
+  },
 };
 
 /** Every compute route: the registry's. */

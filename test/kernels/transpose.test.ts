@@ -13,17 +13,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { numel } from '../../src/shared/tensor.js';
-import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { resolveConv, type ConvParams } from '../../src/shared/geometry/conv.js';
 import { resolveTranspose, type TransposeParams } from '../../src/shared/geometry/transpose.js';
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import type { Real } from '../../src/shared/tensor.js';
 import { convBackward } from '../../workers/kernels/conv.js';
-import { convTranspose } from '../../workers/kernels/transpose.js';
+import { convTranspose, convTransposeBackward } from '../../workers/kernels/transpose.js';
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 import { counting, engineNamed, withTilePositions, type Engine, type EngineName } from '../reference/engines.js';
-import { refGeometry, referenceBackward, type RefResult } from '../reference/naive-conv.js';
-import { refTransposeGeometry, referenceTranspose, type RefTransposeGeom } from '../reference/naive-transpose.js';
+import { refGeometry, referenceBackward, referenceForward, type RefResult } from '../reference/naive-conv.js';
+import {
+  refTransposeGeometry,
+  referenceTranspose,
+  referenceTransposeBackward,
+  type RefTransposeGeom,
+} from '../reference/naive-transpose.js';
 import { checkClose } from '../reference/tolerance.js';
 
 const SEED = 20261126;
@@ -116,12 +121,13 @@ function data(c: Case, rg: RefTransposeGeom) {
   const x = randomTensor(numel(rg.inputShape), c.dtype, rand);
   const w = randomTensor(numel(rg.weightShape), c.dtype, rand);
   const b = c.bias ? randomTensor(rg.cout, c.dtype, rand) : null;
+  const dy = randomTensor(numel(rg.outputShape), c.dtype, rand);
   if (c.special) {
     const specials = [NaN, Infinity, -Infinity];
-    for (const a of [x, w])
+    for (const a of [x, w, dy])
       for (let i = 0; i < a.length; i++) if (rand() < 0.1) a[i] = specials[Math.floor(rand() * 3)];
   }
-  return { x, w, b };
+  return { x, w, b, dy };
 }
 
 /** Runs `f` with conv.ts's grad_input taking `c.tile` positions per tile on `engine` (K and C_out/groups of the convolution being transposed). */
@@ -131,6 +137,31 @@ const withTile = <T>(c: Case, g: ConvGeometry, engine: Engine, f: () => T): T =>
 function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
   const rep = checkClose(got, r.ref, r.absBound, r.nTerms, c.dtype, { float64Reference: true });
   assert.ok(rep.ok, `${what}: ${rep.message}\n  case: ${JSON.stringify(c)}`);
+}
+
+/**
+ * The forward convolution of the same parameters as case `c`, for resolveConv (its input has
+ * the transposed output's shape): output_padding below stride needs no more than symmetric
+ * padding, otherwise the far side pads padding - output_padding; null when that is negative.
+ */
+function sameConvolution(c: Case): ConvParams | null {
+  const dims = c.inputShape.length - 2;
+  const list = (v: number | number[] | undefined, dflt: number) =>
+    v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v;
+  const stride = list(c.params.stride, 1);
+  const pad = list(c.params.padding, 0);
+  const opad = list(c.params.output_padding, 0);
+  if (opad.some((op, i) => op >= stride[i] && op > pad[i])) return null;
+  const padding = opad.every((op, i) => op < stride[i])
+    ? pad
+    : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
+  return {
+    stride: c.params.stride,
+    dilation: c.params.dilation,
+    groups: c.params.groups,
+    layout: c.params.layout,
+    padding,
+  };
 }
 
 const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; seed: number }[] = [
@@ -181,26 +212,8 @@ for (const run of ENGINE_RUNS) {
         (c) => {
           const { g, rg } = geometries(c);
           const { x, w } = data(c, rg);
-          // The forward convolution of the same parameters, through resolveConv: its input has
-          // the transposed output's shape; output_padding below stride needs no more than
-          // symmetric padding, otherwise the far side pads padding - output_padding.
-          const dims = c.inputShape.length - 2;
-          const list = (v: number | number[] | undefined, dflt: number) =>
-            v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v;
-          const stride = list(c.params.stride, 1);
-          const pad = list(c.params.padding, 0);
-          const opad = list(c.params.output_padding, 0);
-          if (opad.some((op, i) => op >= stride[i] && op > pad[i])) return; // would need negative padding
-          const padding = opad.every((op, i) => op < stride[i])
-            ? pad
-            : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
-          const convParams = {
-            stride: c.params.stride,
-            dilation: c.params.dilation,
-            groups: c.params.groups,
-            layout: c.params.layout,
-            padding,
-          };
+          const convParams = sameConvolution(c);
+          if (!convParams) return; // would need negative padding
           const t = (shape: number[]) => ({ dtype: c.dtype, shape });
           const gc = resolveConv(
             { input: t(g.inputShape), weight: t(c.weightShape), grad_output: t(c.inputShape) },
@@ -227,6 +240,55 @@ for (const run of ENGINE_RUNS) {
       { seed: run.seed + 7, numRuns: 400, includeErrorInReport: true },
     );
     assert.ok(checked >= 300, `only ${checked} of 400 draws could be expressed as a conv with non-negative padding`);
+  });
+
+  test(`conv_transpose backward matches the naive reference on random geometries [${run.label}]`, () => {
+    const engine = engineNamed(run.name);
+    // Finite values only: like PyTorch's, the gradients are convolutions that multiply the
+    // padding's zeros by the weight (0 * Infinity is NaN), terms the definition does not have.
+    fc.assert(
+      fc.property(
+        run.arb.filter((c) => !c.special),
+        (c) => {
+          const { g, rg } = geometries(c);
+          const { x, w, dy } = data(c, rg);
+          const grads = {
+            input: alloc(c.dtype, x.length).fill(NaN),
+            weight: alloc(c.dtype, w.length).fill(NaN),
+            bias: alloc(c.dtype, rg.cout).fill(NaN),
+          };
+          withTile(c, g, engine, () => convTransposeBackward(g, x, w, dy, grads, engine));
+          const ref = referenceTransposeBackward(rg, x, w, dy);
+          for (const k of ['input', 'weight', 'bias'] as const) assertClose(grads[k], ref[k], c, `grad_${k}`);
+        },
+      ),
+      { seed: run.seed + 11, numRuns: 300, includeErrorInReport: true },
+    );
+  });
+
+  test(`conv_transpose backward == conv forward and conv grad_weight with roles swapped (naive conv) [${run.label}]`, () => {
+    const engine = engineNamed(run.name);
+    let checked = 0;
+    fc.assert(
+      fc.property(
+        run.arb.filter((c) => !c.special),
+        (c) => {
+          const { g, rg } = geometries(c);
+          const { x, w, dy } = data(c, rg);
+          const convParams = sameConvolution(c);
+          if (!convParams) return;
+          const grads = { input: alloc(c.dtype, x.length), weight: alloc(c.dtype, w.length) };
+          withTile(c, g, engine, () => convTransposeBackward(g, x, w, dy, grads, engine));
+          // grad_input = conv(dy, w); grad_weight = conv's grad_weight at input dy, grad_output x
+          const rc = refGeometry(g.inputShape, c.weightShape, convParams);
+          assertClose(grads.input, referenceForward(rc, dy, w, null), c, 'grad_input vs naive conv forward');
+          assertClose(grads.weight, referenceBackward(rc, dy, w, x).weight, c, 'grad_weight vs naive conv grad_weight');
+          checked++;
+        },
+      ),
+      { seed: run.seed + 13, numRuns: 200, includeErrorInReport: true },
+    );
+    assert.ok(checked >= 150, `only ${checked} of 200 draws could be expressed as a conv with non-negative padding`);
   });
 }
 

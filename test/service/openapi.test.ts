@@ -88,6 +88,9 @@ test('each component schema appears once, and every one is used', () => {
     'ConvForwardRequest',
     'ConvForwardResponseJson',
     'ConvForwardResponseMsgpack',
+    'ConvTransposeBackwardRequest',
+    'ConvTransposeBackwardResponseJson',
+    'ConvTransposeBackwardResponseMsgpack',
     'ConvTransposeRequest',
     'ConvTransposeResponseJson',
     'ConvTransposeResponseMsgpack',
@@ -249,6 +252,17 @@ const OWN_TRIGGERS: Record<string, Record<string, (body: Json) => void>> = {
     'limit-exceeded': (b) => {
       b.input.shape = [1, 1, 4097, 4097];
       b.stride = 1;
+    },
+  },
+  '/conv/transpose/backward': {
+    'schema-violation': (b) => (b.grads = ['weight', 'weight']),
+    'invalid-geometry': (b) => (b.grad_output = { dtype: 'float32', shape: [1, 1, 3, 3], data: Array(9).fill(1) }),
+    'invalid-tensor-data': (b) => (b.grad_output.data = b.grad_output.data.slice(1)),
+    'limit-exceeded': (b) => {
+      b.input.shape = [1, 1, 4097, 4097];
+      b.stride = 1;
+      b.padding = 1;
+      b.grad_output.shape = [1, 1, 4096, 4096];
     },
   },
   '/pool/forward': {

@@ -35,6 +35,7 @@ describe('405 Method Not Allowed with Allow, for every registered route', () => 
       '/conv/forward',
       '/conv/backward',
       '/conv/transpose',
+      '/conv/transpose/backward',
       '/pool/forward',
       '/pool/backward',
       '/healthz',

@@ -14,8 +14,9 @@
  * output_padding positions are reached by no window; a negative "after" only trims), so that
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
-import { numel, type TensorMeta } from '../tensor.js';
+import { itemSize, numel, type TensorMeta } from '../tensor.js';
 import {
+  checkGradOutput,
   GeometryError,
   isInt,
   layoutFamily,
@@ -29,7 +30,7 @@ import {
   type OperandShapes,
   type Work,
 } from './common.js';
-import { convWork, type ConvGeometry } from './conv.js';
+import { convWork, type ConvGeometry, type GradName } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
 /** The contract's conv_transpose parameters, as received (defaults not yet applied). */
@@ -46,6 +47,8 @@ export interface TransposeOperands {
   input: TensorMeta;
   weight: TensorMeta;
   bias?: TensorMeta;
+  /** Backward only: the gradient w.r.t. the transposed convolution's output, shaped like it. */
+  grad_output?: TensorMeta;
 }
 
 /** Extent of one spatial dim of a transposed convolution's output (may be < 1 for an invalid request). */
@@ -152,6 +155,8 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
       );
     }
   }
+  const transposedOutput = channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial];
+  checkGradOutput(operands.grad_output, transposedOutput, p);
   if (p.any) throw new GeometryError(p.list);
 
   return {
@@ -169,7 +174,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     dilation,
     padBefore: [...padding],
     padAfter: padding.map((v, i) => v - outputPadding[i]),
-    inputShape: channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial],
+    inputShape: transposedOutput,
     weightShape: [...weight.shape],
     outputShape: [...input.shape],
   };
@@ -193,4 +198,21 @@ export function transposeShapes(g: ConvGeometry): OperandShapes {
 export function transposeWork(g: ConvGeometry, bias: boolean): Work {
   const work = convWork(g, ['input']);
   return bias ? { ...work, flops: work.flops + numel(g.inputShape) } : work;
+}
+
+/**
+ * Work and output size of a conv_transpose backward request for `grads`, each the pass of its
+ * convolution it runs as: grad_input is that convolution's forward (2 * N * C_in * prod(in) *
+ * C_out/groups * prod(k) FLOPs, an input-shaped result), grad_weight its grad_weight (as many
+ * FLOPs), grad_bias one addition per element of grad_output.
+ */
+export function transposeBackwardWork(g: ConvGeometry, grads: readonly GradName[]): Work {
+  const pass = convWork(g, ['input']).flops;
+  let flops = 0;
+  let outputElements = 0;
+  for (const grad of new Set(grads)) {
+    flops += grad === 'bias' ? numel(g.inputShape) : pass;
+    outputElements += grad === 'input' ? numel(g.outputShape) : grad === 'weight' ? numel(g.weightShape) : g.inChannels;
+  }
+  return { flops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
 }

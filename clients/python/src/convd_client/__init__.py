@@ -11,11 +11,12 @@ Needs numpy and msgpack only; HTTP is the standard library's urllib.
     y = convd.conv_forward(x, w, stride=2, padding="same")            # float32 [2, 4, 5, 4]
     gx, gw, gb = convd.conv_backward(x, w, np.ones_like(y), stride=2, padding="same")
     t = convd.conv_transpose(y, w, stride=2, padding=1)                # weight [C_in, C_out/groups, *k]
+    ty, tw, tb = convd.conv_transpose_backward(y, w, np.ones_like(t), stride=2, padding=1)
     p = convd.pool_forward(x, "max", 2)                                # mode, kernel_size
     gp = convd.pool_backward(x, np.ones_like(p), "max", 2)             # grad_input, shaped like x
 
-One method per endpoint (POST /conv/forward, /conv/backward, /conv/transpose, /pool/forward,
-/pool/backward); the module-level functions of the same names make a Client per call from
+One method per endpoint (POST /conv/forward, /conv/backward, /conv/transpose,
+/conv/transpose/backward, /pool/forward, /pool/backward); the module-level functions of the same names make a Client per call from
 their url=, wire= and timeout= arguments.
 
 Tensors travel as msgpack bin holding the little-endian bytes (JSON: base64 of the same bytes),
@@ -40,6 +41,7 @@ __all__ = [
     "conv_forward",
     "conv_backward",
     "conv_transpose",
+    "conv_transpose_backward",
     "pool_forward",
     "pool_backward",
     "DEFAULT_URL",
@@ -200,6 +202,21 @@ class Client:
         answer = self._call("/conv/transpose", {"input": input, "weight": weight, "bias": bias}, params, wire)
         return _array("output", answer.get("output"))
 
+    def conv_transpose_backward(self, input, weight, grad_output, *, bias=None, grads=("input", "weight", "bias"),
+                                stride=None, padding=None, output_padding=None, dilation=None, groups=None,
+                                layout=None, wire=None, **fields):
+        """POST /conv/transpose/backward: the gradients of conv_transpose given grad_output.
+
+        Takes conv_transpose's arguments; returns a tuple in the order of `grads` (default:
+        grad_input, grad_weight, grad_bias). bias, if given, has its shape checked only.
+        """
+        grads = [grads] if isinstance(grads, str) else list(grads)
+        params = dict(grads=grads, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+                      groups=groups, layout=layout, **fields)
+        tensors = {"input": input, "weight": weight, "bias": bias, "grad_output": grad_output}
+        answer = self._call("/conv/transpose/backward", tensors, params, wire)
+        return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
+
     def pool_forward(self, input, mode, kernel_size, *, stride=None, padding=None, dilation=None,
                      count_include_pad=None, layout=None, wire=None, **fields):
         """POST /pool/forward: max or average pooling ("max" / "avg"), as PyTorch's max_pool / avg_pool.
@@ -276,6 +293,11 @@ def conv_backward(input, weight, grad_output, *, url=None, wire=None, timeout=No
 def conv_transpose(input, weight, bias=None, *, url=None, wire=None, timeout=None, **kwargs):
     """Client(url, wire=wire, timeout=timeout).conv_transpose(input, weight, bias, **kwargs)."""
     return _client(url, wire, timeout).conv_transpose(input, weight, bias, **kwargs)
+
+
+def conv_transpose_backward(input, weight, grad_output, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).conv_transpose_backward(input, weight, grad_output, **kwargs)."""
+    return _client(url, wire, timeout).conv_transpose_backward(input, weight, grad_output, **kwargs)
 
 
 def pool_forward(input, mode, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
