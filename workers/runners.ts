@@ -9,6 +9,7 @@ import { engineFor } from './engines/index.js';
 import { convBackward, convForward } from './kernels/conv.js';
 import { poolBackward, poolForward } from './kernels/pooling.js';
 import { convTranspose, convTransposeBackward } from './kernels/transpose.js';
+import { fold, unfold } from './kernels/unfold.js';
 
 /** A task's result arrays by name: exactly those of `task.results`. */
 export type Outputs = Partial<Record<ResultName, Real>>;
@@ -58,4 +59,7 @@ export const runners: { readonly [N in OpName]: Runner<N> } = {
     poolForward(g, pooling, view(t.input), out.output!, batch),
   pool_backward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
     poolBackward(g, pooling, view(t.input), view(t.grad_output), out.grad_input!, batch),
+  unfold: ({ geometry: g, tensors: t, batch }, out, view) => unfold(g, view(t.input), out.output!, batch),
+  // fold's input is its unfold's columns, its output that unfold's image
+  fold: ({ geometry: g, tensors: t, batch }, out, view) => fold(g, view(t.input), out.output!, batch),
 };

@@ -96,6 +96,9 @@ test('each component schema appears once, and every one is used', () => {
     'ConvTransposeResponseMsgpack',
     'DType',
     'FieldError',
+    'FoldRequest',
+    'FoldResponseJson',
+    'FoldResponseMsgpack',
     'JsonTensor',
     'MsgpackTensor',
     'PoolBackwardRequest',
@@ -106,6 +109,9 @@ test('each component schema appears once, and every one is used', () => {
     'PoolForwardResponseMsgpack',
     'Problem',
     'TensorData',
+    'UnfoldRequest',
+    'UnfoldResponseJson',
+    'UnfoldResponseMsgpack',
   ]);
 });
 
@@ -263,6 +269,22 @@ const OWN_TRIGGERS: Record<string, Record<string, (body: Json) => void>> = {
       b.stride = 1;
       b.padding = 1;
       b.grad_output.shape = [1, 1, 4096, 4096];
+    },
+  },
+  '/unfold': {
+    'schema-violation': (b) => (b.kernel_size = 0),
+    'invalid-geometry': (b) => (b.kernel_size = [4, 2]),
+    'invalid-tensor-data': (b) => (b.input.data = b.input.data.slice(1)),
+    'limit-exceeded': (b) => (b.input.shape = [1, 1, 4097, 4097]),
+  },
+  '/fold': {
+    'schema-violation': (b) => (b.output_size = 0),
+    'invalid-geometry': (b) => (b.output_size = [4, 3]),
+    'invalid-tensor-data': (b) => (b.input.data = b.input.data.slice(1)),
+    'limit-exceeded': (b) => {
+      b.input.shape = [1, 1, 16785409];
+      b.output_size = [4097, 4097];
+      b.kernel_size = 1;
     },
   },
   '/pool/forward': {

@@ -38,6 +38,8 @@ describe('405 Method Not Allowed with Allow, for every registered route', () => 
       '/conv/transpose/backward',
       '/pool/forward',
       '/pool/backward',
+      '/unfold',
+      '/fold',
       '/healthz',
       '/readyz',
       '/metrics',

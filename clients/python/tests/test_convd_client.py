@@ -135,6 +135,20 @@ class Endpoints:
         (only_bias,) = self.convd.conv_transpose_backward(x, w, g, grads="bias", output_padding=1, **params)
         np.testing.assert_allclose(only_bias, gb, rtol=1e-12)
 
+    def test_unfold_is_the_sliding_windows_and_fold_its_adjoint(self):
+        x = self.rng.standard_normal((2, 3, 5, 4))
+        cols = self.convd.unfold(x, [2, 3], padding=1)
+        # PyTorch's layout: [N, C * kH * kW, L], rows channel-major, blocks row-major
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        view = np.lib.stride_tricks.sliding_window_view(xp, (2, 3), axis=(2, 3))  # [N, C, 6, 4, 2, 3]
+        want = view.transpose(0, 1, 4, 5, 2, 3).reshape(2, 3 * 6, 24)
+        np.testing.assert_array_equal(cols, want)
+        c = self.rng.standard_normal(cols.shape)
+        image = self.convd.fold(c, [5, 4], [2, 3], padding=1)
+        self.assertAlmostEqual(np.vdot(cols, c), np.vdot(x, image), places=9)
+        # channels_last images: the same columns
+        np.testing.assert_array_equal(self.convd.unfold(x.transpose(0, 2, 3, 1), [2, 3], padding=1, layout="NHWC"), cols)
+
     def test_pool_forward_max_and_avg_match_numpy(self):
         x = self.rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
         got = self.convd.pool_forward(x, "max", 2)
@@ -247,6 +261,10 @@ class ClientBehaviour(unittest.TestCase):
             np.testing.assert_array_equal(p, [[[1.5, 5.5]]])
             gp = convd_client.pool_backward(x, np.array([[[4.0, 8.0]]], np.float32), "avg", 4, url=URL, wire=wire)
             np.testing.assert_array_equal(gp, [[[1, 1, 1, 1, 2, 2, 2, 2]]])
+            u = convd_client.unfold(x, 2, stride=2, url=URL, wire=wire)
+            np.testing.assert_array_equal(u, [[[0, 2, 4, 6], [1, 3, 5, 7]]])
+            f = convd_client.fold(u, [8], 2, stride=2, url=URL, wire=wire)
+            np.testing.assert_array_equal(f, x)
 
     def test_dtypes(self):
         convd = Client(URL)

@@ -8,7 +8,7 @@
  *   output.data                                                          // a Float32Array
  *
  * One method per compute endpoint: convForward, convBackward, convTranspose,
- * convTransposeBackward, poolForward, poolBackward. Tensors go in and come out as Float32Array / Float64Array with a shape. Two
+ * convTransposeBackward, poolForward, poolBackward, unfold, fold. Tensors go in and come out as Float32Array / Float64Array with a shape. Two
  * wires:
  * - msgpack (default): tensor data travels as bin (the raw little-endian bytes). openapi-fetch
  *   serialises JSON only, so the request goes through a `bodySerializer` (msgpackr) and the
@@ -64,6 +64,10 @@ export type ConvTransposeBackwardArgs = WithTensors<
   'input' | 'weight' | 'grad_output',
   'bias'
 >;
+/** unfold (im2col): input (the image), kernel_size; stride, padding, dilation, layout. */
+export type UnfoldArgs = WithTensors<Schemas['UnfoldRequest'], 'input'>;
+/** fold (col2im): input (the columns [N, C * prod(k), L]), output_size, kernel_size; stride, padding, dilation, layout. */
+export type FoldArgs = WithTensors<Schemas['FoldRequest'], 'input'>;
 /** pooling forward: input, mode ('max' | 'avg'), kernel_size; stride, padding, dilation, count_include_pad, layout. */
 export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
@@ -147,6 +151,10 @@ export interface ConvdClient {
   poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<OutputResult>;
   /** POST /pool/backward: the gradient w.r.t. input, given grad_output. */
   poolBackward(args: PoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
+  /** POST /unfold: every kernel window of the image as a column, [N, C * prod(k), L] (PyTorch F.unfold); its backward is fold. */
+  unfold(args: UnfoldArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /fold: columns added back into an image of output_size (PyTorch F.fold); its backward is unfold. */
+  fold(args: FoldArgs, options?: CallOptions): Promise<OutputResult>;
 }
 
 type ComputePath =
@@ -155,7 +163,9 @@ type ComputePath =
   | '/conv/transpose'
   | '/conv/transpose/backward'
   | '/pool/forward'
-  | '/pool/backward';
+  | '/pool/backward'
+  | '/unfold'
+  | '/fold';
 const TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as const;
 
 // useRecords: false keeps plain msgpack maps (any msgpack library reads them)
@@ -278,5 +288,7 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
         'grad_input',
       ),
     }),
+    unfold: (args, call) => output('/unfold', args, call),
+    fold: (args, call) => output('/fold', args, call),
   };
 }

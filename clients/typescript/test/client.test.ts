@@ -198,6 +198,23 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     assert.deepEqual(Object.keys(onlyBias), ['grad_bias']);
   });
 
+  test(`unfold and fold over ${wire}: the windows of a 1-D signal, and fold as unfold's adjoint`, async () => {
+    const signal = Float64Array.from({ length: 6 }, (_, i) => i + 1);
+    const { output: cols } = await convd.unfold(
+      { input: tensor([1, 1, 6], signal), kernel_size: 3, stride: 2, padding: 1 },
+      { wire },
+    );
+    // blocks start at -1, 1, 3 (padding 1, stride 2): rows are the taps 0, 1, 2
+    close(cols, [1, 3, 3], [0, 2, 4, 1, 3, 5, 2, 4, 6], 0, 'columns');
+    const c = Float64Array.from({ length: 9 }, (_, i) => Math.cos(i));
+    const { output: image } = await convd.fold(
+      { input: tensor([1, 3, 3], c), output_size: [6], kernel_size: 3, stride: 2, padding: 1 },
+      { wire },
+    );
+    assert.deepEqual(image.shape, [1, 1, 6]);
+    assert.ok(Math.abs(dot(cols.data, c) - dot(signal, image.data)) < 1e-12, 'adjoint identity');
+  });
+
   test(`pool forward over ${wire}: max and avg, 2-D, against direct loops`, async () => {
     const H = 5,
       W = 6;

@@ -16,7 +16,7 @@ Needs numpy and msgpack only; HTTP is the standard library's urllib.
     gp = convd.pool_backward(x, np.ones_like(p), "max", 2)             # grad_input, shaped like x
 
 One method per endpoint (POST /conv/forward, /conv/backward, /conv/transpose,
-/conv/transpose/backward, /pool/forward, /pool/backward); the module-level functions of the same names make a Client per call from
+/conv/transpose/backward, /pool/forward, /pool/backward, /unfold, /fold); the module-level functions of the same names make a Client per call from
 their url=, wire= and timeout= arguments.
 
 Tensors travel as msgpack bin holding the little-endian bytes (JSON: base64 of the same bytes),
@@ -44,6 +44,8 @@ __all__ = [
     "conv_transpose_backward",
     "pool_forward",
     "pool_backward",
+    "unfold",
+    "fold",
     "DEFAULT_URL",
     "WIRES",
 ]
@@ -241,6 +243,28 @@ class Client:
         answer = self._call("/pool/backward", {"input": input, "grad_output": grad_output}, params, wire)
         return _array("grad_input", answer.get("grad_input"))
 
+    def unfold(self, input, kernel_size, *, stride=None, padding=None, dilation=None, layout=None, wire=None,
+               **fields):
+        """POST /unfold: every kernel window of the image as a column, as PyTorch's F.unfold (1-D to 3-D).
+
+        Returns the columns [N, C * prod(kernel_size), L]; fold with the same arguments is its backward.
+        """
+        params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, layout=layout,
+                      **fields)
+        answer = self._call("/unfold", {"input": input}, params, wire)
+        return _array("output", answer.get("output"))
+
+    def fold(self, input, output_size, kernel_size, *, stride=None, padding=None, dilation=None, layout=None,
+             wire=None, **fields):
+        """POST /fold: columns [N, C * prod(k), L] added back into an image of output_size, as PyTorch's F.fold.
+
+        Returns the image; unfold with the same arguments is its backward.
+        """
+        params = dict(output_size=output_size, kernel_size=kernel_size, stride=stride, padding=padding,
+                      dilation=dilation, layout=layout, **fields)
+        answer = self._call("/fold", {"input": input}, params, wire)
+        return _array("output", answer.get("output"))
+
     # -- the wire ------------------------------------------------------------------------
 
     def _call(self, path, tensors, params, wire):
@@ -308,3 +332,13 @@ def pool_forward(input, mode, kernel_size, *, url=None, wire=None, timeout=None,
 def pool_backward(input, grad_output, mode, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
     """Client(url, wire=wire, timeout=timeout).pool_backward(input, grad_output, mode, kernel_size, **kwargs)."""
     return _client(url, wire, timeout).pool_backward(input, grad_output, mode, kernel_size, **kwargs)
+
+
+def unfold(input, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).unfold(input, kernel_size, **kwargs)."""
+    return _client(url, wire, timeout).unfold(input, kernel_size, **kwargs)
+
+
+def fold(input, output_size, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).fold(input, output_size, kernel_size, **kwargs)."""
+    return _client(url, wire, timeout).fold(input, output_size, kernel_size, **kwargs)
