@@ -10,6 +10,7 @@ import { convBackward, convForward } from './kernels/conv.js';
 import { poolBackward, poolForward } from './kernels/pooling.js';
 import { convTranspose, convTransposeBackward } from './kernels/transpose.js';
 import { fold, unfold } from './kernels/unfold.js';
+import { inKernelWeightLayout, kernelWeight } from './kernels/weight-layout.js';
 
 /** A task's result arrays by name: exactly those of `task.results`. */
 export type Outputs = Partial<Record<ResultName, Real>>;
@@ -22,17 +23,28 @@ export type Runner<N extends OpName> = (
 ) => void;
 
 export const runners: { readonly [N in OpName]: Runner<N> } = {
+  // a weight sent in the other layout family (weight_layout) is permuted to the kernels' order, grad_weight back
   conv_forward: ({ geometry: g, tensors: t, batch }, out, view) =>
-    convForward(g, view(t.input), view(t.weight), t.bias ? view(t.bias) : null, out.output!, engineFor(g.dtype), batch),
-  conv_backward: ({ geometry: g, tensors: t, batch }, out, view) =>
-    convBackward(
+    convForward(
       g,
       view(t.input),
-      view(t.weight),
-      view(t.grad_output),
-      { input: out.grad_input, weight: out.grad_weight, bias: out.grad_bias },
+      kernelWeight(g, view(t.weight)),
+      t.bias ? view(t.bias) : null,
+      out.output!,
       engineFor(g.dtype),
       batch,
+    ),
+  conv_backward: ({ geometry: g, tensors: t, batch }, out, view) =>
+    inKernelWeightLayout(g, out.grad_weight, (gradWeight) =>
+      convBackward(
+        g,
+        view(t.input),
+        kernelWeight(g, view(t.weight)),
+        view(t.grad_output),
+        { input: out.grad_input, weight: gradWeight, bias: out.grad_bias },
+        engineFor(g.dtype),
+        batch,
+      ),
     ),
   // the transposed convolution's output is its convolution's input
   conv_transpose: ({ geometry: g, tensors: t, batch }, out, view) =>

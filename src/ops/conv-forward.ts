@@ -13,7 +13,7 @@ import {
   type OperationExamples,
 } from '../schemas/examples.js';
 import { tensorSchema } from '../schemas/tensor.js';
-import { PADDING_MODES } from '../shared/geometry/common.js';
+import { PADDING_MODES, WEIGHT_LAYOUT_NAMES } from '../shared/geometry/common.js';
 import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
 import { resultShape } from '../shared/task.js';
 import { defineOp, dims } from './spec.js';
@@ -64,6 +64,15 @@ export const convParams = {
     'Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. ' +
       'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',
   ),
+  weight_layout: z
+    .enum(WEIGHT_LAYOUT_NAMES)
+    .optional()
+    .meta({
+      description:
+        "The weight's layout, whatever the layout of input and output: OIW / OIHW / OIDHW is [C_out, C_in/groups, *k] (PyTorch's, channels_last included), " +
+        "WIO / HWIO / DHWIO is [*k, C_in/groups, C_out] (TensorFlow's); each name fixes the rank. Default: the layout's own (OI* for channels_first, *IO for channels_last). " +
+        '/conv/backward answers grad_weight in it.',
+    }),
   encoding: EncodingSchema,
 };
 

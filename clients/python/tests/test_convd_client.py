@@ -86,6 +86,10 @@ class Endpoints:
         y_last = self.convd.conv_forward(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), padding="same",
                                          layout="channels_last")
         np.testing.assert_allclose(y_last, y.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+        # a PyTorch weight beside channels_last data: weight_layout says so
+        y_torch = self.convd.conv_forward(x.transpose(0, 2, 3, 1), w, padding="same", layout="NHWC",
+                                          weight_layout="OIHW")
+        np.testing.assert_allclose(y_torch, y.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
 
     def test_conv_backward_is_the_adjoint_of_forward(self):
         x = self.rng.standard_normal((2, 4, 8, 7))

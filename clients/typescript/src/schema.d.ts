@@ -1183,6 +1183,11 @@ export interface components {
              */
             layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
             /**
+             * @description The weight's layout, whatever the layout of input and output: OIW / OIHW / OIDHW is [C_out, C_in/groups, *k] (PyTorch's, channels_last included), WIO / HWIO / DHWIO is [*k, C_in/groups, C_out] (TensorFlow's); each name fixes the rank. Default: the layout's own (OI* for channels_first, *IO for channels_last). /conv/backward answers grad_weight in it.
+             * @enum {string}
+             */
+            weight_layout?: "OIW" | "OIHW" | "OIDHW" | "WIO" | "HWIO" | "DHWIO";
+            /**
              * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
              * @default array
              * @enum {string}
@@ -1273,6 +1278,11 @@ export interface components {
              * @enum {string}
              */
             layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            /**
+             * @description The weight's layout, whatever the layout of input and output: OIW / OIHW / OIDHW is [C_out, C_in/groups, *k] (PyTorch's, channels_last included), WIO / HWIO / DHWIO is [*k, C_in/groups, C_out] (TensorFlow's); each name fixes the rank. Default: the layout's own (OI* for channels_first, *IO for channels_last). /conv/backward answers grad_weight in it.
+             * @enum {string}
+             */
+            weight_layout?: "OIW" | "OIHW" | "OIDHW" | "WIO" | "HWIO" | "DHWIO";
             /**
              * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
              * @default array

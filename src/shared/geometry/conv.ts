@@ -19,14 +19,17 @@ import {
   Problems,
   resolveLayout,
   resolves,
+  resolveWeightLayout,
   samePadding,
+  weightLayoutName,
   type Layout,
   type LayoutName,
   type OperandShapes,
   type PaddingMode,
+  type WeightLayoutName,
   type Work,
 } from './common.js';
-import { batchHint, layoutHint } from './hints.js';
+import { batchHint, layoutHint, weightLayoutHint } from './hints.js';
 
 export type Padding = number | number[] | [number, number][] | 'valid' | 'same';
 export type GradName = 'input' | 'weight' | 'bias';
@@ -39,6 +42,8 @@ export interface ConvParams {
   groups?: number;
   padding_mode?: PaddingMode;
   layout?: LayoutName;
+  /** Default: the layout's own (OI* channels_first, *IO channels_last). */
+  weight_layout?: WeightLayoutName;
 }
 
 /** The tensors of a conv request, by contract field name. */
@@ -56,6 +61,12 @@ export interface ConvOperands {
 export interface ConvGeometry {
   dtype: DType;
   layout: Layout;
+  /**
+   * The weight's layout family when weight_layout makes it differ from `layout`'s own
+   * (channels_first: [C_out, C_in/groups, *k], channels_last: [*k, C_in/groups, C_out]); the
+   * kernels read the weight in `layout`'s, so the worker permutes it (and grad_weight back).
+   */
+  weightLayout?: Layout;
   paddingMode: PaddingMode;
   batch: number;
   inChannels: number;
@@ -131,6 +142,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   const { dtype, rank, shapesOk } = openRequest(p, operands, 'a convolution', missingBatch);
   const d = rank - 2;
   const layout = resolveLayout(params.layout, rank, p);
+  const weightLayout = resolveWeightLayout(params.weight_layout, layout, rank, p);
   const stride = perDim('stride', params.stride, d, p);
   const dilation = perDim('dilation', params.dilation, d, p);
   const pads = explicitPadding(params.padding, d, p);
@@ -147,10 +159,12 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   const batch = input.shape[0];
   const inChannels = channelsLast ? input.shape[rank - 1] : input.shape[1];
   const inSpatial = channelsLast ? input.shape.slice(1, rank - 1) : input.shape.slice(2);
-  // channels_first weight [C_out, C_in/groups, *k]; channels_last weight [*k, C_in/groups, C_out]
-  const outChannels = channelsLast ? weight.shape[rank - 1] : weight.shape[0];
-  const weightInAxis = channelsLast ? rank - 2 : 1;
-  const kernel = channelsLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
+  // weight [C_out, C_in/groups, *k] (OI*, channels_first's) or [*k, C_in/groups, C_out] (*IO, channels_last's)
+  const weightLast = weightLayout === 'channels_last';
+  const outAxis = weightLast ? rank - 1 : 0;
+  const outChannels = weight.shape[outAxis];
+  const weightInAxis = weightLast ? rank - 2 : 1;
+  const kernel = weightLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
 
   // input channels that fit neither the weight nor groups: perhaps the tensors are of the other layout
   let channelProblem = -1;
@@ -162,10 +176,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
     );
   }
   if (outChannels % groups !== 0)
-    p.add(
-      'groups',
-      `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${channelsLast ? rank - 1 : 0}])`,
-    );
+    p.add('groups', `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${outAxis}])`);
   if (inChannels % groups === 0 && weight.shape[weightInAxis] !== inChannels / groups) {
     channelProblem = p.list.length;
     p.add(
@@ -178,7 +189,12 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
       channelProblem,
       layoutHint(operands, layout, 'conv', (ops, l) =>
         resolves(() => resolveConvChecked(ops, { ...params, layout: l }, false)),
-      ),
+      ) ??
+        weightLayoutHint(rank, weightLayout, (family) =>
+          resolves(() =>
+            resolveConvChecked(operands, { ...params, weight_layout: weightLayoutName(family, rank) }, false),
+          ),
+        ),
     );
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
@@ -223,6 +239,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   return {
     dtype,
     layout,
+    ...(weightLayout !== layout ? { weightLayout } : {}),
     paddingMode,
     batch,
     inChannels,

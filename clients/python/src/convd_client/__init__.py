@@ -165,21 +165,23 @@ class Client:
     # -- the endpoints -------------------------------------------------------------------
 
     def conv_forward(self, input, weight, bias=None, *, stride=None, padding=None, dilation=None, groups=None,
-                     padding_mode=None, layout=None, wire=None, **fields):
+                     padding_mode=None, layout=None, weight_layout=None, wire=None, **fields):
         """POST /conv/forward: conv(input, weight) + bias, as PyTorch's conv1d/2d/3d; returns the output array.
 
         input [N, C_in, *spatial] and weight [C_out, C_in/groups, *k] (layout "channels_first",
         the default), or [N, *spatial, C_in] and [*k, C_in/groups, C_out] ("channels_last").
         padding: an int, one per spatial dim, [[before, after], ...], "valid" or "same".
         padding_mode: "zeros", "reflect", "replicate" or "circular".
+        weight_layout: "OIHW" (etc.) for a PyTorch weight beside channels_last data, "HWIO" (etc.) the other way.
         """
         params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                      padding_mode=padding_mode, layout=layout, **fields)
+                      padding_mode=padding_mode, layout=layout, weight_layout=weight_layout, **fields)
         answer = self._call("/conv/forward", {"input": input, "weight": weight, "bias": bias}, params, wire)
         return _array("output", answer.get("output"))
 
     def conv_backward(self, input, weight, grad_output, *, bias=None, grads=("input", "weight", "bias"), stride=None,
-                      padding=None, dilation=None, groups=None, padding_mode=None, layout=None, wire=None, **fields):
+                      padding=None, dilation=None, groups=None, padding_mode=None, layout=None, weight_layout=None,
+                      wire=None, **fields):
         """POST /conv/backward: the gradients of the forward given grad_output.
 
         Takes the forward's arguments; returns a tuple in the order of `grads` (default:
@@ -187,7 +189,7 @@ class Client:
         """
         grads = [grads] if isinstance(grads, str) else list(grads)
         params = dict(grads=grads, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                      padding_mode=padding_mode, layout=layout, **fields)
+                      padding_mode=padding_mode, layout=layout, weight_layout=weight_layout, **fields)
         tensors = {"input": input, "weight": weight, "bias": bias, "grad_output": grad_output}
         answer = self._call("/conv/backward", tensors, params, wire)
         return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
