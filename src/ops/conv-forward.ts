@@ -27,10 +27,11 @@ const PaddingSchema = z
         .array(z.tuple([intFrom(0), intFrom(0)]))
         .min(1)
         .max(3),
-      z.enum(['valid', 'same']),
+      z.enum(['valid', 'same', 'same_lower']),
     ],
     {
-      error: 'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid" or "same"',
+      error:
+        'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid", "same" or "same_lower"',
     },
   )
   .default(0)
@@ -38,7 +39,8 @@ const PaddingSchema = z
     description:
       'An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; ' +
       '"same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) ' +
-      'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).',
+      'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); ' +
+      '"same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).',
   });
 
 export const convParams = {

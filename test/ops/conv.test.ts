@@ -206,3 +206,46 @@ describe('weight_layout: a PyTorch [C_out, C_in, kH, kW] weight beside channels_
     assertProblem(unknown, 400, 'weight_layout');
   });
 });
+
+describe('padding "same_lower" (ONNX auto_pad SAME_LOWER)', () => {
+  const x = Array.from({ length: 25 }, (_, i) => i);
+  const ones = tensor('float32', [1, 1, 3, 3], Array(9).fill(1));
+
+  test("ONNX Conv's conv_with_autopad_same example: 5x5, 3x3 ones, strides 2", async () => {
+    const res = await postJson(convd, '/conv/forward', {
+      input: tensor('float32', [1, 1, 5, 5], x),
+      weight: ones,
+      stride: 2,
+      padding: 'same_lower',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.output, {
+      dtype: 'float32',
+      shape: [1, 1, 3, 3],
+      data: [12, 27, 24, 63, 108, 81, 72, 117, 84],
+    });
+  });
+
+  test('an odd total padding puts its extra position before; "same" puts it after', async () => {
+    // 1-D, in 4, k 2, stride 1: total padding 1
+    const body = { input: tensor('float32', [1, 1, 4], [1, 2, 3, 4]), weight: tensor('float32', [1, 1, 2], [1, 10]) };
+    const lower = await postJson(convd, '/conv/forward', { ...body, padding: 'same_lower' });
+    const upper = await postJson(convd, '/conv/forward', { ...body, padding: 'same' });
+    assert.equal(lower.status, 200, lower.text);
+    // [0, 1, 2, 3, 4]: windows (0, 1), (1, 2), ...
+    assert.deepEqual(lower.body.output.data, [10, 21, 32, 43]);
+    // [1, 2, 3, 4, 0]
+    assert.deepEqual(upper.body.output.data, [21, 32, 43, 4]);
+    const explicit = await postJson(convd, '/conv/forward', { ...body, padding: [[1, 0]] });
+    assert.deepEqual(explicit.body.output.data, lower.body.output.data);
+    const back = await postJson(convd, '/conv/backward', {
+      ...body,
+      padding: 'same_lower',
+      grad_output: tensor('float32', [1, 1, 4], [1, 1, 1, 1]),
+      grads: ['input'],
+    });
+    assert.equal(back.status, 200, back.text);
+    // each x[i] meets w[1] at output i and w[0] at output i + 1 (when it exists)
+    assert.deepEqual(back.body.grad_input.data, [11, 11, 11, 10]);
+  });
+});

@@ -1153,13 +1153,13 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
+             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); "same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).
              * @default 0
              */
             padding?: number | number[] | [
                 number,
                 number
-            ][] | ("valid" | "same");
+            ][] | ("valid" | "same" | "same_lower");
             /**
              * @description Dilation per spatial dim, >= 1.
              * @default 1
@@ -1249,13 +1249,13 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
+             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); "same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).
              * @default 0
              */
             padding?: number | number[] | [
                 number,
                 number
-            ][] | ("valid" | "same");
+            ][] | ("valid" | "same" | "same_lower");
             /**
              * @description Dilation per spatial dim, >= 1.
              * @default 1

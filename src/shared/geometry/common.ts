@@ -115,6 +115,12 @@ export function samePadding(inExtent: number, k: number, stride: number, dilatio
   return [before, total - before];
 }
 
+/** ONNX SAME_LOWER: the same total padding as SAME_UPPER (samePadding), the odd pixel before. */
+export function sameLowerPadding(inExtent: number, k: number, stride: number, dilation: number): [number, number] {
+  const [before, after] = samePadding(inExtent, k, stride, dilation);
+  return [after, before];
+}
+
 export const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
 /** Collects problems so a request learns all of them at once, not one per round trip. */

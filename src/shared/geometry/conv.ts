@@ -20,6 +20,7 @@ import {
   resolveLayout,
   resolves,
   resolveWeightLayout,
+  sameLowerPadding,
   samePadding,
   weightLayoutName,
   type Layout,
@@ -31,7 +32,7 @@ import {
 } from './common.js';
 import { batchHint, layoutHint, weightLayoutHint } from './hints.js';
 
-export type Padding = number | number[] | [number, number][] | 'valid' | 'same';
+export type Padding = number | number[] | [number, number][] | 'valid' | 'same' | 'same_lower';
 export type GradName = 'input' | 'weight' | 'bias';
 
 /** The contract's conv parameters, as received (defaults not yet applied). */
@@ -85,10 +86,14 @@ export interface ConvGeometry {
   outputShape: number[];
 }
 
-/** Every padding form of the contract, as [before, after] per spatial dim (before SAME). */
-function explicitPadding(padding: Padding | undefined, d: number, p: Problems): [number, number][] | 'same' {
+/** Every padding form of the contract, as [before, after] per spatial dim (before SAME_UPPER / SAME_LOWER). */
+function explicitPadding(
+  padding: Padding | undefined,
+  d: number,
+  p: Problems,
+): [number, number][] | 'same' | 'same_lower' {
   if (padding === undefined || padding === 'valid') return Array.from({ length: d }, () => [0, 0]);
-  if (padding === 'same') return 'same';
+  if (padding === 'same' || padding === 'same_lower') return padding;
   const checkPad = (v: unknown, path: string): number => {
     if (!isInt(v) || v < 0 || v > MAX_PARAM) {
       p.add(path, `${path} is ${JSON.stringify(v)}; it must be an integer from 0 to ${MAX_PARAM}`);
@@ -103,7 +108,7 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
   if (!Array.isArray(padding)) {
     p.add(
       'padding',
-      `padding ${JSON.stringify(padding)} is not an int, int[${d}], [[before, after]] x ${d}, "valid" or "same"`,
+      `padding ${JSON.stringify(padding)} is not an int, int[${d}], [[before, after]] x ${d}, "valid", "same" or "same_lower"`,
     );
     return Array.from({ length: d }, () => [0, 0]);
   }
@@ -206,7 +211,12 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   const outSpatial: number[] = [];
   const inAxis = (i: number) => (channelsLast ? 1 + i : 2 + i);
   for (let i = 0; i < d; i++) {
-    const [before, after] = pads === 'same' ? samePadding(inSpatial[i], kernel[i], stride[i], dilation[i]) : pads[i];
+    const [before, after] =
+      pads === 'same'
+        ? samePadding(inSpatial[i], kernel[i], stride[i], dilation[i])
+        : pads === 'same_lower'
+          ? sameLowerPadding(inSpatial[i], kernel[i], stride[i], dilation[i])
+          : pads[i];
     padBefore.push(before);
     padAfter.push(after);
     const out = outputExtent(inSpatial[i], kernel[i], stride[i], dilation[i], before, after);

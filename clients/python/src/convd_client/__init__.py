@@ -170,7 +170,7 @@ class Client:
 
         input [N, C_in, *spatial] and weight [C_out, C_in/groups, *k] (layout "channels_first",
         the default), or [N, *spatial, C_in] and [*k, C_in/groups, C_out] ("channels_last").
-        padding: an int, one per spatial dim, [[before, after], ...], "valid" or "same".
+        padding: an int, one per spatial dim, [[before, after], ...], "valid", "same" or "same_lower".
         padding_mode: "zeros", "reflect", "replicate" or "circular".
         weight_layout: "OIHW" (etc.) for a PyTorch weight beside channels_last data, "HWIO" (etc.) the other way.
         """
