@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import {
   assertProblem,
+  flopsComputed,
   packBin,
   postJson,
   rawBody,
@@ -189,12 +190,7 @@ test('413: FLOPs of the requested gradients, from shapes', async () => {
 });
 
 test('metrics count its FLOPs under op="transpose_backward"', async () => {
-  const flops = async () =>
-    Number(
-      /convd_flops_computed_total\{op="transpose_backward"\} (\d+)/.exec(
-        (await request(convd.app.server).get('/metrics').expect(200)).text,
-      )?.[1] ?? 0,
-    );
+  const flops = () => flopsComputed(convd, 'transpose_backward');
   const before = await flops();
   await postJson(convd, '/conv/transpose/backward', example());
   // grad_input and grad_weight: 2 * N 1 * C_in 1 * 4 positions * C_out/groups 1 * k 4 = 32 each; grad_bias 16

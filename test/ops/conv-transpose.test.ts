@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import {
   assertProblem,
+  flopsComputed,
   packBin,
   packTyped,
   postJson,
@@ -220,12 +221,7 @@ describe('413: work limits from shapes, before any allocation', () => {
 });
 
 test('metrics count conv_transpose FLOPs and output bytes', async () => {
-  const flops = async () =>
-    Number(
-      /convd_flops_computed_total\{op="transpose"\} (\d+)/.exec(
-        (await request(convd.app.server).get('/metrics').expect(200)).text,
-      )?.[1] ?? 0,
-    );
+  const flops = () => flopsComputed(convd, 'transpose');
   const before = await flops();
   await postJson(convd, '/conv/transpose', example());
   // 2 * N 1 * C_in 2 * 3 positions * C_out/groups 1 * k 3 = 36, plus 6 bias additions

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import {
   assertProblem,
+  flopsComputed,
   packBin,
   postJson,
   rawBody,
@@ -203,12 +204,7 @@ test('413: a fold whose image is over the output limit, from shapes, before anyt
 });
 
 test('metrics count one FLOP per column element under op="unfold" and op="fold"', async () => {
-  const flops = async (op: string) =>
-    Number(
-      new RegExp(`convd_flops_computed_total\\{op="${op}"\\} (\\d+)`).exec(
-        (await request(convd.app.server).get('/metrics').expect(200)).text,
-      )?.[1] ?? 0,
-    );
+  const flops = (op: string) => flopsComputed(convd, op);
   const [u0, f0] = [await flops('unfold'), await flops('fold')];
   await postJson(convd, '/unfold', { input: image(), kernel_size: 2 });
   await postJson(convd, '/fold', {
