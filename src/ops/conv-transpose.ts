@@ -25,10 +25,22 @@ export const transposeParams = {
     "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last).",
   ),
   stride: perDim(1, 'Stride per spatial dim, >= 1.'),
-  padding: intsPerDim(0).default(0).meta({
-    description:
-      'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.',
-  }),
+  padding: z
+    .union(
+      [
+        intsPerDim(0),
+        z
+          .array(z.tuple([intFrom(0), intFrom(0)]))
+          .min(1)
+          .max(3),
+      ],
+      { error: 'must be an int >= 0, one int per spatial dim, or [[before, after], ...] per spatial dim' },
+    )
+    .default(0)
+    .meta({
+      description:
+        'The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).',
+    }),
   output_padding: intsPerDim(0).default(0).meta({
     description:
       'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
@@ -52,7 +64,7 @@ const request = z
   .meta({
     id: 'ConvTransposeRequest',
     description:
-      'PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.',
+      'PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1 per spatial dim (before = after = padding for an int padding); equal to the grad_input of conv with the same parameters.',
   });
 
 export const example = {

@@ -156,6 +156,19 @@ const TRANSPOSE_CONFIGS: TransposeConfig[] = [
     weight: [2, 1, 2, 2, 3],
     params: { stride: [2, 1, 2], padding: [0, 1, 1], groups: 2 },
   },
+  {
+    name: '2-D [[before, after]] padding, output_padding',
+    input: [1, 2, 3, 3],
+    weight: [2, 2, 3, 2],
+    params: {
+      stride: 2,
+      padding: [
+        [2, 0],
+        [0, 1],
+      ],
+      output_padding: 1,
+    },
+  },
 ];
 
 for (const cfg of TRANSPOSE_CONFIGS) {

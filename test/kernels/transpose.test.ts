@@ -54,6 +54,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
     dil: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 3 })),
     pad: fc.integer({ min: 0, max: 3 }),
     opadFrac: fc.double({ min: 0, max: 0.999, noNaN: true }),
+    afterFrac: fc.double({ min: 0, max: 1, noNaN: true }),
     in: fc.integer({ min: 1, max: lim.in }),
   });
   return fc
@@ -61,6 +62,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       ...channelModel(rank),
       dims: fc.array(dim, { minLength: rank, maxLength: rank }),
       forms: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), // int (true) or per-dim, for stride / padding / output_padding / dilation
+      pairs: fc.integer({ min: 0, max: 3 }).map((v) => v === 0), // padding as [before, after] per dim (after <= before)
       bias: fc.boolean(),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -84,7 +86,11 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       params.stride = strideInt ? dims[0].stride : dims.map((x) => x.stride);
       params.dilation = dilInt ? dims[0].dil : dims.map((x) => x.dil);
       params.output_padding = opadInt ? opads[0] : opads;
-      params.padding = padInt ? pads[0] : pads;
+      params.padding = r.pairs
+        ? pads.map((v, i): [number, number] => [v, Math.floor(v * dims[i].afterFrac)])
+        : padInt
+          ? pads[0]
+          : pads;
       if (r.groups !== 1 || r.seed % 2 === 0) params.groups = r.groups;
       if (r.layout !== undefined) params.layout = r.layout;
       const cl = CHANNELS_LAST.has(r.layout);
@@ -141,20 +147,21 @@ function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
 
 /**
  * The forward convolution of the same parameters as case `c`, for resolveConv (its input has
- * the transposed output's shape): output_padding below stride needs no more than symmetric
- * padding, otherwise the far side pads padding - output_padding; null when that is negative.
+ * the transposed output's shape): it pads `before` before and `after - output_padding` after
+ * each dim; null when that is negative.
  */
 function sameConvolution(c: Case): ConvParams | null {
   const dims = c.inputShape.length - 2;
-  const list = (v: number | number[] | undefined, dflt: number) =>
-    v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v;
-  const stride = list(c.params.stride, 1);
-  const pad = list(c.params.padding, 0);
+  const list = (v: number | number[] | undefined, dflt: number): number[] =>
+    v === undefined ? Array<number>(dims).fill(dflt) : typeof v === 'number' ? Array<number>(dims).fill(v) : v;
+  const p = c.params.padding;
+  const pairs: [number, number][] =
+    p === undefined || typeof p === 'number'
+      ? Array.from({ length: dims }, () => [p ?? 0, p ?? 0])
+      : p.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
   const opad = list(c.params.output_padding, 0);
-  if (opad.some((op, i) => op >= stride[i] && op > pad[i])) return null;
-  const padding = opad.every((op, i) => op < stride[i])
-    ? pad
-    : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
+  const padding = pairs.map(([before, after], i): [number, number] => [before, after - opad[i]]);
+  if (padding.some(([, after]) => after < 0)) return null;
   return {
     stride: c.params.stride,
     dilation: c.params.dilation,
@@ -351,7 +358,10 @@ test('the generator covers every parameter form, output_padding past the stride,
     const dims = c.inputShape.length - 2;
     const list = (v: number | number[] | undefined) =>
       typeof v === 'number' ? Array(dims).fill(v) : (v ?? Array(dims).fill(0));
-    const [stride, pad, opad, dil] = [list(p.stride), list(p.padding), list(p.output_padding), list(p.dilation)];
+    const pairs = Array.isArray(p.padding) && p.padding.some(Array.isArray);
+    const before = pairs ? (p.padding as [number, number][]).map(([b]) => b) : list(p.padding as number | number[]);
+    const [stride, opad, dil] = [list(p.stride), list(p.output_padding), list(p.dilation)];
+    if (pairs && (p.padding as [number, number][]).some(([b, a]) => b !== a)) add('padding:asymmetric');
     add(`rank${dims}`);
     add(`layout:${p.layout ?? 'default'}`);
     add(c.dtype);
@@ -367,7 +377,7 @@ test('the generator covers every parameter form, output_padding past the stride,
     if ((p.groups ?? 1) > 1) add('groups');
     if (opad.some((v, i) => v > 0 && v < stride[i])) add('output_padding<stride');
     if (opad.some((v, i) => v >= stride[i])) add('output_padding>=stride');
-    if (pad.some((v) => v > 0)) add('padding');
+    if (before.some((v) => v > 0)) add('padding');
     if (dil.some((v) => v > 1)) add('dilation');
     if (stride.some((v) => v > 1)) add('stride');
     if (c.special) add('special');
@@ -396,6 +406,7 @@ test('the generator covers every parameter form, output_padding past the stride,
     'stride:object',
     'padding:number',
     'padding:object',
+    'padding:asymmetric',
     'output_padding:number',
     'output_padding:object',
     'dilation:number',

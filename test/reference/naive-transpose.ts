@@ -2,9 +2,10 @@
  * Naive reference transposed convolution (PyTorch conv_transpose{1,2,3}d forward), written
  * straight from its definition in float64, independent of src/, workers/ and naive-conv.ts:
  * every input element x[n, ci, j] scatters x * w[ci, co, t] into output position
- *   i = j * stride - padding + t * dilation     (per spatial dim)
+ *   i = j * stride - before + t * dilation     (per spatial dim)
  * of every output channel co of its group, when 0 <= i < out, with
- *   out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
+ *   out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1
+ * (before = after = padding for an int padding),
  * then the bias is added. Weight [C_in, C_out/groups, *k] (channels_first) or
  * [*k, C_out/groups, C_in] (channels_last).
  */
@@ -12,7 +13,8 @@ import type { RefLayoutName, RefResult } from './naive-conv.js';
 
 export interface RefTransposeParams {
   stride?: number | number[];
-  padding?: number | number[];
+  /** An int or int[d] pads both sides; [before, after] per dim each side. */
+  padding?: number | number[] | [number, number][];
   output_padding?: number | number[];
   dilation?: number | number[];
   groups?: number;
@@ -63,13 +65,18 @@ export function refTransposeGeometry(
   if (wIn !== cin || cin % groups !== 0) throw new Error('ref: channels');
   const k = cl ? weightShape.slice(0, d) : weightShape.slice(2);
   const stride = list(p.stride, d, 1);
-  const pad = list(p.padding, d, 0);
+  const pairs: [number, number][] =
+    p.padding === undefined || typeof p.padding === 'number'
+      ? new Array(d).fill([p.padding ?? 0, p.padding ?? 0])
+      : p.padding.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
+  if (pairs.length !== d) throw new Error('ref: padding');
+  const pad = pairs.map(([before]) => before);
   const opad = list(p.output_padding, d, 0);
   const dil = list(p.dilation, d, 1);
   const inSp = cl ? inputShape.slice(1, r - 1) : inputShape.slice(2);
   const outSp = inSp.map((n, i) => {
     if (opad[i] >= stride[i] && opad[i] >= dil[i]) throw new Error('ref: output_padding');
-    const o = (n - 1) * stride[i] - 2 * pad[i] + dil[i] * (k[i] - 1) + opad[i] + 1;
+    const o = (n - 1) * stride[i] - pairs[i][0] - pairs[i][1] + dil[i] * (k[i] - 1) + opad[i] + 1;
     if (o < 1) throw new Error(`ref: output extent ${o}`);
     return o;
   });

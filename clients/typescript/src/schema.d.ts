@@ -1325,10 +1325,13 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.
+             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).
              * @default 0
              */
-            padding?: number | number[];
+            padding?: (number | number[]) | [
+                number,
+                number
+            ][];
             /**
              * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
              * @default 0
@@ -1390,7 +1393,7 @@ export interface components {
             grad_weight?: components["schemas"]["MsgpackTensor"];
             grad_bias?: components["schemas"]["MsgpackTensor"];
         };
-        /** @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters. */
+        /** @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1 per spatial dim (before = after = padding for an int padding); equal to the grad_input of conv with the same parameters. */
         ConvTransposeRequest: {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
@@ -1412,10 +1415,13 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.
+             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).
              * @default 0
              */
-            padding?: number | number[];
+            padding?: (number | number[]) | [
+                number,
+                number
+            ][];
             /**
              * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
              * @default 0

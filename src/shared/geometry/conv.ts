@@ -87,7 +87,7 @@ export interface ConvGeometry {
 }
 
 /** Every padding form of the contract, as [before, after] per spatial dim (before SAME_UPPER / SAME_LOWER). */
-function explicitPadding(
+export function explicitPadding(
   padding: Padding | undefined,
   d: number,
   p: Problems,

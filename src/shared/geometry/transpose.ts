@@ -9,8 +9,9 @@
  * weight layout of that convolution:
  *   channels_first  [C_in, C_out/groups, *k]  =  conv weight [conv C_out, conv C_in/groups, *k]
  *   channels_last   [*k, C_out/groups, C_in]  =  conv weight [*k, conv C_in/groups, conv C_out]
- * Per spatial dim, out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
- * and the convolution pads `padding` before and `padding - output_padding` after (the last
+ * Per spatial dim, out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1
+ * (before = after = padding for PyTorch's int padding, ONNX's pads otherwise), and the
+ * convolution pads `before` before and `after - output_padding` after (the last
  * output_padding positions are reached by no window; a negative "after" only trims), so that
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
@@ -30,13 +31,14 @@ import {
   type OperandShapes,
   type Work,
 } from './common.js';
-import { convWork, type ConvGeometry, type GradName } from './conv.js';
+import { convWork, explicitPadding, type ConvGeometry, type GradName } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
 /** The contract's conv_transpose parameters, as received (defaults not yet applied). */
 export interface TransposeParams {
   stride?: number | number[];
-  padding?: number | number[];
+  /** An int or int[d] (PyTorch's, both sides), or [before, after] per spatial dim (ONNX pads). */
+  padding?: number | number[] | [number, number][];
   output_padding?: number | number[];
   dilation?: number | number[];
   groups?: number;
@@ -57,10 +59,11 @@ export function transposeExtent(
   k: number,
   stride: number,
   dilation: number,
-  padding: number,
+  before: number,
+  after: number,
   outputPadding: number,
 ): number {
-  return (inExtent - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1;
+  return (inExtent - 1) * stride - before - after + dilation * (k - 1) + outputPadding + 1;
 }
 
 /**
@@ -85,7 +88,10 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   const layout = resolveLayout(params.layout, rank, p);
   const stride = perDim('stride', params.stride, d, p, { op });
   const dilation = perDim('dilation', params.dilation, d, p, { op });
-  const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
+  const pairs = explicitPadding(params.padding, d, p);
+  // the schema takes no string form here; a body that skipped it reads as no padding (after the problem)
+  if (typeof pairs === 'string') p.add('padding', `padding "${pairs}" is not a transposed convolution's padding`);
+  const padding = typeof pairs === 'string' ? Array.from({ length: d }, (): [number, number] => [0, 0]) : pairs;
   const outputPadding = perDim('output_padding', params.output_padding, d, p, { min: 0, fallback: 0, op });
   const groups = params.groups ?? 1;
   if (!isInt(groups) || groups < 1 || groups > MAX_PARAM)
@@ -142,9 +148,11 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
 
   const outSpatial: number[] = [];
   for (let i = 0; i < d; i++) {
-    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], padding[i], outputPadding[i]);
+    const [before, after] = padding[i];
+    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], before, after, outputPadding[i]);
     outSpatial.push(out);
-    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - 2 * padding ${padding[i]} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
+    const padTerms = before === after ? `2 * padding ${before}` : `padding ${before} - ${after}`;
+    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - ${padTerms} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
     if (out < 1) {
       const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
       p.add(path, `output extent of spatial dim ${i} is ${out} < 1: ${formula}`);
@@ -172,8 +180,8 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     outSpatial: [...inSpatial],
     stride,
     dilation,
-    padBefore: [...padding],
-    padAfter: padding.map((v, i) => v - outputPadding[i]),
+    padBefore: padding.map(([before]) => before),
+    padAfter: padding.map(([, after], i) => after - outputPadding[i]),
     inputShape: transposedOutput,
     weightShape: [...weight.shape],
     outputShape: [...input.shape],
