@@ -19,6 +19,14 @@ import { defineOp } from './spec.js';
 
 const GradNameSchema = z.enum(['input', 'weight', 'bias']);
 
+/** The gradients a backward request asks for (all three by default). */
+export const gradsSchema = z
+  .array(GradNameSchema)
+  .max(3)
+  .refine((names) => new Set(names).size === names.length, { error: 'must not repeat a name' })
+  .default(['input', 'weight', 'bias'])
+  .meta({ description: 'Which gradients to compute; the response has exactly these.' });
+
 const request = z
   .strictObject({
     ...convParams,
@@ -28,12 +36,7 @@ const request = z
       5,
       "Gradient of the loss w.r.t. the forward output; exactly the forward output's shape.",
     ),
-    grads: z
-      .array(GradNameSchema)
-      .max(3)
-      .refine((names) => new Set(names).size === names.length, { error: 'must not repeat a name' })
-      .default(['input', 'weight', 'bias'])
-      .meta({ description: 'Which gradients to compute; the response has exactly these.' }),
+    grads: gradsSchema,
   })
   .meta({
     id: 'ConvBackwardRequest',

@@ -14,7 +14,7 @@ import {
   type RequestExample,
 } from '../schemas/examples.js';
 import { tensorSchema } from '../schemas/tensor.js';
-import { PADDING_MODES } from '../shared/geometry/common.js';
+import { PADDING_MODES, WEIGHT_LAYOUT_NAMES } from '../shared/geometry/common.js';
 import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
 import { resultShape } from '../shared/task.js';
 import { defineOp, dims } from './spec.js';
@@ -28,10 +28,11 @@ const PaddingSchema = z
         .array(z.tuple([intFrom(0), intFrom(0)]))
         .min(1)
         .max(3),
-      z.enum(['valid', 'same']),
+      z.enum(['valid', 'same', 'same_lower']),
     ],
     {
-      error: 'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid" or "same"',
+      error:
+        'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid", "same" or "same_lower"',
     },
   )
   .default(0)
@@ -39,7 +40,8 @@ const PaddingSchema = z
     description:
       'An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; ' +
       '"same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) ' +
-      'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).',
+      'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); ' +
+      '"same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).',
   });
 
 export const convParams = {
@@ -65,6 +67,15 @@ export const convParams = {
     'Memory layout of input, output and weight. channels_first (PyTorch): input/output [N, C, *spatial], weight [C_out, C_in/groups, *k]. ' +
       'channels_last (TensorFlow): input/output [N, *spatial, C], weight [*k, C_in/groups, C_out]. The letter aliases also fix the rank.',
   ),
+  weight_layout: z
+    .enum(WEIGHT_LAYOUT_NAMES)
+    .optional()
+    .meta({
+      description:
+        "The weight's layout, whatever the layout of input and output: OIW / OIHW / OIDHW is [C_out, C_in/groups, *k] (PyTorch's, channels_last included), " +
+        "WIO / HWIO / DHWIO is [*k, C_in/groups, C_out] (TensorFlow's); each name fixes the rank. Default: the layout's own (OI* for channels_first, *IO for channels_last). " +
+        '/conv/backward answers grad_weight in it.',
+    }),
   encoding: EncodingSchema,
 };
 

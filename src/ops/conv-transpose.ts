@@ -12,45 +12,62 @@ import { resolveTranspose, transposeShapes, transposeWork } from '../shared/geom
 import { resultShape } from '../shared/task.js';
 import { defineOp, dims } from './spec.js';
 
+/** The fields of a transposed convolution, forward and backward share them (bias apart). */
+export const transposeParams = {
+  input: tensorSchema(
+    3,
+    5,
+    'Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).',
+  ),
+  weight: tensorSchema(
+    3,
+    5,
+    "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last).",
+  ),
+  stride: perDim(1, 'Stride per spatial dim, >= 1.'),
+  padding: z
+    .union(
+      [
+        intsPerDim(0),
+        z
+          .array(z.tuple([intFrom(0), intFrom(0)]))
+          .min(1)
+          .max(3),
+      ],
+      { error: 'must be an int >= 0, one int per spatial dim, or [[before, after], ...] per spatial dim' },
+    )
+    .default(0)
+    .meta({
+      description:
+        'The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).',
+    }),
+  output_padding: intsPerDim(0).default(0).meta({
+    description:
+      'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
+  }),
+  dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
+  groups: intFrom(1)
+    .default(1)
+    .meta({ description: 'C_in must be divisible by groups; C_out = weight C_out/groups * groups.' }),
+  layout: layoutSchema(
+    'Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. ' +
+      'channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.',
+  ),
+  encoding: EncodingSchema,
+};
+
 const request = z
   .strictObject({
-    input: tensorSchema(
-      3,
-      5,
-      'Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last).',
-    ),
-    weight: tensorSchema(
-      3,
-      5,
-      "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last).",
-    ),
+    ...transposeParams,
     bias: tensorSchema(1, 1, 'Optional [C_out], added to every output position.').optional(),
-    stride: perDim(1, 'Stride per spatial dim, >= 1.'),
-    padding: intsPerDim(0).default(0).meta({
-      description:
-        'Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.',
-    }),
-    output_padding: intsPerDim(0).default(0).meta({
-      description:
-        'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
-    }),
-    dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
-    groups: intFrom(1)
-      .default(1)
-      .meta({ description: 'C_in must be divisible by groups; C_out = weight C_out/groups * groups.' }),
-    layout: layoutSchema(
-      'Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. ' +
-        'channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.',
-    ),
-    encoding: EncodingSchema,
   })
   .meta({
     id: 'ConvTransposeRequest',
     description:
-      'PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters.',
+      'PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1 per spatial dim (before = after = padding for an int padding); equal to the grad_input of conv with the same parameters.',
   });
 
-const example = {
+export const example = {
   input: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 2, 3, 4] },
   weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 1, 1, 1] },
   stride: 2,

@@ -7,11 +7,23 @@
 import { convBackward } from './conv-backward.js';
 import { convForward } from './conv-forward.js';
 import { convTranspose } from './conv-transpose.js';
+import { convTransposeBackward } from './conv-transpose-backward.js';
+import { foldOp } from './fold.js';
 import { poolBackward } from './pool-backward.js';
 import { poolForward } from './pool-forward.js';
 import type { Operation } from './spec.js';
+import { unfoldOp } from './unfold.js';
 
-export const OPS: readonly Operation[] = [convForward, convBackward, poolForward, poolBackward, convTranspose];
+export const OPS: readonly Operation[] = [
+  convForward,
+  convBackward,
+  poolForward,
+  poolBackward,
+  convTranspose,
+  convTransposeBackward,
+  unfoldOp,
+  foldOp,
+];
 
 /** The operation served at `path`. */
 export function opAt(path: string): Operation | undefined {

@@ -14,7 +14,15 @@ import type { PoolingSettings } from './geometry/pooling.js';
 import type { BatchRange, DType, TensorBuffer } from './tensor.js';
 
 /** Every operation a worker runs (src/ops/ has one OpSpec each). */
-export type OpName = 'conv_forward' | 'conv_backward' | 'conv_transpose' | 'pool_forward' | 'pool_backward';
+export type OpName =
+  | 'conv_forward'
+  | 'conv_backward'
+  | 'conv_transpose'
+  | 'conv_transpose_backward'
+  | 'pool_forward'
+  | 'pool_backward'
+  | 'unfold'
+  | 'fold';
 
 /** The operand tensors of a request, by field name. */
 export type TensorField = 'input' | 'weight' | 'bias' | 'grad_output';
@@ -33,7 +41,7 @@ export interface ResultSpec {
 
 interface TaskOf<Op extends OpName> {
   op: Op;
-  /** The convolution the kernels run (for pooling its window geometry; for conv_transpose the convolution whose grad_input it is). */
+  /** The convolution the kernels run (for pooling its window geometry; for conv_transpose the convolution whose grad_input it is; for unfold and fold the unfold). */
   geometry: ConvGeometry;
   /** The operands the kernels read (a tensor whose values are not read, conv backward's bias, is not sent). */
   tensors: Partial<Record<TensorField, TensorBuffer>>;
@@ -59,8 +67,11 @@ export type Task =
   | TaskOf<'conv_forward'>
   | TaskOf<'conv_backward'>
   | TaskOf<'conv_transpose'>
+  | TaskOf<'conv_transpose_backward'>
   | PoolingTaskOf<'pool_forward'>
-  | PoolingTaskOf<'pool_backward'>;
+  | PoolingTaskOf<'pool_backward'>
+  | TaskOf<'unfold'>
+  | TaskOf<'fold'>;
 
 /** The task of operation `N`. */
 export type TaskFor<N extends OpName> = Extract<Task, { op: N }>;

@@ -71,6 +71,25 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
       padding: 1,
     },
   },
+  '/conv/transpose/backward': {
+    mutants: {
+      input: x,
+      weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+      stride: 2,
+      padding: 1,
+      grad_output: { dtype: 'float32', shape: [1, 3, 7, 7], data: Array(147).fill(0.25) },
+    },
+  },
+  '/unfold': { mutants: { input: x, kernel_size: 2, stride: [1, 2], padding: 1, dilation: 2 } },
+  '/fold': {
+    mutants: {
+      input: { dtype: 'float32', shape: [1, 8, 9], data: Array(72).fill(0.5) },
+      output_size: [4, 4],
+      kernel_size: 2,
+      padding: 1,
+      stride: 2,
+    },
+  },
 };
 
 /** Every compute route: the registry's. */

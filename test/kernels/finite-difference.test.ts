@@ -6,13 +6,16 @@
  * Runs on each float64 engine, passed explicitly: ts, wasm-f64 and native-f64.
  */
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import { resolveConv } from '../../src/shared/geometry/conv.js';
 import { numel } from '../../src/shared/tensor.js';
 import type { ConvParams } from '../../src/shared/geometry/conv.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
 import { engineNamed, runnable, type EngineName } from '../reference/engines.js';
+import { convTranspose, convTransposeBackward } from '../../workers/kernels/transpose.js';
+import { resolveTranspose, type TransposeParams } from '../../src/shared/geometry/transpose.js';
+import { tsEngine } from '../../workers/engines/index.js';
 import { rng, randomTensor } from '../reference/data.js';
+import { assertFiniteDifferences, dot } from '../reference/finite-differences.js';
 
 interface Config {
   name: string;
@@ -95,9 +98,6 @@ const CONFIGS: Config[] = [
   },
 ];
 
-const H = 2 ** -8;
-const REL = 1e-6;
-
 for (const [cfg, name] of CONFIGS.flatMap((c) =>
   runnable(['ts', 'wasm-f64', 'native-f64'] as EngineName[]).map((n) => [c, n] as const),
 )) {
@@ -122,9 +122,7 @@ for (const [cfg, name] of CONFIGS.flatMap((c) =>
     const loss = () => {
       y.fill(NaN);
       convForward(g, x, w, b, y, engine);
-      let s = 0;
-      for (let i = 0; i < y.length; i++) s += y[i] * R[i];
-      return s;
+      return dot(y, R);
     };
     const grads = {
       input: new Float64Array(x.length).fill(NaN),
@@ -132,27 +130,72 @@ for (const [cfg, name] of CONFIGS.flatMap((c) =>
       bias: new Float64Array(b.length).fill(NaN),
     };
     convBackward(g, x, w, R, grads, engine);
-    const operands = { input: x, weight: w, bias: b };
-    let nonZero = 0;
-    for (const key of ['input', 'weight', 'bias'] as const) {
-      const v = operands[key];
-      const an = grads[key];
-      for (let i = 0; i < v.length; i++) {
-        const keep = v[i];
-        v[i] = keep + H;
-        const lp = loss();
-        v[i] = keep - H;
-        const lm = loss();
-        v[i] = keep;
-        const fd = (lp - lm) / (2 * H);
-        const tol = REL * Math.max(1, Math.abs(fd));
-        assert.ok(
-          Math.abs(fd - an[i]) <= tol,
-          `grad_${key}[${i}]: backward ${an[i]}, finite difference ${fd} (tol ${tol})`,
-        );
-        if (an[i] !== 0) nonZero++;
-      }
-    }
-    assert.ok(nonZero > 0, 'degenerate: every gradient is zero');
+    assertFiniteDifferences({ input: x, weight: w, bias: b }, grads, loss);
+  });
+}
+
+interface TransposeConfig {
+  name: string;
+  input: number[];
+  weight: number[];
+  params: TransposeParams;
+}
+
+const TRANSPOSE_CONFIGS: TransposeConfig[] = [
+  {
+    name: '1-D stride 2, padding 1, output_padding 1',
+    input: [2, 2, 4],
+    weight: [2, 3, 3],
+    params: { stride: 2, padding: 1, output_padding: 1 },
+  },
+  {
+    name: '2-D NHWC dilation 2, groups 2, output_padding past the stride',
+    input: [1, 3, 2, 4],
+    weight: [2, 2, 1, 4],
+    params: { layout: 'NHWC', dilation: 2, groups: 2, output_padding: [1, 0] },
+  },
+  {
+    name: '3-D depthwise stride [2, 1, 2]',
+    input: [1, 2, 2, 3, 2],
+    weight: [2, 1, 2, 2, 3],
+    params: { stride: [2, 1, 2], padding: [0, 1, 1], groups: 2 },
+  },
+  {
+    name: '2-D [[before, after]] padding, output_padding',
+    input: [1, 2, 3, 3],
+    weight: [2, 2, 3, 2],
+    params: {
+      stride: 2,
+      padding: [
+        [2, 0],
+        [0, 1],
+      ],
+      output_padding: 1,
+    },
+  },
+];
+
+for (const cfg of TRANSPOSE_CONFIGS) {
+  test(`finite differences, conv_transpose: ${cfg.name}`, () => {
+    const f64 = (shape: number[]) => ({ dtype: 'float64' as const, shape });
+    const g = resolveTranspose({ input: f64(cfg.input), weight: f64(cfg.weight) }, cfg.params);
+    const rand = rng(4321 + cfg.name.length);
+    const x = randomTensor(numel(cfg.input), 'float64', rand) as Float64Array;
+    const w = randomTensor(numel(cfg.weight), 'float64', rand) as Float64Array;
+    const b = randomTensor(g.inChannels, 'float64', rand) as Float64Array;
+    const R = randomTensor(numel(g.inputShape), 'float64', rand) as Float64Array;
+    const y = new Float64Array(numel(g.inputShape));
+    const loss = () => {
+      y.fill(NaN);
+      convTranspose(g, x, w, b, y, tsEngine);
+      return dot(y, R);
+    };
+    const grads = {
+      input: new Float64Array(x.length).fill(NaN),
+      weight: new Float64Array(w.length).fill(NaN),
+      bias: new Float64Array(b.length).fill(NaN),
+    };
+    convTransposeBackward(g, x, w, R, grads, tsEngine);
+    assertFiniteDifferences({ input: x, weight: w, bias: b }, grads, loss);
   });
 }

@@ -38,7 +38,7 @@ import {
 } from '../reference/engines.js';
 
 const SEED = 20260611;
-type PadForm = 'omit' | 'int' | 'perdim' | 'pairs' | 'valid' | 'same';
+type PadForm = 'omit' | 'int' | 'perdim' | 'pairs' | 'valid' | 'same' | 'same_lower';
 const GRADS: GradName[] = ['input', 'weight', 'bias'];
 
 interface Case {
@@ -80,7 +80,7 @@ const rawArb = fc.integer({ min: 1, max: 3 }).chain((rank) => {
     rank: fc.constant(rank),
     ...channelModel(rank),
     dims: fc.array(dim, { minLength: rank, maxLength: rank }),
-    padForm: fc.constantFrom<PadForm>('omit', 'int', 'perdim', 'pairs', 'valid', 'same'),
+    padForm: fc.constantFrom<PadForm>('omit', 'int', 'perdim', 'pairs', 'valid', 'same', 'same_lower'),
     mode: fc.constantFrom<PaddingMode | undefined>(undefined, 'zeros', 'reflect', 'replicate', 'circular'),
     strideInt: fc.boolean(),
     dilationInt: fc.boolean(),
@@ -121,7 +121,8 @@ function build(raw: Raw): Case | null {
       padding = dims.map((x) => [x.pb, x.pa] as [number, number]);
       break;
     case 'same':
-      padding = 'same';
+    case 'same_lower':
+      padding = raw.padForm;
       dims.forEach((x) => (x.pb = x.pa = 0)); // resolved from the extents
       break;
   }
@@ -176,6 +177,7 @@ function build(raw: Raw): Case | null {
     if (raw.padForm === 'same' && s > 1) features.push('same-stride>1');
     if (raw.padForm === 'same' && rg.k[i] % 2 === 0 && rg.k[i] > 1) features.push('same-even-kernel');
     if (rg.before[i] !== rg.after[i]) features.push('asymmetric');
+    if (raw.padForm === 'same_lower' && rg.before[i] > rg.after[i]) features.push('same_lower-odd');
     if (rg.before[i] + rg.after[i] > 0 && mode !== 'zeros') features.push(`mode-active:${mode}`);
   }
   return {
@@ -691,6 +693,7 @@ test('the generator covers every feature in 1500 draws', () => {
     'pad:pairs',
     'pad:valid',
     'pad:same',
+    'pad:same_lower',
     'mode:default',
     'mode:zeros',
     'mode:reflect',
@@ -714,6 +717,7 @@ test('the generator covers every feature in 1500 draws', () => {
     'asymmetric',
     'same-stride>1',
     'same-even-kernel',
+    'same_lower-odd',
     'tile:default',
     'tile:1',
     'tile:n',

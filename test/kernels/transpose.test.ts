@@ -13,12 +13,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { numel } from '../../src/shared/tensor.js';
-import { resolveConv } from '../../src/shared/geometry/conv.js';
+import { resolveConv, type ConvParams } from '../../src/shared/geometry/conv.js';
 import { resolveTranspose, type TransposeParams } from '../../src/shared/geometry/transpose.js';
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import type { Real } from '../../src/shared/tensor.js';
 import { convBackward } from '../../workers/kernels/conv.js';
-import { convTranspose } from '../../workers/kernels/transpose.js';
+import { convTranspose, convTransposeBackward } from '../../workers/kernels/transpose.js';
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
 import {
@@ -29,8 +29,13 @@ import {
   type Engine,
   type EngineName,
 } from '../reference/engines.js';
-import { refGeometry, referenceBackward, type RefResult } from '../reference/naive-conv.js';
-import { refTransposeGeometry, referenceTranspose, type RefTransposeGeom } from '../reference/naive-transpose.js';
+import { refGeometry, referenceBackward, referenceForward, type RefResult } from '../reference/naive-conv.js';
+import {
+  refTransposeGeometry,
+  referenceTranspose,
+  referenceTransposeBackward,
+  type RefTransposeGeom,
+} from '../reference/naive-transpose.js';
 import { checkClose } from '../reference/tolerance.js';
 
 const SEED = 20261126;
@@ -56,6 +61,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
     dil: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 3 })),
     pad: fc.integer({ min: 0, max: 3 }),
     opadFrac: fc.double({ min: 0, max: 0.999, noNaN: true }),
+    afterFrac: fc.double({ min: 0, max: 1, noNaN: true }),
     in: fc.integer({ min: 1, max: lim.in }),
   });
   return fc
@@ -63,6 +69,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       ...channelModel(rank),
       dims: fc.array(dim, { minLength: rank, maxLength: rank }),
       forms: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), // int (true) or per-dim, for stride / padding / output_padding / dilation
+      pairs: fc.integer({ min: 0, max: 3 }).map((v) => v === 0), // padding as [before, after] per dim (after <= before)
       bias: fc.boolean(),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -86,7 +93,11 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       params.stride = strideInt ? dims[0].stride : dims.map((x) => x.stride);
       params.dilation = dilInt ? dims[0].dil : dims.map((x) => x.dil);
       params.output_padding = opadInt ? opads[0] : opads;
-      params.padding = padInt ? pads[0] : pads;
+      params.padding = r.pairs
+        ? pads.map((v, i): [number, number] => [v, Math.floor(v * dims[i].afterFrac)])
+        : padInt
+          ? pads[0]
+          : pads;
       if (r.groups !== 1 || r.seed % 2 === 0) params.groups = r.groups;
       if (r.layout !== undefined) params.layout = r.layout;
       const cl = CHANNELS_LAST.has(r.layout);
@@ -123,12 +134,13 @@ function data(c: Case, rg: RefTransposeGeom) {
   const x = randomTensor(numel(rg.inputShape), c.dtype, rand);
   const w = randomTensor(numel(rg.weightShape), c.dtype, rand);
   const b = c.bias ? randomTensor(rg.cout, c.dtype, rand) : null;
+  const dy = randomTensor(numel(rg.outputShape), c.dtype, rand);
   if (c.special) {
     const specials = [NaN, Infinity, -Infinity];
-    for (const a of [x, w])
+    for (const a of [x, w, dy])
       for (let i = 0; i < a.length; i++) if (rand() < 0.1) a[i] = specials[Math.floor(rand() * 3)];
   }
-  return { x, w, b };
+  return { x, w, b, dy };
 }
 
 /** Runs `f` with conv.ts's grad_input taking `c.tile` positions per tile on `engine` (K and C_out/groups of the convolution being transposed). */
@@ -138,6 +150,32 @@ const withTile = <T>(c: Case, g: ConvGeometry, engine: Engine, f: () => T): T =>
 function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
   const rep = checkClose(got, r.ref, r.absBound, r.nTerms, c.dtype, { float64Reference: true });
   assert.ok(rep.ok, `${what}: ${rep.message}\n  case: ${JSON.stringify(c)}`);
+}
+
+/**
+ * The forward convolution of the same parameters as case `c`, for resolveConv (its input has
+ * the transposed output's shape): it pads `before` before and `after - output_padding` after
+ * each dim; null when that is negative.
+ */
+function sameConvolution(c: Case): ConvParams | null {
+  const dims = c.inputShape.length - 2;
+  const list = (v: number | number[] | undefined, dflt: number): number[] =>
+    v === undefined ? Array<number>(dims).fill(dflt) : typeof v === 'number' ? Array<number>(dims).fill(v) : v;
+  const p = c.params.padding;
+  const pairs: [number, number][] =
+    p === undefined || typeof p === 'number'
+      ? Array.from({ length: dims }, () => [p ?? 0, p ?? 0])
+      : p.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
+  const opad = list(c.params.output_padding, 0);
+  const padding = pairs.map(([before, after], i): [number, number] => [before, after - opad[i]]);
+  if (padding.some(([, after]) => after < 0)) return null;
+  return {
+    stride: c.params.stride,
+    dilation: c.params.dilation,
+    groups: c.params.groups,
+    layout: c.params.layout,
+    padding,
+  };
 }
 
 const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; seed: number }[] = [
@@ -206,26 +244,8 @@ for (const run of ENGINE_RUNS.filter((r) => runnable([r.name]).length > 0)) {
         (c) => {
           const { g, rg } = geometries(c);
           const { x, w } = data(c, rg);
-          // The forward convolution of the same parameters, through resolveConv: its input has
-          // the transposed output's shape; output_padding below stride needs no more than
-          // symmetric padding, otherwise the far side pads padding - output_padding.
-          const dims = c.inputShape.length - 2;
-          const list = (v: number | number[] | undefined, dflt: number) =>
-            v === undefined ? Array(dims).fill(dflt) : typeof v === 'number' ? Array(dims).fill(v) : v;
-          const stride = list(c.params.stride, 1);
-          const pad = list(c.params.padding, 0);
-          const opad = list(c.params.output_padding, 0);
-          if (opad.some((op, i) => op >= stride[i] && op > pad[i])) return; // would need negative padding
-          const padding = opad.every((op, i) => op < stride[i])
-            ? pad
-            : pad.map((p, i): [number, number] => [p, opad[i] < stride[i] ? p : p - opad[i]]);
-          const convParams = {
-            stride: c.params.stride,
-            dilation: c.params.dilation,
-            groups: c.params.groups,
-            layout: c.params.layout,
-            padding,
-          };
+          const convParams = sameConvolution(c);
+          if (!convParams) return; // would need negative padding
           const t = (shape: number[]) => ({ dtype: c.dtype, shape });
           const gc = resolveConv(
             { input: t(g.inputShape), weight: t(c.weightShape), grad_output: t(c.inputShape) },
@@ -252,6 +272,55 @@ for (const run of ENGINE_RUNS.filter((r) => runnable([r.name]).length > 0)) {
       { seed: run.seed + 7, numRuns: 400, includeErrorInReport: true },
     );
     assert.ok(checked >= 300, `only ${checked} of 400 draws could be expressed as a conv with non-negative padding`);
+  });
+
+  test(`conv_transpose backward matches the naive reference on random geometries [${run.label}]`, () => {
+    const engine = engineNamed(run.name);
+    // Finite values only: like PyTorch's, the gradients are convolutions that multiply the
+    // padding's zeros by the weight (0 * Infinity is NaN), terms the definition does not have.
+    fc.assert(
+      fc.property(
+        run.arb.filter((c) => !c.special),
+        (c) => {
+          const { g, rg } = geometries(c);
+          const { x, w, dy } = data(c, rg);
+          const grads = {
+            input: alloc(c.dtype, x.length).fill(NaN),
+            weight: alloc(c.dtype, w.length).fill(NaN),
+            bias: alloc(c.dtype, rg.cout).fill(NaN),
+          };
+          withTile(c, g, engine, () => convTransposeBackward(g, x, w, dy, grads, engine));
+          const ref = referenceTransposeBackward(rg, x, w, dy);
+          for (const k of ['input', 'weight', 'bias'] as const) assertClose(grads[k], ref[k], c, `grad_${k}`);
+        },
+      ),
+      { seed: run.seed + 11, numRuns: 300, includeErrorInReport: true },
+    );
+  });
+
+  test(`conv_transpose backward == conv forward and conv grad_weight with roles swapped (naive conv) [${run.label}]`, () => {
+    const engine = engineNamed(run.name);
+    let checked = 0;
+    fc.assert(
+      fc.property(
+        run.arb.filter((c) => !c.special),
+        (c) => {
+          const { g, rg } = geometries(c);
+          const { x, w, dy } = data(c, rg);
+          const convParams = sameConvolution(c);
+          if (!convParams) return;
+          const grads = { input: alloc(c.dtype, x.length), weight: alloc(c.dtype, w.length) };
+          withTile(c, g, engine, () => convTransposeBackward(g, x, w, dy, grads, engine));
+          // grad_input = conv(dy, w); grad_weight = conv's grad_weight at input dy, grad_output x
+          const rc = refGeometry(g.inputShape, c.weightShape, convParams);
+          assertClose(grads.input, referenceForward(rc, dy, w, null), c, 'grad_input vs naive conv forward');
+          assertClose(grads.weight, referenceBackward(rc, dy, w, x).weight, c, 'grad_weight vs naive conv grad_weight');
+          checked++;
+        },
+      ),
+      { seed: run.seed + 13, numRuns: 200, includeErrorInReport: true },
+    );
+    assert.ok(checked >= 150, `only ${checked} of 200 draws could be expressed as a conv with non-negative padding`);
   });
 }
 
@@ -314,7 +383,10 @@ test('the generator covers every parameter form, output_padding past the stride,
     const dims = c.inputShape.length - 2;
     const list = (v: number | number[] | undefined) =>
       typeof v === 'number' ? Array(dims).fill(v) : (v ?? Array(dims).fill(0));
-    const [stride, pad, opad, dil] = [list(p.stride), list(p.padding), list(p.output_padding), list(p.dilation)];
+    const pairs = Array.isArray(p.padding) && p.padding.some(Array.isArray);
+    const before = pairs ? (p.padding as [number, number][]).map(([b]) => b) : list(p.padding as number | number[]);
+    const [stride, opad, dil] = [list(p.stride), list(p.output_padding), list(p.dilation)];
+    if (pairs && (p.padding as [number, number][]).some(([b, a]) => b !== a)) add('padding:asymmetric');
     add(`rank${dims}`);
     add(`layout:${p.layout ?? 'default'}`);
     add(c.dtype);
@@ -330,7 +402,7 @@ test('the generator covers every parameter form, output_padding past the stride,
     if ((p.groups ?? 1) > 1) add('groups');
     if (opad.some((v, i) => v > 0 && v < stride[i])) add('output_padding<stride');
     if (opad.some((v, i) => v >= stride[i])) add('output_padding>=stride');
-    if (pad.some((v) => v > 0)) add('padding');
+    if (before.some((v) => v > 0)) add('padding');
     if (dil.some((v) => v > 1)) add('dilation');
     if (stride.some((v) => v > 1)) add('stride');
     if (c.special) add('special');
@@ -359,6 +431,7 @@ test('the generator covers every parameter form, output_padding past the stride,
     'stride:object',
     'padding:number',
     'padding:object',
+    'padding:asymmetric',
     'output_padding:number',
     'output_padding:object',
     'dilation:number',

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import {
   assertProblem,
+  flopsComputed,
   packBin,
   packTyped,
   postJson,
@@ -74,6 +75,18 @@ describe('answers', () => {
     assert.deepEqual(values(res.body.output), EXPECTED);
   });
 
+  test('[[before, after]] padding (ONNX pads): [[1, 1]] is padding 1, [[2, 0]] trims two positions at the start', async () => {
+    const symmetric = await postJson(convd, '/conv/transpose', { ...example('float64'), padding: [[1, 1]] });
+    assert.equal(symmetric.status, 200, symmetric.text);
+    assert.deepEqual(symmetric.body.output.data, EXPECTED);
+    // padding 0 and output_padding 1 give 8 positions (EXPECTED is positions 1..6); [[2, 0]] keeps 2..7
+    const full = await postJson(convd, '/conv/transpose', { ...example('float64'), padding: 0 });
+    const shifted = await postJson(convd, '/conv/transpose', { ...example('float64'), padding: [[2, 0]] });
+    assert.equal(shifted.status, 200, shifted.text);
+    assert.deepEqual(full.body.output.shape, [1, 1, 8]);
+    assert.deepEqual(shifted.body.output.data, full.body.output.data.slice(2));
+  });
+
   test('2-D channels_last, stride 2, groups 2 (depthwise, no bias)', async () => {
     // each input pixel stamps its weight's 2x2 block: stride 2 with k 2 tiles without overlap
     const res = await postJson(convd, '/conv/transpose', {
@@ -94,7 +107,7 @@ describe('400 with errors[].path', () => {
   const cases: { name: string; body: object; path: string; detail?: RegExp }[] = [
     // schema
     { name: 'padding "same"', body: { ...ex, padding: 'same' }, path: 'padding' },
-    { name: 'padding pairs', body: { ...ex, padding: [[1, 0]] }, path: 'padding[0]' },
+    { name: 'padding pair of three', body: { ...ex, padding: [[1, 0, 1]] }, path: 'padding[0]' },
     {
       name: 'padding_mode is a conv field only',
       body: { ...ex, padding_mode: 'reflect' },
@@ -220,12 +233,7 @@ describe('413: work limits from shapes, before any allocation', () => {
 });
 
 test('metrics count conv_transpose FLOPs and output bytes', async () => {
-  const flops = async () =>
-    Number(
-      /convd_flops_computed_total\{op="transpose"\} (\d+)/.exec(
-        (await request(convd.app.server).get('/metrics').expect(200)).text,
-      )?.[1] ?? 0,
-    );
+  const flops = () => flopsComputed(convd, 'transpose');
   const before = await flops();
   await postJson(convd, '/conv/transpose', example());
   // 2 * N 1 * C_in 2 * 3 positions * C_out/groups 1 * k 3 = 36, plus 6 bias additions

@@ -12,6 +12,8 @@ import {
   packBin,
   packTyped,
   rawBody,
+  assertProblem,
+  postJson,
   tensor,
   testApp,
   unpackr,
@@ -131,4 +133,119 @@ test('non-finite values travel as "NaN" / "Infinity" / "-Infinity" in JSON', asy
   const res = await post('/conv/forward', { input, weight }, { send: 'json', accept: 'application/json' });
   assert.equal(res.status, 200);
   assert.deepEqual(res.payload.output.data, ['NaN', -1, '-Infinity']);
+});
+
+describe('weight_layout: a PyTorch [C_out, C_in, kH, kW] weight beside channels_last data', () => {
+  // input [1, 2, 3, 3] NCHW and its NHWC copy; weight [C_out 2, C_in 2, 2, 2]
+  const nchw = Array.from({ length: 18 }, (_, i) => (i % 7) - 3);
+  const nhwc = Array.from({ length: 18 }, (_, f) => {
+    const [h, w, c] = [Math.floor(f / 6), Math.floor((f % 6) / 2), f % 2];
+    return nchw[c * 9 + h * 3 + w];
+  });
+  const oihw = Array.from({ length: 16 }, (_, i) => (i % 5) - 2);
+  const toNhwc = (data: number[], channels: number, hw: number) =>
+    Array.from({ length: data.length }, (_, f) => data[(f % channels) * hw + Math.floor(f / channels)]);
+
+  test('forward: NHWC with weight_layout "OIHW" is the NCHW answer, channels last', async () => {
+    const first = await postJson(convd, '/conv/forward', {
+      input: tensor('float64', [1, 2, 3, 3], nchw),
+      weight: tensor('float64', [2, 2, 2, 2], oihw),
+    });
+    const last = await postJson(convd, '/conv/forward', {
+      input: tensor('float64', [1, 3, 3, 2], nhwc),
+      weight: tensor('float64', [2, 2, 2, 2], oihw),
+      layout: 'NHWC',
+      weight_layout: 'OIHW',
+    });
+    assert.equal(last.status, 200, last.text);
+    assert.deepEqual(last.body.output.shape, [1, 2, 2, 2]);
+    assert.deepEqual(last.body.output.data, toNhwc(first.body.output.data, 2, 4));
+  });
+
+  test('backward: grad_weight comes back in the weight_layout sent', async () => {
+    const dy = Array.from({ length: 8 }, (_, i) => i - 3.5);
+    const first = await postJson(convd, '/conv/backward', {
+      input: tensor('float64', [1, 2, 3, 3], nchw),
+      weight: tensor('float64', [2, 2, 2, 2], oihw),
+      grad_output: tensor('float64', [1, 2, 2, 2], dy),
+      grads: ['weight', 'input'],
+    });
+    const last = await postJson(convd, '/conv/backward', {
+      input: tensor('float64', [1, 3, 3, 2], nhwc),
+      weight: tensor('float64', [2, 2, 2, 2], oihw),
+      grad_output: tensor('float64', [1, 2, 2, 2], toNhwc(dy, 2, 4)),
+      layout: 'NHWC',
+      weight_layout: 'OIHW',
+      grads: ['weight', 'input'],
+    });
+    assert.equal(last.status, 200, last.text);
+    assert.deepEqual(last.body.grad_weight, first.body.grad_weight);
+    assert.deepEqual(last.body.grad_input.data, toNhwc(first.body.grad_input.data, 2, 9));
+  });
+
+  test('a weight whose shape does not fit gets the weight_layout hint; a name of another rank is refused', async () => {
+    const res = await postJson(convd, '/conv/forward', {
+      input: tensor('float32', [1, 5, 5, 3], Array(75).fill(1)),
+      weight: tensor('float32', [4, 3, 2, 2], Array(48).fill(1)),
+      layout: 'NHWC',
+    });
+    assertProblem(res, 400, 'weight.shape[2]');
+    assert.match(res.body.detail, /the weight looks \[C_out, C_in\/groups, kH, kW\]: send weight_layout: "OIHW"/);
+    const rank = await postJson(convd, '/conv/forward', {
+      input: tensor('float32', [1, 5, 5, 3], Array(75).fill(1)),
+      weight: tensor('float32', [4, 3, 2, 2], Array(48).fill(1)),
+      layout: 'NHWC',
+      weight_layout: 'OIW',
+    });
+    assertProblem(rank, 400, 'weight_layout');
+    assert.match(
+      rank.body.detail,
+      /weight_layout OIW is for rank-3 weights but the weight has rank 4; OIHW is its rank-4 name/,
+    );
+    const unknown = await postJson(convd, '/conv/forward', { ...exampleForward(), weight_layout: 'oihw' });
+    assertProblem(unknown, 400, 'weight_layout');
+  });
+});
+
+describe('padding "same_lower" (ONNX auto_pad SAME_LOWER)', () => {
+  const x = Array.from({ length: 25 }, (_, i) => i);
+  const ones = tensor('float32', [1, 1, 3, 3], Array(9).fill(1));
+
+  test("ONNX Conv's conv_with_autopad_same example: 5x5, 3x3 ones, strides 2", async () => {
+    const res = await postJson(convd, '/conv/forward', {
+      input: tensor('float32', [1, 1, 5, 5], x),
+      weight: ones,
+      stride: 2,
+      padding: 'same_lower',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.output, {
+      dtype: 'float32',
+      shape: [1, 1, 3, 3],
+      data: [12, 27, 24, 63, 108, 81, 72, 117, 84],
+    });
+  });
+
+  test('an odd total padding puts its extra position before; "same" puts it after', async () => {
+    // 1-D, in 4, k 2, stride 1: total padding 1
+    const body = { input: tensor('float32', [1, 1, 4], [1, 2, 3, 4]), weight: tensor('float32', [1, 1, 2], [1, 10]) };
+    const lower = await postJson(convd, '/conv/forward', { ...body, padding: 'same_lower' });
+    const upper = await postJson(convd, '/conv/forward', { ...body, padding: 'same' });
+    assert.equal(lower.status, 200, lower.text);
+    // [0, 1, 2, 3, 4]: windows (0, 1), (1, 2), ...
+    assert.deepEqual(lower.body.output.data, [10, 21, 32, 43]);
+    // [1, 2, 3, 4, 0]
+    assert.deepEqual(upper.body.output.data, [21, 32, 43, 4]);
+    const explicit = await postJson(convd, '/conv/forward', { ...body, padding: [[1, 0]] });
+    assert.deepEqual(explicit.body.output.data, lower.body.output.data);
+    const back = await postJson(convd, '/conv/backward', {
+      ...body,
+      padding: 'same_lower',
+      grad_output: tensor('float32', [1, 1, 4], [1, 1, 1, 1]),
+      grads: ['input'],
+    });
+    assert.equal(back.status, 200, back.text);
+    // each x[i] meets w[1] at output i and w[0] at output i + 1 (when it exists)
+    assert.deepEqual(back.body.grad_input.data, [11, 11, 11, 10]);
+  });
 });

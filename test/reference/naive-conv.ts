@@ -2,7 +2,7 @@
  * Naive reference convolution, written straight from the definition in float64.
  *
  * Deliberately independent of src/: it resolves the contract's parameters itself (padding
- * forms, "same" = SAME_UPPER, letter aliases) and evaluates every output element as a direct
+ * forms, "same" = SAME_UPPER, "same_lower" = SAME_LOWER, letter aliases) and evaluates every output element as a direct
  * sum over the input channels of its group and the kernel offsets. Padded positions are mapped
  * per padding_mode (zeros -> the value 0, still a product term so that 0 * inf is NaN as in
  * PyTorch; reflect, replicate, circular as PyTorch pads).
@@ -15,7 +15,7 @@
  */
 
 export type RefLayoutName = 'channels_first' | 'channels_last' | 'NCW' | 'NWC' | 'NCHW' | 'NHWC' | 'NCDHW' | 'NDHWC';
-export type RefPadding = number | number[] | [number, number][] | 'valid' | 'same';
+export type RefPadding = number | number[] | [number, number][] | 'valid' | 'same' | 'same_lower';
 export type RefPaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
 
 export interface RefParams {
@@ -98,11 +98,12 @@ export function refGeometry(inputShape: number[], weightShape: number[], p: RefP
     let a: number;
     if (pad === 'valid') {
       b = a = 0;
-    } else if (pad === 'same') {
+    } else if (pad === 'same' || pad === 'same_lower') {
+      // ONNX: out = ceil(in / stride); an odd total's extra position goes after (SAME_UPPER) or before (SAME_LOWER)
       const out = Math.ceil(inSp[i] / stride[i]);
       const total = Math.max((out - 1) * stride[i] + dilation[i] * (k[i] - 1) + 1 - inSp[i], 0);
-      b = Math.floor(total / 2);
-      a = total - b;
+      const small = Math.floor(total / 2);
+      [b, a] = pad === 'same' ? [small, total - small] : [total - small, small];
     } else if (typeof pad === 'number') {
       b = a = pad;
     } else {

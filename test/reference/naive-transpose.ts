@@ -2,9 +2,10 @@
  * Naive reference transposed convolution (PyTorch conv_transpose{1,2,3}d forward), written
  * straight from its definition in float64, independent of src/, workers/ and naive-conv.ts:
  * every input element x[n, ci, j] scatters x * w[ci, co, t] into output position
- *   i = j * stride - padding + t * dilation     (per spatial dim)
+ *   i = j * stride - before + t * dilation     (per spatial dim)
  * of every output channel co of its group, when 0 <= i < out, with
- *   out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
+ *   out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1
+ * (before = after = padding for an int padding),
  * then the bias is added. Weight [C_in, C_out/groups, *k] (channels_first) or
  * [*k, C_out/groups, C_in] (channels_last).
  */
@@ -12,7 +13,8 @@ import type { RefLayoutName, RefResult } from './naive-conv.js';
 
 export interface RefTransposeParams {
   stride?: number | number[];
-  padding?: number | number[];
+  /** An int or int[d] pads both sides; [before, after] per dim each side. */
+  padding?: number | number[] | [number, number][];
   output_padding?: number | number[];
   dilation?: number | number[];
   groups?: number;
@@ -63,13 +65,18 @@ export function refTransposeGeometry(
   if (wIn !== cin || cin % groups !== 0) throw new Error('ref: channels');
   const k = cl ? weightShape.slice(0, d) : weightShape.slice(2);
   const stride = list(p.stride, d, 1);
-  const pad = list(p.padding, d, 0);
+  const pairs: [number, number][] =
+    p.padding === undefined || typeof p.padding === 'number'
+      ? new Array(d).fill([p.padding ?? 0, p.padding ?? 0])
+      : p.padding.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
+  if (pairs.length !== d) throw new Error('ref: padding');
+  const pad = pairs.map(([before]) => before);
   const opad = list(p.output_padding, d, 0);
   const dil = list(p.dilation, d, 1);
   const inSp = cl ? inputShape.slice(1, r - 1) : inputShape.slice(2);
   const outSp = inSp.map((n, i) => {
     if (opad[i] >= stride[i] && opad[i] >= dil[i]) throw new Error('ref: output_padding');
-    const o = (n - 1) * stride[i] - 2 * pad[i] + dil[i] * (k[i] - 1) + opad[i] + 1;
+    const o = (n - 1) * stride[i] - pairs[i][0] - pairs[i][1] + dil[i] * (k[i] - 1) + opad[i] + 1;
     if (o < 1) throw new Error(`ref: output extent ${o}`);
     return o;
   });
@@ -96,9 +103,12 @@ export function refTransposeGeometry(
 type Num = ArrayLike<number>;
 const prod = (a: number[]) => a.reduce((s, v) => s * v, 1);
 
-/** y = conv_transpose(x, w) + bias in float64, every operand value mapped by `f` first (identity; Math.abs for the abs-bound; 1 for term counts). */
-function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: number) => number): Float64Array {
-  const y = new Float64Array(prod(g.outputShape));
+/**
+ * Calls visit(xi, wi, yi) for every product x[xi] * w[wi] the definition adds into y[yi]:
+ * input element x[n, ci, j] meets tap w[ci, co, t] at output position
+ * i = j * stride - padding + t * dilation of every output channel co of its group.
+ */
+function forEachTerm(g: RefTransposeGeom, visit: (xi: number, wi: number, yi: number) => void): void {
   const cinG = g.cin / g.groups;
   const coutG = g.cout / g.groups;
   const { in3, k3, out3 } = g;
@@ -107,11 +117,7 @@ function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: 
         (((n * in3[0] + a) * in3[1] + b) * in3[2] + e) * g.cin + c
     : (n: number, c: number, a: number, b: number, e: number) =>
         (((n * g.cin + c) * in3[0] + a) * in3[1] + b) * in3[2] + e;
-  const yAt = g.channelsLast
-    ? (n: number, c: number, a: number, b: number, e: number) =>
-        (((n * out3[0] + a) * out3[1] + b) * out3[2] + e) * g.cout + c
-    : (n: number, c: number, a: number, b: number, e: number) =>
-        (((n * g.cout + c) * out3[0] + a) * out3[1] + b) * out3[2] + e;
+  const yAt = outputIndex(g);
   // weight [C_in, C_out/g, k0, k1, k2] or [k0, k1, k2, C_out/g, C_in]
   const wAt = g.channelsLast
     ? (ci: number, co: number, a: number, b: number, e: number) =>
@@ -124,7 +130,7 @@ function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: 
       for (let j0 = 0; j0 < in3[0]; j0++)
         for (let j1 = 0; j1 < in3[1]; j1++)
           for (let j2 = 0; j2 < in3[2]; j2++) {
-            const xv = f(x[xAt(n, ci, j0, j1, j2)]);
+            const xi = xAt(n, ci, j0, j1, j2);
             for (let t0 = 0; t0 < k3[0]; t0++) {
               const i0 = j0 * g.stride3[0] - g.pad3[0] + t0 * g.dil3[0];
               if (i0 < 0 || i0 >= out3[0]) continue;
@@ -134,20 +140,37 @@ function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: 
                 for (let t2 = 0; t2 < k3[2]; t2++) {
                   const i2 = j2 * g.stride3[2] - g.pad3[2] + t2 * g.dil3[2];
                   if (i2 < 0 || i2 >= out3[2]) continue;
-                  for (let co = 0; co < coutG; co++) {
-                    y[yAt(n, grp * coutG + co, i0, i1, i2)] += xv * f(w[wAt(ci, co, t0, t1, t2)]);
-                  }
+                  for (let co = 0; co < coutG; co++)
+                    visit(xi, wAt(ci, co, t0, t1, t2), yAt(n, grp * coutG + co, i0, i1, i2));
                 }
               }
             }
           }
     }
-  if (bias) {
-    for (let n = 0; n < g.batch; n++)
-      for (let c = 0; c < g.cout; c++)
-        for (let a = 0; a < out3[0]; a++)
-          for (let b = 0; b < out3[1]; b++) for (let e = 0; e < out3[2]; e++) y[yAt(n, c, a, b, e)] += f(bias[c]);
-  }
+}
+
+function outputIndex(g: RefTransposeGeom): (n: number, c: number, a: number, b: number, e: number) => number {
+  const { out3 } = g;
+  return g.channelsLast
+    ? (n, c, a, b, e) => (((n * out3[0] + a) * out3[1] + b) * out3[2] + e) * g.cout + c
+    : (n, c, a, b, e) => (((n * g.cout + c) * out3[0] + a) * out3[1] + b) * out3[2] + e;
+}
+
+/** Calls visit(yi, c) for every output element and its channel. */
+function forEachOutput(g: RefTransposeGeom, visit: (yi: number, c: number) => void): void {
+  const yAt = outputIndex(g);
+  const { out3 } = g;
+  for (let n = 0; n < g.batch; n++)
+    for (let c = 0; c < g.cout; c++)
+      for (let a = 0; a < out3[0]; a++)
+        for (let b = 0; b < out3[1]; b++) for (let e = 0; e < out3[2]; e++) visit(yAt(n, c, a, b, e), c);
+}
+
+/** y = conv_transpose(x, w) + bias in float64, every operand value mapped by `f` first (identity; Math.abs for the abs-bound; 1 for term counts). */
+function evaluate(g: RefTransposeGeom, x: Num, w: Num, bias: Num | null, f: (v: number) => number): Float64Array {
+  const y = new Float64Array(prod(g.outputShape));
+  forEachTerm(g, (xi, wi, yi) => (y[yi] += f(x[xi]) * f(w[wi])));
+  if (bias) forEachOutput(g, (yi, c) => (y[yi] += f(bias[c])));
   return y;
 }
 
@@ -160,7 +183,34 @@ export function referenceTranspose(g: RefTransposeGeom, x: Num, w: Num, bias: Nu
   const ref = evaluate(g, x, w, bias, (v) => v);
   const absBound = evaluate(g, x, w, bias, Math.abs);
   const count = evaluate(g, x, w, bias, () => 1);
-  let nTerms = 1;
-  for (const c of count) nTerms = Math.max(nTerms, c);
-  return { ref, absBound, nTerms };
+  return { ref, absBound, nTerms: largest(count) };
+}
+
+const largest = (a: Float64Array) => a.reduce((m, v) => Math.max(m, v), 1);
+
+/** The gradients of sum(y * dy) w.r.t. x, w and bias, term by term of the definition, every value mapped by `f` first. */
+function evaluateBackward(g: RefTransposeGeom, x: Num, w: Num, dy: Num, f: (v: number) => number) {
+  const input = new Float64Array(prod(g.inputShape));
+  const weight = new Float64Array(prod(g.weightShape));
+  const bias = new Float64Array(g.cout);
+  forEachTerm(g, (xi, wi, yi) => {
+    input[xi] += f(dy[yi]) * f(w[wi]);
+    weight[wi] += f(x[xi]) * f(dy[yi]);
+  });
+  forEachOutput(g, (yi, c) => (bias[c] += f(dy[yi])));
+  return { input, weight, bias };
+}
+
+/** Backward reference, per gradient, with the tolerance rule's abs-bounds and term counts. */
+export function referenceTransposeBackward(
+  g: RefTransposeGeom,
+  x: Num,
+  w: Num,
+  dy: Num,
+): Record<'input' | 'weight' | 'bias', RefResult> {
+  const ref = evaluateBackward(g, x, w, dy, (v) => v);
+  const abs = evaluateBackward(g, x, w, dy, Math.abs);
+  const count = evaluateBackward(g, x, w, dy, () => 1);
+  const result = (k: 'input' | 'weight' | 'bias') => ({ ref: ref[k], absBound: abs[k], nTerms: largest(count[k]) });
+  return { input: result('input'), weight: result('weight'), bias: result('bias') };
 }

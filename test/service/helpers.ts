@@ -135,3 +135,9 @@ export const postJson = (convd: ConvdApp, route: string, body: unknown) =>
     .set('content-type', 'application/json')
     .set('accept', 'application/json')
     .send(JSON.stringify(body));
+
+/** The FLOPs the server has counted for the computed-work metrics' label `op` so far. */
+export async function flopsComputed(convd: ConvdApp, op: string): Promise<number> {
+  const text = (await request(convd.app.server).get('/metrics').expect(200)).text;
+  return Number(new RegExp(`convd_flops_computed_total\\{op="${op}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+}

@@ -88,11 +88,17 @@ test('each component schema appears once, and every one is used', () => {
     'ConvForwardRequest',
     'ConvForwardResponseJson',
     'ConvForwardResponseMsgpack',
+    'ConvTransposeBackwardRequest',
+    'ConvTransposeBackwardResponseJson',
+    'ConvTransposeBackwardResponseMsgpack',
     'ConvTransposeRequest',
     'ConvTransposeResponseJson',
     'ConvTransposeResponseMsgpack',
     'DType',
     'FieldError',
+    'FoldRequest',
+    'FoldResponseJson',
+    'FoldResponseMsgpack',
     'JsonTensor',
     'MsgpackTensor',
     'PoolBackwardRequest',
@@ -103,6 +109,9 @@ test('each component schema appears once, and every one is used', () => {
     'PoolForwardResponseMsgpack',
     'Problem',
     'TensorData',
+    'UnfoldRequest',
+    'UnfoldResponseJson',
+    'UnfoldResponseMsgpack',
   ]);
 });
 
@@ -135,6 +144,8 @@ test('the conv endpoints document both encodings (JSON first), defaults and ever
     groups: 1,
     padding_mode: 'zeros',
     layout: 'channels_first',
+    // the layout's own: no fixed default
+    weight_layout: undefined,
     encoding: 'array',
   });
   assert.deepEqual(doc.components.schemas.ConvBackwardRequest.properties.grads.default, ['input', 'weight', 'bias']);
@@ -249,6 +260,33 @@ const OWN_TRIGGERS: Record<string, Record<string, (body: Json) => void>> = {
     'limit-exceeded': (b) => {
       b.input.shape = [1, 1, 4097, 4097];
       b.stride = 1;
+    },
+  },
+  '/conv/transpose/backward': {
+    'schema-violation': (b) => (b.grads = ['weight', 'weight']),
+    'invalid-geometry': (b) => (b.grad_output = { dtype: 'float32', shape: [1, 1, 3, 3], data: Array(9).fill(1) }),
+    'invalid-tensor-data': (b) => (b.grad_output.data = b.grad_output.data.slice(1)),
+    'limit-exceeded': (b) => {
+      b.input.shape = [1, 1, 4097, 4097];
+      b.stride = 1;
+      b.padding = 1;
+      b.grad_output.shape = [1, 1, 4096, 4096];
+    },
+  },
+  '/unfold': {
+    'schema-violation': (b) => (b.kernel_size = 0),
+    'invalid-geometry': (b) => (b.kernel_size = [4, 2]),
+    'invalid-tensor-data': (b) => (b.input.data = b.input.data.slice(1)),
+    'limit-exceeded': (b) => (b.input.shape = [1, 1, 4097, 4097]),
+  },
+  '/fold': {
+    'schema-violation': (b) => (b.output_size = 0),
+    'invalid-geometry': (b) => (b.output_size = [4, 3]),
+    'invalid-tensor-data': (b) => (b.input.data = b.input.data.slice(1)),
+    'limit-exceeded': (b) => {
+      b.input.shape = [1, 1, 16785409];
+      b.output_size = [4097, 4097];
+      b.kernel_size = 1;
     },
   },
   '/pool/forward': {

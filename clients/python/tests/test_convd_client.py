@@ -4,7 +4,8 @@
 
 The forward and pooling are checked against numpy references; the backward passes through the
 adjoint identities <grad_input, dx> = <g, conv(dx, w)> and <grad_weight, dw> = <g, conv(x, dw)>;
-conv_transpose against a direct scatter loop and conv_backward's grad_input.
+conv_transpose against a direct scatter loop and conv_backward's grad_input; conv_transpose_backward
+against conv_forward and conv_backward with the roles swapped.
 """
 import os
 import pickle
@@ -85,6 +86,10 @@ class Endpoints:
         y_last = self.convd.conv_forward(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), padding="same",
                                          layout="channels_last")
         np.testing.assert_allclose(y_last, y.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+        # a PyTorch weight beside channels_last data: weight_layout says so
+        y_torch = self.convd.conv_forward(x.transpose(0, 2, 3, 1), w, padding="same", layout="NHWC",
+                                          weight_layout="OIHW")
+        np.testing.assert_allclose(y_torch, y.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
 
     def test_conv_backward_is_the_adjoint_of_forward(self):
         x = self.rng.standard_normal((2, 4, 8, 7))
@@ -119,6 +124,34 @@ class Endpoints:
         y32 = self.convd.conv_transpose(x.astype(np.float32), w.astype(np.float32), stride=2)
         self.assertEqual(y32.dtype, np.float32)
         np.testing.assert_allclose(y32, reference_conv_transpose1d(x, w, 2, 0, 0), rtol=1e-4, atol=1e-4)
+
+    def test_conv_transpose_backward_is_conv_with_roles_swapped(self):
+        x = self.rng.standard_normal((2, 4, 6))
+        w = self.rng.standard_normal((4, 3, 3))  # [C_in, C_out, k]
+        g = self.rng.standard_normal((2, 3, 12))  # the output's shape: (6 - 1) * 2 - 2 + 3 + 1
+        params = dict(stride=2, padding=1)
+        gx, gw, gb = self.convd.conv_transpose_backward(x, w, g, output_padding=1, **params)
+        # grad_input is conv(grad_output, w); grad_weight conv's grad_weight at input grad_output, grad_output x
+        np.testing.assert_allclose(gx, self.convd.conv_forward(g, w, padding=[[1, 0]], stride=2), rtol=1e-12, atol=1e-12)
+        (want_gw,) = self.convd.conv_backward(g, w, x, grads=["weight"], padding=[[1, 0]], stride=2)
+        np.testing.assert_allclose(gw, want_gw, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gb, g.sum(axis=(0, 2)), rtol=1e-12)
+        (only_bias,) = self.convd.conv_transpose_backward(x, w, g, grads="bias", output_padding=1, **params)
+        np.testing.assert_allclose(only_bias, gb, rtol=1e-12)
+
+    def test_unfold_is_the_sliding_windows_and_fold_its_adjoint(self):
+        x = self.rng.standard_normal((2, 3, 5, 4))
+        cols = self.convd.unfold(x, [2, 3], padding=1)
+        # PyTorch's layout: [N, C * kH * kW, L], rows channel-major, blocks row-major
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        view = np.lib.stride_tricks.sliding_window_view(xp, (2, 3), axis=(2, 3))  # [N, C, 6, 4, 2, 3]
+        want = view.transpose(0, 1, 4, 5, 2, 3).reshape(2, 3 * 6, 24)
+        np.testing.assert_array_equal(cols, want)
+        c = self.rng.standard_normal(cols.shape)
+        image = self.convd.fold(c, [5, 4], [2, 3], padding=1)
+        self.assertAlmostEqual(np.vdot(cols, c), np.vdot(x, image), places=9)
+        # channels_last images: the same columns
+        np.testing.assert_array_equal(self.convd.unfold(x.transpose(0, 2, 3, 1), [2, 3], padding=1, layout="NHWC"), cols)
 
     def test_pool_forward_max_and_avg_match_numpy(self):
         x = self.rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
@@ -261,10 +294,17 @@ class ClientBehaviour(unittest.TestCase):
             np.testing.assert_array_equal(gw, [[[21, 28]]])
             t = convd_client.conv_transpose(np.ones((1, 1, 2), np.float32), w, url=URL, wire=wire)
             np.testing.assert_array_equal(t, [[[1, 2, 1]]])
+            (tg,) = convd_client.conv_transpose_backward(np.ones((1, 1, 2), np.float32), w, np.ones_like(t),
+                                                         grads=["weight"], url=URL, wire=wire)
+            np.testing.assert_array_equal(tg, [[[2, 2]]])
             p = convd_client.pool_forward(x, "avg", 4, url=URL, wire=wire)
             np.testing.assert_array_equal(p, [[[1.5, 5.5]]])
             gp = convd_client.pool_backward(x, np.array([[[4.0, 8.0]]], np.float32), "avg", 4, url=URL, wire=wire)
             np.testing.assert_array_equal(gp, [[[1, 1, 1, 1, 2, 2, 2, 2]]])
+            u = convd_client.unfold(x, 2, stride=2, url=URL, wire=wire)
+            np.testing.assert_array_equal(u, [[[0, 2, 4, 6], [1, 3, 5, 7]]])
+            f = convd_client.fold(u, [8], 2, stride=2, url=URL, wire=wire)
+            np.testing.assert_array_equal(f, x)
 
     def test_dtypes(self):
         convd = Client(URL)

@@ -7,10 +7,11 @@
  *   const { output } = await convd.convForward({ input: tensor([1, 1, 3, 3], x), weight: tensor([1, 1, 2, 2], w), padding: 'same' });
  *   output.data                                                          // a Float32Array
  *
- * One method per compute endpoint: convForward, convBackward, convTranspose, poolForward,
- * poolBackward. Tensors go in and come out as Float32Array / Float64Array with a shape; a
- * float16 or bfloat16 tensor holds its values in a Float32Array, rounded to the dtype when sent
- * (half.ts), and comes back as a Float32Array of the dtype's values. Two wires:
+ * One method per compute endpoint: convForward, convBackward, convTranspose,
+ * convTransposeBackward, poolForward, poolBackward, unfold, fold. Tensors go in and come out as
+ * Float32Array / Float64Array with a shape; a float16 or bfloat16 tensor holds its values in a
+ * Float32Array, rounded to the dtype when sent (half.ts), and comes back as a Float32Array of the
+ * dtype's values. Two wires:
  * - msgpack (default): tensor data travels as bin (the raw little-endian bytes). openapi-fetch
  *   serialises JSON only, so the request goes through a `bodySerializer` (msgpackr) and the
  *   answer is read with `parseAs: 'arrayBuffer'` and unpacked here.
@@ -73,6 +74,16 @@ export type ConvForwardArgs = WithTensors<Schemas['ConvForwardRequest'], 'input'
 export type ConvBackwardArgs = WithTensors<Schemas['ConvBackwardRequest'], 'input' | 'weight' | 'grad_output', 'bias'>;
 /** conv_transpose: input, weight ([C_in, C_out/groups, *k]), optional bias; stride, padding, output_padding, dilation, groups, layout. */
 export type ConvTransposeArgs = WithTensors<Schemas['ConvTransposeRequest'], 'input' | 'weight', 'bias'>;
+/** conv_transpose backward: the transposed convolution's fields plus grad_output; `grads` picks the gradients (all three by default). */
+export type ConvTransposeBackwardArgs = WithTensors<
+  Schemas['ConvTransposeBackwardRequest'],
+  'input' | 'weight' | 'grad_output',
+  'bias'
+>;
+/** unfold (im2col): input (the image), kernel_size; stride, padding, dilation, layout. */
+export type UnfoldArgs = WithTensors<Schemas['UnfoldRequest'], 'input'>;
+/** fold (col2im): input (the columns [N, C * prod(k), L]), output_size, kernel_size; stride, padding, dilation, layout. */
+export type FoldArgs = WithTensors<Schemas['FoldRequest'], 'input'>;
 /** pooling forward: input, mode ('max' | 'avg'), kernel_size; stride, padding, dilation, count_include_pad, layout. */
 export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
@@ -150,13 +161,27 @@ export interface ConvdClient {
   convBackward(args: ConvBackwardArgs, options?: CallOptions): Promise<ConvBackwardResult>;
   /** POST /conv/transpose: output = conv_transpose(input, weight) + bias (PyTorch conv_transpose1d/2d/3d). */
   convTranspose(args: ConvTransposeArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /conv/transpose/backward: the gradients of conv_transpose named in `grads`, given grad_output. */
+  convTransposeBackward(args: ConvTransposeBackwardArgs, options?: CallOptions): Promise<ConvBackwardResult>;
   /** POST /pool/forward: max or average pooling (PyTorch max_pool / avg_pool, ceil_mode=False). */
   poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<OutputResult>;
   /** POST /pool/backward: the gradient w.r.t. input, given grad_output. */
   poolBackward(args: PoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
+  /** POST /unfold: every kernel window of the image as a column, [N, C * prod(k), L] (PyTorch F.unfold); its backward is fold. */
+  unfold(args: UnfoldArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /fold: columns added back into an image of output_size (PyTorch F.fold); its backward is unfold. */
+  fold(args: FoldArgs, options?: CallOptions): Promise<OutputResult>;
 }
 
-type ComputePath = '/conv/forward' | '/conv/backward' | '/conv/transpose' | '/pool/forward' | '/pool/backward';
+type ComputePath =
+  | '/conv/forward'
+  | '/conv/backward'
+  | '/conv/transpose'
+  | '/conv/transpose/backward'
+  | '/pool/forward'
+  | '/pool/backward'
+  | '/unfold'
+  | '/fold';
 const TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as const;
 
 // useRecords: false keeps plain msgpack maps (any msgpack library reads them)
@@ -267,12 +292,15 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
     output: required(path, results(await post(path, args, call), ['output'] as const), 'output'),
   });
 
+  const gradients = async (path: ComputePath, args: object, call?: CallOptions): Promise<ConvBackwardResult> =>
+    results(await post(path, args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const);
+
   return {
     api,
     convForward: (args, call) => output('/conv/forward', args, call),
-    convBackward: async (args, call) =>
-      results(await post('/conv/backward', args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const),
+    convBackward: (args, call) => gradients('/conv/backward', args, call),
     convTranspose: (args, call) => output('/conv/transpose', args, call),
+    convTransposeBackward: (args, call) => gradients('/conv/transpose/backward', args, call),
     poolForward: (args, call) => output('/pool/forward', args, call),
     poolBackward: async (args, call) => ({
       grad_input: required(
@@ -281,5 +309,7 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
         'grad_input',
       ),
     }),
+    unfold: (args, call) => output('/unfold', args, call),
+    fold: (args, call) => output('/fold', args, call),
   };
 }

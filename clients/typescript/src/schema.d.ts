@@ -629,6 +629,381 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conv/transpose/backward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transposed convolution backward: gradients w.r.t. input, weight and bias given grad_output
+         * @description Takes /conv/transpose's parameters plus grad_output and grads (PyTorch autograd of conv_transpose1d/2d/3d). grad_input is conv(grad_output, weight) with the same stride, padding, dilation and groups; grad_weight is in the request's weight layout.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ConvTransposeBackwardRequest"];
+                    "application/msgpack": components["schemas"]["ConvTransposeBackwardRequest"];
+                    "application/x-msgpack": components["schemas"]["ConvTransposeBackwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["ConvTransposeBackwardRequest"];
+                };
+            };
+            responses: {
+                /** @description Exactly the requested gradients, shaped like input, weight and [C_out]. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConvTransposeBackwardResponseJson"];
+                        "application/msgpack": components["schemas"]["ConvTransposeBackwardResponseMsgpack"];
+                    };
+                };
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Accept allows neither msgpack nor JSON. */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is neither JSON nor msgpack. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unexpected server error; the log has the details. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/unfold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * unfold (im2col): every kernel window of the image as a column
+         * @description PyTorch F.unfold for 1-, 2- and 3-D images in either layout, with kernel_size, stride, padding and dilation. Its backward is POST /fold with the same parameters and output_size the image's spatial extents.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UnfoldRequest"];
+                    "application/msgpack": components["schemas"]["UnfoldRequest"];
+                    "application/x-msgpack": components["schemas"]["UnfoldRequest"];
+                    "application/vnd.msgpack": components["schemas"]["UnfoldRequest"];
+                };
+            };
+            responses: {
+                /** @description The columns [N, C * prod(kernel_size), L], in the request dtype. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UnfoldResponseJson"];
+                        "application/msgpack": components["schemas"]["UnfoldResponseMsgpack"];
+                    };
+                };
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Accept allows neither msgpack nor JSON. */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is neither JSON nor msgpack. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unexpected server error; the log has the details. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * fold (col2im): columns added back into an image
+         * @description PyTorch F.fold for 1-, 2- and 3-D images in either layout: the adjoint of POST /unfold with the same parameters, hence its backward, and POST /unfold is its backward.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["FoldRequest"];
+                    "application/msgpack": components["schemas"]["FoldRequest"];
+                    "application/x-msgpack": components["schemas"]["FoldRequest"];
+                    "application/vnd.msgpack": components["schemas"]["FoldRequest"];
+                };
+            };
+            responses: {
+                /** @description The image [N, C, *output_size] (or channels_last), in the request dtype. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["FoldResponseJson"];
+                        "application/msgpack": components["schemas"]["FoldResponseMsgpack"];
+                    };
+                };
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Accept allows neither msgpack nor JSON. */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is neither JSON nor msgpack. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unexpected server error; the log has the details. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -778,13 +1153,13 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
+             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); "same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).
              * @default 0
              */
             padding?: number | number[] | [
                 number,
                 number
-            ][] | ("valid" | "same");
+            ][] | ("valid" | "same" | "same_lower");
             /**
              * @description Dilation per spatial dim, >= 1.
              * @default 1
@@ -807,6 +1182,11 @@ export interface components {
              * @enum {string}
              */
             layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            /**
+             * @description The weight's layout, whatever the layout of input and output: OIW / OIHW / OIDHW is [C_out, C_in/groups, *k] (PyTorch's, channels_last included), WIO / HWIO / DHWIO is [*k, C_in/groups, C_out] (TensorFlow's); each name fixes the rank. Default: the layout's own (OI* for channels_first, *IO for channels_last). /conv/backward answers grad_weight in it.
+             * @enum {string}
+             */
+            weight_layout?: "OIW" | "OIHW" | "OIDHW" | "WIO" | "HWIO" | "DHWIO";
             /**
              * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
              * @default array
@@ -869,13 +1249,13 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER).
+             * @description An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; "same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); "same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).
              * @default 0
              */
             padding?: number | number[] | [
                 number,
                 number
-            ][] | ("valid" | "same");
+            ][] | ("valid" | "same" | "same_lower");
             /**
              * @description Dilation per spatial dim, >= 1.
              * @default 1
@@ -899,6 +1279,11 @@ export interface components {
              */
             layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
             /**
+             * @description The weight's layout, whatever the layout of input and output: OIW / OIHW / OIDHW is [C_out, C_in/groups, *k] (PyTorch's, channels_last included), WIO / HWIO / DHWIO is [*k, C_in/groups, C_out] (TensorFlow's); each name fixes the rank. Default: the layout's own (OI* for channels_first, *IO for channels_last). /conv/backward answers grad_weight in it.
+             * @enum {string}
+             */
+            weight_layout?: "OIW" | "OIHW" | "OIDHW" | "WIO" | "HWIO" | "DHWIO";
+            /**
              * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
              * @default array
              * @enum {string}
@@ -918,8 +1303,8 @@ export interface components {
         ConvForwardResponseMsgpack: {
             output: components["schemas"]["MsgpackTensor"];
         };
-        /** @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per spatial dim; equal to the grad_input of conv with the same parameters. */
-        ConvTransposeRequest: {
+        /** @description Gradients of conv_transpose w.r.t. input, weight and bias, given grad_output: grad_input is the convolution with the same weight and parameters applied to grad_output, grad_weight that convolution's weight gradient with input and grad_output swapped, grad_bias the sum of grad_output per channel. */
+        ConvTransposeBackwardRequest: {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
@@ -934,23 +1319,19 @@ export interface components {
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
-            /** @description Optional [C_out], added to every output position. */
-            bias?: {
-                dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
-                shape: number[];
-                data: components["schemas"]["TensorData"];
-            };
             /**
              * @description Stride per spatial dim, >= 1.
              * @default 1
              */
             stride?: number | number[];
             /**
-             * @description Per spatial dim, an int or int[d] (PyTorch conv_transpose padding): the padding of the convolution this transposes, so the output loses padding positions on both sides.
+             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).
              * @default 0
              */
-            padding?: number | number[];
+            padding?: (number | number[]) | [
+                number,
+                number
+            ][];
             /**
              * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
              * @default 0
@@ -978,6 +1359,103 @@ export interface components {
              * @enum {string}
              */
             encoding?: "array" | "base64";
+            /** @description Optional [C_out]; its shape is checked, its values are ignored. */
+            bias?: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /** @description Gradient of the loss w.r.t. the transposed convolution's output; exactly that output's shape. */
+            grad_output: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /**
+             * @description Which gradients to compute; the response has exactly these.
+             * @default [
+             *       "input",
+             *       "weight",
+             *       "bias"
+             *     ]
+             */
+            grads?: ("input" | "weight" | "bias")[];
+        };
+        ConvTransposeBackwardResponseJson: {
+            grad_input?: components["schemas"]["JsonTensor"];
+            grad_weight?: components["schemas"]["JsonTensor"];
+            grad_bias?: components["schemas"]["JsonTensor"];
+        };
+        ConvTransposeBackwardResponseMsgpack: {
+            grad_input?: components["schemas"]["MsgpackTensor"];
+            grad_weight?: components["schemas"]["MsgpackTensor"];
+            grad_bias?: components["schemas"]["MsgpackTensor"];
+        };
+        /** @description PyTorch conv_transpose{1,2,3}d: out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1 per spatial dim (before = after = padding for an int padding); equal to the grad_input of conv with the same parameters. */
+        ConvTransposeRequest: {
+            /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
+            input: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /** @description Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last). */
+            weight: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /**
+             * @description Stride per spatial dim, >= 1.
+             * @default 1
+             */
+            stride?: number | number[];
+            /**
+             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).
+             * @default 0
+             */
+            padding?: (number | number[]) | [
+                number,
+                number
+            ][];
+            /**
+             * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
+             * @default 0
+             */
+            output_padding?: number | number[];
+            /**
+             * @description Dilation per spatial dim, >= 1.
+             * @default 1
+             */
+            dilation?: number | number[];
+            /**
+             * @description C_in must be divisible by groups; C_out = weight C_out/groups * groups.
+             * @default 1
+             */
+            groups?: number;
+            /**
+             * @description Memory layout. channels_first (PyTorch): input [N, C_in, *spatial], output [N, C_out, *spatial], weight [C_in, C_out/groups, *k]. channels_last: input/output [N, *spatial, C], weight [*k, C_out/groups, C_in]. The letter aliases also fix the rank.
+             * @default channels_first
+             * @enum {string}
+             */
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            /**
+             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
+             * @default array
+             * @enum {string}
+             */
+            encoding?: "array" | "base64";
+            /** @description Optional [C_out], added to every output position. */
+            bias?: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
         };
         ConvTransposeResponseJson: {
             output: components["schemas"]["JsonTensor"];
@@ -994,6 +1472,53 @@ export interface components {
             /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
             path: string;
             message: string;
+        };
+        /** @description PyTorch F.fold: each column element is added into the image position POST /unfold with the same parameters takes it from (padding dropped). L must equal the number of blocks of output_size. */
+        FoldRequest: {
+            /** @description The columns [N, C * prod(kernel_size), L], as POST /unfold answers them. */
+            input: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /** @description The image's spatial extents; their number (1 to 3) is the number of spatial dims. An int is a square 2-D image, as in PyTorch. */
+            output_size: number | number[];
+            /** @description Window extent per spatial dim, >= 1. */
+            kernel_size: number | number[];
+            /**
+             * @description Window step per spatial dim, >= 1.
+             * @default 1
+             */
+            stride?: number | number[];
+            /**
+             * @description Zeros added on both sides of each spatial dim of the image, as the convolution's int padding.
+             * @default 0
+             */
+            padding?: number | number[];
+            /**
+             * @description Spacing of window elements per spatial dim, >= 1.
+             * @default 1
+             */
+            dilation?: number | number[];
+            /**
+             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
+             * @default array
+             * @enum {string}
+             */
+            encoding?: "array" | "base64";
+            /**
+             * @description The output image's memory layout: [N, C, *output_size] (channels_first) or [N, *output_size, C] (channels_last); the letter aliases also fix the rank.
+             * @default channels_first
+             * @enum {string}
+             */
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+        };
+        FoldResponseJson: {
+            output: components["schemas"]["JsonTensor"];
+        };
+        FoldResponseMsgpack: {
+            output: components["schemas"]["MsgpackTensor"];
         };
         /** @description A result tensor in a JSON response: data is a number array, or a base64 string when the request had "encoding": "base64". */
         JsonTensor: {
@@ -1128,6 +1653,51 @@ export interface components {
         };
         /** @description The elements in row-major order, in one of three forms. */
         TensorData: (number | ("NaN" | "Infinity" | "-Infinity"))[] | string;
+        /** @description PyTorch F.unfold: output[n, c * prod(k) + kernel offset, block] = the padded image at that offset of that window, blocks = floor((spatial + 2 * padding - dilation * (k - 1) - 1) / stride) + 1 per spatial dim, L their product, both row-major. */
+        UnfoldRequest: {
+            /** @description The image, rank 3, 4 or 5 (1 to 3 spatial dims): [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
+            input: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /** @description Window extent per spatial dim, >= 1. */
+            kernel_size: number | number[];
+            /**
+             * @description Window step per spatial dim, >= 1.
+             * @default 1
+             */
+            stride?: number | number[];
+            /**
+             * @description Zeros added on both sides of each spatial dim of the image, as the convolution's int padding.
+             * @default 0
+             */
+            padding?: number | number[];
+            /**
+             * @description Spacing of window elements per spatial dim, >= 1.
+             * @default 1
+             */
+            dilation?: number | number[];
+            /**
+             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
+             * @default array
+             * @enum {string}
+             */
+            encoding?: "array" | "base64";
+            /**
+             * @description The image's memory layout; the letter aliases also fix the rank. The output is [N, C * prod(kernel_size), L] in both.
+             * @default channels_first
+             * @enum {string}
+             */
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+        };
+        UnfoldResponseJson: {
+            output: components["schemas"]["JsonTensor"];
+        };
+        UnfoldResponseMsgpack: {
+            output: components["schemas"]["MsgpackTensor"];
+        };
     };
     responses: never;
     parameters: never;

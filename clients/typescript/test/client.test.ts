@@ -176,6 +176,54 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     close({ ...output, data: withoutBias }, grad_input!.shape, grad_input!.data, 1e-12, 'transpose output');
   });
 
+  test(`conv transpose backward over ${wire}: conv forward and conv backward with roles swapped`, async () => {
+    // the transposed convolution of y [1, cout, out] by w [C_in = cout, C_out = cin, k] has output [1, cin, len]
+    const y = Float64Array.from({ length: cout * want.out }, (_, i) => Math.cos(i) - 0.3);
+    const g = Float64Array.from({ length: cin * len }, (_, i) => Math.sin(i * 0.3));
+    const args = {
+      input: tensor([1, cout, want.out], y),
+      weight: tensor([cout, cin, k], w),
+      grad_output: tensor([1, cin, len], g),
+      stride,
+    };
+    const grads = await convd.convTransposeBackward(args, { wire });
+    // grad_input = conv(grad_output, w)
+    close(grads.grad_input!, [1, cout, want.out], conv1d(g, cin, len, w, cout, k, stride, 0).y, 1e-12, 'grad_input');
+    // grad_weight = conv's grad_weight at input grad_output, grad_output y
+    const { grad_weight } = await convd.convBackward(
+      {
+        input: tensor([1, cin, len], g),
+        weight: tensor([cout, cin, k], w),
+        grad_output: args.input,
+        stride,
+        grads: ['weight'],
+      },
+      { wire },
+    );
+    close(grads.grad_weight!, [cout, cin, k], grad_weight!.data, 1e-12, 'grad_weight');
+    const sums = Array.from({ length: cin }, (_, c) => g.subarray(c * len, (c + 1) * len).reduce((a, v) => a + v, 0));
+    close(grads.grad_bias!, [cin], sums, 1e-12, 'grad_bias');
+    const onlyBias = await convd.convTransposeBackward({ ...args, grads: ['bias'] }, { wire });
+    assert.deepEqual(Object.keys(onlyBias), ['grad_bias']);
+  });
+
+  test(`unfold and fold over ${wire}: the windows of a 1-D signal, and fold as unfold's adjoint`, async () => {
+    const signal = Float64Array.from({ length: 6 }, (_, i) => i + 1);
+    const { output: cols } = await convd.unfold(
+      { input: tensor([1, 1, 6], signal), kernel_size: 3, stride: 2, padding: 1 },
+      { wire },
+    );
+    // blocks start at -1, 1, 3 (padding 1, stride 2): rows are the taps 0, 1, 2
+    close(cols, [1, 3, 3], [0, 2, 4, 1, 3, 5, 2, 4, 6], 0, 'columns');
+    const c = Float64Array.from({ length: 9 }, (_, i) => Math.cos(i));
+    const { output: image } = await convd.fold(
+      { input: tensor([1, 3, 3], c), output_size: [6], kernel_size: 3, stride: 2, padding: 1 },
+      { wire },
+    );
+    assert.deepEqual(image.shape, [1, 1, 6]);
+    assert.ok(Math.abs(dot(cols.data, c) - dot(signal, image.data)) < 1e-12, 'adjoint identity');
+  });
+
   test(`pool forward over ${wire}: max and avg, 2-D, against direct loops`, async () => {
     const H = 5,
       W = 6;

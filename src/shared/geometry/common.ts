@@ -41,6 +41,48 @@ export const LAYOUT_NAMES = [
 ] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];
 
+/**
+ * Every weight_layout value of a convolution: the "OI" family ([C_out, C_in/groups, *k], PyTorch's
+ * at any layout) and the "IO" family ([*k, C_in/groups, C_out], TensorFlow's HWIO), one name per
+ * rank (each fixes it).
+ */
+export const WEIGHT_LAYOUT_NAMES = ['OIW', 'OIHW', 'OIDHW', 'WIO', 'HWIO', 'DHWIO'] as const;
+export type WeightLayoutName = (typeof WEIGHT_LAYOUT_NAMES)[number];
+
+/** The weight_layout name of a family at a rank: channels_first is OI*, channels_last *IO. */
+export function weightLayoutName(family: Layout, rank: number): WeightLayoutName {
+  const names: Record<Layout, WeightLayoutName[]> = {
+    channels_first: ['OIW', 'OIHW', 'OIDHW'],
+    channels_last: ['WIO', 'HWIO', 'DHWIO'],
+  };
+  return names[family][rank - 3];
+}
+
+/**
+ * The weight's layout family (channels_first: OI*, channels_last: *IO): that of `name`, or by
+ * default that of the data `layout`. Records a problem when `name` is for another rank.
+ */
+export function resolveWeightLayout(
+  name: WeightLayoutName | undefined,
+  layout: Layout,
+  rank: number,
+  p: Problems,
+): Layout {
+  if (name === undefined) return layout;
+  const index = WEIGHT_LAYOUT_NAMES.indexOf(name);
+  if (index < 0) {
+    p.add('weight_layout', `weight_layout ${JSON.stringify(name)} is not one of ${WEIGHT_LAYOUT_NAMES.join(', ')}`);
+    return layout;
+  }
+  const family: Layout = index < 3 ? 'channels_first' : 'channels_last';
+  if (weightLayoutName(family, rank) !== name)
+    p.add(
+      'weight_layout',
+      `weight_layout ${name} is for rank-${(index % 3) + 3} weights but the weight has rank ${rank}; ${weightLayoutName(family, rank)} is its rank-${rank} name`,
+    );
+  return family;
+}
+
 /** Largest extent, stride, dilation or padding accepted: keeps all index arithmetic exact. */
 export const MAX_PARAM = 2 ** 31 - 1;
 
@@ -71,6 +113,12 @@ export function samePadding(inExtent: number, k: number, stride: number, dilatio
   const total = Math.max((out - 1) * stride + dilation * (k - 1) + 1 - inExtent, 0);
   const before = Math.floor(total / 2);
   return [before, total - before];
+}
+
+/** ONNX SAME_LOWER: the same total padding as SAME_UPPER (samePadding), the odd pixel before. */
+export function sameLowerPadding(inExtent: number, k: number, stride: number, dilation: number): [number, number] {
+  const [before, after] = samePadding(inExtent, k, stride, dilation);
+  return [after, before];
 }
 
 export const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);

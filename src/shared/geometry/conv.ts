@@ -19,16 +19,20 @@ import {
   Problems,
   resolveLayout,
   resolves,
+  resolveWeightLayout,
+  sameLowerPadding,
   samePadding,
+  weightLayoutName,
   type Layout,
   type LayoutName,
   type OperandShapes,
   type PaddingMode,
+  type WeightLayoutName,
   type Work,
 } from './common.js';
-import { batchHint, layoutHint } from './hints.js';
+import { batchHint, layoutHint, weightLayoutHint } from './hints.js';
 
-export type Padding = number | number[] | [number, number][] | 'valid' | 'same';
+export type Padding = number | number[] | [number, number][] | 'valid' | 'same' | 'same_lower';
 export type GradName = 'input' | 'weight' | 'bias';
 
 /** The contract's conv parameters, as received (defaults not yet applied). */
@@ -39,6 +43,8 @@ export interface ConvParams {
   groups?: number;
   padding_mode?: PaddingMode;
   layout?: LayoutName;
+  /** Default: the layout's own (OI* channels_first, *IO channels_last). */
+  weight_layout?: WeightLayoutName;
 }
 
 /** The tensors of a conv request, by contract field name. */
@@ -56,6 +62,12 @@ export interface ConvOperands {
 export interface ConvGeometry {
   dtype: DType;
   layout: Layout;
+  /**
+   * The weight's layout family when weight_layout makes it differ from `layout`'s own
+   * (channels_first: [C_out, C_in/groups, *k], channels_last: [*k, C_in/groups, C_out]); the
+   * kernels read the weight in `layout`'s, so the worker permutes it (and grad_weight back).
+   */
+  weightLayout?: Layout;
   paddingMode: PaddingMode;
   batch: number;
   inChannels: number;
@@ -74,10 +86,14 @@ export interface ConvGeometry {
   outputShape: number[];
 }
 
-/** Every padding form of the contract, as [before, after] per spatial dim (before SAME). */
-function explicitPadding(padding: Padding | undefined, d: number, p: Problems): [number, number][] | 'same' {
+/** Every padding form of the contract, as [before, after] per spatial dim (before SAME_UPPER / SAME_LOWER). */
+export function explicitPadding(
+  padding: Padding | undefined,
+  d: number,
+  p: Problems,
+): [number, number][] | 'same' | 'same_lower' {
   if (padding === undefined || padding === 'valid') return Array.from({ length: d }, () => [0, 0]);
-  if (padding === 'same') return 'same';
+  if (padding === 'same' || padding === 'same_lower') return padding;
   const checkPad = (v: unknown, path: string): number => {
     if (!isInt(v) || v < 0 || v > MAX_PARAM) {
       p.add(path, `${path} is ${JSON.stringify(v)}; it must be an integer from 0 to ${MAX_PARAM}`);
@@ -92,7 +108,7 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
   if (!Array.isArray(padding)) {
     p.add(
       'padding',
-      `padding ${JSON.stringify(padding)} is not an int, int[${d}], [[before, after]] x ${d}, "valid" or "same"`,
+      `padding ${JSON.stringify(padding)} is not an int, int[${d}], [[before, after]] x ${d}, "valid", "same" or "same_lower"`,
     );
     return Array.from({ length: d }, () => [0, 0]);
   }
@@ -131,6 +147,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   const { dtype, rank, shapesOk } = openRequest(p, operands, 'a convolution', missingBatch);
   const d = rank - 2;
   const layout = resolveLayout(params.layout, rank, p);
+  const weightLayout = resolveWeightLayout(params.weight_layout, layout, rank, p);
   const stride = perDim('stride', params.stride, d, p);
   const dilation = perDim('dilation', params.dilation, d, p);
   const pads = explicitPadding(params.padding, d, p);
@@ -147,10 +164,12 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   const batch = input.shape[0];
   const inChannels = channelsLast ? input.shape[rank - 1] : input.shape[1];
   const inSpatial = channelsLast ? input.shape.slice(1, rank - 1) : input.shape.slice(2);
-  // channels_first weight [C_out, C_in/groups, *k]; channels_last weight [*k, C_in/groups, C_out]
-  const outChannels = channelsLast ? weight.shape[rank - 1] : weight.shape[0];
-  const weightInAxis = channelsLast ? rank - 2 : 1;
-  const kernel = channelsLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
+  // weight [C_out, C_in/groups, *k] (OI*, channels_first's) or [*k, C_in/groups, C_out] (*IO, channels_last's)
+  const weightLast = weightLayout === 'channels_last';
+  const outAxis = weightLast ? rank - 1 : 0;
+  const outChannels = weight.shape[outAxis];
+  const weightInAxis = weightLast ? rank - 2 : 1;
+  const kernel = weightLast ? weight.shape.slice(0, d) : weight.shape.slice(2);
 
   // input channels that fit neither the weight nor groups: perhaps the tensors are of the other layout
   let channelProblem = -1;
@@ -162,10 +181,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
     );
   }
   if (outChannels % groups !== 0)
-    p.add(
-      'groups',
-      `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${channelsLast ? rank - 1 : 0}])`,
-    );
+    p.add('groups', `groups ${groups} does not divide the ${outChannels} output channels (weight.shape[${outAxis}])`);
   if (inChannels % groups === 0 && weight.shape[weightInAxis] !== inChannels / groups) {
     channelProblem = p.list.length;
     p.add(
@@ -178,7 +194,12 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
       channelProblem,
       layoutHint(operands, layout, 'conv', (ops, l) =>
         resolves(() => resolveConvChecked(ops, { ...params, layout: l }, false)),
-      ),
+      ) ??
+        weightLayoutHint(rank, weightLayout, (family) =>
+          resolves(() =>
+            resolveConvChecked(operands, { ...params, weight_layout: weightLayoutName(family, rank) }, false),
+          ),
+        ),
     );
   }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) {
@@ -190,7 +211,12 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   const outSpatial: number[] = [];
   const inAxis = (i: number) => (channelsLast ? 1 + i : 2 + i);
   for (let i = 0; i < d; i++) {
-    const [before, after] = pads === 'same' ? samePadding(inSpatial[i], kernel[i], stride[i], dilation[i]) : pads[i];
+    const [before, after] =
+      pads === 'same'
+        ? samePadding(inSpatial[i], kernel[i], stride[i], dilation[i])
+        : pads === 'same_lower'
+          ? sameLowerPadding(inSpatial[i], kernel[i], stride[i], dilation[i])
+          : pads[i];
     padBefore.push(before);
     padAfter.push(after);
     const out = outputExtent(inSpatial[i], kernel[i], stride[i], dilation[i], before, after);
@@ -223,6 +249,7 @@ function resolveConvChecked(operands: ConvOperands, params: ConvParams, hints: b
   return {
     dtype,
     layout,
+    ...(weightLayout !== layout ? { weightLayout } : {}),
     paddingMode,
     batch,
     inChannels,

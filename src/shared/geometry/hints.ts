@@ -6,7 +6,7 @@
  * fails again. O(rank): no tensor data.
  */
 import type { TensorMeta } from '../tensor.js';
-import type { Layout } from './common.js';
+import { weightLayoutName, type Layout } from './common.js';
 
 const SPATIAL: Record<number, string[]> = { 1: ['W'], 2: ['H', 'W'], 3: ['D', 'H', 'W'] };
 
@@ -85,6 +85,17 @@ export function layoutHint<O extends { input: TensorMeta; weight: TensorMeta }>(
   }
   if (fixes.length === 0) return null;
   return `the input looks ${spelled(other)} (${inputDims(rank, other)}): ${fixes.join(', or ')}`;
+}
+
+/**
+ * The hint for a channel mismatch that reading the weight in the other weight_layout family
+ * resolves (e.g. a PyTorch [C_out, C_in/groups, kH, kW] weight beside an NHWC input), or null.
+ * `attempt(family)` is true when the request, with that weight layout, resolves.
+ */
+export function weightLayoutHint(rank: number, family: Layout, attempt: (family: Layout) => boolean): string | null {
+  const other = otherLayout(family);
+  if (!attempt(other)) return null;
+  return `the weight looks ${weightDims(rank, other, 'conv')}: send weight_layout: "${weightLayoutName(other, rank)}"`;
 }
 
 /**

@@ -9,13 +9,15 @@
  * weight layout of that convolution:
  *   channels_first  [C_in, C_out/groups, *k]  =  conv weight [conv C_out, conv C_in/groups, *k]
  *   channels_last   [*k, C_out/groups, C_in]  =  conv weight [*k, conv C_in/groups, conv C_out]
- * Per spatial dim, out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
- * and the convolution pads `padding` before and `padding - output_padding` after (the last
+ * Per spatial dim, out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1
+ * (before = after = padding for PyTorch's int padding, ONNX's pads otherwise), and the
+ * convolution pads `before` before and `after - output_padding` after (the last
  * output_padding positions are reached by no window; a negative "after" only trims), so that
  * its output extent is exactly `in`. O(rank): no tensor data.
  */
-import { numel, type TensorMeta } from '../tensor.js';
+import { itemSize, numel, type TensorMeta } from '../tensor.js';
 import {
+  checkGradOutput,
   GeometryError,
   isInt,
   layoutFamily,
@@ -29,13 +31,14 @@ import {
   type OperandShapes,
   type Work,
 } from './common.js';
-import { convWork, type ConvGeometry } from './conv.js';
+import { convWork, explicitPadding, type ConvGeometry, type GradName } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
 /** The contract's conv_transpose parameters, as received (defaults not yet applied). */
 export interface TransposeParams {
   stride?: number | number[];
-  padding?: number | number[];
+  /** An int or int[d] (PyTorch's, both sides), or [before, after] per spatial dim (ONNX pads). */
+  padding?: number | number[] | [number, number][];
   output_padding?: number | number[];
   dilation?: number | number[];
   groups?: number;
@@ -46,6 +49,8 @@ export interface TransposeOperands {
   input: TensorMeta;
   weight: TensorMeta;
   bias?: TensorMeta;
+  /** Backward only: the gradient w.r.t. the transposed convolution's output, shaped like it. */
+  grad_output?: TensorMeta;
 }
 
 /** Extent of one spatial dim of a transposed convolution's output (may be < 1 for an invalid request). */
@@ -54,10 +59,11 @@ export function transposeExtent(
   k: number,
   stride: number,
   dilation: number,
-  padding: number,
+  before: number,
+  after: number,
   outputPadding: number,
 ): number {
-  return (inExtent - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1;
+  return (inExtent - 1) * stride - before - after + dilation * (k - 1) + outputPadding + 1;
 }
 
 /**
@@ -82,7 +88,10 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   const layout = resolveLayout(params.layout, rank, p);
   const stride = perDim('stride', params.stride, d, p, { op });
   const dilation = perDim('dilation', params.dilation, d, p, { op });
-  const padding = perDim('padding', params.padding, d, p, { min: 0, fallback: 0, op });
+  const pairs = explicitPadding(params.padding, d, p);
+  // the schema takes no string form here; a body that skipped it reads as no padding (after the problem)
+  if (typeof pairs === 'string') p.add('padding', `padding "${pairs}" is not a transposed convolution's padding`);
+  const padding = typeof pairs === 'string' ? Array.from({ length: d }, (): [number, number] => [0, 0]) : pairs;
   const outputPadding = perDim('output_padding', params.output_padding, d, p, { min: 0, fallback: 0, op });
   const groups = params.groups ?? 1;
   if (!isInt(groups) || groups < 1 || groups > MAX_PARAM)
@@ -139,9 +148,11 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
 
   const outSpatial: number[] = [];
   for (let i = 0; i < d; i++) {
-    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], padding[i], outputPadding[i]);
+    const [before, after] = padding[i];
+    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], before, after, outputPadding[i]);
     outSpatial.push(out);
-    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - 2 * padding ${padding[i]} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
+    const padTerms = before === after ? `2 * padding ${before}` : `padding ${before} - ${after}`;
+    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - ${padTerms} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
     if (out < 1) {
       const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
       p.add(path, `output extent of spatial dim ${i} is ${out} < 1: ${formula}`);
@@ -152,6 +163,8 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
       );
     }
   }
+  const transposedOutput = channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial];
+  checkGradOutput(operands.grad_output, transposedOutput, p);
   if (p.any) throw new GeometryError(p.list);
 
   return {
@@ -167,9 +180,9 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     outSpatial: [...inSpatial],
     stride,
     dilation,
-    padBefore: [...padding],
-    padAfter: padding.map((v, i) => v - outputPadding[i]),
-    inputShape: channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial],
+    padBefore: padding.map(([before]) => before),
+    padAfter: padding.map(([, after], i) => after - outputPadding[i]),
+    inputShape: transposedOutput,
     weightShape: [...weight.shape],
     outputShape: [...input.shape],
   };
@@ -193,4 +206,21 @@ export function transposeShapes(g: ConvGeometry): OperandShapes {
 export function transposeWork(g: ConvGeometry, bias: boolean): Work {
   const work = convWork(g, ['input']);
   return bias ? { ...work, flops: work.flops + numel(g.inputShape) } : work;
+}
+
+/**
+ * Work and output size of a conv_transpose backward request for `grads`, each the pass of its
+ * convolution it runs as: grad_input is that convolution's forward (2 * N * C_in * prod(in) *
+ * C_out/groups * prod(k) FLOPs, an input-shaped result), grad_weight its grad_weight (as many
+ * FLOPs), grad_bias one addition per element of grad_output.
+ */
+export function transposeBackwardWork(g: ConvGeometry, grads: readonly GradName[]): Work {
+  const pass = convWork(g, ['input']).flops;
+  let flops = 0;
+  let outputElements = 0;
+  for (const grad of new Set(grads)) {
+    flops += grad === 'bias' ? numel(g.inputShape) : pass;
+    outputElements += grad === 'input' ? numel(g.outputShape) : grad === 'weight' ? numel(g.weightShape) : g.inChannels;
+  }
+  return { flops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
 }

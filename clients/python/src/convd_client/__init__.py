@@ -11,11 +11,12 @@ Needs numpy and msgpack only; HTTP is the standard library's urllib.
     y = convd.conv_forward(x, w, stride=2, padding="same")            # float32 [2, 4, 5, 4]
     gx, gw, gb = convd.conv_backward(x, w, np.ones_like(y), stride=2, padding="same")
     t = convd.conv_transpose(y, w, stride=2, padding=1)                # weight [C_in, C_out/groups, *k]
+    ty, tw, tb = convd.conv_transpose_backward(y, w, np.ones_like(t), stride=2, padding=1)
     p = convd.pool_forward(x, "max", 2)                                # mode, kernel_size
     gp = convd.pool_backward(x, np.ones_like(p), "max", 2)             # grad_input, shaped like x
 
-One method per endpoint (POST /conv/forward, /conv/backward, /conv/transpose, /pool/forward,
-/pool/backward); the module-level functions of the same names make a Client per call from
+One method per endpoint (POST /conv/forward, /conv/backward, /conv/transpose,
+/conv/transpose/backward, /pool/forward, /pool/backward, /unfold, /fold); the module-level functions of the same names make a Client per call from
 their url=, wire= and timeout= arguments.
 
 Tensors travel as msgpack bin holding the little-endian bytes (JSON: base64 of the same bytes),
@@ -44,8 +45,11 @@ __all__ = [
     "conv_forward",
     "conv_backward",
     "conv_transpose",
+    "conv_transpose_backward",
     "pool_forward",
     "pool_backward",
+    "unfold",
+    "fold",
     "DEFAULT_URL",
     "DTYPES",
     "WIRES",
@@ -204,21 +208,23 @@ class Client:
     # -- the endpoints -------------------------------------------------------------------
 
     def conv_forward(self, input, weight, bias=None, *, stride=None, padding=None, dilation=None, groups=None,
-                     padding_mode=None, layout=None, dtype=None, wire=None, **fields):
+                     padding_mode=None, layout=None, weight_layout=None, dtype=None, wire=None, **fields):
         """POST /conv/forward: conv(input, weight) + bias, as PyTorch's conv1d/2d/3d; returns the output array.
 
         input [N, C_in, *spatial] and weight [C_out, C_in/groups, *k] (layout "channels_first",
         the default), or [N, *spatial, C_in] and [*k, C_in/groups, C_out] ("channels_last").
-        padding: an int, one per spatial dim, [[before, after], ...], "valid" or "same".
+        padding: an int, one per spatial dim, [[before, after], ...], "valid", "same" or "same_lower".
         padding_mode: "zeros", "reflect", "replicate" or "circular".
+        weight_layout: "OIHW" (etc.) for a PyTorch weight beside channels_last data, "HWIO" (etc.) the other way.
         """
         params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-                      padding_mode=padding_mode, layout=layout, **fields)
+                      padding_mode=padding_mode, layout=layout, weight_layout=weight_layout, **fields)
         answer = self._call("/conv/forward", {"input": input, "weight": weight, "bias": bias}, params, wire, dtype)
         return _array("output", answer.get("output"))
 
     def conv_backward(self, input, weight, grad_output, *, bias=None, grads=("input", "weight", "bias"), stride=None,
-                      padding=None, dilation=None, groups=None, padding_mode=None, layout=None, dtype=None, wire=None, **fields):
+                      padding=None, dilation=None, groups=None, padding_mode=None, layout=None, weight_layout=None,
+                      dtype=None, wire=None, **fields):
         """POST /conv/backward: the gradients of the forward given grad_output.
 
         Takes the forward's arguments; returns a tuple in the order of `grads` (default:
@@ -226,7 +232,7 @@ class Client:
         """
         grads = [grads] if isinstance(grads, str) else list(grads)
         params = dict(grads=grads, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                      padding_mode=padding_mode, layout=layout, **fields)
+                      padding_mode=padding_mode, layout=layout, weight_layout=weight_layout, **fields)
         tensors = {"input": input, "weight": weight, "bias": bias, "grad_output": grad_output}
         answer = self._call("/conv/backward", tensors, params, wire, dtype)
         return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
@@ -242,6 +248,21 @@ class Client:
                       groups=groups, layout=layout, **fields)
         answer = self._call("/conv/transpose", {"input": input, "weight": weight, "bias": bias}, params, wire, dtype)
         return _array("output", answer.get("output"))
+
+    def conv_transpose_backward(self, input, weight, grad_output, *, bias=None, grads=("input", "weight", "bias"),
+                                stride=None, padding=None, output_padding=None, dilation=None, groups=None,
+                                layout=None, dtype=None, wire=None, **fields):
+        """POST /conv/transpose/backward: the gradients of conv_transpose given grad_output.
+
+        Takes conv_transpose's arguments; returns a tuple in the order of `grads` (default:
+        grad_input, grad_weight, grad_bias). bias, if given, has its shape checked only.
+        """
+        grads = [grads] if isinstance(grads, str) else list(grads)
+        params = dict(grads=grads, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+                      groups=groups, layout=layout, **fields)
+        tensors = {"input": input, "weight": weight, "bias": bias, "grad_output": grad_output}
+        answer = self._call("/conv/transpose/backward", tensors, params, wire, dtype)
+        return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
 
     def pool_forward(self, input, mode, kernel_size, *, stride=None, padding=None, dilation=None,
                      count_include_pad=None, layout=None, dtype=None, wire=None, **fields):
@@ -266,6 +287,28 @@ class Client:
                       count_include_pad=count_include_pad, layout=layout, **fields)
         answer = self._call("/pool/backward", {"input": input, "grad_output": grad_output}, params, wire, dtype)
         return _array("grad_input", answer.get("grad_input"))
+
+    def unfold(self, input, kernel_size, *, stride=None, padding=None, dilation=None, layout=None, dtype=None, wire=None,
+               **fields):
+        """POST /unfold: every kernel window of the image as a column, as PyTorch's F.unfold (1-D to 3-D).
+
+        Returns the columns [N, C * prod(kernel_size), L]; fold with the same arguments is its backward.
+        """
+        params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, layout=layout,
+                      **fields)
+        answer = self._call("/unfold", {"input": input}, params, wire, dtype)
+        return _array("output", answer.get("output"))
+
+    def fold(self, input, output_size, kernel_size, *, stride=None, padding=None, dilation=None, layout=None,
+             dtype=None, wire=None, **fields):
+        """POST /fold: columns [N, C * prod(k), L] added back into an image of output_size, as PyTorch's F.fold.
+
+        Returns the image; unfold with the same arguments is its backward.
+        """
+        params = dict(output_size=output_size, kernel_size=kernel_size, stride=stride, padding=padding,
+                      dilation=dilation, layout=layout, **fields)
+        answer = self._call("/fold", {"input": input}, params, wire, dtype)
+        return _array("output", answer.get("output"))
 
     # -- the wire ------------------------------------------------------------------------
 
@@ -321,6 +364,11 @@ def conv_transpose(input, weight, bias=None, *, url=None, wire=None, timeout=Non
     return _client(url, wire, timeout).conv_transpose(input, weight, bias, **kwargs)
 
 
+def conv_transpose_backward(input, weight, grad_output, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).conv_transpose_backward(input, weight, grad_output, **kwargs)."""
+    return _client(url, wire, timeout).conv_transpose_backward(input, weight, grad_output, **kwargs)
+
+
 def pool_forward(input, mode, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
     """Client(url, wire=wire, timeout=timeout).pool_forward(input, mode, kernel_size, **kwargs)."""
     return _client(url, wire, timeout).pool_forward(input, mode, kernel_size, **kwargs)
@@ -329,3 +377,13 @@ def pool_forward(input, mode, kernel_size, *, url=None, wire=None, timeout=None,
 def pool_backward(input, grad_output, mode, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
     """Client(url, wire=wire, timeout=timeout).pool_backward(input, grad_output, mode, kernel_size, **kwargs)."""
     return _client(url, wire, timeout).pool_backward(input, grad_output, mode, kernel_size, **kwargs)
+
+
+def unfold(input, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).unfold(input, kernel_size, **kwargs)."""
+    return _client(url, wire, timeout).unfold(input, kernel_size, **kwargs)
+
+
+def fold(input, output_size, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).fold(input, output_size, kernel_size, **kwargs)."""
+    return _client(url, wire, timeout).fold(input, output_size, kernel_size, **kwargs)
