@@ -45,7 +45,7 @@ export const runners: { readonly [N in OpName]: Runner<N> } = {
       batch,
     ),
   pool_forward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
-    poolForward(g, pooling, view(t.input), out.output!, batch),
+    poolForward(g, pooling, view(t.input), out.output!, batch, out.indices),
   pool_backward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
     poolBackward(g, pooling, view(t.input), view(t.grad_output), out.grad_input!, batch),
 };

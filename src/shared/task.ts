@@ -18,7 +18,8 @@ export type OpName = 'conv_forward' | 'conv_backward' | 'conv_transpose' | 'pool
 /** The operand tensors of a request, by field name. */
 export type TensorField = 'input' | 'weight' | 'bias' | 'grad_output';
 
-export type ResultName = 'output' | 'grad_input' | 'grad_weight' | 'grad_bias';
+/** `indices`: max pooling's argmax positions, shaped like the output (in the request dtype). */
+export type ResultName = 'output' | 'indices' | 'grad_input' | 'grad_weight' | 'grad_bias';
 
 /** A result a task computes. */
 export interface ResultSpec {
@@ -81,7 +82,7 @@ export interface EngineReport {
 
 /** The operand a gradient result is for. */
 export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 'bias' } as const satisfies Record<
-  Exclude<ResultName, 'output'>,
+  Exclude<ResultName, 'output' | 'indices'>,
   TensorField
 >;
 
@@ -89,12 +90,13 @@ export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 
 export const gradResult = (name: 'input' | 'weight' | 'bias'): ResultName => `grad_${name}`;
 
 /**
- * The shape of a result: the output's, or that of the operand the gradient is for, both in the
+ * The shape of a result: the output's (indices too), or that of the operand the gradient is for, both in the
  * operation's own terms (`shapes`: geometry/conv.ts convShapes, transpose.ts transposeShapes,
  * pooling.ts poolingShapes).
  */
 export function resultShape(shapes: OperandShapes, name: ResultName): number[] {
-  const shape = name === 'output' ? shapes.output : shapes[GRAD_OF[name]];
-  if (!shape) throw new RangeError(`${name}: the operation has no ${name === 'output' ? name : GRAD_OF[name]}`);
+  if (name === 'output' || name === 'indices') return shapes.output;
+  const shape = shapes[GRAD_OF[name]];
+  if (!shape) throw new RangeError(`${name}: the operation has no ${GRAD_OF[name]}`);
   return shape;
 }

@@ -58,7 +58,10 @@ export type ConvForwardArgs = WithTensors<Schemas['ConvForwardRequest'], 'input'
 export type ConvBackwardArgs = WithTensors<Schemas['ConvBackwardRequest'], 'input' | 'weight' | 'grad_output', 'bias'>;
 /** conv_transpose: input, weight ([C_in, C_out/groups, *k]), optional bias; stride, padding, output_padding, dilation, groups, layout. */
 export type ConvTransposeArgs = WithTensors<Schemas['ConvTransposeRequest'], 'input' | 'weight', 'bias'>;
-/** pooling forward: input, mode ('max' | 'avg'), kernel_size; stride, padding, dilation, count_include_pad, layout. */
+/**
+ * pooling forward: input, mode ('max' | 'avg' | 'lp'), kernel_size; stride, padding, dilation, ceil_mode,
+ * count_include_pad, divisor_override, p, return_indices, layout.
+ */
 export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
 export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequest'], 'input' | 'grad_output'>;
@@ -71,6 +74,10 @@ export interface ConvBackwardResult {
   grad_input?: Tensor;
   grad_weight?: Tensor;
   grad_bias?: Tensor;
+}
+/** With return_indices, also each maximum's flat spatial index (PyTorch's), in the request dtype. */
+export interface PoolForwardResult extends OutputResult {
+  indices?: Tensor;
 }
 export interface PoolBackwardResult {
   grad_input: Tensor;
@@ -135,8 +142,8 @@ export interface ConvdClient {
   convBackward(args: ConvBackwardArgs, options?: CallOptions): Promise<ConvBackwardResult>;
   /** POST /conv/transpose: output = conv_transpose(input, weight) + bias (PyTorch conv_transpose1d/2d/3d). */
   convTranspose(args: ConvTransposeArgs, options?: CallOptions): Promise<OutputResult>;
-  /** POST /pool/forward: max or average pooling (PyTorch max_pool / avg_pool, ceil_mode=False). */
-  poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /pool/forward: max, average or lp pooling (PyTorch max_pool / avg_pool / lp_pool, ONNX MaxPool / AveragePool / LpPool). */
+  poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<PoolForwardResult>;
   /** POST /pool/backward: the gradient w.r.t. input, given grad_output. */
   poolBackward(args: PoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
 }
@@ -253,7 +260,10 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
     convBackward: async (args, call) =>
       results(await post('/conv/backward', args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const),
     convTranspose: (args, call) => output('/conv/transpose', args, call),
-    poolForward: (args, call) => output('/pool/forward', args, call),
+    poolForward: async (args, call) => {
+      const found = results(await post('/pool/forward', args, call), ['output', 'indices'] as const);
+      return { ...found, output: required('/pool/forward', found, 'output') };
+    },
     poolBackward: async (args, call) => ({
       grad_input: required(
         '/pool/backward',

@@ -264,8 +264,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Max or average pooling
-         * @description PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d (ceil_mode=False) in either layout: symmetric padding <= kernel_size / 2, stride defaulting to kernel_size, dilation (max), count_include_pad (avg).
+         * Max, average or lp pooling
+         * @description PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; count_include_pad and divisor_override (avg), p (lp), return_indices (max).
          *
          *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
          *
@@ -287,7 +287,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description The pooled tensor, in the request dtype and layout. */
+                /** @description The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1018,26 +1018,46 @@ export interface components {
                 data: components["schemas"]["TensorData"];
             };
             /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).
              * @enum {string}
              */
-            mode: "max" | "avg";
+            mode: "max" | "avg" | "lp";
             /** @description Window extent per spatial dim, >= 1. */
             kernel_size: number | number[];
             /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
             stride?: number | number[];
             /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
+             * @description An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; "same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). Padded positions count as -Infinity for max and as 0 for avg and lp.
              * @default 0
              */
-            padding?: number | number[];
+            padding?: number | number[] | [
+                number,
+                number
+            ][] | ("valid" | "same" | "same_lower");
             /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
+             * @description Spacing between window elements per spatial dim, >= 1, for every mode (ONNX dilations; PyTorch has it for max only).
              * @default 1
              */
             dilation?: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
+            /**
+             * @description Round the output extent up instead of down; a last window that would start in the right padding is dropped (PyTorch and ONNX).
+             * @default false
+             */
+            ceil_mode?: boolean;
+            /** @description Avg only (default true): divide by the window clipped to the padded input, or (false) by its elements inside the input. */
             count_include_pad?: boolean;
+            /**
+             * @description Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).
+             * @default null
+             */
+            divisor_override?: number | null;
+            /** @description Lp only (default 2, as ONNX): the power p > 0. PyTorch raises x to p (negative values stay negative for odd p); ONNX LpPool uses |x|, the same for even p or x >= 0. */
+            p?: number;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @default false
+             */
+            return_indices?: boolean;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1064,7 +1084,7 @@ export interface components {
         PoolBackwardResponseMsgpack: {
             grad_input: components["schemas"]["MsgpackTensor"];
         };
-        /** @description Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1. */
+        /** @description Max, average or lp pooling (PyTorch max_pool / avg_pool / lp_pool{1,2,3}d; ONNX MaxPool, AveragePool, LpPool): out = floor((in + before + after - dilation * (k - 1) - 1) / stride) + 1, or with ceil_mode rounded up (without a last window starting in the right padding). */
         PoolForwardRequest: {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
@@ -1074,26 +1094,46 @@ export interface components {
                 data: components["schemas"]["TensorData"];
             };
             /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).
              * @enum {string}
              */
-            mode: "max" | "avg";
+            mode: "max" | "avg" | "lp";
             /** @description Window extent per spatial dim, >= 1. */
             kernel_size: number | number[];
             /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
             stride?: number | number[];
             /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
+             * @description An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; "same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). Padded positions count as -Infinity for max and as 0 for avg and lp.
              * @default 0
              */
-            padding?: number | number[];
+            padding?: number | number[] | [
+                number,
+                number
+            ][] | ("valid" | "same" | "same_lower");
             /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
+             * @description Spacing between window elements per spatial dim, >= 1, for every mode (ONNX dilations; PyTorch has it for max only).
              * @default 1
              */
             dilation?: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
+            /**
+             * @description Round the output extent up instead of down; a last window that would start in the right padding is dropped (PyTorch and ONNX).
+             * @default false
+             */
+            ceil_mode?: boolean;
+            /** @description Avg only (default true): divide by the window clipped to the padded input, or (false) by its elements inside the input. */
             count_include_pad?: boolean;
+            /**
+             * @description Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).
+             * @default null
+             */
+            divisor_override?: number | null;
+            /** @description Lp only (default 2, as ONNX): the power p > 0. PyTorch raises x to p (negative values stay negative for odd p); ONNX LpPool uses |x|, the same for even p or x >= 0. */
+            p?: number;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @default false
+             */
+            return_indices?: boolean;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1109,9 +1149,11 @@ export interface components {
         };
         PoolForwardResponseJson: {
             output: components["schemas"]["JsonTensor"];
+            indices?: components["schemas"]["JsonTensor"];
         };
         PoolForwardResponseMsgpack: {
             output: components["schemas"]["MsgpackTensor"];
+            indices?: components["schemas"]["MsgpackTensor"];
         };
         /** @description RFC 9457 problem details. type is urn:convd:problem:<kind>; each error status of an operation lists its kinds as examples. */
         Problem: {

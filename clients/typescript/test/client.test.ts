@@ -167,6 +167,23 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     close({ ...output, data: withoutBias }, grad_input!.shape, grad_input!.data, 1e-12, 'transpose output');
   });
 
+  test(`pool forward over ${wire}: return_indices answers the indices too`, async () => {
+    const img = Float64Array.from({ length: 16 }, (_, i) => i + 1);
+    const r = await convd.poolForward(
+      {
+        input: tensor([1, 1, 4, 4], img),
+        mode: 'max',
+        kernel_size: 3,
+        stride: 2,
+        ceil_mode: true,
+        return_indices: true,
+      },
+      { wire },
+    );
+    assert.deepEqual(Array.from(r.output.data), [11, 12, 15, 16]);
+    assert.deepEqual(Array.from(r.indices!.data), [10, 11, 14, 15]);
+  });
+
   test(`pool forward over ${wire}: max and avg, 2-D, against direct loops`, async () => {
     const H = 5,
       W = 6;

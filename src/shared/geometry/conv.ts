@@ -74,8 +74,13 @@ export interface ConvGeometry {
   outputShape: number[];
 }
 
-/** Every padding form of the contract, as [before, after] per spatial dim (before SAME). */
-function explicitPadding(padding: Padding | undefined, d: number, p: Problems): [number, number][] | 'same' {
+/** Every padding form of the contract, as [before, after] per spatial dim (before SAME); `op` names the operation in messages. */
+export function explicitPadding(
+  padding: Padding | undefined,
+  d: number,
+  p: Problems,
+  op = 'the convolution',
+): [number, number][] | 'same' {
   if (padding === undefined || padding === 'valid') return Array.from({ length: d }, () => [0, 0]);
   if (padding === 'same') return 'same';
   const checkPad = (v: unknown, path: string): number => {
@@ -97,7 +102,7 @@ function explicitPadding(padding: Padding | undefined, d: number, p: Problems): 
     return Array.from({ length: d }, () => [0, 0]);
   }
   if (padding.length !== d) {
-    p.add('padding', `padding has ${padding.length} entries but the convolution has ${d} spatial dims`);
+    p.add('padding', `padding has ${padding.length} entries but ${op} has ${d} spatial dims`);
     return Array.from({ length: d }, () => [0, 0]);
   }
   return padding.map((entry, i): [number, number] => {

@@ -202,15 +202,21 @@ class Client:
 
     def pool_forward(self, input, mode, kernel_size, *, stride=None, padding=None, dilation=None,
                      count_include_pad=None, layout=None, wire=None, **fields):
-        """POST /pool/forward: max or average pooling ("max" / "avg"), as PyTorch's max_pool / avg_pool.
+        """POST /pool/forward: max, average or lp pooling ("max" / "avg" / "lp"), as PyTorch's
+        max_pool / avg_pool / lp_pool (and ONNX MaxPool / AveragePool / LpPool).
 
-        stride defaults to kernel_size; padding (each <= kernel_size / 2) is symmetric;
-        dilation is for max only, count_include_pad for avg only. Returns the pooled array.
+        stride defaults to kernel_size; padding: an int, one per spatial dim, [[before, after], ...],
+        "valid", "same" or "same_lower". Other fields (ceil_mode, divisor_override, p,
+        return_indices) pass as keywords. Returns the pooled array, or with return_indices=True
+        the pair (output, indices) as PyTorch does.
         """
         params = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                       count_include_pad=count_include_pad, layout=layout, **fields)
         answer = self._call("/pool/forward", {"input": input}, params, wire)
-        return _array("output", answer.get("output"))
+        output = _array("output", answer.get("output"))
+        if not fields.get("return_indices"):
+            return output
+        return output, _array("indices", answer.get("indices")).astype(np.int64)
 
     def pool_backward(self, input, grad_output, mode, kernel_size, *, stride=None, padding=None, dilation=None,
                       count_include_pad=None, layout=None, wire=None, **fields):
