@@ -7,11 +7,21 @@
 import { convBackward } from './conv-backward.js';
 import { convForward } from './conv-forward.js';
 import { convTranspose } from './conv-transpose.js';
+import { adaptivePoolBackward } from './pool-adaptive-backward.js';
+import { adaptivePoolForward } from './pool-adaptive-forward.js';
 import { poolBackward } from './pool-backward.js';
 import { poolForward } from './pool-forward.js';
 import type { Operation } from './spec.js';
 
-export const OPS: readonly Operation[] = [convForward, convBackward, poolForward, poolBackward, convTranspose];
+export const OPS: readonly Operation[] = [
+  convForward,
+  convBackward,
+  poolForward,
+  poolBackward,
+  adaptivePoolForward,
+  adaptivePoolBackward,
+  convTranspose,
+];
 
 /** The operation served at `path`. */
 export function opAt(path: string): Operation | undefined {

@@ -13,11 +13,11 @@ import {
   type OperationExamples,
 } from '../schemas/examples.js';
 import { EncodingSchema, intFrom, intsPerDim, layoutSchema, responses } from '../schemas/fields.js';
-import { MAX_PARAM } from '../shared/geometry/common.js';
+import { MAX_PARAM, type OperandShapes } from '../shared/geometry/common.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { poolingShapes, poolingWork, resolvePooling, type PoolingGeometry } from '../shared/geometry/pooling.js';
 import { resultShape } from '../shared/task.js';
-import { defineOp, dims, type TaskHead } from './spec.js';
+import { defineOp, dims, type Resolution, type TaskHead } from './spec.js';
 
 export const poolParams = {
   input: tensorSchema(
@@ -195,6 +195,15 @@ const examples: OperationExamples = {
   },
 };
 
+/** A pooling forward's results: the output, and the indices of the maxima (shaped like it) when asked for. */
+export const pooledResults = (
+  shapes: OperandShapes,
+  returnIndices: boolean,
+): Resolution<'pool_forward'>['results'] => ({
+  output: { shape: resultShape(shapes, 'output'), perSample: true },
+  ...(returnIndices && { indices: { shape: resultShape(shapes, 'indices'), perSample: true } }),
+});
+
 /** The task of a pooling: its window geometry and mode. */
 export const poolingTask = (g: PoolingGeometry): TaskHead<'pool_forward' | 'pool_backward'> => ({
   geometry: g.window,
@@ -227,10 +236,7 @@ export const poolForward = defineOp({
     return {
       task: poolingTask(g),
       work: poolingWork(g, false),
-      results: {
-        output: { shape: resultShape(poolingShapes(g), 'output'), perSample: true },
-        ...(g.returnIndices && { indices: { shape: resultShape(poolingShapes(g), 'indices'), perSample: true } }),
-      },
+      results: pooledResults(poolingShapes(g), g.returnIndices),
       outputs: {
         path: 'input.shape',
         source: `from input.shape ${dims(g.window.inputShape)} and the window (kernel_size, stride, padding)`,

@@ -8,12 +8,20 @@
  */
 import type { FaultKind } from './faults.js';
 import type { OperandShapes } from './geometry/common.js';
+import type { AdaptivePoolingGeometry } from './geometry/adaptive-pooling.js';
 import type { ConvGeometry } from './geometry/conv.js';
 import type { PoolingSettings } from './geometry/pooling.js';
 import type { BatchRange, DType, TensorBuffer } from './tensor.js';
 
 /** Every operation a worker runs (src/ops/ has one OpSpec each). */
-export type OpName = 'conv_forward' | 'conv_backward' | 'conv_transpose' | 'pool_forward' | 'pool_backward';
+export type OpName =
+  | 'conv_forward'
+  | 'conv_backward'
+  | 'conv_transpose'
+  | 'pool_forward'
+  | 'pool_backward'
+  | 'adaptive_pool_forward'
+  | 'adaptive_pool_backward';
 
 /** The operand tensors of a request, by field name. */
 export type TensorField = 'input' | 'weight' | 'bias' | 'grad_output';
@@ -31,10 +39,13 @@ export interface ResultSpec {
   perSample: boolean;
 }
 
-interface TaskOf<Op extends OpName> {
+interface TaskOf<Op extends OpName, G extends { dtype: DType; batch: number } = ConvGeometry> {
   op: Op;
-  /** The convolution the kernels run (for pooling its window geometry; for conv_transpose the convolution whose grad_input it is). */
-  geometry: ConvGeometry;
+  /**
+   * What the kernels run from: a convolution (for pooling its window geometry; for
+   * conv_transpose the convolution whose grad_input it is), or adaptive pooling's own.
+   */
+  geometry: G;
   /** The operands the kernels read (a tensor whose values are not read, conv backward's bias, is not sent). */
   tensors: Partial<Record<TensorField, TensorBuffer>>;
   /** The results to compute, in the order they are returned. */
@@ -58,7 +69,9 @@ export type Task =
   | TaskOf<'conv_backward'>
   | TaskOf<'conv_transpose'>
   | PoolingTaskOf<'pool_forward'>
-  | PoolingTaskOf<'pool_backward'>;
+  | PoolingTaskOf<'pool_backward'>
+  | TaskOf<'adaptive_pool_forward', AdaptivePoolingGeometry>
+  | TaskOf<'adaptive_pool_backward', AdaptivePoolingGeometry>;
 
 /** The task of operation `N`. */
 export type TaskFor<N extends OpName> = Extract<Task, { op: N }>;

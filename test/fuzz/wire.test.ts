@@ -84,7 +84,16 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
   },
   '/pool/backward': {
     mutants: [
-      { input: x, mode: 'avg', kernel_size: 2, grad_output: grad2x2 },
+      {
+        input: x,
+        mode: 'avg',
+        kernel_size: 2,
+        dilation: 1,
+        count_include_pad: false,
+        divisor_override: 2,
+        layout: 'NCHW',
+        grad_output: grad2x2,
+      },
       { input: x, mode: 'lp', p: 2, kernel_size: 2, padding: 'same_lower', encoding: 'base64', grad_output: grad2x2 },
       {
         input: x,
@@ -93,6 +102,27 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         stride: 2,
         ceil_mode: true,
         return_indices: false,
+        grad_output: grad2x2,
+      },
+    ],
+  },
+  '/pool/adaptive/forward': {
+    mutants: [
+      { input: x, mode: 'max', output_size: [3, null], return_indices: true, layout: 'NCHW' },
+      { input: x, mode: 'lp', p: 1.5, output_size: 1, encoding: 'base64' },
+    ],
+  },
+  '/pool/adaptive/backward': {
+    mutants: [
+      { input: x, mode: 'avg', output_size: 2, grad_output: grad2x2 },
+      {
+        input: x,
+        mode: 'lp',
+        p: 2,
+        output_size: [2, 2],
+        return_indices: false,
+        layout: 'channels_first',
+        encoding: 'base64',
         grad_output: grad2x2,
       },
     ],

@@ -1,10 +1,16 @@
 /**
- * resolvePooling: PyTorch's pooling rules, each problem named by its field path with the numbers
+ * resolvePooling and resolveAdaptivePooling: PyTorch's pooling rules (ONNX's where wider), each problem named by its field path with the numbers
  * involved; defaults (stride = kernel_size, count_include_pad = true); the window geometry the
  * kernels run on; poolingWork.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import {
+  adaptivePoolingWork,
+  adaptiveWindow,
+  resolveAdaptivePooling,
+  type AdaptivePoolingParams,
+} from '../../src/shared/geometry/adaptive-pooling.js';
 import { GeometryError } from '../../src/shared/geometry/common.js';
 import {
   poolingWork,
@@ -290,5 +296,68 @@ describe('resolution', () => {
       outputElements: 2 * 3 * 64,
       outputBytes: 2 * 3 * 64 * 8,
     });
+  });
+});
+
+describe('adaptive pooling', () => {
+  const x = { input: t([1, 2, 6, 5]) };
+  const expectAdaptive = (operands: PoolingOperands, params: AdaptivePoolingParams, path: string, ...parts: string[]) =>
+    expectGeometryError(() => resolveAdaptivePooling(operands, params), path, ...parts);
+  test("PyTorch's windows: [floor(o * in / out), ceil((o + 1) * in / out))", () => {
+    assert.deepEqual(
+      [0, 1, 2].map((o) => adaptiveWindow(o, 5, 3)),
+      [
+        [0, 2],
+        [1, 4],
+        [3, 5],
+      ],
+    );
+    assert.deepEqual(
+      [0, 1, 2, 3].map((o) => adaptiveWindow(o, 2, 4)),
+      [
+        [0, 1],
+        [0, 1],
+        [1, 2],
+        [1, 2],
+      ],
+    );
+    assert.deepEqual(adaptiveWindow(0, 7, 1), [0, 7], 'output_size 1: the whole extent (global pooling)');
+  });
+  test('output_size: one int for every dim, one per dim, null keeps the extent', () => {
+    assert.deepEqual(resolveAdaptivePooling(x, { mode: 'avg', output_size: 3 }).outputShape, [1, 2, 3, 3]);
+    assert.deepEqual(resolveAdaptivePooling(x, { mode: 'max', output_size: [null, 8] }).outputShape, [1, 2, 6, 8]);
+    const cl = resolveAdaptivePooling({ input: t([2, 4, 3]) }, { mode: 'lp', output_size: 2, layout: 'NWC' });
+    assert.deepEqual([cl.outputShape, cl.p], [[2, 2, 3], 2]);
+  });
+  test('refusals name the field and the numbers', () => {
+    expectAdaptive(
+      x,
+      { mode: 'avg', output_size: [1, 1, 1] },
+      'output_size',
+      '3 values but the pooling has 2 spatial dims',
+    );
+    expectAdaptive(x, { mode: 'avg', output_size: [2, 0] }, 'output_size[1]', 'output_size[1] is 0');
+    expectAdaptive(x, { mode: 'avg', output_size: 2, p: 3 }, 'p', 'lp pooling only');
+    expectAdaptive(x, { mode: 'lp', output_size: 2, return_indices: true }, 'return_indices', 'max pooling only');
+    expectAdaptive(x, { mode: 'min' as 'max', output_size: 2 }, 'mode', '"min"');
+    expectAdaptive(
+      { input: t([1, 2, 6, 5]), grad_output: t([1, 2, 2, 2]) },
+      { mode: 'max', output_size: 3 },
+      'grad_output.shape',
+      '[1, 2, 2, 2]',
+      '[1, 2, 3, 3]',
+    );
+    expectAdaptive(
+      { input: t([1, 1, 4097, 4097]) },
+      { mode: 'max', output_size: 1, return_indices: true },
+      'return_indices',
+      'send float64',
+    );
+    assert.doesNotThrow(() => resolveAdaptivePooling(x, { mode: 'avg', output_size: 1, return_indices: false }));
+  });
+  test('work: n + out - gcd(n, out) window elements per dim (5 -> 3: 2 + 3 + 2 = 7)', () => {
+    const g = resolveAdaptivePooling({ input: t([2, 3, 5], 'float64') }, { mode: 'avg', output_size: 3 });
+    assert.deepEqual(adaptivePoolingWork(g, false), { flops: 2 * 3 * 7, outputElements: 18, outputBytes: 144 });
+    assert.equal(adaptivePoolingWork(g, true).outputElements, 30);
   });
 });

@@ -312,6 +312,76 @@ describe('400 with errors[].path', () => {
   }
 });
 
+describe('adaptive and global pooling', () => {
+  test('adaptive avg forward: overlapping windows; global max with indices (channels_last)', async () => {
+    const avg = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float64', [1, 1, 5], [1, 2, 3, 4, 5]),
+      mode: 'avg',
+      output_size: 3,
+    });
+    assert.equal(avg.status, 200, avg.text);
+    assert.deepEqual(avg.body.output, { dtype: 'float64', shape: [1, 1, 3], data: [1.5, 3, 4.5] });
+    const max = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float32', [1, 2, 2, 2], [1, 8, 5, 2, 7, 3, 4, 6]),
+      mode: 'max',
+      output_size: 1,
+      return_indices: true,
+      layout: 'NHWC',
+    });
+    assert.equal(max.status, 200, max.text);
+    assert.deepEqual(max.body, {
+      output: { dtype: 'float32', shape: [1, 1, 1, 2], data: [7, 8] },
+      indices: { dtype: 'float32', shape: [1, 1, 1, 2], data: [2, 0] },
+    });
+  });
+
+  test('adaptive backward, msgpack: overlapping windows add up', async () => {
+    const body = {
+      input: tensor('float64', [1, 1, 5], [1, 2, 3, 4, 5], 'bin'),
+      mode: 'avg',
+      output_size: 3,
+      grad_output: tensor('float64', [1, 1, 3], [2, 3, 4], 'bin'),
+    };
+    const res = await request(convd.app.server)
+      .post('/pool/adaptive/backward')
+      .set('content-type', 'application/msgpack')
+      .buffer(true)
+      .parse(rawBody)
+      .send(packBin.pack(body));
+    assert.equal(res.status, 200);
+    // windows [0, 2), [1, 4), [3, 5): 2 / 2, 3 / 3, 4 / 2
+    assert.deepEqual(values(unpackr.unpack(res.body).grad_input), [1, 1 + 1, 1, 1 + 2, 2]);
+  });
+
+  const fwd = { input: input(), mode: 'avg', output_size: 2 };
+  const cases: { name: string; path?: string; body: object; at: string; detail?: RegExp }[] = [
+    { name: 'missing output_size', body: { input: input(), mode: 'avg' }, at: 'output_size' },
+    { name: 'output_size 0', body: { ...fwd, output_size: 0 }, at: 'output_size' },
+    {
+      name: 'output_size of another rank',
+      body: { ...fwd, output_size: [1, 2, 3] },
+      at: 'output_size',
+      detail: /3 values/,
+    },
+    { name: 'p with max', body: { ...fwd, mode: 'max', p: 2 }, at: 'p', detail: /lp pooling only/ },
+    { name: 'a window field', body: { ...fwd, kernel_size: 2 }, at: 'kernel_size', detail: /not a field/ },
+    {
+      name: 'grad_output shape',
+      path: '/pool/adaptive/backward',
+      body: { ...fwd, grad_output: tensor('float32', [1, 1, 3, 3], Array(9).fill(1)) },
+      at: 'grad_output.shape',
+      detail: /\[1, 1, 2, 2\]/,
+    },
+  ];
+  for (const c of cases) {
+    test(`400: ${c.name}`, async () => {
+      const res = await postJson(convd, c.path ?? '/pool/adaptive/forward', c.body);
+      assertProblem(res, 400, c.at);
+      if (c.detail) assert.match(res.body.detail, c.detail);
+    });
+  }
+});
+
 describe('413: work limits from shapes, before any allocation', () => {
   let small: ConvdApp;
   before(async () => {

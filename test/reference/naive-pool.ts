@@ -208,14 +208,20 @@ const powerSum = (x: Num, inside: number[], p: number) => inside.reduce((s, i) =
 
 const prod = (a: number[]) => a.reduce((s, v) => s * v, 1);
 
-/** Forward with the tolerance rule's abs-bound and term count (max: exact, abs-bound 0), and max's indices. */
-export function referencePoolForward(g: RefPoolGeom, x: Num): RefResult & { indices: Float64Array } {
-  const n = prod(g.outputShape);
+type Walk = (visit: (w: Window) => void) => void;
+
+/** The rules of each mode over the windows `walk` visits: the forward with the tolerance rule's abs-bound and term count (max: exact, abs-bound 0), and max's indices. */
+function windowForward(
+  g: { mode: RefPoolMode; p: number },
+  n: number,
+  walk: Walk,
+  x: Num,
+): RefResult & { indices: Float64Array } {
   const ref = new Float64Array(n);
   const absBound = new Float64Array(n);
   const indices = new Float64Array(n).fill(-1);
   let nTerms = 1;
-  forEachWindow(g, ({ yi, inside, spatial, divisor }) => {
+  walk(({ yi, inside, spatial, divisor }) => {
     if (g.mode === 'max') {
       const [max, arg] = windowMax(x, inside);
       ref[yi] = max;
@@ -244,13 +250,12 @@ export function referencePoolForward(g: RefPoolGeom, x: Num): RefResult & { indi
   return { ref, absBound, nTerms, indices };
 }
 
-/** grad_input of sum(pool(x) * dy), with abs-bound and term count. */
-export function referencePoolBackward(g: RefPoolGeom, x: Num, dy: Num): RefResult {
-  const n = prod(g.inputShape);
+/** grad_input of sum(pool(x) * dy) over the windows `walk` visits, with abs-bound and term count. */
+function windowBackward(g: { mode: RefPoolMode; p: number }, n: number, walk: Walk, x: Num, dy: Num): RefResult {
   const ref = new Float64Array(n);
   const absBound = new Float64Array(n);
   const terms = new Float64Array(n);
-  forEachWindow(g, ({ yi, inside, divisor }) => {
+  walk(({ yi, inside, divisor }) => {
     if (g.mode === 'max') {
       const arg = windowMax(x, inside)[1];
       if (arg < 0) return;
@@ -279,4 +284,99 @@ export function referencePoolBackward(g: RefPoolGeom, x: Num, dy: Num): RefResul
   let nTerms = 1;
   for (const t of terms) nTerms = Math.max(nTerms, t);
   return { ref, absBound, nTerms };
+}
+
+/** Forward of the window pooling. */
+export function referencePoolForward(g: RefPoolGeom, x: Num): RefResult & { indices: Float64Array } {
+  return windowForward(g, prod(g.outputShape), (visit) => forEachWindow(g, visit), x);
+}
+
+/** grad_input of sum(pool(x) * dy) of the window pooling. */
+export function referencePoolBackward(g: RefPoolGeom, x: Num, dy: Num): RefResult {
+  return windowBackward(g, prod(g.inputShape), (visit) => forEachWindow(g, visit), x, dy);
+}
+
+/**
+ * Adaptive pooling from PyTorch's definition (AdaptiveMaxPoolKernel.cpp, AdaptiveAvgPoolKernel.cpp):
+ * per spatial dim, output o of `out` pools input [floor(o * in / out), ceil((o + 1) * in / out));
+ * a null output_size entry keeps the input extent. Lp over the same windows as above.
+ */
+export interface RefAdaptiveParams {
+  mode: RefPoolMode;
+  output_size: number | (number | null)[];
+  p?: number;
+  return_indices?: boolean;
+  layout?: RefLayoutName;
+}
+
+/** An adaptive pooling resolved: extents padded to 3 as RefPoolGeom's. */
+export interface RefAdaptiveGeom {
+  mode: RefPoolMode;
+  p: number;
+  channelsLast: boolean;
+  batch: number;
+  channels: number;
+  in3: number[];
+  out3: number[];
+  inputShape: number[];
+  outputShape: number[];
+}
+
+export function refAdaptiveGeometry(inputShape: number[], p: RefAdaptiveParams): RefAdaptiveGeom {
+  const r = inputShape.length;
+  const d = r - 2;
+  const cl = CHANNELS_LAST.has(p.layout ?? 'channels_first');
+  const inSp = cl ? inputShape.slice(1, r - 1) : inputShape.slice(2);
+  const sizes = Array.isArray(p.output_size) ? p.output_size : new Array<number>(d).fill(p.output_size);
+  if (sizes.length !== d) throw new Error('ref: output_size length');
+  const outSp = sizes.map((v, i) => v ?? inSp[i]);
+  const batch = inputShape[0];
+  const channels = cl ? inputShape[r - 1] : inputShape[1];
+  return {
+    mode: p.mode,
+    p: p.p ?? 2,
+    channelsLast: cl,
+    batch,
+    channels,
+    in3: pad3(inSp, 1),
+    out3: pad3(outSp, 1),
+    inputShape: inputShape.slice(),
+    outputShape: cl ? [batch, ...outSp, channels] : [batch, channels, ...outSp],
+  };
+}
+
+function forEachAdaptiveWindow(g: RefAdaptiveGeom, visit: (w: Window) => void): void {
+  const asPool = { channels: g.channels, channelsLast: g.channelsLast } as RefPoolGeom;
+  const xAt = indexer(asPool, g.in3);
+  const yAt = indexer(asPool, g.out3);
+  const range = (a: number, o: number) => {
+    const start = Math.floor((o * g.in3[a]) / g.out3[a]);
+    const end = Math.ceil(((o + 1) * g.in3[a]) / g.out3[a]);
+    return Array.from({ length: end - start }, (_, j) => start + j);
+  };
+  for (let n = 0; n < g.batch; n++)
+    for (let c = 0; c < g.channels; c++)
+      for (let o0 = 0; o0 < g.out3[0]; o0++)
+        for (let o1 = 0; o1 < g.out3[1]; o1++)
+          for (let o2 = 0; o2 < g.out3[2]; o2++) {
+            const inside: number[] = [];
+            const spatial: number[] = [];
+            for (const i0 of range(0, o0))
+              for (const i1 of range(1, o1))
+                for (const i2 of range(2, o2)) {
+                  inside.push(xAt(n, c, i0, i1, i2));
+                  spatial.push((i0 * g.in3[1] + i1) * g.in3[2] + i2);
+                }
+            visit({ yi: yAt(n, c, o0, o1, o2), inside, spatial, divisor: inside.length });
+          }
+}
+
+/** The window pooling's forward rules over the adaptive windows. */
+export function referenceAdaptiveForward(g: RefAdaptiveGeom, x: Num): RefResult & { indices: Float64Array } {
+  return windowForward(g, prod(g.outputShape), (visit) => forEachAdaptiveWindow(g, visit), x);
+}
+
+/** The window pooling's backward rules over the adaptive windows. */
+export function referenceAdaptiveBackward(g: RefAdaptiveGeom, x: Num, dy: Num): RefResult {
+  return windowBackward(g, prod(g.inputShape), (visit) => forEachAdaptiveWindow(g, visit), x, dy);
 }

@@ -8,7 +8,7 @@
  *   output.data                                                          // a Float32Array
  *
  * One method per compute endpoint: convForward, convBackward, convTranspose, poolForward,
- * poolBackward. Tensors go in and come out as Float32Array / Float64Array with a shape. Two
+ * poolBackward, adaptivePoolForward, adaptivePoolBackward. Tensors go in and come out as Float32Array / Float64Array with a shape. Two
  * wires:
  * - msgpack (default): tensor data travels as bin (the raw little-endian bytes). openapi-fetch
  *   serialises JSON only, so the request goes through a `bodySerializer` (msgpackr) and the
@@ -65,6 +65,10 @@ export type ConvTransposeArgs = WithTensors<Schemas['ConvTransposeRequest'], 'in
 export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
 export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequest'], 'input' | 'grad_output'>;
+/** adaptive pooling forward: input, mode, output_size (1: global pooling); p, return_indices, layout. */
+export type AdaptivePoolForwardArgs = WithTensors<Schemas['AdaptivePoolForwardRequest'], 'input'>;
+/** adaptive pooling backward: the forward's fields plus grad_output. */
+export type AdaptivePoolBackwardArgs = WithTensors<Schemas['AdaptivePoolBackwardRequest'], 'input' | 'grad_output'>;
 
 export interface OutputResult {
   output: Tensor;
@@ -146,9 +150,20 @@ export interface ConvdClient {
   poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<PoolForwardResult>;
   /** POST /pool/backward: the gradient w.r.t. input, given grad_output. */
   poolBackward(args: PoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
+  /** POST /pool/adaptive/forward: adaptive or (output_size 1) global max, average or lp pooling (PyTorch adaptive_*_pool). */
+  adaptivePoolForward(args: AdaptivePoolForwardArgs, options?: CallOptions): Promise<PoolForwardResult>;
+  /** POST /pool/adaptive/backward: the gradient w.r.t. input, given grad_output. */
+  adaptivePoolBackward(args: AdaptivePoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
 }
 
-type ComputePath = '/conv/forward' | '/conv/backward' | '/conv/transpose' | '/pool/forward' | '/pool/backward';
+type ComputePath =
+  | '/conv/forward'
+  | '/conv/backward'
+  | '/conv/transpose'
+  | '/pool/forward'
+  | '/pool/backward'
+  | '/pool/adaptive/forward'
+  | '/pool/adaptive/backward';
 const TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as const;
 
 // useRecords: false keeps plain msgpack maps (any msgpack library reads them)
@@ -254,22 +269,24 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
     output: required(path, results(await post(path, args, call), ['output'] as const), 'output'),
   });
 
+  /** A pooling's answer: output, and indices when asked for. */
+  const pooled = async (path: ComputePath, args: object, call?: CallOptions): Promise<PoolForwardResult> => {
+    const found = results(await post(path, args, call), ['output', 'indices'] as const);
+    return { ...found, output: required(path, found, 'output') };
+  };
+  const gradInput = async (path: ComputePath, args: object, call?: CallOptions): Promise<PoolBackwardResult> => ({
+    grad_input: required(path, results(await post(path, args, call), ['grad_input'] as const), 'grad_input'),
+  });
+
   return {
     api,
     convForward: (args, call) => output('/conv/forward', args, call),
     convBackward: async (args, call) =>
       results(await post('/conv/backward', args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const),
     convTranspose: (args, call) => output('/conv/transpose', args, call),
-    poolForward: async (args, call) => {
-      const found = results(await post('/pool/forward', args, call), ['output', 'indices'] as const);
-      return { ...found, output: required('/pool/forward', found, 'output') };
-    },
-    poolBackward: async (args, call) => ({
-      grad_input: required(
-        '/pool/backward',
-        results(await post('/pool/backward', args, call), ['grad_input'] as const),
-        'grad_input',
-      ),
-    }),
+    poolForward: (args, call) => pooled('/pool/forward', args, call),
+    poolBackward: (args, call) => gradInput('/pool/backward', args, call),
+    adaptivePoolForward: (args, call) => pooled('/pool/adaptive/forward', args, call),
+    adaptivePoolBackward: (args, call) => gradInput('/pool/adaptive/backward', args, call),
   };
 }

@@ -20,7 +20,7 @@
  *   - count_include_pad and divisor_override are avg's, p is lp's, return_indices is max's;
  *     a flag at its off value (false, null) is accepted with any mode.
  */
-import { itemSize, numel, type TensorMeta } from '../tensor.js';
+import { itemSize, numel, type DType, type TensorMeta } from '../tensor.js';
 import {
   checkGradOutput,
   GeometryError,
@@ -28,6 +28,7 @@ import {
   layoutFamily,
   MAX_PARAM,
   openRequest,
+  outputExtent,
   perDim,
   Problems,
   resolveLayout,
@@ -97,6 +98,16 @@ const MODE_NAMES: Record<PoolingMode, string> = { max: 'max', avg: 'average', lp
 /** Largest spatial extent per channel whose flat indices float32 holds exactly. */
 const FLOAT32_EXACT = 2 ** 24;
 
+/** Indices travel in the input dtype: float32 must hold every spatial position of a channel exactly. */
+export function checkIndicesExact(dtype: DType, inSpatial: number[], p: Problems): void {
+  if (dtype === 'float32' && numel(inSpatial) > FLOAT32_EXACT) {
+    p.add(
+      'return_indices',
+      `return_indices answers indices in the input dtype: float32 holds them exactly up to ${FLOAT32_EXACT} positions per channel but input has ${numel(inSpatial)}; send float64`,
+    );
+  }
+}
+
 /** [before, after] per dim from every padding form; SAME pads are resolved once extents are known. */
 function poolingPads(
   padding: PoolingPadding | undefined,
@@ -110,9 +121,18 @@ function poolingPads(
   return explicitPadding(padding, d, p, 'the pooling') as [number, number][];
 }
 
-/** The settings of another mode, accepted only at their off values. */
-function checkModeFields(params: PoolingParams, mode: PoolingMode, p: Problems): void {
-  const only = (field: keyof PoolingParams, owner: PoolingMode, off: unknown[]) => {
+/**
+ * The mode and the fields that belong to one mode (accepted with another only at their off
+ * values), and their value ranges; adaptive pooling (adaptive-pooling.ts) checks its own with it.
+ */
+export function checkModeFields(params: Omit<PoolingParams, 'kernel_size'>, p: Problems): void {
+  const mode = params.mode;
+  if (!MODES.includes(mode)) p.add('mode', `mode ${JSON.stringify(mode)} is not one of ${MODES.join(', ')}`);
+  const only = (
+    field: 'count_include_pad' | 'divisor_override' | 'p' | 'return_indices',
+    owner: PoolingMode,
+    off: unknown[],
+  ) => {
     const v = params[field];
     if (mode !== owner && v !== undefined && !off.includes(v))
       p.add(
@@ -151,7 +171,6 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
   const op = 'the pooling';
   const layout = resolveLayout(params.layout, rank, p);
   const mode = params.mode;
-  if (!MODES.includes(mode)) p.add('mode', `mode ${JSON.stringify(mode)} is not one of ${MODES.join(', ')}`);
   const kernelProblem = p.list.length;
   const kernel = perDim('kernel_size', params.kernel_size, d, p, { op });
   if (p.list[kernelProblem]?.path === 'kernel_size') {
@@ -165,7 +184,7 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
   }
   const stride = params.stride === undefined ? [...kernel] : perDim('stride', params.stride, d, p, { op });
   const dilation = perDim('dilation', params.dilation, d, p, { op });
-  checkModeFields(params, mode, p);
+  checkModeFields(params, p);
   const channelsLast = layout === 'channels_last';
   const inSpatial = channelsLast ? input.shape.slice(1, rank - 1) : input.shape.slice(2);
   const pads = poolingPads(params.padding, d, p, (i) => samePadding(inSpatial[i], kernel[i], stride[i], dilation[i]));
@@ -207,12 +226,7 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
     }
   }
   const returnIndices = params.return_indices ?? false;
-  if (returnIndices && dtype === 'float32' && numel(inSpatial) > FLOAT32_EXACT) {
-    p.add(
-      'return_indices',
-      `return_indices answers indices in the input dtype: float32 holds them exactly up to ${FLOAT32_EXACT} positions per channel but input has ${numel(inSpatial)}; send float64`,
-    );
-  }
+  if (returnIndices) checkIndicesExact(dtype, inSpatial, p);
   const outputShape = channelsLast ? [batch, ...outSpatial, channels] : [batch, channels, ...outSpatial];
   checkGradOutput(grad_output, outputShape, p);
   if (p.any) throw new GeometryError(p.list);
@@ -260,9 +274,8 @@ export function poolingExtent(
   after: number,
   ceilMode: boolean,
 ): number {
-  const span = inExtent + before + after - dilation * (k - 1) - 1;
-  if (!ceilMode) return Math.floor(span / stride) + 1;
-  const out = Math.ceil(span / stride) + 1;
+  if (!ceilMode) return outputExtent(inExtent, k, stride, dilation, before, after);
+  const out = Math.ceil((inExtent + before + after - dilation * (k - 1) - 1) / stride) + 1;
   return (out - 1) * stride >= inExtent + before ? out - 1 : out;
 }
 
