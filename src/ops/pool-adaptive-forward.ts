@@ -6,13 +6,13 @@
  */
 import { z } from 'zod';
 import { invalidGeometry, schemaViolation, shortDataExample, type OperationExamples } from '../schemas/examples.js';
-import { intFrom, responses } from '../schemas/fields.js';
+import { intFrom } from '../schemas/fields.js';
 import {
   adaptivePoolingShapes,
   adaptivePoolingWork,
   resolveAdaptivePooling,
 } from '../shared/geometry/adaptive-pooling.js';
-import { pooledResults, example as windowExample, poolParams, tooLarge } from './pool-forward.js';
+import { pooledResponse, pooledResults, example as windowExample, poolParams, tooLarge } from './pool-forward.js';
 import { defineOp, dims } from './spec.js';
 
 export const adaptivePoolParams = {
@@ -101,11 +101,7 @@ export const adaptivePoolForward = defineOp({
   },
   component: 'AdaptivePoolForward',
   request,
-  response: responses(
-    'AdaptivePoolForwardResponse',
-    (t) => ({ output: t, indices: t.optional() }),
-    'The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it.',
-  ),
+  response: pooledResponse('AdaptivePoolForwardResponse'),
   examples,
   tensors: (body) => ({ input: body.input }),
   resolve: (operands, body) => {

@@ -195,6 +195,14 @@ const examples: OperationExamples = {
   },
 };
 
+/** A pooling forward's answer: output, and indices with return_indices. */
+export const pooledResponse = (id: string) =>
+  responses(
+    id,
+    (t) => ({ output: t, indices: t.optional() }),
+    'The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it.',
+  );
+
 /** A pooling forward's results: the output, and the indices of the maxima (shaped like it) when asked for. */
 export const pooledResults = (
   shapes: OperandShapes,
@@ -224,11 +232,7 @@ export const poolForward = defineOp({
   },
   component: 'PoolForward',
   request,
-  response: responses(
-    'PoolForwardResponse',
-    (t) => ({ output: t, indices: t.optional() }),
-    'The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it.',
-  ),
+  response: pooledResponse('PoolForwardResponse'),
   examples,
   tensors: (body) => ({ input: body.input }),
   resolve: (operands, body) => {
