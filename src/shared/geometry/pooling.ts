@@ -13,8 +13,8 @@
  *     LpPool have dilations, PyTorch's avg / lp pooling has none);
  *   - padding is symmetric (PyTorch), [before, after] per dim, "valid", or "same" /
  *     "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER: out = ceil(in / stride), the odd
- *     pixel of padding after / before); each side at most dilation * (kernel_size - 1), so no
- *     window starts or ends wholly in the padding (PyTorch stops at kernel_size // 2);
+ *     pixel of padding after / before); each side at most dilation * (kernel_size - 1), so every
+ *     window's span overlaps the input (PyTorch stops at kernel_size // 2);
  *   - ceil_mode rounds the output extent up, dropping a last window that would start in the
  *     right padding (PyTorch's pooling_output_shape; ONNX since opset 19 says the same);
  *   - count_include_pad and divisor_override are avg's, p is lp's, return_indices is max's;
