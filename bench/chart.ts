@@ -1,7 +1,9 @@
 /**
  * The bench table as a chart: grouped bars of GFLOP/s per shape, one bar per
- * implementation, log scale, value on each bar, one panel per op (forward on top). Vega-Lite compiled to Vega
- * and rendered headless to SVG (no canvas: text is measured by Vega's estimate).
+ * implementation, log scale, value on each bar, one panel per (op, variant): ops down
+ * (forward on top), the variants across (float32 channels_first, float32 channels_last,
+ * float64 ...). Vega-Lite compiled to Vega and rendered headless to SVG (no canvas: text is
+ * measured by Vega's estimate).
  *
  *   node dist/bench/chart.js [bench/results/some-run.json [out.svg]]
  *
@@ -12,15 +14,17 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IMPL_ORDER } from './impl.js';
 import { RESULTS_DIR, type BenchReport } from './report.js';
-import { OPS } from './shapes.js';
+import { OPS, variantName } from './shapes.js';
 
 const COLORS: Record<string, string> = {
   'ours-ts': '#9ecae1',
   'ours-wasm': '#08519c',
+  'ours-native': '#3f007d',
   'tfjs-cpu': '#fdae6b',
   'tfjs-wasm': '#e6550d',
   ort: '#31a354',
   'ort-const': '#006d2c',
+  torch: '#cb181d',
 };
 
 export async function renderChart(report: BenchReport): Promise<string> {
@@ -28,9 +32,11 @@ export async function renderChart(report: BenchReport): Promise<string> {
   const vegaLite = await import('vega-lite');
   const impls = IMPL_ORDER.filter((name) => report.implementations.some((i) => i.name === name));
   const ops = OPS.filter((op) => report.results.some((r) => r.op === op));
+  const variants = report.variants.map(variantName);
   const values = report.results
     .filter((r) => r.status === 'ok' && r.gflops !== null)
     .map((r) => ({
+      variant: variantName(r),
       shape: r.shape,
       op: r.op.replace('_', ' '),
       impl: r.impl,
@@ -49,10 +55,10 @@ export async function renderChart(report: BenchReport): Promise<string> {
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
-      text: `convd vs peers: conv2d GFLOP/s, 1 thread, float32 (median of ${report.runs})`,
+      text: `convd vs peers: conv2d GFLOP/s, 1 thread (median of ${report.runs})`,
       subtitle: [
         `${report.cpu}, ${report.cores} cores, node ${report.node}, ${report.date.slice(0, 16).replace('T', ' ')} UTC` +
-          (layouts ? `; layout NCHW except ${layouts}` : ''),
+          (layouts ? `; channels_first runs NCHW except ${layouts}` : ''),
         'missing bar: n/a (no such kernel); paler bar: timed on a reduced problem (batch 1 or fewer channels), see the table',
       ],
       anchor: 'start',
@@ -66,9 +72,16 @@ export async function renderChart(report: BenchReport): Promise<string> {
         title: null,
         header: { labelFontSize: 14, labelFontWeight: 'bold', labelAngle: 0, labelAlign: 'left' },
       },
+      column: {
+        field: 'variant',
+        type: 'nominal',
+        sort: variants,
+        title: null,
+        header: { labelFontSize: 14, labelFontWeight: 'bold' },
+      },
     },
     spec: {
-      width: 110 * shapes.length,
+      width: 90 * shapes.length,
       height: 220,
       encoding: {
         x: { field: 'shape', type: 'nominal', sort: shapes, title: null, axis: { labelAngle: 0, labelFontSize: 12 } },
@@ -108,7 +121,7 @@ export async function renderChart(report: BenchReport): Promise<string> {
         },
       ],
     },
-    resolve: { scale: { y: 'shared' } },
+    resolve: { scale: { y: 'shared', xOffset: 'independent' } },
     config: { font: 'DejaVu Sans, Helvetica, Arial, sans-serif', view: { stroke: '#ddd' } },
   };
   // The spec is plain JSON; vega-lite's TopLevelSpec type is a large union it matches at run time.

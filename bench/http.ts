@@ -5,7 +5,10 @@
  *     `--seconds` each (S5 also from node:http clients, see nodeLoad);
  *   - S5 forward (N32 C1 28x28 -> 32 k5, msgpack): end-to-end latency of one client at a time
  *     (node:http, keep-alive) against the kernel alone on one thread in this process (median
- *     of `--runs`).
+ *     of `--runs`);
+ *   - S1, S2, S6 forward and S1 backward end to end against PyTorch in-process on as many
+ *     threads as the service has, and S1 against the service's kernel alone
+ *     (bench/service-vs-torch.ts).
  * The servers run as child processes (the real `dist/src/server.js` and a bare Fastify), so
  * the client does not share their event loop.
  *
@@ -22,6 +25,8 @@ import { Packr } from 'msgpackr';
 import { numel } from '../src/shared/tensor.js';
 import { resolveConv } from '../src/shared/geometry/conv.js';
 import { convForward } from '../workers/kernels/conv.js';
+import { updatePerformanceDoc } from './docs.js';
+import { post, serviceVersusTorch } from './service-vs-torch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -95,27 +100,9 @@ function median(xs: number[]): number {
  */
 async function sequentialMs(url: string, body: Buffer): Promise<{ total: number; firstByte: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<{ total: number; firstByte: number }>((resolve, reject) => {
-      const t0 = performance.now();
-      let firstByte = 0;
-      const req = http.request(
-        url,
-        { method: 'POST', agent, headers: { 'content-type': 'application/msgpack', 'content-length': body.length } },
-        (res) => {
-          if (res.statusCode !== 200) reject(new Error(`${url} answered ${res.statusCode}`));
-          res.on('data', () => {
-            firstByte ||= performance.now() - t0;
-          });
-          res.on('end', () => resolve({ total: performance.now() - t0, firstByte }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
   const samples: { total: number; firstByte: number }[] = [];
   for (let i = 0; i < runs + 3; i++) {
-    const s = await once();
+    const s = await post(agent, url, body);
     if (i >= 3) samples.push(s);
   }
   agent.destroy();
@@ -183,6 +170,7 @@ try {
   const constant = await load(`http://127.0.0.1:${barePort}/constant`);
   const s5Http = await sequentialMs(`http://127.0.0.1:${servicePort}/conv/forward`, s5Body);
   const s5Kernel = kernelMs();
+  const versusTorch = await serviceVersusTorch(`http://127.0.0.1:${servicePort}`, runs);
   const report = {
     date: new Date().toISOString(),
     seconds,
@@ -196,6 +184,7 @@ try {
     s5_forward_first_byte_ms: +s5Http.firstByte.toFixed(2),
     s5_forward_kernel_ms: +s5Kernel.toFixed(2),
     s5_http_over_kernel: +(s5Http.total / s5Kernel).toFixed(2),
+    service_vs_torch: versusTorch,
   };
   console.table({
     'tiny forward (msgpack)': tiny,
@@ -206,9 +195,14 @@ try {
   console.log(
     `S5 forward: ${report.s5_forward_http_ms} ms over HTTP (one client, median of ${runs}; first byte after ${report.s5_forward_first_byte_ms} ms) vs ${report.s5_forward_kernel_ms} ms kernel alone: ${report.s5_http_over_kernel}x`,
   );
+  console.log(
+    `\nEnd to end (one client, msgpack, default settings) vs PyTorch in-process, ${versusTorch.threads} threads each, median of ${runs}:`,
+  );
+  console.table(versusTorch.cases);
   const outDir = join(here, '../../bench/results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'http-latest.json'), JSON.stringify(report, null, 2) + '\n');
+  updatePerformanceDoc();
 } finally {
   service.kill('SIGTERM');
   bare.kill('SIGTERM');

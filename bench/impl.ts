@@ -1,21 +1,37 @@
 /**
  * What the bench times: an implementation prepares one (problem, op) outside the clock,
- * then its `run` is timed; `result` gives the op's output in our layout (NCHW, weights
- * OIHW) for the correctness check. Ours is here; the peers are in bench/peers/.
+ * then its `run` is timed; `result` gives the op's output in the problem's layout (convd's
+ * request layout: NCHW / OIHW channels_first, NHWC / HWIO channels_last) for the correctness
+ * check. Ours is here; the peers are in bench/peers/.
  */
 import { convBackward, convForward } from '../workers/kernels/conv.js';
 import { engineFor, type EngineName } from '../workers/engines/index.js';
 import type { ConvGeometry } from '../src/shared/geometry/conv.js';
+import type { DType, Real } from '../src/shared/tensor.js';
 import type { Op, Problem } from './shapes.js';
 
-export type ImplName = 'ours-ts' | 'ours-wasm' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const';
-export const IMPL_ORDER: ImplName[] = ['ours-ts', 'ours-wasm', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'ort-const'];
+export type ImplName =
+  'ours-ts' | 'ours-wasm' | 'ours-native' | 'tfjs-cpu' | 'tfjs-wasm' | 'ort' | 'ort-const' | 'torch';
+export const IMPL_ORDER: ImplName[] = [
+  'ours-ts',
+  'ours-wasm',
+  'ours-native',
+  'tfjs-cpu',
+  'tfjs-wasm',
+  'ort',
+  'ort-const',
+  'torch',
+];
 
 export interface Prepared {
-  /** One op, its result read back to JavaScript (what a caller of the library would wait for). */
-  run(): void | Promise<void>;
-  /** The op's output in NCHW (grad_weight: OIHW). */
-  result(): Promise<Float32Array>;
+  /**
+   * One op, its result read back to JavaScript (what a caller of the library would wait for).
+   * An implementation in another process times the op itself and resolves to its seconds,
+   * which the bench takes instead of its own clock (that would count the pipe).
+   */
+  run(): void | number | Promise<void | number>;
+  /** The op's output in the problem's layout (grad_weight: the weight's). */
+  result(): Promise<Real>;
   dispose(): void | Promise<void>;
 }
 
@@ -30,42 +46,50 @@ export interface Impl {
   /** Why it cannot run this op, or null when it can. */
   unsupported(g: ConvGeometry, op: Op): string | null;
   prepare(p: Problem, op: Op): Promise<Prepared>;
+  /** Ends what the implementation started (a peer process), once the bench is done with it. */
+  close?(): void;
 }
 
 export function ours(kernel: EngineName, version: string): Impl {
-  const engine = engineFor('float32', kernel);
-  if (engine.name !== kernel) throw new Error(`kernel ${kernel} is not available (got ${engine.name})`);
+  const engine = (dtype: DType) => {
+    const e = engineFor(dtype, kernel);
+    if (e.name !== kernel) throw new Error(`kernel ${kernel} is not available for ${dtype} (got ${e.name})`);
+    return e;
+  };
   return {
-    name: kernel === 'ts' ? 'ours-ts' : 'ours-wasm',
+    name: `ours-${kernel}`,
     version: `convd ${version}`,
-    notes:
-      kernel === 'ts'
-        ? 'TypeScript kernels, float64 accumulation (the reference path), 1 thread'
-        : `WebAssembly kernels (AssemblyScript, ${engine.isa}), float32, 1 thread`,
-    layout: () => 'NCHW',
+    notes: {
+      ts: 'TypeScript kernels, float64 accumulation (the reference path), 1 thread',
+      wasm: `WebAssembly kernels (AssemblyScript, ${engine('float32').isa}), products and sums in the dtype, 1 thread`,
+      native: `native addon (${engine('float32').isa}; oneDNN where it plans the call, else im2col + BLAS), products and sums in the dtype, 1 thread`,
+    }[kernel],
+    layout: (g) => (g.layout === 'channels_last' ? 'NHWC' : 'NCHW'),
     unsupported: () => null,
-    async prepare(p, op) {
+    prepare(p, op) {
       const { g, x, w, dy } = p;
+      const e = engine(g.dtype);
+      const like = (a: Real) => (a instanceof Float64Array ? new Float64Array(a.length) : new Float32Array(a.length));
       let run: () => void;
-      let out: Float32Array;
+      let out: Real;
       if (op === 'forward') {
-        out = new Float32Array(dy.length);
-        run = () => convForward(g, x, w, null, out, engine);
+        out = like(dy);
+        run = () => convForward(g, x, w, null, out, e);
       } else if (op === 'grad_input') {
-        out = new Float32Array(x.length);
-        run = () => convBackward(g, x, w, dy, { input: out }, engine);
+        out = like(x);
+        run = () => convBackward(g, x, w, dy, { input: out }, e);
       } else {
-        out = new Float32Array(w.length);
-        run = () => convBackward(g, x, w, dy, { weight: out }, engine);
+        out = like(w);
+        run = () => convBackward(g, x, w, dy, { weight: out }, e);
       }
-      return {
+      return Promise.resolve({
         run,
-        result: async () => {
+        result: () => {
           run();
-          return out.slice();
+          return Promise.resolve(out.slice());
         },
         dispose: () => {},
-      };
+      });
     },
   };
 }

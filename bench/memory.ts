@@ -51,7 +51,7 @@ const child = process.argv[2] as EngineName | undefined;
 if (child) {
   console.log(JSON.stringify(measure(child)));
 } else {
-  const rows = (['ts', 'wasm'] as EngineName[]).map((name) =>
+  const rows = (['ts', 'wasm', 'native'] as EngineName[]).map((name) =>
     JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), name], { encoding: 'utf8' })),
   );
   console.log(

@@ -1,11 +1,13 @@
 /**
- * The bench report: what one run measured (written as JSON to bench/results/) and the text
- * table printed from it.
+ * The bench report: what one run measured (written as JSON to bench/results/), and the tables
+ * printed from it: fixed-width text for the terminal, Markdown for docs/performance.md.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IMPL_ORDER, type ImplName } from './impl.js';
-import type { Op, Shape } from './shapes.js';
+import type { Layout } from '../src/shared/geometry/common.js';
+import type { DType } from '../src/shared/tensor.js';
+import { variantName, type Op, type Shape, type Variant } from './shapes.js';
 
 /** bench/results in the source tree (this file runs from dist/bench/). */
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../bench/results');
@@ -19,6 +21,8 @@ export interface ImplInfo {
 }
 
 export interface CheckResult {
+  dtype: DType;
+  layout: Layout;
   check: string;
   op: Op;
   impl: ImplName;
@@ -30,12 +34,15 @@ export interface CheckResult {
 }
 
 export interface CellResult {
+  dtype: DType;
+  layout: Layout;
   shape: string;
   op: Op;
   impl: ImplName;
   status: 'ok' | 'n/a' | 'error';
   reason?: string;
-  layout?: string;
+  /** The tensor layout the implementation ran (NCHW or NHWC). */
+  tensorLayout?: string;
   /** '' for the full shape, else how the timed problem was reduced (e.g. 'N1'). */
   reduced?: string;
   flops?: number;
@@ -45,17 +52,29 @@ export interface CellResult {
   samplesMs?: number[];
 }
 
+/** The ratio columns, `a/b` = GFLOP/s of a over b in the same row: > 1 means a is faster. */
+export const RATIOS: [ImplName, ImplName][] = [
+  ['ours-native', 'torch'],
+  ['ours-native', 'ort'],
+  ['ours-wasm', 'tfjs-wasm'],
+  ['ours-wasm', 'ort'],
+  ['ours-wasm', 'torch'],
+];
+export type RatioName = `${ImplName}/${ImplName}`;
+const ratioName = ([a, b]: [ImplName, ImplName]): RatioName => `${a}/${b}`;
+
 export interface TableRow {
+  dtype: DType;
+  layout: Layout;
   shape: string;
   op: Op;
-  /** GFLOP/s per implementation (null: n/a or not run) and the two ratios. */
+  /** GFLOP/s per implementation (null: n/a or not run). */
   gflops: Partial<Record<ImplName, number | null>>;
   reduced: Partial<Record<ImplName, string>>;
-  /** Layout per implementation when it is not NCHW. */
-  layout: Partial<Record<ImplName, string>>;
-  'ours-wasm/tfjs-wasm': number | null;
-  'ours-wasm/ort': number | null;
-  'ours-wasm/ort-const': number | null;
+  /** The tensor layout per implementation where it differs from the row's (NCHW channels_first, NHWC channels_last). */
+  otherLayout: Partial<Record<ImplName, string>>;
+  /** The RATIOS whose both sides ran (null: one of them is n/a). */
+  ratios: Partial<Record<RatioName, number | null>>;
 }
 
 export interface BenchReport {
@@ -71,40 +90,40 @@ export interface BenchReport {
   wallSeconds: number;
   implementations: ImplInfo[];
   shapes: Shape[];
+  variants: Variant[];
   checks: CheckResult[];
   results: CellResult[];
   table: TableRow[];
 }
 
-export function tableRows(results: CellResult[], shapes: string[], ops: Op[]): TableRow[] {
+const rowLayout = (layout: Layout) => (layout === 'channels_last' ? 'NHWC' : 'NCHW');
+
+export function tableRows(results: CellResult[], variants: Variant[], shapes: string[], ops: Op[]): TableRow[] {
   const rows: TableRow[] = [];
-  for (const shape of shapes) {
-    for (const op of ops) {
-      const cells = results.filter((r) => r.shape === shape && r.op === op);
-      if (cells.length === 0) continue;
-      const gflops: TableRow['gflops'] = {};
-      const reduced: TableRow['reduced'] = {};
-      const layout: TableRow['layout'] = {};
-      for (const c of cells) {
-        gflops[c.impl] = c.gflops;
-        if (c.reduced) reduced[c.impl] = c.reduced;
-        if (c.layout && c.layout !== 'NCHW') layout[c.impl] = c.layout;
+  for (const { dtype, layout } of variants) {
+    for (const shape of shapes) {
+      for (const op of ops) {
+        const cells = results.filter(
+          (r) => r.dtype === dtype && r.layout === layout && r.shape === shape && r.op === op,
+        );
+        if (cells.length === 0) continue;
+        const gflops: TableRow['gflops'] = {};
+        const reduced: TableRow['reduced'] = {};
+        const otherLayout: TableRow['otherLayout'] = {};
+        for (const c of cells) {
+          gflops[c.impl] = c.gflops;
+          if (c.reduced) reduced[c.impl] = c.reduced;
+          if (c.tensorLayout && c.tensorLayout !== rowLayout(layout)) otherLayout[c.impl] = c.tensorLayout;
+        }
+        const ratios: TableRow['ratios'] = {};
+        for (const [a, b] of RATIOS) {
+          const x = gflops[a];
+          const y = gflops[b];
+          if (x === undefined || y === undefined) continue;
+          ratios[ratioName([a, b])] = x != null && y != null && y > 0 ? +(x / y).toFixed(2) : null;
+        }
+        rows.push({ dtype, layout, shape, op, gflops, reduced, otherLayout, ratios });
       }
-      const ratio = (a: ImplName, b: ImplName) => {
-        const x = gflops[a];
-        const y = gflops[b];
-        return x != null && y != null && y > 0 ? +(x / y).toFixed(2) : null;
-      };
-      rows.push({
-        shape,
-        op,
-        gflops,
-        reduced,
-        layout,
-        'ours-wasm/tfjs-wasm': ratio('ours-wasm', 'tfjs-wasm'),
-        'ours-wasm/ort': ratio('ours-wasm', 'ort'),
-        'ours-wasm/ort-const': ratio('ours-wasm', 'ort-const'),
-      });
     }
   }
   return rows;
@@ -117,27 +136,60 @@ export function fmtGflops(v: number): string {
   return v.toPrecision(2);
 }
 
-/** The table as fixed-width text: GFLOP/s per implementation, then the ratios. */
+/** One table per variant: its header and its rows of cells (GFLOP/s per implementation, then the ratios). */
+export function variantTables(report: BenchReport): { variant: Variant; header: string[]; rows: string[][] }[] {
+  return report.variants.flatMap((variant) => {
+    const rows = report.table.filter((r) => r.dtype === variant.dtype && r.layout === variant.layout);
+    if (rows.length === 0) return [];
+    // only the implementations and ratios with a number in this variant (the others are n/a throughout)
+    const impls = IMPL_ORDER.filter((n) => rows.some((r) => r.gflops[n] != null));
+    const ratios = RATIOS.map(ratioName).filter((k) => rows.some((r) => r.ratios[k] != null));
+    const header = ['shape', 'op', ...impls.map((n) => (n === 'tfjs-wasm' ? 'tfjs-wasm[NHWC]' : n)), ...ratios];
+    const lines = rows.map((row) => [
+      row.shape,
+      row.op,
+      ...impls.map((n) => {
+        const v = row.gflops[n];
+        if (v === undefined) return '';
+        if (v === null) return 'n/a';
+        const nhwc = row.otherLayout[n] === 'NHWC' && n !== 'tfjs-wasm' ? '^' : '';
+        return fmtGflops(v) + (row.reduced[n] ? '*' : '') + nhwc;
+      }),
+      ...ratios.map((k) => {
+        const r = row.ratios[k];
+        return r == null ? 'n/a' : `${r.toFixed(2)}x`;
+      }),
+    ]);
+    return [{ variant, header, rows: lines }];
+  });
+}
+
+/** The tables as fixed-width text, one per variant under its name. */
 export function formatTable(report: BenchReport): string {
-  const impls = IMPL_ORDER.filter((n) => report.implementations.some((i) => i.name === n));
-  const ratios: (keyof TableRow & `ours-wasm/${string}`)[] = [];
-  if (impls.includes('ours-wasm') && impls.includes('tfjs-wasm')) ratios.push('ours-wasm/tfjs-wasm');
-  if (impls.includes('ours-wasm') && impls.includes('ort')) ratios.push('ours-wasm/ort');
-  if (impls.includes('ours-wasm') && impls.includes('ort-const')) ratios.push('ours-wasm/ort-const');
-  const header = ['shape', 'op', ...impls.map((n) => (n === 'tfjs-wasm' ? 'tfjs-wasm[NHWC]' : n)), ...ratios];
-  const lines: string[][] = [header];
-  for (const row of report.table) {
-    const cells = impls.map((n) => {
-      const v = row.gflops[n];
-      if (v === undefined) return '';
-      if (v === null) return 'n/a';
-      const nhwc = row.layout[n] === 'NHWC' && n !== 'tfjs-wasm' ? '^' : '';
-      return fmtGflops(v) + (row.reduced[n] ? '*' : '') + nhwc;
-    });
-    lines.push([row.shape, row.op, ...cells, ...ratios.map((k) => (row[k] == null ? 'n/a' : `${row[k].toFixed(2)}x`))]);
-  }
-  const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
-  return lines
-    .map((l) => l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
-    .join('\n');
+  return variantTables(report)
+    .map(({ variant, header, rows }) => {
+      const lines = [header, ...rows];
+      const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+      const body = lines
+        .map((l) => l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
+        .join('\n');
+      return `${variantName(variant)}\n${body}`;
+    })
+    .join('\n\n');
+}
+
+/** The tables as Markdown, one per variant under a bold line naming it (what docs/performance.md shows). */
+export function markdownTables(report: BenchReport): string {
+  return variantTables(report)
+    .map(({ variant, header, rows }) => {
+      const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+      return [
+        `**${variantName(variant)}**`,
+        '',
+        line(header),
+        line(header.map((_, c) => (c < 2 ? '---' : '---:'))),
+        ...rows.map(line),
+      ].join('\n');
+    })
+    .join('\n\n');
 }

@@ -1,10 +1,12 @@
 /**
- * The bench's problems: the reference shapes S1-S6 (float32, channels_first), the small
- * shapes every implementation is checked on, FLOP counts and reduced problems for
- * implementations too slow to time at full size.
+ * The bench's problems: the reference shapes S1-S6 (written channels_first), the variants
+ * they run in (dtype and layout), the small shapes every implementation is checked on, FLOP
+ * counts and reduced problems for implementations too slow to time at full size.
  */
 import { convWork, resolveConv } from '../src/shared/geometry/conv.js';
 import type { ConvGeometry, ConvParams } from '../src/shared/geometry/conv.js';
+import type { Layout } from '../src/shared/geometry/common.js';
+import type { DType, Real } from '../src/shared/tensor.js';
 
 export interface Shape {
   name: string;
@@ -69,10 +71,33 @@ export const CHECK_SHAPES: Shape[] = [
 export type Op = 'forward' | 'grad_input' | 'grad_weight';
 export const OPS: Op[] = ['forward', 'grad_input', 'grad_weight'];
 
-export function geometry(shape: Pick<Shape, 'input' | 'weight' | 'params'>): ConvGeometry {
+/** The dtype and layout a shape runs in: every table row belongs to one. */
+export interface Variant {
+  dtype: DType;
+  layout: Layout;
+}
+export const DTYPES: DType[] = ['float32', 'float64'];
+export const LAYOUTS: Layout[] = ['channels_first', 'channels_last'];
+export const FLOAT32_NCHW: Variant = { dtype: 'float32', layout: 'channels_first' };
+
+export function variantName(v: Variant): string {
+  return `${v.dtype} ${v.layout}`;
+}
+
+/**
+ * The geometry of a shape (written channels_first: input NCHW, weight OIHW) in a variant:
+ * channels_last takes convd's channels_last tensors, input NHWC and weight HWIO.
+ */
+export function geometry(shape: Pick<Shape, 'input' | 'weight' | 'params'>, v: Variant = FLOAT32_NCHW): ConvGeometry {
+  const last = v.layout === 'channels_last';
+  const [n, c, ...sp] = shape.input;
+  const [o, i, ...k] = shape.weight;
   return resolveConv(
-    { input: { dtype: 'float32', shape: shape.input }, weight: { dtype: 'float32', shape: shape.weight } },
-    shape.params,
+    {
+      input: { dtype: v.dtype, shape: last ? [n, ...sp, c] : shape.input },
+      weight: { dtype: v.dtype, shape: last ? [...k, i, o] : shape.weight },
+    },
+    { ...shape.params, layout: v.layout },
   );
 }
 
@@ -85,39 +110,48 @@ export function isDepthwise(g: ConvGeometry): boolean {
   return g.groups > 1 && g.groups === g.inChannels;
 }
 
-/** One problem an implementation is timed on: a shape (maybe reduced) and its operands (NCHW). */
+/** One problem an implementation is timed on: a shape (maybe reduced) and its operands in the variant's dtype and layout. */
 export interface Problem {
   shape: Shape;
   /** How the problem was reduced from the shape ('' for the full shape). */
   reduced: string;
   g: ConvGeometry;
-  x: Float32Array;
-  w: Float32Array;
+  x: Real;
+  w: Real;
   /** The output gradient (also the forward output buffer's shape). */
-  dy: Float32Array;
+  dy: Real;
 }
 
-export function random(n: number): Float32Array {
-  const a = new Float32Array(n);
+export function random(n: number, dtype: DType = 'float32'): Real {
+  const a = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
   return a;
 }
 
 export function problem(
   shape: Shape,
+  v: Variant = FLOAT32_NCHW,
   reduced = '',
   reducedShape: Pick<Shape, 'input' | 'weight' | 'params'> = shape,
 ): Problem {
-  const g = geometry(reducedShape);
+  const g = geometry(reducedShape, v);
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
   return {
     shape,
     reduced,
     g,
-    x: random(size(g.inputShape)),
-    w: random(size(g.weightShape)),
-    dy: random(size(g.outputShape)),
+    x: random(size(g.inputShape), v.dtype),
+    w: random(size(g.weightShape), v.dtype),
+    dy: random(size(g.outputShape), v.dtype),
   };
+}
+
+/** The problem's operands as float32, for the peers that take nothing else (they declare other variants unsupported). */
+export function float32(p: Problem): { x: Float32Array; w: Float32Array; dy: Float32Array } {
+  const { x, w, dy } = p;
+  if (!(x instanceof Float32Array && w instanceof Float32Array && dy instanceof Float32Array))
+    throw new Error(`${p.shape.name} is ${p.g.dtype}; this implementation runs float32 only`);
+  return { x, w, dy };
 }
 
 /**

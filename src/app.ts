@@ -8,13 +8,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Admission } from './admission/admission.js';
 import { registerAdmissionMetrics } from './admission/metrics.js';
+import { BufferPool } from './buffer-pool.js';
 import { loadConfig, type Config } from './config.js';
 import { clientErrorHandler } from './http/client-errors.js';
 import { registerErrorHandling } from './http/errors.js';
 import { trackRoutes, type RouteTable } from './http/routes.js';
 import { zodValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
-import { createMetrics } from './metrics.js';
+import { collectedGauge, createMetrics } from './metrics.js';
 import { swaggerOptions } from './openapi.js';
 import { WorkerPool } from './worker-pool.js';
 import { computeRoutes } from './routes/compute.js';
@@ -40,6 +41,8 @@ export interface ConvdApp {
   routes: RouteTable;
   admission: Admission;
   json: JsonOffload;
+  /** Memory reused by compute requests (buffer-pool.ts). */
+  buffers: BufferPool;
 }
 
 export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
@@ -57,6 +60,14 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
   const admission = new Admission(config);
   const json = new JsonOffload(config);
   registerAdmissionMetrics(metrics.registry, admission, json);
+  // memory reused by compute requests (buffer-pool.ts), idle at most a quarter of the memory budget
+  const buffers = new BufferPool(Math.floor(config.memoryBudgetBytes / 4));
+  collectedGauge(
+    metrics.registry,
+    'convd_buffer_pool_idle_bytes',
+    'Bytes of tensor memory kept for reuse by the next requests',
+    () => buffers.idleByteLength,
+  );
 
   const app = Fastify({
     logger: { level: config.logLevel },
@@ -115,16 +126,19 @@ export async function buildApp(options: BuildOptions = {}): Promise<ConvdApp> {
     metrics.setKernels(await pool.describe());
     lifecycle.markReady();
   });
-  app.addHook('preClose', async () => lifecycle.startDraining());
+  app.addHook('preClose', (done) => {
+    lifecycle.startDraining();
+    done();
+  });
   app.addHook('onClose', async () => {
     await Promise.all([pool.close(), json.close()]);
   });
 
   await app.register(swagger, swaggerOptions);
-  await app.register(computeRoutes, { config, pool, metrics, lifecycle, admission, json });
+  await app.register(computeRoutes, { config, pool, metrics, lifecycle, admission, json, buffers });
   await app.register(opsRoutes, { lifecycle, metrics, retryAfterSeconds: config.retryAfterSeconds });
   await app.register(docsRoutes);
   await app.register(indexRoutes, { routes });
 
-  return { app, config, lifecycle, pool, routes, admission, json };
+  return { app, config, lifecycle, pool, routes, admission, json, buffers };
 }

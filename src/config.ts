@@ -34,7 +34,7 @@ const EnvSchema = z.object({
   CONVD_SPLIT_MIN_FLOPS: z.coerce.number().min(0).default(1e7),
   CONVD_SMALL_LANE_THREADS: count(0).default(1),
   CONVD_SMALL_TASK_FLOPS: z.coerce.number().min(0).default(1e7),
-  CONVD_KERNEL: z.enum(['ts', 'wasm']).optional(),
+  CONVD_KERNEL: z.enum(['native', 'wasm', 'ts']).optional(),
   CONVD_MEMORY_BUDGET_BYTES: count(2 ** 20).optional(),
   CONVD_MAX_JSON_BODY_BYTES: count(1024).default(64 * 2 ** 20),
   CONVD_JSON_OFFLOAD_BYTES: count(0).default(256 * 1024),
@@ -125,7 +125,7 @@ export const SETTINGS: readonly SettingDoc[] = [
     variable: 'CONVD_KERNEL',
     shownDefault: 'automatic',
     meaning:
-      '`ts` or `wasm` forces the kernel engine; by default WebAssembly SIMD when it loads. Any other value, or `wasm` where it cannot load, stops start-up',
+      '`native`, `wasm` or `ts` forces the kernel engine; by default native (OpenBLAS) when its addon was built and loads, else WebAssembly SIMD. Any other value, or an engine that cannot load, stops start-up',
   },
   {
     variable: 'CONVD_MEMORY_BUDGET_BYTES',

@@ -3,7 +3,7 @@
  * elements of each request tensor, bytes of all outputs, FLOPs. Exceeding any answers 413.
  */
 import type { FieldError, Work } from './shared/geometry/common.js';
-import { itemSize, numel, type DType, type TensorMeta } from './shared/tensor.js';
+import { computeDType, itemSize, numel, type TensorMeta, type WireDType } from './shared/tensor.js';
 import { HttpProblem } from './http/problem.js';
 
 /** What a request that passed the limits will hold, from its shapes (admission/ reserves it). */
@@ -12,6 +12,8 @@ export interface WorkNeed {
   tensorBytes: number;
   outputBytes: number;
   outputElements: number;
+  /** The request's dtype: a 2-byte one is computed in float32 and its answer holds the results converted. */
+  dtype: WireDType;
 }
 
 export interface WorkLimits {
@@ -31,7 +33,8 @@ export interface OutputsInfo {
   path: string;
   /** How they follow from that field, naming it, e.g. "from input.shape [1, 1, 200] and weight.shape [2, 1, 1]". */
   source: string;
-  dtype: DType;
+  /** The request's dtype (the outputs' size counts the dtype they are computed in). */
+  dtype: WireDType;
   /** Each output by response field; `perSample` when its first dim is the batch (it grows with N). */
   tensors: { name: string; shape: readonly number[]; perSample: boolean }[];
   /** N, the batch size (input.shape[0]). */
@@ -43,7 +46,7 @@ function samplesThatFit(outputs: OutputsInfo, limit: number): number | null {
   const bytes = (perSample: boolean) =>
     outputs.tensors
       .filter((t) => t.perSample === perSample)
-      .reduce((sum, t) => sum + numel(t.shape) * itemSize(outputs.dtype), 0);
+      .reduce((sum, t) => sum + numel(t.shape) * itemSize(computeDType(outputs.dtype)), 0);
   const perSample = bytes(true) / outputs.batch;
   if (perSample === 0) return null;
   const fit = Math.floor((limit - bytes(false)) / perSample);
@@ -59,7 +62,8 @@ function outputsMessage(work: Work, limits: WorkLimits, outputs: OutputsInfo | u
     fit === null
       ? ''
       : `; split the batch: at most ${fit} of its ${outputs.batch} samples (input.shape[0]) fit in one request`;
-  return `${over}: ${tensors} of ${outputs.dtype}, ${outputs.source}${split}`;
+  const computed = computeDType(outputs.dtype) === outputs.dtype ? '' : ` (computed in ${computeDType(outputs.dtype)})`;
+  return `${over}: ${tensors} of ${outputs.dtype}${computed}, ${outputs.source}${split}`;
 }
 
 /**
@@ -112,6 +116,8 @@ export function reserveWork(
 ): void {
   if (!limits.reserve) return;
   const metas = Object.values(operands).filter((t): t is TensorMeta => t !== undefined);
-  const tensorBytes = metas.reduce((sum, t) => sum + numel(t.shape) * itemSize(t.dtype), 0);
-  limits.reserve({ tensorBytes, outputBytes: work.outputBytes, outputElements: work.outputElements });
+  // decoded: in the dtype the kernels compute in
+  const tensorBytes = metas.reduce((sum, t) => sum + numel(t.shape) * itemSize(computeDType(t.dtype)), 0);
+  const { outputBytes, outputElements } = work;
+  limits.reserve({ tensorBytes, outputBytes, outputElements, dtype: metas[0].dtype });
 }

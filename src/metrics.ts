@@ -1,10 +1,11 @@
 /**
  * Prometheus metrics (prom-client), one registry per app: request durations by route and
  * status, the pool's queue depth, active tasks, threads and utilisation, the FLOPs and output
- * bytes computed, which kernels each dtype runs on (as the workers report it), plus the process
- * defaults.
+ * bytes computed, which kernels each dtype runs on (as the workers report it), where the time
+ * of compute requests goes by stage (http/request-stages.ts), plus the process defaults.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { STAGES, type Stage } from './http/request-stages.js';
 import type { EngineReport } from './shared/task.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -27,6 +28,8 @@ export interface Metrics {
   countComputed(op: string, flops: number, outputBytes: number): void;
   /** Records the kernel engine of each dtype, as the workers report it (WorkerPool.describe). */
   setKernels(reports: readonly EngineReport[]): void;
+  /** Observes the stages of one successful compute request (milliseconds each, http/request-stages.ts). */
+  observeStages(op: string, durations: Partial<Record<Stage, number>>): void;
 }
 
 export function createMetrics(pool: WorkerPool): Metrics {
@@ -63,6 +66,13 @@ export function createMetrics(pool: WorkerPool): Metrics {
     labelNames: ['op'] as const,
     registers,
   });
+  const stageSeconds = new Histogram({
+    name: 'convd_request_stage_seconds',
+    help: 'Time of a successful compute request spent in each stage, from receiving its body to writing its answer',
+    labelNames: ['op', 'stage'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
   const bytes = new Counter({
     name: 'convd_output_bytes_computed_total',
     help: 'Bytes of output tensors computed',
@@ -80,6 +90,12 @@ export function createMetrics(pool: WorkerPool): Metrics {
     },
     setKernels: (reports) => {
       for (const { dtype, engine, isa } of reports) kernel.set({ dtype, engine, isa }, 1);
+    },
+    observeStages: (op, durations) => {
+      for (const stage of STAGES) {
+        const ms = durations[stage];
+        if (ms !== undefined) stageSeconds.observe({ op, stage }, ms / 1000);
+      }
     },
   };
 }

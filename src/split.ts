@@ -11,7 +11,7 @@
  * throughput is what it would be without splitting.
  */
 import type { ResultName, Task, TaskResult } from './shared/task.js';
-import { allocShared, numel, realView, type BatchRange, type DType } from './shared/tensor.js';
+import { allocShared, itemSize, numel, realView, type BatchRange, type DType } from './shared/tensor.js';
 import type { WorkerPool } from './worker-pool.js';
 
 export interface SplitSettings {
@@ -44,31 +44,48 @@ function sumInto(dtype: DType, target: TaskResult[ResultName], parts: TaskResult
   }
 }
 
+export interface SplitOptions {
+  /** The request's work, which picks the pool's lane (WorkerPool.runAll). */
+  flops?: number;
+  /** Where the shared per-sample results come from (a lease of reused memory, buffer-pool.ts): fresh zeroed SharedArrayBuffers by default. */
+  allocate?: (bytes: number) => SharedArrayBuffer;
+}
+
 /**
  * Runs `task` (its tensors in SharedArrayBuffers) as one task per range and assembles the
  * result: its per-sample results are shared, each thread writing its images; the others are
  * the ranges' partial sums, added here. Any operation whose kernels take a batch range runs so.
+ * A single range runs the task whole, its per-sample results written in place all the same.
+ * With `task.clock`, range i's task writes its slot i (slots from 0 to slices.length - 1).
  */
 export async function runSplit(
   pool: WorkerPool,
   task: Task,
   slices: BatchRange[],
   signal: AbortSignal,
+  { flops, allocate }: SplitOptions = {},
 ): Promise<TaskResult> {
   const dtype = task.geometry.dtype;
   const wanted = Object.entries(task.results) as [ResultName, { shape: number[]; perSample: boolean }][];
-  const sharedOutputs = Object.fromEntries(
-    wanted.filter(([, r]) => r.perSample).map(([name, r]) => [name, allocShared(dtype, numel(r.shape))]),
+  const sharedOutputs: TaskResult = Object.fromEntries(
+    wanted
+      .filter(([, r]) => r.perSample)
+      .map(([name, r]) => [
+        name,
+        allocate ? allocate(numel(r.shape) * itemSize(dtype)) : allocShared(dtype, numel(r.shape)),
+      ]),
   );
-  const parts = await pool.runAll(
-    slices.map((batch) => ({ ...task, batch, sharedOutputs })),
-    signal,
-  );
-  const result: TaskResult = { ...sharedOutputs };
+  const tasks =
+    slices.length === 1
+      ? [{ ...task, sharedOutputs }]
+      : slices.map((batch, slot) => ({ ...task, batch, sharedOutputs, clock: task.clock && { ...task.clock, slot } }));
+  const parts = await pool.runAll(tasks as Task[], signal, flops);
+  // what the workers answered: every task names the shared results it wrote, the partial sums are added
+  const result: TaskResult = {};
   for (const [name] of wanted) {
-    if (result[name]) continue;
     const [first, ...rest] = parts.map((p) => p[name]);
-    sumInto(dtype, first, rest);
+    if (first === undefined) continue;
+    if (!sharedOutputs[name]) sumInto(dtype, first, rest);
     result[name] = first;
   }
   return result;

@@ -5,7 +5,7 @@
  * idle out, and admission control: at most `threads` running plus `maxQueue` waiting; past
  * that `run` throws QueueFullError (the API answers 503). Optionally a second lane with its
  * own threads and queue serves small tasks only, so they never wait behind big ones. Tensor buffers are transferred
- * both ways. Aborting a task's signal removes it from the queue or, when it is running,
+ * (ArrayBuffers) or shared (SharedArrayBuffers, the requests' reused memory). Aborting a task's signal removes it from the queue or, when it is running,
  * terminates its thread (piscina starts a replacement).
  */
 import { once } from 'node:events';

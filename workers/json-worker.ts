@@ -4,9 +4,10 @@
  *
  * parse: the body's bytes (moved here) are decoded and parsed exactly as Fastify's default
  * JSON parser does (UTF-8, secure-json-parse refusing `__proto__` and `constructor.prototype`).
- * Then every request tensor (`input`, `weight`, `bias`, `grad_output`) whose dtype is float32 or
- * float64 and whose data is an array of numbers and "NaN" / "Infinity" / "-Infinity" only gets
- * its data as a typed array of that dtype, holding exactly the values the event loop would have
+ * Then every request tensor (`input`, `weight`, `bias`, `grad_output`) whose dtype is one of
+ * convd's and whose data is an array of numbers and "NaN" / "Infinity" / "-Infinity" only gets
+ * its data as a typed array of the dtype it is computed in (float32 for float16 and bfloat16,
+ * each value rounded to the dtype), holding exactly the values the event loop would have
  * decoded (moved back, not copied); everything else comes back as parsed.
  *
  * stringify: result tensors (their buffers moved here) -> the JSON answer's UTF-8 bytes, the
@@ -14,7 +15,8 @@
  */
 import sjson from 'secure-json-parse';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { realView, type DType } from '../src/shared/tensor.js';
+import { isHalf, roundToHalf } from '../src/shared/half.js';
+import { WIRE_DTYPES, wireView, type WireDType } from '../src/shared/tensor.js';
 import { JSON_TENSOR_FIELDS, jsonText, type JsonParseResult, type JsonTask } from '../src/shared/json.js';
 
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
@@ -22,14 +24,20 @@ const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Inf
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** `values` as a typed array of `dtype`, or null when one of them is not a number or a non-finite name. */
-function typed(values: unknown[], dtype: DType): Float32Array | Float64Array | null {
-  const out = dtype === 'float32' ? new Float32Array(values.length) : new Float64Array(values.length);
+/**
+ * `values` as a typed array of the dtype computed in (float16 and bfloat16: float32 values,
+ * each rounded to the dtype), or null when one of them is not a number or a non-finite name.
+ */
+function typed(values: unknown[], dtype: WireDType): Float32Array | Float64Array | null {
+  const out = dtype === 'float64' ? new Float64Array(values.length) : new Float32Array(values.length);
+  const half = isHalf(dtype) ? dtype : null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (typeof v === 'number') out[i] = v;
-    else if (typeof v === 'string' && Object.hasOwn(NON_FINITE, v)) out[i] = NON_FINITE[v];
+    let value: number;
+    if (typeof v === 'number') value = v;
+    else if (typeof v === 'string' && Object.hasOwn(NON_FINITE, v)) value = NON_FINITE[v];
     else return null;
+    out[i] = half ? roundToHalf(half, value) : value;
   }
   return out;
 }
@@ -83,8 +91,9 @@ function parse(chunks: ArrayBuffer[]) {
   if (isPlainObject(value)) {
     for (const field of JSON_TENSOR_FIELDS) {
       const t = value[field];
-      if (!isPlainObject(t) || !Array.isArray(t.data) || (t.dtype !== 'float32' && t.dtype !== 'float64')) continue;
-      const data = typed(t.data, t.dtype);
+      if (!isPlainObject(t) || !Array.isArray(t.data) || !(WIRE_DTYPES as readonly unknown[]).includes(t.dtype))
+        continue;
+      const data = typed(t.data, t.dtype as WireDType);
       if (!data) continue;
       t.data = data;
       buffers.push(data.buffer as ArrayBuffer);
@@ -99,7 +108,7 @@ function stringify(tensors: Extract<JsonTask, { op: 'stringify' }>['tensors']) {
     Object.fromEntries(
       Object.entries(tensors).map(([name, t]) => [
         name,
-        { dtype: t.dtype, shape: t.shape, data: realView(t.dtype, t.buffer) },
+        { dtype: t.dtype, shape: t.shape, data: wireView(t.dtype, t.buffer) },
       ]),
     ),
     'array',

@@ -1,11 +1,12 @@
 /**
  * Piscina worker: allocates a task's results, runs its operation's runner (runners.ts) and hands
- * the results back: moved (transferred, not structured-cloned), or, for the per-sample results
- * of a split request, written in place into the shared buffers for the images of the task's
- * batch range.
+ * the results back: moved (transferred, not structured-cloned), or, for the results the task
+ * brings shared buffers for (the request's reused memory; a split request's threads each write
+ * the images of their batch range), written in place and named in the answer (shared, not copied).
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { epochMs } from '../src/shared/clock.js';
 import { injectFault } from '../src/shared/faults.js';
 import type { EngineReport, ResultName, Task, TaskResult, WorkerData } from '../src/shared/task.js';
 import { allocReal, numel, realView, type TensorBuffer } from '../src/shared/tensor.js';
@@ -15,11 +16,11 @@ import { runners, type Outputs, type Runner } from './runners.js';
 
 setTileBudget((workerData as WorkerData).tileBudgetBytes);
 
-/** Marks every buffer of `result` for transfer (piscina moves only top-level values by itself). */
+/** Marks every ArrayBuffer of `result` for transfer (piscina moves only top-level values by itself); shared ones are shared. */
 function moveAll(result: TaskResult) {
   return move({
     get [transferableSymbol]() {
-      return Object.values(result);
+      return Object.values(result).filter((b) => b instanceof ArrayBuffer);
     },
     get [valueSymbol]() {
       return result;
@@ -27,7 +28,7 @@ function moveAll(result: TaskResult) {
   });
 }
 
-/** The arrays of `task.results`: the shared one where the request is split, else a fresh one, returned in `moved`. */
+/** The arrays of `task.results`: the shared one where the task has one, else a fresh one; all returned in `moved`. */
 function allocate(task: Task): { out: Outputs; moved: TaskResult } {
   const dtype = task.geometry.dtype;
   const out: Outputs = {};
@@ -36,6 +37,7 @@ function allocate(task: Task): { out: Outputs; moved: TaskResult } {
     const shared = task.sharedOutputs?.[name];
     if (shared) {
       out[name] = realView(dtype, shared);
+      moved[name] = shared;
     } else {
       const fresh = allocReal(dtype, numel(shape));
       out[name] = fresh;
@@ -46,6 +48,8 @@ function allocate(task: Task): { out: Outputs; moved: TaskResult } {
 }
 
 export default function runTask(task: Task) {
+  const { clock } = task;
+  if (clock) clock.times[2 * clock.slot] = epochMs();
   injectFault(task.fault);
   const { out, moved } = allocate(task);
   const view = (buffer: TensorBuffer | undefined) => {
@@ -53,6 +57,7 @@ export default function runTask(task: Task) {
     return realView(task.geometry.dtype, buffer);
   };
   (runners[task.op] as Runner<Task['op']>)(task, out, view);
+  if (clock) clock.times[2 * clock.slot + 1] = epochMs();
   return moveAll(moved);
 }
 

@@ -15,7 +15,7 @@
 import type * as Ort from 'onnxruntime-node';
 import type { Impl, Prepared } from '../impl.js';
 import { forwardModel, gradInputModel, gradWeightModel, gradWeightUnsupported, type OnnxConv } from '../onnx-model.js';
-import type { Op, Problem } from '../shapes.js';
+import { float32, type Op, type Problem } from '../shapes.js';
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 
 type OrtModule = typeof Ort;
@@ -54,7 +54,8 @@ async function ortImpl(constWeights: boolean): Promise<Impl> {
       : 'MLAS, 1 intra-op + 1 inter-op thread; NCHW; grad_input = ConvTranspose, grad_weight = Conv on transposed operands; weights fed per run',
     layout: () => 'NCHW',
     unsupported(g, op) {
-      if (g.layout !== 'channels_first') return 'bench feeds ORT NCHW only';
+      if (g.dtype !== 'float32' || g.layout !== 'channels_first')
+        return 'the bench runs ORT in the float32 channels_first rows only';
       if (g.paddingMode !== 'zeros') return 'ONNX Conv pads with zeros only';
       if (op === 'grad_weight')
         return constWeights ? 'grad_weight has no weight operand (see ort)' : gradWeightUnsupported(onnxConv(g));
@@ -62,22 +63,23 @@ async function ortImpl(constWeights: boolean): Promise<Impl> {
     },
     async prepare(p: Problem, op: Op): Promise<Prepared> {
       const c = onnxConv(p.g);
+      const { x, w, dy } = float32(p);
       const t = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, dims);
       let model: Uint8Array;
       let feeds: Record<string, Ort.Tensor>;
       let output: string;
-      const weights: Record<string, Ort.Tensor> = constWeights ? {} : { w: t(p.w, c.weight) };
+      const weights: Record<string, Ort.Tensor> = constWeights ? {} : { w: t(w, c.weight) };
       if (op === 'forward') {
-        model = forwardModel(c, constWeights ? p.w : undefined);
-        feeds = { x: t(p.x, c.input), ...weights };
+        model = forwardModel(c, constWeights ? w : undefined);
+        feeds = { x: t(x, c.input), ...weights };
         output = 'y';
       } else if (op === 'grad_input') {
-        model = gradInputModel(c, constWeights ? p.w : undefined);
-        feeds = { dy: t(p.dy, c.output), ...weights };
+        model = gradInputModel(c, constWeights ? w : undefined);
+        feeds = { dy: t(dy, c.output), ...weights };
         output = 'dx';
       } else {
         model = gradWeightModel(c);
-        feeds = { x: t(p.x, c.input), dy: t(p.dy, c.output) };
+        feeds = { x: t(x, c.input), dy: t(dy, c.output) };
         output = 'dw';
       }
       const session = await ort.InferenceSession.create(model, options);
@@ -85,7 +87,7 @@ async function ortImpl(constWeights: boolean): Promise<Impl> {
       const once = async (): Promise<Float32Array> => {
         const out = (await session.run(feeds))[output];
         if (out.dims.join() !== expected.join())
-          throw new Error(`ort ${op} gave shape [${out.dims}], expected [${expected}]`);
+          throw new Error(`ort ${op} gave shape [${out.dims.join(', ')}], expected [${expected.join(', ')}]`);
         return out.data as Float32Array;
       };
       return {

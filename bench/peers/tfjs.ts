@@ -18,7 +18,7 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import { hwioToOihw, nchwToNhwc, nhwcToNchw, oihwToHwio, type Impl, type Prepared } from '../impl.js';
-import { isDepthwise, type Op, type Problem } from '../shapes.js';
+import { float32, isDepthwise, type Op, type Problem } from '../shapes.js';
 
 type Tf = typeof TfCore;
 type Backend = 'cpu' | 'wasm';
@@ -72,6 +72,8 @@ function tfjsImpl(tf: Tf, backend: Backend, version: string, notes: string): Imp
     notes,
     layout: (g) => (nhwc(g) ? 'NHWC' : 'NCHW'),
     unsupported(g, op) {
+      if (g.dtype !== 'float32' || g.layout !== 'channels_first')
+        return 'the bench runs tfjs in the float32 channels_first rows only';
       if (g.inSpatial.length !== 2) return 'tfjs conv2d is 2-D';
       if (g.groups > 1 && !isDepthwise(g)) return 'tfjs has no grouped conv2d';
       if (op !== 'forward' && g.dilation.some((d) => d > 1)) return 'tfjs gradients do not support dilation';
@@ -88,6 +90,7 @@ function tfjsImpl(tf: Tf, backend: Backend, version: string, notes: string): Imp
 
 function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promise<void>): Prepared {
   const { g } = p;
+  const { x: px, w: pw32, dy: pdy } = float32(p);
   const depthwise = isDepthwise(g);
   const [n, cin, h, w] = g.inputShape;
   const [cout, , kh, kw] = g.weightShape;
@@ -107,9 +110,9 @@ function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promi
       ? [[0, 0], ph, pw, [0, 0]]
       : [[0, 0], [0, 0], ph, pw];
 
-  const x = tf.tensor4d(nhwc ? nchwToNhwc(p.x, g.inputShape) : p.x, xShape, 'float32');
-  const f = tf.tensor4d(oihwToHwio(p.w, g.weightShape), fShape, 'float32');
-  const dy = tf.tensor4d(nhwc ? nchwToNhwc(p.dy, g.outputShape) : p.dy, dyShape, 'float32');
+  const x = tf.tensor4d(nhwc ? nchwToNhwc(px, g.inputShape) : px, xShape, 'float32');
+  const f = tf.tensor4d(oihwToHwio(pw32, g.weightShape), fShape, 'float32');
+  const dy = tf.tensor4d(nhwc ? nchwToNhwc(pdy, g.outputShape) : pdy, dyShape, 'float32');
   const run = (kernel: string, inputs: TfCore.NamedTensorMap, attrs: object): TfCore.Tensor =>
     tf.engine().runKernel<TfCore.Tensor>(kernel, inputs, attrs as TfCore.NamedAttrMap);
 
@@ -134,7 +137,7 @@ function prepareTfjs(tf: Tf, p: Problem, op: Op, nhwc: boolean, use: () => Promi
     const y = op1();
     try {
       if (y.shape.join() !== expected.join())
-        throw new Error(`tfjs ${op} gave shape [${y.shape}], expected [${expected}]`);
+        throw new Error(`tfjs ${op} gave shape [${y.shape.join(', ')}], expected [${expected.join(', ')}]`);
       return (await y.data()) as Float32Array;
     } finally {
       y.dispose();

@@ -49,10 +49,12 @@ readme_block() {
   printf '%s\n' "$text"
 }
 
-echo '== clients: TypeScript: build and pack clients/typescript, install the tarball in a project outside the repository'
+echo '== clients: TypeScript: build, lint and pack clients/typescript, install the tarball in a project outside the repository'
 (
   cd clients/typescript
   npm ci --no-audit --no-fund --loglevel=error # also builds dist/ (prepare)
+  # ESLint with the repository's rules, now that the package's own dependencies are installed
+  "$ROOT/node_modules/.bin/eslint" .
   npm run --silent build:test
   npm pack --silent --pack-destination "$TMP" >/dev/null
 )

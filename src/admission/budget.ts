@@ -9,8 +9,10 @@
  * The default budget is half of the memory the process may use: the container's limit
  * (cgroup v2 `memory.max`, cgroup v1 `memory.limit_in_bytes`) or, without one, the machine's
  * memory. The other half is for what no request reserves: the process itself, the kernel
- * threads' scratch (CONVD_TILE_BUDGET_BYTES each, allocated once per thread and reused) and
- * garbage not yet collected.
+ * threads' scratch (CONVD_TILE_BUDGET_BYTES each, allocated once per thread and reused), the
+ * tensor memory kept idle for the next requests (at most a quarter of the budget,
+ * src/buffer-pool.ts; a request using it reserves it as any other) and garbage not yet
+ * collected.
  */
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';

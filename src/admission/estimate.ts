@@ -6,13 +6,16 @@
  *   body is held as bytes, then as text, then as parsed numbers while it becomes typed arrays:
  *   JSON_PARSE_FACTOR times the body.
  * - Once the shapes are known: the body still referenced (msgpack), each tensor's decoded data
- *   (prod(shape) x itemsize), the outputs (from the geometry) and the encoded answer (msgpack
- *   answers are the output buffers themselves; a JSON number array takes up to
+ *   (prod(shape) x itemsize, float16 and bfloat16 widened to float32), the outputs (from the
+ *   geometry) and the encoded answer (msgpack answers are the output buffers themselves, or for
+ *   float16 and bfloat16 their 2-byte conversion; a JSON number array takes up to
  *   JSON_ANSWER_BYTES_PER_ELEMENT per number while it is written; base64 4/3 of the bytes).
  * Kernel scratch is not per request: each kernel thread allocates its own (at most
  * CONVD_TILE_BUDGET_BYTES) once and reuses it, outside the budget.
  */
 import type { WorkNeed } from '../limits.js';
+import { isHalf } from '../shared/half.js';
+import { itemSize } from '../shared/tensor.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
 
 export type BodyFormat = 'json' | 'msgpack' | 'other';
@@ -38,7 +41,10 @@ export function bodyBytes(length: number, format: BodyFormat): number {
 
 /** Bytes of the encoded answer beyond the output buffers themselves. */
 export function answerBytes(need: WorkNeed, format: 'msgpack' | 'json', dataAs: 'array' | 'base64'): number {
-  if (format === 'msgpack') return 0;
-  if (dataAs === 'base64') return Math.ceil(need.outputBytes / 3) * 4 + 1024;
-  return need.outputElements * JSON_ANSWER_BYTES_PER_ELEMENT + 1024;
+  const wireBytes = need.outputElements * itemSize(need.dtype);
+  // float16 and bfloat16 results are converted from the float32 outputs into buffers of their own
+  const converted = isHalf(need.dtype) ? wireBytes : 0;
+  if (format === 'msgpack') return converted;
+  if (dataAs === 'base64') return converted + Math.ceil(wireBytes / 3) * 4 + 1024;
+  return converted + need.outputElements * JSON_ANSWER_BYTES_PER_ELEMENT + 1024;
 }

@@ -55,6 +55,22 @@ const examples: OperationExamples = {
         grad_weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [12, 16, 24, 28] },
       },
     },
+    'empty-batch': {
+      summary: 'An empty batch (N = 0)',
+      description:
+        'As in PyTorch: grad_input is empty (shape [0, 1, 3, 3]), grad_weight and grad_bias are zeros; nothing is computed.',
+      request: {
+        input: { dtype: 'float32', shape: [0, 1, 3, 3], data: [] },
+        weight: example2d.weight,
+        bias: { dtype: 'float32', shape: [1], data: [0.5] },
+        grad_output: { dtype: 'float32', shape: [0, 1, 2, 2], data: [] },
+      },
+      response: {
+        grad_input: { dtype: 'float32', shape: [0, 1, 3, 3], data: [] },
+        grad_weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [0, 0, 0, 0] },
+        grad_bias: { dtype: 'float32', shape: [1], data: [0] },
+      },
+    },
   },
   problems: {
     400: {

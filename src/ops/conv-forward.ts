@@ -11,6 +11,7 @@ import {
   shortDataExample,
   schemaViolation,
   type OperationExamples,
+  type RequestExample,
 } from '../schemas/examples.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { PADDING_MODES } from '../shared/geometry/common.js';
@@ -72,6 +73,17 @@ export const example2d = {
   weight: { dtype: 'float32', shape: [1, 1, 2, 2], data: [1, 0, 0, -1] },
 };
 
+/** One request in a 2-byte dtype and its answer: `output` is the float32 result rounded once. */
+const halfExample = (dtype: 'float16' | 'bfloat16', description: string, output: number[]): RequestExample => ({
+  summary: `${dtype}, computed in float32`,
+  description,
+  request: {
+    input: { dtype, shape: [1, 1, 4], data: [0.1, 0.2, 0.3, 60000] },
+    weight: { dtype, shape: [1, 1, 2], data: [1, 0.5] },
+  },
+  response: { output: { dtype, shape: [1, 1, 3], data: output } },
+});
+
 const request = z
   .strictObject({
     ...convParams,
@@ -94,6 +106,16 @@ const examples: OperationExamples = {
       request: { ...example2d, stride: [2, 1], padding: 'same', padding_mode: 'reflect', encoding: 'base64' },
       response: { output: { dtype: 'float32', shape: [1, 1, 2, 3], data: 'AACAwAAAgMAAAADAAAAAQAAAAEAAAIBA' } },
     },
+    float16: halfExample(
+      'float16',
+      'Each number is rounded to float16 on the way in (0.1 becomes 0.0999755859375, 0.3 0.300048828125); the float32 results are rounded once to float16.',
+      [0.199951171875, 0.35009765625, 30000],
+    ),
+    bfloat16: halfExample(
+      'bfloat16',
+      'The same request in bfloat16: 8 significant bits (0.1 becomes 0.10009765625, 60000 59904), float32 arithmetic, one rounding of each result.',
+      [0.2001953125, 0.3515625, 29952],
+    ),
   },
   problems: {
     400: {

@@ -9,18 +9,31 @@
  * operation runs, in this order: geometry (shapes and parameters agree), then work limits (from
  * shapes), then data lengths (from lengths), then the memory reservation (limits.ts reserveWork,
  * when the context's limits carry one), and only then is any tensor data decoded, so that a small
- * body declaring huge shapes never allocates.
+ * body declaring huge shapes never allocates. An empty batch (N = 0) is answered there and then:
+ * no data decoded, no task run (see `emptyBatchAnswer`).
  */
 import type { z } from 'zod';
 import type { Prepared } from '../dispatch.js';
 import { fieldProblem } from '../http/problem.js';
+import type { Lease } from '../buffer-pool.js';
+import type { RequestStages } from '../http/request-stages.js';
 import { checkWorkLimits, reserveWork, type WorkLimits } from '../limits.js';
 import type { OperationExamples } from '../schemas/examples.js';
 import type { ResponseDoc } from '../schemas/fields.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 import { GeometryError, type FieldError, type Work } from '../shared/geometry/common.js';
-import type { OpName, ResultName, ResultSpec, TaskFor, TensorField } from '../shared/task.js';
-import { realView, type DType, type TensorMeta } from '../shared/tensor.js';
+import type { OpName, ResultName, ResultSpec, TaskFor, TaskResult, TensorField } from '../shared/task.js';
+import { halfBitsOf, isHalf } from '../shared/half.js';
+import {
+  allocReal,
+  numel,
+  realView,
+  type DType,
+  type TensorBuffer,
+  type TensorMeta,
+  type WireArray,
+  type WireDType,
+} from '../shared/tensor.js';
 import { batchSlices, type SplitSettings } from '../split.js';
 import type { ResultTensor } from '../wire/response.js';
 import { dataLengthError, decodeTensorData } from '../wire/tensor-data.js';
@@ -39,6 +52,10 @@ export interface PrepareContext {
   limits: WorkLimits & SplitSettings;
   /** The main lane's idle threads now: what a request that may be split is cut for. */
   idleThreads(): number;
+  /** The request's stage clock: `validate` ends before the tensor data is decoded, `copy_in` after. */
+  stages?: RequestStages | null;
+  /** The request's lease of reused memory (buffer-pool.ts), which decoded tensors are copied into. */
+  buffers?: Lease | null;
 }
 
 type RequestTensors = Partial<Record<TensorField, RequestTensor>>;
@@ -144,41 +161,62 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
 
   const r = resolved(() => spec.resolve(operands, body));
   const g = r.task.geometry;
+  // the request's dtype (geometry has checked that every operand has input's); g.dtype is the one computed in
+  const dtype = present[0][1].dtype;
   const tensors = Object.entries(r.results).map(([field, { shape, perSample }]) => ({ name: field, shape, perSample }));
-  checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype: g.dtype, batch: g.batch, tensors });
+  checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype, batch: g.batch, tensors });
   const slices = spec.splits ? batchSlices(g.batch, r.work.flops, context.limits, context.idleThreads()) : undefined;
 
   const dataErrors = present.map(([field, t]) => dataLengthError(field, t)).filter((e): e is FieldError => e !== null);
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
   // what the request will hold, reserved from the memory budget before anything is decoded (admission/)
   reserveWork(operands, r.work, context.limits);
+  context.stages?.mark('validate');
 
-  // A split request's tensors go to shared memory, read by every thread; else they are moved.
+  const empty = g.batch === 0;
+  // A split request's tensors go to shared memory, read by every thread; else they are moved,
+  // or shared with the one thread when they are copied into the lease's reused memory.
   const shared = slices !== undefined && slices.length > 1;
+  const { buffers } = context;
+  const take = buffers ? (bytes: number) => buffers.take(bytes) : undefined;
   const sent = present
-    .filter(([field]) => !spec.unsent?.includes(field))
-    .map(([field, t]): [TensorField, ArrayBufferLike] => [field, decodeTensorData(t, shared).buffer]);
+    .filter(([field]) => !empty && !spec.unsent?.includes(field))
+    .map(([field, t]): [TensorField, TensorBuffer] => [field, decodeTensorData(t, shared, take).buffer]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
+  context.stages?.mark('copy_in');
   return {
     task,
+    answer: empty ? emptyBatchAnswer(g.dtype, r.results) : undefined,
     flops: r.work.flops,
     outputBytes: r.work.outputBytes,
     slices,
     encoding: body.encoding,
-    results: (result) => responseTensors(g.dtype, r.results, result),
+    results: (result) => responseTensors(dtype, r.results, result),
   };
 }
 
-/** The response tensors of a worker's result, in the order it holds them. */
+/**
+ * The results of an empty batch (N = 0), as PyTorch gives them: each per-sample result empty
+ * (its first extent is N), and each sum over the batch (grad_weight, grad_bias) zeros.
+ */
+function emptyBatchAnswer(dtype: DType, results: Resolution<OpName>['results']): TaskResult {
+  return Object.fromEntries(
+    Object.entries(results).map(([name, { shape }]) => [name, allocReal(dtype, numel(shape)).buffer]),
+  );
+}
+
+/** The response tensors of a worker's result, in the order it holds them; float16 and bfloat16 results rounded once from float32. */
 function responseTensors(
-  dtype: DType,
+  dtype: WireDType,
   specs: Resolution<OpName>['results'],
   result: Partial<Record<ResultName, ArrayBuffer | SharedArrayBuffer>>,
 ): Record<string, ResultTensor> {
+  const data = (buffer: ArrayBuffer | SharedArrayBuffer): WireArray =>
+    isHalf(dtype) ? halfBitsOf(dtype, realView('float32', buffer) as Float32Array) : realView(dtype, buffer);
   return Object.fromEntries(
     (Object.entries(result) as [ResultName, ArrayBuffer | SharedArrayBuffer][]).map(([name, buffer]) => [
       name,
-      { dtype, shape: specs[name]!.shape, data: realView(dtype, buffer) },
+      { dtype, shape: specs[name]!.shape, data: data(buffer) },
     ]),
   );
 }

@@ -7,9 +7,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Admission } from '../admission/admission.js';
+import type { BufferPool, Lease } from '../buffer-pool.js';
 import type { Config } from '../config.js';
 import { clientGoneSignal, dispatch } from '../dispatch.js';
 import { HttpProblem } from '../http/problem.js';
+import { RequestStages } from '../http/request-stages.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Metrics } from '../metrics.js';
 import { OPS } from '../ops/index.js';
@@ -24,6 +26,8 @@ import { faultFromHeaders } from '../shared/faults.js';
 declare module 'fastify' {
   interface FastifyRequest {
     responseEncoding: ResponseEncoding | null;
+    /** The memory a compute request reuses (its body, tensors and results), given back when its response closes. */
+    buffers: Lease | null;
   }
 }
 
@@ -34,6 +38,7 @@ export interface ComputeRouteDeps {
   lifecycle: Lifecycle;
   admission: Admission;
   json: JsonOffload;
+  buffers: BufferPool;
 }
 
 export const CONSUMES = ['application/json', ...MSGPACK_MEDIA_TYPES];
@@ -69,13 +74,23 @@ export const ENCODINGS_NOTE =
   'page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent ' +
   'unchanged and answers 400 (malformed-body).';
 
-/** Registers, in the calling plugin's scope, the readiness check and the response encoding negotiation. */
+/**
+ * Registers, in the calling plugin's scope, the readiness check, the response encoding
+ * negotiation, and each request's stage clock and lease of reused memory.
+ */
 function computeScope(
   app: FastifyInstance,
-  { config, lifecycle }: Pick<ComputeRouteDeps, 'config' | 'lifecycle'>,
+  { config, lifecycle, buffers }: Pick<ComputeRouteDeps, 'config' | 'lifecycle' | 'buffers'>,
 ): void {
   app.decorateRequest('responseEncoding', null);
-  app.addHook('onRequest', async (request) => {
+  app.decorateRequest('stages', null);
+  app.decorateRequest('buffers', null);
+  app.addHook('onRequest', async (request, reply) => {
+    request.stages = new RequestStages();
+    const lease = buffers.lease();
+    request.buffers = lease;
+    // the answer's bytes are its result buffers: they are reused only once it is written (or abandoned)
+    reply.raw.once('close', () => lease.release());
     if (lifecycle.state !== 'ready') {
       throw new HttpProblem('not-ready', `the server is ${lifecycle.state}; retry later`, {
         headers: { 'retry-after': String(config.retryAfterSeconds) },
@@ -93,18 +108,29 @@ function computeScope(
 
 /** Validates `request` for `op`, runs its task on the pool, counts its work and sends its result. */
 async function compute(deps: ComputeRouteDeps, op: Operation, request: FastifyRequest, reply: FastifyReply) {
+  const { stages, buffers } = request;
   const prepared = op.prepare(request.body, {
     limits: deps.admission.limitsFor(request, deps.config),
     idleThreads: () => deps.pool.idleThreads(),
+    stages,
+    buffers,
   });
   prepared.task.fault = faultFromHeaders(request.headers);
-  const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config);
+  const result = await dispatch(deps.pool, prepared, clientGoneSignal(reply), deps.config, { stages, buffers });
   deps.metrics.countComputed(op.metricLabel, prepared.flops, prepared.outputBytes);
   const encoded = await deps.json.encode(prepared.results(result), request.responseEncoding!, prepared.encoding);
+  if (stages) {
+    stages.mark('encode');
+    reply.header('server-timing', stages.serverTiming());
+    reply.raw.once('finish', () => {
+      stages.mark('write');
+      deps.metrics.observeStages(op.metricLabel, stages.durations);
+    });
+  }
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
 }
 
-export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app, deps) => {
+export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = (app, deps) => {
   computeScope(app, deps);
   for (const op of OPS) {
     const { path, tags, summary, description } = op.route;
@@ -123,4 +149,5 @@ export const computeRoutes: FastifyPluginAsyncZod<ComputeRouteDeps> = async (app
       (request, reply) => compute(deps, op, request, reply),
     );
   }
+  return Promise.resolve();
 };

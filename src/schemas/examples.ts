@@ -5,6 +5,8 @@
  * test/service/openapi.test.ts sends every one of these requests (and provokes every problem)
  * against the real service and checks that the answer is exactly the documented one.
  */
+import { halfBitsOf, isHalf, roundToHalf } from '../shared/half.js';
+import type { WireDType } from '../shared/tensor.js';
 import type { Problem } from './problem.js';
 
 /** An OpenAPI Example Object. */
@@ -18,7 +20,7 @@ export type Examples<T> = Record<string, Example<T>>;
 
 /** A result tensor as a JSON response holds it. */
 export interface JsonTensorExample {
-  dtype: 'float32' | 'float64';
+  dtype: WireDType;
   shape: number[];
   data: (number | 'NaN' | 'Infinity' | '-Infinity')[] | string;
 }
@@ -208,6 +210,14 @@ export const SHARED_PROBLEMS: Record<ErrorStatus, Examples<Problem>> = {
 export function binBase64(t: JsonTensorExample): string {
   if (typeof t.data === 'string') return t.data;
   const values = t.data.map(Number);
-  const typed = t.dtype === 'float32' ? Float32Array.from(values) : Float64Array.from(values);
+  const { dtype } = t;
+  const typed = isHalf(dtype)
+    ? halfBitsOf(
+        dtype,
+        Float32Array.from(values, (v) => roundToHalf(dtype, v)),
+      )
+    : dtype === 'float32'
+      ? Float32Array.from(values)
+      : Float64Array.from(values);
   return Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength).toString('base64');
 }

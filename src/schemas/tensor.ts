@@ -8,11 +8,13 @@
  */
 import { z } from 'zod';
 import { MAX_PARAM } from '../shared/geometry/common.js';
+import { WIRE_DTYPES } from '../shared/tensor.js';
 
-const DTypeSchema = z.enum(['float32', 'float64']).meta({
+const DTypeSchema = z.enum(WIRE_DTYPES).meta({
   id: 'DType',
   description:
-    'Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.',
+    'Element type, little-endian: IEEE-754 binary32, binary64 or binary16, or bfloat16 (the top 16 bits of a binary32). ' +
+    'All operands of a request share one dtype; the outputs have it too. float16 and bfloat16 are computed in float32 and each result is rounded once to the dtype (to nearest, ties to even).',
 });
 
 const NON_FINITE = ['NaN', 'Infinity', '-Infinity'] as const;
@@ -52,11 +54,12 @@ const NumberArrayData = z
     type: 'array',
     items: { anyOf: [{ type: 'number' }, { type: 'string', enum: [...NON_FINITE] }] },
     description:
-      'Flat row-major array of prod(shape) numbers; NaN and infinities as the strings "NaN", "Infinity", "-Infinity".',
+      'Flat row-major array of prod(shape) numbers; NaN and infinities as the strings "NaN", "Infinity", "-Infinity". ' +
+      'For float16 and bfloat16 each number is rounded to the dtype (to nearest, ties to even).',
   });
 
 const Base64Data = z.base64({ error: 'is not base64 (standard alphabet, padded)' }).meta({
-  description: 'base64 of the prod(shape) * itemsize little-endian bytes.',
+  description: 'base64 of the prod(shape) * itemsize little-endian bytes (itemsize 2 for float16 and bfloat16).',
 });
 
 /** What msgpackr decodes a msgpack bin (Buffer) or a typed-array extension (Float32Array / Float64Array) to. */
@@ -68,7 +71,7 @@ const BinaryDataSchema = z.custom<BinaryData>(isBinaryData).meta({
   type: 'string',
   contentMediaType: 'application/octet-stream',
   description:
-    'msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). ' +
+    'msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes(); itemsize 2 for float16 and bfloat16). ' +
     'A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin.',
 });
 
@@ -78,18 +81,32 @@ const TensorDataSchema = z
   })
   .meta({ id: 'TensorData', description: 'The elements in row-major order, in one of three forms.' });
 
-const ExtentSchema = z.int().min(1, { error: 'must be an integer >= 1' }).max(MAX_PARAM);
+const ExtentSchema = z.int().min(0, { error: 'must be an integer >= 0' }).max(MAX_PARAM);
 
-/** A request tensor whose rank lies in [minRank, maxRank]. */
+/**
+ * A request tensor whose rank lies in [minRank, maxRank]. Every extent is >= 1 but the first
+ * of a tensor of rank 3 or more, which may be 0: an empty batch (N = 0) of input or grad_output
+ * (geometry refuses a weight extent of 0).
+ */
 export function tensorSchema(minRank: number, maxRank: number, description: string) {
+  const rank = `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}`;
   return z
     .strictObject({
       dtype: DTypeSchema,
       shape: z
         .array(ExtentSchema)
-        .min(minRank, { error: `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}` })
-        .max(maxRank, { error: `must have rank ${minRank === maxRank ? minRank : `${minRank} to ${maxRank}`}` })
-        .meta({ description: 'Extents, row-major (C order), each >= 1.' }),
+        .min(minRank, { error: rank })
+        .max(maxRank, { error: rank })
+        .superRefine((shape, ctx) => {
+          shape.forEach((e, i) => {
+            if (e === 0 && (i > 0 || minRank < 3))
+              ctx.addIssue({ code: 'custom', path: [i], input: e, message: 'must be an integer >= 1' });
+          });
+        })
+        .meta({
+          description:
+            'Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results.',
+        }),
       data: TensorDataSchema,
     })
     .meta({ description });

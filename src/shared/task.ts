@@ -2,10 +2,11 @@
  * What travels between the HTTP layer and a worker thread. A task names its operation (the
  * worker runs `runners[task.op]`, workers/runners.ts), carries the geometry the kernels run from,
  * its operand tensors by request field name, and the results it asks for with their shapes.
- * Tensor data crosses as whole ArrayBuffers in the transfer list (moved, never cloned), or, for
- * a request split across threads (src/split.ts), as SharedArrayBuffers every thread reads; the
- * rest is plain data.
+ * Tensor data crosses as whole ArrayBuffers in the transfer list (moved, never cloned), or as
+ * SharedArrayBuffers (the request's reused memory, src/buffer-pool.ts; those of a request split
+ * across threads, src/split.ts, every thread reads); the rest is plain data.
  */
+import type { TaskClock } from './clock.js';
 import type { FaultKind } from './faults.js';
 import type { OperandShapes } from './geometry/common.js';
 import type { AdaptivePoolingGeometry } from './geometry/adaptive-pooling.js';
@@ -52,10 +53,12 @@ interface TaskOf<Op extends OpName, G extends { dtype: DType; batch: number } = 
   results: Partial<Record<ResultName, ResultSpec>>;
   /** Split requests: the images this task computes (all when absent). */
   batch?: BatchRange;
-  /** Split requests: per-sample results every thread writes its images of, in place (not returned). */
+  /** Per-sample results the task writes in place (a split request's threads each their images), named in its answer. */
   sharedOutputs?: Partial<Record<ResultName, SharedArrayBuffer>>;
   /** Tests only (CONVD_TEST_FAULTS=1): a fault the worker acts out, see faults.ts. */
   fault?: FaultKind;
+  /** Where the worker writes when it started and finished the task (the request's stage timing). */
+  clock?: TaskClock;
 }
 
 /** A pooling task: the window geometry plus the pooling's mode. */

@@ -2,11 +2,25 @@
  * Tensors as both threads see them: dtypes, what geometry knows of a tensor (dtype and shape,
  * never data), and the typed arrays and buffers the kernels read and write.
  */
+import { isHalf, type HalfDType } from './half.js';
 
+/** The dtypes the kernels compute in. */
 export type DType = 'float32' | 'float64';
+
+/** The dtypes of tensors on the wire: the kernels' own, and the 2-byte ones, computed in float32 (half.ts). */
+export const WIRE_DTYPES = ['float32', 'float64', 'float16', 'bfloat16'] as const satisfies readonly (
+  DType | HalfDType
+)[];
+export type WireDType = (typeof WIRE_DTYPES)[number];
+
+/** The dtype the kernels compute a request of `dtype` in. */
+export const computeDType = (dtype: WireDType): DType => (isHalf(dtype) ? 'float32' : dtype);
 
 /** Typed arrays the kernels read and write: one per dtype. */
 export type Real = Float32Array | Float64Array;
+
+/** A tensor's elements as the wire carries them: values of a kernel dtype, or the bits of a 2-byte dtype. */
+export type WireArray = Real | Uint16Array;
 
 /** Tensor bytes: moved (ArrayBuffer) or shared between threads (SharedArrayBuffer). */
 export type TensorBuffer = ArrayBuffer | SharedArrayBuffer;
@@ -16,7 +30,7 @@ export type OwnedReal = Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>;
 
 /** What geometry needs to know of a tensor: its dtype and shape, never its data. */
 export interface TensorMeta {
-  dtype: DType;
+  dtype: WireDType;
   shape: number[];
 }
 
@@ -29,13 +43,18 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-export function itemSize(dtype: DType): 4 | 8 {
-  return dtype === 'float32' ? 4 : 8;
+export function itemSize(dtype: WireDType): 2 | 4 | 8 {
+  return isHalf(dtype) ? 2 : dtype === 'float32' ? 4 : 8;
 }
 
 /** A typed array of `dtype` over all of `buffer` (fresh buffers only: offset 0, aligned). */
 export function realView(dtype: DType, buffer: TensorBuffer): Real {
   return dtype === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer);
+}
+
+/** The elements of `dtype` over all of `buffer` as the wire carries them (fresh buffers only). */
+export function wireView(dtype: WireDType, buffer: TensorBuffer): WireArray {
+  return isHalf(dtype) ? new Uint16Array(buffer) : realView(dtype, buffer);
 }
 
 export function allocReal(dtype: DType, length: number): OwnedReal {

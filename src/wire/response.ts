@@ -7,15 +7,15 @@
  * request asked for it, base64 strings of the little-endian bytes.
  */
 import { Readable } from 'node:stream';
-import type { DType, Real } from '../shared/tensor.js';
+import type { WireArray, WireDType } from '../shared/tensor.js';
 import { jsonText } from '../shared/json.js';
 import type { ResponseEncoding } from './accept.js';
 import { packr } from './msgpack.js';
 
 export interface ResultTensor {
-  dtype: DType;
+  dtype: WireDType;
   shape: number[];
-  data: Real;
+  data: WireArray;
 }
 
 export interface EncodedBody {
@@ -25,7 +25,7 @@ export interface EncodedBody {
 }
 
 /** The bytes of `a`, viewed (not copied). */
-const bytesOf = (a: Real) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: WireArray) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 function mapHeader(entries: number): Uint8Array {
   if (entries > 15) throw new RangeError(`msgpack fixmap holds at most 15 entries, not ${entries}`);

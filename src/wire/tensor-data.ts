@@ -3,14 +3,17 @@
  *
  * `dataLengthError` compares the data's length with what shape and dtype need, from lengths
  * alone; `decodeTensorData` then makes the one copy into a fresh ArrayBuffer of exactly that
- * size (aligned, and owned outright so it can be transferred to a worker). A msgpackr typed
- * array already owns such a buffer (msgpackr copies to align it) and is used as it is.
+ * size (aligned, and owned outright so it can be transferred to a worker, or shared), fresh
+ * or reused. A msgpackr typed array already owns such a buffer (msgpackr copies to align it)
+ * and is used as it is. float16 and bfloat16 data is widened to float32 on the way
+ * (shared/half.ts): the kernels never see a 2-byte dtype.
  */
 import { endianness } from 'node:os';
 import { itemSize, numel } from '../shared/tensor.js';
 import type { FieldError } from '../shared/geometry/common.js';
+import { isHalf, roundToHalf, widenHalf } from '../shared/half.js';
 import type { Real } from '../shared/tensor.js';
-import { allocReal, allocShared, realView, type OwnedReal } from '../shared/tensor.js';
+import { allocReal, allocShared, computeDType, realView, type OwnedReal } from '../shared/tensor.js';
 import type { RequestTensor } from '../schemas/tensor.js';
 
 if (endianness() !== 'LE')
@@ -50,17 +53,15 @@ export function dataLengthError(name: string, t: RequestTensor): FieldError | nu
       return { path, message: `${path} has ${data.length} elements but ${describeShape(t)} needs ${count}` };
     return null;
   }
-  const bytes = count * itemSize(t.dtype);
+  const size = itemSize(t.dtype);
+  const bytes = count * size;
+  const needs = `${describeShape(t)} needs ${bytes} (${count} elements of ${size} bytes)`;
   if (data instanceof Uint8Array) {
-    return data.byteLength === bytes
-      ? null
-      : { path, message: `${path} has ${data.byteLength} bytes but ${describeShape(t)} needs ${bytes}` };
+    return data.byteLength === bytes ? null : { path, message: `${path} has ${data.byteLength} bytes but ${needs}` };
   }
   if (typeof data === 'string') {
     const decoded = Buffer.byteLength(data, 'base64');
-    return decoded === bytes
-      ? null
-      : { path, message: `${path} is base64 of ${decoded} bytes but ${describeShape(t)} needs ${bytes}` };
+    return decoded === bytes ? null : { path, message: `${path} is base64 of ${decoded} bytes but ${needs}` };
   }
   return data.length === count
     ? null
@@ -71,16 +72,43 @@ const ownsWholeBuffer = (a: Float32Array | Float64Array): a is OwnedReal =>
   a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 
 /**
- * The data of a tensor that passed `dataLengthError`, in a fresh buffer of its dtype: an
+ * The data of a tensor that passed `dataLengthError`, in a buffer of its dtype: a fresh
  * ArrayBuffer to move to a worker, or with `shared` a SharedArrayBuffer for several workers.
+ * With `take` (a request's lease of reused memory, buffer-pool.ts) the data is copied into a
+ * shared buffer of exactly its bytes from there, unless, not shared, it already owns a buffer
+ * that can be moved.
  */
-export function decodeTensorData(t: RequestTensor, shared = false): Real {
+export function decodeTensorData(t: RequestTensor, shared = false, take?: (bytes: number) => SharedArrayBuffer): Real {
   const { data } = t;
+  // (typed arrays of a 2-byte dtype are JSON numbers converted and rounded by a JSON thread)
   if (!shared && (data instanceof Float32Array || data instanceof Float64Array) && ownsWholeBuffer(data)) return data;
-  const out = shared ? realView(t.dtype, allocShared(t.dtype, numel(t.shape))) : allocReal(t.dtype, numel(t.shape));
+  const dtype = computeDType(t.dtype);
+  const count = numel(t.shape);
+  const out = take
+    ? realView(dtype, take(count * itemSize(dtype)))
+    : shared
+      ? realView(dtype, allocShared(dtype, count))
+      : allocReal(dtype, count);
   if (data instanceof Float32Array || data instanceof Float64Array) out.set(data);
+  else if (isHalf(t.dtype) && !Array.isArray(data)) widenHalf(t.dtype, halfBits(data, count), out as Float32Array);
   else if (data instanceof Uint8Array) new Uint8Array(out.buffer).set(data);
   else if (typeof data === 'string') Buffer.from(out.buffer).write(data, 'base64');
-  else for (let i = 0; i < out.length; i++) out[i] = Number(data[i]); // "NaN", "Infinity", "-Infinity" read as such
+  else {
+    const half = isHalf(t.dtype) ? t.dtype : null;
+    for (let i = 0; i < out.length; i++) {
+      const value = Number(data[i]); // "NaN", "Infinity", "-Infinity" read as such
+      out[i] = half ? roundToHalf(half, value) : value;
+    }
+  }
   return out;
+}
+
+/** The `count` 2-byte elements of a bin or base64 string: viewed in place when the bin is aligned, else copied. */
+function halfBits(data: Uint8Array | string, count: number): Uint16Array {
+  if (data instanceof Uint8Array && data.byteOffset % 2 === 0)
+    return new Uint16Array(data.buffer, data.byteOffset, count);
+  const bits = new Uint16Array(count);
+  if (typeof data === 'string') Buffer.from(bits.buffer).write(data, 'base64');
+  else new Uint8Array(bits.buffer).set(data);
+  return bits;
 }

@@ -16,7 +16,15 @@ import { engineFor, tsEngine } from '../../workers/engines/index.js';
 import { convBackward, convForward } from '../../workers/kernels/conv.js';
 import type { MatrixView } from '../../workers/kernels/gemm.js';
 import type { DirectDims } from '../../workers/kernels/direct.js';
-import { wasmEngine, engineDtype, engineNamed, type EngineName, type Engine } from '../reference/engines.js';
+import {
+  engineDtype,
+  engineNamed,
+  NATIVE_SKIP,
+  runnable,
+  wasmEngine,
+  type Engine,
+  type EngineName,
+} from '../reference/engines.js';
 import { rng, randomTensor } from '../reference/data.js';
 import { checkClose } from '../reference/tolerance.js';
 
@@ -71,20 +79,29 @@ describe('engineFor', () => {
     assert.equal(fused(engineNamed('wasm-simd')), 0);
   });
 
-  test('default (CONVD_KERNEL unset or empty): wasm for both dtypes, each its own engine', () => {
-    for (const env of [undefined, '']) {
-      withEnv(env, () => {
-        assert.equal(engineFor('float32').name, 'wasm', `CONVD_KERNEL=${JSON.stringify(env)}`);
-        assert.equal(engineFor('float64'), engineNamed('wasm-f64'), `CONVD_KERNEL=${JSON.stringify(env)}`);
-        assert.equal(engineFor('float32', undefined).name, 'wasm');
-      });
-    }
-    assert.deepEqual([wasmEngine().elementBytes, engineNamed('wasm-f64').elementBytes], [4, 8]);
-    assert.equal(engineNamed('wasm-f64').isa, 'wasm simd128 + relaxed fma, float64');
-  });
+  test(
+    'default (CONVD_KERNEL unset or empty): native for both dtypes (the addon is built here), each its own engine',
+    { skip: NATIVE_SKIP },
+    () => {
+      for (const env of [undefined, '']) {
+        withEnv(env, () => {
+          assert.equal(engineFor('float32'), engineNamed('native'), `CONVD_KERNEL=${JSON.stringify(env)}`);
+          assert.equal(engineFor('float64'), engineNamed('native-f64'), `CONVD_KERNEL=${JSON.stringify(env)}`);
+          assert.equal(engineFor('float32', undefined).name, 'native');
+        });
+      }
+      assert.deepEqual([engineNamed('native').elementBytes, engineNamed('native-f64').elementBytes], [4, 8]);
+      assert.match(engineNamed('native').isa, /^OpenBLAS \d+\.\d+\.\d+ \(\w+\)/);
+      assert.match(engineNamed('native-f64').isa, /, float64$/);
+      assert.deepEqual([wasmEngine().elementBytes, engineNamed('wasm-f64').elementBytes], [4, 8]);
+      assert.equal(engineNamed('wasm-f64').isa, 'wasm simd128 + relaxed fma, float64');
+    },
+  );
 
-  test('an explicit request: ts is ts; wasm is the wasm engine of the dtype', () => {
+  test('an explicit request: ts is ts; wasm and native are those engines of the dtype', { skip: NATIVE_SKIP }, () => {
     withEnv(undefined, () => {
+      assert.equal(engineFor('float32', 'native'), engineNamed('native'));
+      assert.equal(engineFor('float64', 'native'), engineNamed('native-f64'));
       assert.equal(engineFor('float32', 'ts'), tsEngine);
       assert.equal(engineFor('float64', 'ts'), tsEngine);
       assert.equal(engineFor('float32', 'wasm'), wasmEngine());
@@ -92,7 +109,11 @@ describe('engineFor', () => {
     });
   });
 
-  test('CONVD_KERNEL=ts|wasm picks the engine (read on every call)', () => {
+  test('CONVD_KERNEL=native|wasm|ts picks the engine (read on every call)', { skip: NATIVE_SKIP }, () => {
+    withEnv('native', () => {
+      assert.equal(engineFor('float32').name, 'native');
+      assert.equal(engineFor('float64').name, 'native');
+    });
     withEnv('ts', () => {
       assert.equal(engineFor('float32').name, 'ts');
       assert.equal(engineFor('float64').name, 'ts');
@@ -103,14 +124,15 @@ describe('engineFor', () => {
     });
   });
 
-  test('an explicit request wins over CONVD_KERNEL', () => {
+  test('an explicit request wins over CONVD_KERNEL', { skip: NATIVE_SKIP }, () => {
     withEnv('ts', () => assert.equal(engineFor('float32', 'wasm').name, 'wasm'));
     withEnv('wasm', () => assert.equal(engineFor('float32', 'ts').name, 'ts'));
+    withEnv('ts', () => assert.equal(engineFor('float32', 'native').name, 'native'));
     withEnv('bogus', () => assert.equal(engineFor('float32', 'ts').name, 'ts', 'the env is not even read'));
   });
 
   test('an invalid CONVD_KERNEL throws a message naming the value and the choices', () => {
-    for (const bad of ['WASM', 'Ts', 'gpu', ' ts', 'wasm ', 'simd']) {
+    for (const bad of ['WASM', 'Ts', 'gpu', ' ts', 'wasm ', 'simd', 'Native', 'blas']) {
       withEnv(bad, () => {
         for (const dtype of ['float32', 'float64'] as const) {
           assert.throws(
@@ -119,7 +141,7 @@ describe('engineFor', () => {
               e instanceof Error &&
               e.message.includes('CONVD_KERNEL') &&
               e.message.includes(JSON.stringify(bad)) &&
-              /expected ts or wasm/.test(e.message),
+              /expected native, wasm or ts/.test(e.message),
             `CONVD_KERNEL=${JSON.stringify(bad)} (${dtype})`,
           );
         }
@@ -127,9 +149,10 @@ describe('engineFor', () => {
     }
   });
 
-  test('convForward without an engine runs on engineFor(dtype): follows CONVD_KERNEL', () => {
-    // float32 with K = 144 terms: the ts engine (float64 accumulation, one rounding) and the wasm
-    // engine (float32 sums) give different bits somewhere, so the bits tell which engine ran.
+  test('convForward without an engine runs on engineFor(dtype): follows CONVD_KERNEL', { skip: NATIVE_SKIP }, () => {
+    // float32 with K = 144 terms: the ts engine (float64 accumulation, one rounding), the wasm
+    // engine (float32 sums) and the native one (float32 sums in the BLAS's own order) give
+    // different bits somewhere, so the bits tell which engine ran.
     const shapes = {
       input: { dtype: 'float32' as const, shape: [1, 16, 12, 12] },
       weight: { dtype: 'float32' as const, shape: [8, 16, 3, 3] },
@@ -146,11 +169,15 @@ describe('engineFor', () => {
     };
     const ts = run(tsEngine);
     const wasm = run(wasmEngine());
+    const native = run(engineNamed('native'));
     assert.notDeepEqual(ts, wasm, 'ts and wasm agree bit for bit: this test cannot tell them apart');
-    withEnv(undefined, () => assert.deepEqual(run(), wasm, 'default float32 engine is wasm'));
+    assert.notDeepEqual(native, wasm, 'native and wasm agree bit for bit: this test cannot tell them apart');
+    assert.notDeepEqual(native, ts, 'native and ts agree bit for bit: this test cannot tell them apart');
+    withEnv(undefined, () => assert.deepEqual(run(), native, 'default float32 engine is native'));
+    withEnv('native', () => assert.deepEqual(run(), native, 'CONVD_KERNEL=native'));
     withEnv('ts', () => assert.deepEqual(run(), ts, 'CONVD_KERNEL=ts'));
     withEnv('wasm', () => assert.deepEqual(run(), wasm, 'CONVD_KERNEL=wasm'));
-    withEnv('gpu', () => assert.throws(() => run(), /CONVD_KERNEL is "gpu"; expected ts or wasm/));
+    withEnv('gpu', () => assert.throws(() => run(), /CONVD_KERNEL is "gpu"; expected native, wasm or ts/));
   });
 });
 
@@ -176,7 +203,7 @@ describe('engine buffers and reads', () => {
     assert.ok(buf.a instanceof Float64Array && buf.b instanceof Float64Array);
   });
 
-  for (const name of ['ts', 'wasm'] as const) {
+  for (const name of runnable(['ts', 'wasm', 'native', 'native-f64'] as const)) {
     test(`${name}: buffers have at least the asked lengths and do not overlap`, () => {
       const e = engineNamed(name);
       const lengths = { first: 1, second: 17, third: 1000, empty: 0, fourth: 6 };
@@ -221,12 +248,16 @@ describe('engine buffers and reads', () => {
     if (small.a.buffer !== big.a.buffer) assert.equal(e.reads(small.a), false);
   });
 
-  test('wasm: padded coordinates beyond int32 (padding 2^31 - 2, stride 2^30) take the TypeScript im2col / col2im', () => {
+  test('padded coordinates beyond int32 (padding 2^31 - 2, stride 2^30): wasm takes the TypeScript im2col / col2im, native computes them in 64 bits', () => {
     // Input [1, 2, 4], weight [1, 2, 1] (two input channels: not the depthwise path). Output o
     // reads padded coordinate o * 2^30 - (2^31 - 2): -2^31 + 2, -2^30 + 2, 2 (input index 2)
     // and 2^30 + 2. The wasm traversal's int32 arithmetic would wrap on the last one and read
     // input index 3 (measured: output 7 instead of 0); the fallback keeps it exact.
-    for (const e of [wasmEngine(), engineNamed('wasm-simd'), engineNamed('wasm-f64')]) {
+    for (const e of [
+      wasmEngine(),
+      engineNamed('wasm-simd'),
+      ...runnable(['wasm-f64', 'native', 'native-f64'] as EngineName[]).map(engineNamed),
+    ]) {
       const dtype = engineDtype(e);
       const g = resolveConv(
         { input: { dtype, shape: [1, 2, 4] }, weight: { dtype, shape: [1, 2, 1] } },
@@ -303,13 +334,21 @@ function checkGemm(engine: Engine, t: GemmCase, abType: 'float32' | 'float64' = 
     // the wasm engines read only their own memory, in their dtype
     const buf = engine.buffers({ a: pa.length, b: pb.length, c: cLength });
     [aData, bData, cData] = [buf.a.subarray(0, pa.length), buf.b.subarray(0, pb.length), buf.c.subarray(0, cLength)];
+  } else if (engine.name === 'native') {
+    // the native engine reads the caller's arrays in place: here slices of one SharedArrayBuffer, as the batch split hands them
+    const bytes = engine.elementBytes;
+    const memory = new SharedArrayBuffer((pa.length + pb.length + cLength + 3) * bytes);
+    const shared = bytes === 4 ? new Float32Array(memory) : new Float64Array(memory);
+    aData = shared.subarray(1, 1 + pa.length);
+    bData = shared.subarray(2 + pa.length, 2 + pa.length + pb.length);
+    cData = shared.subarray(3 + pa.length + pb.length);
   } else {
     const ab = (len: number) => (abType === 'float32' ? new Float32Array(len) : new Float64Array(len));
     [aData, bData, cData] = [ab(pa.length), ab(pb.length), new Float64Array(cLength)];
   }
   const rand = rng(t.seed);
   for (const d of [aData, bData, cData])
-    d.set(randomTensor(d.length, engine.name === 'wasm' ? engineDtype(engine) : abType, rand));
+    d.set(randomTensor(d.length, engine.name === 'ts' ? abType : engineDtype(engine), rand));
   const a = operand(pa.view(aData));
   const b = operand(pb.view(bData));
   const [a0, b0, c0] = [aData.slice(), bData.slice(), cData.slice()];
@@ -359,10 +398,10 @@ const LAYOUTS: [boolean, boolean][] = [
 ];
 
 describe('GEMM against a naive triple loop', () => {
-  for (const name of ['ts', 'wasm', 'wasm-simd', 'wasm-f64'] as EngineName[]) {
+  for (const name of runnable(['ts', 'wasm', 'wasm-simd', 'wasm-f64', 'native', 'native-f64'] as EngineName[])) {
     for (const [aT, bT] of LAYOUTS) {
       for (const accumulate of [false, true]) {
-        const title = `${name}: A ${aT ? 'transposed' : 'row-major'}, B ${bT ? 'transposed' : 'row-major'}, accumulate=${accumulate}; m, n in {${SIZES}}, k in {${DEPTHS}}`;
+        const title = `${name}: A ${aT ? 'transposed' : 'row-major'}, B ${bT ? 'transposed' : 'row-major'}, accumulate=${accumulate}; m, n in {${SIZES.join(',')}}, k in {${DEPTHS.join(',')}}`;
         test(title, () => {
           const engine = engineNamed(name);
           let idx = 0;
@@ -480,11 +519,11 @@ describe('GEMM against a naive triple loop', () => {
  */
 describe('direct correlation kernels against naive loops', () => {
   const GUARD = 7;
-  for (const name of ['ts', 'wasm', 'wasm-simd'] as EngineName[]) {
+  for (const name of runnable(['ts', 'wasm', 'wasm-simd', 'native', 'native-f64'] as EngineName[])) {
     test(`${name}: forward, gradInput, gradWeight on 300 random extents`, () => {
       const engine = engineNamed(name);
-      const dtype = name === 'ts' ? 'float64' : 'float32';
-      const rand = rng(name === 'ts' ? 19 : 91);
+      const dtype = engineDtype(engine);
+      const rand = rng(name === 'ts' ? 19 : name.startsWith('native') ? 57 : 91);
       const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
       for (let trial = 0; trial < 300; trial++) {
         const out = [int(1, 3), int(1, 4), trial % 5 === 0 ? int(16, 40) : int(1, 11)] as [number, number, number];

@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { rng } from '../reference/data.js';
+import { halfBytes, type Half } from '../reference/half.js';
 
 export const packBin = new Packr({ useRecords: false });
 export const packTyped = new Packr({ useRecords: false, moreTypes: true });
@@ -24,7 +25,7 @@ export const FORMS: readonly Form[] = [
 
 export interface Spec {
   op: 'forward' | 'backward';
-  dtype: 'float32' | 'float64';
+  dtype: 'float32' | 'float64' | Half;
   layout: string | undefined;
   channelsLast: boolean;
   d: number;
@@ -46,10 +47,10 @@ export interface Spec {
 export const specArb: fc.Arbitrary<Spec> = fc
   .record({
     op: fc.constantFrom('forward', 'backward'),
-    dtype: fc.constantFrom('float32', 'float64'),
+    dtype: fc.constantFrom('float32', 'float64', 'float16', 'bfloat16'),
     d: fc.integer({ min: 1, max: 3 }),
     layoutKind: fc.constantFrom('default', 'channels_first', 'channels_last', 'alias-first', 'alias-last'),
-    batch: fc.integer({ min: 1, max: 3 }),
+    batch: fc.integer({ min: 0, max: 3 }), // 0: an empty batch
     groups: fc.integer({ min: 1, max: 3 }),
     cinG: fc.integer({ min: 1, max: 3 }),
     coutG: fc.integer({ min: 1, max: 3 }),
@@ -139,8 +140,9 @@ function outExtents(s: Spec): number[] {
 }
 
 export interface Tensor {
-  dtype: 'float32' | 'float64';
+  dtype: Spec['dtype'];
   shape: number[];
+  /** float16 and bfloat16: the values before rounding (the wire forms carry them rounded, or as numbers the server rounds). */
   values: Float32Array | Float64Array;
 }
 
@@ -150,9 +152,9 @@ export interface RequestObject {
 }
 
 function values(dtype: Spec['dtype'], n: number, rand: () => number, nonFinite: boolean): Float32Array | Float64Array {
-  const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  const a = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    a[i] = Math.round((rand() * 2 - 1) * 1024) / 256; // exact in both dtypes
+    a[i] = Math.round((rand() * 2 - 1) * 1024) / 256; // exact in float64, float32 and float16; bfloat16 rounds most
     if (nonFinite && rand() < 0.1) a[i] = [NaN, Infinity, -Infinity][Math.floor(rand() * 3)];
   }
   return a;
@@ -187,7 +189,11 @@ export function requestOf(s: Spec): RequestObject {
 }
 
 const jsonNumber = (v: number) => (Number.isFinite(v) ? v : String(v));
-const bytesOf = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+/** The bytes of a tensor's data: its values in its dtype, little-endian. */
+const bytesOf = (t: Tensor) =>
+  t.dtype === 'float16' || t.dtype === 'bfloat16'
+    ? halfBytes(t.dtype, t.values)
+    : Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength);
 
 /** The request as a plain value whose tensor data takes `form`. */
 export function wireValue(r: RequestObject, form: Form): Record<string, unknown> {
@@ -198,9 +204,9 @@ export function wireValue(r: RequestObject, form: Form): Record<string, unknown>
         return Array.from(t.values, jsonNumber);
       case 'json-base64':
       case 'msgpack-base64':
-        return bytesOf(t.values).toString('base64');
+        return bytesOf(t).toString('base64');
       case 'msgpack-bin':
-        return bytesOf(t.values);
+        return bytesOf(t);
       case 'msgpack-typed':
         return t.values;
     }

@@ -14,7 +14,8 @@ import {
   type RefGeom,
   type RefResult,
 } from '../reference/naive-conv.js';
-import { checkClose } from '../reference/tolerance.js';
+import { halfValuesOf, nearestHalf, type Half } from '../reference/half.js';
+import { checkClose, type Dt } from '../reference/tolerance.js';
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -119,7 +120,7 @@ export type Expectation =
   | { kind: 'valid'; json: boolean; outputs: Record<string, ExpectedTensor> };
 
 export interface ExpectedTensor {
-  dtype: 'float32' | 'float64';
+  dtype: Dt;
   shape: number[];
   ref: RefResult;
 }
@@ -128,6 +129,10 @@ const MSGPACK_TYPES = ['application/msgpack', 'application/x-msgpack', 'applicat
 export const oracleUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 const MAX_PARAM = 2 ** 31 - 1;
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+const DTYPES: readonly Dt[] = ['float32', 'float64', 'float16', 'bfloat16'];
+const isHalf = (dtype: Dt): dtype is Half => dtype === 'float16' || dtype === 'bfloat16';
+/** Bytes an element on the wire. */
+const wireSize = (dtype: Dt) => (isHalf(dtype) ? 2 : dtype === 'float32' ? 4 : 8);
 
 class Invalid extends Error {}
 const invalid = (why: string): never => {
@@ -166,7 +171,7 @@ export function acceptFormat(accept: string | undefined): 'json' | 'msgpack' | n
 }
 
 interface Tensor {
-  dtype: 'float32' | 'float64';
+  dtype: Dt;
   shape: number[];
   data: unknown;
 }
@@ -176,12 +181,13 @@ function checkTensor(name: string, v: unknown, minRank: number, maxRank: number)
   const t = v as Record<string, unknown>;
   for (const key of Object.keys(t))
     if (!['dtype', 'shape', 'data'].includes(key)) invalid(`${name}.${key} is not a field`);
-  if (t.dtype !== 'float32' && t.dtype !== 'float64') invalid(`${name}.dtype`);
+  if (!(DTYPES as unknown[]).includes(t.dtype)) invalid(`${name}.dtype`);
   if (
     !Array.isArray(t.shape) ||
     t.shape.length < minRank ||
     t.shape.length > maxRank ||
-    !t.shape.every((e) => isInt(e, 1))
+    // the batch (the first extent of input and grad_output) may be 0: an empty answer
+    !t.shape.every((e, i) => isInt(e, i === 0 && (name === 'input' || name === 'grad_output') ? 0 : 1))
   )
     invalid(`${name}.shape`);
   const d = t.data;
@@ -195,12 +201,13 @@ function checkTensor(name: string, v: unknown, minRank: number, maxRank: number)
   return t as unknown as Tensor;
 }
 
-/** The tensor's values, or an Invalid when the data does not fit shape and dtype. */
+/** The tensor's values (float16 and bfloat16: each number rounded to the dtype), or an Invalid when the data does not fit shape and dtype. */
 function tensorValues(name: string, t: Tensor): Float32Array | Float64Array {
   const n = prod(t.shape);
-  const size = t.dtype === 'float32' ? 4 : 8;
+  const size = wireSize(t.dtype);
   const make = (bytes: Uint8Array) => {
     if (bytes.byteLength !== n * size) invalid(`${name}.data has ${bytes.byteLength} bytes, not ${n * size}`);
+    if (isHalf(t.dtype)) return Float32Array.from(halfValuesOf(t.dtype, bytes));
     const copy = Uint8Array.from(bytes);
     return t.dtype === 'float32' ? new Float32Array(copy.buffer) : new Float64Array(copy.buffer);
   };
@@ -214,9 +221,11 @@ function tensorValues(name: string, t: Tensor): Float32Array | Float64Array {
   if (typeof d === 'string') return make(Buffer.from(d, 'base64'));
   const values = d as (number | string)[];
   if (values.length !== n) invalid(`${name}.data has ${values.length} values, not ${n}`);
-  const out = t.dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-  for (let i = 0; i < n; i++)
-    out[i] = typeof values[i] === 'number' ? (values[i] as number) : NON_FINITE[values[i] as string];
+  const out = t.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const value = typeof values[i] === 'number' ? (values[i] as number) : NON_FINITE[values[i] as string];
+    out[i] = isHalf(t.dtype) ? nearestHalf(t.dtype, value) : value;
+  }
   return out;
 }
 
@@ -345,7 +354,7 @@ export function expectConv(
       if (prod(t.shape) > limits.maxTensorElements) invalid('413: tensor elements');
     const positions = g.batch * g.cout * prod(g.outSp);
     const gemm = 2 * positions * (g.cin / g.groups) * prod(g.k);
-    const itemSize = input.dtype === 'float32' ? 4 : 8;
+    const itemSize = input.dtype === 'float64' ? 8 : 4; // float16 and bfloat16 are computed in float32
     const outElems =
       op === 'forward'
         ? prod(g.outputShape)
@@ -383,8 +392,9 @@ function answerValues(dtype: string, data: unknown): number[] | null {
   if (Array.isArray(data)) return data.map((v) => (typeof v === 'string' ? NON_FINITE[v] : v));
   const bytes = typeof data === 'string' ? Buffer.from(data, 'base64') : data instanceof Uint8Array ? data : null;
   if (!bytes) return null;
+  if (!(DTYPES as string[]).includes(dtype) || bytes.byteLength % wireSize(dtype as Dt) !== 0) return null;
+  if (isHalf(dtype as Dt)) return halfValuesOf(dtype as Half, bytes);
   const copy = Uint8Array.from(bytes);
-  if (copy.byteLength % (dtype === 'float32' ? 4 : 8) !== 0) return null;
   return Array.from(dtype === 'float32' ? new Float32Array(copy.buffer) : new Float64Array(copy.buffer));
 }
 

@@ -18,10 +18,10 @@ import {
   type PoolingOperands,
   type PoolingParams,
 } from '../../src/shared/geometry/pooling.js';
-import type { DType } from '../../src/shared/tensor.js';
+import type { WireDType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
-const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
+const t = (shape: number[], dtype: WireDType = 'float32') => ({ dtype, shape });
 
 const expectError = (operands: PoolingOperands, params: PoolingParams, path: string | RegExp, ...parts: string[]) =>
   expectGeometryError(() => resolvePooling(operands, params), path, ...parts);
@@ -116,6 +116,23 @@ describe('validation rules', () => {
     expectError(x, { mode: 'lp', kernel_size: 2, p: -1 }, 'p', 'p is -1');
     expectError(x, { mode: 'max', kernel_size: 2, ceil_mode: 1 as unknown as boolean }, 'ceil_mode', 'true or false');
     assert.equal(resolvePooling(x, { mode: 'lp', kernel_size: 2 }).p, 2, 'p defaults to 2 (ONNX)');
+  });
+  test('return_indices with float16 / bfloat16 (sent in the request dtype): 2^11 / 2^8 positions per channel', () => {
+    expectError(
+      { input: t([1, 1, 64, 64], 'float16') },
+      { mode: 'max', kernel_size: 2, return_indices: true },
+      'return_indices',
+      'float16 holds them exactly up to 2048 positions per channel but input has 4096',
+    );
+    expectError(
+      { input: t([1, 1, 17, 16], 'bfloat16') },
+      { mode: 'max', kernel_size: 2, return_indices: true },
+      'return_indices',
+      'bfloat16 holds them exactly up to 256',
+    );
+    assert.doesNotThrow(() =>
+      resolvePooling({ input: t([1, 1, 16, 16], 'bfloat16') }, { mode: 'max', kernel_size: 2, return_indices: true }),
+    );
   });
   test('return_indices with float32 needs every spatial position exact', () => {
     expectError(

@@ -2,7 +2,10 @@
  * Every valid conformance case run directly against the kernels (geometry from resolveConv),
  * checked with the README tolerance rule, on each kernel engine passed explicitly:
  *   ts    in the case's dtype and again in the other dtype (float64 accumulation);
- *   wasm  in float32 (float32 cases as they are, float64 cases re-run in float32).
+ *   wasm  in float32 (float32 cases as they are, float64 cases re-run in float32), and
+ *         wasm-f64 in float64;
+ *   native  likewise in float32 (native: oneDNN where it plans the call; native-blas: im2col +
+ *         sgemm throughout) and float64 (native-f64).
  * One test per (case, dtype, engine). The wasm engine must be available: if it does not load,
  * every wasm test fails (never skipped). Each run also checks that the kernels (GEMM or, on the
  * depthwise path, direct) went through the engine it passed.
@@ -24,7 +27,7 @@ import type { Real } from '../../src/shared/tensor.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
 import { loadValidCases, decodeB64, caseParams, toDtype, alloc, ConformanceCase, Dt } from '../reference/data.js';
 import { checkClose } from '../reference/tolerance.js';
-import { counting, engineNamed, wasmEngine, type EngineName } from '../reference/engines.js';
+import { counting, engineNamed, NATIVE_SKIP, wasmEngine, type EngineName } from '../reference/engines.js';
 
 const cases = loadValidCases();
 
@@ -111,4 +114,7 @@ for (const c of cases) {
   test(`conformance ${c.name} ${f32} [wasm]`, () => runCase(c, 'float32', 'wasm'));
   if (dt === 'float32') test(`conformance ${c.name} ${f32} [wasm-simd]`, () => runCase(c, 'float32', 'wasm-simd'));
   test(`conformance ${c.name} ${f64} [wasm-f64]`, () => runCase(c, 'float64', 'wasm-f64'));
+  test(`conformance ${c.name} ${f32} [native]`, { skip: NATIVE_SKIP }, () => runCase(c, 'float32', 'native'));
+  test(`conformance ${c.name} ${f32} [native-blas]`, { skip: NATIVE_SKIP }, () => runCase(c, 'float32', 'native-blas'));
+  test(`conformance ${c.name} ${f64} [native-f64]`, { skip: NATIVE_SKIP }, () => runCase(c, 'float64', 'native-f64'));
 }

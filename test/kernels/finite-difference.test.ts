@@ -3,7 +3,7 @@
  * float64 on tiny shapes: with L(x, w, b) = sum(forward(x, w, b) * R) for a random R,
  * convBackward(dy = R) must give dL/dx, dL/dw, dL/db for every element.
  * L is linear in each operand, so the central difference is exact up to rounding.
- * Runs on the ts engine, passed explicitly (float64 is ts-only; the wasm engine is float32).
+ * Runs on each float64 engine, passed explicitly: ts, wasm-f64 and native-f64.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { resolveConv } from '../../src/shared/geometry/conv.js';
 import { numel } from '../../src/shared/tensor.js';
 import type { ConvParams } from '../../src/shared/geometry/conv.js';
 import { convForward, convBackward } from '../../workers/kernels/conv.js';
-import { tsEngine } from '../../workers/engines/index.js';
+import { engineNamed, runnable, type EngineName } from '../reference/engines.js';
 import { rng, randomTensor } from '../reference/data.js';
 
 interface Config {
@@ -98,8 +98,11 @@ const CONFIGS: Config[] = [
 const H = 2 ** -8;
 const REL = 1e-6;
 
-for (const cfg of CONFIGS) {
-  test(`finite differences: ${cfg.name}`, () => {
+for (const [cfg, name] of CONFIGS.flatMap((c) =>
+  runnable(['ts', 'wasm-f64', 'native-f64'] as EngineName[]).map((n) => [c, n] as const),
+)) {
+  test(`finite differences: ${cfg.name} [${name}]`, () => {
+    const engine = engineNamed(name);
     const cout =
       cfg.params.layout && /last|NWC|NHWC|NDHWC/.test(cfg.params.layout)
         ? cfg.weight[cfg.weight.length - 1]
@@ -118,7 +121,7 @@ for (const cfg of CONFIGS) {
     const y = new Float64Array(numel(g.outputShape));
     const loss = () => {
       y.fill(NaN);
-      convForward(g, x, w, b, y, tsEngine);
+      convForward(g, x, w, b, y, engine);
       let s = 0;
       for (let i = 0; i < y.length; i++) s += y[i] * R[i];
       return s;
@@ -128,7 +131,7 @@ for (const cfg of CONFIGS) {
       weight: new Float64Array(w.length).fill(NaN),
       bias: new Float64Array(b.length).fill(NaN),
     };
-    convBackward(g, x, w, R, grads, tsEngine);
+    convBackward(g, x, w, R, grads, engine);
     const operands = { input: x, weight: w, bias: b };
     let nonZero = 0;
     for (const key of ['input', 'weight', 'bias'] as const) {

@@ -27,7 +27,10 @@ import { alloc, rng, randomTensor, toDtype, Dt } from '../reference/data.js';
 import { checkClose, type ToleranceOptions } from '../reference/tolerance.js';
 import {
   counting,
+  engineDtype,
   engineNamed,
+  NATIVE_SKIP,
+  runnable,
   withTilePositions,
   type Counted,
   type Engine,
@@ -235,12 +238,20 @@ function gemmsPerPass(c: Case, rg: RefGeom, engine: Engine, pass: Pass): number 
 }
 
 /**
- * The kernel calls of the given conv passes: the GEMM path tiled as `withTile` asks, or the
+ * The kernel calls of the given conv passes: the GEMM path tiled as `withTile` asks, the
  * depthwise path of direct kernels (one call per image and output channel), which only
- * C_in/groups = 1 may take.
+ * C_in/groups = 1 may take, or the engine's library convolution (one call per pass).
  */
 function assertCalls(counted: Counted, c: Case, rg: RefGeom, passes: Pass[], what: string): void {
   const engine = counted.engine.name;
+  if (counted.library > 0) {
+    // The library (oneDNN) ran whole passes, one call each; only grad_input may be left to the
+    // engine's own kernels (the library does not take it for fewer than 4 input channels).
+    const rest = passes.length - counted.library;
+    assert.ok(rest === 0 || (rest === 1 && passes.includes('input')), `${what} on ${engine}: library passes`);
+    assert.equal(counted.gemm + counted.direct > 0, rest > 0, `${what} on ${engine}: kernels beside the library`);
+    return;
+  }
   if (counted.direct > 0) {
     assert.equal(
       rg.cin / rg.groups,
@@ -282,7 +293,9 @@ function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case, 
  * The engines each property runs on: ts on the generator's draws as they are (float32 and
  * float64), wasm on the draws with the dtype forced to float32 (its only dtype), from another
  * fixed seed so the two engines see different geometries; wasm-simd (the build without FMA)
- * likewise from a third seed, and wasm-f64 (float64) from a fourth.
+ * likewise from a third seed, wasm-f64 (float64) from a fourth, and the native engine in
+ * float32 (native: oneDNN where it plans the call), float64 (native-f64) and float32 without
+ * oneDNN (native-blas) from a fifth, a sixth and a seventh.
  */
 interface EngineRun {
   name: EngineName;
@@ -310,13 +323,34 @@ const ENGINE_RUNS: EngineRun[] = [
     arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
     seed: SEED + 3,
   },
+  {
+    name: 'native',
+    label: 'native, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 4,
+  },
+  {
+    name: 'native-blas',
+    label: 'native-blas, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 6,
+  },
+  {
+    name: 'native-f64',
+    label: 'native-f64, float64',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
+    seed: SEED + 5,
+  },
 ];
 
 const runs = (run: EngineRun, n: number) => ({ seed: run.seed, numRuns: n, includeErrorInReport: true });
 
 /** Registers `body` once per engine: `title [engine, dtypes]`. */
 function perEngine(title: string, body: (run: EngineRun, engine: Engine) => void): void {
-  for (const run of ENGINE_RUNS) test(`${title} [${run.label}]`, () => body(run, engineNamed(run.name)));
+  for (const run of ENGINE_RUNS)
+    test(`${title} [${run.label}]`, { skip: run.name.startsWith('native') && NATIVE_SKIP }, () =>
+      body(run, engineNamed(run.name)),
+    );
 }
 
 perEngine('forward matches the naive reference on random geometries, tiled as asked', (run, engine) => {
@@ -705,16 +739,15 @@ test('withTile yields the tile it asks for on each engine (budget arithmetic of 
     tile: 0,
     features: [],
   };
-  for (const run of ENGINE_RUNS) {
+  // the engines that tile this call (native plans it on oneDNN, untiled: native-blas tiles it)
+  for (const run of ENGINE_RUNS.filter((r) => r.name !== 'native' && runnable([r.name]).length > 0)) {
     const engine = engineNamed(run.name);
     for (const tile of [1, 2, 5, 7, 63, 64]) {
-      const ct = { ...c, tile };
+      const ct = { ...c, tile, dtype: engineDtype(engine) };
       const { g, rg } = geometryOf(ct, false);
       const { x, w } = data(ct, rg);
       const counted = counting(engine);
-      withTile(ct, rg, engine, () =>
-        convForward(g, x, w, null, alloc('float32', numel(g.outputShape)), counted.engine),
-      );
+      withTile(ct, rg, engine, () => convForward(g, x, w, null, alloc(ct.dtype, numel(g.outputShape)), counted.engine));
       assert.equal(counted.gemm, Math.ceil(64 / tile), `${engine.name}, tile ${tile}`);
     }
   }

@@ -21,7 +21,14 @@ import { convBackward } from '../../workers/kernels/conv.js';
 import { convTranspose } from '../../workers/kernels/transpose.js';
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
-import { counting, engineNamed, withTilePositions, type Engine, type EngineName } from '../reference/engines.js';
+import {
+  counting,
+  engineNamed,
+  runnable,
+  withTilePositions,
+  type Engine,
+  type EngineName,
+} from '../reference/engines.js';
 import { refGeometry, referenceBackward, type RefResult } from '../reference/naive-conv.js';
 import { refTransposeGeometry, referenceTranspose, type RefTransposeGeom } from '../reference/naive-transpose.js';
 import { checkClose } from '../reference/tolerance.js';
@@ -153,9 +160,27 @@ const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; s
     arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
     seed: SEED + 3,
   },
+  {
+    name: 'native',
+    label: 'native, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 4,
+  },
+  {
+    name: 'native-blas',
+    label: 'native-blas, float32',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
+    seed: SEED + 6,
+  },
+  {
+    name: 'native-f64',
+    label: 'native-f64, float64',
+    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
+    seed: SEED + 5,
+  },
 ];
 
-for (const run of ENGINE_RUNS) {
+for (const run of ENGINE_RUNS.filter((r) => runnable([r.name]).length > 0)) {
   test(`conv_transpose matches the naive reference on random geometries [${run.label}]`, () => {
     const engine = engineNamed(run.name);
     fc.assert(

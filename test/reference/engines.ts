@@ -1,10 +1,11 @@
 /**
  * The kernel engines the kernel tests run on, picked explicitly (never through CONVD_KERNEL or
  * the default), plus a wrapper that counts the calls made on an engine (GEMMs and, when the
- * engine has them, direct depthwise kernels) so a test can check that the engine it passed is
+ * engine has them, direct depthwise kernels and library convolution passes) so a test can check that the engine it passed is
  * the one doing the work, and how many tiles it saw.
  */
 import { engineFor, tsEngine } from '../../workers/engines/index.js';
+import { nativeEngine as loadNative, nativeLoadError } from '../../workers/engines/native.js';
 import { wasmBuild } from '../../workers/engines/wasm.js';
 import { DEFAULT_TILE_BUDGET_BYTES, setTileBudget } from '../../workers/kernels/workspace.js';
 
@@ -14,9 +15,12 @@ export type Engine = ReturnType<typeof engineFor>;
 /**
  * The engines the tests name: ts, wasm (float32, the default wasm build: with relaxed-SIMD FMA
  * on this runtime), wasm-simd (float32, the plain SIMD128 build, what runtimes without relaxed
- * SIMD get) and wasm-f64 (float64: the wasm dgemm with the TypeScript loops).
+ * SIMD get), wasm-f64 (float64: the wasm dgemm with the TypeScript loops), native (float32:
+ * oneDNN's convolution where the engine plans it, else the addon's OpenBLAS sgemm and C++
+ * im2col), native-blas (float32, never oneDNN: im2col + sgemm throughout) and native-f64
+ * (float64: dgemm; oneDNN has no float64 convolution).
  */
-export type EngineName = 'ts' | 'wasm' | 'wasm-simd' | 'wasm-f64';
+export type EngineName = 'ts' | 'wasm' | 'wasm-simd' | 'wasm-f64' | 'native' | 'native-blas' | 'native-f64';
 
 /**
  * The WebAssembly SIMD engine. Throws (so every test that needs it fails loudly) when it did
@@ -44,15 +48,44 @@ export function wasmF64Engine(): Engine {
   return e;
 }
 
+/**
+ * Why the native engine's tests do not run here, or false when they do: its addon is built
+ * when the machine has a C++ compiler, OpenBLAS and oneDNN (npm run build says so otherwise).
+ * Without them a local `npm test` skips those tests and says why; in CI (CI=true, where .ci/run
+ * installs the libraries) they always run, and fail when the addon did not load.
+ */
+export const NATIVE_SKIP: string | false =
+  process.env.CI !== 'true' && !loadNative('float32', true)
+    ? `the native engine is not built on this machine (${nativeLoadError() || 'no addon'}): apt-get install g++ libopenblas-dev libdnnl-dev, then npm run build`
+    : false;
+
+/** The engines of `names` whose tests run here (all of them unless NATIVE_SKIP). */
+export const runnable = <N extends string>(names: readonly N[]): N[] =>
+  names.filter((n) => !(NATIVE_SKIP && n.startsWith('native')));
+
+/**
+ * The native engine of `dtype`. Throws (so every test that needs it fails loudly, never skips)
+ * when the addon did not load: the test build compiles it (npm run build), and CI installs the
+ * libraries it needs.
+ */
+export function nativeEngine(dtype: 'float32' | 'float64' = 'float32', convolutions = true): Engine {
+  const e = loadNative(dtype, convolutions);
+  if (!e) throw new Error(`the native engine did not load: ${nativeLoadError() || 'no addon'}`);
+  return e;
+}
+
 export function engineNamed(name: EngineName): Engine {
+  if (name === 'native') return nativeEngine('float32');
+  if (name === 'native-f64') return nativeEngine('float64');
+  if (name === 'native-blas') return nativeEngine('float32', false);
   if (name === 'wasm') return wasmEngine();
   if (name === 'wasm-f64') return wasmF64Engine();
   return name === 'wasm-simd' ? wasmSimdEngine() : tsEngine;
 }
 
-/** The dtype an engine's kernels compute in: float32 for the float32 wasm builds, float64 otherwise. */
+/** The dtype an engine's kernels compute in: float32 for the float32 wasm and native engines, float64 otherwise. */
 export const engineDtype = (engine: Engine): 'float32' | 'float64' =>
-  engine.name === 'wasm' && engine.elementBytes === 4 ? 'float32' : 'float64';
+  engine.name !== 'ts' && engine.elementBytes === 4 ? 'float32' : 'float64';
 
 export interface Counted {
   engine: Engine;
@@ -60,7 +93,9 @@ export interface Counted {
   readonly gemm: number;
   /** Direct (depthwise) kernel calls made through `engine` so far. */
   readonly direct: number;
-  /** Both. */
+  /** Passes run by the engine's library convolution (oneDNN on native) so far. */
+  readonly library: number;
+  /** All three. */
   readonly calls: number;
 }
 
@@ -68,7 +103,7 @@ type AnyFn = (...args: never[]) => unknown;
 
 /** `engine` with its kernels counted; buffers / reads / sizes are the engine's own. */
 export function counting(engine: Engine): Counted {
-  const counts = { gemm: 0, direct: 0 };
+  const counts = { gemm: 0, direct: 0, library: 0 };
   const count = <F extends AnyFn>(f: F, key: keyof typeof counts): F =>
     ((...args: Parameters<F>) => {
       counts[key]++;
@@ -85,6 +120,25 @@ export function counting(engine: Engine): Counted {
       counted[k] = k === 'padZeros' || k === 'unpadZeros' ? f : count(f, 'direct');
     (wrapped as unknown as { direct?: Record<string, AnyFn> }).direct = counted;
   }
+  // The library convolution's passes, when the engine plans one.
+  const { convolution } = engine;
+  if (convolution) {
+    (wrapped as { convolution?: Engine['convolution'] }).convolution = (dims) => {
+      const c = convolution(dims);
+      if (!c) return null;
+      const { gradInput } = c;
+      // a pass the library declines (returns false) is not counted: the engine's kernels run it
+      const ran = (r: boolean) => {
+        if (r) counts.library++;
+        return r;
+      };
+      return {
+        forward: (...args: Parameters<typeof c.forward>) => ran(c.forward(...args)),
+        gradWeight: (...args: Parameters<typeof c.gradWeight>) => ran(c.gradWeight(...args)),
+        ...(gradInput ? { gradInput: count(gradInput, 'library') } : {}),
+      };
+    };
+  }
   return {
     engine: wrapped,
     get gemm() {
@@ -93,8 +147,11 @@ export function counting(engine: Engine): Counted {
     get direct() {
       return counts.direct;
     },
+    get library() {
+      return counts.library;
+    },
     get calls() {
-      return counts.gemm + counts.direct;
+      return counts.gemm + counts.direct + counts.library;
     },
   };
 }

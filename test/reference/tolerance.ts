@@ -6,12 +6,18 @@
  *
  * eps = 2^-24 (float32) / 2^-53 (float64), eta = the smallest subnormal of the dtype. A NaN or
  * infinite reference must be matched exactly (NaN by NaN, +inf by +inf, -inf by -inf).
+ *
+ * float16 and bfloat16 are computed in float32 and rounded once: the float32 bound, plus that
+ * rounding, at most u_h * |got| (round to nearest: |fl(y) - y| <= u_h |fl(y)|) or half the
+ * smallest subnormal eta_h / 2 where the result is subnormal (docs/api.md, Numerical accuracy).
  */
+import { FORMAT, type Half } from './half.js';
 
-export type Dt = 'float32' | 'float64';
+export type Dt = 'float32' | 'float64' | Half;
+type Computed = 'float32' | 'float64';
 
-export const EPS: Record<Dt, number> = { float32: 2 ** -24, float64: 2 ** -53 };
-export const ETA: Record<Dt, number> = { float32: 2 ** -149, float64: Number.MIN_VALUE };
+export const EPS: Record<Computed, number> = { float32: 2 ** -24, float64: 2 ** -53 };
+export const ETA: Record<Computed, number> = { float32: 2 ** -149, float64: Number.MIN_VALUE };
 
 export function gamma(n: number, eps: number): number {
   return (n * eps) / (1 - n * eps);
@@ -72,12 +78,14 @@ export function checkClose(
       message: `length mismatch: got ${got.length}, ref ${ref.length}, abs_bound ${absBound.length}`,
     };
   }
-  const eps = EPS[dtype];
+  const half = dtype === 'float16' || dtype === 'bfloat16' ? FORMAT[dtype] : null;
+  const computed: Computed = half ? 'float32' : (dtype as Computed);
+  const eps = EPS[computed];
   const n = nTerms;
   let aFactor = gamma(n, eps);
   if (opts.roundedInputs) aFactor = aFactor * (1 + eps) ** 2 + (2 * eps + eps * eps) * (1 + eps);
   if (opts.float64Reference) aFactor += 2 * gamma(n, EPS.float64);
-  const floor = n * ETA[dtype];
+  const floor = n * ETA[computed];
   let failures = 0;
   let worst: Worst | null = null;
   let worstScore = -1;
@@ -95,6 +103,7 @@ export function checkClose(
       score = bad ? Infinity : 0;
     } else {
       tol = aFactor * absBound[i] + eps * Math.abs(r) + floor;
+      if (half) tol += half.u * Math.abs(g) + half.eta / 2;
       err = Math.abs(g - r);
       bad = !(err <= tol); // NaN-safe
       score = Number.isNaN(err) ? Infinity : err === 0 ? 0 : tol === 0 ? Infinity : err / tol;

@@ -480,9 +480,23 @@ describe('the /docs page', () => {
     const init = await request(convd.app.server).get('/docs/static/swagger-initializer.js').expect(200);
     assert.match(init.text, /"requestInterceptor":function docsRequestInterceptor\(/);
     assert.match(init.text, /"responseInterceptor":async function docsResponseInterceptor\(/);
+    // msgpackr's browser build, loaded after the initializer: the interceptors' `msgpackr` global
+    assert.match(res.text, /<script src="\/docs\/static\/theme\/msgpackr\.min\.js"/);
   });
 
-  // the interceptors run in the browser from their source text: rebuilt from it here, they must need nothing else
+  // The interceptors run in the browser from their source text, with the script the page loads
+  // beside them: rebuilt from that text here, with the served script run as a page would (it
+  // defines the global `msgpackr`), they must need nothing else.
+  before(async () => {
+    const script = await request(convd.app.server).get('/docs/static/theme/msgpackr.min.js').expect(200);
+    assert.match(script.headers['content-type'], /javascript/);
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs the served script, as the page does
+    new Function(script.text)();
+    assert.equal(typeof (globalThis as { msgpackr?: { pack?: unknown } }).msgpackr?.pack, 'function');
+  });
+  after(() => {
+    delete (globalThis as { msgpackr?: unknown }).msgpackr;
+  });
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the point: run the source text the page gets
   const requestInterceptor = new Function(
     `return ${docsRequestInterceptor.toString()}`,

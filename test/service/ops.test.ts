@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import { buildApp } from '../../src/app.js';
+import { NATIVE_SKIP } from '../reference/engines.js';
 import { exampleForward, TEST_CONFIG, testApp, type ConvdApp } from './helpers.js';
 
 let convd: ConvdApp;
@@ -86,9 +87,20 @@ test('metrics: request durations by route and status, pool gauges, computed FLOP
   // 2 * 4 outputs * 4 products = 32 FLOPs, 4 float32 outputs = 16 bytes
   assert.match(text, /convd_flops_computed_total\{op="forward"\} 32\b/);
   assert.match(text, /convd_output_bytes_computed_total\{op="forward"\} 16\b/);
-  // the kernels each dtype runs on (this runtime takes the relaxed-SIMD FMA build)
-  assert.match(text, /convd_kernel_info\{dtype="float32",engine="wasm",isa="wasm simd128 \+ relaxed fma"\} 1/);
-  assert.match(text, /convd_kernel_info\{dtype="float64",engine="wasm",isa="wasm simd128 \+ relaxed fma, float64"\} 1/);
+  // the kernels each dtype runs on: the native engine (built by npm run build) and its libraries,
+  // or the WebAssembly one where the machine could not build it
+  if (NATIVE_SKIP) {
+    assert.match(text, /convd_kernel_info\{dtype="float32",engine="wasm",isa="[^"]+"\} 1/);
+  } else {
+    assert.match(
+      text,
+      /convd_kernel_info\{dtype="float32",engine="native",isa="OpenBLAS \d+\.\d+\.\d+ \(\w+\) \+ oneDNN \d+\.\d+\.\d+ \(\w+\)"\} 1/,
+    );
+    assert.match(
+      text,
+      /convd_kernel_info\{dtype="float64",engine="native",isa="OpenBLAS \d+\.\d+\.\d+ \(\w+\), float64"\} 1/,
+    );
+  }
 });
 
 test('every answer carries a request id, the one the client sent if any', async () => {

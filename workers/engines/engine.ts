@@ -14,13 +14,17 @@
  *         for float32 (float64 runs the TypeScript direct loops on the same buffers); operands
  *         outside that memory are staged (copied) into it first. Products and sums in the
  *         dtype, with fused multiply-adds where the runtime has relaxed SIMD (engines/wasm.ts).
+ *   native a Node-API addon (native/): the system BLAS's GEMM and C++ im2col / col2im in the
+ *         request's dtype, on the callers' typed arrays in place; buffers are typed arrays of
+ *         the dtype; the direct depthwise kernels in C++; and, where it measures faster, oneDNN's
+ *         direct convolution for whole float32 calls (engines/native.ts).
  */
 import type { Real } from '../../src/shared/tensor.js';
 import type { DirectKernels } from '../kernels/direct.js';
 import type { MatrixView } from '../kernels/gemm.js';
 import type { ConvDims } from '../kernels/lowering.js';
 
-export type EngineName = 'ts' | 'wasm';
+export type EngineName = 'ts' | 'wasm' | 'native';
 
 /** An engine's im2col / col2im for one lowered convolution, prepared once per call (see `KernelEngine.im2colFor`). */
 export interface Im2col {
@@ -34,6 +38,23 @@ export interface Im2col {
   scatter(dcols: MatrixView, image: number, group: number, p0: number, p1: number, dx: Real): void;
 }
 
+/**
+ * A whole convolution call run by the engine's library (oneDNN on native float32), planned
+ * once for one ConvDims: the images [batchStart, batchEnd) of the caller's tensors, read and
+ * written in place. Every output is overwritten (grad_weight is the range's partial sum).
+ */
+export interface LibraryConvolution {
+  /**
+   * Forward and grad_weight return false, computing nothing, where the library cannot give the
+   * definition's answer for these values (oneDNN: a non-finite weight, or dY, meeting zero
+   * padding); the plan's algorithm runs the pass then.
+   */
+  forward(x: Real, w: Real, bias: Real | null, y: Real): boolean;
+  gradWeight(x: Real, dy: Real, dw: Real): boolean;
+  /** Absent where the library's grad_input measured slower than col2im + GEMM: the plan's algorithm runs it then. */
+  gradInput?: (w: Real, dy: Real, dx: Real) => void;
+}
+
 export interface KernelEngine {
   readonly name: EngineName;
   /** The instruction set its kernels run on (reported by the convd_kernel_info metric and the bench). */
@@ -42,7 +63,7 @@ export interface KernelEngine {
   readonly elementBytes: 4 | 8;
   /** Bytes of fixed scratch the engine's GEMM holds besides the buffers asked for. */
   readonly gemmScratchBytes: number;
-  /** Whether the kernels read the caller's typed arrays in place (ts); if not (wasm), plans stage them into the engine's buffers. */
+  /** Whether the kernels read the caller's typed arrays in place (ts, native); if not (wasm), plans stage them into the engine's buffers. */
   readonly readsInPlace: boolean;
   /**
    * Dense buffers of at least the given element counts, valid until the next call of
@@ -67,4 +88,9 @@ export interface KernelEngine {
   im2colFor(dims: ConvDims): Im2col;
   /** Direct correlation of one channel on dense volumes in the engine's buffers. */
   readonly direct: DirectKernels;
+  /**
+   * The library's convolution for `dims`, when the engine has one and it is the faster way for
+   * these dims (its passes then run there, kernels/plan.ts); null otherwise.
+   */
+  readonly convolution?: (dims: ConvDims) => LibraryConvolution | null;
 }

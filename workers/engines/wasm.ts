@@ -96,9 +96,14 @@ export const PLAN_LAYOUT = {
 /** Ints in a plan record (the module's PLAN_FIELDS). */
 export const PLAN_FIELDS = 26;
 
-/** The plan record of `p`, as workers/wasm/im2col.ts reads it. */
-export function planRecord(p: ConvDims): Int32Array {
-  const r = new Int32Array(PLAN_FIELDS);
+/**
+ * The plan record of `p`, as workers/wasm/im2col.ts reads it (int32), or written into `r`
+ * (the native engine's Float64Array, which holds every coordinate exactly).
+ */
+export function planRecord<R extends Int32Array | Float64Array = Int32Array>(
+  p: ConvDims,
+  r: R = new Int32Array(PLAN_FIELDS) as R,
+): R {
   r.set(p.inExt, PLAN_LAYOUT.IN_EXT);
   r.set(p.kExt, PLAN_LAYOUT.K_EXT);
   r.set(p.outExt, PLAN_LAYOUT.OUT_EXT);

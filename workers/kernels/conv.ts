@@ -11,7 +11,8 @@
  *
  * The GEMMs run on an engine (engines/engine.ts): TypeScript float64 or WebAssembly SIMD in the
  * request's dtype. Each call is planned once (plan.ts: algorithm, tiling, buffer sizes) and
- * runs its plan: the depthwise algorithm in depthwise.ts, the GEMM ones here.
+ * runs its plan: the passes the engine's library takes there (plan.ts), the others by the
+ * depthwise algorithm in depthwise.ts or the GEMM ones here.
  */
 import type { BatchRange, Real } from '../../src/shared/tensor.js';
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
@@ -112,6 +113,7 @@ export function convForward(
   batch?: BatchRange,
 ): void {
   const p = planConv(g, engine, batch);
+  if (p.library?.forward(x, w, bias, y)) return;
   if (p.algorithm === 'depthwise') depthwiseForward(p, x, w, bias, y);
   else gemmForward(p, x, w, bias, y);
 }
@@ -168,8 +170,15 @@ export function convBackward(
   const p = planConv(g, engine, batch);
   const depthwise = p.algorithm === 'depthwise';
   if (grads.bias) gradBias(p, dy, grads.bias);
-  if (grads.weight) (depthwise ? depthwiseGradWeight : gradWeight)(p, x, dy, grads.weight);
-  if (grads.input) (depthwise ? depthwiseGradInput : gradInput)(p, w, dy, grads.input);
+  const { library } = p;
+  if (grads.weight) {
+    if (!library?.gradWeight(x, dy, grads.weight))
+      (depthwise ? depthwiseGradWeight : gradWeight)(p, x, dy, grads.weight);
+  }
+  if (grads.input) {
+    if (library?.gradInput) library.gradInput(w, dy, grads.input);
+    else (depthwise ? depthwiseGradInput : gradInput)(p, w, dy, grads.input);
+  }
 }
 
 function gradBias(p: ConvPlan, dy: Real, db: Real): void {

@@ -5,6 +5,11 @@
  * for these dims. The passes (conv.ts, depthwise.ts) run the plan; nothing is re-derived per
  * pass, tile or kernel call.
  *
+ * Library passes: where the engine has a library convolution for these dims (oneDNN's direct
+ * convolution on the native engine, float32 with zeros padding, where it measured faster than
+ * im2col + GEMM; engines/native.ts decides), the passes it offers run there whole, on the
+ * callers' tensors, with no tiles and no buffers; the others run the algorithm below.
+ *
  * Algorithms:
  *   depthwise  C_in/groups = 1 and few outputs per group, its staged volumes within the tile
  *              budget: the direct correlation per channel (depthwise.ts), no im2col.
@@ -28,7 +33,7 @@
  */
 import type { ConvGeometry } from '../../src/shared/geometry/conv.js';
 import type { BatchRange } from '../../src/shared/tensor.js';
-import type { Im2col, KernelEngine } from '../engines/engine.js';
+import type { Im2col, KernelEngine, LibraryConvolution } from '../engines/engine.js';
 import type { DirectDims } from './direct.js';
 import { lowerConv, type ConvDims } from './lowering.js';
 import { tileBudget } from './workspace.js';
@@ -59,6 +64,8 @@ export interface ConvPlan extends ConvDims {
   buffers: { forward: PassBuffers; gradWeight: PassBuffers; gradInput: PassBuffers };
   /** The engine's im2col / col2im for these dims. */
   im2col: Im2col;
+  /** The engine's library convolution, whose passes run instead of the algorithm's (null: none). */
+  library: LibraryConvolution | null;
 }
 
 /** Tile width up to which whole images share a tile: the wasm GEMM's NC block (workers/wasm/gemm.ts). */
@@ -123,6 +130,7 @@ function tiling(p: ConvDims, engine: KernelEngine, batchable: boolean): Tiling {
 export function planConv(g: ConvGeometry, engine: KernelEngine, batch?: BatchRange): ConvPlan {
   const p = lowerConv(g, batch);
   const direct = directDims(p);
+  const library = engine.convolution?.(p) ?? null;
   const algorithm: ConvAlgorithm = fitsDepthwise(p, direct, engine)
     ? 'depthwise'
     : isPointwise(p)
@@ -131,7 +139,17 @@ export function planConv(g: ConvGeometry, engine: KernelEngine, batch?: BatchRan
   const staged = !engine.readsInPlace;
   const t = tiling(p, engine, algorithm !== 'pointwise');
   const ti = tiling(p, engine, true);
-  const plan = { ...p, engine, algorithm, staged, tiling: t, gradInputTiling: ti, direct, im2col: engine.im2colFor(p) };
+  const plan = {
+    ...p,
+    engine,
+    algorithm,
+    staged,
+    tiling: t,
+    gradInputTiling: ti,
+    direct,
+    im2col: engine.im2colFor(p),
+    library,
+  };
   return { ...plan, buffers: algorithm === 'depthwise' ? depthwiseBuffers(plan) : gemmBuffers(plan) };
 }
 

@@ -15,7 +15,7 @@
 export const DEFAULT_TILE_BUDGET_BYTES = 64 * 2 ** 20;
 
 let tileBudgetBytes = DEFAULT_TILE_BUDGET_BYTES;
-const slots = new Map<string, Float64Array>();
+const slots = new Map<string, Float32Array | Float64Array>();
 
 export function tileBudget(): number {
   return tileBudgetBytes;
@@ -32,10 +32,27 @@ export function setTileBudget(bytes: number): void {
  * user left: callers overwrite or zero what they read.
  */
 export function scratch(slot: string, length: number): Float64Array {
-  let buf = slots.get(slot);
+  return scratchOf(Float64Array, slot, length);
+}
+
+/** Like `scratch`, of element type `Type` (slots of different types are distinct). */
+export function scratchOf(Type: Float32ArrayConstructor, slot: string, length: number): Float32Array;
+export function scratchOf(Type: Float64ArrayConstructor, slot: string, length: number): Float64Array;
+export function scratchOf(
+  Type: Float32ArrayConstructor | Float64ArrayConstructor,
+  slot: string,
+  length: number,
+): Float32Array | Float64Array;
+export function scratchOf(
+  Type: Float32ArrayConstructor | Float64ArrayConstructor,
+  slot: string,
+  length: number,
+): Float32Array | Float64Array {
+  const key = `${Type.name} ${slot}`;
+  let buf = slots.get(key);
   if (!buf || buf.length < length) {
-    buf = new Float64Array(length);
-    slots.set(slot, buf);
+    buf = new Type(length);
+    slots.set(key, buf);
   }
   return buf;
 }

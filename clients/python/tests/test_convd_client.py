@@ -181,6 +181,42 @@ class Endpoints:
             np.testing.assert_array_equal(y, x)
             self.assertTrue(np.signbit(y[0, 0, 4]))
 
+    def test_float16_is_the_float32_answer_rounded_once(self):
+        x = self.rng.standard_normal((2, 3, 9, 8)).astype(np.float16)
+        w = self.rng.standard_normal((4, 3, 3, 3)).astype(np.float16)
+        y = self.convd.conv_forward(x, w, stride=2, padding=1)  # float16 operands: a float16 request
+        self.assertEqual(y.dtype, np.float16)
+        y32 = self.convd.conv_forward(x.astype(np.float32), w.astype(np.float32), stride=2, padding=1)
+        # numpy's float32 -> float16 cast rounds to nearest even: an independent reference
+        np.testing.assert_array_equal(y, y32.astype(np.float16))
+        self.assertFalse(np.array_equal(y.astype(np.float32), y32), "the results needed rounding")
+        # float32 operands sent as float16 are rounded first
+        gx, = self.convd.conv_backward(x.astype(np.float32) + 1e-4, w, np.ones(y.shape, np.float16),
+                                       grads=["input"], stride=2, padding=1, dtype="float16")
+        self.assertEqual((gx.dtype, gx.shape), (np.float16, x.shape))
+
+    def test_bfloat16_is_the_float32_answer_rounded_once(self):
+        x = self.rng.standard_normal((1, 2, 7)).astype(np.float32)
+        w = self.rng.standard_normal((3, 2, 3)).astype(np.float32)
+        y = self.convd.conv_forward(x, w, dtype="bfloat16")
+        self.assertEqual((y.dtype, y.shape), (np.float32, (1, 3, 5)))  # bfloat16 values, as float32
+        y32 = self.convd.conv_forward(convd_client.round_bfloat16(x), convd_client.round_bfloat16(w))
+        np.testing.assert_array_equal(y, convd_client.round_bfloat16(y32))
+        self.assertFalse(np.array_equal(y, y32), "the results needed rounding")
+        # NaN and infinities keep their meaning
+        special = np.array([[[np.nan, np.inf, -np.inf, np.finfo(np.float32).max, -0.0]]], dtype=np.float32)
+        got = self.convd.pool_forward(special, "max", 1, dtype="bfloat16")
+        np.testing.assert_array_equal(got, [[[np.nan, np.inf, -np.inf, np.inf, -0.0]]])
+
+    def test_an_empty_batch_answers_empty_and_zero_gradients(self):
+        x = np.zeros((0, 3, 7), np.float32)
+        w = self.rng.standard_normal((4, 3, 3)).astype(np.float32)
+        y = self.convd.conv_forward(x, w, stride=2)
+        self.assertEqual((y.dtype, y.shape), (np.float32, (0, 4, 3)))
+        gx, gw, gb = self.convd.conv_backward(x, w, y, bias=np.ones(4, np.float32), stride=2)
+        self.assertEqual((gx.shape, gw.shape, gb.shape), ((0, 3, 7), (4, 3, 3), (4,)))
+        self.assertFalse(gw.any() or gb.any())
+
     def test_errors_are_problems(self):
         with self.assertRaises(ConvdError) as caught:
             self.convd.conv_forward(np.ones((1, 4, 5, 5), np.float32), np.ones((1, 3, 2, 2), np.float32))
@@ -258,6 +294,28 @@ class ClientBehaviour(unittest.TestCase):
         self.assertEqual(big.dtype, np.float64)
         self.assertTrue(big.flags.writeable)
         big[0, 0, 0] = 5
+        # float16 operands only make a float16 request; dtype= picks any of the service's
+        self.assertEqual(convd.conv_forward(np.ones((1, 1, 3), np.float16), np.ones((1, 1, 2), np.float16)).dtype,
+                         np.float16)
+        self.assertEqual(convd.conv_forward(np.ones((1, 1, 3), np.float16), np.ones((1, 1, 2), np.float32)).dtype,
+                         np.float32)
+        self.assertEqual(convd.conv_forward(np.ones((1, 1, 3)), np.ones((1, 1, 2)), dtype=np.float16).dtype, np.float16)
+        with self.assertRaises(ValueError):
+            convd.conv_forward(np.ones((1, 1, 3)), np.ones((1, 1, 2)), dtype="float8")
+
+    def test_round_bfloat16_is_round_to_nearest_even(self):
+        r = convd_client.round_bfloat16
+        # ties go to the even neighbour; just past a tie, to the nearer one
+        np.testing.assert_array_equal(r([1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20]),
+                                      [1, 1 + 2 ** -6, 1 + 2 ** -7])
+        # float32's largest rounds past bfloat16's to infinity; subnormals are kept
+        np.testing.assert_array_equal(r([3.4028234663852886e38, 2.0 ** -133, -(2.0 ** -133)]),
+                                      [np.inf, 2.0 ** -133, -(2.0 ** -133)])
+        self.assertTrue(np.isnan(r([np.nan]))[0])
+        # every bfloat16 value (every float32 with its low 16 bits clear) rounds to itself
+        values = (np.arange(0x10000, dtype=np.uint32) << 16).view(np.float32)
+        finite = np.isfinite(values)
+        np.testing.assert_array_equal(r(values)[finite], values[finite])
 
     def test_bad_wire_is_a_value_error(self):
         with self.assertRaises(ValueError):

@@ -8,8 +8,10 @@
  *   output.data                                                          // a Float32Array
  *
  * One method per compute endpoint: convForward, convBackward, convTranspose, poolForward,
- * poolBackward, adaptivePoolForward, adaptivePoolBackward. Tensors go in and come out as Float32Array / Float64Array with a shape. Two
- * wires:
+ * poolBackward, adaptivePoolForward, adaptivePoolBackward. Tensors go in and come out as
+ * Float32Array / Float64Array with a shape; a float16 or bfloat16 tensor holds its values in a
+ * Float32Array, rounded to the dtype when sent (half.ts), and comes back as a Float32Array of
+ * the dtype's values. Two wires:
  * - msgpack (default): tensor data travels as bin (the raw little-endian bytes). openapi-fetch
  *   serialises JSON only, so the request goes through a `bodySerializer` (msgpackr) and the
  *   answer is read with `parseAs: 'arrayBuffer'` and unpacked here.
@@ -21,9 +23,11 @@
  */
 import createClient, { type Client } from 'openapi-fetch';
 import { Packr, Unpackr } from 'msgpackr';
+import { fromHalf, isHalf, toHalf } from './half.js';
 import type { components, paths } from './schema.js';
 
 export type { components, paths } from './schema.js';
+export { roundToHalf, type HalfDType } from './half.js';
 
 type Schemas = components['schemas'];
 export type DType = Schemas['DType'];
@@ -32,16 +36,28 @@ export type Problem = Schemas['Problem'];
 export type FieldError = Schemas['FieldError'];
 export type Wire = 'msgpack' | 'json';
 
-/** A tensor as the caller holds it: row-major (C order) data and its extents. */
+/**
+ * A tensor as the caller holds it: row-major (C order) data and its extents. float16 and
+ * bfloat16 tensors hold float32 values (rounded to the dtype on the wire; answers hold the
+ * dtype's values exactly).
+ */
 export interface Tensor {
   dtype: DType;
   shape: number[];
   data: Float32Array | Float64Array;
 }
 
-/** A tensor of `data`'s element type: float64 for a Float64Array, float32 for a Float32Array. */
-export function tensor(shape: readonly number[], data: Float32Array | Float64Array): Tensor {
-  return { dtype: data instanceof Float64Array ? 'float64' : 'float32', shape: [...shape], data };
+/**
+ * A tensor of `data`'s element type (float64 for a Float64Array, float32 for a Float32Array),
+ * or of `dtype`: 'float16' or 'bfloat16' take a Float32Array, sent rounded to the dtype.
+ */
+export function tensor(shape: readonly number[], data: Float32Array | Float64Array, dtype?: DType): Tensor {
+  const own = data instanceof Float64Array ? 'float64' : 'float32';
+  if (dtype !== undefined && dtype !== own && !(isHalf(dtype) && data instanceof Float32Array))
+    throw new TypeError(
+      `a ${dtype} tensor needs a ${isHalf(dtype) ? 'Float32Array' : `${dtype} array`}, not a ${data.constructor.name}`,
+    );
+  return { dtype: dtype ?? own, shape: [...shape], data };
 }
 
 /** A request's fields as the schema types them, with Tensor operands in place of the wire tensors. */
@@ -170,7 +186,11 @@ const TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as const;
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
-const bytesOf = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+/** The little-endian bytes of a tensor's data in its dtype. */
+function bytesOf(t: Tensor): Uint8Array {
+  const elements = isHalf(t.dtype) ? toHalf(t.dtype, t.data) : t.data;
+  return new Uint8Array(elements.buffer, elements.byteOffset, elements.byteLength);
+}
 
 // base64 with btoa / atob, which Node (>= 16) and browsers both have
 function toBase64(bytes: Uint8Array): string {
@@ -185,9 +205,10 @@ function fromBase64(text: string): Uint8Array {
   return bytes;
 }
 
-/** The element array of `bytes` (copied: a bin may sit at any offset of the answer). */
+/** The element array of `bytes` (copied: a bin may sit at any offset of the answer); float16 and bfloat16 widened to float32. */
 function typedArray(dtype: DType, bytes: Uint8Array): Float32Array | Float64Array {
   const copy = Uint8Array.from(bytes).buffer;
+  if (isHalf(dtype)) return fromHalf(dtype, new Uint16Array(copy));
   return dtype === 'float64' ? new Float64Array(copy) : new Float32Array(copy);
 }
 
@@ -236,7 +257,7 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
     for (const key of TENSOR_FIELDS) {
       const t = body[key] as Tensor | undefined;
       if (t === undefined) continue;
-      const bytes = bytesOf(t.data);
+      const bytes = bytesOf(t);
       body[key] = { dtype: t.dtype, shape: t.shape, data: wire === 'msgpack' ? bytes : toBase64(bytes) };
     }
     // The generated request types give tensor data its JSON forms (number arrays, base64 strings);

@@ -1011,7 +1011,7 @@ export interface components {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1044,7 +1044,7 @@ export interface components {
             /** @description Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape. */
             grad_output: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1060,7 +1060,7 @@ export interface components {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1104,14 +1104,14 @@ export interface components {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
             weight: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1159,14 +1159,14 @@ export interface components {
             /** @description Optional [C_out]; its shape is checked, its values are ignored. */
             bias?: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Gradient of the loss w.r.t. the forward output; exactly the forward output's shape. */
             grad_output: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1195,14 +1195,14 @@ export interface components {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input. [C_out, C_in/groups, *k] (channels_first) or [*k, C_in/groups, C_out] (channels_last). */
             weight: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1250,7 +1250,7 @@ export interface components {
             /** @description Optional [C_out], added to every output position. */
             bias?: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1266,21 +1266,21 @@ export interface components {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D transposed convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last). */
             weight: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
             /** @description Optional [C_out], added to every output position. */
             bias?: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1329,10 +1329,10 @@ export interface components {
             output: components["schemas"]["MsgpackTensor"];
         };
         /**
-         * @description Element type: IEEE-754 binary32 or binary64, little-endian. All operands of a request share one dtype; the outputs have it too.
+         * @description Element type, little-endian: IEEE-754 binary32, binary64 or binary16, or bfloat16 (the top 16 bits of a binary32). All operands of a request share one dtype; the outputs have it too. float16 and bfloat16 are computed in float32 and each result is rounded once to the dtype (to nearest, ties to even).
          * @enum {string}
          */
-        DType: "float32" | "float64";
+        DType: "float32" | "float64" | "float16" | "bfloat16";
         FieldError: {
             /** @description The offending field, e.g. "weight.shape[1]", "stride", "input.data". */
             path: string;
@@ -1348,7 +1348,7 @@ export interface components {
         MsgpackTensor: {
             dtype: components["schemas"]["DType"];
             shape: number[];
-            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes()). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
+            /** @description msgpack only: a bin of exactly prod(shape) * itemsize little-endian bytes (what Python msgpack.packb makes of arr.tobytes(); itemsize 2 for float16 and bfloat16). A msgpackr typed-array extension (Float32Array / Float64Array) is accepted when its element type matches dtype. Responses always use bin. */
             data: string;
         };
         /** @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window in row-major window order (a NaN is the maximum); avg spreads it evenly over the window (padding takes its share when count_include_pad). */
@@ -1356,7 +1356,7 @@ export interface components {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1416,7 +1416,7 @@ export interface components {
             /** @description Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape. */
             grad_output: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };
@@ -1432,7 +1432,7 @@ export interface components {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
                 dtype: components["schemas"]["DType"];
-                /** @description Extents, row-major (C order), each >= 1. */
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
                 shape: number[];
                 data: components["schemas"]["TensorData"];
             };

@@ -1,7 +1,8 @@
 /**
  * convd-client against a live convd (CONVD_URL, e.g. http://127.0.0.1:8080), on both wires:
- * every compute endpoint checked against direct loops here, float32 and float64, and errors
- * surfacing as ConvdError with the problem+json body.
+ * every compute endpoint checked against direct loops here, float32 and float64, float16 and
+ * bfloat16 against the float32 answer rounded once, and errors surfacing as ConvdError with the
+ * problem+json body.
  *
  * The test imports the package by its name: from this folder (npm test) that is this folder's
  * build; scripts/ci/clients.sh copies the compiled test beside an install of the packed
@@ -11,7 +12,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConvdError, createConvdClient, tensor, type Tensor, type Wire } from 'convd-client';
+import {
+  ConvdError,
+  createConvdClient,
+  roundToHalf,
+  tensor,
+  type HalfDType,
+  type Tensor,
+  type Wire,
+} from 'convd-client';
 
 const url = process.env.CONVD_URL;
 if (!url) throw new Error('set CONVD_URL to a running convd');
@@ -347,3 +356,97 @@ test('the raw openapi-fetch client reaches the other routes, typed', async () =>
   assert.equal(response.status, 200);
   assert.deepEqual(data, { status: 'ok' });
 });
+
+/** The value of 16 bits of `dtype`, from the format's definition (sign, biased exponent, fraction). */
+function halfValue(dtype: HalfDType, bits: number): number {
+  const [fractionBits, bias] = dtype === 'float16' ? [10, 15] : [7, 127];
+  const exponentMax = (1 << (15 - fractionBits)) - 1;
+  const sign = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> fractionBits) & exponentMax;
+  const f = bits & ((1 << fractionBits) - 1);
+  if (e === exponentMax) return f === 0 ? sign * Infinity : NaN;
+  return sign * 2 ** ((e === 0 ? 1 : e) - bias) * ((e === 0 ? 0 : 1) + f / 2 ** fractionBits);
+}
+
+for (const dtype of ['float16', 'bfloat16'] as HalfDType[]) {
+  test(`${dtype}: every value of the dtype rounds to itself, NaN to NaN`, () => {
+    const values = Float32Array.from({ length: 0x10000 }, (_, bits) => halfValue(dtype, bits));
+    const rounded = roundToHalf(dtype, values);
+    values.forEach((v, i) =>
+      assert.ok(Object.is(rounded[i], v) || (Number.isNaN(v) && Number.isNaN(rounded[i])), `0x${i.toString(16)}`),
+    );
+  });
+}
+
+test('rounding to nearest, ties to even, overflow and subnormals', () => {
+  const f16 = (...v: number[]) => [...roundToHalf('float16', Float32Array.from(v))];
+  const bf16 = (...v: number[]) => [...roundToHalf('bfloat16', Float32Array.from(v))];
+  assert.deepEqual(f16(1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -11 + 2 ** -20), [1, 1 + 2 ** -9, 1 + 2 ** -10]);
+  assert.deepEqual(f16(65504, 65519, 65520, -1e6), [65504, 65504, Infinity, -Infinity]);
+  assert.deepEqual(f16(2 ** -25, 3 * 2 ** -25, 2 ** -25 + 2 ** -30, 2 ** -14 - 2 ** -26), [
+    0,
+    2 ** -23,
+    2 ** -24,
+    2 ** -14,
+  ]);
+  assert.deepEqual(bf16(1 + 2 ** -8, 1 + 3 * 2 ** -8, 3.4028234663852886e38, 2 ** -133), [
+    1,
+    1 + 2 ** -6,
+    Infinity,
+    2 ** -133,
+  ]);
+  // where the runtime has Float16Array (Node 24), it is an independent reference for float16
+  const Float16 = (globalThis as { Float16Array?: { from(values: ArrayLike<number>): ArrayLike<number> } })
+    .Float16Array;
+  if (Float16) {
+    const values = Float32Array.from({ length: 100_000 }, (_, i) => Math.sin(i) * 2 ** ((i % 48) - 30));
+    const rounded = roundToHalf('float16', values);
+    const want = Float16.from(values);
+    values.forEach((v, i) => assert.ok(Object.is(rounded[i], want[i]), `${v}: ${rounded[i]}, not ${want[i]}`));
+  }
+});
+
+for (const wire of ['msgpack', 'json'] as Wire[]) {
+  for (const dtype of ['float16', 'bfloat16'] as HalfDType[]) {
+    test(`${wire}: a ${dtype} convolution answers the float32 answer to the rounded operands, rounded once`, async () => {
+      const input = Float32Array.from({ length: 2 * 9 }, (_, i) => Math.sin(i) * 3);
+      const weight = Float32Array.from({ length: 3 * 2 * 2 }, (_, i) => Math.cos(i));
+      const args = (d: 'float32' | HalfDType, x: Float32Array, w: Float32Array) => ({
+        input: tensor([1, 2, 9], x, d),
+        weight: tensor([3, 2, 2], w, d),
+        stride: 2,
+      });
+      const { output: half } = await convd.convForward(args(dtype, input, weight), { wire });
+      const { output: float32 } = await convd.convForward(
+        args('float32', roundToHalf(dtype, input), roundToHalf(dtype, weight)),
+        { wire },
+      );
+      assert.equal(half.dtype, dtype);
+      assert.deepEqual(half.shape, [1, 3, 4]);
+      assert.ok(half.data instanceof Float32Array);
+      assert.deepEqual([...half.data], [...roundToHalf(dtype, float32.data)]);
+      assert.notDeepEqual([...half.data], [...float32.data], 'the results needed rounding');
+    });
+  }
+}
+
+test('tensor() refuses a Float64Array for float16 and bfloat16', () => {
+  assert.throws(() => tensor([1, 1, 1], Float64Array.of(1), 'float16'), /float16 tensor needs a Float32Array/);
+  assert.throws(() => tensor([1, 1, 1], Float32Array.of(1), 'float64'), /float64 tensor needs a float64 array/);
+});
+
+for (const wire of ['msgpack', 'json'] as Wire[]) {
+  test(`${wire}: an empty batch answers empty results and zero gradients`, async () => {
+    const input = tensor([0, 2, 5], new Float32Array(0));
+    const weight = tensor(
+      [3, 2, 2],
+      Float32Array.from({ length: 12 }, (_, i) => i),
+    );
+    const { output } = await convd.convForward({ input, weight }, { wire });
+    assert.deepEqual(output.shape, [0, 3, 4]);
+    assert.equal(output.data.length, 0);
+    const grads = await convd.convBackward({ input, weight, grad_output: output }, { wire });
+    assert.deepEqual(grads.grad_input?.shape, [0, 2, 5]);
+    assert.deepEqual([...grads.grad_weight!.data], Array<number>(12).fill(0));
+  });
+}

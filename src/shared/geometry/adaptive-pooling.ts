@@ -87,7 +87,7 @@ export function resolveAdaptivePooling(
   if (!shapesOk || p.any) throw new GeometryError(p.list);
 
   const returnIndices = params.return_indices ?? false;
-  if (returnIndices) checkIndicesExact(dtype, inSpatial, p);
+  if (returnIndices) checkIndicesExact(input.dtype, inSpatial, p);
   const batch = input.shape[0];
   const channels = channelsLast ? input.shape[rank - 1] : input.shape[1];
   const outputShape = channelsLast ? [batch, ...outSpatial, channels] : [batch, channels, ...outSpatial];

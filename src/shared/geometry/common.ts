@@ -6,7 +6,7 @@
  * to size limits before touching tensor data; the workers run the kernels from the geometry it
  * returns. Everything here is O(rank): no tensor data.
  */
-import type { DType, TensorMeta } from '../tensor.js';
+import { computeDType, type DType, type TensorMeta } from '../tensor.js';
 
 /** One problem with a request, named by its field path (e.g. `weight.shape[1]`). */
 export interface FieldError {
@@ -139,17 +139,18 @@ export function perDim(
   return values.map((v) => (isInt(v) && v >= min && v <= MAX_PARAM ? v : fallback));
 }
 
-export function checkShape(name: string, shape: unknown, p: Problems): shape is number[] {
+/** Every extent of `shape` is an integer from 1 to MAX_PARAM; with `batch`, the first (N) may be 0 (an empty batch). */
+export function checkShape(name: string, shape: unknown, p: Problems, { batch = false } = {}): shape is number[] {
   if (!Array.isArray(shape)) {
     p.add(`${name}.shape`, `${name}.shape must be an array of extents`);
     return false;
   }
   let ok = true;
   shape.forEach((e, i) => {
-    if (!isInt(e) || e < 1 || e > MAX_PARAM) {
+    if (!isInt(e) || e < (batch && i === 0 ? 0 : 1) || e > MAX_PARAM) {
       p.add(
         `${name}.shape[${i}]`,
-        `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}`,
+        `${name}.shape[${i}] is ${JSON.stringify(e)}; every extent must be an integer from 1 to ${MAX_PARAM}${batch ? ' (the batch, shape[0], from 0)' : ''}`,
       );
       ok = false;
     }
@@ -161,7 +162,8 @@ export function checkShape(name: string, shape: unknown, p: Problems): shape is 
  * The checks every resolver opens with, in this order: each operand's dtype is input's; input's
  * rank is 3 to 5 (else it throws at once, with `missingBatch`'s hint: an operation `needs` that
  * rank); input's extents; and, when there is a weight, its extents and its rank equal to input's
- * (with the same hint). Returns the dtype, the rank and whether every extent is valid.
+ * (with the same hint). Returns the dtype the kernels compute in, the rank and whether every
+ * extent is valid.
  */
 export function openRequest(
   p: Problems,
@@ -170,10 +172,12 @@ export function openRequest(
   missingBatch: () => string | null,
 ): { dtype: DType; rank: number; shapesOk: boolean } {
   const { input, weight } = operands;
-  const dtype = input.dtype;
   for (const [name, t] of Object.entries(operands as Record<string, TensorMeta | undefined>)) {
-    if (t && t.dtype !== dtype)
-      p.add(`${name}.dtype`, `${name}.dtype is ${t.dtype} but input.dtype is ${dtype}; all operands share one dtype`);
+    if (t && t.dtype !== input.dtype)
+      p.add(
+        `${name}.dtype`,
+        `${name}.dtype is ${t.dtype} but input.dtype is ${input.dtype}; all operands share one dtype`,
+      );
   }
   const rank = input.shape.length;
   if (rank < 3 || rank > 5) {
@@ -184,7 +188,7 @@ export function openRequest(
     p.hint(p.list.length - 1, missingBatch());
     throw new GeometryError(p.list);
   }
-  let shapesOk = checkShape('input', input.shape, p);
+  let shapesOk = checkShape('input', input.shape, p, { batch: true });
   if (weight) {
     shapesOk = checkShape('weight', weight.shape, p) && shapesOk;
     if (weight.shape.length !== rank) {
@@ -195,7 +199,7 @@ export function openRequest(
       p.hint(p.list.length - 1, missingBatch());
     }
   }
-  return { dtype, rank, shapesOk };
+  return { dtype: computeDType(input.dtype), rank, shapesOk };
 }
 
 /** Whether `attempt` resolves, i.e. throws no GeometryError (what a layout hint is checked with). */

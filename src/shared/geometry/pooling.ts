@@ -20,7 +20,7 @@
  *   - count_include_pad and divisor_override are avg's, p is lp's, return_indices is max's;
  *     a flag at its off value (false, null) is accepted with any mode.
  */
-import { itemSize, numel, type DType, type TensorMeta } from '../tensor.js';
+import { itemSize, numel, type TensorMeta, type WireDType } from '../tensor.js';
 import {
   checkGradOutput,
   GeometryError,
@@ -95,15 +95,21 @@ export interface PoolingGeometry extends PoolingSettings {
 const MODES: readonly PoolingMode[] = ['max', 'avg', 'lp'];
 const MODE_NAMES: Record<PoolingMode, string> = { max: 'max', avg: 'average', lp: 'lp' };
 
-/** Largest spatial extent per channel whose flat indices float32 holds exactly. */
-const FLOAT32_EXACT = 2 ** 24;
+/** Per answer dtype: the integers it holds exactly, 0 to 2^(significand bits). */
+const EXACT_INTEGERS: Record<WireDType, number> = {
+  float64: 2 ** 53,
+  float32: 2 ** 24,
+  float16: 2 ** 11,
+  bfloat16: 2 ** 8,
+};
 
-/** Indices travel in the input dtype: float32 must hold every spatial position of a channel exactly. */
-export function checkIndicesExact(dtype: DType, inSpatial: number[], p: Problems): void {
-  if (dtype === 'float32' && numel(inSpatial) > FLOAT32_EXACT) {
+/** Indices travel in the input's dtype, which must hold every spatial position of a channel exactly. */
+export function checkIndicesExact(dtype: WireDType, inSpatial: number[], p: Problems): void {
+  const exact = EXACT_INTEGERS[dtype];
+  if (numel(inSpatial) > exact) {
     p.add(
       'return_indices',
-      `return_indices answers indices in the input dtype: float32 holds them exactly up to ${FLOAT32_EXACT} positions per channel but input has ${numel(inSpatial)}; send float64`,
+      `return_indices answers indices in the input dtype: ${dtype} holds them exactly up to ${exact} positions per channel but input has ${numel(inSpatial)}; send float64`,
     );
   }
 }
@@ -226,7 +232,7 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
     }
   }
   const returnIndices = params.return_indices ?? false;
-  if (returnIndices) checkIndicesExact(dtype, inSpatial, p);
+  if (returnIndices) checkIndicesExact(input.dtype, inSpatial, p);
   const outputShape = channelsLast ? [batch, ...outSpatial, channels] : [batch, channels, ...outSpatial];
   checkGradOutput(grad_output, outputShape, p);
   if (p.any) throw new GeometryError(p.list);

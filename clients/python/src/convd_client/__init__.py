@@ -20,10 +20,14 @@ their url=, wire= and timeout= arguments.
 
 Tensors travel as msgpack bin holding the little-endian bytes (JSON: base64 of the same bytes),
 so float32 and float64 arrays round-trip exactly, NaN and infinities included. The operands of
-one request share a dtype: float64 if any of them is float64, else float32 (other dtypes are
-converted). The other arguments are the API's fields, with its defaults when left None; any
-further keyword is sent as a field as it is (the server rejects names it does not know). A
-non-2xx answer raises ConvdError carrying the RFC 9457 problem document.
+one request share a dtype: float64 if any of them is float64, float16 if all of them are
+float16, else float32 (other dtypes are converted); dtype= picks one ("float32", "float64",
+"float16" or "bfloat16"). float16 and bfloat16 are computed in float32 by the server and each
+result rounded once to the dtype; float16 results come back as numpy float16 arrays, bfloat16
+ones (numpy has no bfloat16) as float32 arrays holding the bfloat16 values exactly. The other
+arguments are the API's fields, with its defaults when left None; any further keyword is sent
+as a field as it is (the server rejects names it does not know). A non-2xx answer raises
+ConvdError carrying the RFC 9457 problem document.
 """
 import base64
 import json
@@ -45,7 +49,9 @@ __all__ = [
     "adaptive_pool_forward",
     "adaptive_pool_backward",
     "DEFAULT_URL",
+    "DTYPES",
     "WIRES",
+    "round_bfloat16",
 ]
 __version__ = "0.1.0"
 
@@ -53,7 +59,8 @@ __version__ = "0.1.0"
 DEFAULT_URL = "http://127.0.0.1:8080"
 #: The wire formats: "msgpack" (the default) and "json".
 WIRES = ("msgpack", "json")
-_DTYPES = ("float32", "float64")
+#: The dtypes the service takes; numpy has no bfloat16, which travels as the top halves of float32s.
+DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 class ConvdError(Exception):
@@ -100,20 +107,53 @@ class ConvdError(Exception):
         return (type(self), (self.status, self.problem, self.headers))
 
 
-def _dtype_of(*arrays):
-    """The request dtype: float64 if any operand is float64, else float32."""
+def _dtype_of(arrays, dtype=None):
+    """The request dtype: `dtype` when given; else float64 if any operand is float64, float16 if all are, else float32."""
+    if dtype is not None:
+        name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+        if name not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+        return name
     names = {np.asarray(a).dtype.name for a in arrays if a is not None}
-    return np.dtype("float64") if "float64" in names else np.dtype("float32")
+    if "float64" in names:
+        return "float64"
+    return "float16" if names == {"float16"} else "float32"
+
+
+def _bfloat16_bits(a):
+    """float32 values -> bfloat16 bits (uint16), each rounded to nearest, ties to even.
+
+    A bfloat16 is the top half of a float32: add half an ulp of the result (0x7fff) plus 1 when
+    the kept half is odd, so that an exact tie carries only from an odd result; NaN first (it
+    would carry into infinity), kept a quiet NaN with its sign.
+    """
+    bits = np.ascontiguousarray(a, dtype="<f4").view("<u4").astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+    nan = np.isnan(a)
+    rounded[nan] = ((bits[nan] >> 16) & 0x8000 | 0x7FC0).astype("<u2")
+    return rounded
+
+
+def _bfloat16_values(bits):
+    """bfloat16 bits (uint16) -> their float32 values (exact)."""
+    return (np.asarray(bits, dtype="<u2").astype("<u4") << 16).view("<f4").astype(np.float32)
+
+
+def round_bfloat16(a):
+    """`a` rounded to bfloat16 (to nearest, ties to even), as float32: what convd computes a bfloat16 operand with."""
+    a = np.asarray(a, dtype=np.float32)
+    return _bfloat16_values(_bfloat16_bits(a)).reshape(a.shape)
 
 
 def _tensor(name, a, dtype, wire):
-    a = np.ascontiguousarray(np.asarray(a), dtype=np.dtype(dtype).newbyteorder("<"))
+    wide = "float32" if dtype == "bfloat16" else dtype
+    a = np.ascontiguousarray(np.asarray(a), dtype=np.dtype(wide).newbyteorder("<"))
     if a.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension")
-    data = a.tobytes()
+    data = (_bfloat16_bits(a) if dtype == "bfloat16" else a).tobytes()
     if wire == "json":
         data = base64.b64encode(data).decode("ascii")
-    return {"dtype": dtype.name, "shape": list(a.shape), "data": data}
+    return {"dtype": dtype, "shape": list(a.shape), "data": data}
 
 
 def _pooled(answer, fields):
@@ -125,17 +165,20 @@ def _pooled(answer, fields):
 
 
 def _array(name, t):
-    if not isinstance(t, dict) or t.get("dtype") not in _DTYPES:
+    if not isinstance(t, dict) or t.get("dtype") not in DTYPES:
         raise ConvdError(200, f"the answer's {name} is not a tensor")
+    dtype = t["dtype"]
     data = t["data"]
     if isinstance(data, str):
         data = base64.b64decode(data)
     if isinstance(data, (bytes, bytearray, memoryview)):
-        a = np.frombuffer(data, dtype=np.dtype(t["dtype"]).newbyteorder("<"))
+        if dtype == "bfloat16":
+            return _bfloat16_values(np.frombuffer(data, dtype="<u2")).reshape(t["shape"])
+        a = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
     else:  # a JSON number array, non-finite values as "NaN", "Infinity", "-Infinity"
         a = np.array([float(v) for v in data], dtype=np.float64)
-    # a writable copy in native byte order
-    return a.astype(t["dtype"]).reshape(t["shape"])
+    # a writable copy in native byte order (bfloat16 values as float32)
+    return a.astype("float32" if dtype == "bfloat16" else dtype).reshape(t["shape"])
 
 
 def _plain(value):
@@ -171,7 +214,7 @@ class Client:
     # -- the endpoints -------------------------------------------------------------------
 
     def conv_forward(self, input, weight, bias=None, *, stride=None, padding=None, dilation=None, groups=None,
-                     padding_mode=None, layout=None, wire=None, **fields):
+                     padding_mode=None, layout=None, dtype=None, wire=None, **fields):
         """POST /conv/forward: conv(input, weight) + bias, as PyTorch's conv1d/2d/3d; returns the output array.
 
         input [N, C_in, *spatial] and weight [C_out, C_in/groups, *k] (layout "channels_first",
@@ -181,11 +224,11 @@ class Client:
         """
         params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                       padding_mode=padding_mode, layout=layout, **fields)
-        answer = self._call("/conv/forward", {"input": input, "weight": weight, "bias": bias}, params, wire)
+        answer = self._call("/conv/forward", {"input": input, "weight": weight, "bias": bias}, params, wire, dtype)
         return _array("output", answer.get("output"))
 
     def conv_backward(self, input, weight, grad_output, *, bias=None, grads=("input", "weight", "bias"), stride=None,
-                      padding=None, dilation=None, groups=None, padding_mode=None, layout=None, wire=None, **fields):
+                      padding=None, dilation=None, groups=None, padding_mode=None, layout=None, dtype=None, wire=None, **fields):
         """POST /conv/backward: the gradients of the forward given grad_output.
 
         Takes the forward's arguments; returns a tuple in the order of `grads` (default:
@@ -195,11 +238,11 @@ class Client:
         params = dict(grads=grads, stride=stride, padding=padding, dilation=dilation, groups=groups,
                       padding_mode=padding_mode, layout=layout, **fields)
         tensors = {"input": input, "weight": weight, "bias": bias, "grad_output": grad_output}
-        answer = self._call("/conv/backward", tensors, params, wire)
+        answer = self._call("/conv/backward", tensors, params, wire, dtype)
         return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
 
     def conv_transpose(self, input, weight, bias=None, *, stride=None, padding=None, output_padding=None,
-                       dilation=None, groups=None, layout=None, wire=None, **fields):
+                       dilation=None, groups=None, layout=None, dtype=None, wire=None, **fields):
         """POST /conv/transpose: conv_transpose(input, weight) + bias, as PyTorch's conv_transpose1d/2d/3d.
 
         weight in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or
@@ -207,11 +250,11 @@ class Client:
         """
         params = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
                       groups=groups, layout=layout, **fields)
-        answer = self._call("/conv/transpose", {"input": input, "weight": weight, "bias": bias}, params, wire)
+        answer = self._call("/conv/transpose", {"input": input, "weight": weight, "bias": bias}, params, wire, dtype)
         return _array("output", answer.get("output"))
 
     def pool_forward(self, input, mode, kernel_size, *, stride=None, padding=None, dilation=None,
-                     count_include_pad=None, layout=None, wire=None, **fields):
+                     count_include_pad=None, layout=None, dtype=None, wire=None, **fields):
         """POST /pool/forward: max, average or lp pooling ("max" / "avg" / "lp"), as PyTorch's
         max_pool / avg_pool / lp_pool (and ONNX MaxPool / AveragePool / LpPool).
 
@@ -222,11 +265,11 @@ class Client:
         """
         params = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                       count_include_pad=count_include_pad, layout=layout, **fields)
-        answer = self._call("/pool/forward", {"input": input}, params, wire)
+        answer = self._call("/pool/forward", {"input": input}, params, wire, dtype)
         return _pooled(answer, fields)
 
     def pool_backward(self, input, grad_output, mode, kernel_size, *, stride=None, padding=None, dilation=None,
-                      count_include_pad=None, layout=None, wire=None, **fields):
+                      count_include_pad=None, layout=None, dtype=None, wire=None, **fields):
         """POST /pool/backward: the gradient w.r.t. input given grad_output (the forward output's shape).
 
         Max routes each gradient to the first maximum of its window; avg spreads it over the
@@ -234,10 +277,10 @@ class Client:
         """
         params = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                       count_include_pad=count_include_pad, layout=layout, **fields)
-        answer = self._call("/pool/backward", {"input": input, "grad_output": grad_output}, params, wire)
+        answer = self._call("/pool/backward", {"input": input, "grad_output": grad_output}, params, wire, dtype)
         return _array("grad_input", answer.get("grad_input"))
 
-    def adaptive_pool_forward(self, input, mode, output_size, *, layout=None, wire=None, **fields):
+    def adaptive_pool_forward(self, input, mode, output_size, *, layout=None, dtype=None, wire=None, **fields):
         """POST /pool/adaptive/forward: adaptive max / average pooling as PyTorch's adaptive_max_pool /
         adaptive_avg_pool ("max" / "avg"), or lp ("lp", p=...) over the same windows.
 
@@ -246,21 +289,23 @@ class Client:
         array, or with return_indices=True the pair (output, indices).
         """
         params = dict(mode=mode, output_size=output_size, layout=layout, **fields)
-        return _pooled(self._call("/pool/adaptive/forward", {"input": input}, params, wire), fields)
+        return _pooled(self._call("/pool/adaptive/forward", {"input": input}, params, wire, dtype), fields)
 
-    def adaptive_pool_backward(self, input, grad_output, mode, output_size, *, layout=None, wire=None, **fields):
+    def adaptive_pool_backward(self, input, grad_output, mode, output_size, *, layout=None, dtype=None, wire=None,
+                               **fields):
         """POST /pool/adaptive/backward: the gradient w.r.t. input given grad_output. Returns grad_input."""
         params = dict(mode=mode, output_size=output_size, layout=layout, **fields)
-        answer = self._call("/pool/adaptive/backward", {"input": input, "grad_output": grad_output}, params, wire)
+        answer = self._call("/pool/adaptive/backward", {"input": input, "grad_output": grad_output}, params, wire,
+                            dtype)
         return _array("grad_input", answer.get("grad_input"))
 
     # -- the wire ------------------------------------------------------------------------
 
-    def _call(self, path, tensors, params, wire):
+    def _call(self, path, tensors, params, wire, dtype):
         wire = wire or self.wire
         if wire not in WIRES:
             raise ValueError(f"wire must be one of {WIRES}, not {wire!r}")
-        dtype = _dtype_of(*tensors.values())
+        dtype = _dtype_of(tensors.values(), dtype)
         body = {name: _tensor(name, a, dtype, wire) for name, a in tensors.items() if a is not None}
         body.update({k: _plain(v) for k, v in params.items() if v is not None})
         if wire == "json":
