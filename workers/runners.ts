@@ -7,6 +7,7 @@ import type { OpName, ResultName, TaskFor } from '../src/shared/task.js';
 import type { Real, TensorBuffer } from '../src/shared/tensor.js';
 import { engineFor } from './engines/index.js';
 import { convBackward, convForward } from './kernels/conv.js';
+import { adaptivePoolBackward, adaptivePoolForward } from './kernels/adaptive-pooling.js';
 import { poolBackward, poolForward } from './kernels/pooling.js';
 import { convTranspose, convTransposeBackward } from './kernels/transpose.js';
 import { fold, unfold } from './kernels/unfold.js';
@@ -68,9 +69,13 @@ export const runners: { readonly [N in OpName]: Runner<N> } = {
       batch,
     ),
   pool_forward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
-    poolForward(g, pooling, view(t.input), out.output!, batch),
+    poolForward(g, pooling, view(t.input), out.output!, batch, out.indices),
   pool_backward: ({ geometry: g, pooling, tensors: t, batch }, out, view) =>
     poolBackward(g, pooling, view(t.input), view(t.grad_output), out.grad_input!, batch),
+  adaptive_pool_forward: ({ geometry: g, tensors: t, batch }, out, view) =>
+    adaptivePoolForward(g, view(t.input), out.output!, batch, out.indices),
+  adaptive_pool_backward: ({ geometry: g, tensors: t, batch }, out, view) =>
+    adaptivePoolBackward(g, view(t.input), view(t.grad_output), out.grad_input!, batch),
   unfold: ({ geometry: g, tensors: t, batch }, out, view) => unfold(g, view(t.input), out.output!, batch),
   // fold's input is its unfold's columns, its output that unfold's image
   fold: ({ geometry: g, tensors: t, batch }, out, view) => fold(g, view(t.input), out.output!, batch),

@@ -9,6 +9,8 @@ import { convForward } from './conv-forward.js';
 import { convTranspose } from './conv-transpose.js';
 import { convTransposeBackward } from './conv-transpose-backward.js';
 import { foldOp } from './fold.js';
+import { adaptivePoolBackward } from './pool-adaptive-backward.js';
+import { adaptivePoolForward } from './pool-adaptive-forward.js';
 import { poolBackward } from './pool-backward.js';
 import { poolForward } from './pool-forward.js';
 import type { Operation } from './spec.js';
@@ -19,6 +21,8 @@ export const OPS: readonly Operation[] = [
   convBackward,
   poolForward,
   poolBackward,
+  adaptivePoolForward,
+  adaptivePoolBackward,
   convTranspose,
   convTransposeBackward,
   unfoldOp,

@@ -1,8 +1,8 @@
 /**
- * POST /pool/forward: max / average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d,
- * ceil_mode=False) on the conv machinery. Value ranges live in the schema; how fields relate
- * (padding <= kernel_size / 2, dilation for max only, count_include_pad for avg only, output
- * extents, grad_output shape) is src/shared/geometry/pooling.ts's job.
+ * POST /pool/forward: max / average / lp pooling (PyTorch max_pool{1,2,3}d, avg_pool{1,2,3}d,
+ * lp_pool{1,2,3}d; ONNX MaxPool, AveragePool, LpPool) on the conv machinery. Value ranges live
+ * in the schema; how fields relate (padding within the window, which mode a field belongs to,
+ * output extents, grad_output shape) is src/shared/geometry/pooling.ts's job.
  */
 import { z } from 'zod';
 import {
@@ -12,11 +12,12 @@ import {
   schemaViolation,
   type OperationExamples,
 } from '../schemas/examples.js';
-import { EncodingSchema, intsPerDim, layoutSchema, responses } from '../schemas/fields.js';
+import { EncodingSchema, intFrom, intsPerDim, layoutSchema, responses } from '../schemas/fields.js';
+import { MAX_PARAM, type OperandShapes } from '../shared/geometry/common.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { poolingShapes, poolingWork, resolvePooling, type PoolingGeometry } from '../shared/geometry/pooling.js';
 import { resultShape } from '../shared/task.js';
-import { defineOp, dims, type TaskHead } from './spec.js';
+import { defineOp, dims, type Resolution, type TaskHead } from './spec.js';
 
 export const poolParams = {
   input: tensorSchema(
@@ -24,25 +25,65 @@ export const poolParams = {
     5,
     'Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last).',
   ),
-  mode: z.enum(['max', 'avg']).meta({
-    description: 'max: the largest element of each window (NaN if the window holds one); avg: the window mean.',
+  mode: z.enum(['max', 'avg', 'lp']).meta({
+    description:
+      'max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).',
   }),
   kernel_size: intsPerDim(1).meta({ description: 'Window extent per spatial dim, >= 1.' }),
   stride: intsPerDim(1).meta({ description: 'Window step per spatial dim, >= 1. Default: kernel_size.' }).optional(),
-  padding: intsPerDim(0)
+  padding: z
+    .union(
+      [
+        intFrom(0),
+        z.array(intFrom(0)).min(1).max(3),
+        z
+          .array(z.tuple([intFrom(0), intFrom(0)]))
+          .min(1)
+          .max(3),
+        z.enum(['valid', 'same', 'same_lower']),
+      ],
+      {
+        error:
+          'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid", "same" or "same_lower"',
+      },
+    )
+    .default(0)
     .meta({
       description:
-        'Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.',
-    })
-    .default(0),
+        'An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; ' +
+        '"same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), ' +
+        'its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). ' +
+        'Padded positions count as -Infinity for max and as 0 for avg and lp.',
+    }),
   dilation: intsPerDim(1)
     .meta({
-      description: 'Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).',
+      description:
+        'Spacing between window elements per spatial dim, >= 1, for every mode (ONNX dilations; PyTorch has it for max only).',
     })
     .default(1),
+  ceil_mode: z.boolean().default(false).meta({
+    description:
+      'Round the output extent up instead of down; a last window that would start in the right padding is dropped (PyTorch and ONNX).',
+  }),
   count_include_pad: z.boolean().optional().meta({
     description:
-      'Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input.',
+      'Avg only (default true): divide by the window clipped to the padded input, or (false) by its elements inside the input.',
+  }),
+  divisor_override: z
+    .int()
+    .min(-MAX_PARAM)
+    .max(MAX_PARAM)
+    .refine((v) => v !== 0, { error: 'must be a non-zero integer' })
+    .nullable()
+    .default(null)
+    .meta({ description: 'Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).' }),
+  p: z.number().positive().optional().meta({
+    description:
+      'Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0.',
+  }),
+  return_indices: z.boolean().default(false).meta({
+    description:
+      "Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.",
   }),
   layout: layoutSchema(
     'Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.',
@@ -59,7 +100,7 @@ export const example = {
 const request = z.strictObject(poolParams).meta({
   id: 'PoolForwardRequest',
   description:
-    'Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.',
+    'Max, average or lp pooling (PyTorch max_pool / avg_pool / lp_pool{1,2,3}d; ONNX MaxPool, AveragePool, LpPool): out = floor((in + before + after - dilation * (k - 1) - 1) / stride) + 1, or with ceil_mode rounded up (without a last window starting in the right padding).',
 });
 
 export const tooLarge = {
@@ -90,18 +131,57 @@ const examples: OperationExamples = {
         },
       },
     },
+    'max-ceil-mode': {
+      summary: '3x3 max, stride 2, ceil_mode (ONNX maxpool_2d_ceil)',
+      description:
+        'floor((4 - 3) / 2) + 1 = 1 window per dim; ceil_mode rounds up to 2, the second window running past the input.',
+      request: { ...example, kernel_size: 3, stride: 2, ceil_mode: true },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [11, 12, 15, 16] } },
+    },
+    'max-indices': {
+      summary: '2x2 max pooling with return_indices',
+      description: "indices: each maximum's flat position in the 4x4 image (PyTorch's max_pool indices).",
+      request: { ...example, return_indices: true },
+      response: {
+        output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [6, 8, 14, 16] },
+        indices: { dtype: 'float32', shape: [1, 1, 2, 2], data: [5, 7, 13, 15] },
+      },
+    },
+    'avg-same-lower': {
+      summary: 'Average over 2 with "same_lower" padding (ONNX SAME_LOWER), padding not counted',
+      description:
+        'out = ceil(4 / 1) = 4 needs 1 pixel of padding, put before; each mean is over the window elements inside the input.',
+      request: {
+        input: { dtype: 'float32', shape: [1, 1, 4], data: [2, 4, 6, 8] },
+        mode: 'avg',
+        kernel_size: 2,
+        stride: 1,
+        padding: 'same_lower',
+        count_include_pad: false,
+      },
+      response: { output: { dtype: 'float32', shape: [1, 1, 4], data: [2, 3, 5, 7] } },
+    },
+    lp: {
+      summary: 'Lp pooling, p = 2, over pairs',
+      description: 'The Euclidean norm of each window: sqrt(3^2 + 4^2) = 5, sqrt(6^2 + 8^2) = 10.',
+      request: { input: { dtype: 'float32', shape: [1, 1, 4], data: [3, 4, 6, 8] }, mode: 'lp', p: 2, kernel_size: 2 },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2], data: [5, 10] } },
+    },
   },
   problems: {
     400: {
       'schema-violation': {
         summary: 'A field out of its range',
         description: 'The first request example with "mode": "min".',
-        value: schemaViolation('mode', 'mode is "min": Invalid option: expected one of "max"|"avg"'),
+        value: schemaViolation('mode', 'mode is "min": Invalid option: expected one of "max"|"avg"|"lp"'),
       },
       'invalid-geometry': {
-        summary: 'Padding over half the window',
+        summary: 'Padding past the window',
         description: 'The first request example with "padding": 2 (kernel_size 2 allows at most 1).',
-        value: invalidGeometry('padding', 'padding 2 exceeds kernel_size/2 = 1'),
+        value: invalidGeometry(
+          'padding',
+          "padding is 2 but kernel_size 2 with dilation 1 allows at most 1 (dilation * (kernel_size - 1): ONNX's range; PyTorch allows kernel_size // 2 = 1)",
+        ),
       },
       'invalid-tensor-data': shortDataExample('first request example', 'input', [1, 1, 4, 4]),
     },
@@ -115,10 +195,27 @@ const examples: OperationExamples = {
   },
 };
 
+/** A pooling forward's answer: output, and indices with return_indices. */
+export const pooledResponse = (id: string) =>
+  responses(
+    id,
+    (t) => ({ output: t, indices: t.optional() }),
+    'The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it.',
+  );
+
+/** A pooling forward's results: the output, and the indices of the maxima (shaped like it) when asked for. */
+export const pooledResults = (
+  shapes: OperandShapes,
+  returnIndices: boolean,
+): Resolution<'pool_forward'>['results'] => ({
+  output: { shape: resultShape(shapes, 'output'), perSample: true },
+  ...(returnIndices && { indices: { shape: resultShape(shapes, 'indices'), perSample: true } }),
+});
+
 /** The task of a pooling: its window geometry and mode. */
 export const poolingTask = (g: PoolingGeometry): TaskHead<'pool_forward' | 'pool_backward'> => ({
   geometry: g.window,
-  pooling: { mode: g.mode, countIncludePad: g.countIncludePad },
+  pooling: { mode: g.mode, countIncludePad: g.countIncludePad, divisorOverride: g.divisorOverride, p: g.p },
 });
 
 export const poolForward = defineOp({
@@ -127,18 +224,15 @@ export const poolForward = defineOp({
   route: {
     path: '/pool/forward',
     tags: ['pooling'],
-    summary: 'Max or average pooling',
+    summary: 'Max, average or lp pooling',
     description:
-      'PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d (ceil_mode=False) in either layout: symmetric padding <= kernel_size / 2, stride defaulting to kernel_size, ' +
-      'dilation (max), count_include_pad (avg).',
+      'PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, ' +
+      'symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; ' +
+      'count_include_pad and divisor_override (avg), p (lp), return_indices (max).',
   },
   component: 'PoolForward',
   request,
-  response: responses(
-    'PoolForwardResponse',
-    (t) => ({ output: t }),
-    'The pooled tensor, in the request dtype and layout.',
-  ),
+  response: pooledResponse('PoolForwardResponse'),
   examples,
   tensors: (body) => ({ input: body.input }),
   resolve: (operands, body) => {
@@ -146,7 +240,7 @@ export const poolForward = defineOp({
     return {
       task: poolingTask(g),
       work: poolingWork(g, false),
-      results: { output: { shape: resultShape(poolingShapes(g), 'output'), perSample: true } },
+      results: pooledResults(poolingShapes(g), g.returnIndices),
       outputs: {
         path: 'input.shape',
         source: `from input.shape ${dims(g.window.inputShape)} and the window (kernel_size, stride, padding)`,

@@ -9,6 +9,7 @@
 import type { TaskClock } from './clock.js';
 import type { FaultKind } from './faults.js';
 import type { OperandShapes } from './geometry/common.js';
+import type { AdaptivePoolingGeometry } from './geometry/adaptive-pooling.js';
 import type { ConvGeometry } from './geometry/conv.js';
 import type { PoolingSettings } from './geometry/pooling.js';
 import type { BatchRange, DType, TensorBuffer } from './tensor.js';
@@ -21,13 +22,16 @@ export type OpName =
   | 'conv_transpose_backward'
   | 'pool_forward'
   | 'pool_backward'
+  | 'adaptive_pool_forward'
+  | 'adaptive_pool_backward'
   | 'unfold'
   | 'fold';
 
 /** The operand tensors of a request, by field name. */
 export type TensorField = 'input' | 'weight' | 'bias' | 'grad_output';
 
-export type ResultName = 'output' | 'grad_input' | 'grad_weight' | 'grad_bias';
+/** `indices`: max pooling's argmax positions, shaped like the output (in the request dtype). */
+export type ResultName = 'output' | 'indices' | 'grad_input' | 'grad_weight' | 'grad_bias';
 
 /** A result a task computes. */
 export interface ResultSpec {
@@ -39,10 +43,14 @@ export interface ResultSpec {
   perSample: boolean;
 }
 
-interface TaskOf<Op extends OpName> {
+interface TaskOf<Op extends OpName, G extends { dtype: DType; batch: number } = ConvGeometry> {
   op: Op;
-  /** The convolution the kernels run (for pooling its window geometry; for conv_transpose the convolution whose grad_input it is; for unfold and fold the unfold). */
-  geometry: ConvGeometry;
+  /**
+   * What the kernels run from: a convolution (for pooling its window geometry; for
+   * conv_transpose the convolution whose grad_input it is; for unfold and fold the unfold), or
+   * adaptive pooling's own.
+   */
+  geometry: G;
   /** The operands the kernels read (a tensor whose values are not read, conv backward's bias, is not sent). */
   tensors: Partial<Record<TensorField, TensorBuffer>>;
   /** The results to compute, in the order they are returned. */
@@ -70,6 +78,8 @@ export type Task =
   | TaskOf<'conv_transpose_backward'>
   | PoolingTaskOf<'pool_forward'>
   | PoolingTaskOf<'pool_backward'>
+  | TaskOf<'adaptive_pool_forward', AdaptivePoolingGeometry>
+  | TaskOf<'adaptive_pool_backward', AdaptivePoolingGeometry>
   | TaskOf<'unfold'>
   | TaskOf<'fold'>;
 
@@ -95,7 +105,7 @@ export interface EngineReport {
 
 /** The operand a gradient result is for. */
 export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 'bias' } as const satisfies Record<
-  Exclude<ResultName, 'output'>,
+  Exclude<ResultName, 'output' | 'indices'>,
   TensorField
 >;
 
@@ -103,12 +113,13 @@ export const GRAD_OF = { grad_input: 'input', grad_weight: 'weight', grad_bias: 
 export const gradResult = (name: 'input' | 'weight' | 'bias'): ResultName => `grad_${name}`;
 
 /**
- * The shape of a result: the output's, or that of the operand the gradient is for, both in the
+ * The shape of a result: the output's (indices too), or that of the operand the gradient is for, both in the
  * operation's own terms (`shapes`: geometry/conv.ts convShapes, transpose.ts transposeShapes,
  * pooling.ts poolingShapes).
  */
 export function resultShape(shapes: OperandShapes, name: ResultName): number[] {
-  const shape = name === 'output' ? shapes.output : shapes[GRAD_OF[name]];
-  if (!shape) throw new RangeError(`${name}: the operation has no ${name === 'output' ? name : GRAD_OF[name]}`);
+  if (name === 'output' || name === 'indices') return shapes.output;
+  const shape = shapes[GRAD_OF[name]];
+  if (!shape) throw new RangeError(`${name}: the operation has no ${GRAD_OF[name]}`);
   return shape;
 }

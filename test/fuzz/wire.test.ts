@@ -47,48 +47,157 @@ const x = { dtype: 'float32', shape: [1, 2, 4, 4], data: Array.from({ length: 32
 /**
  * How the suite covers each operation of the registry (src/ops/), by path: with the naive
  * reference as oracle (valid requests in every encoding must get its answer), or through
- * mutants of one valid request (problem+json 4xx or 200, never 5xx). Every operation also gets
+ * mutants of valid requests (problem+json 4xx or 200, never 5xx), which between them use every field. Every operation also gets
  * garbage. A test below fails when the registry has an operation missing here, or this lists
  * one the registry (or the server) does not have.
  */
-const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<string, unknown> }> = {
+const grad2x2 = { dtype: 'float32', shape: [1, 2, 2, 2], data: Array(8).fill(1) };
+const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<string, unknown>[] }> = {
   '/conv/forward': { oracle: 'reference' },
   '/conv/backward': { oracle: 'reference' },
-  '/pool/forward': { mutants: { input: x, mode: 'max', kernel_size: 2 } },
+  '/pool/forward': {
+    mutants: [
+      {
+        input: x,
+        mode: 'max',
+        kernel_size: 3,
+        stride: 2,
+        padding: [
+          [1, 0],
+          [0, 1],
+        ],
+        ceil_mode: true,
+        return_indices: true,
+      },
+      {
+        input: x,
+        mode: 'avg',
+        kernel_size: 2,
+        padding: 'same',
+        dilation: 2,
+        count_include_pad: false,
+        divisor_override: 3,
+        layout: 'NCHW',
+      },
+      { input: x, mode: 'lp', p: 3, kernel_size: 2, stride: 1, padding: 'valid', ceil_mode: false, encoding: 'base64' },
+    ],
+  },
   '/pool/backward': {
-    mutants: {
-      input: x,
-      mode: 'avg',
-      kernel_size: 2,
-      grad_output: { dtype: 'float32', shape: [1, 2, 2, 2], data: Array(8).fill(1) },
-    },
+    mutants: [
+      {
+        input: x,
+        mode: 'avg',
+        kernel_size: 2,
+        dilation: 1,
+        count_include_pad: false,
+        divisor_override: 2,
+        layout: 'NCHW',
+        grad_output: grad2x2,
+      },
+      { input: x, mode: 'lp', p: 2, kernel_size: 2, padding: 'same_lower', encoding: 'base64', grad_output: grad2x2 },
+      {
+        input: x,
+        mode: 'max',
+        kernel_size: 3,
+        stride: 2,
+        ceil_mode: true,
+        return_indices: false,
+        grad_output: grad2x2,
+      },
+    ],
+  },
+  '/pool/adaptive/forward': {
+    mutants: [
+      { input: x, mode: 'max', output_size: [3, null], return_indices: true, layout: 'NCHW' },
+      { input: x, mode: 'lp', p: 1.5, output_size: 1, encoding: 'base64' },
+    ],
+  },
+  '/pool/adaptive/backward': {
+    mutants: [
+      { input: x, mode: 'avg', output_size: 2, grad_output: grad2x2 },
+      {
+        input: x,
+        mode: 'lp',
+        p: 2,
+        output_size: [2, 2],
+        return_indices: false,
+        layout: 'channels_first',
+        encoding: 'base64',
+        grad_output: grad2x2,
+      },
+    ],
   },
   '/conv/transpose': {
-    mutants: {
-      input: x,
-      weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
-      stride: 2,
-      padding: 1,
-    },
+    mutants: [
+      {
+        input: x,
+        weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+        stride: 2,
+        padding: 1,
+      },
+      {
+        input: x,
+        weight: { dtype: 'float32', shape: [2, 1, 3, 3], data: Array(18).fill(0.25) },
+        bias: { dtype: 'float32', shape: [2], data: [1, -1] },
+        stride: 2,
+        padding: 1,
+        output_padding: 1,
+        dilation: 1,
+        groups: 2,
+        layout: 'channels_first',
+        encoding: 'base64',
+      },
+    ],
   },
   '/conv/transpose/backward': {
-    mutants: {
-      input: x,
-      weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
-      stride: 2,
-      padding: 1,
-      grad_output: { dtype: 'float32', shape: [1, 3, 7, 7], data: Array(147).fill(0.25) },
-    },
+    mutants: [
+      {
+        input: x,
+        weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+        stride: 2,
+        padding: 1,
+        grad_output: { dtype: 'float32', shape: [1, 3, 7, 7], data: Array(147).fill(0.25) },
+      },
+      {
+        input: x,
+        weight: { dtype: 'float32', shape: [2, 1, 3, 3], data: Array(18).fill(0.25) },
+        bias: { dtype: 'float32', shape: [2], data: [1, -1] },
+        stride: 2,
+        padding: 1,
+        output_padding: 1,
+        dilation: 1,
+        groups: 2,
+        layout: 'channels_first',
+        encoding: 'base64',
+        grads: ['weight', 'bias'],
+        grad_output: { dtype: 'float32', shape: [1, 2, 8, 8], data: Array(128).fill(0.5) },
+      },
+    ],
   },
-  '/unfold': { mutants: { input: x, kernel_size: 2, stride: [1, 2], padding: 1, dilation: 2 } },
+  '/unfold': {
+    mutants: [
+      { input: x, kernel_size: 2, stride: [1, 2], padding: 1, dilation: 2 },
+      { input: x, kernel_size: [2, 1], layout: 'channels_first', encoding: 'base64' },
+    ],
+  },
   '/fold': {
-    mutants: {
-      input: { dtype: 'float32', shape: [1, 8, 9], data: Array(72).fill(0.5) },
-      output_size: [4, 4],
-      kernel_size: 2,
-      padding: 1,
-      stride: 2,
-    },
+    mutants: [
+      {
+        input: { dtype: 'float32', shape: [1, 8, 9], data: Array(72).fill(0.5) },
+        output_size: [4, 4],
+        kernel_size: 2,
+        padding: 1,
+        stride: 2,
+      },
+      {
+        input: { dtype: 'float32', shape: [1, 4, 9], data: Array(36).fill(0.5) },
+        output_size: [4, 4],
+        kernel_size: 2,
+        dilation: 2,
+        layout: 'channels_first',
+        encoding: 'base64',
+      },
+    ],
   },
 };
 
@@ -194,6 +303,18 @@ test('the suite covers exactly the operations of the registry, each served by th
     'COVERAGE lists each operation of src/ops/ once',
   );
   for (const url of postRoutes) assert.ok(convd.app.hasRoute({ method: 'POST', url }), `POST ${url} is served`);
+  // the mutants of an operation start from requests that use every one of its fields
+  for (const op of OPS) {
+    const how = COVERAGE[op.route.path];
+    if (!how || !('mutants' in how)) continue;
+    const used = new Set(how.mutants.flatMap((body) => Object.keys(body)));
+    const fields = Object.keys((op.request as unknown as { shape: Record<string, unknown> }).shape);
+    assert.deepEqual(
+      fields.filter((f) => !used.has(f)),
+      [],
+      `${op.route.path}: fields no mutant base uses`,
+    );
+  }
   // the reference oracle knows exactly the operations marked for it
   for (const [path, how] of Object.entries(COVERAGE)) {
     const known =
@@ -277,17 +398,16 @@ test('garbage: random bytes, random JSON and msgpack values, any content type, e
 });
 
 test('mutated requests of the operations without an oracle: problem+json 4xx or 200, never 5xx', async () => {
-  const valid = Object.fromEntries(
-    Object.entries(COVERAGE).flatMap(([path, how]) => ('mutants' in how ? [[path, how.mutants]] : [])),
+  const valid = Object.entries(COVERAGE).flatMap(([path, how]) =>
+    'mutants' in how ? how.mutants.map((body) => ({ path, body })) : [],
   );
-  const routes = Object.keys(valid);
   const mutants = fc.oneof(
     fc.record({ kind: fc.constant('bytes' as const), form: formArb, bytes: byteMutationArb }),
     fc.record({ kind: fc.constant('structure' as const), form: formArb, structure: structuralMutationArb }),
   );
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom(...routes), mutants, async (path, m) => {
-      const value = valid[path]; // its tensor data stays a number array in every form
+    fc.asyncProperty(fc.constantFrom(...valid), mutants, async ({ path, body: value }, m) => {
+      // its tensor data stays a number array in every form
       let body: Buffer;
       try {
         body =

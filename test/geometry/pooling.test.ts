@@ -1,10 +1,16 @@
 /**
- * resolvePooling: PyTorch's pooling rules, each problem named by its field path with the numbers
+ * resolvePooling and resolveAdaptivePooling: PyTorch's pooling rules (ONNX's where wider), each problem named by its field path with the numbers
  * involved; defaults (stride = kernel_size, count_include_pad = true); the window geometry the
  * kernels run on; poolingWork.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import {
+  adaptivePoolingWork,
+  adaptiveWindow,
+  resolveAdaptivePooling,
+  type AdaptivePoolingParams,
+} from '../../src/shared/geometry/adaptive-pooling.js';
 import { GeometryError } from '../../src/shared/geometry/common.js';
 import {
   poolingWork,
@@ -12,37 +18,135 @@ import {
   type PoolingOperands,
   type PoolingParams,
 } from '../../src/shared/geometry/pooling.js';
-import type { DType } from '../../src/shared/tensor.js';
+import type { WireDType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
-const t = (shape: number[], dtype: DType = 'float32') => ({ dtype, shape });
+const t = (shape: number[], dtype: WireDType = 'float32') => ({ dtype, shape });
 
 const expectError = (operands: PoolingOperands, params: PoolingParams, path: string | RegExp, ...parts: string[]) =>
   expectGeometryError(() => resolvePooling(operands, params), path, ...parts);
 
 describe('validation rules', () => {
   const x = { input: t([1, 2, 6, 6]) };
-  test('padding over kernel_size / 2 (integer division), as int and per dim', () => {
-    expectError(x, { mode: 'max', kernel_size: 3, padding: 3 }, 'padding', 'padding 3 exceeds kernel_size/2 = 1');
-    expectError(x, { mode: 'avg', kernel_size: 2, padding: 2 }, 'padding', 'padding 2 exceeds kernel_size/2 = 1');
+  test('padding past the window extent less one (ONNX range), as int, per dim and per side', () => {
     expectError(
       x,
-      { mode: 'max', kernel_size: [4, 3], padding: [2, 2] },
-      'padding[1]',
-      'padding[1] 2 exceeds kernel_size[1]/2 = 1',
+      { mode: 'max', kernel_size: 3, padding: 3 },
+      'padding',
+      'padding is 3 but kernel_size 3 with dilation 1 allows at most 2',
+      'PyTorch allows kernel_size // 2 = 1',
     );
-    expectError(x, { mode: 'max', kernel_size: 1, padding: 1 }, 'padding', 'kernel_size/2 = 0');
+    expectError(
+      x,
+      { mode: 'max', kernel_size: [4, 2], padding: [3, 2] },
+      'padding[1]',
+      'padding[1] is 2 but kernel_size[1] 2 with dilation 1 allows at most 1',
+    );
+    expectError(
+      x,
+      {
+        mode: 'avg',
+        kernel_size: [2, 3],
+        padding: [
+          [1, 1],
+          [0, 3],
+        ],
+      },
+      'padding[1][1]',
+      'padding[1][1] is 3 but kernel_size[1] 3',
+      'at most 2',
+    );
+    expectError(x, { mode: 'max', kernel_size: 1, padding: 1 }, 'padding', 'at most 0');
+    // dilation widens the window: 2 * (3 - 1) = 4
+    assert.doesNotThrow(() => resolvePooling(x, { mode: 'lp', kernel_size: 3, dilation: 2, padding: 4 }));
+    expectError(x, { mode: 'lp', kernel_size: 3, dilation: 2, padding: 5 }, 'padding', 'at most 4');
+    // above PyTorch's kernel_size // 2, within ONNX's range
+    const g = resolvePooling(x, { mode: 'avg', kernel_size: 3, padding: 2 });
+    assert.deepEqual(
+      [g.window.padBefore, g.window.padAfter, g.window.outSpatial],
+      [
+        [2, 2],
+        [2, 2],
+        [3, 3],
+      ],
+    );
   });
-  test('dilation is for max pooling only', () => {
-    expectError(x, { mode: 'avg', kernel_size: 2, dilation: 2 }, 'dilation', 'average pooling has no dilation');
-    assert.doesNotThrow(() => resolvePooling(x, { mode: 'avg', kernel_size: 2, dilation: [1, 1] }));
+  test('dilation applies to every mode (ONNX AveragePool and LpPool have dilations)', () => {
+    for (const mode of ['max', 'avg', 'lp'] as const)
+      assert.deepEqual(resolvePooling(x, { mode, kernel_size: 2, dilation: 2 }).window.dilation, [2, 2]);
   });
-  test('count_include_pad is for avg pooling only', () => {
+  test("a mode's fields with another mode: refused, except at their off values", () => {
     expectError(
       x,
       { mode: 'max', kernel_size: 2, count_include_pad: true },
       'count_include_pad',
       'average pooling only',
+    );
+    expectError(
+      x,
+      { mode: 'lp', kernel_size: 2, count_include_pad: false },
+      'count_include_pad',
+      'average pooling only',
+    );
+    expectError(
+      x,
+      { mode: 'max', kernel_size: 2, divisor_override: 3 },
+      'divisor_override',
+      'is 3',
+      'average pooling only',
+    );
+    expectError(x, { mode: 'avg', kernel_size: 2, p: 2 }, 'p', 'lp pooling only');
+    expectError(x, { mode: 'avg', kernel_size: 2, return_indices: true }, 'return_indices', 'max pooling only');
+    for (const mode of ['max', 'avg', 'lp'] as const) {
+      assert.doesNotThrow(() =>
+        resolvePooling(x, { mode, kernel_size: 2, ceil_mode: false, divisor_override: null, return_indices: false }),
+      );
+    }
+  });
+  test('divisor_override non-zero, p > 0, flags boolean', () => {
+    expectError(
+      x,
+      { mode: 'avg', kernel_size: 2, divisor_override: 0 },
+      'divisor_override',
+      'is 0',
+      'non-zero integer',
+    );
+    expectError(x, { mode: 'avg', kernel_size: 2, divisor_override: 1.5 }, 'divisor_override', '1.5');
+    expectError(x, { mode: 'lp', kernel_size: 2, p: 0 }, 'p', 'p is 0', '> 0');
+    expectError(x, { mode: 'lp', kernel_size: 2, p: -1 }, 'p', 'p is -1');
+    expectError(x, { mode: 'max', kernel_size: 2, ceil_mode: 1 as unknown as boolean }, 'ceil_mode', 'true or false');
+    assert.equal(resolvePooling(x, { mode: 'lp', kernel_size: 2 }).p, 2, 'p defaults to 2 (ONNX)');
+  });
+  test('return_indices with float16 / bfloat16 (sent in the request dtype): 2^11 / 2^8 positions per channel', () => {
+    expectError(
+      { input: t([1, 1, 64, 64], 'float16') },
+      { mode: 'max', kernel_size: 2, return_indices: true },
+      'return_indices',
+      'float16 holds them exactly up to 2048 positions per channel but input has 4096',
+    );
+    expectError(
+      { input: t([1, 1, 17, 16], 'bfloat16') },
+      { mode: 'max', kernel_size: 2, return_indices: true },
+      'return_indices',
+      'bfloat16 holds them exactly up to 256',
+    );
+    assert.doesNotThrow(() =>
+      resolvePooling({ input: t([1, 1, 16, 16], 'bfloat16') }, { mode: 'max', kernel_size: 2, return_indices: true }),
+    );
+  });
+  test('return_indices with float32 needs every spatial position exact', () => {
+    expectError(
+      { input: t([1, 1, 4097, 4097]) },
+      { mode: 'max', kernel_size: 2, return_indices: true },
+      'return_indices',
+      '16777216 positions per channel but input has 16785409',
+      'send float64',
+    );
+    assert.doesNotThrow(() =>
+      resolvePooling(
+        { input: t([1, 1, 4097, 4097], 'float64') },
+        { mode: 'max', kernel_size: 2, return_indices: true },
+      ),
     );
   });
   test('parameter lists of the wrong length or out of range', () => {
@@ -100,12 +204,67 @@ describe('validation rules', () => {
   });
   test('every problem at once', () => {
     try {
-      resolvePooling(x, { mode: 'avg', kernel_size: 2, padding: 2, dilation: 2, stride: 0 });
+      resolvePooling(x, { mode: 'avg', kernel_size: 2, padding: 2, p: 2, stride: 0 });
       assert.fail('no error');
     } catch (e) {
       assert.ok(e instanceof GeometryError);
-      assert.deepEqual([...new Set(e.errors.map((p) => p.path))].sort(), ['dilation', 'padding', 'stride']);
+      assert.deepEqual([...new Set(e.errors.map((p) => p.path))].sort(), ['p', 'padding', 'stride']);
     }
+  });
+});
+
+/** Output extent of one dim of a 1-D pooling. */
+const extent = (n: number, params: Omit<PoolingParams, 'mode'>) =>
+  resolvePooling({ input: t([1, 1, n]) }, { mode: 'max', ...params }).window.outSpatial[0];
+
+describe('output extents', () => {
+  // PyTorch's documented formula: floor or ceil((in + 2 * padding - dilation * (k - 1) - 1) / stride + 1),
+  // the ceil dropping a last window that starts in the right padding (numbers checked against torch 1.13)
+  const torch: [number, number, number, number, number, number][] = [
+    // in, kernel, stride, padding, ceil_mode=False, ceil_mode=True
+    [5, 2, 2, 0, 2, 3],
+    [5, 2, 3, 1, 2, 2], // ceil gives 3, but window 3 would start at 6 = in + padding: dropped
+    [6, 3, 2, 1, 3, 4],
+    [7, 3, 3, 1, 3, 3],
+    [4, 3, 2, 0, 1, 2],
+    [10, 4, 3, 2, 4, 4], // ceil gives 5, window 5 would start at 12 = in + padding: dropped
+  ];
+  for (const [n, k, s, pad, floor, ceil] of torch) {
+    test(`in ${n}, kernel ${k}, stride ${s}, padding ${pad}: ${floor} (floor), ${ceil} (ceil_mode)`, () => {
+      assert.equal(extent(n, { kernel_size: k, stride: s, padding: pad }), floor);
+      assert.equal(extent(n, { kernel_size: k, stride: s, padding: pad, ceil_mode: false }), floor);
+      assert.equal(extent(n, { kernel_size: k, stride: s, padding: pad, ceil_mode: true }), ceil);
+    });
+  }
+  test('ceil_mode with [before, after]: only the before side counts for the start rule', () => {
+    // in 5, k 3, s 3, total padding 2 both times: ceil(4 / 3) + 1 = 3 windows, the third starting at 6 - before
+    assert.equal(extent(5, { kernel_size: 3, stride: 3, padding: [[0, 2]], ceil_mode: true }), 2); // 6 >= 5 + 0: dropped
+    assert.equal(extent(5, { kernel_size: 3, stride: 3, padding: [[2, 0]], ceil_mode: true }), 3); // 4 < 5 + 2: kept
+  });
+  test('"same" / "same_lower": out = ceil(in / stride), the odd pixel after / before (ONNX SAME_UPPER / SAME_LOWER)', () => {
+    const pads = (padding: 'same' | 'same_lower', n: number, k: number, s: number, dilation = 1) => {
+      const w = resolvePooling(
+        { input: t([1, 1, n]) },
+        { mode: 'avg', kernel_size: k, stride: s, padding, dilation },
+      ).window;
+      return [w.padBefore[0], w.padAfter[0], w.outSpatial[0]];
+    };
+    // ONNX maxpool_2d_precomputed_same_upper: 5, k 3, s 2 -> 3 with pads 1, 1
+    assert.deepEqual(pads('same', 5, 3, 2), [1, 1, 3]);
+    // odd total padding: 4, k 2, s 1 -> total 1
+    assert.deepEqual(pads('same', 4, 2, 1), [0, 1, 4]);
+    assert.deepEqual(pads('same_lower', 4, 2, 1), [1, 0, 4]);
+    // ONNX maxpool_2d_same_lower's geometry: 32, k 2, s 1 -> total 1, before
+    assert.deepEqual(pads('same_lower', 32, 2, 1), [1, 0, 32]);
+    // dilation: window 2 * (3 - 1) + 1 = 5 on 6, stride 2: out 3, total 4 + 5 - 6 = 3
+    assert.deepEqual(pads('same', 6, 3, 2, 2), [1, 2, 3]);
+    assert.deepEqual(pads('same_lower', 6, 3, 2, 2), [2, 1, 3]);
+    // stride above the window: no padding
+    assert.deepEqual(pads('same_lower', 5, 1, 3), [0, 0, 2]);
+  });
+  test('"valid" pads nothing; ONNX pads beyond kernel_size // 2 (maxpool_2d_pads: 28, k 3, pads 2 -> 30)', () => {
+    assert.equal(extent(5, { kernel_size: 2, padding: 'valid' }), 2);
+    assert.equal(extent(28, { kernel_size: 3, stride: 1, padding: 2 }), 30);
   });
 });
 
@@ -154,5 +313,68 @@ describe('resolution', () => {
       outputElements: 2 * 3 * 64,
       outputBytes: 2 * 3 * 64 * 8,
     });
+  });
+});
+
+describe('adaptive pooling', () => {
+  const x = { input: t([1, 2, 6, 5]) };
+  const expectAdaptive = (operands: PoolingOperands, params: AdaptivePoolingParams, path: string, ...parts: string[]) =>
+    expectGeometryError(() => resolveAdaptivePooling(operands, params), path, ...parts);
+  test("PyTorch's windows: [floor(o * in / out), ceil((o + 1) * in / out))", () => {
+    assert.deepEqual(
+      [0, 1, 2].map((o) => adaptiveWindow(o, 5, 3)),
+      [
+        [0, 2],
+        [1, 4],
+        [3, 5],
+      ],
+    );
+    assert.deepEqual(
+      [0, 1, 2, 3].map((o) => adaptiveWindow(o, 2, 4)),
+      [
+        [0, 1],
+        [0, 1],
+        [1, 2],
+        [1, 2],
+      ],
+    );
+    assert.deepEqual(adaptiveWindow(0, 7, 1), [0, 7], 'output_size 1: the whole extent (global pooling)');
+  });
+  test('output_size: one int for every dim, one per dim, null keeps the extent', () => {
+    assert.deepEqual(resolveAdaptivePooling(x, { mode: 'avg', output_size: 3 }).outputShape, [1, 2, 3, 3]);
+    assert.deepEqual(resolveAdaptivePooling(x, { mode: 'max', output_size: [null, 8] }).outputShape, [1, 2, 6, 8]);
+    const cl = resolveAdaptivePooling({ input: t([2, 4, 3]) }, { mode: 'lp', output_size: 2, layout: 'NWC' });
+    assert.deepEqual([cl.outputShape, cl.p], [[2, 2, 3], 2]);
+  });
+  test('refusals name the field and the numbers', () => {
+    expectAdaptive(
+      x,
+      { mode: 'avg', output_size: [1, 1, 1] },
+      'output_size',
+      '3 values but the pooling has 2 spatial dims',
+    );
+    expectAdaptive(x, { mode: 'avg', output_size: [2, 0] }, 'output_size[1]', 'output_size[1] is 0');
+    expectAdaptive(x, { mode: 'avg', output_size: 2, p: 3 }, 'p', 'lp pooling only');
+    expectAdaptive(x, { mode: 'lp', output_size: 2, return_indices: true }, 'return_indices', 'max pooling only');
+    expectAdaptive(x, { mode: 'min' as 'max', output_size: 2 }, 'mode', '"min"');
+    expectAdaptive(
+      { input: t([1, 2, 6, 5]), grad_output: t([1, 2, 2, 2]) },
+      { mode: 'max', output_size: 3 },
+      'grad_output.shape',
+      '[1, 2, 2, 2]',
+      '[1, 2, 3, 3]',
+    );
+    expectAdaptive(
+      { input: t([1, 1, 4097, 4097]) },
+      { mode: 'max', output_size: 1, return_indices: true },
+      'return_indices',
+      'send float64',
+    );
+    assert.doesNotThrow(() => resolveAdaptivePooling(x, { mode: 'avg', output_size: 1, return_indices: false }));
+  });
+  test('work: n + out - gcd(n, out) window elements per dim (5 -> 3: 2 + 3 + 2 = 7)', () => {
+    const g = resolveAdaptivePooling({ input: t([2, 3, 5], 'float64') }, { mode: 'avg', output_size: 3 });
+    assert.deepEqual(adaptivePoolingWork(g, false), { flops: 2 * 3 * 7, outputElements: 18, outputBytes: 144 });
+    assert.equal(adaptivePoolingWork(g, true).outputElements, 30);
   });
 });

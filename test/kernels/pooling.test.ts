@@ -12,7 +12,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { numel } from '../../src/shared/tensor.js';
-import { resolvePooling, type PoolingGeometry, type PoolingParams } from '../../src/shared/geometry/pooling.js';
+import {
+  resolvePooling,
+  type PoolingGeometry,
+  type PoolingMode,
+  type PoolingParams,
+} from '../../src/shared/geometry/pooling.js';
 import type { LayoutName } from '../../src/shared/geometry/common.js';
 import type { Real } from '../../src/shared/tensor.js';
 import { poolBackward, poolForward } from '../../workers/kernels/pooling.js';
@@ -46,27 +51,36 @@ interface Case {
   seed: number;
 }
 
+const PAD_FORMS = ['omit', 'int', 'perdim', 'pairs', 'valid', 'same', 'same_lower'] as const;
+
 const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) => {
   const lim = LIMITS[rank as 1 | 2 | 3];
   const dim = fc.record({
     k: fc.integer({ min: 1, max: lim.k }),
     stride: fc.integer({ min: 1, max: 3 }),
-    padFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+    beforeFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+    afterFrac: fc.double({ min: 0, max: 1, noNaN: true }),
     dil: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 3 })),
     extra: fc.integer({ min: 0, max: lim.extra }),
   });
   return fc
     .record({
-      mode: fc.constantFrom<'max' | 'avg'>('max', 'avg'),
+      mode: fc.constantFrom<PoolingMode>('max', 'avg', 'lp'),
       layout: fc.constantFrom<LayoutName | undefined>(undefined, 'channels_first', 'channels_last', ...ALIASES[rank]),
       batch: fc.integer({ min: 1, max: 2 }),
       channels: fc.integer({ min: 1, max: 3 }),
       dims: fc.array(dim, { minLength: rank, maxLength: rank }),
       strideForm: fc.constantFrom('default', 'int', 'perdim'),
-      padForm: fc.constantFrom('omit', 'int', 'perdim'),
+      padForm: fc.constantFrom(...PAD_FORMS),
+      // PyTorch's padding range (kernel_size // 2) or ONNX's (the window extent less one)
+      padRange: fc.constantFrom('pytorch', 'onnx'),
       kernelInt: fc.boolean(),
       dilForm: fc.constantFrom('omit', 'int', 'perdim'),
+      ceil: fc.constantFrom<boolean | undefined>(undefined, false, true),
       cip: fc.constantFrom<boolean | undefined>(undefined, true, false),
+      divisor: fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer({ min: -3, max: 6 })),
+      power: fc.constantFrom(undefined, 1, 2, 3, 1.5),
+      indices: fc.constantFrom<boolean | undefined>(undefined, false, true),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       values: fc.constantFrom<Values>('random', 'random', 'ties', 'special', 'neginf'),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -74,22 +88,33 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
     .map((r): Case => {
       const dims = r.dims.map((x) => ({ ...x }));
       if (r.kernelInt) dims.forEach((x) => (x.k = dims[0].k));
-      if (r.mode === 'avg' || r.dilForm === 'omit') dims.forEach((x) => (x.dil = 1));
+      if (r.dilForm === 'omit') dims.forEach((x) => (x.dil = 1));
       if (r.dilForm === 'int') dims.forEach((x) => (x.dil = dims[0].dil));
       if (r.strideForm === 'int') dims.forEach((x) => (x.stride = dims[0].stride));
       if (r.strideForm === 'default') dims.forEach((x) => (x.stride = x.k));
-      const pads = dims.map((x) => Math.min(Math.floor(x.k / 2), Math.floor(x.padFrac * (Math.floor(x.k / 2) + 1))));
-      if (r.padForm === 'omit') pads.fill(0);
-      if (r.padForm === 'int') pads.fill(Math.min(...pads));
-      const inSp = dims.map((x, i) => Math.max(1, x.dil * (x.k - 1) + 1 - 2 * pads[i]) + x.extra);
+      const most = (x: (typeof dims)[number]) => (r.padRange === 'pytorch' ? Math.floor(x.k / 2) : x.dil * (x.k - 1));
+      const side = (x: (typeof dims)[number], frac: number) => Math.min(most(x), Math.floor(frac * (most(x) + 1)));
+      const befores = dims.map((x) => side(x, x.beforeFrac));
+      const afters = r.padForm === 'pairs' ? dims.map((x) => side(x, x.afterFrac)) : befores.slice();
+      if (r.padForm === 'omit' || r.padForm === 'valid') [befores, afters].forEach((a) => a.fill(0));
+      if (r.padForm === 'int') [befores, afters].forEach((a) => a.fill(Math.min(...befores)));
+      // SAME pads fit any extent; otherwise the padded input must hold one window
+      const same = r.padForm === 'same' || r.padForm === 'same_lower';
+      const inSp = dims.map((x, i) => Math.max(1, same ? 1 : x.dil * (x.k - 1) + 1 - befores[i] - afters[i]) + x.extra);
       const params: PoolingParams = { mode: r.mode, kernel_size: r.kernelInt ? dims[0].k : dims.map((x) => x.k) };
       if (r.strideForm === 'int') params.stride = dims[0].stride;
       if (r.strideForm === 'perdim') params.stride = dims.map((x) => x.stride);
-      if (r.padForm === 'int') params.padding = pads[0];
-      if (r.padForm === 'perdim') params.padding = pads;
-      if (r.mode === 'max' && r.dilForm === 'int') params.dilation = dims[0].dil;
-      if (r.mode === 'max' && r.dilForm === 'perdim') params.dilation = dims.map((x) => x.dil);
+      if (r.padForm === 'int') params.padding = befores[0];
+      if (r.padForm === 'perdim') params.padding = befores;
+      if (r.padForm === 'pairs') params.padding = befores.map((b, i): [number, number] => [b, afters[i]]);
+      if (r.padForm === 'valid' || r.padForm === 'same' || r.padForm === 'same_lower') params.padding = r.padForm;
+      if (r.dilForm === 'int') params.dilation = dims[0].dil;
+      if (r.dilForm === 'perdim') params.dilation = dims.map((x) => x.dil);
+      if (r.ceil !== undefined) params.ceil_mode = r.ceil;
       if (r.mode === 'avg' && r.cip !== undefined) params.count_include_pad = r.cip;
+      if (r.mode === 'avg' && r.divisor !== 0 && r.divisor !== undefined) params.divisor_override = r.divisor;
+      if (r.mode === 'lp' && r.power !== undefined) params.p = r.power;
+      if (r.mode === 'max' && r.indices !== undefined) params.return_indices = r.indices;
       if (r.layout !== undefined) params.layout = r.layout;
       const cl = CHANNELS_LAST.has(r.layout);
       const inputShape = cl ? [r.batch, ...inSp, r.channels] : [r.batch, r.channels, ...inSp];
@@ -120,6 +145,8 @@ function data(c: Case, rg: RefPoolGeom): { x: Real; dy: Real } {
     if (c.values === 'ties') x[i] = Math.floor(rand() * 5) - 2;
     if (c.values === 'special' && rand() < 0.15) x[i] = specials[Math.floor(rand() * 3)];
     if (c.values === 'neginf' && rand() < 0.7) x[i] = -Infinity;
+    // x^p of a negative x is NaN for a fractional p (as in PyTorch): keep those cases informative
+    if (c.params.mode === 'lp' && !Number.isInteger(rg.p)) x[i] = Math.abs(x[i]);
   }
   return { x, dy: randomTensor(numel(rg.outputShape), c.dtype, rand) };
 }
@@ -141,16 +168,18 @@ function assertExact(got: Real, want: ArrayLike<number>, c: Case, what: string):
 
 const runs = (numRuns: number) => ({ seed: SEED, numRuns, includeErrorInReport: true });
 
-test('forward matches the reference on random geometries (max exactly, avg within tolerance)', () => {
+test('forward matches the reference on random geometries (max and its indices exactly, avg and lp within tolerance)', () => {
   fc.assert(
     fc.property(caseArb, (c) => {
       const { g, rg } = geometries(c, false);
       const { x } = data(c, rg);
       const y = alloc(c.dtype, numel(rg.outputShape)).fill(12345);
-      poolForward(g.window, g, x, y);
+      const indices = g.returnIndices ? alloc(c.dtype, y.length).fill(12345) : undefined;
+      poolForward(g.window, g, x, y, undefined, indices);
       const ref = referencePoolForward(rg, x);
       if (c.params.mode === 'max') assertExact(y, ref.ref, c, 'max output');
-      else assertClose(y, ref, c, 'avg output');
+      else assertClose(y, ref, c, `${c.params.mode} output`);
+      if (indices) assertExact(indices, ref.indices, c, 'indices');
     }),
     runs(1500),
   );
@@ -179,11 +208,26 @@ test('the generator covers ties, non-finite values, every parameter form and lay
     add(`values:${c.values}`);
     add(`layout:${p.layout ?? 'default'}`);
     add(`stride:${p.stride === undefined ? 'default' : typeof p.stride}`);
-    add(`padding:${p.padding === undefined ? 'omit' : typeof p.padding}`);
+    const pairs = Array.isArray(p.padding) && Array.isArray(p.padding[0]);
+    add(
+      `padding:${p.padding === undefined ? 'omit' : typeof p.padding === 'string' ? p.padding : pairs ? 'pairs' : typeof p.padding}`,
+    );
     add(c.dtype);
-    if (p.mode === 'max' && p.dilation !== undefined && [p.dilation].flat().some((v) => v > 1)) add('dilation');
+    const w = resolvePooling({ input: { dtype: c.dtype, shape: c.inputShape } }, p).window;
+    const pads = [...w.padBefore, ...w.padAfter];
+    if (pads.some((v, i) => v > Math.floor(w.kernel[i % w.kernel.length] / 2))) add('onnx-pads');
+    if (pads.some((v) => v > 0)) add('padded');
+    if (w.padBefore.some((v, i) => v !== w.padAfter[i])) add('asymmetric');
+    if (p.ceil_mode) {
+      const floor = resolvePooling({ input: { dtype: c.dtype, shape: c.inputShape } }, { ...p, ceil_mode: false });
+      if (floor.window.outSpatial.some((v, i) => v < w.outSpatial[i])) add('ceil-grows');
+    }
+    if (p.dilation !== undefined && [p.dilation].flat().some((v) => v > 1)) add(`dilation:${p.mode}`);
+    if (p.ceil_mode !== undefined) add(`ceil:${p.ceil_mode}`);
     if (p.mode === 'avg') add(`cip:${p.count_include_pad}`);
-    if ([p.padding ?? 0].flat().some((v) => v > 0)) add('padded');
+    if (p.mode === 'avg' && p.divisor_override) add('divisor_override');
+    if (p.mode === 'lp') add(`p:${p.p}`);
+    if (p.return_indices) add('return_indices');
   }
   const must = [
     'rank1',
@@ -191,6 +235,7 @@ test('the generator covers ties, non-finite values, every parameter form and lay
     'rank3',
     'max',
     'avg',
+    'lp',
     'values:random',
     'values:ties',
     'values:special',
@@ -210,12 +255,30 @@ test('the generator covers ties, non-finite values, every parameter form and lay
     'padding:omit',
     'padding:number',
     'padding:object',
+    'padding:pairs',
+    'padding:valid',
+    'padding:same',
+    'padding:same_lower',
+    'onnx-pads',
+    'asymmetric',
+    'ceil-grows',
     'float32',
     'float64',
-    'dilation',
+    'dilation:max',
+    'dilation:avg',
+    'dilation:lp',
+    'ceil:true',
+    'ceil:false',
     'cip:undefined',
     'cip:true',
     'cip:false',
+    'divisor_override',
+    'p:undefined',
+    'p:1',
+    'p:2',
+    'p:3',
+    'p:1.5',
+    'return_indices',
     'padded',
   ];
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
@@ -415,6 +478,64 @@ const FD: { name: string; input: number[]; params: PoolingParams }[] = [
     input: [1, 2, 3, 4, 4],
     params: { mode: 'max', kernel_size: 2, stride: [1, 2, 1], padding: 1 },
   },
+  {
+    name: '2-D avg dilation 2, ceil_mode, [before, after] padding',
+    input: [1, 2, 7, 6],
+    params: {
+      mode: 'avg',
+      kernel_size: [2, 3],
+      stride: 2,
+      dilation: 2,
+      ceil_mode: true,
+      padding: [
+        [2, 0],
+        [1, 3],
+      ],
+    },
+  },
+  {
+    name: '1-D avg divisor_override -3, "same_lower"',
+    input: [2, 1, 8],
+    params: { mode: 'avg', kernel_size: 4, stride: 3, padding: 'same_lower', divisor_override: -3 },
+  },
+  {
+    name: '3-D NDHWC avg ceil_mode excluding padding',
+    input: [1, 4, 5, 3, 2],
+    params: {
+      mode: 'avg',
+      kernel_size: 2,
+      stride: [3, 2, 2],
+      ceil_mode: true,
+      count_include_pad: false,
+      layout: 'NDHWC',
+    },
+  },
+  {
+    name: '2-D max "same", ceil_mode, dilation [1, 2]',
+    input: [1, 2, 6, 7],
+    params: { mode: 'max', kernel_size: 3, stride: 2, padding: 'same', ceil_mode: true, dilation: [1, 2] },
+  },
+  { name: '1-D lp p 2 k3 s2', input: [2, 2, 9], params: { mode: 'lp', p: 2, kernel_size: 3, stride: 2 } },
+  {
+    name: '2-D NHWC lp p 3 ceil_mode, padding [[0, 1], [1, 1]]',
+    input: [1, 5, 6, 2],
+    params: {
+      mode: 'lp',
+      p: 3,
+      kernel_size: 2,
+      ceil_mode: true,
+      padding: [
+        [0, 1],
+        [1, 1],
+      ],
+      layout: 'NHWC',
+    },
+  },
+  {
+    name: '3-D lp p 1.5 dilation 2 "same"',
+    input: [1, 1, 4, 5, 5],
+    params: { mode: 'lp', p: 1.5, kernel_size: 2, dilation: 2, padding: 'same' },
+  },
 ];
 const H = 2 ** -10;
 
@@ -429,7 +550,8 @@ for (const f of FD) {
     const n = numel(f.input);
     // distinct values 0.25 apart (> 2h), shuffled: no ties, and no perturbation reorders them
     const order = Array.from({ length: n }, (_, i) => i).sort(() => rand() - 0.5);
-    const x = Float64Array.from(order, (v) => v * 0.25 - n / 8);
+    // lp: positive values, so that every S > 0 and x^p is defined for a fractional p
+    const x = Float64Array.from(order, (v) => v * 0.25 - (f.params.mode === 'lp' ? -1 : n / 8));
     const R = randomTensor(numel(g.window.outputShape), 'float64', rand) as Float64Array;
     const y = new Float64Array(R.length);
     const loss = () => {
@@ -440,6 +562,8 @@ for (const f of FD) {
     };
     const dx = new Float64Array(n).fill(NaN);
     poolBackward(g.window, g, x, R, dx);
+    // avg and max are piecewise linear: exact up to rounding; lp's central difference errs by O(h^2)
+    const tolerance = f.params.mode === 'lp' ? 1e-6 : 1e-9;
     let nonZero = 0;
     for (let i = 0; i < n; i++) {
       const keep = x[i];
@@ -450,7 +574,7 @@ for (const f of FD) {
       x[i] = keep;
       const fd = (lp - lm) / (2 * H);
       assert.ok(
-        Math.abs(fd - dx[i]) <= 1e-9 * Math.max(1, Math.abs(fd)),
+        Math.abs(fd - dx[i]) <= tolerance * Math.max(1, Math.abs(fd)),
         `grad_input[${i}]: backward ${dx[i]}, finite difference ${fd}`,
       );
       if (dx[i] !== 0) nonZero++;
@@ -458,3 +582,182 @@ for (const f of FD) {
     assert.ok(nonZero > 0, 'degenerate: every gradient is zero');
   });
 }
+
+/**
+ * The adjoint identity <pool_backward(dy), v> = d/dt <pool(x + t v), dy> at t = 0, exact for
+ * avg (linear: the right side is <dy, pool(v)>) and, for lp, its linearisation at x measured by
+ * a central difference; random geometries from the property generator, float64.
+ */
+test('adjoint identity: avg exactly, lp through its linearisation', () => {
+  const linearCases = caseArb.filter((c) => c.params.mode !== 'max');
+  fc.assert(
+    fc.property(linearCases, (c64) => {
+      const c: Case = { ...c64, dtype: 'float64', values: 'random' };
+      const { g, rg } = geometries(c, true);
+      const rand = rng(c.seed);
+      const n = numel(rg.inputShape);
+      // lp: x in [1, 2), so S > 0 and every power is smooth; v a random direction
+      const x = Float64Array.from({ length: n }, () => (c.params.mode === 'lp' ? 1 + rand() : rand() * 2 - 1));
+      const v = Float64Array.from({ length: n }, () => rand() * 2 - 1);
+      const dy = Float64Array.from({ length: numel(rg.outputShape) }, () => rand() * 2 - 1);
+      const dx = new Float64Array(n);
+      poolBackward(g.window, g, x, dy, dx);
+      const left = dx.reduce((sum, d, i) => sum + d * v[i], 0);
+      const pooled = (t: number) => {
+        const y = new Float64Array(dy.length);
+        poolForward(g.window, g, c.params.mode === 'avg' ? v : x.map((xi, i) => xi + t * v[i]), y);
+        return y.reduce((sum, yi, i) => sum + yi * dy[i], 0);
+      };
+      const h = 1e-5;
+      const right = c.params.mode === 'avg' ? pooled(0) : (pooled(h) - pooled(-h)) / (2 * h);
+      // an average over a window with no input element (dilation, count_include_pad false) is 0 / 0
+      fc.pre(Number.isFinite(right));
+      const scale = Math.max(1, Math.abs(left), Math.abs(right));
+      assert.ok(
+        Math.abs(left - right) <= (c.params.mode === 'avg' ? 1e-12 : 1e-6) * scale,
+        `<backward(dy), v> = ${left} but ${c.params.mode === 'avg' ? '<dy, pool(v)>' : 'the directional derivative'} = ${right}\n  case: ${describeCase(c)}`,
+      );
+    }),
+    runs(300),
+  );
+});
+
+/**
+ * Cases from the ONNX operator specification's examples (onnx/backend/test/case/node:
+ * maxpool.py, averagepool.py, lppool.py, globalaveragepool.py, globalmaxpool.py), on the
+ * 1..n inputs they use; LpPool's and the global pools' published cases draw random inputs,
+ * so those here are ours, on the same geometries. ONNX's AveragePool defaults to
+ * count_include_pad = 0, stated where it matters. MaxPool's Indices are flat over the whole
+ * tensor: for N = C = 1 they are PyTorch's, and storage_order = 1 transposes the spatial
+ * position (w * H + h in 2-D), checked here from our indices.
+ */
+const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+const ONNX: { name: string; input: number[]; x?: number[]; params: PoolingParams; y: number[]; indices?: number[] }[] =
+  [
+    {
+      name: 'maxpool_2d_ceil',
+      input: [1, 1, 4, 4],
+      params: { mode: 'max', kernel_size: 3, stride: 2, ceil_mode: true },
+      y: [11, 12, 15, 16],
+    },
+    {
+      name: 'maxpool_2d_dilations',
+      input: [1, 1, 4, 4],
+      params: { mode: 'max', kernel_size: 2, stride: 1, dilation: 2 },
+      y: [11, 12, 15, 16],
+    },
+    {
+      name: 'maxpool_2d_precomputed_same_upper',
+      input: [1, 1, 5, 5],
+      params: { mode: 'max', kernel_size: 3, stride: 2, padding: 'same' },
+      y: [7, 9, 10, 17, 19, 20, 22, 24, 25],
+    },
+    {
+      name: 'maxpool_2d_precomputed_pads (with Indices: maxpool_with_argmax_2d_precomputed_pads)',
+      input: [1, 1, 5, 5],
+      params: { mode: 'max', kernel_size: 5, stride: 1, padding: 2, return_indices: true },
+      y: [13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25],
+      indices: [12, 13, 14, 14, 14, 17, 18, 19, 19, 19, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24],
+    },
+    {
+      name: 'maxpool_2d_uint8-style 1-D: maxpool_1d_default geometry, k2',
+      input: [1, 1, 5],
+      params: { mode: 'max', kernel_size: 2, stride: 1 },
+      y: [2, 3, 4, 5],
+    },
+    {
+      name: 'averagepool_2d_ceil (count_include_pad 0)',
+      input: [1, 1, 4, 4],
+      params: { mode: 'avg', kernel_size: 3, stride: 2, ceil_mode: true, count_include_pad: false },
+      y: [6, 7.5, 12, 13.5],
+    },
+    {
+      name: 'averagepool_2d_dilations (ceil_mode)',
+      input: [1, 1, 4, 4],
+      params: { mode: 'avg', kernel_size: 2, stride: 1, dilation: 2, ceil_mode: true },
+      y: [6, 7, 10, 11],
+    },
+    {
+      name: 'averagepool_2d_precomputed_same_upper (count_include_pad 0)',
+      input: [1, 1, 5, 5],
+      params: { mode: 'avg', kernel_size: 3, stride: 2, padding: 'same', count_include_pad: false },
+      y: [4, 5.5, 7, 11.5, 13, 14.5, 19, 20.5, 22],
+    },
+    {
+      name: 'averagepool_2d_precomputed_pads_count_include_pad',
+      input: [1, 1, 5, 5],
+      params: { mode: 'avg', kernel_size: 5, stride: 1, padding: 2, count_include_pad: true },
+      y: [
+        2.52, 3.6, 4.8, 4.08, 3.24, 4.56, 6.4, 8.4, 7.04, 5.52, 7.2, 10, 13, 10.8, 8.4, 6.96, 9.6, 12.4, 10.24, 7.92,
+        6.12, 8.4, 10.8, 8.88, 6.84,
+      ],
+    },
+    {
+      name: 'averagepool_2d_precomputed_strides',
+      input: [1, 1, 5, 5],
+      params: { mode: 'avg', kernel_size: 2, stride: 2 },
+      y: [4, 6, 14, 16],
+    },
+    {
+      name: 'averagepool_2d_pads geometry with pads 2 > kernel_size // 2 (count_include_pad 0)',
+      input: [1, 1, 3, 3],
+      params: { mode: 'avg', kernel_size: 3, stride: 3, padding: 2, count_include_pad: false },
+      // windows start at -2 and 1: rows/cols {0} and {1, 2}
+      y: [1, 2.5, 5.5, 7],
+    },
+    {
+      name: 'lppool_2d_same_lower geometry (p 2) on 1..4',
+      input: [1, 1, 2, 2],
+      params: { mode: 'lp', p: 2, kernel_size: 2, stride: 1, padding: 'same_lower' },
+      // pads before: windows end at (0,0), (0,1), (1,0), (1,1)
+      y: [1, Math.sqrt(5), Math.sqrt(10), Math.sqrt(30)],
+    },
+    {
+      name: 'lppool_1d_default geometry (p 3, k 2)',
+      input: [1, 1, 3],
+      x: [1, 2, 3],
+      params: { mode: 'lp', p: 3, kernel_size: 2, stride: 1 },
+      y: [Math.cbrt(9), Math.cbrt(35)],
+    },
+    {
+      name: 'globalaveragepool_precomputed (a kernel over every spatial position)',
+      input: [1, 1, 3, 3],
+      params: { mode: 'avg', kernel_size: 3 },
+      y: [5],
+    },
+    {
+      name: 'globalmaxpool_precomputed',
+      input: [1, 1, 3, 3],
+      params: { mode: 'max', kernel_size: 3 },
+      y: [9],
+    },
+  ];
+
+for (const o of ONNX) {
+  test(`ONNX operator spec: ${o.name}`, () => {
+    const g = resolvePooling({ input: { dtype: 'float64', shape: o.input } }, o.params);
+    const x = Float64Array.from(o.x ?? iota(numel(o.input)));
+    const y = new Float64Array(numel(g.window.outputShape));
+    const indices = g.returnIndices ? new Float64Array(y.length) : undefined;
+    poolForward(g.window, g, x, y, undefined, indices);
+    assert.equal(y.length, o.y.length, 'output size');
+    y.forEach((v, i) => assert.ok(Math.abs(v - o.y[i]) <= 1e-12 * Math.abs(o.y[i]), `y[${i}] = ${v}, ONNX ${o.y[i]}`));
+    if (o.indices) assert.deepEqual(Array.from(indices!), o.indices);
+    const ref = referencePoolForward(refPoolGeometry(o.input, o.params), x);
+    assert.deepEqual(Array.from(y), Array.from(ref.ref), 'the naive reference agrees');
+  });
+}
+
+test('ONNX MaxPool storage_order = 1 (maxpool_with_argmax_2d_precomputed_strides): Indices w * H + h from ours', () => {
+  const g = resolvePooling(
+    { input: { dtype: 'float64', shape: [1, 1, 5, 5] } },
+    { mode: 'max', kernel_size: 2, stride: 2, return_indices: true },
+  );
+  const y = new Float64Array(4);
+  const indices = new Float64Array(4);
+  poolForward(g.window, g, Float64Array.from(iota(25)), y, undefined, indices);
+  assert.deepEqual(Array.from(y), [7, 9, 17, 19]);
+  assert.deepEqual(Array.from(indices), [6, 8, 16, 18], 'row-major: storage_order 0');
+  const columnMajor = Array.from(indices, (i) => (i % 5) * 5 + Math.floor(i / 5));
+  assert.deepEqual(columnMajor, [6, 16, 8, 18], "ONNX's published Indices for storage_order 1");
+});

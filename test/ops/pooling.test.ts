@@ -95,6 +95,78 @@ describe('answers', () => {
     assert.deepEqual(res.body.grad_input, { dtype: 'float32', shape: [1, 3, 2], data: [2, 4, 2, 4, 2, 4] });
   });
 
+  test('return_indices answers the indices beside the output, in the request layout (NHWC)', async () => {
+    // 1x4x4x1 of 1..16 in NHWC is the same image as NCHW
+    const res = await postJson(convd, '/pool/forward', {
+      input: tensor('float64', [1, 4, 4, 1], X),
+      mode: 'max',
+      kernel_size: 3,
+      stride: 2,
+      ceil_mode: true,
+      return_indices: true,
+      layout: 'NHWC',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(Object.keys(res.body), ['output', 'indices']);
+    assert.deepEqual(res.body.output.data, [11, 12, 15, 16]);
+    assert.deepEqual(res.body.indices, { dtype: 'float64', shape: [1, 2, 2, 1], data: [10, 11, 14, 15] });
+  });
+
+  test('every field at its default value is accepted, with every mode', async () => {
+    const defaults = {
+      stride: 2,
+      padding: 0,
+      dilation: 1,
+      ceil_mode: false,
+      divisor_override: null,
+      return_indices: false,
+    };
+    for (const mode of ['max', 'avg', 'lp']) {
+      const res = await postJson(convd, '/pool/forward', { input: input(), mode, kernel_size: 2, ...defaults });
+      assert.equal(res.status, 200, `${mode}: ${res.text}`);
+      assert.deepEqual(Object.keys(res.body), ['output']);
+    }
+    const avg = await postJson(convd, '/pool/forward', {
+      input: input(),
+      mode: 'avg',
+      kernel_size: 2,
+      count_include_pad: true,
+      ...defaults,
+    });
+    assert.deepEqual(avg.body.output.data, [3.5, 5.5, 11.5, 13.5]);
+  });
+
+  test('backward of avg with dilation, ceil_mode, divisor_override and "same" padding', async () => {
+    // 1-D [1, 1, 5], k 2, dilation 2 (window 3), stride 2, "same": out 3, total padding 2 (1 before, 1 after)
+    const res = await postJson(convd, '/pool/backward', {
+      input: tensor('float32', [1, 1, 5], [1, 2, 3, 4, 5]),
+      mode: 'avg',
+      kernel_size: 2,
+      dilation: 2,
+      stride: 2,
+      padding: 'same',
+      ceil_mode: true,
+      divisor_override: 2,
+      return_indices: false,
+      grad_output: tensor('float32', [1, 1, 3], [2, 4, 6]),
+    });
+    assert.equal(res.status, 200, res.text);
+    // windows {-1, 1}, {1, 3}, {3, 5}: each inside element gets dy / 2
+    assert.deepEqual(res.body.grad_input.data, [0, 1 + 2, 0, 2 + 3, 0]);
+  });
+
+  test('lp forward and backward (p 2): the Euclidean norm and x / norm', async () => {
+    const body = { input: tensor('float64', [1, 1, 4], [3, 4, 6, 8]), mode: 'lp', p: 2, kernel_size: 2 };
+    const fwdRes = await postJson(convd, '/pool/forward', body);
+    assert.deepEqual(fwdRes.body.output.data, [5, 10]);
+    const bwdRes = await postJson(convd, '/pool/backward', {
+      ...body,
+      grad_output: tensor('float64', [1, 1, 2], [1, 1]),
+    });
+    const want = [3 / 5, 4 / 5, 6 / 10, 8 / 10];
+    (bwdRes.body.grad_input.data as number[]).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-15, `${v}`));
+  });
+
   test('a NaN in the window is the max; -Infinity pads', async () => {
     const res = await postJson(convd, '/pool/forward', {
       input: tensor('float64', [1, 1, 3], [-5, 'NaN' as unknown as number, -7].map(Number)),
@@ -113,23 +185,27 @@ describe('400 with errors[].path', () => {
   const bwd = { ...fwd, grad_output: tensor('float32', [1, 1, 2, 2], [1, 1, 1, 1]) };
   const cases: { name: string; op?: 'backward'; body: object; path: string; detail?: RegExp }[] = [
     // schema
-    { name: 'missing mode', body: { input: input(), kernel_size: 2 }, path: 'mode', detail: /"max"\|"avg"/ },
+    { name: 'missing mode', body: { input: input(), kernel_size: 2 }, path: 'mode', detail: /"max"\|"avg"\|"lp"/ },
     { name: 'unknown mode', body: { ...fwd, mode: 'min' }, path: 'mode', detail: /min/ },
     { name: 'missing kernel_size', body: { input: input(), mode: 'max' }, path: 'kernel_size' },
     { name: 'kernel_size 0', body: { ...fwd, kernel_size: 0 }, path: 'kernel_size' },
     { name: 'negative stride of one dim', body: { ...fwd, stride: [1, 0] }, path: 'stride[1]' },
     { name: 'negative padding', body: { ...fwd, padding: -1 }, path: 'padding' },
     {
-      name: 'pair padding (pooling pads symmetrically)',
+      name: 'a padding pair of three',
       body: {
         ...fwd,
         padding: [
-          [0, 1],
+          [0, 1, 1],
           [0, 1],
         ],
       },
-      path: 'padding[0]',
+      path: 'padding',
     },
+    { name: 'unknown padding name', body: { ...fwd, padding: 'same_upper' }, path: 'padding', detail: /same_lower/ },
+    { name: 'ceil_mode not a boolean', body: { ...fwd, ceil_mode: 1 }, path: 'ceil_mode' },
+    { name: 'divisor_override 0', body: { ...fwd, mode: 'avg', divisor_override: 0 }, path: 'divisor_override' },
+    { name: 'p of 0', body: { ...fwd, mode: 'lp', p: 0 }, path: 'p' },
     {
       name: 'count_include_pad not a boolean',
       body: { ...fwd, mode: 'avg', count_include_pad: 'yes' },
@@ -145,22 +221,41 @@ describe('400 with errors[].path', () => {
     },
     // geometry
     {
-      name: 'padding over kernel_size/2',
+      name: 'padding past the window',
       body: { ...fwd, kernel_size: 3, padding: 3 },
       path: 'padding',
-      detail: /padding 3 exceeds kernel_size\/2 = 1/,
+      detail: /padding is 3 but kernel_size 3 with dilation 1 allows at most 2 .*PyTorch allows kernel_size \/\/ 2 = 1/,
     },
     {
-      name: 'padding over kernel_size/2 in one dim',
-      body: { ...fwd, kernel_size: [2, 3], padding: [1, 2] },
+      name: 'padding past the window in one dim',
+      body: { ...fwd, kernel_size: [2, 3], padding: [1, 3] },
       path: 'padding[1]',
-      detail: /padding\[1\] 2 exceeds kernel_size\[1\]\/2 = 1/,
+      detail: /padding\[1\] is 3 but kernel_size\[1\] 3 with dilation 1 allows at most 2/,
     },
     {
-      name: 'dilation with avg',
-      body: { ...fwd, mode: 'avg', dilation: 2 },
-      path: 'dilation',
-      detail: /average pooling has no dilation/,
+      name: 'one side of a padding pair past the window',
+      body: {
+        ...fwd,
+        padding: [
+          [0, 1],
+          [2, 0],
+        ],
+      },
+      path: 'padding[1][0]',
+      detail: /padding\[1\]\[0\] is 2 but kernel_size 2 with dilation 1 allows at most 1/,
+    },
+    {
+      name: 'divisor_override with max',
+      body: { ...fwd, divisor_override: 2 },
+      path: 'divisor_override',
+      detail: /average pooling only/,
+    },
+    { name: 'p with avg', body: { ...fwd, mode: 'avg', p: 2 }, path: 'p', detail: /lp pooling only/ },
+    {
+      name: 'return_indices with lp',
+      body: { ...fwd, mode: 'lp', return_indices: true },
+      path: 'return_indices',
+      detail: /max pooling only/,
     },
     {
       name: 'count_include_pad with max',
@@ -212,6 +307,76 @@ describe('400 with errors[].path', () => {
     test(c.name, async () => {
       const res = await postJson(convd, c.op === 'backward' ? '/pool/backward' : '/pool/forward', c.body);
       assertProblem(res, 400, c.path);
+      if (c.detail) assert.match(res.body.detail, c.detail);
+    });
+  }
+});
+
+describe('adaptive and global pooling', () => {
+  test('adaptive avg forward: overlapping windows; global max with indices (channels_last)', async () => {
+    const avg = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float64', [1, 1, 5], [1, 2, 3, 4, 5]),
+      mode: 'avg',
+      output_size: 3,
+    });
+    assert.equal(avg.status, 200, avg.text);
+    assert.deepEqual(avg.body.output, { dtype: 'float64', shape: [1, 1, 3], data: [1.5, 3, 4.5] });
+    const max = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float32', [1, 2, 2, 2], [1, 8, 5, 2, 7, 3, 4, 6]),
+      mode: 'max',
+      output_size: 1,
+      return_indices: true,
+      layout: 'NHWC',
+    });
+    assert.equal(max.status, 200, max.text);
+    assert.deepEqual(max.body, {
+      output: { dtype: 'float32', shape: [1, 1, 1, 2], data: [7, 8] },
+      indices: { dtype: 'float32', shape: [1, 1, 1, 2], data: [2, 0] },
+    });
+  });
+
+  test('adaptive backward, msgpack: overlapping windows add up', async () => {
+    const body = {
+      input: tensor('float64', [1, 1, 5], [1, 2, 3, 4, 5], 'bin'),
+      mode: 'avg',
+      output_size: 3,
+      grad_output: tensor('float64', [1, 1, 3], [2, 3, 4], 'bin'),
+    };
+    const res = await request(convd.app.server)
+      .post('/pool/adaptive/backward')
+      .set('content-type', 'application/msgpack')
+      .buffer(true)
+      .parse(rawBody)
+      .send(packBin.pack(body));
+    assert.equal(res.status, 200);
+    // windows [0, 2), [1, 4), [3, 5): 2 / 2, 3 / 3, 4 / 2
+    assert.deepEqual(values(unpackr.unpack(res.body).grad_input), [1, 1 + 1, 1, 1 + 2, 2]);
+  });
+
+  const fwd = { input: input(), mode: 'avg', output_size: 2 };
+  const cases: { name: string; path?: string; body: object; at: string; detail?: RegExp }[] = [
+    { name: 'missing output_size', body: { input: input(), mode: 'avg' }, at: 'output_size' },
+    { name: 'output_size 0', body: { ...fwd, output_size: 0 }, at: 'output_size' },
+    {
+      name: 'output_size of another rank',
+      body: { ...fwd, output_size: [1, 2, 3] },
+      at: 'output_size',
+      detail: /3 values/,
+    },
+    { name: 'p with max', body: { ...fwd, mode: 'max', p: 2 }, at: 'p', detail: /lp pooling only/ },
+    { name: 'a window field', body: { ...fwd, kernel_size: 2 }, at: 'kernel_size', detail: /not a field/ },
+    {
+      name: 'grad_output shape',
+      path: '/pool/adaptive/backward',
+      body: { ...fwd, grad_output: tensor('float32', [1, 1, 3, 3], Array(9).fill(1)) },
+      at: 'grad_output.shape',
+      detail: /\[1, 1, 2, 2\]/,
+    },
+  ];
+  for (const c of cases) {
+    test(`400: ${c.name}`, async () => {
+      const res = await postJson(convd, c.path ?? '/pool/adaptive/forward', c.body);
+      assertProblem(res, 400, c.at);
       if (c.detail) assert.match(res.body.detail, c.detail);
     });
   }
@@ -283,8 +448,15 @@ test('the OpenAPI document describes both pooling endpoints: tags, defaults and 
   const forward = doc.components.schemas.PoolForwardRequest;
   assert.deepEqual(forward.required, ['input', 'mode', 'kernel_size']);
   assert.deepEqual(
-    [forward.properties.padding.default, forward.properties.dilation.default, forward.properties.stride.default],
-    [0, 1, undefined],
+    [
+      forward.properties.padding.default,
+      forward.properties.dilation.default,
+      forward.properties.stride.default,
+      forward.properties.ceil_mode.default,
+      forward.properties.divisor_override.default,
+      forward.properties.return_indices.default,
+    ],
+    [0, 1, undefined, false, null, false],
   );
   for (const path of ['/pool/forward', '/pool/backward'])
     assert.ok(Object.keys(doc.paths[path].post.requestBody.content['application/json'].examples).length > 0);

@@ -82,6 +82,12 @@ test('each component schema appears once, and every one is used', () => {
   const text = JSON.stringify(doc);
   for (const name of names) assert.ok(text.includes(`"#/components/schemas/${name}"`), `${name} is referenced`);
   assert.deepEqual(names, [
+    'AdaptivePoolBackwardRequest',
+    'AdaptivePoolBackwardResponseJson',
+    'AdaptivePoolBackwardResponseMsgpack',
+    'AdaptivePoolForwardRequest',
+    'AdaptivePoolForwardResponseJson',
+    'AdaptivePoolForwardResponseMsgpack',
     'ConvBackwardRequest',
     'ConvBackwardResponseJson',
     'ConvBackwardResponseMsgpack',
@@ -293,6 +299,18 @@ const OWN_TRIGGERS: Record<string, Record<string, (body: Json) => void>> = {
     'schema-violation': (b) => (b.mode = 'min'),
     'invalid-geometry': (b) => (b.padding = 2),
     'invalid-tensor-data': (b) => (b.input.data = b.input.data.slice(1)),
+    'limit-exceeded': (b) => (b.input.shape = [1, 1, 4097, 4097]),
+  },
+  '/pool/adaptive/forward': {
+    'schema-violation': (b) => (b.output_size = 0),
+    'invalid-geometry': (b) => (b.output_size = [1, 1, 1]),
+    'invalid-tensor-data': (b) => (b.input.data = b.input.data.slice(1)),
+    'limit-exceeded': (b) => (b.input.shape = [1, 1, 4097, 4097]),
+  },
+  '/pool/adaptive/backward': {
+    'schema-violation': (b) => (b.mode = 'min'),
+    'invalid-geometry': (b) => (b.grad_output = { dtype: 'float32', shape: [1, 1, 2, 2], data: Array(4).fill(1) }),
+    'invalid-tensor-data': (b) => (b.grad_output.data = b.grad_output.data.slice(1)),
     'limit-exceeded': (b) => (b.input.shape = [1, 1, 4097, 4097]),
   },
   '/pool/backward': {

@@ -51,7 +51,7 @@ export interface ConvDims {
   wRow: number;
 }
 
-function to3(v: number[], fill: number): [number, number, number] {
+export function to3(v: number[], fill: number): [number, number, number] {
   const padded = [...Array<number>(3 - v.length).fill(fill), ...v];
   return [padded[0], padded[1], padded[2]];
 }

@@ -170,6 +170,22 @@ class Endpoints:
         got = self.convd.pool_forward(x.transpose(0, 2, 3, 1), "max", 2, layout="channels_last")
         np.testing.assert_array_equal(got, reference_pool2d(x, "max", 2, 2, 0).transpose(0, 2, 3, 1))
 
+    def test_pool_forward_return_indices_and_ceil_mode(self):
+        x = np.arange(1, 17, dtype=np.float64).reshape(1, 1, 4, 4)
+        y, indices = self.convd.pool_forward(x, "max", 3, stride=2, ceil_mode=True, return_indices=True)
+        np.testing.assert_array_equal(y, [[[[11, 12], [15, 16]]]])
+        self.assertEqual(indices.dtype, np.int64)
+        np.testing.assert_array_equal(indices, [[[[10, 11], [14, 15]]]])
+
+    def test_adaptive_and_global_pooling(self):
+        x = np.arange(1, 6, dtype=np.float64).reshape(1, 1, 5)
+        np.testing.assert_allclose(self.convd.adaptive_pool_forward(x, "avg", 3), [[[1.5, 3, 4.5]]])
+        y, indices = self.convd.adaptive_pool_forward(x, "max", 1, return_indices=True)
+        np.testing.assert_array_equal(y, [[[5]]])
+        np.testing.assert_array_equal(indices, [[[4]]])
+        gx = self.convd.adaptive_pool_backward(x, np.array([[[2.0, 3.0, 4.0]]]), "avg", 3)
+        np.testing.assert_allclose(gx, [[[1, 2, 1, 3, 2]]])
+
     def test_pool_backward_max_routes_and_avg_is_the_adjoint(self):
         x = self.rng.permutation(2 * 6 * 6).reshape(1, 2, 6, 6).astype(np.float64)  # distinct values: one max per window
         g = self.rng.standard_normal((1, 2, 3, 3))

@@ -8,10 +8,10 @@
  *   output.data                                                          // a Float32Array
  *
  * One method per compute endpoint: convForward, convBackward, convTranspose,
- * convTransposeBackward, poolForward, poolBackward, unfold, fold. Tensors go in and come out as
- * Float32Array / Float64Array with a shape; a float16 or bfloat16 tensor holds its values in a
- * Float32Array, rounded to the dtype when sent (half.ts), and comes back as a Float32Array of the
- * dtype's values. Two wires:
+ * convTransposeBackward, poolForward, poolBackward, adaptivePoolForward, adaptivePoolBackward,
+ * unfold, fold. Tensors go in and come out as Float32Array / Float64Array with a shape; a
+ * float16 or bfloat16 tensor holds its values in a Float32Array, rounded to the dtype when sent
+ * (half.ts), and comes back as a Float32Array of the dtype's values. Two wires:
  * - msgpack (default): tensor data travels as bin (the raw little-endian bytes). openapi-fetch
  *   serialises JSON only, so the request goes through a `bodySerializer` (msgpackr) and the
  *   answer is read with `parseAs: 'arrayBuffer'` and unpacked here.
@@ -84,10 +84,17 @@ export type ConvTransposeBackwardArgs = WithTensors<
 export type UnfoldArgs = WithTensors<Schemas['UnfoldRequest'], 'input'>;
 /** fold (col2im): input (the columns [N, C * prod(k), L]), output_size, kernel_size; stride, padding, dilation, layout. */
 export type FoldArgs = WithTensors<Schemas['FoldRequest'], 'input'>;
-/** pooling forward: input, mode ('max' | 'avg'), kernel_size; stride, padding, dilation, count_include_pad, layout. */
+/**
+ * pooling forward: input, mode ('max' | 'avg' | 'lp'), kernel_size; stride, padding, dilation, ceil_mode,
+ * count_include_pad, divisor_override, p, return_indices, layout.
+ */
 export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
 export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequest'], 'input' | 'grad_output'>;
+/** adaptive pooling forward: input, mode, output_size (1: global pooling); p, return_indices, layout. */
+export type AdaptivePoolForwardArgs = WithTensors<Schemas['AdaptivePoolForwardRequest'], 'input'>;
+/** adaptive pooling backward: the forward's fields plus grad_output. */
+export type AdaptivePoolBackwardArgs = WithTensors<Schemas['AdaptivePoolBackwardRequest'], 'input' | 'grad_output'>;
 
 export interface OutputResult {
   output: Tensor;
@@ -97,6 +104,10 @@ export interface ConvBackwardResult {
   grad_input?: Tensor;
   grad_weight?: Tensor;
   grad_bias?: Tensor;
+}
+/** With return_indices, also each maximum's flat spatial index (PyTorch's), in the request dtype. */
+export interface PoolForwardResult extends OutputResult {
+  indices?: Tensor;
 }
 export interface PoolBackwardResult {
   grad_input: Tensor;
@@ -163,10 +174,14 @@ export interface ConvdClient {
   convTranspose(args: ConvTransposeArgs, options?: CallOptions): Promise<OutputResult>;
   /** POST /conv/transpose/backward: the gradients of conv_transpose named in `grads`, given grad_output. */
   convTransposeBackward(args: ConvTransposeBackwardArgs, options?: CallOptions): Promise<ConvBackwardResult>;
-  /** POST /pool/forward: max or average pooling (PyTorch max_pool / avg_pool, ceil_mode=False). */
-  poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<OutputResult>;
+  /** POST /pool/forward: max, average or lp pooling (PyTorch max_pool / avg_pool / lp_pool, ONNX MaxPool / AveragePool / LpPool). */
+  poolForward(args: PoolForwardArgs, options?: CallOptions): Promise<PoolForwardResult>;
   /** POST /pool/backward: the gradient w.r.t. input, given grad_output. */
   poolBackward(args: PoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
+  /** POST /pool/adaptive/forward: adaptive or (output_size 1) global max, average or lp pooling (PyTorch adaptive_*_pool). */
+  adaptivePoolForward(args: AdaptivePoolForwardArgs, options?: CallOptions): Promise<PoolForwardResult>;
+  /** POST /pool/adaptive/backward: the gradient w.r.t. input, given grad_output. */
+  adaptivePoolBackward(args: AdaptivePoolBackwardArgs, options?: CallOptions): Promise<PoolBackwardResult>;
   /** POST /unfold: every kernel window of the image as a column, [N, C * prod(k), L] (PyTorch F.unfold); its backward is fold. */
   unfold(args: UnfoldArgs, options?: CallOptions): Promise<OutputResult>;
   /** POST /fold: columns added back into an image of output_size (PyTorch F.fold); its backward is unfold. */
@@ -180,6 +195,8 @@ type ComputePath =
   | '/conv/transpose/backward'
   | '/pool/forward'
   | '/pool/backward'
+  | '/pool/adaptive/forward'
+  | '/pool/adaptive/backward'
   | '/unfold'
   | '/fold';
 const TENSOR_FIELDS = ['input', 'weight', 'bias', 'grad_output'] as const;
@@ -294,6 +311,14 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
 
   const gradients = async (path: ComputePath, args: object, call?: CallOptions): Promise<ConvBackwardResult> =>
     results(await post(path, args, call), ['grad_input', 'grad_weight', 'grad_bias'] as const);
+  /** A pooling's answer: output, and indices when asked for. */
+  const pooled = async (path: ComputePath, args: object, call?: CallOptions): Promise<PoolForwardResult> => {
+    const found = results(await post(path, args, call), ['output', 'indices'] as const);
+    return { ...found, output: required(path, found, 'output') };
+  };
+  const gradInput = async (path: ComputePath, args: object, call?: CallOptions): Promise<PoolBackwardResult> => ({
+    grad_input: required(path, results(await post(path, args, call), ['grad_input'] as const), 'grad_input'),
+  });
 
   return {
     api,
@@ -301,14 +326,10 @@ export function createConvdClient(baseUrl: string, options: ConvdClientOptions =
     convBackward: (args, call) => gradients('/conv/backward', args, call),
     convTranspose: (args, call) => output('/conv/transpose', args, call),
     convTransposeBackward: (args, call) => gradients('/conv/transpose/backward', args, call),
-    poolForward: (args, call) => output('/pool/forward', args, call),
-    poolBackward: async (args, call) => ({
-      grad_input: required(
-        '/pool/backward',
-        results(await post('/pool/backward', args, call), ['grad_input'] as const),
-        'grad_input',
-      ),
-    }),
+    poolForward: (args, call) => pooled('/pool/forward', args, call),
+    poolBackward: (args, call) => gradInput('/pool/backward', args, call),
+    adaptivePoolForward: (args, call) => pooled('/pool/adaptive/forward', args, call),
+    adaptivePoolBackward: (args, call) => gradInput('/pool/adaptive/backward', args, call),
     unfold: (args, call) => output('/unfold', args, call),
     fold: (args, call) => output('/fold', args, call),
   };

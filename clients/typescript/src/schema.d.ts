@@ -264,8 +264,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Max or average pooling
-         * @description PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d (ceil_mode=False) in either layout: symmetric padding <= kernel_size / 2, stride defaulting to kernel_size, dilation (max), count_include_pad (avg).
+         * Max, average or lp pooling
+         * @description PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; count_include_pad and divisor_override (avg), p (lp), return_indices (max).
          *
          *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
          *
@@ -287,7 +287,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description The pooled tensor, in the request dtype and layout. */
+                /** @description The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -420,6 +420,256 @@ export interface paths {
                     content: {
                         "application/json": components["schemas"]["PoolBackwardResponseJson"];
                         "application/msgpack": components["schemas"]["PoolBackwardResponseMsgpack"];
+                    };
+                };
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Accept allows neither msgpack nor JSON. */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is neither JSON nor msgpack. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unexpected server error; the log has the details. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/pool/adaptive/forward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adaptive and global pooling (max, average or lp)
+         * @description PyTorch adaptive_max_pool / adaptive_avg_pool{1,2,3}d in either layout, and lp over the same windows: output_size per dim (null keeps the extent), windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices (max), p (lp).
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AdaptivePoolForwardRequest"];
+                    "application/msgpack": components["schemas"]["AdaptivePoolForwardRequest"];
+                    "application/x-msgpack": components["schemas"]["AdaptivePoolForwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["AdaptivePoolForwardRequest"];
+                };
+            };
+            responses: {
+                /** @description The pooled tensor, in the request dtype and layout; with return_indices, also the indices of the maxima, shaped like it. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdaptivePoolForwardResponseJson"];
+                        "application/msgpack": components["schemas"]["AdaptivePoolForwardResponseMsgpack"];
+                    };
+                };
+                /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Accept allows neither msgpack nor JSON. */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request was not received within CONVD_REQUEST_TIMEOUT_MS (a stalled upload); the connection is closed. */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body over CONVD_MAX_BODY_BYTES (JSON: CONVD_MAX_JSON_BODY_BYTES), a tensor, the outputs or the work over CONVD_MAX_TENSOR_ELEMENTS, CONVD_MAX_OUTPUT_BYTES or CONVD_MAX_FLOPS, or more memory than the whole CONVD_MEMORY_BUDGET_BYTES. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is neither JSON nor msgpack. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unexpected server error; the log has the details. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Work queue full, memory budget spent, or the server is starting or shutting down; carries Retry-After. */
+                503: {
+                    headers: {
+                        /** @description Seconds to wait before retrying (CONVD_RETRY_AFTER_SECONDS, 1 by default). */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The computation passed its deadline (CONVD_DEADLINE_MS) and was cancelled. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/pool/adaptive/backward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adaptive and global pooling backward: gradient w.r.t. input given grad_output
+         * @description Takes the forward's parameters plus grad_output. Max routes each gradient to the first maximum of its window (PyTorch semantics; a NaN is the maximum); avg spreads it over the window; lp by the chain rule; overlapping windows add up.
+         *
+         *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
+         *
+         *     **On this page.** "Try it out" asks for application/json unless another media type is chosen under Responses; a msgpack answer is shown decoded by the page, each bin as the base64 of its bytes. With a msgpack request type, the JSON typed in the editor is encoded to msgpack by the page before it is sent (numbers as msgpack ints or float64; bins cannot be typed here, base64 strings can); text that is not valid JSON is sent unchanged and answers 400 (malformed-body).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AdaptivePoolBackwardRequest"];
+                    "application/msgpack": components["schemas"]["AdaptivePoolBackwardRequest"];
+                    "application/x-msgpack": components["schemas"]["AdaptivePoolBackwardRequest"];
+                    "application/vnd.msgpack": components["schemas"]["AdaptivePoolBackwardRequest"];
+                };
+            };
+            responses: {
+                /** @description The gradient w.r.t. input, shaped like input. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdaptivePoolBackwardResponseJson"];
+                        "application/msgpack": components["schemas"]["AdaptivePoolBackwardResponseMsgpack"];
                     };
                 };
                 /** @description Malformed body (not JSON, or not msgpack), unparseable HTTP request, schema violation, tensor data not matching its shape and dtype, or inconsistent shapes; errors[] names each field. */
@@ -1131,6 +1381,99 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Gradient w.r.t. input. Max routes each output gradient to the first maximum of its window (a NaN is the maximum); avg spreads it evenly over the window; lp by the chain rule. Overlapping windows add up. */
+        AdaptivePoolBackwardRequest: {
+            /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
+            input: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /**
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).
+             * @enum {string}
+             */
+            mode: "max" | "avg" | "lp";
+            /** @description Output extent per spatial dim: one int for all, or one per dim, null keeping the input extent (PyTorch). 1 pools each channel whole (global pooling). */
+            output_size: number | (number | null)[];
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            p?: number;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @default false
+             */
+            return_indices?: boolean;
+            /**
+             * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
+             * @default channels_first
+             * @enum {string}
+             */
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            /**
+             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
+             * @default array
+             * @enum {string}
+             */
+            encoding?: "array" | "base64";
+            /** @description Gradient of the loss w.r.t. the pooled output; exactly the forward output's shape. */
+            grad_output: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+        };
+        AdaptivePoolBackwardResponseJson: {
+            grad_input: components["schemas"]["JsonTensor"];
+        };
+        AdaptivePoolBackwardResponseMsgpack: {
+            grad_input: components["schemas"]["MsgpackTensor"];
+        };
+        /** @description Adaptive pooling (PyTorch adaptive_max_pool / adaptive_avg_pool{1,2,3}d; lp over the same windows): per dim, output o pools the input range [floor(o * in / out), ceil((o + 1) * in / out)). */
+        AdaptivePoolForwardRequest: {
+            /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
+            input: {
+                dtype: components["schemas"]["DType"];
+                /** @description Extents, row-major (C order), each >= 1; the batch extent N (the first of input and grad_output) may be 0, which answers empty results. */
+                shape: number[];
+                data: components["schemas"]["TensorData"];
+            };
+            /**
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).
+             * @enum {string}
+             */
+            mode: "max" | "avg" | "lp";
+            /** @description Output extent per spatial dim: one int for all, or one per dim, null keeping the input extent (PyTorch). 1 pools each channel whole (global pooling). */
+            output_size: number | (number | null)[];
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            p?: number;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @default false
+             */
+            return_indices?: boolean;
+            /**
+             * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
+             * @default channels_first
+             * @enum {string}
+             */
+            layout?: "channels_first" | "channels_last" | "NCW" | "NWC" | "NCHW" | "NHWC" | "NCDHW" | "NDHWC";
+            /**
+             * @description JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.
+             * @default array
+             * @enum {string}
+             */
+            encoding?: "array" | "base64";
+        };
+        AdaptivePoolForwardResponseJson: {
+            output: components["schemas"]["JsonTensor"];
+            indices?: components["schemas"]["JsonTensor"];
+        };
+        AdaptivePoolForwardResponseMsgpack: {
+            output: components["schemas"]["MsgpackTensor"];
+            indices?: components["schemas"]["MsgpackTensor"];
+        };
         /** @description Gradients of the forward w.r.t. input, weight and bias, given grad_output. */
         ConvBackwardRequest: {
             /** @description Rank 3, 4 or 5: a 1-, 2- or 3-D convolution. [N, C_in, *spatial] (channels_first) or [N, *spatial, C_in] (channels_last). */
@@ -1543,26 +1886,46 @@ export interface components {
                 data: components["schemas"]["TensorData"];
             };
             /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).
              * @enum {string}
              */
-            mode: "max" | "avg";
+            mode: "max" | "avg" | "lp";
             /** @description Window extent per spatial dim, >= 1. */
             kernel_size: number | number[];
             /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
             stride?: number | number[];
             /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
+             * @description An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; "same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). Padded positions count as -Infinity for max and as 0 for avg and lp.
              * @default 0
              */
-            padding?: number | number[];
+            padding?: number | number[] | [
+                number,
+                number
+            ][] | ("valid" | "same" | "same_lower");
             /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
+             * @description Spacing between window elements per spatial dim, >= 1, for every mode (ONNX dilations; PyTorch has it for max only).
              * @default 1
              */
             dilation?: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
+            /**
+             * @description Round the output extent up instead of down; a last window that would start in the right padding is dropped (PyTorch and ONNX).
+             * @default false
+             */
+            ceil_mode?: boolean;
+            /** @description Avg only (default true): divide by the window clipped to the padded input, or (false) by its elements inside the input. */
             count_include_pad?: boolean;
+            /**
+             * @description Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).
+             * @default null
+             */
+            divisor_override?: number | null;
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            p?: number;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @default false
+             */
+            return_indices?: boolean;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1589,7 +1952,7 @@ export interface components {
         PoolBackwardResponseMsgpack: {
             grad_input: components["schemas"]["MsgpackTensor"];
         };
-        /** @description Max or average pooling (PyTorch max_pool{1,2,3}d / avg_pool{1,2,3}d with ceil_mode=False): out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1. */
+        /** @description Max, average or lp pooling (PyTorch max_pool / avg_pool / lp_pool{1,2,3}d; ONNX MaxPool, AveragePool, LpPool): out = floor((in + before + after - dilation * (k - 1) - 1) / stride) + 1, or with ceil_mode rounded up (without a last window starting in the right padding). */
         PoolForwardRequest: {
             /** @description Rank 3, 4 or 5: 1-, 2- or 3-D pooling. [N, C, *spatial] (channels_first) or [N, *spatial, C] (channels_last). */
             input: {
@@ -1599,26 +1962,46 @@ export interface components {
                 data: components["schemas"]["TensorData"];
             };
             /**
-             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean.
+             * @description max: the largest element of each window (NaN if the window holds one); avg: the window mean; lp: (sum x^p)^(1/p) over the window (PyTorch lp_pool, ONNX LpPool).
              * @enum {string}
              */
-            mode: "max" | "avg";
+            mode: "max" | "avg" | "lp";
             /** @description Window extent per spatial dim, >= 1. */
             kernel_size: number | number[];
             /** @description Window step per spatial dim, >= 1. Default: kernel_size. */
             stride?: number | number[];
             /**
-             * @description Symmetric padding per spatial dim, each <= kernel_size / 2 (integer division, as in PyTorch). Padded positions count as -Infinity for max and as 0 for avg.
+             * @description An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; "same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). Padded positions count as -Infinity for max and as 0 for avg and lp.
              * @default 0
              */
-            padding?: number | number[];
+            padding?: number | number[] | [
+                number,
+                number
+            ][] | ("valid" | "same" | "same_lower");
             /**
-             * @description Spacing between window elements per spatial dim, >= 1. Max pooling only (avg accepts only 1).
+             * @description Spacing between window elements per spatial dim, >= 1, for every mode (ONNX dilations; PyTorch has it for max only).
              * @default 1
              */
             dilation?: number | number[];
-            /** @description Avg pooling only (default true): divide by the whole window, padding included, or (false) by its elements inside the input. */
+            /**
+             * @description Round the output extent up instead of down; a last window that would start in the right padding is dropped (PyTorch and ONNX).
+             * @default false
+             */
+            ceil_mode?: boolean;
+            /** @description Avg only (default true): divide by the window clipped to the padded input, or (false) by its elements inside the input. */
             count_include_pad?: boolean;
+            /**
+             * @description Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).
+             * @default null
+             */
+            divisor_override?: number | null;
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            p?: number;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @default false
+             */
+            return_indices?: boolean;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1634,9 +2017,11 @@ export interface components {
         };
         PoolForwardResponseJson: {
             output: components["schemas"]["JsonTensor"];
+            indices?: components["schemas"]["JsonTensor"];
         };
         PoolForwardResponseMsgpack: {
             output: components["schemas"]["MsgpackTensor"];
+            indices?: components["schemas"]["MsgpackTensor"];
         };
         /** @description RFC 9457 problem details. type is urn:convd:problem:<kind>; each error status of an operation lists its kinds as examples. */
         Problem: {

@@ -224,6 +224,39 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     assert.ok(Math.abs(dot(cols.data, c) - dot(signal, image.data)) < 1e-12, 'adjoint identity');
   });
 
+  test(`pool forward over ${wire}: return_indices answers the indices too`, async () => {
+    const img = Float64Array.from({ length: 16 }, (_, i) => i + 1);
+    const r = await convd.poolForward(
+      {
+        input: tensor([1, 1, 4, 4], img),
+        mode: 'max',
+        kernel_size: 3,
+        stride: 2,
+        ceil_mode: true,
+        return_indices: true,
+      },
+      { wire },
+    );
+    assert.deepEqual(Array.from(r.output.data), [11, 12, 15, 16]);
+    assert.deepEqual(Array.from(r.indices!.data), [10, 11, 14, 15]);
+  });
+
+  test(`adaptive pooling over ${wire}: overlapping windows forward and backward, global max`, async () => {
+    const x = tensor([1, 1, 5], Float64Array.from([1, 2, 3, 4, 5]));
+    const avg = await convd.adaptivePoolForward({ input: x, mode: 'avg', output_size: 3 }, { wire });
+    assert.deepEqual(Array.from(avg.output.data), [1.5, 3, 4.5]);
+    const { grad_input } = await convd.adaptivePoolBackward(
+      { input: x, mode: 'avg', output_size: 3, grad_output: tensor([1, 1, 3], Float64Array.from([2, 3, 4])) },
+      { wire },
+    );
+    assert.deepEqual(Array.from(grad_input.data), [1, 2, 1, 3, 2]);
+    const max = await convd.adaptivePoolForward(
+      { input: x, mode: 'max', output_size: 1, return_indices: true },
+      { wire },
+    );
+    assert.deepEqual([Array.from(max.output.data), Array.from(max.indices!.data)], [[5], [4]]);
+  });
+
   test(`pool forward over ${wire}: max and avg, 2-D, against direct loops`, async () => {
     const H = 5,
       W = 6;

@@ -86,11 +86,12 @@ export interface ConvGeometry {
   outputShape: number[];
 }
 
-/** Every padding form of the contract, as [before, after] per spatial dim (before SAME_UPPER / SAME_LOWER). */
+/** Every padding form of the contract, as [before, after] per spatial dim (before SAME_UPPER / SAME_LOWER); `op` names the operation in messages. */
 export function explicitPadding(
   padding: Padding | undefined,
   d: number,
   p: Problems,
+  op = 'the convolution',
 ): [number, number][] | 'same' | 'same_lower' {
   if (padding === undefined || padding === 'valid') return Array.from({ length: d }, () => [0, 0]);
   if (padding === 'same' || padding === 'same_lower') return padding;
@@ -113,7 +114,7 @@ export function explicitPadding(
     return Array.from({ length: d }, () => [0, 0]);
   }
   if (padding.length !== d) {
-    p.add('padding', `padding has ${padding.length} entries but the convolution has ${d} spatial dims`);
+    p.add('padding', `padding has ${padding.length} entries but ${op} has ${d} spatial dims`);
     return Array.from({ length: d }, () => [0, 0]);
   }
   return padding.map((entry, i): [number, number] => {

@@ -16,7 +16,8 @@ Needs numpy and msgpack only; HTTP is the standard library's urllib.
     gp = convd.pool_backward(x, np.ones_like(p), "max", 2)             # grad_input, shaped like x
 
 One method per endpoint (POST /conv/forward, /conv/backward, /conv/transpose,
-/conv/transpose/backward, /pool/forward, /pool/backward, /unfold, /fold); the module-level functions of the same names make a Client per call from
+/conv/transpose/backward, /pool/forward, /pool/backward, /pool/adaptive/forward,
+/pool/adaptive/backward, /unfold, /fold); the module-level functions of the same names make a Client per call from
 their url=, wire= and timeout= arguments.
 
 Tensors travel as msgpack bin holding the little-endian bytes (JSON: base64 of the same bytes),
@@ -48,6 +49,8 @@ __all__ = [
     "conv_transpose_backward",
     "pool_forward",
     "pool_backward",
+    "adaptive_pool_forward",
+    "adaptive_pool_backward",
     "unfold",
     "fold",
     "DEFAULT_URL",
@@ -158,6 +161,14 @@ def _tensor(name, a, dtype, wire):
     return {"dtype": dtype, "shape": list(a.shape), "data": data}
 
 
+def _pooled(answer, fields):
+    """A pooling's output, or (output, indices) as int64 when the request asked for return_indices."""
+    output = _array("output", answer.get("output"))
+    if not fields.get("return_indices"):
+        return output
+    return output, _array("indices", answer.get("indices")).astype(np.int64)
+
+
 def _array(name, t):
     if not isinstance(t, dict) or t.get("dtype") not in DTYPES:
         raise ConvdError(200, f"the answer's {name} is not a tensor")
@@ -266,15 +277,18 @@ class Client:
 
     def pool_forward(self, input, mode, kernel_size, *, stride=None, padding=None, dilation=None,
                      count_include_pad=None, layout=None, dtype=None, wire=None, **fields):
-        """POST /pool/forward: max or average pooling ("max" / "avg"), as PyTorch's max_pool / avg_pool.
+        """POST /pool/forward: max, average or lp pooling ("max" / "avg" / "lp"), as PyTorch's
+        max_pool / avg_pool / lp_pool (and ONNX MaxPool / AveragePool / LpPool).
 
-        stride defaults to kernel_size; padding (each <= kernel_size / 2) is symmetric;
-        dilation is for max only, count_include_pad for avg only. Returns the pooled array.
+        stride defaults to kernel_size; padding: an int, one per spatial dim, [[before, after], ...],
+        "valid", "same" or "same_lower". Other fields (ceil_mode, divisor_override, p,
+        return_indices) pass as keywords. Returns the pooled array, or with return_indices=True
+        the pair (output, indices) as PyTorch does.
         """
         params = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                       count_include_pad=count_include_pad, layout=layout, **fields)
         answer = self._call("/pool/forward", {"input": input}, params, wire, dtype)
-        return _array("output", answer.get("output"))
+        return _pooled(answer, fields)
 
     def pool_backward(self, input, grad_output, mode, kernel_size, *, stride=None, padding=None, dilation=None,
                       count_include_pad=None, layout=None, dtype=None, wire=None, **fields):
@@ -286,6 +300,25 @@ class Client:
         params = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                       count_include_pad=count_include_pad, layout=layout, **fields)
         answer = self._call("/pool/backward", {"input": input, "grad_output": grad_output}, params, wire, dtype)
+        return _array("grad_input", answer.get("grad_input"))
+
+    def adaptive_pool_forward(self, input, mode, output_size, *, layout=None, dtype=None, wire=None, **fields):
+        """POST /pool/adaptive/forward: adaptive max / average pooling as PyTorch's adaptive_max_pool /
+        adaptive_avg_pool ("max" / "avg"), or lp ("lp", p=...) over the same windows.
+
+        output_size: an int, or one per spatial dim (None keeps the input extent); 1 is global
+        pooling (ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool). Returns the pooled
+        array, or with return_indices=True the pair (output, indices).
+        """
+        params = dict(mode=mode, output_size=output_size, layout=layout, **fields)
+        return _pooled(self._call("/pool/adaptive/forward", {"input": input}, params, wire, dtype), fields)
+
+    def adaptive_pool_backward(self, input, grad_output, mode, output_size, *, layout=None, dtype=None, wire=None,
+                               **fields):
+        """POST /pool/adaptive/backward: the gradient w.r.t. input given grad_output. Returns grad_input."""
+        params = dict(mode=mode, output_size=output_size, layout=layout, **fields)
+        answer = self._call("/pool/adaptive/backward", {"input": input, "grad_output": grad_output}, params, wire,
+                            dtype)
         return _array("grad_input", answer.get("grad_input"))
 
     def unfold(self, input, kernel_size, *, stride=None, padding=None, dilation=None, layout=None, dtype=None, wire=None,
@@ -377,6 +410,16 @@ def pool_forward(input, mode, kernel_size, *, url=None, wire=None, timeout=None,
 def pool_backward(input, grad_output, mode, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
     """Client(url, wire=wire, timeout=timeout).pool_backward(input, grad_output, mode, kernel_size, **kwargs)."""
     return _client(url, wire, timeout).pool_backward(input, grad_output, mode, kernel_size, **kwargs)
+
+
+def adaptive_pool_forward(input, mode, output_size, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).adaptive_pool_forward(input, mode, output_size, **kwargs)."""
+    return _client(url, wire, timeout).adaptive_pool_forward(input, mode, output_size, **kwargs)
+
+
+def adaptive_pool_backward(input, grad_output, mode, output_size, *, url=None, wire=None, timeout=None, **kwargs):
+    """Client(url, wire=wire, timeout=timeout).adaptive_pool_backward(input, grad_output, mode, output_size, **kwargs)."""
+    return _client(url, wire, timeout).adaptive_pool_backward(input, grad_output, mode, output_size, **kwargs)
 
 
 def unfold(input, kernel_size, *, url=None, wire=None, timeout=None, **kwargs):
