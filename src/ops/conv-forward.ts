@@ -4,7 +4,7 @@
  * output extents, padding limits of a padding mode) is src/shared/geometry/conv.ts's job.
  */
 import { z } from 'zod';
-import { EncodingSchema, intFrom, layoutSchema, perDim, responses } from '../schemas/fields.js';
+import { EncodingSchema, intFrom, layoutSchema, paddingSchema, perDim, responses } from '../schemas/fields.js';
 import {
   invalidGeometry,
   limitExceeded,
@@ -19,30 +19,12 @@ import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
 import { resultShape } from '../shared/task.js';
 import { defineOp, dims } from './spec.js';
 
-const PaddingSchema = z
-  .union(
-    [
-      intFrom(0),
-      z.array(intFrom(0)).min(1).max(3),
-      z
-        .array(z.tuple([intFrom(0), intFrom(0)]))
-        .min(1)
-        .max(3),
-      z.enum(['valid', 'same', 'same_lower']),
-    ],
-    {
-      error:
-        'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid", "same" or "same_lower"',
-    },
-  )
-  .default(0)
-  .meta({
-    description:
-      'An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; ' +
-      '"same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) ' +
-      'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); ' +
-      '"same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).',
-  });
+const PaddingSchema = paddingSchema(
+  'An int or int[d] pads both sides of each spatial dim equally; [[before, after], ...] pads each side; "valid" = 0; ' +
+    '"same" makes out = ceil(in / stride), total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0) ' +
+    'split as before = total // 2, after = total - before (TensorFlow / ONNX SAME_UPPER); ' +
+    '"same_lower" is the same total split with the odd position before: after = total // 2 (ONNX SAME_LOWER).',
+);
 
 export const convParams = {
   input: tensorSchema(

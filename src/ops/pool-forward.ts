@@ -12,7 +12,7 @@ import {
   schemaViolation,
   type OperationExamples,
 } from '../schemas/examples.js';
-import { EncodingSchema, intFrom, intsPerDim, layoutSchema, responses } from '../schemas/fields.js';
+import { EncodingSchema, intsPerDim, layoutSchema, paddingSchema, responses } from '../schemas/fields.js';
 import { MAX_PARAM, type OperandShapes } from '../shared/geometry/common.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { poolingShapes, poolingWork, resolvePooling, type PoolingGeometry } from '../shared/geometry/pooling.js';
@@ -31,30 +31,12 @@ export const poolParams = {
   }),
   kernel_size: intsPerDim(1).meta({ description: 'Window extent per spatial dim, >= 1.' }),
   stride: intsPerDim(1).meta({ description: 'Window step per spatial dim, >= 1. Default: kernel_size.' }).optional(),
-  padding: z
-    .union(
-      [
-        intFrom(0),
-        z.array(intFrom(0)).min(1).max(3),
-        z
-          .array(z.tuple([intFrom(0), intFrom(0)]))
-          .min(1)
-          .max(3),
-        z.enum(['valid', 'same', 'same_lower']),
-      ],
-      {
-        error:
-          'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid", "same" or "same_lower"',
-      },
-    )
-    .default(0)
-    .meta({
-      description:
-        'An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; ' +
-        '"same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), ' +
-        'its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). ' +
-        'Padded positions count as -Infinity for max and as 0 for avg and lp.',
-    }),
+  padding: paddingSchema(
+    'An int or int[d] pads both sides of each spatial dim equally (PyTorch); [[before, after], ...] pads each side (ONNX pads); "valid" = 0; ' +
+      '"same" / "same_lower" (ONNX auto_pad SAME_UPPER / SAME_LOWER) make out = ceil(in / stride) with total padding max((out - 1) * stride + dilation * (k - 1) + 1 - in, 0), ' +
+      'its odd pixel after / before. Each side at most dilation * (kernel_size - 1) (ONNX; PyTorch allows kernel_size // 2). ' +
+      'Padded positions count as -Infinity for max and as 0 for avg and lp.',
+  ),
   dilation: intsPerDim(1)
     .meta({
       description:

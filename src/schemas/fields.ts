@@ -25,6 +25,27 @@ export const perDim = (min: number, description: string) => intsPerDim(min).defa
 export const layoutSchema = (description: string) =>
   z.enum(LAYOUT_NAMES).default('channels_first').meta({ description });
 
+/** padding as convolution and pooling take it (per dim, [[before, after], ...] or auto); `description` says what it does there. */
+export const paddingSchema = (description: string) =>
+  z
+    .union(
+      [
+        intFrom(0),
+        z.array(intFrom(0)).min(1).max(3),
+        z
+          .array(z.tuple([intFrom(0), intFrom(0)]))
+          .min(1)
+          .max(3),
+        z.enum(['valid', 'same', 'same_lower']),
+      ],
+      {
+        error:
+          'must be an int >= 0, one int per spatial dim, [[before, after], ...] per spatial dim, "valid", "same" or "same_lower"',
+      },
+    )
+    .default(0)
+    .meta({ description });
+
 export const EncodingSchema = z.enum(['array', 'base64']).default('array').meta({
   description:
     'JSON responses only: tensor data as number arrays ("array") or base64 strings ("base64"). msgpack responses always use bin.',
