@@ -29,6 +29,7 @@ import {
   counting,
   engineDtype,
   engineNamed,
+  engineRuns,
   NATIVE_SKIP,
   runnable,
   withTilePositions,
@@ -299,51 +300,8 @@ function assertClose(got: Real, r: RefResult, dtype: Dt, what: string, c: Case, 
  * float32 (native: oneDNN where it plans the call), float64 (native-f64) and float32 without
  * oneDNN (native-blas) from a fifth, a sixth and a seventh.
  */
-interface EngineRun {
-  name: EngineName;
-  label: string;
-  arb: fc.Arbitrary<Case>;
-  seed: number;
-}
-const ENGINE_RUNS: EngineRun[] = [
-  { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
-  {
-    name: 'wasm',
-    label: 'wasm, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 1,
-  },
-  {
-    name: 'wasm-simd',
-    label: 'wasm-simd, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 2,
-  },
-  {
-    name: 'wasm-f64',
-    label: 'wasm-f64, float64',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
-    seed: SEED + 3,
-  },
-  {
-    name: 'native',
-    label: 'native, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 4,
-  },
-  {
-    name: 'native-blas',
-    label: 'native-blas, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 6,
-  },
-  {
-    name: 'native-f64',
-    label: 'native-f64, float64',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
-    seed: SEED + 5,
-  },
-];
+const ENGINE_RUNS = engineRuns(caseArb, SEED);
+type EngineRun = (typeof ENGINE_RUNS)[number];
 
 const runs = (run: EngineRun, n: number) => ({ seed: run.seed, numRuns: n, includeErrorInReport: true });
 

@@ -21,14 +21,7 @@ import { convBackward } from '../../workers/kernels/conv.js';
 import { convTranspose, convTransposeBackward } from '../../workers/kernels/transpose.js';
 import { CHANNELS_LAST, channelModel } from '../reference/arbitraries.js';
 import { alloc, randomTensor, rng, type Dt } from '../reference/data.js';
-import {
-  counting,
-  engineNamed,
-  runnable,
-  withTilePositions,
-  type Engine,
-  type EngineName,
-} from '../reference/engines.js';
+import { counting, engineNamed, engineRuns, runnable, withTilePositions, type Engine } from '../reference/engines.js';
 import { refGeometry, referenceBackward, referenceForward, type RefResult } from '../reference/naive-conv.js';
 import {
   refTransposeGeometry,
@@ -178,45 +171,7 @@ function sameConvolution(c: Case): ConvParams | null {
   };
 }
 
-const ENGINE_RUNS: { name: EngineName; label: string; arb: fc.Arbitrary<Case>; seed: number }[] = [
-  { name: 'ts', label: 'ts, float32 + float64', arb: caseArb, seed: SEED },
-  {
-    name: 'wasm',
-    label: 'wasm, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 1,
-  },
-  {
-    name: 'wasm-simd',
-    label: 'wasm-simd, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 2,
-  },
-  {
-    name: 'wasm-f64',
-    label: 'wasm-f64, float64',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
-    seed: SEED + 3,
-  },
-  {
-    name: 'native',
-    label: 'native, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 4,
-  },
-  {
-    name: 'native-blas',
-    label: 'native-blas, float32',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float32' as const })),
-    seed: SEED + 6,
-  },
-  {
-    name: 'native-f64',
-    label: 'native-f64, float64',
-    arb: caseArb.map((c) => ({ ...c, dtype: 'float64' as const })),
-    seed: SEED + 5,
-  },
-];
+const ENGINE_RUNS = engineRuns(caseArb, SEED);
 
 for (const run of ENGINE_RUNS.filter((r) => runnable([r.name]).length > 0)) {
   test(`conv_transpose matches the naive reference on random geometries [${run.label}]`, () => {

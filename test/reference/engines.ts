@@ -4,6 +4,7 @@
  * engine has them, direct depthwise kernels and library convolution passes) so a test can check that the engine it passed is
  * the one doing the work, and how many tiles it saw.
  */
+import type fc from 'fast-check';
 import { engineFor, tsEngine } from '../../workers/engines/index.js';
 import { nativeEngine as loadNative, nativeLoadError } from '../../workers/engines/native.js';
 import { wasmBuild } from '../../workers/engines/wasm.js';
@@ -170,4 +171,33 @@ export function withTilePositions<T>(engine: Engine, perPosition: number, tile: 
   } finally {
     setTileBudget(DEFAULT_TILE_BUDGET_BYTES);
   }
+}
+
+/** One engine of a property suite: the cases it draws (its dtype forced where it has one) and their seed. */
+export interface EngineRun<C> {
+  name: EngineName;
+  label: string;
+  arb: fc.Arbitrary<C>;
+  seed: number;
+}
+
+/**
+ * A property suite's engines: ts on `cases` as drawn (float32 and float64), every other engine
+ * on them with its dtype forced, each from its own seed after `seed` so the engines see
+ * different geometries.
+ */
+export function engineRuns<C extends { dtype: 'float32' | 'float64' }>(
+  cases: fc.Arbitrary<C>,
+  seed: number,
+): EngineRun<C>[] {
+  const forced = (dtype: 'float32' | 'float64') => cases.map((c) => ({ ...c, dtype }));
+  return [
+    { name: 'ts', label: 'ts, float32 + float64', arb: cases, seed },
+    { name: 'wasm', label: 'wasm, float32', arb: forced('float32'), seed: seed + 1 },
+    { name: 'wasm-simd', label: 'wasm-simd, float32', arb: forced('float32'), seed: seed + 2 },
+    { name: 'wasm-f64', label: 'wasm-f64, float64', arb: forced('float64'), seed: seed + 3 },
+    { name: 'native', label: 'native, float32', arb: forced('float32'), seed: seed + 4 },
+    { name: 'native-blas', label: 'native-blas, float32', arb: forced('float32'), seed: seed + 6 },
+    { name: 'native-f64', label: 'native-f64, float64', arb: forced('float64'), seed: seed + 5 },
+  ];
 }
