@@ -6,7 +6,15 @@
  */
 import { z } from 'zod';
 import { limitExceeded, schemaViolation, shortDataExample, type OperationExamples } from '../schemas/examples.js';
-import { EncodingSchema, intFrom, intsPerDim, layoutSchema, perDim, responses } from '../schemas/fields.js';
+import {
+  EncodingSchema,
+  intFrom,
+  intsPerDim,
+  layoutSchema,
+  paddingSchema,
+  perDim,
+  responses,
+} from '../schemas/fields.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { resolveTranspose, transposeShapes, transposeWork } from '../shared/geometry/transpose.js';
 import { resultShape } from '../shared/task.js';
@@ -25,26 +33,27 @@ export const transposeParams = {
     "Same rank as input, in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or [*k, C_out/groups, C_in] (channels_last).",
   ),
   stride: perDim(1, 'Stride per spatial dim, >= 1.'),
-  padding: z
-    .union(
-      [
-        intsPerDim(0),
-        z
-          .array(z.tuple([intFrom(0), intFrom(0)]))
-          .min(1)
-          .max(3),
-      ],
-      { error: 'must be an int >= 0, one int per spatial dim, or [[before, after], ...] per spatial dim' },
-    )
-    .default(0)
-    .meta({
-      description:
-        'The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).',
-    }),
+  padding: paddingSchema(
+    'The padding of the convolution this transposes: the output loses that many positions at each side. ' +
+      'An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads); "valid" is 0. ' +
+      '"same" and "same_lower" are ONNX\'s auto_pad SAME_UPPER and SAME_LOWER: the output is output_size, or input * stride without it, ' +
+      'and the total padding (input - 1) * stride + dilation * (k - 1) + output_padding + 1 - output is split evenly, the odd one after ("same") or before ("same_lower"); an output above that extent pads nothing and ends in zeros, as onnxruntime does.',
+  ),
   output_padding: intsPerDim(0).default(0).meta({
     description:
       'Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.',
   }),
+  output_size: z
+    .union([intFrom(1), z.array(intFrom(1)).min(1).max(5)], {
+      error: 'must be an integer >= 1, one per spatial dim, or the whole output shape',
+    })
+    .optional()
+    .meta({
+      description:
+        'The output extent per spatial dim (an int for all, one per dim, or the whole output shape as PyTorch takes it, whose batch and channels must match). ' +
+        "With an int or per-side padding it sets output_padding as PyTorch's ConvTranspose*d(x, output_size) does: it must be from the extent without output_padding to that plus max(stride, dilation) - 1. " +
+        'With "same" or "same_lower" it is ONNX\'s output_shape: the padding is worked out from it (auto_pad NOTSET with output_shape is "same_lower").',
+    }),
   dilation: perDim(1, 'Dilation per spatial dim, >= 1.'),
   groups: intFrom(1)
     .default(1)
@@ -95,6 +104,31 @@ const examples: OperationExamples = {
         output_padding: 1,
       },
       response: { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } },
+    },
+    '1d-output-size': {
+      summary: 'The same with output_size 6 instead of output_padding (PyTorch ConvTranspose1d(x, output_size))',
+      description: 'Without output_padding the output would be 5 long; output_size [6] sets output_padding 1.',
+      request: {
+        input: { dtype: 'float32', shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6] },
+        weight: { dtype: 'float32', shape: [2, 1, 3], data: [1, 0, -1, 0.5, 0.5, 0.5] },
+        bias: { dtype: 'float32', shape: [1], data: [0.25] },
+        stride: 2,
+        padding: 1,
+        output_size: [6],
+      },
+      response: { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } },
+    },
+    'onnx-same': {
+      summary: '1-D, ONNX auto_pad SAME_UPPER: output = input * stride',
+      description:
+        'Unpadded, the output is [0, 0, 1, 1, 3, 2, 2]: 7 long, one more than 3 * 2; "same" takes the odd position after.',
+      request: {
+        input: { dtype: 'float32', shape: [1, 1, 3], data: [0, 1, 2] },
+        weight: { dtype: 'float32', shape: [1, 1, 3], data: [1, 1, 1] },
+        stride: 2,
+        padding: 'same',
+      },
+      response: { output: { dtype: 'float32', shape: [1, 1, 6], data: [0, 0, 1, 1, 3, 2] } },
     },
   },
   problems: {
@@ -164,7 +198,7 @@ export const convTranspose = defineOp({
   resolve: (operands, body) => {
     const g = resolveTranspose(operands, body);
     // the transposed convolution's output is the input of the convolution it transposes
-    const source = `from input.shape ${dims(operands.input.shape)}, weight.shape ${dims(operands.weight.shape)}, stride, padding, output_padding and dilation`;
+    const source = `from input.shape ${dims(operands.input.shape)}, weight.shape ${dims(operands.weight.shape)}, stride, padding, output_padding, output_size and dilation`;
     return {
       task: { geometry: g },
       work: transposeWork(g, operands.bias !== undefined),

@@ -147,6 +147,13 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         layout: 'channels_first',
         encoding: 'base64',
       },
+      {
+        input: x,
+        weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+        stride: 2,
+        padding: 'same',
+        output_size: [9, 8],
+      },
     ],
   },
   '/conv/transpose/backward': {
@@ -171,6 +178,14 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         encoding: 'base64',
         grads: ['weight', 'bias'],
         grad_output: { dtype: 'float32', shape: [1, 2, 8, 8], data: Array(128).fill(0.5) },
+      },
+      {
+        input: x,
+        weight: { dtype: 'float32', shape: [2, 3, 3, 3], data: Array(54).fill(0.5) },
+        stride: 2,
+        padding: 1,
+        output_size: [1, 3, 8, 7],
+        grad_output: { dtype: 'float32', shape: [1, 3, 8, 7], data: Array(168).fill(0.25) },
       },
     ],
   },

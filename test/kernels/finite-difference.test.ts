@@ -173,6 +173,18 @@ const TRANSPOSE_CONFIGS: TransposeConfig[] = [
       output_padding: 1,
     },
   },
+  {
+    name: '2-D ONNX "same_lower" with output_size above in * stride in one dim',
+    input: [1, 2, 3, 2],
+    weight: [2, 1, 3, 2],
+    params: { stride: [2, 3], padding: 'same_lower', output_size: [6, 8] },
+  },
+  {
+    name: '1-D PyTorch output_size setting output_padding 1',
+    input: [2, 1, 4],
+    weight: [1, 2, 3],
+    params: { stride: 2, padding: 1, output_size: [8] },
+  },
 ];
 
 for (const cfg of TRANSPOSE_CONFIGS) {

@@ -3,8 +3,11 @@
  * on float32 and float64 draws, wasm on float32):
  *   - against the naive direct-definition reference (test/reference/naive-transpose.ts) on
  *     random geometries: rank 1-3, both layouts and the letter aliases, groups, stride,
- *     padding, output_padding (below stride, or below dilation when it is not below stride),
- *     dilation, bias, GEMM tiles from one position to the whole image, non-finite values;
+ *     padding (int, per dim, [before, after], "valid" and ONNX's "same" / "same_lower"),
+ *     output_padding (below stride, or below dilation when it is not below stride),
+ *     output_size (PyTorch's within its range, ONNX's output_shape with auto_pad above and
+ *     below in * stride), dilation, bias, GEMM tiles from one position to the whole image,
+ *     non-finite values;
  *   - the identity conv_transpose(x, W) == grad_input of conv(·, W) with the same parameters:
  *     bit for bit against convBackward on a geometry from resolveConv, and within tolerance
  *     against naive-conv.ts's backward (a reference written for conv, not for this op).
@@ -56,6 +59,9 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
     opadFrac: fc.double({ min: 0, max: 0.999, noNaN: true }),
     afterFrac: fc.double({ min: 0, max: 1, noNaN: true }),
     in: fc.integer({ min: 1, max: lim.in }),
+    // output_size: how far within PyTorch's range, or ONNX's target from in * stride
+    sizeFrac: fc.double({ min: 0, max: 0.999, noNaN: true }),
+    sizeShift: fc.integer({ min: -4, max: 3 }),
   });
   return fc
     .record({
@@ -63,6 +69,8 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       dims: fc.array(dim, { minLength: rank, maxLength: rank }),
       forms: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), // int (true) or per-dim, for stride / padding / output_padding / dilation
       pairs: fc.integer({ min: 0, max: 3 }).map((v) => v === 0), // padding as [before, after] per dim (after <= before)
+      auto: fc.constantFrom(undefined, undefined, undefined, 'valid', 'same', 'same_lower'),
+      size: fc.constantFrom('none', 'none', 'spatial', 'shape'), // output_size: absent, per spatial dim, the whole shape
       bias: fc.boolean(),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -97,6 +105,23 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       const cin = r.cinG * r.groups;
       const inSp = dims.map((x) => x.in);
       const k = dims.map((x) => x.k);
+      if (r.auto !== undefined) params.padding = r.auto;
+      if (r.size !== 'none') {
+        const pairs = normalPairs(params.padding, rank);
+        const sizes = dims.map((x, i) => {
+          const span = x.dil * (x.k - 1) + 1;
+          if (r.auto === 'same' || r.auto === 'same_lower') return Math.max(1, x.in * x.stride + x.sizeShift);
+          // PyTorch: from the smallest output to the largest output_padding past it
+          const min = (x.in - 1) * x.stride - pairs[i][0] - pairs[i][1] + span;
+          const [lo, hi] = [Math.max(min, 1), min + Math.max(x.stride, x.dil) - 1];
+          return lo + Math.floor(x.sizeFrac * (hi - lo + 1));
+        });
+        // output_size sets output_padding on explicit padding: left 0 (its default), or equal to what output_size sets
+        if (r.auto !== 'same' && r.auto !== 'same_lower')
+          params.output_padding = r.seed % 3 === 0 ? 0 : sizes.map((o, i) => o - transposeMin(dims[i], pairs[i]));
+        const cout = r.coutG * r.groups;
+        params.output_size = r.size === 'spatial' ? sizes : cl ? [r.batch, ...sizes, cout] : [r.batch, cout, ...sizes];
+      }
       return {
         inputShape: cl ? [r.batch, ...inSp, cin] : [r.batch, cin, ...inSp],
         weightShape: cl ? [...k, r.coutG, cin] : [cin, r.coutG, ...k],
@@ -109,6 +134,19 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       };
     });
 });
+
+/** [before, after] per spatial dim of an explicit padding, "valid" or absent. */
+function normalPairs(padding: TransposeParams['padding'], dims: number): [number, number][] {
+  if (padding === undefined || typeof padding === 'string' || typeof padding === 'number') {
+    const v = typeof padding === 'number' ? padding : 0;
+    return Array.from({ length: dims }, () => [v, v]);
+  }
+  return padding.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
+}
+
+/** The output extent without output_padding: (in - 1) * stride - before - after + dilation * (k - 1) + 1. */
+const transposeMin = (x: { in: number; stride: number; dil: number; k: number }, [before, after]: [number, number]) =>
+  (x.in - 1) * x.stride - before - after + x.dil * (x.k - 1) + 1;
 
 function geometries(c: Case): { g: ConvGeometry; rg: RefTransposeGeom } {
   const rg = refTransposeGeometry(c.inputShape, c.weightShape, c.params);
@@ -147,20 +185,19 @@ function assertClose(got: Real, r: RefResult, c: Case, what: string): void {
 
 /**
  * The forward convolution of the same parameters as case `c`, for resolveConv (its input has
- * the transposed output's shape): it pads `before` before and `after - output_padding` after
- * each dim; null when that is negative.
+ * the transposed output's shape), from the reference's padding and extents: it pads `before`
+ * before and (in - 1) * stride + dilation * (k - 1) + 1 - out - before after each dim, the
+ * least that makes its output `in` (after - output_padding for an explicit padding); null
+ * when that is negative.
  */
-function sameConvolution(c: Case): ConvParams | null {
+function sameConvolution(c: Case, rg: RefTransposeGeom): ConvParams | null {
   const dims = c.inputShape.length - 2;
-  const list = (v: number | number[] | undefined, dflt: number): number[] =>
-    v === undefined ? Array<number>(dims).fill(dflt) : typeof v === 'number' ? Array<number>(dims).fill(v) : v;
-  const p = c.params.padding;
-  const pairs: [number, number][] =
-    p === undefined || typeof p === 'number'
-      ? Array.from({ length: dims }, () => [p ?? 0, p ?? 0])
-      : p.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
-  const opad = list(c.params.output_padding, 0);
-  const padding = pairs.map(([before, after], i): [number, number] => [before, after - opad[i]]);
+  const last = (v: number[]) => v.slice(3 - dims);
+  const [inSp, k, out, stride, before, dil] = [rg.in3, rg.k3, rg.out3, rg.stride3, rg.pad3, rg.dil3].map(last);
+  const padding = before.map((b, i): [number, number] => [
+    b,
+    (inSp[i] - 1) * stride[i] + dil[i] * (k[i] - 1) + 1 - out[i] - b,
+  ]);
   if (padding.some(([, after]) => after < 0)) return null;
   return {
     stride: c.params.stride,
@@ -199,7 +236,7 @@ for (const run of ENGINE_RUNS.filter((r) => runnable([r.name]).length > 0)) {
         (c) => {
           const { g, rg } = geometries(c);
           const { x, w } = data(c, rg);
-          const convParams = sameConvolution(c);
+          const convParams = sameConvolution(c, rg);
           if (!convParams) return; // would need negative padding
           const t = (shape: number[]) => ({ dtype: c.dtype, shape });
           const gc = resolveConv(
@@ -262,7 +299,7 @@ for (const run of ENGINE_RUNS.filter((r) => runnable([r.name]).length > 0)) {
         (c) => {
           const { g, rg } = geometries(c);
           const { x, w, dy } = data(c, rg);
-          const convParams = sameConvolution(c);
+          const convParams = sameConvolution(c, rg);
           if (!convParams) return;
           const grads = { input: alloc(c.dtype, x.length), weight: alloc(c.dtype, w.length) };
           withTile(c, g, engine, () => convTransposeBackward(g, x, w, dy, grads, engine));
@@ -339,7 +376,15 @@ test('the generator covers every parameter form, output_padding past the stride,
     const list = (v: number | number[] | undefined) =>
       typeof v === 'number' ? Array(dims).fill(v) : (v ?? Array(dims).fill(0));
     const pairs = Array.isArray(p.padding) && p.padding.some(Array.isArray);
-    const before = pairs ? (p.padding as [number, number][]).map(([b]) => b) : list(p.padding as number | number[]);
+    const before = normalPairs(p.padding, dims).map(([b]) => b);
+    if (typeof p.padding === 'string') add(`padding:${p.padding}`);
+    if (Array.isArray(p.output_size)) add(`output_size:${p.output_size.length === dims ? 'spatial' : 'shape'}`);
+    if (typeof p.padding === 'string' && p.padding !== 'valid' && p.output_size !== undefined) {
+      const spatial = Array.isArray(p.output_size) && p.output_size.length === dims ? p.output_size : null;
+      const ins = c.inputShape.slice(p.layout && CHANNELS_LAST.has(p.layout) ? 1 : 2).slice(0, dims);
+      if (spatial?.some((o, i) => o > ins[i] * list(p.stride)[i])) add('output_size>in*stride');
+      if (spatial?.some((o, i) => o < ins[i] * list(p.stride)[i])) add('output_size<in*stride');
+    }
     const [stride, opad, dil] = [list(p.stride), list(p.output_padding), list(p.dilation)];
     if (pairs && (p.padding as [number, number][]).some(([b, a]) => b !== a)) add('padding:asymmetric');
     add(`rank${dims}`);
@@ -387,6 +432,14 @@ test('the generator covers every parameter form, output_padding past the stride,
     'padding:number',
     'padding:object',
     'padding:asymmetric',
+    'padding:string',
+    'padding:valid',
+    'padding:same',
+    'padding:same_lower',
+    'output_size:spatial',
+    'output_size:shape',
+    'output_size>in*stride',
+    'output_size<in*stride',
     'output_padding:number',
     'output_padding:object',
     'dilation:number',

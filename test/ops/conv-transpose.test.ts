@@ -4,6 +4,7 @@
  * its status and errors[].path; work limits (413) from shapes; metrics.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import {
@@ -102,12 +103,184 @@ describe('answers', () => {
   });
 });
 
+/** ONNX's ConvTranspose backend tests (onnx/backend/test/case/node/convtranspose.py): x = 0..8 as [1, 1, 3, 3], W ones [1, 2, 3, 3]. */
+const ONNX_X = tensor('float32', [1, 1, 3, 3], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+const ONNX_W = tensor('float32', [1, 2, 3, 3], Array(18).fill(1));
+/** Both output channels of an ONNX expected output are the same rows. */
+const twice = (rows: number[][]) => [...rows.flat(), ...rows.flat()];
+/** test_convtranspose_output_shape, test_convtranspose_pad and test_convtranspose_kernel_shape: [1, 2, 10, 8]. */
+const ONNX_10X8 = twice([
+  ...Array(3).fill([0, 0, 1, 1, 3, 2, 2, 0]),
+  ...Array(3).fill([3, 3, 7, 4, 9, 5, 5, 0]),
+  ...Array(3).fill([6, 6, 13, 7, 15, 8, 8, 0]),
+  Array(8).fill(0),
+] as number[][]);
+
+describe('ONNX ConvTranspose auto_pad and output_shape, PyTorch output_size', () => {
+  const onnx: { name: string; fields: object; shape: number[]; data: number[] }[] = [
+    {
+      name: 'test_convtranspose_autopad_same: auto_pad SAME_UPPER is "same"',
+      fields: { padding: 'same', stride: [2, 2] },
+      shape: [1, 2, 6, 6],
+      data: twice([
+        [0, 0, 1, 1, 3, 2],
+        [0, 0, 1, 1, 3, 2],
+        [3, 3, 8, 5, 12, 7],
+        [3, 3, 7, 4, 9, 5],
+        [9, 9, 20, 11, 24, 13],
+        [6, 6, 13, 7, 15, 8],
+      ]),
+    },
+    {
+      name: 'test_convtranspose_output_shape: output_shape with auto_pad NOTSET is "same_lower" + output_size',
+      fields: { padding: 'same_lower', stride: [3, 2], output_size: [10, 8] },
+      shape: [1, 2, 10, 8],
+      data: ONNX_10X8,
+    },
+    {
+      name: 'test_convtranspose_kernel_shape: output_shape and output_padding',
+      fields: { padding: 'same_lower', stride: [3, 2], output_size: [10, 8], output_padding: [1, 1] },
+      shape: [1, 2, 10, 8],
+      data: ONNX_10X8,
+    },
+    {
+      name: 'test_convtranspose_pad: output_padding alone, and as PyTorch output_size',
+      fields: { stride: [3, 2], output_size: [10, 8] },
+      shape: [1, 2, 10, 8],
+      data: ONNX_10X8,
+    },
+    {
+      name: 'test_convtranspose_pads: pads [1, 2, 1, 2] are [[1, 1], [2, 2]]',
+      fields: {
+        stride: [3, 2],
+        padding: [
+          [1, 1],
+          [2, 2],
+        ],
+      },
+      shape: [1, 2, 7, 3],
+      data: twice([
+        [1, 1, 3],
+        [1, 1, 3],
+        [7, 4, 9],
+        [7, 4, 9],
+        [7, 4, 9],
+        [13, 7, 15],
+        [13, 7, 15],
+      ]),
+    },
+  ];
+  for (const c of onnx) {
+    test(c.name, async () => {
+      const res = await postJson(convd, '/conv/transpose', { input: ONNX_X, weight: ONNX_W, ...c.fields });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.output.shape, c.shape);
+      assert.deepEqual(res.body.output.data, c.data);
+    });
+  }
+
+  test('test_convtranspose_dilations: dilation 2, 2x2 kernel', async () => {
+    const res = await postJson(convd, '/conv/transpose', {
+      input: tensor('float32', [1, 1, 3, 3], [3, 8, 1, 9, 5, 7, 3, 2, 6]),
+      weight: tensor('float32', [1, 1, 2, 2], [7, 2, 1, 9]),
+      dilation: 2,
+      padding: 'valid',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(
+      res.body.output.data,
+      [21, 56, 13, 16, 2, 63, 35, 67, 10, 14, 24, 22, 76, 76, 21, 9, 5, 88, 45, 63, 3, 2, 33, 18, 54],
+    );
+  });
+
+  test('an odd total padding: "same" drops the last position of the unpadded output, "same_lower" the first', async () => {
+    // 1-D, in 3, k 3, stride 2: the unpadded output has 7 positions, in * stride = 6
+    const body = { ...example('float64'), padding: 0, output_padding: 0 };
+    const full = await postJson(convd, '/conv/transpose', body);
+    const upper = await postJson(convd, '/conv/transpose', { ...body, padding: 'same' });
+    const lower = await postJson(convd, '/conv/transpose', { ...body, padding: 'same_lower' });
+    assert.equal(full.body.output.data.length, 7);
+    assert.deepEqual(upper.body.output.data, full.body.output.data.slice(0, 6));
+    assert.deepEqual(lower.body.output.data, full.body.output.data.slice(1));
+  });
+
+  test('"same" above the unpadded extent pads nothing and ends in zeros (onnxruntime)', async () => {
+    // k 1, stride 3: the unpadded output [1, 0, 0, 2] is 4 long, in * stride = 6
+    const res = await postJson(convd, '/conv/transpose', {
+      input: tensor('float64', [1, 1, 2], [1, 2]),
+      weight: tensor('float64', [1, 1, 1], [1]),
+      stride: 3,
+      padding: 'same',
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.output.data, [1, 0, 0, 2, 0, 0]);
+  });
+
+  test('output_size as an int, per dim and as the whole output shape give the same answer', async () => {
+    const body = { ...example('float64'), output_padding: 0 };
+    for (const output_size of [6, [6], [1, 1, 6]]) {
+      const res = await postJson(convd, '/conv/transpose', { ...body, output_size });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.output.data, EXPECTED, JSON.stringify(output_size));
+    }
+  });
+});
+
+interface TorchTransposeCase {
+  fields: Record<string, unknown>;
+  input: { shape: number[]; data: number[] };
+  weight: { shape: number[]; data: number[] };
+  bias: number[];
+  output: { shape: number[]; data: number[] };
+  grad_output: number[];
+  grad_input: number[];
+  grad_weight: number[];
+  grad_bias: number[];
+}
+
+describe('PyTorch ConvTranspose*d(x, output_size): test/fixtures/torch/conv-transpose.json', () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL('../../../test/fixtures/torch/conv-transpose.json', import.meta.url), 'utf8'),
+  ) as { torch: string; cases: TorchTransposeCase[] };
+  const close = (got: number[], want: number[], what: string) => {
+    assert.equal(got.length, want.length, `${what}: length`);
+    want.forEach((w, i) =>
+      assert.ok(Math.abs(got[i] - w) <= 1e-12 * Math.max(1, Math.abs(w)), `${what}[${i}]: ${got[i]} vs torch ${w}`),
+    );
+  };
+  for (const c of fixture.cases) {
+    test(`torch ${fixture.torch}: ${JSON.stringify(c.fields)} on [${c.input.shape.join(', ')}], forward and backward`, async () => {
+      const operands = {
+        input: tensor('float64', c.input.shape, c.input.data),
+        weight: tensor('float64', c.weight.shape, c.weight.data),
+        ...c.fields,
+      };
+      const forward = await postJson(convd, '/conv/transpose', {
+        ...operands,
+        bias: tensor('float64', [c.bias.length], c.bias),
+      });
+      assert.equal(forward.status, 200, forward.text);
+      assert.deepEqual(forward.body.output.shape, c.output.shape);
+      close(forward.body.output.data, c.output.data, 'output');
+      const backward = await postJson(convd, '/conv/transpose/backward', {
+        ...operands,
+        grad_output: tensor('float64', c.output.shape, c.grad_output),
+      });
+      assert.equal(backward.status, 200, backward.text);
+      close(backward.body.grad_input.data, c.grad_input, 'grad_input');
+      close(backward.body.grad_weight.data, c.grad_weight, 'grad_weight');
+      close(backward.body.grad_bias.data, c.grad_bias, 'grad_bias');
+    });
+  }
+});
+
 describe('400 with errors[].path', () => {
   const ex = example();
   const cases: { name: string; body: object; path: string; detail?: RegExp }[] = [
     // schema
-    { name: 'padding "same"', body: { ...ex, padding: 'same' }, path: 'padding' },
-    { name: 'padding pair of three', body: { ...ex, padding: [[1, 0, 1]] }, path: 'padding[0]' },
+    { name: 'padding "full"', body: { ...ex, padding: 'full' }, path: 'padding' },
+    { name: 'output_size 0', body: { ...ex, output_size: 0 }, path: 'output_size' },
+    { name: 'padding pair of three', body: { ...ex, padding: [[1, 0, 1]] }, path: 'padding' },
     {
       name: 'padding_mode is a conv field only',
       body: { ...ex, padding_mode: 'reflect' },
@@ -167,6 +340,37 @@ describe('400 with errors[].path', () => {
       detail: /2 values but the transposed convolution has 1 spatial dims/,
     },
     { name: 'layout alias of another rank', body: { ...ex, layout: 'NCHW' }, path: 'layout' },
+    {
+      name: 'padding of another rank',
+      body: { ...ex, padding: [1, 1] },
+      path: 'padding',
+      detail: /2 entries but the transposed convolution has 1 spatial dims/,
+    },
+    {
+      name: 'output_size outside what output_padding can reach',
+      body: { ...ex, output_padding: 0, output_size: 8 },
+      path: 'output_size',
+      detail:
+        /output_size is 8 but must be from 5 to 6: the output_padding it sets, from 0 to max\(stride 2, dilation 1\) - 1, added to 5 \(spatial dim 0\)/,
+    },
+    {
+      name: 'output_size and an output_padding that disagree',
+      body: { ...ex, output_size: [5] },
+      path: 'output_size[0]',
+      detail: /output_size\[0\] is 5, which sets output_padding 0, but output_padding is 1; send one of the two/,
+    },
+    {
+      name: 'output_size of another rank',
+      body: { ...ex, output_size: [6, 6] },
+      path: 'output_size',
+      detail: /2 values but the transposed convolution has 1 spatial dims \(give 1, or the whole output shape of 3\)/,
+    },
+    {
+      name: 'output_size as a whole shape with other channels',
+      body: { ...ex, output_size: [1, 2, 6] },
+      path: 'output_size[1]',
+      detail: /output_size\[1\] is 2 but the output has 1 channels/,
+    },
     // data lengths, after geometry and limits
     {
       name: 'weight data one short',
@@ -256,6 +460,7 @@ test('the OpenAPI document describes /conv/transpose: defaults and examples', as
     stride: 1,
     padding: 0,
     output_padding: 0,
+    output_size: undefined,
     dilation: 1,
     groups: 1,
     layout: 'channels_first',

@@ -6,16 +6,24 @@
  * of every output channel co of its group, when 0 <= i < out, with
  *   out = (in - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1
  * (before = after = padding for an int padding),
- * then the bias is added. Weight [C_in, C_out/groups, *k] (channels_first) or
+ * then the bias is added. `output_size` and ONNX's auto_pad set `out` and `before` instead,
+ * straight from their texts: PyTorch's ConvTranspose*d.forward(x, output_size) takes
+ * output_padding = output_size - out (without output_padding), which must be below stride or
+ * dilation; ONNX ConvTranspose's SAME_UPPER ("same") / SAME_LOWER ("same_lower") make
+ * out = output_shape, or in * stride without one, from total_padding = (in - 1) * stride +
+ * output_padding + (k - 1) * dilation + 1 - out, clamped at 0 as onnxruntime does, with
+ * pads[start] = total / 2 (SAME_UPPER) or total - total / 2 (SAME_LOWER), integer halves. Weight [C_in, C_out/groups, *k] (channels_first) or
  * [*k, C_out/groups, C_in] (channels_last).
  */
 import type { RefLayoutName, RefResult } from './naive-conv.js';
 
 export interface RefTransposeParams {
   stride?: number | number[];
-  /** An int or int[d] pads both sides; [before, after] per dim each side. */
-  padding?: number | number[] | [number, number][];
+  /** An int or int[d] pads both sides; [before, after] per dim each side; "valid" none; "same" / "same_lower" ONNX's auto_pad. */
+  padding?: number | number[] | [number, number][] | 'valid' | 'same' | 'same_lower';
   output_padding?: number | number[];
+  /** Spatial extents, or the whole output shape (PyTorch takes its last d entries). */
+  output_size?: number | number[];
   dilation?: number | number[];
   groups?: number;
   layout?: RefLayoutName;
@@ -65,18 +73,37 @@ export function refTransposeGeometry(
   if (wIn !== cin || cin % groups !== 0) throw new Error('ref: channels');
   const k = cl ? weightShape.slice(0, d) : weightShape.slice(2);
   const stride = list(p.stride, d, 1);
+  const auto = p.padding === 'same' || p.padding === 'same_lower' ? p.padding : null;
+  const explicit = typeof p.padding === 'string' ? 0 : p.padding;
   const pairs: [number, number][] =
-    p.padding === undefined || typeof p.padding === 'number'
-      ? new Array(d).fill([p.padding ?? 0, p.padding ?? 0])
-      : p.padding.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
+    explicit === undefined || typeof explicit === 'number'
+      ? new Array(d).fill([explicit ?? 0, explicit ?? 0])
+      : explicit.map((e): [number, number] => (typeof e === 'number' ? [e, e] : e));
   if (pairs.length !== d) throw new Error('ref: padding');
-  const pad = pairs.map(([before]) => before);
   const opad = list(p.output_padding, d, 0);
   const dil = list(p.dilation, d, 1);
   const inSp = cl ? inputShape.slice(1, r - 1) : inputShape.slice(2);
+  const sizes =
+    p.output_size === undefined
+      ? undefined
+      : typeof p.output_size === 'number'
+        ? new Array(d).fill(p.output_size)
+        : p.output_size;
+  const wanted = sizes && (sizes.length === d ? sizes : cl ? sizes.slice(1, d + 1) : sizes.slice(2));
+  const pad: number[] = [];
   const outSp = inSp.map((n, i) => {
-    if (opad[i] >= stride[i] && opad[i] >= dil[i]) throw new Error('ref: output_padding');
-    const o = (n - 1) * stride[i] - pairs[i][0] - pairs[i][1] + dil[i] * (k[i] - 1) + opad[i] + 1;
+    const span = dil[i] * (k[i] - 1) + 1;
+    if (auto) {
+      const out = wanted ? wanted[i] : n * stride[i];
+      const total = Math.max(0, (n - 1) * stride[i] + opad[i] + span - out);
+      pad.push(auto === 'same' ? Math.floor(total / 2) : total - Math.floor(total / 2));
+      return out;
+    }
+    pad.push(pairs[i][0]);
+    const min = (n - 1) * stride[i] - pairs[i][0] - pairs[i][1] + span;
+    const op = wanted ? wanted[i] - min : opad[i];
+    if (op < 0 || (op >= stride[i] && op >= dil[i])) throw new Error('ref: output_padding');
+    const o = min + op;
     if (o < 1) throw new Error(`ref: output extent ${o}`);
     return o;
   });

@@ -124,6 +124,10 @@ class Endpoints:
         y32 = self.convd.conv_transpose(x.astype(np.float32), w.astype(np.float32), stride=2)
         self.assertEqual(y32.dtype, np.float32)
         np.testing.assert_allclose(y32, reference_conv_transpose1d(x, w, 2, 0, 0), rtol=1e-4, atol=1e-4)
+        # output_size picks the output_padding (PyTorch's ConvTranspose1d(x, output_size)); "same" is ONNX's SAME_UPPER
+        np.testing.assert_array_equal(self.convd.conv_transpose(x, w, b, stride=2, padding=1, output_size=[12]), y)
+        same = self.convd.conv_transpose(x, w, stride=2, padding="same")
+        np.testing.assert_allclose(same, reference_conv_transpose1d(x, w, 2, 0, 0)[..., :12], rtol=1e-12, atol=1e-12)
 
     def test_conv_transpose_backward_is_conv_with_roles_swapped(self):
         x = self.rng.standard_normal((2, 4, 6))

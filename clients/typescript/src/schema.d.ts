@@ -1668,18 +1668,20 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).
+             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads); "valid" is 0. "same" and "same_lower" are ONNX's auto_pad SAME_UPPER and SAME_LOWER: the output is output_size, or input * stride without it, and the total padding (input - 1) * stride + dilation * (k - 1) + output_padding + 1 - output is split evenly, the odd one after ("same") or before ("same_lower"); an output above that extent pads nothing and ends in zeros, as onnxruntime does.
              * @default 0
              */
-            padding?: (number | number[]) | [
+            padding?: number | number[] | [
                 number,
                 number
-            ][];
+            ][] | ("valid" | "same" | "same_lower");
             /**
              * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
              * @default 0
              */
             output_padding?: number | number[];
+            /** @description The output extent per spatial dim (an int for all, one per dim, or the whole output shape as PyTorch takes it, whose batch and channels must match). With an int or per-side padding it sets output_padding as PyTorch's ConvTranspose*d(x, output_size) does: it must be from the extent without output_padding to that plus max(stride, dilation) - 1. With "same" or "same_lower" it is ONNX's output_shape: the padding is worked out from it (auto_pad NOTSET with output_shape is "same_lower"). */
+            output_size?: number | number[];
             /**
              * @description Dilation per spatial dim, >= 1.
              * @default 1
@@ -1758,18 +1760,20 @@ export interface components {
              */
             stride?: number | number[];
             /**
-             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads).
+             * @description The padding of the convolution this transposes: the output loses that many positions at each side. An int or int[d] (PyTorch) takes the same from both sides of each spatial dim; [[before, after], ...] takes each side on its own (ONNX ConvTranspose pads); "valid" is 0. "same" and "same_lower" are ONNX's auto_pad SAME_UPPER and SAME_LOWER: the output is output_size, or input * stride without it, and the total padding (input - 1) * stride + dilation * (k - 1) + output_padding + 1 - output is split evenly, the odd one after ("same") or before ("same_lower"); an output above that extent pads nothing and ends in zeros, as onnxruntime does.
              * @default 0
              */
-            padding?: (number | number[]) | [
+            padding?: number | number[] | [
                 number,
                 number
-            ][];
+            ][] | ("valid" | "same" | "same_lower");
             /**
              * @description Extra extent added on one side of each spatial dim of the output, smaller than stride or dilation of that dim.
              * @default 0
              */
             output_padding?: number | number[];
+            /** @description The output extent per spatial dim (an int for all, one per dim, or the whole output shape as PyTorch takes it, whose batch and channels must match). With an int or per-side padding it sets output_padding as PyTorch's ConvTranspose*d(x, output_size) does: it must be from the extent without output_padding to that plus max(stride, dilation) - 1. With "same" or "same_lower" it is ONNX's output_shape: the padding is worked out from it (auto_pad NOTSET with output_shape is "same_lower"). */
+            output_size?: number | number[];
             /**
              * @description Dilation per spatial dim, >= 1.
              * @default 1

@@ -13,7 +13,17 @@
  * (before = after = padding for PyTorch's int padding, ONNX's pads otherwise), and the
  * convolution pads `before` before and `after - output_padding` after (the last
  * output_padding positions are reached by no window; a negative "after" only trims), so that
- * its output extent is exactly `in`. O(rank): no tensor data.
+ * its output extent is exactly `in`.
+ *
+ * Two ways to ask for an output extent instead (`transposePads`):
+ *   - PyTorch's `output_size` with an int or per-side padding: the output_padding that makes it,
+ *     out - min where min is the extent above without output_padding (ConvTranspose*d.forward).
+ *   - ONNX's auto_pad, `"same"` (SAME_UPPER) or `"same_lower"`: the target is output_size when
+ *     given (ONNX output_shape), else in * stride; the total padding
+ *     full - target, full = (in - 1) * stride + dilation * (k - 1) + output_padding + 1, is split
+ *     with the odd one after ("same") or before ("same_lower"). A target above full pads nothing
+ *     and leaves zeros at the end, as onnxruntime does (ComputeTotalPad clamps at 0).
+ * `"valid"` is padding 0. O(rank): no tensor data.
  */
 import { itemSize, numel, type TensorMeta } from '../tensor.js';
 import {
@@ -31,15 +41,17 @@ import {
   type OperandShapes,
   type Work,
 } from './common.js';
-import { convWork, explicitPadding, type ConvGeometry, type GradName } from './conv.js';
+import { convWork, explicitPadding, type ConvGeometry, type GradName, type Padding } from './conv.js';
 import { batchHint, layoutHint } from './hints.js';
 
 /** The contract's conv_transpose parameters, as received (defaults not yet applied). */
 export interface TransposeParams {
   stride?: number | number[];
-  /** An int or int[d] (PyTorch's, both sides), or [before, after] per spatial dim (ONNX pads). */
-  padding?: number | number[] | [number, number][];
+  /** An int or int[d] (PyTorch's, both sides), [before, after] per spatial dim (ONNX pads), or ONNX's auto_pad. */
+  padding?: Padding;
   output_padding?: number | number[];
+  /** The output's spatial extents (or its whole shape): PyTorch's output_size, ONNX's output_shape. */
+  output_size?: number | number[];
   dilation?: number | number[];
   groups?: number;
   layout?: LayoutName;
@@ -66,6 +78,88 @@ export function transposeExtent(
   return (inExtent - 1) * stride - before - after + dilation * (k - 1) + outputPadding + 1;
 }
 
+/** One spatial dim of a transposed convolution, what `transposePads` needs of it. */
+interface TransposeDim {
+  in: number;
+  k: number;
+  stride: number;
+  dilation: number;
+  outputPadding: number;
+}
+
+/**
+ * The padding [before, after] and output_padding of one spatial dim (module comment): from the
+ * explicit padding and output_padding, or `target` (output_size) as PyTorch derives
+ * output_padding from it, or ONNX's auto_pad split of full - target. A string when `target`
+ * cannot be reached with an explicit padding: the message, without the field name.
+ */
+export function transposePads(
+  dim: TransposeDim,
+  padding: [number, number] | 'same' | 'same_lower',
+  target: number | undefined,
+): { before: number; after: number; outputPadding: number } | string {
+  const full = transposeExtent(dim.in, dim.k, dim.stride, dim.dilation, 0, 0, dim.outputPadding);
+  if (padding === 'same' || padding === 'same_lower') {
+    const total = Math.max(0, full - (target ?? dim.in * dim.stride));
+    const half = Math.floor(total / 2);
+    const before = padding === 'same' ? half : total - half;
+    // a target above full: no padding, and target - full zeros after ("after" is negative)
+    const after = full - (target ?? dim.in * dim.stride) - before;
+    return { before, after, outputPadding: dim.outputPadding };
+  }
+  const [before, after] = padding;
+  if (target === undefined) return { before, after, outputPadding: dim.outputPadding };
+  const min = transposeExtent(dim.in, dim.k, dim.stride, dim.dilation, before, after, 0);
+  const max = min + Math.max(dim.stride, dim.dilation) - 1;
+  const derived = target - min;
+  if (target < min || target > max)
+    return `is ${target} but must be from ${min} to ${max}: the output_padding it sets, from 0 to max(stride ${dim.stride}, dilation ${dim.dilation}) - 1, added to ${min}`;
+  if (dim.outputPadding !== 0 && dim.outputPadding !== derived)
+    return `is ${target}, which sets output_padding ${derived}, but output_padding is ${dim.outputPadding}; send one of the two`;
+  return { before, after, outputPadding: derived };
+}
+
+/**
+ * The spatial extents of `output_size`: an int for every dim, one per dim, or the whole output
+ * shape ([N, C_out, *spatial] or [N, *spatial, C_out], as PyTorch takes `output_size`), whose
+ * batch and channel entries must then be the output's. Problems go to `p`.
+ */
+function outputSizes(
+  value: number | number[] | undefined,
+  d: number,
+  expected: { batch: number; channels: number; channelsLast: boolean },
+  p: Problems,
+): ({ target: number; path: string } | undefined)[] {
+  const none = Array<undefined>(d).fill(undefined);
+  if (value === undefined) return none;
+  const values = typeof value === 'number' ? Array<number>(d).fill(value) : value;
+  if (!Array.isArray(values) || (values.length !== d && values.length !== d + 2)) {
+    p.add(
+      'output_size',
+      `output_size has ${Array.isArray(values) ? values.length : 'no'} values but the transposed convolution has ${d} spatial dims (give ${d}, or the whole output shape of ${d + 2})`,
+    );
+    return none;
+  }
+  const offset = values.length === d ? 0 : expected.channelsLast ? 1 : 2;
+  if (values.length === d + 2) {
+    const channelAt = expected.channelsLast ? d + 1 : 1;
+    if (values[0] !== expected.batch)
+      p.add('output_size[0]', `output_size[0] is ${values[0]} but the output's batch is ${expected.batch}`);
+    if (values[channelAt] !== expected.channels)
+      p.add(
+        `output_size[${channelAt}]`,
+        `output_size[${channelAt}] is ${values[channelAt]} but the output has ${expected.channels} channels`,
+      );
+  }
+  return Array.from({ length: d }, (_, i) => {
+    const v = values[offset + i];
+    const path = typeof value === 'number' ? 'output_size' : `output_size[${offset + i}]`;
+    if (isInt(v) && v >= 1 && v <= MAX_PARAM) return { target: v, path };
+    p.add(path, `${path} is ${JSON.stringify(v)}; it must be an integer from 1 to ${MAX_PARAM}`);
+    return undefined;
+  });
+}
+
 /**
  * Validates a conv_transpose request and returns the geometry of the convolution whose
  * grad_input it is: its inputShape is the transposed convolution's output shape, its
@@ -88,10 +182,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
   const layout = resolveLayout(params.layout, rank, p);
   const stride = perDim('stride', params.stride, d, p, { op });
   const dilation = perDim('dilation', params.dilation, d, p, { op });
-  const pairs = explicitPadding(params.padding, d, p);
-  // the schema takes no string form here; a body that skipped it reads as no padding (after the problem)
-  if (typeof pairs === 'string') p.add('padding', `padding "${pairs}" is not a transposed convolution's padding`);
-  const padding = typeof pairs === 'string' ? Array.from({ length: d }, (): [number, number] => [0, 0]) : pairs;
+  const pairs = explicitPadding(params.padding, d, p, op);
   const outputPadding = perDim('output_padding', params.output_padding, d, p, { min: 0, fallback: 0, op });
   const groups = params.groups ?? 1;
   if (!isInt(groups) || groups < 1 || groups > MAX_PARAM)
@@ -146,13 +237,31 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     );
   }
 
+  const targets = outputSizes(params.output_size, d, { batch, channels: outChannels, channelsLast }, p);
   const outSpatial: number[] = [];
+  const padBefore: number[] = [];
+  const padAfter: number[] = [];
   for (let i = 0; i < d; i++) {
-    const [before, after] = padding[i];
-    const out = transposeExtent(inSpatial[i], kernel[i], stride[i], dilation[i], before, after, outputPadding[i]);
+    const dim = {
+      in: inSpatial[i],
+      k: kernel[i],
+      stride: stride[i],
+      dilation: dilation[i],
+      outputPadding: outputPadding[i],
+    };
+    const target = targets[i];
+    const pads = transposePads(dim, typeof pairs === 'string' ? pairs : pairs[i], target?.target);
+    if (typeof pads === 'string') {
+      p.add(target!.path, `${target!.path} ${pads} (spatial dim ${i})`);
+      continue;
+    }
+    const { before, after } = pads;
+    const out = transposeExtent(dim.in, dim.k, dim.stride, dim.dilation, before, after, pads.outputPadding);
     outSpatial.push(out);
+    padBefore.push(before);
+    padAfter.push(after - pads.outputPadding);
     const padTerms = before === after ? `2 * padding ${before}` : `padding ${before} - ${after}`;
-    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - ${padTerms} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${outputPadding[i]} + 1`;
+    const formula = `(input ${inSpatial[i]} - 1) * stride ${stride[i]} - ${padTerms} + dilation ${dilation[i]} * (kernel ${kernel[i]} - 1) + output_padding ${pads.outputPadding} + 1`;
     if (out < 1) {
       const path = Array.isArray(params.padding) ? `padding[${i}]` : 'padding';
       p.add(path, `output extent of spatial dim ${i} is ${out} < 1: ${formula}`);
@@ -163,6 +272,7 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
       );
     }
   }
+  if (outSpatial.length < d) throw new GeometryError(p.list);
   const transposedOutput = channelsLast ? [batch, ...outSpatial, outChannels] : [batch, outChannels, ...outSpatial];
   checkGradOutput(operands.grad_output, transposedOutput, p);
   if (p.any) throw new GeometryError(p.list);
@@ -180,8 +290,8 @@ function resolveTransposeChecked(operands: TransposeOperands, params: TransposeP
     outSpatial: [...inSpatial],
     stride,
     dilation,
-    padBefore: padding.map(([before]) => before),
-    padAfter: padding.map(([, after], i) => after - outputPadding[i]),
+    padBefore,
+    padAfter,
     inputShape: transposedOutput,
     weightShape: [...weight.shape],
     outputShape: [...input.shape],

@@ -249,28 +249,29 @@ class Client:
         return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
 
     def conv_transpose(self, input, weight, bias=None, *, stride=None, padding=None, output_padding=None,
-                       dilation=None, groups=None, layout=None, dtype=None, wire=None, **fields):
+                       output_size=None, dilation=None, groups=None, layout=None, dtype=None, wire=None, **fields):
         """POST /conv/transpose: conv_transpose(input, weight) + bias, as PyTorch's conv_transpose1d/2d/3d.
 
         weight in PyTorch's transposed layout: [C_in, C_out/groups, *k] (channels_first) or
-        [*k, C_out/groups, C_in] (channels_last). Returns the output array.
+        [*k, C_out/groups, C_in] (channels_last). output_size is PyTorch's (it picks output_padding),
+        or ONNX's output_shape with padding "same" / "same_lower". Returns the output array.
         """
-        params = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
-                      groups=groups, layout=layout, **fields)
+        params = dict(stride=stride, padding=padding, output_padding=output_padding, output_size=output_size,
+                      dilation=dilation, groups=groups, layout=layout, **fields)
         answer = self._call("/conv/transpose", {"input": input, "weight": weight, "bias": bias}, params, wire, dtype)
         return _array("output", answer.get("output"))
 
     def conv_transpose_backward(self, input, weight, grad_output, *, bias=None, grads=("input", "weight", "bias"),
-                                stride=None, padding=None, output_padding=None, dilation=None, groups=None,
-                                layout=None, dtype=None, wire=None, **fields):
+                                stride=None, padding=None, output_padding=None, output_size=None, dilation=None,
+                                groups=None, layout=None, dtype=None, wire=None, **fields):
         """POST /conv/transpose/backward: the gradients of conv_transpose given grad_output.
 
         Takes conv_transpose's arguments; returns a tuple in the order of `grads` (default:
         grad_input, grad_weight, grad_bias). bias, if given, has its shape checked only.
         """
         grads = [grads] if isinstance(grads, str) else list(grads)
-        params = dict(grads=grads, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
-                      groups=groups, layout=layout, **fields)
+        params = dict(grads=grads, stride=stride, padding=padding, output_padding=output_padding,
+                      output_size=output_size, dilation=dilation, groups=groups, layout=layout, **fields)
         tensors = {"input": input, "weight": weight, "bias": bias, "grad_output": grad_output}
         answer = self._call("/conv/transpose/backward", tensors, params, wire, dtype)
         return tuple(_array(f"grad_{g}", answer.get(f"grad_{g}")) for g in grads)
