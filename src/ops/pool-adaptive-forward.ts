@@ -28,6 +28,7 @@ export const adaptivePoolParams = {
     }),
   p: poolParams.p,
   return_indices: poolParams.return_indices,
+  storage_order: poolParams.storage_order,
   layout: poolParams.layout,
   encoding: poolParams.encoding,
 };
@@ -97,7 +98,7 @@ export const adaptivePoolForward = defineOp({
     summary: 'Adaptive and global pooling (max, average or lp)',
     description:
       'PyTorch adaptive_max_pool / adaptive_avg_pool{1,2,3}d in either layout, and lp over the same windows: output_size per dim (null keeps the extent), ' +
-      'windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices (max), p (lp).',
+      'windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices and storage_order (max), p (lp).',
   },
   component: 'AdaptivePoolForward',
   request,

@@ -65,8 +65,17 @@ export const poolParams = {
   }),
   return_indices: z.boolean().default(false).meta({
     description:
-      "Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.",
+      "Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.",
   }),
+  storage_order: z
+    .literal([0, 1])
+    .default(0)
+    .meta({
+      description:
+        "Max with return_indices only (ONNX MaxPool storage_order): how `indices` flatten each maximum's spatial position within its channel. " +
+        "0 row-major ((d * H + h) * W + w, PyTorch); 1 column-major (d + D * (h + H * w); w * H + h in 2-D), ONNX's Indices for storage_order 1. " +
+        'Either way per channel: ONNX adds (n * C + c) * prod(spatial) to flatten over the whole tensor.',
+    }),
   layout: layoutSchema(
     'Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.',
   ),
@@ -127,6 +136,23 @@ const examples: OperationExamples = {
       response: {
         output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [6, 8, 14, 16] },
         indices: { dtype: 'float32', shape: [1, 1, 2, 2], data: [5, 7, 13, 15] },
+      },
+    },
+    'max-indices-column-major': {
+      summary: 'Max indices in column-major order (ONNX maxpool_with_argmax_2d_precomputed_strides, storage_order 1)',
+      description:
+        "storage_order 1 flattens each maximum's position column-major, w * H + h: 7 sits at row 1, column 1 of the 5x5 image, so 1 * 5 + 1 = 6; 9 at row 1, column 3: 3 * 5 + 1 = 16.",
+      request: {
+        input: { dtype: 'float32', shape: [1, 1, 5, 5], data: Array.from({ length: 25 }, (_, i) => i + 1) },
+        mode: 'max',
+        kernel_size: 2,
+        stride: 2,
+        return_indices: true,
+        storage_order: 1,
+      },
+      response: {
+        output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [7, 9, 17, 19] },
+        indices: { dtype: 'float32', shape: [1, 1, 2, 2], data: [6, 16, 8, 18] },
       },
     },
     'avg-same-lower': {
@@ -197,7 +223,13 @@ export const pooledResults = (
 /** The task of a pooling: its window geometry and mode. */
 export const poolingTask = (g: PoolingGeometry): TaskHead<'pool_forward' | 'pool_backward'> => ({
   geometry: g.window,
-  pooling: { mode: g.mode, countIncludePad: g.countIncludePad, divisorOverride: g.divisorOverride, p: g.p },
+  pooling: {
+    mode: g.mode,
+    countIncludePad: g.countIncludePad,
+    divisorOverride: g.divisorOverride,
+    p: g.p,
+    storageOrder: g.storageOrder,
+  },
 });
 
 export const poolForward = defineOp({
@@ -210,7 +242,7 @@ export const poolForward = defineOp({
     description:
       'PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, ' +
       'symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; ' +
-      'count_include_pad and divisor_override (avg), p (lp), return_indices (max).',
+      'count_include_pad and divisor_override (avg), p (lp), return_indices and storage_order (max).',
   },
   component: 'PoolForward',
   request,

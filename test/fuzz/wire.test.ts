@@ -68,6 +68,7 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         ],
         ceil_mode: true,
         return_indices: true,
+        storage_order: 1,
       },
       {
         input: x,
@@ -102,13 +103,14 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         stride: 2,
         ceil_mode: true,
         return_indices: false,
+        storage_order: 0,
         grad_output: grad2x2,
       },
     ],
   },
   '/pool/adaptive/forward': {
     mutants: [
-      { input: x, mode: 'max', output_size: [3, null], return_indices: true, layout: 'NCHW' },
+      { input: x, mode: 'max', output_size: [3, null], return_indices: true, storage_order: 1, layout: 'NCHW' },
       { input: x, mode: 'lp', p: 1.5, output_size: 1, encoding: 'base64' },
     ],
   },
@@ -121,6 +123,7 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         p: 2,
         output_size: [2, 2],
         return_indices: false,
+        storage_order: 0,
         layout: 'channels_first',
         encoding: 'base64',
         grad_output: grad2x2,

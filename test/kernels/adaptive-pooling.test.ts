@@ -2,8 +2,8 @@
  * Adaptive pooling kernels (workers/kernels/adaptive-pooling.ts) against the naive reference
  * (test/reference/naive-pool.ts, PyTorch's start / end rule) on random geometries: rank 1-3,
  * both layouts, output sizes below, equal to and above the input, null entries, max / avg /
- * lp, float32 / float64, ties and non-finite values; max and its indices exactly, avg and lp
- * under the tolerance rule. Global pooling (output_size 1) against the window pooling with
+ * lp, float32 / float64, ties and non-finite values; max and its indices (row- and
+ * column-major: storage_order 0 and 1) exactly, avg and lp under the tolerance rule. Global pooling (output_size 1) against the window pooling with
  * the kernel over the whole input, a second, independent code path. Finite differences of
  * every backward, the adjoint identity, batch ranges.
  */
@@ -57,6 +57,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       sizeForm: fc.constantFrom('int', 'perdim'),
       power: fc.constantFrom(undefined, 1, 2, 3, 1.5),
       indices: fc.boolean(),
+      order: fc.constantFrom<number | undefined>(undefined, 0, 1),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       values: fc.constantFrom<Case['values']>('random', 'random', 'ties', 'special'),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -67,6 +68,8 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       const params: AdaptivePoolingParams = { mode: r.mode, output_size };
       if (r.mode === 'lp' && r.power !== undefined) params.p = r.power;
       if (r.mode === 'max') params.return_indices = r.indices;
+      // storage_order 1 orders the indices: with return_indices only; 0 goes with anything
+      if (r.order === 0 || (r.order === 1 && r.mode === 'max' && r.indices)) params.storage_order = r.order;
       if (r.layout !== undefined) params.layout = r.layout;
       const inputShape = CHANNELS_LAST.has(r.layout)
         ? [r.batch, ...r.inSp, r.channels]
@@ -162,10 +165,12 @@ test('the generator covers every mode, size form, layout, dtype, sizes above the
     if (g.outSpatial.some((o, i) => o > g.inSpatial[i])) add('above');
     if (g.outSpatial.some((o, i) => o < g.inSpatial[i] && g.inSpatial[i] % o !== 0)) add('overlapping');
     if (g.returnIndices) add('indices');
+    if (g.returnIndices) add(`indices:order${g.storageOrder}:rank${c.inputShape.length - 2}`);
   }
   const must = ['max', 'avg', 'lp', 'rank1', 'rank2', 'rank3', 'layout:default', 'layout:channels_first'];
   must.push('layout:channels_last', 'float32', 'float64', 'values:ties', 'values:special', 'size:number');
   must.push('size:object', 'null', 'above', 'overlapping', 'indices');
+  for (const r of [1, 2, 3]) must.push(`indices:order0:rank${r}`, `indices:order1:rank${r}`);
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
   assert.deepEqual(missing, [], `drawn fewer than 10 times; seen ${JSON.stringify(Object.fromEntries(seen))}`);
 });

@@ -198,6 +198,47 @@ test('backward matches the reference on random geometries (max: first maximum, N
   );
 });
 
+/** Max pooling with return_indices in storage order 0 or 1 (ONNX MaxPool storage_order), from the same geometries. */
+const indexedArb: fc.Arbitrary<Case> = fc
+  .tuple(
+    caseArb.filter((c) => c.params.mode === 'max'),
+    fc.constantFrom<number | undefined>(undefined, 0, 1),
+  )
+  .map(([c, order]) => ({
+    ...c,
+    params: { ...c.params, return_indices: true, ...(order !== undefined && { storage_order: order }) },
+  }));
+
+test('max indices in both storage orders match the reference (1-D, 2-D, 3-D, both layouts)', () => {
+  fc.assert(
+    fc.property(indexedArb, (c) => {
+      const { g, rg } = geometries(c, false);
+      assert.equal(g.storageOrder, c.params.storage_order ?? 0);
+      const { x } = data(c, rg);
+      const y = alloc(c.dtype, numel(rg.outputShape)).fill(12345);
+      const indices = alloc(c.dtype, y.length).fill(12345);
+      poolForward(g.window, g, x, y, undefined, indices);
+      const ref = referencePoolForward(rg, x);
+      assertExact(y, ref.ref, c, 'max output');
+      assertExact(indices, ref.indices, c, `indices (storage_order ${g.storageOrder})`);
+    }),
+    runs(600),
+  );
+  const seen = new Map<string, number>();
+  for (const c of fc.sample(indexedArb, { seed: SEED, numRuns: 600 })) {
+    const key = `rank${c.inputShape.length - 2}:order${c.params.storage_order ?? 0}:${CHANNELS_LAST.has(c.params.layout) ? 'last' : 'first'}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  const missing = [1, 2, 3].flatMap((r) =>
+    [0, 1].flatMap((o) => ['first', 'last'].map((l) => `rank${r}:order${o}:${l}`)),
+  );
+  assert.deepEqual(
+    missing.filter((k) => (seen.get(k) ?? 0) < 10),
+    [],
+    `drawn fewer than 10 times; seen ${JSON.stringify(Object.fromEntries(seen))}`,
+  );
+});
+
 test('the generator covers ties, non-finite values, every parameter form and layout', () => {
   const seen = new Map<string, number>();
   const add = (f: string) => seen.set(f, (seen.get(f) ?? 0) + 1);
@@ -628,8 +669,8 @@ test('adjoint identity: avg exactly, lp through its linearisation', () => {
  * 1..n inputs they use; LpPool's and the global pools' published cases draw random inputs,
  * so those here are ours, on the same geometries. ONNX's AveragePool defaults to
  * count_include_pad = 0, stated where it matters. MaxPool's Indices are flat over the whole
- * tensor: for N = C = 1 they are PyTorch's, and storage_order = 1 transposes the spatial
- * position (w * H + h in 2-D), checked here from our indices.
+ * tensor, ours over the channel: for N = C = 1 they are the same numbers, in either
+ * storage_order.
  */
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const ONNX: { name: string; input: number[]; x?: number[]; params: PoolingParams; y: number[]; indices?: number[] }[] =
@@ -658,6 +699,20 @@ const ONNX: { name: string; input: number[]; x?: number[]; params: PoolingParams
       params: { mode: 'max', kernel_size: 5, stride: 1, padding: 2, return_indices: true },
       y: [13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25],
       indices: [12, 13, 14, 14, 14, 17, 18, 19, 19, 19, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24],
+    },
+    {
+      name: 'maxpool_with_argmax_2d_precomputed_strides (storage_order 1)',
+      input: [1, 1, 5, 5],
+      params: { mode: 'max', kernel_size: 2, stride: 2, return_indices: true, storage_order: 1 },
+      y: [7, 9, 17, 19],
+      indices: [6, 16, 8, 18],
+    },
+    {
+      name: 'maxpool_2d_precomputed_strides with Indices in storage_order 0',
+      input: [1, 1, 5, 5],
+      params: { mode: 'max', kernel_size: 2, stride: 2, return_indices: true, storage_order: 0 },
+      y: [7, 9, 17, 19],
+      indices: [6, 8, 16, 18],
     },
     {
       name: 'maxpool_2d_uint8-style 1-D: maxpool_1d_default geometry, k2',
@@ -748,16 +803,24 @@ for (const o of ONNX) {
   });
 }
 
-test('ONNX MaxPool storage_order = 1 (maxpool_with_argmax_2d_precomputed_strides): Indices w * H + h from ours', () => {
-  const g = resolvePooling(
-    { input: { dtype: 'float64', shape: [1, 1, 5, 5] } },
-    { mode: 'max', kernel_size: 2, stride: 2, return_indices: true },
-  );
-  const y = new Float64Array(4);
-  const indices = new Float64Array(4);
-  poolForward(g.window, g, Float64Array.from(iota(25)), y, undefined, indices);
-  assert.deepEqual(Array.from(y), [7, 9, 17, 19]);
-  assert.deepEqual(Array.from(indices), [6, 8, 16, 18], 'row-major: storage_order 0');
-  const columnMajor = Array.from(indices, (i) => (i % 5) * 5 + Math.floor(i / 5));
-  assert.deepEqual(columnMajor, [6, 16, 8, 18], "ONNX's published Indices for storage_order 1");
+test("storage_order 1 in 3-D is ONNX's h + w * H + d * H * W over its (h, w, d): d + D * (h + H * w) over ours", () => {
+  // [1, 1, 2, 3, 4]: the maximum at (d, h, w) = (1, 2, 0); row-major (1 * 3 + 2) * 4 + 0 = 20
+  const shape = [1, 1, 2, 3, 4];
+  const x = new Float64Array(24).fill(-1);
+  x[20] = 5;
+  const run = (storage_order: number, layout?: LayoutName) => {
+    const input = layout === 'NDHWC' ? [1, 2, 3, 4, 1] : shape;
+    const g = resolvePooling(
+      { input: { dtype: 'float64', shape: input } },
+      { mode: 'max', kernel_size: [2, 3, 4], return_indices: true, storage_order, layout },
+    );
+    const y = new Float64Array(1);
+    const indices = new Float64Array(1);
+    poolForward(g.window, g, x, y, undefined, indices);
+    return [y[0], indices[0]];
+  };
+  assert.deepEqual(run(0), [5, 20]);
+  assert.deepEqual(run(1), [5, 1 + 2 * 2 + 0 * 2 * 3]);
+  // C = 1: NDHWC holds the same values in the same order, and indices do not depend on the layout
+  assert.deepEqual(run(1, 'NDHWC'), [5, 5]);
 });

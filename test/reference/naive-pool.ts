@@ -7,8 +7,8 @@
  * j * dilation; it is inside when in [0, in), in the padded input when in [-before, in + after).
  *   max   over the window's inside elements, in row-major window order, starting from -inf at
  *         the first inside element; an element replaces the maximum when it is greater or NaN
- *         (PyTorch's MaxPoolKernel.cpp). Its index is its flat spatial position (-1 when the
- *         window has no inside element). The backward adds dy to that element.
+ *         (PyTorch's MaxPoolKernel.cpp). Its index is its flat spatial position, row-major or
+ *         with storage_order 1 column-major (ONNX MaxPool), -1 when the window has no inside element. The backward adds dy to that element.
  *   avg   the sum of the inside elements divided by divisor_override, else by the number of
  *         window elements in the padded input (count_include_pad, PyTorch's AvgPoolKernel.cpp
  *         clips the window to in + padding) or inside the input; the backward adds
@@ -36,6 +36,7 @@ export interface RefPoolParams {
   divisor_override?: number | null;
   p?: number;
   return_indices?: boolean;
+  storage_order?: number;
   layout?: RefLayoutName;
 }
 
@@ -44,6 +45,8 @@ export interface RefPoolGeom {
   countIncludePad: boolean;
   divisorOverride: number | null;
   p: number;
+  /** Indices: 0 row-major, 1 column-major (ONNX storage_order). */
+  storageOrder: number;
   channelsLast: boolean;
   batch: number;
   channels: number;
@@ -116,6 +119,7 @@ export function refPoolGeometry(inputShape: number[], p: RefPoolParams): RefPool
     countIncludePad: p.count_include_pad ?? true,
     divisorOverride: p.divisor_override ?? null,
     p: p.p ?? 2,
+    storageOrder: p.storage_order ?? 0,
     channelsLast: cl,
     batch,
     channels,
@@ -142,6 +146,22 @@ function indexer(g: RefPoolGeom, sp: number[]): (n: number, c: number, i0: numbe
   const C = g.channels;
   if (g.channelsLast) return (n, c, i0, i1, i2) => (((n * sp[0] + i0) * sp[1] + i1) * sp[2] + i2) * C + c;
   return (n, c, i0, i1, i2) => (((n * C + c) * sp[0] + i0) * sp[1] + i1) * sp[2] + i2;
+}
+
+/**
+ * The flat spatial position of (i0, i1, i2) over extents `ext`: row-major (the last dim
+ * fastest: PyTorch's, ONNX storage_order 0) or column-major (the first dim fastest: ONNX
+ * storage_order 1); leading dims of extent 1 add nothing either way.
+ */
+function flatSpatial(ext: number[], at: number[], storageOrder: number): number {
+  let index = 0;
+  let step = 1;
+  const dims = storageOrder === 1 ? [0, 1, 2] : [2, 1, 0];
+  for (const a of dims) {
+    index += at[a] * step;
+    step *= ext[a];
+  }
+  return index;
 }
 
 interface Window {
@@ -177,7 +197,7 @@ function forEachWindow(g: RefPoolGeom, visit: (w: Window) => void): void {
                   if (inPadded(0, i0) && inPadded(1, i1) && inPadded(2, i2)) padded++;
                   if (!isInside(0, i0) || !isInside(1, i1) || !isInside(2, i2)) continue;
                   inside.push(xAt(n, c, i0, i1, i2));
-                  spatial.push((i0 * g.in3[1] + i1) * g.in3[2] + i2);
+                  spatial.push(flatSpatial(g.in3, [i0, i1, i2], g.storageOrder));
                 }
               }
             }
@@ -306,6 +326,7 @@ export interface RefAdaptiveParams {
   output_size: number | (number | null)[];
   p?: number;
   return_indices?: boolean;
+  storage_order?: number;
   layout?: RefLayoutName;
 }
 
@@ -313,6 +334,7 @@ export interface RefAdaptiveParams {
 export interface RefAdaptiveGeom {
   mode: RefPoolMode;
   p: number;
+  storageOrder: number;
   channelsLast: boolean;
   batch: number;
   channels: number;
@@ -335,6 +357,7 @@ export function refAdaptiveGeometry(inputShape: number[], p: RefAdaptiveParams):
   return {
     mode: p.mode,
     p: p.p ?? 2,
+    storageOrder: p.storage_order ?? 0,
     channelsLast: cl,
     batch,
     channels,
@@ -365,7 +388,7 @@ function forEachAdaptiveWindow(g: RefAdaptiveGeom, visit: (w: Window) => void): 
               for (const i1 of range(1, o1))
                 for (const i2 of range(2, o2)) {
                   inside.push(xAt(n, c, i0, i1, i2));
-                  spatial.push((i0 * g.in3[1] + i1) * g.in3[2] + i2);
+                  spatial.push(flatSpatial(g.in3, [i0, i1, i2], g.storageOrder));
                 }
             visit({ yi: yAt(n, c, o0, o1, o2), inside, spatial, divisor: inside.length });
           }

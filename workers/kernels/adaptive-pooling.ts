@@ -6,7 +6,8 @@
  *
  *   max   PyTorch's rule as in pooling.ts: from -Infinity, a value replaces the maximum when
  *         it is greater or NaN; the index starts at the window's first element (a window of
- *         -Infinity only indexes it); indices are flat over the channel's spatial extents.
+ *         -Infinity only indexes it); indices are flat over the channel's spatial extents,
+ *         row-major, or column-major with storage_order 1 (pooling.ts columnMajor).
  *   avg   the window mean.
  *   lp    S^(1/p), S = sum x^p, as pooling.ts (backward dy x^(p-1) S^(1/p - 1), 0 where S = 0).
  *
@@ -15,6 +16,7 @@
 import { adaptiveWindow, type AdaptivePoolingGeometry } from '../../src/shared/geometry/adaptive-pooling.js';
 import type { BatchRange, Real } from '../../src/shared/tensor.js';
 import { to3 } from './lowering.js';
+import { columnMajor } from './pooling.js';
 
 /** The windows of one dim: starts and ends per output. */
 function windows(n: number, out: number): { start: Int32Array; end: Int32Array } {
@@ -100,10 +102,11 @@ export function adaptivePoolForward(
   batch: BatchRange = [0, g.batch],
   indices?: Real,
 ): void {
+  const extents = to3(g.inSpatial, 1);
   forEachWindow(g, batch, (yi, base, w) => {
     const r = reduce(g, x, base, w);
     y[yi] = g.mode === 'max' ? r.value : g.mode === 'lp' ? Math.pow(r.value, 1 / g.p) : r.value / r.count;
-    if (indices) indices[yi] = r.index;
+    if (indices) indices[yi] = g.storageOrder === 1 ? columnMajor(r.index, extents) : r.index;
   });
 }
 

@@ -22,7 +22,8 @@
  * whose values are all -Infinity routes its gradient to (and indexes) its first non-padded
  * element; one with no input element at all (possible with dilation) outputs -Infinity, has
  * index -1 and routes nowhere. Indices are PyTorch's: flat over the channel's spatial extents,
- * (id * inH + ih) * inW + iw, whatever the layout.
+ * (id * inH + ih) * inW + iw, whatever the layout; with storage_order 1 column-major instead,
+ * id + inD * (ih + inH * iw) (ONNX MaxPool's, less its (n * C + c) * prod(spatial)).
  *
  * The divisor is divisor_override when given; else, per dim, the number of window elements
  * (o * stride - before + j * dilation, j < k) inside the padded input [-before, in + after)
@@ -118,10 +119,11 @@ function divisors(
 }
 
 /**
- * PyTorch's index of window row r at output position q: the input element's flat position
- * over the channel's spatial extents.
+ * The index of window row r at output position q: the input element's flat position over the
+ * channel's spatial extents, row-major (PyTorch's, storage_order 0) or column-major (ONNX
+ * storage_order 1: d + D * (h + H * w); the leading extents of 1-D and 2-D are 1).
  */
-function spatialIndex(p: ConvDims, q: number, r: number): number {
+function spatialIndex(p: ConvDims, q: number, r: number, storageOrder: 0 | 1): number {
   const [, oH, oW] = p.outExt;
   const [, kH, kW] = p.kExt;
   const [, inH, inW] = p.inExt;
@@ -132,7 +134,16 @@ function spatialIndex(p: ConvDims, q: number, r: number): number {
   const kh = Math.floor(r / kW) % kH;
   const kd = Math.floor(r / (kW * kH));
   const at = (i: number, o: number, k: number) => o * p.stride[i] - p.padBefore[i] + k * p.dilation[i];
-  return (at(0, od, kd) * inH + at(1, oh, kh)) * inW + at(2, ow, kw);
+  const [d, h, w] = [at(0, od, kd), at(1, oh, kh), at(2, ow, kw)];
+  return storageOrder === 1 ? d + p.inExt[0] * (h + inH * w) : (d * inH + h) * inW + w;
+}
+
+/** A row-major flat spatial index over extents [D, H, W] (leading 1s below 3-D) in column-major order: d + D * (h + H * w). */
+export function columnMajor(index: number, [inD, inH, inW]: number[]): number {
+  const w = index % inW;
+  const rest = (index - w) / inW;
+  const h = rest % inH;
+  return (rest - h) / inH + inD * (h + inH * w);
 }
 
 /**
@@ -196,7 +207,7 @@ export function poolForward(
           if (arg && indices) {
             if (arg.subarray(0, width).includes(-1)) firstInputElements(p, x, n, c, p0, p1, cols, arg);
             for (let j = 0, o = out.offset; j < width; j++, o += out.colStride)
-              indices[o] = arg[j] < 0 ? -1 : spatialIndex(p, p0 + j, arg[j]);
+              indices[o] = arg[j] < 0 ? -1 : spatialIndex(p, p0 + j, arg[j], s.storageOrder);
           }
         } else if (s.mode === 'lp') {
           im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), 0);

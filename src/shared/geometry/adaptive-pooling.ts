@@ -32,6 +32,8 @@ export interface AdaptivePoolingParams {
   p?: number;
   /** Max only; default false. */
   return_indices?: boolean;
+  /** Max with return_indices only: 0 row-major (default), 1 column-major indices. */
+  storage_order?: number;
   layout?: LayoutName;
 }
 
@@ -44,6 +46,8 @@ export interface AdaptivePoolingGeometry {
   p: number;
   /** Max: the forward also answers `indices`. */
   returnIndices: boolean;
+  /** Max indices: 0 row-major over the channel's spatial extents (PyTorch), 1 column-major (ONNX storage_order 1). */
+  storageOrder: 0 | 1;
   batch: number;
   channels: number;
   inSpatial: number[];
@@ -99,6 +103,7 @@ export function resolveAdaptivePooling(
     mode: params.mode,
     p: params.p ?? 2,
     returnIndices,
+    storageOrder: params.storage_order === 1 ? 1 : 0,
     batch,
     channels,
     inSpatial,
