@@ -176,6 +176,9 @@ class Endpoints:
         np.testing.assert_array_equal(y, [[[[11, 12], [15, 16]]]])
         self.assertEqual(indices.dtype, np.int64)
         np.testing.assert_array_equal(indices, [[[[10, 11], [14, 15]]]])
+        # storage_order=1 (ONNX's): column-major, h + 4 * w
+        _, indices = self.convd.pool_forward(x, "max", 3, stride=2, ceil_mode=True, return_indices=True, storage_order=1)
+        np.testing.assert_array_equal(indices, [[[[10, 14], [11, 15]]]])
 
     def test_adaptive_and_global_pooling(self):
         x = np.arange(1, 6, dtype=np.float64).reshape(1, 1, 5)

@@ -239,6 +239,20 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     );
     assert.deepEqual(Array.from(r.output.data), [11, 12, 15, 16]);
     assert.deepEqual(Array.from(r.indices!.data), [10, 11, 14, 15]);
+    // storage_order 1 (ONNX's): column-major, h + 4 * w
+    const columnMajor = await convd.poolForward(
+      {
+        input: tensor([1, 1, 4, 4], img),
+        mode: 'max',
+        kernel_size: 3,
+        stride: 2,
+        ceil_mode: true,
+        return_indices: true,
+        storage_order: 1,
+      },
+      { wire },
+    );
+    assert.deepEqual(Array.from(columnMajor.indices!.data), [10, 14, 11, 15]);
   });
 
   test(`adaptive pooling over ${wire}: overlapping windows forward and backward, global max`, async () => {
