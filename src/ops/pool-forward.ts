@@ -61,8 +61,16 @@ export const poolParams = {
     .meta({ description: 'Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).' }),
   p: z.number().positive().optional().meta({
     description:
-      'Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0.',
+      'Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); with lp_abs, |x|^p (ONNX LpPool).',
   }),
+  lp_abs: z
+    .boolean()
+    .default(false)
+    .meta({
+      description:
+        "Lp only: sum |x|^p, ONNX LpPool's (sum |x|^p)^(1/p), instead of PyTorch lp_pool's x^p. The two agree for x >= 0 and for even p; " +
+        "for negative x with odd or fractional p, PyTorch's form gives NaN or a smaller sum. Backward: dy * S^(1/p - 1) * |x|^(p-1) * sign(x), 0 at x = 0 and where S = 0.",
+    }),
   return_indices: z.boolean().default(false).meta({
     description:
       "Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.",
@@ -169,6 +177,19 @@ const examples: OperationExamples = {
       },
       response: { output: { dtype: 'float32', shape: [1, 1, 4], data: [2, 3, 5, 7] } },
     },
+    'lp-abs': {
+      summary: "ONNX LpPool's |x|^p (lp_abs), p = 3, over triples",
+      description:
+        '(27 + 64 + 125)^(1/3) = 6 and (216 + 512 + 1000)^(1/3) = 12. Without lp_abs (PyTorch) the sums of x^3 are -88 and 704: NaN and 8.896.',
+      request: {
+        input: { dtype: 'float32', shape: [1, 1, 6], data: [-3, 4, -5, 6, -8, 10] },
+        mode: 'lp',
+        p: 3,
+        lp_abs: true,
+        kernel_size: 3,
+      },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2], data: [6, 12] } },
+    },
     lp: {
       summary: 'Lp pooling, p = 2, over pairs',
       description: 'The Euclidean norm of each window: sqrt(3^2 + 4^2) = 5, sqrt(6^2 + 8^2) = 10.',
@@ -228,6 +249,7 @@ export const poolingTask = (g: PoolingGeometry): TaskHead<'pool_forward' | 'pool
     countIncludePad: g.countIncludePad,
     divisorOverride: g.divisorOverride,
     p: g.p,
+    lpAbs: g.lpAbs,
     storageOrder: g.storageOrder,
   },
 });
@@ -242,7 +264,7 @@ export const poolForward = defineOp({
     description:
       'PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, ' +
       'symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; ' +
-      'count_include_pad and divisor_override (avg), p (lp), return_indices and storage_order (max).',
+      'count_include_pad and divisor_override (avg), p and lp_abs (lp), return_indices and storage_order (max).',
   },
   component: 'PoolForward',
   request,

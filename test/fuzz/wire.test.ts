@@ -80,7 +80,17 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         divisor_override: 3,
         layout: 'NCHW',
       },
-      { input: x, mode: 'lp', p: 3, kernel_size: 2, stride: 1, padding: 'valid', ceil_mode: false, encoding: 'base64' },
+      {
+        input: x,
+        mode: 'lp',
+        p: 3,
+        lp_abs: true,
+        kernel_size: 2,
+        stride: 1,
+        padding: 'valid',
+        ceil_mode: false,
+        encoding: 'base64',
+      },
     ],
   },
   '/pool/backward': {
@@ -95,7 +105,16 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         layout: 'NCHW',
         grad_output: grad2x2,
       },
-      { input: x, mode: 'lp', p: 2, kernel_size: 2, padding: 'same_lower', encoding: 'base64', grad_output: grad2x2 },
+      {
+        input: x,
+        mode: 'lp',
+        p: 3,
+        lp_abs: true,
+        kernel_size: 2,
+        padding: 'same_lower',
+        encoding: 'base64',
+        grad_output: grad2x2,
+      },
       {
         input: x,
         mode: 'max',
@@ -111,7 +130,7 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
   '/pool/adaptive/forward': {
     mutants: [
       { input: x, mode: 'max', output_size: [3, null], return_indices: true, storage_order: 1, layout: 'NCHW' },
-      { input: x, mode: 'lp', p: 1.5, output_size: 1, encoding: 'base64' },
+      { input: x, mode: 'lp', p: 1.5, lp_abs: true, output_size: 1, encoding: 'base64' },
     ],
   },
   '/pool/adaptive/backward': {
@@ -121,6 +140,7 @@ const COVERAGE: Record<string, { oracle: 'reference' } | { mutants: Record<strin
         input: x,
         mode: 'lp',
         p: 2,
+        lp_abs: false,
         output_size: [2, 2],
         return_indices: false,
         storage_order: 0,

@@ -167,6 +167,19 @@ describe('validation rules', () => {
       '0 (row-major) or 1',
     );
   });
+  test('lp_abs: lp only, false with anything, boolean', () => {
+    assert.equal(resolvePooling(x, { mode: 'lp', kernel_size: 2 }).lpAbs, false, "default: PyTorch's x^p");
+    assert.equal(resolvePooling(x, { mode: 'lp', kernel_size: 2, lp_abs: true }).lpAbs, true);
+    for (const mode of ['max', 'avg', 'lp'] as const)
+      assert.doesNotThrow(() => resolvePooling(x, { mode, kernel_size: 2, lp_abs: false }));
+    expectError(
+      x,
+      { mode: 'avg', kernel_size: 2, lp_abs: true },
+      'lp_abs',
+      'lp_abs is true but it applies to lp pooling only (mode is avg)',
+    );
+    expectError(x, { mode: 'lp', kernel_size: 2, lp_abs: 1 as unknown as boolean }, 'lp_abs', 'true or false');
+  });
   test('return_indices with float32 needs every spatial position exact', () => {
     expectError(
       { input: t([1, 1, 4097, 4097]) },
@@ -409,6 +422,8 @@ describe('adaptive pooling', () => {
     assert.equal(resolveAdaptivePooling(x, { mode: 'avg', output_size: 2, storage_order: 0 }).storageOrder, 0);
     const ordered = resolveAdaptivePooling(x, { mode: 'max', output_size: 2, return_indices: true, storage_order: 1 });
     assert.equal(ordered.storageOrder, 1);
+    expectAdaptive(x, { mode: 'max', output_size: 2, lp_abs: true }, 'lp_abs', 'lp pooling only');
+    assert.equal(resolveAdaptivePooling(x, { mode: 'lp', output_size: 1, lp_abs: true }).lpAbs, true);
   });
   test('work: n + out - gcd(n, out) window elements per dim (5 -> 3: 2 + 3 + 2 = 7)', () => {
     const g = resolveAdaptivePooling({ input: t([2, 3, 5], 'float64') }, { mode: 'avg', output_size: 3 });

@@ -152,6 +152,7 @@ describe('answers', () => {
       divisor_override: null,
       return_indices: false,
       storage_order: 0,
+      lp_abs: false,
     };
     for (const mode of ['max', 'avg', 'lp']) {
       const res = await postJson(convd, '/pool/forward', { input: input(), mode, kernel_size: 2, ...defaults });
@@ -197,6 +198,29 @@ describe('answers', () => {
     });
     const want = [3 / 5, 4 / 5, 6 / 10, 8 / 10];
     (bwdRes.body.grad_input.data as number[]).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-15, `${v}`));
+  });
+
+  test("lp_abs: ONNX LpPool's |x|^p forward and backward, beside PyTorch's x^p", async () => {
+    const body = { input: tensor('float64', [1, 1, 4], [-3, 4, 1, -2]), mode: 'lp', p: 3, kernel_size: 2 };
+    const onnx = await postJson(convd, '/pool/forward', { ...body, lp_abs: true });
+    assert.equal(onnx.status, 200, onnx.text);
+    assert.deepEqual(onnx.body.output.data, [Math.pow(27 + 64, 1 / 3), Math.pow(1 + 8, 1 / 3)]);
+    const torch = await postJson(convd, '/pool/forward', { ...body, lp_abs: false });
+    assert.deepEqual(torch.body.output.data, [Math.pow(-27 + 64, 1 / 3), 'NaN']);
+    const bwd = await postJson(convd, '/pool/backward', {
+      ...body,
+      lp_abs: true,
+      grad_output: tensor('float64', [1, 1, 2], [1, 1]),
+    });
+    assert.equal(bwd.status, 200, bwd.text);
+    // dy S^(1/p - 1) |x|^(p - 1) sign(x)
+    const want = [
+      -9 * Math.pow(91, -2 / 3),
+      16 * Math.pow(91, -2 / 3),
+      1 * Math.pow(9, -2 / 3),
+      -4 * Math.pow(9, -2 / 3),
+    ];
+    (bwd.body.grad_input.data as number[]).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-15, `${v}`));
   });
 
   test('a NaN in the window is the max; -Infinity pads', async () => {
@@ -283,6 +307,13 @@ describe('400 with errors[].path', () => {
       detail: /average pooling only/,
     },
     { name: 'p with avg', body: { ...fwd, mode: 'avg', p: 2 }, path: 'p', detail: /lp pooling only/ },
+    {
+      name: 'lp_abs with max',
+      body: { ...fwd, lp_abs: true },
+      path: 'lp_abs',
+      detail: /lp_abs is true but it applies to lp pooling only \(mode is max\)/,
+    },
+    { name: 'lp_abs not a boolean', body: { ...fwd, mode: 'lp', lp_abs: 1 }, path: 'lp_abs' },
     {
       name: 'return_indices with lp',
       body: { ...fwd, mode: 'lp', return_indices: true },
@@ -396,6 +427,16 @@ describe('adaptive and global pooling', () => {
     });
     assert.equal(ordered.status, 200, ordered.text);
     assert.deepEqual(ordered.body.indices.data, [1, 0]);
+    // ONNX GlobalLpPool: (sum |x|^p)^(1/p) over each channel
+    const global = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float64', [1, 1, 2, 2], [-1, 2, -2, 1]),
+      mode: 'lp',
+      p: 3,
+      lp_abs: true,
+      output_size: 1,
+    });
+    assert.equal(global.status, 200, global.text);
+    assert.deepEqual(global.body.output.data, [Math.pow(18, 1 / 3)]);
   });
 
   test('adaptive backward, msgpack: overlapping windows add up', async () => {
@@ -427,6 +468,7 @@ describe('adaptive and global pooling', () => {
       detail: /3 values/,
     },
     { name: 'p with max', body: { ...fwd, mode: 'max', p: 2 }, at: 'p', detail: /lp pooling only/ },
+    { name: 'lp_abs with avg', body: { ...fwd, lp_abs: true }, at: 'lp_abs', detail: /lp pooling only/ },
     {
       name: 'storage_order 1 without return_indices',
       body: { ...fwd, mode: 'max', storage_order: 1 },
@@ -525,8 +567,9 @@ test('the OpenAPI document describes both pooling endpoints: tags, defaults and 
       forward.properties.divisor_override.default,
       forward.properties.return_indices.default,
       forward.properties.storage_order.default,
+      forward.properties.lp_abs.default,
     ],
-    [0, 1, undefined, false, null, false, 0],
+    [0, 1, undefined, false, null, false, 0, false],
   );
   for (const path of ['/pool/forward', '/pool/backward'])
     assert.ok(Object.keys(doc.paths[path].post.requestBody.content['application/json'].examples).length > 0);

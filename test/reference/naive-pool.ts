@@ -16,7 +16,8 @@
  *   lp    S = sum of x^p over the inside elements, y = S^(1/p) (PyTorch's lp_pool:
  *         (sign(T) relu(|T|) k)^(1/p) with T = avg_pool(x^p), for whole windows); the backward
  *         is the chain rule, dy S^(1/p - 1) x^(p-1) per inside element (0 where S = 0, where
- *         PyTorch's relu passes none).
+ *         PyTorch's relu passes none). With lp_abs, ONNX LpPool's |x|^p for x^p, and
+ *         |x|^(p-1) sign(x) for x^(p-1), 0 at x = 0 (sign(0) = 0).
  * Output extents: PyTorch's pooling_output_shape (floor, or ceil without a last window that
  * starts in the right padding); "same" / "same_lower" as ONNX SAME_UPPER / SAME_LOWER.
  * Rank 1 and 2 are handled as rank 3 with leading singleton spatial dims.
@@ -35,6 +36,7 @@ export interface RefPoolParams {
   count_include_pad?: boolean;
   divisor_override?: number | null;
   p?: number;
+  lp_abs?: boolean;
   return_indices?: boolean;
   storage_order?: number;
   layout?: RefLayoutName;
@@ -45,6 +47,8 @@ export interface RefPoolGeom {
   countIncludePad: boolean;
   divisorOverride: number | null;
   p: number;
+  /** Lp: sum |x|^p (ONNX LpPool) instead of x^p. */
+  lpAbs: boolean;
   /** Indices: 0 row-major, 1 column-major (ONNX storage_order). */
   storageOrder: number;
   channelsLast: boolean;
@@ -119,6 +123,7 @@ export function refPoolGeometry(inputShape: number[], p: RefPoolParams): RefPool
     countIncludePad: p.count_include_pad ?? true,
     divisorOverride: p.divisor_override ?? null,
     p: p.p ?? 2,
+    lpAbs: p.lp_abs ?? false,
     storageOrder: p.storage_order ?? 0,
     channelsLast: cl,
     batch,
@@ -224,7 +229,15 @@ function windowMax(x: Num, inside: number[]): [number, number] {
   return [max, arg];
 }
 
-const powerSum = (x: Num, inside: number[], p: number) => inside.reduce((s, i) => s + Math.pow(x[i], p), 0);
+/** The lp term of one element: x^p (PyTorch) or |x|^p (lp_abs, ONNX LpPool). */
+const lpTerm = (v: number, p: number, abs: boolean) => (abs ? Math.abs(v) ** p : v ** p);
+
+/** d(term)/dx / p: x^(p-1), or |x|^(p-1) sign(x) with lp_abs (0 at x = 0, where sign is 0). */
+const lpSlope = (v: number, p: number, abs: boolean) =>
+  !abs ? v ** (p - 1) : v > 0 ? v ** (p - 1) : v < 0 ? -((-v) ** (p - 1)) : Number.isNaN(v) ? NaN : 0;
+
+const powerSum = (x: Num, inside: number[], p: number, abs: boolean) =>
+  inside.reduce((s, i) => s + lpTerm(x[i], p, abs), 0);
 
 const prod = (a: number[]) => a.reduce((s, v) => s * v, 1);
 
@@ -232,7 +245,7 @@ type Walk = (visit: (w: Window) => void) => void;
 
 /** The rules of each mode over the windows `walk` visits: the forward with the tolerance rule's abs-bound and term count (max: exact, abs-bound 0), and max's indices. */
 function windowForward(
-  g: { mode: RefPoolMode; p: number },
+  g: { mode: RefPoolMode; p: number; lpAbs: boolean },
   n: number,
   walk: Walk,
   x: Num,
@@ -249,7 +262,7 @@ function windowForward(
       return;
     }
     if (g.mode === 'lp') {
-      const s = powerSum(x, inside, g.p);
+      const s = powerSum(x, inside, g.p, g.lpAbs);
       ref[yi] = Math.pow(s, 1 / g.p);
       // y's rounding error: |y| / p times the relative error of S, which is at most n eps sum |x|^p / |S|
       const magnitudes = inside.reduce((sum, i) => sum + Math.pow(Math.abs(x[i]), g.p), 0);
@@ -271,7 +284,13 @@ function windowForward(
 }
 
 /** grad_input of sum(pool(x) * dy) over the windows `walk` visits, with abs-bound and term count. */
-function windowBackward(g: { mode: RefPoolMode; p: number }, n: number, walk: Walk, x: Num, dy: Num): RefResult {
+function windowBackward(
+  g: { mode: RefPoolMode; p: number; lpAbs: boolean },
+  n: number,
+  walk: Walk,
+  x: Num,
+  dy: Num,
+): RefResult {
   const ref = new Float64Array(n);
   const absBound = new Float64Array(n);
   const terms = new Float64Array(n);
@@ -285,10 +304,10 @@ function windowBackward(g: { mode: RefPoolMode; p: number }, n: number, walk: Wa
       return;
     }
     if (g.mode === 'lp') {
-      const s = powerSum(x, inside, g.p);
+      const s = powerSum(x, inside, g.p, g.lpAbs);
       const scale = s === 0 ? 0 : dy[yi] * Math.pow(s, 1 / g.p - 1);
       for (const i of inside) {
-        const v = scale * Math.pow(x[i], g.p - 1);
+        const v = scale * lpSlope(x[i], g.p, g.lpAbs);
         ref[i] += v;
         absBound[i] += Math.abs(v);
         terms[i] += 2 * inside.length + 4;
@@ -325,6 +344,7 @@ export interface RefAdaptiveParams {
   mode: RefPoolMode;
   output_size: number | (number | null)[];
   p?: number;
+  lp_abs?: boolean;
   return_indices?: boolean;
   storage_order?: number;
   layout?: RefLayoutName;
@@ -334,6 +354,7 @@ export interface RefAdaptiveParams {
 export interface RefAdaptiveGeom {
   mode: RefPoolMode;
   p: number;
+  lpAbs: boolean;
   storageOrder: number;
   channelsLast: boolean;
   batch: number;
@@ -357,6 +378,7 @@ export function refAdaptiveGeometry(inputShape: number[], p: RefAdaptiveParams):
   return {
     mode: p.mode,
     p: p.p ?? 2,
+    lpAbs: p.lp_abs ?? false,
     storageOrder: p.storage_order ?? 0,
     channelsLast: cl,
     batch,

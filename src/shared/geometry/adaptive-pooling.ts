@@ -30,6 +30,8 @@ export interface AdaptivePoolingParams {
   output_size: number | (number | null)[];
   /** Lp only; default 2. */
   p?: number;
+  /** Lp only: sum |x|^p (ONNX) instead of x^p (PyTorch); default false. */
+  lp_abs?: boolean;
   /** Max only; default false. */
   return_indices?: boolean;
   /** Max with return_indices only: 0 row-major (default), 1 column-major indices. */
@@ -44,6 +46,8 @@ export interface AdaptivePoolingGeometry {
   mode: PoolingMode;
   /** Lp: the power p. */
   p: number;
+  /** Lp: sum |x|^p (ONNX GlobalLpPool) instead of x^p (PyTorch). */
+  lpAbs: boolean;
   /** Max: the forward also answers `indices`. */
   returnIndices: boolean;
   /** Max indices: 0 row-major over the channel's spatial extents (PyTorch), 1 column-major (ONNX storage_order 1). */
@@ -102,6 +106,7 @@ export function resolveAdaptivePooling(
     layout,
     mode: params.mode,
     p: params.p ?? 2,
+    lpAbs: params.lp_abs ?? false,
     returnIndices,
     storageOrder: params.storage_order === 1 ? 1 : 0,
     batch,
