@@ -255,6 +255,14 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     assert.deepEqual(Array.from(columnMajor.indices!.data), [10, 14, 11, 15]);
   });
 
+  test(`pool forward over ${wire}: lp_abs sums |x|^p (ONNX LpPool)`, async () => {
+    const x = tensor([1, 1, 6], Float64Array.from([-3, 4, -5, 6, -8, 10]));
+    const onnx = await convd.poolForward({ input: x, mode: 'lp', p: 3, lp_abs: true, kernel_size: 3 }, { wire });
+    Array.from(onnx.output.data).forEach((v, i) => assert.ok(Math.abs(v - [6, 12][i]) < 1e-12, `${v}`));
+    const torch = await convd.poolForward({ input: x, mode: 'lp', p: 3, kernel_size: 3 }, { wire });
+    assert.ok(Number.isNaN(torch.output.data[0]), 'PyTorch form: the sum of x^3 is -88');
+  });
+
   test(`adaptive pooling over ${wire}: overlapping windows forward and backward, global max`, async () => {
     const x = tensor([1, 1, 5], Float64Array.from([1, 2, 3, 4, 5]));
     const avg = await convd.adaptivePoolForward({ input: x, mode: 'avg', output_size: 3 }, { wire });
