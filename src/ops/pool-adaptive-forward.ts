@@ -27,7 +27,9 @@ export const adaptivePoolParams = {
         'Output extent per spatial dim: one int for all, or one per dim, null keeping the input extent (PyTorch). 1 pools each channel whole (global pooling).',
     }),
   p: poolParams.p,
+  lp_abs: poolParams.lp_abs,
   return_indices: poolParams.return_indices,
+  storage_order: poolParams.storage_order,
   layout: poolParams.layout,
   encoding: poolParams.encoding,
 };
@@ -97,7 +99,7 @@ export const adaptivePoolForward = defineOp({
     summary: 'Adaptive and global pooling (max, average or lp)',
     description:
       'PyTorch adaptive_max_pool / adaptive_avg_pool{1,2,3}d in either layout, and lp over the same windows: output_size per dim (null keeps the extent), ' +
-      'windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices (max), p (lp).',
+      "windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices and storage_order (max), p and lp_abs (lp; lp_abs for ONNX GlobalLpPool's |x|^p).",
   },
   component: 'AdaptivePoolForward',
   request,

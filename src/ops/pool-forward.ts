@@ -61,12 +61,29 @@ export const poolParams = {
     .meta({ description: 'Avg only: divide every window sum by this instead (PyTorch avg_pool divisor_override).' }),
   p: z.number().positive().optional().meta({
     description:
-      'Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0.',
+      'Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); with lp_abs, |x|^p (ONNX LpPool).',
   }),
+  lp_abs: z
+    .boolean()
+    .default(false)
+    .meta({
+      description:
+        "Lp only: sum |x|^p, ONNX LpPool's (sum |x|^p)^(1/p), instead of PyTorch lp_pool's x^p. The two agree for x >= 0 and for even p; " +
+        "for negative x with odd or fractional p, PyTorch's form gives NaN or a smaller sum. Backward: dy * S^(1/p - 1) * |x|^(p-1) * sign(x), 0 at x = 0 and where S = 0.",
+    }),
   return_indices: z.boolean().default(false).meta({
     description:
-      "Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.",
+      "Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.",
   }),
+  storage_order: z
+    .literal([0, 1])
+    .default(0)
+    .meta({
+      description:
+        "Max with return_indices only (ONNX MaxPool storage_order): how `indices` flatten each maximum's spatial position within its channel. " +
+        "0 row-major ((d * H + h) * W + w, PyTorch); 1 column-major (d + D * (h + H * w); w * H + h in 2-D), ONNX's Indices for storage_order 1. " +
+        'Either way per channel: ONNX adds (n * C + c) * prod(spatial) to flatten over the whole tensor.',
+    }),
   layout: layoutSchema(
     'Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.',
   ),
@@ -129,6 +146,23 @@ const examples: OperationExamples = {
         indices: { dtype: 'float32', shape: [1, 1, 2, 2], data: [5, 7, 13, 15] },
       },
     },
+    'max-indices-column-major': {
+      summary: 'Max indices in column-major order (ONNX maxpool_with_argmax_2d_precomputed_strides, storage_order 1)',
+      description:
+        "storage_order 1 flattens each maximum's position column-major, w * H + h: 7 sits at row 1, column 1 of the 5x5 image, so 1 * 5 + 1 = 6; 9 at row 1, column 3: 3 * 5 + 1 = 16.",
+      request: {
+        input: { dtype: 'float32', shape: [1, 1, 5, 5], data: Array.from({ length: 25 }, (_, i) => i + 1) },
+        mode: 'max',
+        kernel_size: 2,
+        stride: 2,
+        return_indices: true,
+        storage_order: 1,
+      },
+      response: {
+        output: { dtype: 'float32', shape: [1, 1, 2, 2], data: [7, 9, 17, 19] },
+        indices: { dtype: 'float32', shape: [1, 1, 2, 2], data: [6, 16, 8, 18] },
+      },
+    },
     'avg-same-lower': {
       summary: 'Average over 2 with "same_lower" padding (ONNX SAME_LOWER), padding not counted',
       description:
@@ -142,6 +176,19 @@ const examples: OperationExamples = {
         count_include_pad: false,
       },
       response: { output: { dtype: 'float32', shape: [1, 1, 4], data: [2, 3, 5, 7] } },
+    },
+    'lp-abs': {
+      summary: "ONNX LpPool's |x|^p (lp_abs), p = 3, over triples",
+      description:
+        '(27 + 64 + 125)^(1/3) = 6 and (216 + 512 + 1000)^(1/3) = 12. Without lp_abs (PyTorch) the sums of x^3 are -88 and 704: NaN and 8.896.',
+      request: {
+        input: { dtype: 'float32', shape: [1, 1, 6], data: [-3, 4, -5, 6, -8, 10] },
+        mode: 'lp',
+        p: 3,
+        lp_abs: true,
+        kernel_size: 3,
+      },
+      response: { output: { dtype: 'float32', shape: [1, 1, 2], data: [6, 12] } },
     },
     lp: {
       summary: 'Lp pooling, p = 2, over pairs',
@@ -197,7 +244,14 @@ export const pooledResults = (
 /** The task of a pooling: its window geometry and mode. */
 export const poolingTask = (g: PoolingGeometry): TaskHead<'pool_forward' | 'pool_backward'> => ({
   geometry: g.window,
-  pooling: { mode: g.mode, countIncludePad: g.countIncludePad, divisorOverride: g.divisorOverride, p: g.p },
+  pooling: {
+    mode: g.mode,
+    countIncludePad: g.countIncludePad,
+    divisorOverride: g.divisorOverride,
+    p: g.p,
+    lpAbs: g.lpAbs,
+    storageOrder: g.storageOrder,
+  },
 });
 
 export const poolForward = defineOp({
@@ -210,7 +264,7 @@ export const poolForward = defineOp({
     description:
       'PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, ' +
       'symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; ' +
-      'count_include_pad and divisor_override (avg), p (lp), return_indices (max).',
+      'count_include_pad and divisor_override (avg), p and lp_abs (lp), return_indices and storage_order (max).',
   },
   component: 'PoolForward',
   request,

@@ -134,6 +134,52 @@ describe('validation rules', () => {
       resolvePooling({ input: t([1, 1, 16, 16], 'bfloat16') }, { mode: 'max', kernel_size: 2, return_indices: true }),
     );
   });
+  test('storage_order: 0 with anything, 1 with max and return_indices only, nothing else', () => {
+    for (const mode of ['max', 'avg', 'lp'] as const) {
+      assert.equal(resolvePooling(x, { mode, kernel_size: 2, storage_order: 0 }).storageOrder, 0);
+      assert.equal(resolvePooling(x, { mode, kernel_size: 2 }).storageOrder, 0, 'default 0 (row-major)');
+    }
+    const g = resolvePooling(x, { mode: 'max', kernel_size: 2, return_indices: true, storage_order: 1 });
+    assert.equal(g.storageOrder, 1);
+    expectError(
+      x,
+      { mode: 'max', kernel_size: 2, storage_order: 1 },
+      'storage_order',
+      'storage_order is 1 but return_indices is false',
+      'only return_indices: true answers',
+    );
+    expectError(
+      x,
+      { mode: 'max', kernel_size: 2, return_indices: false, storage_order: 1 },
+      'storage_order',
+      'return_indices is false',
+    );
+    expectError(
+      x,
+      { mode: 'avg', kernel_size: 2, storage_order: 1 },
+      'storage_order',
+      'storage_order is 1 but it applies to max pooling only (mode is avg)',
+    );
+    expectError(
+      x,
+      { mode: 'max', kernel_size: 2, return_indices: true, storage_order: 2 },
+      'storage_order',
+      '0 (row-major) or 1',
+    );
+  });
+  test('lp_abs: lp only, false with anything, boolean', () => {
+    assert.equal(resolvePooling(x, { mode: 'lp', kernel_size: 2 }).lpAbs, false, "default: PyTorch's x^p");
+    assert.equal(resolvePooling(x, { mode: 'lp', kernel_size: 2, lp_abs: true }).lpAbs, true);
+    for (const mode of ['max', 'avg', 'lp'] as const)
+      assert.doesNotThrow(() => resolvePooling(x, { mode, kernel_size: 2, lp_abs: false }));
+    expectError(
+      x,
+      { mode: 'avg', kernel_size: 2, lp_abs: true },
+      'lp_abs',
+      'lp_abs is true but it applies to lp pooling only (mode is avg)',
+    );
+    expectError(x, { mode: 'lp', kernel_size: 2, lp_abs: 1 as unknown as boolean }, 'lp_abs', 'true or false');
+  });
   test('return_indices with float32 needs every spatial position exact', () => {
     expectError(
       { input: t([1, 1, 4097, 4097]) },
@@ -371,6 +417,13 @@ describe('adaptive pooling', () => {
       'send float64',
     );
     assert.doesNotThrow(() => resolveAdaptivePooling(x, { mode: 'avg', output_size: 1, return_indices: false }));
+    expectAdaptive(x, { mode: 'max', output_size: 2, storage_order: 1 }, 'storage_order', 'return_indices is false');
+    expectAdaptive(x, { mode: 'lp', output_size: 2, storage_order: 1 }, 'storage_order', 'max pooling only');
+    assert.equal(resolveAdaptivePooling(x, { mode: 'avg', output_size: 2, storage_order: 0 }).storageOrder, 0);
+    const ordered = resolveAdaptivePooling(x, { mode: 'max', output_size: 2, return_indices: true, storage_order: 1 });
+    assert.equal(ordered.storageOrder, 1);
+    expectAdaptive(x, { mode: 'max', output_size: 2, lp_abs: true }, 'lp_abs', 'lp pooling only');
+    assert.equal(resolveAdaptivePooling(x, { mode: 'lp', output_size: 1, lp_abs: true }).lpAbs, true);
   });
   test('work: n + out - gcd(n, out) window elements per dim (5 -> 3: 2 + 3 + 2 = 7)', () => {
     const g = resolveAdaptivePooling({ input: t([2, 3, 5], 'float64') }, { mode: 'avg', output_size: 3 });

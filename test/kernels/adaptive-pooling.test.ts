@@ -2,8 +2,8 @@
  * Adaptive pooling kernels (workers/kernels/adaptive-pooling.ts) against the naive reference
  * (test/reference/naive-pool.ts, PyTorch's start / end rule) on random geometries: rank 1-3,
  * both layouts, output sizes below, equal to and above the input, null entries, max / avg /
- * lp, float32 / float64, ties and non-finite values; max and its indices exactly, avg and lp
- * under the tolerance rule. Global pooling (output_size 1) against the window pooling with
+ * lp, float32 / float64, ties and non-finite values; max and its indices (row- and
+ * column-major: storage_order 0 and 1) exactly, avg and lp under the tolerance rule. Global pooling (output_size 1) against the window pooling with
  * the kernel over the whole input, a second, independent code path. Finite differences of
  * every backward, the adjoint identity, batch ranges.
  */
@@ -56,7 +56,9 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       }),
       sizeForm: fc.constantFrom('int', 'perdim'),
       power: fc.constantFrom(undefined, 1, 2, 3, 1.5),
+      lpAbs: fc.constantFrom<boolean | undefined>(undefined, false, true),
       indices: fc.boolean(),
+      order: fc.constantFrom<number | undefined>(undefined, 0, 1),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       values: fc.constantFrom<Case['values']>('random', 'random', 'ties', 'special'),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -66,7 +68,11 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       const output_size = r.sizeForm === 'int' ? (sizes[0] ?? 1) : sizes;
       const params: AdaptivePoolingParams = { mode: r.mode, output_size };
       if (r.mode === 'lp' && r.power !== undefined) params.p = r.power;
+      // lp_abs (ONNX LpPool's |x|^p) with lp; false goes with any mode
+      if ((r.mode === 'lp' && r.lpAbs !== undefined) || r.lpAbs === false) params.lp_abs = r.lpAbs;
       if (r.mode === 'max') params.return_indices = r.indices;
+      // storage_order 1 orders the indices: with return_indices only; 0 goes with anything
+      if (r.order === 0 || (r.order === 1 && r.mode === 'max' && r.indices)) params.storage_order = r.order;
       if (r.layout !== undefined) params.layout = r.layout;
       const inputShape = CHANNELS_LAST.has(r.layout)
         ? [r.batch, ...r.inSp, r.channels]
@@ -96,7 +102,8 @@ function data(c: Case, rg: RefAdaptiveGeom): { x: Real; dy: Real } {
   for (let i = 0; i < n; i++) {
     if (c.values === 'ties') x[i] = Math.floor(rand() * 5) - 2;
     if (c.values === 'special' && rand() < 0.15) x[i] = specials[Math.floor(rand() * 3)];
-    if (c.params.mode === 'lp' && !Number.isInteger(rg.p)) x[i] = Math.abs(x[i]);
+    // (not with lp_abs, which takes |x| itself: there negative inputs are the point)
+    if (c.params.mode === 'lp' && !Number.isInteger(rg.p) && !rg.lpAbs) x[i] = Math.abs(x[i]);
   }
   return { x, dy: randomTensor(numel(rg.outputShape), c.dtype, rand) };
 }
@@ -162,10 +169,13 @@ test('the generator covers every mode, size form, layout, dtype, sizes above the
     if (g.outSpatial.some((o, i) => o > g.inSpatial[i])) add('above');
     if (g.outSpatial.some((o, i) => o < g.inSpatial[i] && g.inSpatial[i] % o !== 0)) add('overlapping');
     if (g.returnIndices) add('indices');
+    if (g.mode === 'lp' && g.lpAbs) add(`lp_abs:${g.p % 2 === 0 ? 'even' : 'odd-or-fractional'}`);
+    if (g.returnIndices) add(`indices:order${g.storageOrder}:rank${c.inputShape.length - 2}`);
   }
   const must = ['max', 'avg', 'lp', 'rank1', 'rank2', 'rank3', 'layout:default', 'layout:channels_first'];
   must.push('layout:channels_last', 'float32', 'float64', 'values:ties', 'values:special', 'size:number');
-  must.push('size:object', 'null', 'above', 'overlapping', 'indices');
+  must.push('size:object', 'null', 'above', 'overlapping', 'indices', 'lp_abs:even', 'lp_abs:odd-or-fractional');
+  for (const r of [1, 2, 3]) must.push(`indices:order0:rank${r}`, `indices:order1:rank${r}`);
   const missing = must.filter((f) => (seen.get(f) ?? 0) < 10);
   assert.deepEqual(missing, [], `drawn fewer than 10 times; seen ${JSON.stringify(Object.fromEntries(seen))}`);
 });
@@ -228,6 +238,18 @@ const FD: { name: string; input: number[]; params: AdaptivePoolingParams }[] = [
     input: [1, 3, 4, 2, 2],
     params: { mode: 'lp', p: 1.5, output_size: 1, layout: 'NDHWC' },
   },
+  // lp_abs on inputs of both signs (none 0)
+  { name: '1-D lp_abs p 3 9 -> 4', input: [1, 2, 9], params: { mode: 'lp', p: 3, lp_abs: true, output_size: 4 } },
+  {
+    name: '2-D NHWC lp_abs p 1.5 [5, 4] -> [3, 3]',
+    input: [1, 5, 4, 2],
+    params: { mode: 'lp', p: 1.5, lp_abs: true, output_size: 3, layout: 'NHWC' },
+  },
+  {
+    name: '3-D lp_abs p 1 global (ONNX GlobalLpPool)',
+    input: [1, 2, 3, 2, 3],
+    params: { mode: 'lp', p: 1, lp_abs: true, output_size: 1 },
+  },
 ];
 const H = 2 ** -10;
 
@@ -242,7 +264,9 @@ for (const f of FD) {
     const n = numel(f.input);
     // distinct values 0.25 apart (> 2h), shuffled: no ties; positive for lp
     const order = Array.from({ length: n }, (_, i) => i).sort(() => rand() - 0.5);
-    const x = Float64Array.from(order, (v) => v * 0.25 - (f.params.mode === 'lp' ? -1 : n / 8));
+    // lp_abs: both signs, none within 1/16 of 0
+    const shift = f.params.mode !== 'lp' ? n / 8 : f.params.lp_abs ? n / 8 - 1 / 16 : -1;
+    const x = Float64Array.from(order, (v) => v * 0.25 - shift);
     const R = randomTensor(numel(g.outputShape), 'float64', rand) as Float64Array;
     const y = new Float64Array(R.length);
     const loss = () => {

@@ -80,6 +80,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       cip: fc.constantFrom<boolean | undefined>(undefined, true, false),
       divisor: fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer({ min: -3, max: 6 })),
       power: fc.constantFrom(undefined, 1, 2, 3, 1.5),
+      lpAbs: fc.constantFrom<boolean | undefined>(undefined, false, true),
       indices: fc.constantFrom<boolean | undefined>(undefined, false, true),
       dtype: fc.constantFrom<Dt>('float32', 'float64'),
       values: fc.constantFrom<Values>('random', 'random', 'ties', 'special', 'neginf'),
@@ -114,6 +115,8 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 3 }).chain((rank) 
       if (r.mode === 'avg' && r.cip !== undefined) params.count_include_pad = r.cip;
       if (r.mode === 'avg' && r.divisor !== 0 && r.divisor !== undefined) params.divisor_override = r.divisor;
       if (r.mode === 'lp' && r.power !== undefined) params.p = r.power;
+      // lp_abs (ONNX LpPool's |x|^p) with lp; false goes with any mode
+      if ((r.mode === 'lp' && r.lpAbs !== undefined) || r.lpAbs === false) params.lp_abs = r.lpAbs;
       if (r.mode === 'max' && r.indices !== undefined) params.return_indices = r.indices;
       if (r.layout !== undefined) params.layout = r.layout;
       const cl = CHANNELS_LAST.has(r.layout);
@@ -146,7 +149,8 @@ function data(c: Case, rg: RefPoolGeom): { x: Real; dy: Real } {
     if (c.values === 'special' && rand() < 0.15) x[i] = specials[Math.floor(rand() * 3)];
     if (c.values === 'neginf' && rand() < 0.7) x[i] = -Infinity;
     // x^p of a negative x is NaN for a fractional p (as in PyTorch): keep those cases informative
-    if (c.params.mode === 'lp' && !Number.isInteger(rg.p)) x[i] = Math.abs(x[i]);
+    // (not with lp_abs, which takes |x| itself: there negative inputs are the point)
+    if (c.params.mode === 'lp' && !Number.isInteger(rg.p) && !rg.lpAbs) x[i] = Math.abs(x[i]);
   }
   return { x, dy: randomTensor(numel(rg.outputShape), c.dtype, rand) };
 }
@@ -198,6 +202,47 @@ test('backward matches the reference on random geometries (max: first maximum, N
   );
 });
 
+/** Max pooling with return_indices in storage order 0 or 1 (ONNX MaxPool storage_order), from the same geometries. */
+const indexedArb: fc.Arbitrary<Case> = fc
+  .tuple(
+    caseArb.filter((c) => c.params.mode === 'max'),
+    fc.constantFrom<number | undefined>(undefined, 0, 1),
+  )
+  .map(([c, order]) => ({
+    ...c,
+    params: { ...c.params, return_indices: true, ...(order !== undefined && { storage_order: order }) },
+  }));
+
+test('max indices in both storage orders match the reference (1-D, 2-D, 3-D, both layouts)', () => {
+  fc.assert(
+    fc.property(indexedArb, (c) => {
+      const { g, rg } = geometries(c, false);
+      assert.equal(g.storageOrder, c.params.storage_order ?? 0);
+      const { x } = data(c, rg);
+      const y = alloc(c.dtype, numel(rg.outputShape)).fill(12345);
+      const indices = alloc(c.dtype, y.length).fill(12345);
+      poolForward(g.window, g, x, y, undefined, indices);
+      const ref = referencePoolForward(rg, x);
+      assertExact(y, ref.ref, c, 'max output');
+      assertExact(indices, ref.indices, c, `indices (storage_order ${g.storageOrder})`);
+    }),
+    runs(600),
+  );
+  const seen = new Map<string, number>();
+  for (const c of fc.sample(indexedArb, { seed: SEED, numRuns: 600 })) {
+    const key = `rank${c.inputShape.length - 2}:order${c.params.storage_order ?? 0}:${CHANNELS_LAST.has(c.params.layout) ? 'last' : 'first'}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  const missing = [1, 2, 3].flatMap((r) =>
+    [0, 1].flatMap((o) => ['first', 'last'].map((l) => `rank${r}:order${o}:${l}`)),
+  );
+  assert.deepEqual(
+    missing.filter((k) => (seen.get(k) ?? 0) < 10),
+    [],
+    `drawn fewer than 10 times; seen ${JSON.stringify(Object.fromEntries(seen))}`,
+  );
+});
+
 test('the generator covers ties, non-finite values, every parameter form and layout', () => {
   const seen = new Map<string, number>();
   const add = (f: string) => seen.set(f, (seen.get(f) ?? 0) + 1);
@@ -227,6 +272,8 @@ test('the generator covers ties, non-finite values, every parameter form and lay
     if (p.mode === 'avg') add(`cip:${p.count_include_pad}`);
     if (p.mode === 'avg' && p.divisor_override) add('divisor_override');
     if (p.mode === 'lp') add(`p:${p.p}`);
+    if (p.mode === 'lp' && p.lp_abs)
+      add(`lp_abs:${Number.isInteger(p.p ?? 2) && (p.p ?? 2) % 2 === 0 ? 'even' : 'odd-or-fractional'}`);
     if (p.return_indices) add('return_indices');
   }
   const must = [
@@ -278,6 +325,8 @@ test('the generator covers ties, non-finite values, every parameter form and lay
     'p:2',
     'p:3',
     'p:1.5',
+    'lp_abs:even',
+    'lp_abs:odd-or-fractional',
     'return_indices',
     'padded',
   ];
@@ -536,6 +585,36 @@ const FD: { name: string; input: number[]; params: PoolingParams }[] = [
     input: [1, 1, 4, 5, 5],
     params: { mode: 'lp', p: 1.5, kernel_size: 2, dilation: 2, padding: 'same' },
   },
+  // lp_abs on inputs of both signs (none 0, where |x| has its kink)
+  {
+    name: '1-D lp_abs p 3 k3 s2',
+    input: [2, 2, 9],
+    params: { mode: 'lp', p: 3, lp_abs: true, kernel_size: 3, stride: 2 },
+  },
+  {
+    name: '2-D NHWC lp_abs p 1.5 padding 1 ceil_mode',
+    input: [1, 5, 6, 2],
+    params: {
+      mode: 'lp',
+      p: 1.5,
+      lp_abs: true,
+      kernel_size: 3,
+      stride: 2,
+      padding: 1,
+      ceil_mode: true,
+      layout: 'NHWC',
+    },
+  },
+  {
+    name: '3-D lp_abs p 1 dilation 2',
+    input: [1, 2, 4, 4, 5],
+    params: { mode: 'lp', p: 1, lp_abs: true, kernel_size: 2, stride: 1, dilation: 2 },
+  },
+  {
+    name: '2-D lp_abs p 4 "same_lower"',
+    input: [1, 1, 5, 5],
+    params: { mode: 'lp', p: 4, lp_abs: true, kernel_size: 2, stride: 1, padding: 'same_lower' },
+  },
 ];
 const H = 2 ** -10;
 
@@ -550,8 +629,10 @@ for (const f of FD) {
     const n = numel(f.input);
     // distinct values 0.25 apart (> 2h), shuffled: no ties, and no perturbation reorders them
     const order = Array.from({ length: n }, (_, i) => i).sort(() => rand() - 0.5);
-    // lp: positive values, so that every S > 0 and x^p is defined for a fractional p
-    const x = Float64Array.from(order, (v) => v * 0.25 - (f.params.mode === 'lp' ? -1 : n / 8));
+    // lp: positive values, so that every S > 0 and x^p is defined for a fractional p; lp_abs:
+    // both signs, none within 1/16 of 0
+    const shift = f.params.mode !== 'lp' ? n / 8 : f.params.lp_abs ? n / 8 - 1 / 16 : -1;
+    const x = Float64Array.from(order, (v) => v * 0.25 - shift);
     const R = randomTensor(numel(g.window.outputShape), 'float64', rand) as Float64Array;
     const y = new Float64Array(R.length);
     const loss = () => {
@@ -628,8 +709,8 @@ test('adjoint identity: avg exactly, lp through its linearisation', () => {
  * 1..n inputs they use; LpPool's and the global pools' published cases draw random inputs,
  * so those here are ours, on the same geometries. ONNX's AveragePool defaults to
  * count_include_pad = 0, stated where it matters. MaxPool's Indices are flat over the whole
- * tensor: for N = C = 1 they are PyTorch's, and storage_order = 1 transposes the spatial
- * position (w * H + h in 2-D), checked here from our indices.
+ * tensor, ours over the channel: for N = C = 1 they are the same numbers, in either
+ * storage_order.
  */
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const ONNX: { name: string; input: number[]; x?: number[]; params: PoolingParams; y: number[]; indices?: number[] }[] =
@@ -658,6 +739,20 @@ const ONNX: { name: string; input: number[]; x?: number[]; params: PoolingParams
       params: { mode: 'max', kernel_size: 5, stride: 1, padding: 2, return_indices: true },
       y: [13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25],
       indices: [12, 13, 14, 14, 14, 17, 18, 19, 19, 19, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24, 22, 23, 24, 24, 24],
+    },
+    {
+      name: 'maxpool_with_argmax_2d_precomputed_strides (storage_order 1)',
+      input: [1, 1, 5, 5],
+      params: { mode: 'max', kernel_size: 2, stride: 2, return_indices: true, storage_order: 1 },
+      y: [7, 9, 17, 19],
+      indices: [6, 16, 8, 18],
+    },
+    {
+      name: 'maxpool_2d_precomputed_strides with Indices in storage_order 0',
+      input: [1, 1, 5, 5],
+      params: { mode: 'max', kernel_size: 2, stride: 2, return_indices: true, storage_order: 0 },
+      y: [7, 9, 17, 19],
+      indices: [6, 8, 16, 18],
     },
     {
       name: 'maxpool_2d_uint8-style 1-D: maxpool_1d_default geometry, k2',
@@ -748,16 +843,148 @@ for (const o of ONNX) {
   });
 }
 
-test('ONNX MaxPool storage_order = 1 (maxpool_with_argmax_2d_precomputed_strides): Indices w * H + h from ours', () => {
-  const g = resolvePooling(
-    { input: { dtype: 'float64', shape: [1, 1, 5, 5] } },
-    { mode: 'max', kernel_size: 2, stride: 2, return_indices: true },
+/**
+ * ONNX LpPool (lppool.py) sums |x|^p: lp_abs. lppool_2d_dilations publishes its numbers (on
+ * 1..16, where both forms agree); the other published cases draw random inputs, so these are
+ * their geometries on our inputs of both signs, the expected values summed by hand from
+ * (sum |x|^p)^(1/p), beside what PyTorch's form (lp_abs false) answers.
+ */
+const cbrt = (v: number) => Math.pow(v, 1 / 3);
+const LP_ONNX: { name: string; input: number[]; x?: number[]; params: PoolingParams; y: number[]; torch: number[] }[] =
+  [
+    {
+      name: 'lppool_2d_dilations (p 2, dilations 2, published)',
+      input: [1, 1, 4, 4],
+      params: { mode: 'lp', p: 2, kernel_size: 2, stride: 1, dilation: 2 },
+      y: [14.560219778561036, 16.24807680927192, 21.633307652783937, 23.49468024894146],
+      torch: [14.560219778561036, 16.24807680927192, 21.633307652783937, 23.49468024894146],
+    },
+    {
+      name: 'lppool_1d_default geometry (p 3, k 2) on [1, -2, 3, -1]',
+      input: [1, 1, 4],
+      x: [1, -2, 3, -1],
+      params: { mode: 'lp', p: 3, kernel_size: 2, stride: 1 },
+      y: [cbrt(1 + 8), cbrt(8 + 27), cbrt(27 + 1)],
+      torch: [NaN, cbrt(-8 + 27), cbrt(27 - 1)],
+    },
+    {
+      name: 'lppool_2d_default geometry (p 4, k 2x2): even p, negative inputs, both forms agree',
+      input: [1, 1, 3, 3],
+      x: [1, -2, 0, -1, 2, -3, 0, 1, -1],
+      params: { mode: 'lp', p: 4, kernel_size: 2, stride: 1 },
+      y: [34, 113, 18, 99].map((v) => Math.pow(v, 1 / 4)),
+      torch: [34, 113, 18, 99].map((v) => Math.pow(v, 1 / 4)),
+    },
+    {
+      name: 'lppool_3d_default geometry (p 3, k 2x2x2)',
+      input: [1, 1, 2, 2, 2],
+      x: [1, -1, 2, -2, 1, -1, 1, -3],
+      params: { mode: 'lp', p: 3, kernel_size: 2, stride: 1 },
+      y: [cbrt(1 + 1 + 8 + 8 + 1 + 1 + 1 + 27)],
+      torch: [NaN], // 1 - 1 + 8 - 8 + 1 - 1 + 1 - 27 = -26
+    },
+    {
+      name: 'lppool_2d_pads geometry (p 3, k 3, pads 2 > kernel_size // 2) on [[-2, 1]]',
+      input: [1, 1, 1, 2],
+      x: [-2, 1],
+      params: { mode: 'lp', p: 3, kernel_size: 3, stride: 1, padding: 2 },
+      // along W the windows hold {-2}, {-2, 1}, {-2, 1}, {1}; every row alike
+      y: Array<number[]>(3)
+        .fill([2, cbrt(9), cbrt(9), 1])
+        .flat(),
+      torch: Array<number[]>(3).fill([NaN, NaN, NaN, 1]).flat(), // cbrt(-8), cbrt(-7)
+    },
+  ];
+
+for (const o of LP_ONNX) {
+  test(`ONNX operator spec, LpPool: ${o.name}: lp_abs answers ONNX's, without it PyTorch's`, () => {
+    const x = Float64Array.from(o.x ?? iota(numel(o.input)));
+    for (const lpAbs of [true, false]) {
+      const params = { ...o.params, lp_abs: lpAbs };
+      const g = resolvePooling({ input: { dtype: 'float64', shape: o.input } }, params);
+      const y = new Float64Array(numel(g.window.outputShape));
+      poolForward(g.window, g, x, y);
+      const want = lpAbs ? o.y : o.torch;
+      assert.equal(y.length, want.length, 'output size');
+      y.forEach((v, i) =>
+        assert.ok(
+          Number.isNaN(want[i]) ? Number.isNaN(v) : Math.abs(v - want[i]) <= 1e-12 * Math.abs(want[i]),
+          `lp_abs ${lpAbs}: y[${i}] = ${v}, want ${want[i]}`,
+        ),
+      );
+      assertExact(y, referencePoolForward(refPoolGeometry(o.input, params), x).ref, { params } as Case, 'reference');
+    }
+  });
+}
+
+test("lp_abs and PyTorch's form agree on non-negative inputs (forward; backward where x > 0)", () => {
+  fc.assert(
+    fc.property(
+      caseArb.filter((c) => c.params.mode === 'lp'),
+      (c) => {
+        const { rg } = geometries(c, true);
+        const { x, dy } = data(c, rg);
+        for (let i = 0; i < x.length; i++) x[i] = Math.abs(x[i]) || 0.5; // > 0: |x| has its kink at 0
+        const run = (lp_abs: boolean) => {
+          const { g } = geometries({ ...c, params: { ...c.params, lp_abs } }, true);
+          const y = alloc(c.dtype, numel(rg.outputShape));
+          const dx = alloc(c.dtype, x.length);
+          poolForward(g.window, g, x, y);
+          poolBackward(g.window, g, x, dy, dx);
+          return { y, dx };
+        };
+        const [onnx, torch] = [run(true), run(false)];
+        assertExact(onnx.y, torch.y, c, 'output');
+        assertExact(onnx.dx, torch.dx, c, 'grad_input');
+      },
+    ),
+    runs(400),
   );
-  const y = new Float64Array(4);
-  const indices = new Float64Array(4);
-  poolForward(g.window, g, Float64Array.from(iota(25)), y, undefined, indices);
-  assert.deepEqual(Array.from(y), [7, 9, 17, 19]);
-  assert.deepEqual(Array.from(indices), [6, 8, 16, 18], 'row-major: storage_order 0');
-  const columnMajor = Array.from(indices, (i) => (i % 5) * 5 + Math.floor(i / 5));
-  assert.deepEqual(columnMajor, [6, 16, 8, 18], "ONNX's published Indices for storage_order 1");
+});
+
+test("lp_abs at S = 0 and at x = 0: output 0 and gradient 0, as PyTorch's form at S = 0", () => {
+  const run = (input: number[], values: number[], p: number, dyValues: number[]) => {
+    const params: PoolingParams = { mode: 'lp', p, lp_abs: true, kernel_size: 2 };
+    const g = resolvePooling({ input: { dtype: 'float64', shape: input } }, params);
+    const x = Float64Array.from(values);
+    const y = new Float64Array(numel(g.window.outputShape));
+    poolForward(g.window, g, x, y);
+    const dx = new Float64Array(x.length);
+    poolBackward(g.window, g, x, Float64Array.from(dyValues), dx);
+    return { y: Array.from(y), dx: Array.from(dx) };
+  };
+  // a window of zeros (S = 0): 0 out, no gradient; beside it S = 1 + 8 = 9
+  const a = run([1, 1, 4], [0, 0, 1, -2], 3, [1, 1]);
+  assert.deepEqual(a.y, [0, cbrt(9)]);
+  const slope = Math.pow(9, 1 / 3 - 1);
+  assert.deepEqual(a.dx, [0, 0, slope * 1, slope * -4]);
+  // x = 0 beside a non-zero: sign(0) = 0 even where |0|^(p - 1) is infinite (p < 1)
+  for (const p of [0.5, 1, 3]) {
+    const b = run([1, 1, 2], [0, -2], p, [1]);
+    assert.equal(b.dx[0], 0, `p ${p}: the gradient at x = 0`);
+    const S = Math.pow(2, p);
+    assert.ok(Math.abs(b.dx[1] - -Math.pow(S, 1 / p - 1) * Math.pow(2, p - 1)) < 1e-12, `p ${p}: ${b.dx[1]}`);
+  }
+});
+
+test("storage_order 1 in 3-D is ONNX's h + w * H + d * H * W over its (h, w, d): d + D * (h + H * w) over ours", () => {
+  // [1, 1, 2, 3, 4]: the maximum at (d, h, w) = (1, 2, 0); row-major (1 * 3 + 2) * 4 + 0 = 20
+  const shape = [1, 1, 2, 3, 4];
+  const x = new Float64Array(24).fill(-1);
+  x[20] = 5;
+  const run = (storage_order: number, layout?: LayoutName) => {
+    const input = layout === 'NDHWC' ? [1, 2, 3, 4, 1] : shape;
+    const g = resolvePooling(
+      { input: { dtype: 'float64', shape: input } },
+      { mode: 'max', kernel_size: [2, 3, 4], return_indices: true, storage_order, layout },
+    );
+    const y = new Float64Array(1);
+    const indices = new Float64Array(1);
+    poolForward(g.window, g, x, y, undefined, indices);
+    return [y[0], indices[0]];
+  };
+  assert.deepEqual(run(0), [5, 20]);
+  assert.deepEqual(run(1), [5, 1 + 2 * 2 + 0 * 2 * 3]);
+  // C = 1: NDHWC holds the same values in the same order, and indices do not depend on the layout
+  assert.deepEqual(run(1, 'NDHWC'), [5, 5]);
 });

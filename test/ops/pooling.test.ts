@@ -112,6 +112,37 @@ describe('answers', () => {
     assert.deepEqual(res.body.indices, { dtype: 'float64', shape: [1, 2, 2, 1], data: [10, 11, 14, 15] });
   });
 
+  test('storage_order 1 answers column-major indices (ONNX maxpool_with_argmax_2d_precomputed_strides), NHWC too', async () => {
+    const image = Array.from({ length: 25 }, (_, i) => i + 1);
+    for (const layout of ['NCHW', 'NHWC']) {
+      const res = await postJson(convd, '/pool/forward', {
+        input: tensor('float32', layout === 'NHWC' ? [1, 5, 5, 1] : [1, 1, 5, 5], image),
+        mode: 'max',
+        kernel_size: 2,
+        stride: 2,
+        return_indices: true,
+        storage_order: 1,
+        layout,
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.output.data, [7, 9, 17, 19]);
+      assert.deepEqual(res.body.indices.data, [6, 16, 8, 18], layout);
+    }
+    // the backward takes the forward's fields, storage_order among them, and needs no indices
+    const bwd = await postJson(convd, '/pool/backward', {
+      input: tensor('float32', [1, 1, 5, 5], image),
+      mode: 'max',
+      kernel_size: 2,
+      stride: 2,
+      return_indices: true,
+      storage_order: 1,
+      grad_output: tensor('float32', [1, 1, 2, 2], [1, 2, 3, 4]),
+    });
+    assert.equal(bwd.status, 200, bwd.text);
+    const dx = bwd.body.grad_input.data as number[];
+    assert.deepEqual([dx[6], dx[8], dx[16], dx[18]], [1, 2, 3, 4]);
+  });
+
   test('every field at its default value is accepted, with every mode', async () => {
     const defaults = {
       stride: 2,
@@ -120,6 +151,8 @@ describe('answers', () => {
       ceil_mode: false,
       divisor_override: null,
       return_indices: false,
+      storage_order: 0,
+      lp_abs: false,
     };
     for (const mode of ['max', 'avg', 'lp']) {
       const res = await postJson(convd, '/pool/forward', { input: input(), mode, kernel_size: 2, ...defaults });
@@ -165,6 +198,29 @@ describe('answers', () => {
     });
     const want = [3 / 5, 4 / 5, 6 / 10, 8 / 10];
     (bwdRes.body.grad_input.data as number[]).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-15, `${v}`));
+  });
+
+  test("lp_abs: ONNX LpPool's |x|^p forward and backward, beside PyTorch's x^p", async () => {
+    const body = { input: tensor('float64', [1, 1, 4], [-3, 4, 1, -2]), mode: 'lp', p: 3, kernel_size: 2 };
+    const onnx = await postJson(convd, '/pool/forward', { ...body, lp_abs: true });
+    assert.equal(onnx.status, 200, onnx.text);
+    assert.deepEqual(onnx.body.output.data, [Math.pow(27 + 64, 1 / 3), Math.pow(1 + 8, 1 / 3)]);
+    const torch = await postJson(convd, '/pool/forward', { ...body, lp_abs: false });
+    assert.deepEqual(torch.body.output.data, [Math.pow(-27 + 64, 1 / 3), 'NaN']);
+    const bwd = await postJson(convd, '/pool/backward', {
+      ...body,
+      lp_abs: true,
+      grad_output: tensor('float64', [1, 1, 2], [1, 1]),
+    });
+    assert.equal(bwd.status, 200, bwd.text);
+    // dy S^(1/p - 1) |x|^(p - 1) sign(x)
+    const want = [
+      -9 * Math.pow(91, -2 / 3),
+      16 * Math.pow(91, -2 / 3),
+      1 * Math.pow(9, -2 / 3),
+      -4 * Math.pow(9, -2 / 3),
+    ];
+    (bwd.body.grad_input.data as number[]).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-15, `${v}`));
   });
 
   test('a NaN in the window is the max; -Infinity pads', async () => {
@@ -252,11 +308,38 @@ describe('400 with errors[].path', () => {
     },
     { name: 'p with avg', body: { ...fwd, mode: 'avg', p: 2 }, path: 'p', detail: /lp pooling only/ },
     {
+      name: 'lp_abs with max',
+      body: { ...fwd, lp_abs: true },
+      path: 'lp_abs',
+      detail: /lp_abs is true but it applies to lp pooling only \(mode is max\)/,
+    },
+    { name: 'lp_abs not a boolean', body: { ...fwd, mode: 'lp', lp_abs: 1 }, path: 'lp_abs' },
+    {
       name: 'return_indices with lp',
       body: { ...fwd, mode: 'lp', return_indices: true },
       path: 'return_indices',
       detail: /max pooling only/,
     },
+    {
+      name: 'storage_order 1 without return_indices',
+      body: { ...fwd, storage_order: 1 },
+      path: 'storage_order',
+      detail: /storage_order is 1 but return_indices is false/,
+    },
+    {
+      name: 'storage_order 1 without return_indices, backward',
+      op: 'backward',
+      body: { ...bwd, storage_order: 1 },
+      path: 'storage_order',
+      detail: /return_indices is false/,
+    },
+    {
+      name: 'storage_order 1 with avg',
+      body: { ...fwd, mode: 'avg', storage_order: 1 },
+      path: 'storage_order',
+      detail: /max pooling only \(mode is avg\)/,
+    },
+    { name: 'storage_order 2', body: { ...fwd, return_indices: true, storage_order: 2 }, path: 'storage_order' },
     {
       name: 'count_include_pad with max',
       body: { ...fwd, count_include_pad: false },
@@ -333,6 +416,27 @@ describe('adaptive and global pooling', () => {
       output: { dtype: 'float32', shape: [1, 1, 1, 2], data: [7, 8] },
       indices: { dtype: 'float32', shape: [1, 1, 1, 2], data: [2, 0] },
     });
+    // column-major: (h, w) = (1, 0) of channel 0 is 1 + 2 * 0 = 1; (0, 0) stays 0
+    const ordered = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float32', [1, 2, 2, 2], [1, 8, 5, 2, 7, 3, 4, 6]),
+      mode: 'max',
+      output_size: 1,
+      return_indices: true,
+      storage_order: 1,
+      layout: 'NHWC',
+    });
+    assert.equal(ordered.status, 200, ordered.text);
+    assert.deepEqual(ordered.body.indices.data, [1, 0]);
+    // ONNX GlobalLpPool: (sum |x|^p)^(1/p) over each channel
+    const global = await postJson(convd, '/pool/adaptive/forward', {
+      input: tensor('float64', [1, 1, 2, 2], [-1, 2, -2, 1]),
+      mode: 'lp',
+      p: 3,
+      lp_abs: true,
+      output_size: 1,
+    });
+    assert.equal(global.status, 200, global.text);
+    assert.deepEqual(global.body.output.data, [Math.pow(18, 1 / 3)]);
   });
 
   test('adaptive backward, msgpack: overlapping windows add up', async () => {
@@ -364,6 +468,13 @@ describe('adaptive and global pooling', () => {
       detail: /3 values/,
     },
     { name: 'p with max', body: { ...fwd, mode: 'max', p: 2 }, at: 'p', detail: /lp pooling only/ },
+    { name: 'lp_abs with avg', body: { ...fwd, lp_abs: true }, at: 'lp_abs', detail: /lp pooling only/ },
+    {
+      name: 'storage_order 1 without return_indices',
+      body: { ...fwd, mode: 'max', storage_order: 1 },
+      at: 'storage_order',
+      detail: /return_indices is false/,
+    },
     { name: 'a window field', body: { ...fwd, kernel_size: 2 }, at: 'kernel_size', detail: /not a field/ },
     {
       name: 'grad_output shape',
@@ -455,8 +566,10 @@ test('the OpenAPI document describes both pooling endpoints: tags, defaults and 
       forward.properties.ceil_mode.default,
       forward.properties.divisor_override.default,
       forward.properties.return_indices.default,
+      forward.properties.storage_order.default,
+      forward.properties.lp_abs.default,
     ],
-    [0, 1, undefined, false, null, false],
+    [0, 1, undefined, false, null, false, 0, false],
   );
   for (const path of ['/pool/forward', '/pool/backward'])
     assert.ok(Object.keys(doc.paths[path].post.requestBody.content['application/json'].examples).length > 0);

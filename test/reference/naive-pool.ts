@@ -7,8 +7,8 @@
  * j * dilation; it is inside when in [0, in), in the padded input when in [-before, in + after).
  *   max   over the window's inside elements, in row-major window order, starting from -inf at
  *         the first inside element; an element replaces the maximum when it is greater or NaN
- *         (PyTorch's MaxPoolKernel.cpp). Its index is its flat spatial position (-1 when the
- *         window has no inside element). The backward adds dy to that element.
+ *         (PyTorch's MaxPoolKernel.cpp). Its index is its flat spatial position, row-major or
+ *         with storage_order 1 column-major (ONNX MaxPool), -1 when the window has no inside element. The backward adds dy to that element.
  *   avg   the sum of the inside elements divided by divisor_override, else by the number of
  *         window elements in the padded input (count_include_pad, PyTorch's AvgPoolKernel.cpp
  *         clips the window to in + padding) or inside the input; the backward adds
@@ -16,7 +16,8 @@
  *   lp    S = sum of x^p over the inside elements, y = S^(1/p) (PyTorch's lp_pool:
  *         (sign(T) relu(|T|) k)^(1/p) with T = avg_pool(x^p), for whole windows); the backward
  *         is the chain rule, dy S^(1/p - 1) x^(p-1) per inside element (0 where S = 0, where
- *         PyTorch's relu passes none).
+ *         PyTorch's relu passes none). With lp_abs, ONNX LpPool's |x|^p for x^p, and
+ *         |x|^(p-1) sign(x) for x^(p-1), 0 at x = 0 (sign(0) = 0).
  * Output extents: PyTorch's pooling_output_shape (floor, or ceil without a last window that
  * starts in the right padding); "same" / "same_lower" as ONNX SAME_UPPER / SAME_LOWER.
  * Rank 1 and 2 are handled as rank 3 with leading singleton spatial dims.
@@ -35,7 +36,9 @@ export interface RefPoolParams {
   count_include_pad?: boolean;
   divisor_override?: number | null;
   p?: number;
+  lp_abs?: boolean;
   return_indices?: boolean;
+  storage_order?: number;
   layout?: RefLayoutName;
 }
 
@@ -44,6 +47,10 @@ export interface RefPoolGeom {
   countIncludePad: boolean;
   divisorOverride: number | null;
   p: number;
+  /** Lp: sum |x|^p (ONNX LpPool) instead of x^p. */
+  lpAbs: boolean;
+  /** Indices: 0 row-major, 1 column-major (ONNX storage_order). */
+  storageOrder: number;
   channelsLast: boolean;
   batch: number;
   channels: number;
@@ -116,6 +123,8 @@ export function refPoolGeometry(inputShape: number[], p: RefPoolParams): RefPool
     countIncludePad: p.count_include_pad ?? true,
     divisorOverride: p.divisor_override ?? null,
     p: p.p ?? 2,
+    lpAbs: p.lp_abs ?? false,
+    storageOrder: p.storage_order ?? 0,
     channelsLast: cl,
     batch,
     channels,
@@ -142,6 +151,22 @@ function indexer(g: RefPoolGeom, sp: number[]): (n: number, c: number, i0: numbe
   const C = g.channels;
   if (g.channelsLast) return (n, c, i0, i1, i2) => (((n * sp[0] + i0) * sp[1] + i1) * sp[2] + i2) * C + c;
   return (n, c, i0, i1, i2) => (((n * C + c) * sp[0] + i0) * sp[1] + i1) * sp[2] + i2;
+}
+
+/**
+ * The flat spatial position of (i0, i1, i2) over extents `ext`: row-major (the last dim
+ * fastest: PyTorch's, ONNX storage_order 0) or column-major (the first dim fastest: ONNX
+ * storage_order 1); leading dims of extent 1 add nothing either way.
+ */
+function flatSpatial(ext: number[], at: number[], storageOrder: number): number {
+  let index = 0;
+  let step = 1;
+  const dims = storageOrder === 1 ? [0, 1, 2] : [2, 1, 0];
+  for (const a of dims) {
+    index += at[a] * step;
+    step *= ext[a];
+  }
+  return index;
 }
 
 interface Window {
@@ -177,7 +202,7 @@ function forEachWindow(g: RefPoolGeom, visit: (w: Window) => void): void {
                   if (inPadded(0, i0) && inPadded(1, i1) && inPadded(2, i2)) padded++;
                   if (!isInside(0, i0) || !isInside(1, i1) || !isInside(2, i2)) continue;
                   inside.push(xAt(n, c, i0, i1, i2));
-                  spatial.push((i0 * g.in3[1] + i1) * g.in3[2] + i2);
+                  spatial.push(flatSpatial(g.in3, [i0, i1, i2], g.storageOrder));
                 }
               }
             }
@@ -204,7 +229,15 @@ function windowMax(x: Num, inside: number[]): [number, number] {
   return [max, arg];
 }
 
-const powerSum = (x: Num, inside: number[], p: number) => inside.reduce((s, i) => s + Math.pow(x[i], p), 0);
+/** The lp term of one element: x^p (PyTorch) or |x|^p (lp_abs, ONNX LpPool). */
+const lpTerm = (v: number, p: number, abs: boolean) => (abs ? Math.abs(v) ** p : v ** p);
+
+/** d(term)/dx / p: x^(p-1), or |x|^(p-1) sign(x) with lp_abs (0 at x = 0, where sign is 0). */
+const lpSlope = (v: number, p: number, abs: boolean) =>
+  !abs ? v ** (p - 1) : v > 0 ? v ** (p - 1) : v < 0 ? -((-v) ** (p - 1)) : Number.isNaN(v) ? NaN : 0;
+
+const powerSum = (x: Num, inside: number[], p: number, abs: boolean) =>
+  inside.reduce((s, i) => s + lpTerm(x[i], p, abs), 0);
 
 const prod = (a: number[]) => a.reduce((s, v) => s * v, 1);
 
@@ -212,7 +245,7 @@ type Walk = (visit: (w: Window) => void) => void;
 
 /** The rules of each mode over the windows `walk` visits: the forward with the tolerance rule's abs-bound and term count (max: exact, abs-bound 0), and max's indices. */
 function windowForward(
-  g: { mode: RefPoolMode; p: number },
+  g: { mode: RefPoolMode; p: number; lpAbs: boolean },
   n: number,
   walk: Walk,
   x: Num,
@@ -229,7 +262,7 @@ function windowForward(
       return;
     }
     if (g.mode === 'lp') {
-      const s = powerSum(x, inside, g.p);
+      const s = powerSum(x, inside, g.p, g.lpAbs);
       ref[yi] = Math.pow(s, 1 / g.p);
       // y's rounding error: |y| / p times the relative error of S, which is at most n eps sum |x|^p / |S|
       const magnitudes = inside.reduce((sum, i) => sum + Math.pow(Math.abs(x[i]), g.p), 0);
@@ -251,7 +284,13 @@ function windowForward(
 }
 
 /** grad_input of sum(pool(x) * dy) over the windows `walk` visits, with abs-bound and term count. */
-function windowBackward(g: { mode: RefPoolMode; p: number }, n: number, walk: Walk, x: Num, dy: Num): RefResult {
+function windowBackward(
+  g: { mode: RefPoolMode; p: number; lpAbs: boolean },
+  n: number,
+  walk: Walk,
+  x: Num,
+  dy: Num,
+): RefResult {
   const ref = new Float64Array(n);
   const absBound = new Float64Array(n);
   const terms = new Float64Array(n);
@@ -265,10 +304,10 @@ function windowBackward(g: { mode: RefPoolMode; p: number }, n: number, walk: Wa
       return;
     }
     if (g.mode === 'lp') {
-      const s = powerSum(x, inside, g.p);
+      const s = powerSum(x, inside, g.p, g.lpAbs);
       const scale = s === 0 ? 0 : dy[yi] * Math.pow(s, 1 / g.p - 1);
       for (const i of inside) {
-        const v = scale * Math.pow(x[i], g.p - 1);
+        const v = scale * lpSlope(x[i], g.p, g.lpAbs);
         ref[i] += v;
         absBound[i] += Math.abs(v);
         terms[i] += 2 * inside.length + 4;
@@ -305,7 +344,9 @@ export interface RefAdaptiveParams {
   mode: RefPoolMode;
   output_size: number | (number | null)[];
   p?: number;
+  lp_abs?: boolean;
   return_indices?: boolean;
+  storage_order?: number;
   layout?: RefLayoutName;
 }
 
@@ -313,6 +354,8 @@ export interface RefAdaptiveParams {
 export interface RefAdaptiveGeom {
   mode: RefPoolMode;
   p: number;
+  lpAbs: boolean;
+  storageOrder: number;
   channelsLast: boolean;
   batch: number;
   channels: number;
@@ -335,6 +378,8 @@ export function refAdaptiveGeometry(inputShape: number[], p: RefAdaptiveParams):
   return {
     mode: p.mode,
     p: p.p ?? 2,
+    lpAbs: p.lp_abs ?? false,
+    storageOrder: p.storage_order ?? 0,
     channelsLast: cl,
     batch,
     channels,
@@ -365,7 +410,7 @@ function forEachAdaptiveWindow(g: RefAdaptiveGeom, visit: (w: Window) => void): 
               for (const i1 of range(1, o1))
                 for (const i2 of range(2, o2)) {
                   inside.push(xAt(n, c, i0, i1, i2));
-                  spatial.push((i0 * g.in3[1] + i1) * g.in3[2] + i2);
+                  spatial.push(flatSpatial(g.in3, [i0, i1, i2], g.storageOrder));
                 }
             visit({ yi: yAt(n, c, o0, o1, o2), inside, spatial, divisor: inside.length });
           }

@@ -6,15 +6,18 @@
  *
  *   max   PyTorch's rule as in pooling.ts: from -Infinity, a value replaces the maximum when
  *         it is greater or NaN; the index starts at the window's first element (a window of
- *         -Infinity only indexes it); indices are flat over the channel's spatial extents.
+ *         -Infinity only indexes it); indices are flat over the channel's spatial extents,
+ *         row-major, or column-major with storage_order 1 (pooling.ts columnMajor).
  *   avg   the window mean.
- *   lp    S^(1/p), S = sum x^p, as pooling.ts (backward dy x^(p-1) S^(1/p - 1), 0 where S = 0).
+ *   lp    S^(1/p), S = sum x^p (|x|^p with lp_abs), as pooling.ts (backward dy x^(p-1) S^(1/p - 1),
+ *         or |x|^(p-1) sign(x) for x^(p-1) with lp_abs; 0 where S = 0 and, with lp_abs, at x = 0).
  *
  * Sums run in float64, rounded once to the output dtype.
  */
 import { adaptiveWindow, type AdaptivePoolingGeometry } from '../../src/shared/geometry/adaptive-pooling.js';
 import type { BatchRange, Real } from '../../src/shared/tensor.js';
 import { to3 } from './lowering.js';
+import { columnMajor, powerSlope } from './pooling.js';
 
 /** The windows of one dim: starts and ends per output. */
 function windows(n: number, out: number): { start: Int32Array; end: Int32Array } {
@@ -87,7 +90,7 @@ function reduce(
             value = v;
             index = at;
           }
-        } else value += g.mode === 'lp' ? Math.pow(v, g.p) : v;
+        } else value += g.mode === 'lp' ? Math.pow(g.lpAbs ? Math.abs(v) : v, g.p) : v;
       }
   return { value, index, count: (w.d1 - w.d0) * (w.h1 - w.h0) * (w.w1 - w.w0) };
 }
@@ -100,10 +103,11 @@ export function adaptivePoolForward(
   batch: BatchRange = [0, g.batch],
   indices?: Real,
 ): void {
+  const extents = to3(g.inSpatial, 1);
   forEachWindow(g, batch, (yi, base, w) => {
     const r = reduce(g, x, base, w);
     y[yi] = g.mode === 'max' ? r.value : g.mode === 'lp' ? Math.pow(r.value, 1 / g.p) : r.value / r.count;
-    if (indices) indices[yi] = r.index;
+    if (indices) indices[yi] = g.storageOrder === 1 ? columnMajor(r.index, extents) : r.index;
   });
 }
 
@@ -132,7 +136,7 @@ export function adaptivePoolBackward(
       for (let h = w.h0; h < w.h1; h++)
         for (let i = w.w0; i < w.w1; i++) {
           const at = base + ((d * inH + h) * inW + i) * sw;
-          dx[at] += g.mode === 'avg' ? scale : scale * Math.pow(x[at], g.p - 1);
+          dx[at] += g.mode === 'avg' ? scale : scale * powerSlope(x[at], g.p, g.lpAbs);
         }
   });
 }

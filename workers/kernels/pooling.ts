@@ -6,15 +6,18 @@
  *
  *   avg forward    y[p]  = sum_r cols[r, p] / divisor(p)
  *   max forward    y[p]  = max_r cols[r, p]          (padding gathered as -Infinity)
- *   lp forward     y[p]  = S^(1/p),  S = sum_r cols[r, p]^p   (padding gathered as 0)
+ *   lp forward     y[p]  = S^(1/p),  S = sum_r cols[r, p]^p   (padding gathered as 0;
+ *                                          |cols[r, p]|^p with lp_abs)
  *   avg backward   dx   += col2im(dcols),  dcols[r, p] = dy[p] / divisor(p) for every r
  *   max backward   dx   += col2im(dcols),  dcols[r, p] = dy[p] at r = argmax of column p, else 0
  *   lp backward    dx   += col2im(dcols),  dcols[r, p] = dy[p] cols[r, p]^(p-1) S^(1/p - 1)
- *                                          (chain rule through S^(1/p) and x^p; 0 where S = 0)
+ *                                          (chain rule through S^(1/p) and x^p; 0 where S = 0;
+ *                                          with lp_abs |x|^(p-1) sign(x) for x^(p-1), 0 at x = 0)
  *
  * The lp form is PyTorch's lp_pool, (sign(S) relu(|S|))^(1/p) = S^(1/p): x^p, not |x|^p, so a
- * negative S gives NaN unless p = 1 (ONNX LpPool's |x|^p agrees for even p or x >= 0), and at
- * S = 0 its relu passes no gradient. col2im drops what lands on padding, so padded positions never receive
+ * negative S gives NaN unless p = 1, and at S = 0 its relu passes no gradient. lp_abs sums
+ * ONNX LpPool's |x|^p instead (the same for even p or x >= 0); its gradient takes the same 0 at
+ * S = 0, and 0 at x = 0 (sign(0) = 0, whatever |0|^(p-1) is). col2im drops what lands on padding, so padded positions never receive
  * gradient. The max follows PyTorch's CPU kernel exactly: a value replaces the running
  * maximum when it is greater or NaN (`v > max || isnan(v)`), starting from -Infinity at the
  * window's first non-padded element; so ties go to the first maximum in row-major window
@@ -22,7 +25,8 @@
  * whose values are all -Infinity routes its gradient to (and indexes) its first non-padded
  * element; one with no input element at all (possible with dilation) outputs -Infinity, has
  * index -1 and routes nowhere. Indices are PyTorch's: flat over the channel's spatial extents,
- * (id * inH + ih) * inW + iw, whatever the layout.
+ * (id * inH + ih) * inW + iw, whatever the layout; with storage_order 1 column-major instead,
+ * id + inD * (ih + inH * iw) (ONNX MaxPool's, less its (n * C + c) * prod(spatial)).
  *
  * The divisor is divisor_override when given; else, per dim, the number of window elements
  * (o * stride - before + j * dilation, j < k) inside the padded input [-before, in + after)
@@ -118,10 +122,11 @@ function divisors(
 }
 
 /**
- * PyTorch's index of window row r at output position q: the input element's flat position
- * over the channel's spatial extents.
+ * The index of window row r at output position q: the input element's flat position over the
+ * channel's spatial extents, row-major (PyTorch's, storage_order 0) or column-major (ONNX
+ * storage_order 1: d + D * (h + H * w); the leading extents of 1-D and 2-D are 1).
  */
-function spatialIndex(p: ConvDims, q: number, r: number): number {
+function spatialIndex(p: ConvDims, q: number, r: number, storageOrder: 0 | 1): number {
   const [, oH, oW] = p.outExt;
   const [, kH, kW] = p.kExt;
   const [, inH, inW] = p.inExt;
@@ -132,7 +137,16 @@ function spatialIndex(p: ConvDims, q: number, r: number): number {
   const kh = Math.floor(r / kW) % kH;
   const kd = Math.floor(r / (kW * kH));
   const at = (i: number, o: number, k: number) => o * p.stride[i] - p.padBefore[i] + k * p.dilation[i];
-  return (at(0, od, kd) * inH + at(1, oh, kh)) * inW + at(2, ow, kw);
+  const [d, h, w] = [at(0, od, kd), at(1, oh, kh), at(2, ow, kw)];
+  return storageOrder === 1 ? d + p.inExt[0] * (h + inH * w) : (d * inH + h) * inW + w;
+}
+
+/** A row-major flat spatial index over extents [D, H, W] (leading 1s below 3-D) in column-major order: d + D * (h + H * w). */
+export function columnMajor(index: number, [inD, inH, inW]: number[]): number {
+  const w = index % inW;
+  const rest = (index - w) / inW;
+  const h = rest % inH;
+  return (rest - h) / inH + inD * (h + inH * w);
 }
 
 /**
@@ -156,10 +170,31 @@ function columnMax(cols: Real, rows: number, width: number, max: Float64Array, a
   }
 }
 
-/** S = sum_r cols[r, j]^p per column j (the lp forward's inner sum). */
-function columnPowerSums(cols: Real, rows: number, width: number, power: number, sums: Float64Array): void {
+/** S = sum_r cols[r, j]^p per column j (the lp forward's inner sum), or of |cols[r, j]|^p with `abs`. */
+function columnPowerSums(
+  cols: Real,
+  rows: number,
+  width: number,
+  power: number,
+  abs: boolean,
+  sums: Float64Array,
+): void {
   sums.fill(0, 0, width);
-  for (let r = 0, at = 0; r < rows; r++) for (let j = 0; j < width; j++, at++) sums[j] += Math.pow(cols[at], power);
+  if (abs) {
+    for (let r = 0, at = 0; r < rows; r++)
+      for (let j = 0; j < width; j++, at++) sums[j] += Math.pow(Math.abs(cols[at]), power);
+  } else {
+    for (let r = 0, at = 0; r < rows; r++) for (let j = 0; j < width; j++, at++) sums[j] += Math.pow(cols[at], power);
+  }
+}
+
+/**
+ * d(x^p)/dx / p: x^(p-1), or for |x|^p (`abs`) |x|^(p-1) sign(x), 0 at x = 0 (sign(0) = 0,
+ * also where |0|^(p-1) is infinite).
+ */
+export function powerSlope(v: number, power: number, abs: boolean): number {
+  if (!abs) return Math.pow(v, power - 1);
+  return v === 0 ? 0 : Math.sign(v) * Math.pow(Math.abs(v), power - 1);
 }
 
 /**
@@ -196,11 +231,11 @@ export function poolForward(
           if (arg && indices) {
             if (arg.subarray(0, width).includes(-1)) firstInputElements(p, x, n, c, p0, p1, cols, arg);
             for (let j = 0, o = out.offset; j < width; j++, o += out.colStride)
-              indices[o] = arg[j] < 0 ? -1 : spatialIndex(p, p0 + j, arg[j]);
+              indices[o] = arg[j] < 0 ? -1 : spatialIndex(p, p0 + j, arg[j], s.storageOrder);
           }
         } else if (s.mode === 'lp') {
           im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), 0);
-          columnPowerSums(cols, rows, width, s.p, acc);
+          columnPowerSums(cols, rows, width, s.p, s.lpAbs, acc);
           for (let j = 0, o = out.offset; j < width; j++, o += out.colStride) y[o] = Math.pow(acc[j], 1 / s.p);
         } else {
           im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols, p0, p1), 0);
@@ -255,12 +290,12 @@ export function poolBackward(
           }
         } else if (s.mode === 'lp') {
           im2col(p, x, n * p.xN, c, p0, p1, denseColumns(cols!, p0, p1), 0);
-          columnPowerSums(cols!, rows, width, s.p, acc);
+          columnPowerSums(cols!, rows, width, s.p, s.lpAbs, acc);
           // acc[j] becomes dy[j] S^(1/p - 1), or 0 where S = 0
           for (let j = 0, o = grad.offset; j < width; j++, o += grad.colStride)
             acc[j] = acc[j] === 0 ? 0 : dy[o] * Math.pow(acc[j], 1 / s.p - 1);
           for (let r = 0, at = 0; r < rows; r++)
-            for (let j = 0; j < width; j++, at++) dcols[at] = acc[j] * Math.pow(cols![at], s.p - 1);
+            for (let j = 0; j < width; j++, at++) dcols[at] = acc[j] * powerSlope(cols![at], s.p, s.lpAbs);
         } else {
           divisors(p, s, tables, p0, width, div);
           for (let j = 0, o = grad.offset; j < width; j++, o += grad.colStride) acc[j] = dy[o] / div[j];

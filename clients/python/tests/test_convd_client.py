@@ -180,6 +180,17 @@ class Endpoints:
         np.testing.assert_array_equal(y, [[[[11, 12], [15, 16]]]])
         self.assertEqual(indices.dtype, np.int64)
         np.testing.assert_array_equal(indices, [[[[10, 11], [14, 15]]]])
+        # storage_order=1 (ONNX's): column-major, h + 4 * w
+        _, indices = self.convd.pool_forward(x, "max", 3, stride=2, ceil_mode=True, return_indices=True, storage_order=1)
+        np.testing.assert_array_equal(indices, [[[[10, 14], [11, 15]]]])
+
+    def test_pool_forward_lp_abs(self):
+        x = np.array([[[-3.0, 4.0, -5.0, 6.0, -8.0, 10.0]]])
+        # lp_abs=True: ONNX LpPool's (sum |x|^3)^(1/3); PyTorch's form sums x^3 (-88: NaN)
+        np.testing.assert_allclose(self.convd.pool_forward(x, "lp", 3, p=3, lp_abs=True), [[[6, 12]]], rtol=1e-12)
+        torch = self.convd.pool_forward(x, "lp", 3, p=3)
+        self.assertTrue(np.isnan(torch[0, 0, 0]))
+        np.testing.assert_allclose(torch[0, 0, 1], 704 ** (1 / 3), rtol=1e-12)
 
     def test_adaptive_and_global_pooling(self):
         x = np.arange(1, 6, dtype=np.float64).reshape(1, 1, 5)

@@ -86,12 +86,12 @@ export type UnfoldArgs = WithTensors<Schemas['UnfoldRequest'], 'input'>;
 export type FoldArgs = WithTensors<Schemas['FoldRequest'], 'input'>;
 /**
  * pooling forward: input, mode ('max' | 'avg' | 'lp'), kernel_size; stride, padding, dilation, ceil_mode,
- * count_include_pad, divisor_override, p, return_indices, layout.
+ * count_include_pad, divisor_override, p, return_indices, storage_order, layout.
  */
 export type PoolForwardArgs = WithTensors<Schemas['PoolForwardRequest'], 'input'>;
 /** pooling backward: the forward's fields plus grad_output. */
 export type PoolBackwardArgs = WithTensors<Schemas['PoolBackwardRequest'], 'input' | 'grad_output'>;
-/** adaptive pooling forward: input, mode, output_size (1: global pooling); p, return_indices, layout. */
+/** adaptive pooling forward: input, mode, output_size (1: global pooling); p, return_indices, storage_order, layout. */
 export type AdaptivePoolForwardArgs = WithTensors<Schemas['AdaptivePoolForwardRequest'], 'input'>;
 /** adaptive pooling backward: the forward's fields plus grad_output. */
 export type AdaptivePoolBackwardArgs = WithTensors<Schemas['AdaptivePoolBackwardRequest'], 'input' | 'grad_output'>;
@@ -105,7 +105,10 @@ export interface ConvBackwardResult {
   grad_weight?: Tensor;
   grad_bias?: Tensor;
 }
-/** With return_indices, also each maximum's flat spatial index (PyTorch's), in the request dtype. */
+/**
+ * With return_indices, also each maximum's flat spatial index within its channel, in the request dtype:
+ * row-major (PyTorch's), or column-major with storage_order 1 (ONNX's).
+ */
 export interface PoolForwardResult extends OutputResult {
   indices?: Tensor;
 }

@@ -265,7 +265,7 @@ export interface paths {
         put?: never;
         /**
          * Max, average or lp pooling
-         * @description PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; count_include_pad and divisor_override (avg), p (lp), return_indices (max).
+         * @description PyTorch max_pool / avg_pool / lp_pool{1,2,3}d and ONNX MaxPool / AveragePool / LpPool in either layout: stride defaulting to kernel_size, symmetric, [before, after], "valid", "same" or "same_lower" padding up to the window extent, dilation, ceil_mode; count_include_pad and divisor_override (avg), p and lp_abs (lp), return_indices and storage_order (max).
          *
          *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
          *
@@ -515,7 +515,7 @@ export interface paths {
         put?: never;
         /**
          * Adaptive and global pooling (max, average or lp)
-         * @description PyTorch adaptive_max_pool / adaptive_avg_pool{1,2,3}d in either layout, and lp over the same windows: output_size per dim (null keeps the extent), windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices (max), p (lp).
+         * @description PyTorch adaptive_max_pool / adaptive_avg_pool{1,2,3}d in either layout, and lp over the same windows: output_size per dim (null keeps the extent), windows [floor(o * in / out), ceil((o + 1) * in / out)); output_size 1 is ONNX GlobalMaxPool / GlobalAveragePool / GlobalLpPool. return_indices and storage_order (max), p and lp_abs (lp; lp_abs for ONNX GlobalLpPool's |x|^p).
          *
          *     **Encodings.** Request body: Content-Type application/json, or msgpack as application/msgpack, application/x-msgpack or application/vnd.msgpack; any other Content-Type answers 415. Response: chosen by Accept. No Accept (or an empty one), `*\/*` and `application/*` get msgpack (application/msgpack), the default for API clients; `application/json` gets JSON; a msgpack type gets msgpack labelled with that type. q-values are honoured (q=0 excludes), between equal q-values the earlier entry wins; an Accept allowing none of these answers 406. Errors are application/problem+json whatever the Accept. Tensor data: a msgpack bin (or msgpackr typed-array extension), a JSON number array or a base64 string; msgpack responses use bin.
          *
@@ -1397,13 +1397,24 @@ export interface components {
             mode: "max" | "avg" | "lp";
             /** @description Output extent per spatial dim: one int for all, or one per dim, null keeping the input extent (PyTorch). 1 pools each channel whole (global pooling). */
             output_size: number | (number | null)[];
-            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); with lp_abs, |x|^p (ONNX LpPool). */
             p?: number;
             /**
-             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @description Lp only: sum |x|^p, ONNX LpPool's (sum |x|^p)^(1/p), instead of PyTorch lp_pool's x^p. The two agree for x >= 0 and for even p; for negative x with odd or fractional p, PyTorch's form gives NaN or a smaller sum. Backward: dy * S^(1/p - 1) * |x|^(p-1) * sign(x), 0 at x = 0 and where S = 0.
+             * @default false
+             */
+            lp_abs?: boolean;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
              * @default false
              */
             return_indices?: boolean;
+            /**
+             * @description Max with return_indices only (ONNX MaxPool storage_order): how `indices` flatten each maximum's spatial position within its channel. 0 row-major ((d * H + h) * W + w, PyTorch); 1 column-major (d + D * (h + H * w); w * H + h in 2-D), ONNX's Indices for storage_order 1. Either way per channel: ONNX adds (n * C + c) * prod(spatial) to flatten over the whole tensor.
+             * @default 0
+             * @enum {number}
+             */
+            storage_order?: 0 | 1;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1446,13 +1457,24 @@ export interface components {
             mode: "max" | "avg" | "lp";
             /** @description Output extent per spatial dim: one int for all, or one per dim, null keeping the input extent (PyTorch). 1 pools each channel whole (global pooling). */
             output_size: number | (number | null)[];
-            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); with lp_abs, |x|^p (ONNX LpPool). */
             p?: number;
             /**
-             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @description Lp only: sum |x|^p, ONNX LpPool's (sum |x|^p)^(1/p), instead of PyTorch lp_pool's x^p. The two agree for x >= 0 and for even p; for negative x with odd or fractional p, PyTorch's form gives NaN or a smaller sum. Backward: dy * S^(1/p - 1) * |x|^(p-1) * sign(x), 0 at x = 0 and where S = 0.
+             * @default false
+             */
+            lp_abs?: boolean;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
              * @default false
              */
             return_indices?: boolean;
+            /**
+             * @description Max with return_indices only (ONNX MaxPool storage_order): how `indices` flatten each maximum's spatial position within its channel. 0 row-major ((d * H + h) * W + w, PyTorch); 1 column-major (d + D * (h + H * w); w * H + h in 2-D), ONNX's Indices for storage_order 1. Either way per channel: ONNX adds (n * C + c) * prod(spatial) to flatten over the whole tensor.
+             * @default 0
+             * @enum {number}
+             */
+            storage_order?: 0 | 1;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1923,13 +1945,24 @@ export interface components {
              * @default null
              */
             divisor_override?: number | null;
-            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); with lp_abs, |x|^p (ONNX LpPool). */
             p?: number;
             /**
-             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @description Lp only: sum |x|^p, ONNX LpPool's (sum |x|^p)^(1/p), instead of PyTorch lp_pool's x^p. The two agree for x >= 0 and for even p; for negative x with odd or fractional p, PyTorch's form gives NaN or a smaller sum. Backward: dy * S^(1/p - 1) * |x|^(p-1) * sign(x), 0 at x = 0 and where S = 0.
+             * @default false
+             */
+            lp_abs?: boolean;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
              * @default false
              */
             return_indices?: boolean;
+            /**
+             * @description Max with return_indices only (ONNX MaxPool storage_order): how `indices` flatten each maximum's spatial position within its channel. 0 row-major ((d * H + h) * W + w, PyTorch); 1 column-major (d + D * (h + H * w); w * H + h in 2-D), ONNX's Indices for storage_order 1. Either way per channel: ONNX adds (n * C + c) * prod(spatial) to flatten over the whole tensor.
+             * @default 0
+             * @enum {number}
+             */
+            storage_order?: 0 | 1;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first
@@ -1999,13 +2032,24 @@ export interface components {
              * @default null
              */
             divisor_override?: number | null;
-            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); ONNX LpPool sums |x|^p, the same for even p or x >= 0. */
+            /** @description Lp only (default 2, as ONNX): the power p > 0. As PyTorch, x^p is summed and the sum raised to 1/p (NaN for a negative sum unless p = 1); with lp_abs, |x|^p (ONNX LpPool). */
             p?: number;
             /**
-             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
+             * @description Lp only: sum |x|^p, ONNX LpPool's (sum |x|^p)^(1/p), instead of PyTorch lp_pool's x^p. The two agree for x >= 0 and for even p; for negative x with odd or fractional p, PyTorch's form gives NaN or a smaller sum. Backward: dy * S^(1/p - 1) * |x|^(p-1) * sign(x), 0 at x = 0 and where S = 0.
+             * @default false
+             */
+            lp_abs?: boolean;
+            /**
+             * @description Max only (forward): also answer `indices`, shaped like the output: each maximum's flat position over its channel's spatial extents (PyTorch's max_pool indices; storage_order picks row- or column-major), in the request dtype; -1 for a window with no input element. The backward accepts it and needs no indices.
              * @default false
              */
             return_indices?: boolean;
+            /**
+             * @description Max with return_indices only (ONNX MaxPool storage_order): how `indices` flatten each maximum's spatial position within its channel. 0 row-major ((d * H + h) * W + w, PyTorch); 1 column-major (d + D * (h + H * w); w * H + h in 2-D), ONNX's Indices for storage_order 1. Either way per channel: ONNX adds (n * C + c) * prod(spatial) to flatten over the whole tensor.
+             * @default 0
+             * @enum {number}
+             */
+            storage_order?: 0 | 1;
             /**
              * @description Memory layout of input, output and gradients: channels_first [N, C, *spatial] or channels_last [N, *spatial, C]; the letter aliases also fix the rank.
              * @default channels_first

@@ -239,6 +239,28 @@ for (const wire of ['msgpack', 'json'] as Wire[]) {
     );
     assert.deepEqual(Array.from(r.output.data), [11, 12, 15, 16]);
     assert.deepEqual(Array.from(r.indices!.data), [10, 11, 14, 15]);
+    // storage_order 1 (ONNX's): column-major, h + 4 * w
+    const columnMajor = await convd.poolForward(
+      {
+        input: tensor([1, 1, 4, 4], img),
+        mode: 'max',
+        kernel_size: 3,
+        stride: 2,
+        ceil_mode: true,
+        return_indices: true,
+        storage_order: 1,
+      },
+      { wire },
+    );
+    assert.deepEqual(Array.from(columnMajor.indices!.data), [10, 14, 11, 15]);
+  });
+
+  test(`pool forward over ${wire}: lp_abs sums |x|^p (ONNX LpPool)`, async () => {
+    const x = tensor([1, 1, 6], Float64Array.from([-3, 4, -5, 6, -8, 10]));
+    const onnx = await convd.poolForward({ input: x, mode: 'lp', p: 3, lp_abs: true, kernel_size: 3 }, { wire });
+    Array.from(onnx.output.data).forEach((v, i) => assert.ok(Math.abs(v - [6, 12][i]) < 1e-12, `${v}`));
+    const torch = await convd.poolForward({ input: x, mode: 'lp', p: 3, kernel_size: 3 }, { wire });
+    assert.ok(Number.isNaN(torch.output.data[0]), 'PyTorch form: the sum of x^3 is -88');
   });
 
   test(`adaptive pooling over ${wire}: overlapping windows forward and backward, global max`, async () => {

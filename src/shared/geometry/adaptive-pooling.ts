@@ -30,8 +30,12 @@ export interface AdaptivePoolingParams {
   output_size: number | (number | null)[];
   /** Lp only; default 2. */
   p?: number;
+  /** Lp only: sum |x|^p (ONNX) instead of x^p (PyTorch); default false. */
+  lp_abs?: boolean;
   /** Max only; default false. */
   return_indices?: boolean;
+  /** Max with return_indices only: 0 row-major (default), 1 column-major indices. */
+  storage_order?: number;
   layout?: LayoutName;
 }
 
@@ -42,8 +46,12 @@ export interface AdaptivePoolingGeometry {
   mode: PoolingMode;
   /** Lp: the power p. */
   p: number;
+  /** Lp: sum |x|^p (ONNX GlobalLpPool) instead of x^p (PyTorch). */
+  lpAbs: boolean;
   /** Max: the forward also answers `indices`. */
   returnIndices: boolean;
+  /** Max indices: 0 row-major over the channel's spatial extents (PyTorch), 1 column-major (ONNX storage_order 1). */
+  storageOrder: 0 | 1;
   batch: number;
   channels: number;
   inSpatial: number[];
@@ -98,7 +106,9 @@ export function resolveAdaptivePooling(
     layout,
     mode: params.mode,
     p: params.p ?? 2,
+    lpAbs: params.lp_abs ?? false,
     returnIndices,
+    storageOrder: params.storage_order === 1 ? 1 : 0,
     batch,
     channels,
     inSpatial,

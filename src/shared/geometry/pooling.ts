@@ -17,8 +17,9 @@
  *     window's span overlaps the input (PyTorch stops at kernel_size // 2);
  *   - ceil_mode rounds the output extent up, dropping a last window that would start in the
  *     right padding (PyTorch's pooling_output_shape; ONNX since opset 19 says the same);
- *   - count_include_pad and divisor_override are avg's, p is lp's, return_indices is max's;
- *     a flag at its off value (false, null) is accepted with any mode.
+ *   - count_include_pad and divisor_override are avg's, p and lp_abs are lp's, return_indices is max's;
+ *     storage_order (ONNX MaxPool's) orders the indices, so it needs max and return_indices;
+ *     a flag at its off value (false, null, 0) is accepted with any mode.
  */
 import { itemSize, numel, type TensorMeta, type WireDType } from '../tensor.js';
 import {
@@ -60,8 +61,12 @@ export interface PoolingParams {
   divisor_override?: number | null;
   /** Lp only: the power; default 2. */
   p?: number;
+  /** Lp only: sum |x|^p (ONNX LpPool) instead of x^p (PyTorch lp_pool); default false. */
+  lp_abs?: boolean;
   /** Max only: also answer the flat spatial index of each maximum; default false. */
   return_indices?: boolean;
+  /** Max with return_indices only: 0 row-major (default), 1 column-major spatial indices (ONNX MaxPool). */
+  storage_order?: number;
   layout?: LayoutName;
 }
 
@@ -79,6 +84,10 @@ export interface PoolingSettings {
   divisorOverride: number | null;
   /** Lp: the power p of (sum x^p)^(1/p). */
   p: number;
+  /** Lp: sum |x|^p (ONNX LpPool) instead of x^p (PyTorch lp_pool). */
+  lpAbs: boolean;
+  /** Max indices: 0 row-major over the channel's spatial extents (PyTorch), 1 column-major (ONNX storage_order 1). */
+  storageOrder: 0 | 1;
 }
 
 export interface PoolingGeometry extends PoolingSettings {
@@ -135,7 +144,7 @@ export function checkModeFields(params: Omit<PoolingParams, 'kernel_size'>, p: P
   const mode = params.mode;
   if (!MODES.includes(mode)) p.add('mode', `mode ${JSON.stringify(mode)} is not one of ${MODES.join(', ')}`);
   const only = (
-    field: 'count_include_pad' | 'divisor_override' | 'p' | 'return_indices',
+    field: 'count_include_pad' | 'divisor_override' | 'p' | 'lp_abs' | 'return_indices' | 'storage_order',
     owner: PoolingMode,
     off: unknown[],
   ) => {
@@ -149,8 +158,18 @@ export function checkModeFields(params: Omit<PoolingParams, 'kernel_size'>, p: P
   only('count_include_pad', 'avg', []);
   only('divisor_override', 'avg', [null]);
   only('p', 'lp', []);
+  only('lp_abs', 'lp', [false]);
   only('return_indices', 'max', [false]);
-  for (const flag of ['ceil_mode', 'count_include_pad', 'return_indices'] as const) {
+  only('storage_order', 'max', [0]);
+  const order = params.storage_order;
+  if (order !== undefined && order !== 0 && order !== 1)
+    p.add('storage_order', `storage_order is ${JSON.stringify(order)}; it must be 0 (row-major) or 1 (column-major)`);
+  else if (mode === 'max' && order === 1 && params.return_indices !== true)
+    p.add(
+      'storage_order',
+      `storage_order is 1 but return_indices is ${JSON.stringify(params.return_indices ?? false)}: storage_order orders the indices, which only return_indices: true answers`,
+    );
+  for (const flag of ['ceil_mode', 'count_include_pad', 'lp_abs', 'return_indices'] as const) {
     const v = params[flag];
     if (v !== undefined && typeof v !== 'boolean')
       p.add(flag, `${flag} is ${JSON.stringify(v)}; it must be true or false`);
@@ -242,6 +261,8 @@ export function resolvePooling(operands: PoolingOperands, params: PoolingParams)
     countIncludePad: params.count_include_pad ?? true,
     divisorOverride: params.divisor_override ?? null,
     p: params.p ?? 2,
+    lpAbs: params.lp_abs ?? false,
+    storageOrder: params.storage_order === 1 ? 1 : 0,
     returnIndices,
     window: {
       dtype,

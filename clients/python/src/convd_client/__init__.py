@@ -282,9 +282,10 @@ class Client:
         max_pool / avg_pool / lp_pool (and ONNX MaxPool / AveragePool / LpPool).
 
         stride defaults to kernel_size; padding: an int, one per spatial dim, [[before, after], ...],
-        "valid", "same" or "same_lower". Other fields (ceil_mode, divisor_override, p,
-        return_indices) pass as keywords. Returns the pooled array, or with return_indices=True
-        the pair (output, indices) as PyTorch does.
+        "valid", "same" or "same_lower". Other fields (ceil_mode, divisor_override, p, lp_abs
+        (True: ONNX LpPool's |x|^p), return_indices, storage_order) pass as keywords. Returns the pooled array, or with
+        return_indices=True the pair (output, indices) as PyTorch does: each maximum's flat
+        index within its channel, row-major, or column-major with storage_order=1 (ONNX's).
         """
         params = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                       count_include_pad=count_include_pad, layout=layout, **fields)
