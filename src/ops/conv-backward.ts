@@ -127,7 +127,6 @@ export const convBackward = defineOp({
   tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias, grad_output: body.grad_output }),
   // backward reads bias's shape, never its values
   unsent: ['bias'],
-  splits: true,
   resolve: (operands, body) => {
     const g = resolveConv(operands, body);
     const shapes = convShapes(g);

@@ -154,7 +154,6 @@ export const convForward = defineOp({
   response: responses('ConvForwardResponse', (t) => ({ output: t }), 'The output tensor, in the request dtype.'),
   examples,
   tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias }),
-  splits: true,
   resolve: (operands, body) => {
     const g = resolveConv(operands, body);
     return {

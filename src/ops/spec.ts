@@ -100,8 +100,6 @@ export interface OpSpec<
   tensors(body: z.output<S>): T;
   /** Tensors whose shapes are checked but whose values the kernels do not read: not decoded, not sent. */
   unsent?: readonly TensorField[];
-  /** Whether a big request may be split by batch across idle threads (src/split.ts). */
-  splits?: boolean;
   /** Geometry, work and results from the shapes and parameters; throws GeometryError listing every problem. */
   resolve(operands: Metas<T>, body: z.output<S>): Resolution<N>;
 }
@@ -165,7 +163,8 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   const dtype = present[0][1].dtype;
   const tensors = Object.entries(r.results).map(([field, { shape, perSample }]) => ({ name: field, shape, perSample }));
   checkWorkLimits(operands, r.work, context.limits, { ...r.outputs, dtype, batch: g.batch, tensors });
-  const slices = spec.splits ? batchSlices(g.batch, r.work.flops, context.limits, context.idleThreads()) : undefined;
+  // every operation's kernels take a batch range: a big request is split across the idle threads (split.ts)
+  const slices = batchSlices(g.batch, r.work.splitFlops, context.limits, context.idleThreads());
 
   const dataErrors = present.map(([field, t]) => dataLengthError(field, t)).filter((e): e is FieldError => e !== null);
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
@@ -176,7 +175,7 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   const empty = g.batch === 0;
   // A split request's tensors go to shared memory, read by every thread; else they are moved,
   // or shared with the one thread when they are copied into the lease's reused memory.
-  const shared = slices !== undefined && slices.length > 1;
+  const shared = slices.length > 1;
   const { buffers } = context;
   const take = buffers ? (bytes: number) => buffers.take(bytes) : undefined;
   const sent = present

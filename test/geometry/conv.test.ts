@@ -371,8 +371,14 @@ describe('size helpers', () => {
   test('convWork counts FLOPs and output bytes per gradient', () => {
     const g = resolveConv({ input: t([2, 4, 6], 'float64'), weight: t([6, 2, 3], 'float64') }, { groups: 2 });
     // out [2, 6, 4]; MACs = 2*6*4 positions * (4/2)*3 = 288 -> 576 FLOPs
-    assert.deepEqual(convWork(g), { flops: 576, outputElements: 48, outputBytes: 384 });
-    assert.deepEqual(convWork(g, ['input']), { flops: 576, outputElements: 48, outputBytes: 384 });
-    assert.deepEqual(convWork(g, ['weight', 'bias']), { flops: 576 + 48, outputElements: 36 + 6, outputBytes: 42 * 8 });
+    const w = (flops: number, outputElements: number) => ({
+      flops,
+      splitFlops: flops,
+      outputElements,
+      outputBytes: outputElements * 8,
+    });
+    assert.deepEqual(convWork(g), w(576, 48));
+    assert.deepEqual(convWork(g, ['input']), w(576, 48));
+    assert.deepEqual(convWork(g, ['weight', 'bias']), w(576 + 48, 36 + 6));
   });
 });

@@ -11,7 +11,7 @@ import {
   resolveAdaptivePooling,
   type AdaptivePoolingParams,
 } from '../../src/shared/geometry/adaptive-pooling.js';
-import { GeometryError } from '../../src/shared/geometry/common.js';
+import { GeometryError, TOUCH_FLOPS } from '../../src/shared/geometry/common.js';
 import {
   poolingWork,
   resolvePooling,
@@ -351,11 +351,13 @@ describe('resolution', () => {
     const g = resolvePooling({ input: t([2, 3, 8, 8], 'float64') }, { mode: 'max', kernel_size: 2 });
     assert.deepEqual(poolingWork(g, false), {
       flops: 2 * 3 * 16 * 4,
+      splitFlops: 2 * 3 * 16 * 4 * TOUCH_FLOPS,
       outputElements: 2 * 3 * 16,
       outputBytes: 2 * 3 * 16 * 8,
     });
     assert.deepEqual(poolingWork(g, true), {
       flops: 2 * 3 * 16 * 4,
+      splitFlops: 2 * 3 * 16 * 4 * TOUCH_FLOPS,
       outputElements: 2 * 3 * 64,
       outputBytes: 2 * 3 * 64 * 8,
     });
@@ -427,7 +429,12 @@ describe('adaptive pooling', () => {
   });
   test('work: n + out - gcd(n, out) window elements per dim (5 -> 3: 2 + 3 + 2 = 7)', () => {
     const g = resolveAdaptivePooling({ input: t([2, 3, 5], 'float64') }, { mode: 'avg', output_size: 3 });
-    assert.deepEqual(adaptivePoolingWork(g, false), { flops: 2 * 3 * 7, outputElements: 18, outputBytes: 144 });
+    assert.deepEqual(adaptivePoolingWork(g, false), {
+      flops: 2 * 3 * 7,
+      splitFlops: 2 * 3 * 7 * TOUCH_FLOPS,
+      outputElements: 18,
+      outputBytes: 144,
+    });
     assert.equal(adaptivePoolingWork(g, true).outputElements, 30);
   });
 });

@@ -120,7 +120,13 @@ describe('resolution', () => {
   test('transposeWork: the grad_input GEMM plus one addition per output element for a bias', () => {
     const g = resolveTranspose(ops([2, 4, 5], [4, 3, 3]), { stride: 2 });
     const gemm = 2 * 2 * 4 * 5 * 3 * 3;
-    assert.deepEqual(transposeWork(g, false), { flops: gemm, outputElements: 2 * 3 * 11, outputBytes: 2 * 3 * 11 * 4 });
+    assert.deepEqual(transposeWork(g, false), {
+      flops: gemm,
+      splitFlops: gemm,
+      outputElements: 2 * 3 * 11,
+      outputBytes: 2 * 3 * 11 * 4,
+    });
     assert.equal(transposeWork(g, true).flops, gemm + 2 * 3 * 11);
+    assert.equal(transposeWork(g, true).splitFlops, gemm + 2 * 3 * 11, 'a GEMM: split by its FLOPs');
   });
 });

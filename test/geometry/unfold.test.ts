@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resolveFold, resolveUnfold, unfoldWork } from '../../src/shared/geometry/unfold.js';
+import { TOUCH_FLOPS } from '../../src/shared/geometry/common.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
 const input = (shape: number[]) => ({ input: { dtype: 'float32' as const, shape } });
@@ -44,8 +45,9 @@ describe("PyTorch's documented examples", () => {
 
   test('work: one FLOP per column element; the output is what each op returns', () => {
     const g = resolveUnfold(input([1, 1, 3, 3]), { kernel_size: 2 });
-    assert.deepEqual(unfoldWork(g, 'unfold'), { flops: 16, outputElements: 16, outputBytes: 64 });
-    assert.deepEqual(unfoldWork(g, 'fold'), { flops: 16, outputElements: 9, outputBytes: 36 });
+    const touches = { flops: 16, splitFlops: 16 * TOUCH_FLOPS };
+    assert.deepEqual(unfoldWork(g, 'unfold'), { ...touches, outputElements: 16, outputBytes: 64 });
+    assert.deepEqual(unfoldWork(g, 'fold'), { ...touches, outputElements: 9, outputBytes: 36 });
   });
 });
 

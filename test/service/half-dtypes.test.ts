@@ -223,7 +223,7 @@ test('the memory budget holds float16 and bfloat16 tensors widened to float32, a
   for (const dtype of HALVES) {
     let need: WorkNeed | undefined;
     const operands = { input: { dtype, shape: [2, 3, 10] }, weight: { dtype, shape: [4, 3, 1] } };
-    const work = { flops: 480, outputElements: 80, outputBytes: 80 * 4 };
+    const work = { flops: 480, splitFlops: 480, outputElements: 80, outputBytes: 80 * 4 };
     reserveWork(operands, work, {
       maxTensorElements: 1e6,
       maxOutputBytes: 1e6,

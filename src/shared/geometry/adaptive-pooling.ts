@@ -19,6 +19,7 @@ import {
   type Layout,
   type LayoutName,
   type OperandShapes,
+  TOUCH_FLOPS,
   type Work,
 } from './common.js';
 import { checkIndicesExact, checkModeFields, type PoolingMode, type PoolingOperands } from './pooling.js';
@@ -135,5 +136,7 @@ export function adaptivePoolingWork(g: AdaptivePoolingGeometry, backward: boolea
   let flops = g.batch * g.channels;
   g.inSpatial.forEach((n, i) => (flops *= n + g.outSpatial[i] - gcd(n, g.outSpatial[i])));
   const outputElements = numel(backward ? g.inputShape : g.outputShape);
-  return { flops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
+  // memory-bound: each window element is a touch, not a GEMM FLOP
+  const splitFlops = flops * TOUCH_FLOPS;
+  return { flops, splitFlops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
 }

@@ -285,8 +285,27 @@ export interface OperandShapes {
 
 /** Work and output size of a request, from its geometry alone (limits are checked before any allocation). */
 export interface Work {
-  /** Multiply-adds x 2, the usual FLOP count. */
+  /** Multiply-adds x 2, the usual FLOP count; for pooling, unfold and fold, their element touches (one each). */
   flops: number;
+  /**
+   * What the split threshold (CONVD_SPLIT_MIN_FLOPS, src/split.ts) weighs the request as, in
+   * FLOPs of a convolution: `flops` for the operations that run on the GEMM engines, and
+   * TOUCH_FLOPS per element touch for those whose time is their memory traffic.
+   */
+  splitFlops: number;
   outputElements: number;
   outputBytes: number;
 }
+
+/**
+ * What one element touch of pooling, unfold or fold (a read, compare or add in the scalar
+ * TypeScript loops, with its share of the im2col gather) counts as against the split threshold,
+ * which was chosen for convolutions (docs/performance.md). Measured on one thread, 2026-12: a
+ * touch takes 2-6 ns (fold fastest, max pool backward slowest), a convolution FLOP 0.05 ns on
+ * the WebAssembly engine the threshold was set on (0.015 ns on native): one touch is worth
+ * 40-120 FLOPs. Counted as FLOPs, the default 1e7 would let a pooling run 20-60 ms on one
+ * thread before splitting, and an unfold or fold (at most CONVD_MAX_TENSOR_ELEMENTS columns)
+ * would split only within a factor 1.7 of the tensor limit; at 100 FLOPs a touch the threshold
+ * is 1e5 touches, about the half millisecond of a convolution at it.
+ */
+export const TOUCH_FLOPS = 100;

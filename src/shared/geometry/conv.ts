@@ -302,5 +302,10 @@ export function convWork(g: ConvGeometry, grads?: readonly GradName[]): Work {
       }
     }
   }
-  return { flops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
+  return {
+    flops,
+    splitFlops: flops,
+    outputElements,
+    outputBytes: outputElements * itemSize(g.dtype),
+  };
 }

@@ -36,6 +36,7 @@ import {
   samePadding,
   type LayoutName,
   type OperandShapes,
+  TOUCH_FLOPS,
   type Work,
 } from './common.js';
 import { explicitPadding, type ConvGeometry } from './conv.js';
@@ -321,5 +322,7 @@ export function poolingWork(g: PoolingGeometry, backward: boolean): Work {
   const w = g.window;
   const flops = numel(w.outputShape) * numel(w.kernel);
   const outputElements = numel(backward ? w.inputShape : w.outputShape);
-  return { flops, outputElements, outputBytes: outputElements * itemSize(w.dtype) };
+  // memory-bound: each window element is a touch, not a GEMM FLOP
+  const splitFlops = flops * TOUCH_FLOPS;
+  return { flops, splitFlops, outputElements, outputBytes: outputElements * itemSize(w.dtype) };
 }

@@ -315,7 +315,8 @@ export function transposeShapes(g: ConvGeometry): OperandShapes {
  */
 export function transposeWork(g: ConvGeometry, bias: boolean): Work {
   const work = convWork(g, ['input']);
-  return bias ? { ...work, flops: work.flops + numel(g.inputShape) } : work;
+  const flops = work.flops + (bias ? numel(g.inputShape) : 0);
+  return { ...work, flops, splitFlops: flops };
 }
 
 /**
@@ -332,5 +333,10 @@ export function transposeBackwardWork(g: ConvGeometry, grads: readonly GradName[
     flops += grad === 'bias' ? numel(g.inputShape) : pass;
     outputElements += grad === 'input' ? numel(g.outputShape) : grad === 'weight' ? numel(g.weightShape) : g.inChannels;
   }
-  return { flops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
+  return {
+    flops,
+    splitFlops: flops,
+    outputElements,
+    outputBytes: outputElements * itemSize(g.dtype),
+  };
 }

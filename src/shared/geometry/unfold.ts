@@ -24,6 +24,7 @@ import {
   type Layout,
   type LayoutName,
   type OperandShapes,
+  TOUCH_FLOPS,
   type Work,
 } from './common.js';
 import type { ConvGeometry } from './conv.js';
@@ -183,5 +184,12 @@ export function foldShapes(g: ConvGeometry): OperandShapes {
  */
 export function unfoldWork(g: ConvGeometry, op: 'unfold' | 'fold'): Work {
   const outputElements = numel(op === 'unfold' ? g.outputShape : g.inputShape);
-  return { flops: numel(g.outputShape), outputElements, outputBytes: outputElements * itemSize(g.dtype) };
+  const flops = numel(g.outputShape);
+  // memory-bound: each column element is a touch (a copy or an addition), not a GEMM FLOP
+  return {
+    flops,
+    splitFlops: flops * TOUCH_FLOPS,
+    outputElements,
+    outputBytes: outputElements * itemSize(g.dtype),
+  };
 }
