@@ -12,6 +12,8 @@ export interface WorkNeed {
   tensorBytes: number;
   outputBytes: number;
   outputElements: number;
+  /** Bytes the request's tasks allocate beyond their results (Work.workspaceBytes, once per task): 0 for most. */
+  workspaceBytes: number;
   /** The request's dtype: a 2-byte one is computed in float32 and its answer holds the results converted. */
   dtype: WireDType;
 }
@@ -107,17 +109,20 @@ export function checkWorkLimits(
 
 /**
  * Reserves what a request that passed the limits and the data-length checks will hold, before
- * any tensor data is decoded (a no-op without `limits.reserve`).
+ * any tensor data is decoded (a no-op without `limits.reserve`). `tasks`: how many tasks it runs
+ * as (split.ts), each allocating its own workspace.
  */
 export function reserveWork(
   operands: Readonly<Partial<Record<string, TensorMeta>>>,
   work: Work,
   limits: WorkLimits,
+  tasks = 1,
 ): void {
   if (!limits.reserve) return;
   const metas = Object.values(operands).filter((t): t is TensorMeta => t !== undefined);
   // decoded: in the dtype the kernels compute in
   const tensorBytes = metas.reduce((sum, t) => sum + numel(t.shape) * itemSize(computeDType(t.dtype)), 0);
   const { outputBytes, outputElements } = work;
-  limits.reserve({ tensorBytes, outputBytes, outputElements, dtype: metas[0].dtype });
+  const workspaceBytes = work.workspaceBytes * tasks;
+  limits.reserve({ tensorBytes, outputBytes, outputElements, workspaceBytes, dtype: metas[0].dtype });
 }

@@ -8,7 +8,8 @@
  *   reserves as its bytes arrive, and is refused the same way mid-stream.
  * - Once the shapes have passed the work limits (limits.ts calls `reserve`), the reservation is
  *   resized to what the request holds from then on: its body (msgpack bins are views into it),
- *   its decoded tensors, its outputs and its encoded answer. Again 503 or 413 when that does not
+ *   its decoded tensors, its outputs, its encoded answer and what its tasks copy beyond their
+ *   results (a weight permuted for weight_layout, once per task). Again 503 or 413 when that does not
  *   fit, before any tensor data is decoded.
  * - Every reservation is given back when the request's response closes: sent, failed, timed out
  *   or abandoned by the client.
@@ -238,16 +239,19 @@ export class Admission {
     // msgpack bins are views into the body, which stays alive with the request; a JSON body's
     // parsed arrays were replaced by the typed arrays counted in tensorBytes
     const held = format === 'json' ? 0 : (state?.received ?? 0);
-    const bytes = held + need.tensorBytes + need.outputBytes + answer;
-    if (!this.budget.couldHold(bytes)) throw this.tooLarge('the request (body, tensors, outputs and answer)', bytes);
+    const bytes = held + need.tensorBytes + need.outputBytes + need.workspaceBytes + answer;
+    const what =
+      need.workspaceBytes > 0
+        ? `the request (body, tensors, outputs, answer and ${need.workspaceBytes} bytes of weight copies permuted to the kernels' layout)`
+        : 'the request (body, tensors, outputs and answer)';
+    if (!this.budget.couldHold(bytes)) throw this.tooLarge(what, bytes);
     // every request that reaches a handler was tracked at onRequest; without a reservation
     // (its response already closed) there is nothing to hold, only the budget to respect
     if (!state?.reservation.active) {
-      if (this.budget.inUse + bytes > this.budget.total)
-        throw this.full('the request (body, tensors, outputs and answer)', bytes);
+      if (this.budget.inUse + bytes > this.budget.total) throw this.full(what, bytes);
       return;
     }
-    if (!state.reservation.resize(bytes)) throw this.full('the request (body, tensors, outputs and answer)', bytes);
+    if (!state.reservation.resize(bytes)) throw this.full(what, bytes);
   }
 
   /** Connection: close, and a lingering close of the socket once the answer is out. */

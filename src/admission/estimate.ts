@@ -10,6 +10,9 @@
  *   geometry) and the encoded answer (msgpack answers are the output buffers themselves, or for
  *   float16 and bfloat16 their 2-byte conversion; a JSON number array takes up to
  *   JSON_ANSWER_BYTES_PER_ELEMENT per number while it is written; base64 4/3 of the bytes).
+ * - Workspace: a convolution's weight sent in the other layout family (weight_layout) is
+ *   permuted into a copy by each of the request's tasks, and grad_weight too when asked for
+ *   (Work.workspaceBytes).
  * Kernel scratch is not per request: each kernel thread allocates its own (at most
  * CONVD_TILE_BUDGET_BYTES) once and reuses it, outside the budget.
  */

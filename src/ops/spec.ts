@@ -169,7 +169,7 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
   const dataErrors = present.map(([field, t]) => dataLengthError(field, t)).filter((e): e is FieldError => e !== null);
   if (dataErrors.length > 0) throw fieldProblem('invalid-tensor-data', dataErrors);
   // what the request will hold, reserved from the memory budget before anything is decoded (admission/)
-  reserveWork(operands, r.work, context.limits);
+  reserveWork(operands, r.work, context.limits, slices.length);
   context.stages?.mark('validate');
 
   const empty = g.batch === 0;

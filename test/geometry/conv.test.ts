@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { resolveConv, convWork } from '../../src/shared/geometry/conv.js';
 import { GeometryError } from '../../src/shared/geometry/common.js';
 import { numel, itemSize } from '../../src/shared/tensor.js';
-import type { ConvOperands, ConvParams } from '../../src/shared/geometry/conv.js';
+import type { ConvOperands, ConvParams, GradName } from '../../src/shared/geometry/conv.js';
 import type { DType } from '../../src/shared/tensor.js';
 import { expectGeometryError } from '../reference/geometry-errors.js';
 
@@ -376,9 +376,39 @@ describe('size helpers', () => {
       splitFlops: flops,
       outputElements,
       outputBytes: outputElements * 8,
+      workspaceBytes: 0,
     });
     assert.deepEqual(convWork(g), w(576, 48));
     assert.deepEqual(convWork(g, ['input']), w(576, 48));
     assert.deepEqual(convWork(g, ['weight', 'bias']), w(576 + 48, 36 + 6));
+  });
+
+  test('convWork: a weight in the other layout family counts its permuted copy, and grad_weight its own, as workspace', () => {
+    const x = t([2, 4, 6], 'float64');
+    // weight [6, 2, 3] = 36 elements, 288 bytes
+    const own = resolveConv({ input: x, weight: t([6, 2, 3], 'float64') }, { groups: 2 });
+    const named = resolveConv({ input: x, weight: t([6, 2, 3], 'float64') }, { groups: 2, weight_layout: 'OIW' });
+    const hwio = resolveConv({ input: x, weight: t([3, 2, 6], 'float64') }, { groups: 2, weight_layout: 'WIO' });
+    const gradSets: (GradName[] | undefined)[] = [undefined, ['input'], ['weight'], ['input', 'weight', 'bias']];
+    for (const grads of gradSets) {
+      assert.equal(convWork(own, grads).workspaceBytes, 0, `${grads}: the layout's own order`);
+      assert.equal(convWork(named, grads).workspaceBytes, 0, `${grads}: weight_layout naming the layout's own`);
+      const copies = grads?.includes('weight') ? 2 : 1;
+      assert.equal(convWork(hwio, grads).workspaceBytes, copies * 288, `${grads}: permuted`);
+      assert.deepEqual(
+        { ...convWork(hwio, grads), workspaceBytes: 0 },
+        convWork(own, grads),
+        `${grads}: the rest alike`,
+      );
+    }
+    const half = resolveConv(
+      { input: { dtype: 'float16', shape: [2, 4, 6] }, weight: { dtype: 'float16', shape: [3, 2, 6] } },
+      { groups: 2, weight_layout: 'WIO' },
+    );
+    assert.equal(
+      convWork(half).workspaceBytes,
+      36 * 4,
+      'a float16 weight is permuted in float32, as the kernels read it',
+    );
   });
 });

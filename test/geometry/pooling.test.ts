@@ -354,12 +354,14 @@ describe('resolution', () => {
       splitFlops: 2 * 3 * 16 * 4 * TOUCH_FLOPS,
       outputElements: 2 * 3 * 16,
       outputBytes: 2 * 3 * 16 * 8,
+      workspaceBytes: 0,
     });
     assert.deepEqual(poolingWork(g, true), {
       flops: 2 * 3 * 16 * 4,
       splitFlops: 2 * 3 * 16 * 4 * TOUCH_FLOPS,
       outputElements: 2 * 3 * 64,
       outputBytes: 2 * 3 * 64 * 8,
+      workspaceBytes: 0,
     });
   });
 });
@@ -434,6 +436,7 @@ describe('adaptive pooling', () => {
       splitFlops: 2 * 3 * 7 * TOUCH_FLOPS,
       outputElements: 18,
       outputBytes: 144,
+      workspaceBytes: 0,
     });
     assert.equal(adaptivePoolingWork(g, true).outputElements, 30);
   });

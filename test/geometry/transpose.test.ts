@@ -125,6 +125,7 @@ describe('resolution', () => {
       splitFlops: gemm,
       outputElements: 2 * 3 * 11,
       outputBytes: 2 * 3 * 11 * 4,
+      workspaceBytes: 0,
     });
     assert.equal(transposeWork(g, true).flops, gemm + 2 * 3 * 11);
     assert.equal(transposeWork(g, true).splitFlops, gemm + 2 * 3 * 11, 'a GEMM: split by its FLOPs');

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultBudgetBytes, MemoryBudget, memoryLimit } from '../../src/admission/budget.js';
 import { LINGER_MS } from '../../src/admission/admission.js';
+import request from 'supertest';
 import type { Config } from '../../src/config.js';
 import { exampleForward, fakePool, packBin, testApp, type ConvdApp } from './helpers.js';
 
@@ -368,5 +369,105 @@ describe('budget helpers', () => {
     assert.deepEqual([budget.inUse, budget.active], [90, 1]);
     b.release();
     assert.deepEqual([budget.inUse, budget.active], [0, 0]);
+  });
+});
+
+describe("weight_layout: the weight's permuted copy is reserved", () => {
+  // weight [C_out 8, C_in 4, 3, 3] float32: 288 elements, 1152 bytes, in OIHW or in HWIO order
+  const WEIGHT_BYTES = 8 * 4 * 3 * 3 * 4;
+  const body = (weightLayout: 'OIHW' | 'HWIO', backward: boolean) => {
+    const weightShape = weightLayout === 'OIHW' ? [8, 4, 3, 3] : [3, 3, 4, 8];
+    return Buffer.from(
+      packBin.pack({
+        input: { dtype: 'float32', shape: [3, 4, 6, 6], data: Buffer.alloc(3 * 4 * 36 * 4) },
+        weight: { dtype: 'float32', shape: weightShape, data: Buffer.alloc(WEIGHT_BYTES) },
+        // the same number of bytes either way: the body held is the same
+        weight_layout: weightLayout,
+        ...(backward && {
+          grad_output: { dtype: 'float32', shape: [3, 8, 4, 4], data: Buffer.alloc(3 * 8 * 16 * 4) },
+          grads: ['input', 'weight'],
+        }),
+      }),
+    );
+  };
+
+  /** An app whose work reservations (the resize once the shapes pass) are recorded, in bytes. */
+  async function recording(config: Partial<Config>) {
+    const convd = await testApp({ config });
+    const reserved: number[] = [];
+    const budget = convd.admission.budget;
+    const tryReserve = budget.tryReserve.bind(budget);
+    budget.tryReserve = (bytes) => {
+      const r = tryReserve(bytes);
+      if (r) {
+        const resize = r.resize.bind(r);
+        r.resize = (to) => {
+          reserved.push(to);
+          return resize(to);
+        };
+      }
+      return r;
+    };
+    const send = (payload: Buffer, path: string) =>
+      request(convd.app.server)
+        .post(path)
+        .set('content-type', 'application/msgpack')
+        .set('accept', 'application/json')
+        .send(payload);
+    return { convd, reserved, send };
+  }
+
+  for (const [path, backward, copies] of [
+    ['/conv/forward', false, 1],
+    ['/conv/backward', true, 2],
+  ] as const) {
+    test(`${path}: a HWIO weight beside NCHW data reserves ${copies} weight's bytes more than the same request in OIHW, once per task`, async () => {
+      for (const threads of [1, 2]) {
+        const { convd, reserved, send } = await recording({ poolThreads: threads, splitMinFlops: 0 });
+        try {
+          const own = body('OIHW', backward);
+          const permuted = body('HWIO', backward);
+          assert.equal(own.length, permuted.length);
+          const res = await send(own, path);
+          assert.equal(res.status, 200, res.text);
+          const [native] = reserved.splice(0);
+          assert.equal((await send(permuted, path)).status, 200);
+          const [relaid] = reserved.splice(0);
+          // each of the request's tasks (one per thread: the 3 images are split) permutes its own copy
+          assert.equal(relaid - native, threads * copies * WEIGHT_BYTES, `${threads} thread(s)`);
+        } finally {
+          await convd.app.close();
+        }
+      }
+    });
+  }
+
+  test('413 memory-budget-exceeded counts the permuted copy, and says so, when it is what does not fit', async () => {
+    const measured = await recording({});
+    const { send } = measured;
+    let native: number;
+    try {
+      assert.equal((await send(body('OIHW', false), '/conv/forward')).status, 200);
+      [native] = measured.reserved;
+    } finally {
+      await measured.convd.app.close();
+    }
+    // a budget that holds the request in OIHW exactly, not the HWIO copy on top
+    const tight = await recording({ memoryBudgetBytes: native });
+    try {
+      assert.equal((await tight.send(body('OIHW', false), '/conv/forward')).status, 200);
+      const res = await tight.send(body('HWIO', false), '/conv/forward');
+      assert.equal(res.status, 413, res.text);
+      const problem = res.body as { type: string; detail: string };
+      assert.equal(problem.type, 'urn:convd:problem:memory-budget-exceeded');
+      assert.match(
+        problem.detail,
+        new RegExp(
+          `^the request \\(body, tensors, outputs, answer and ${WEIGHT_BYTES} bytes of weight copies permuted to the kernels' layout\\) needs about ${native + WEIGHT_BYTES} bytes`,
+        ),
+      );
+    } finally {
+      await tight.convd.app.close();
+    }
   });
 });

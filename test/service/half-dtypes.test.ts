@@ -223,14 +223,20 @@ test('the memory budget holds float16 and bfloat16 tensors widened to float32, a
   for (const dtype of HALVES) {
     let need: WorkNeed | undefined;
     const operands = { input: { dtype, shape: [2, 3, 10] }, weight: { dtype, shape: [4, 3, 1] } };
-    const work = { flops: 480, splitFlops: 480, outputElements: 80, outputBytes: 80 * 4 };
+    const work = { flops: 480, splitFlops: 480, outputElements: 80, outputBytes: 80 * 4, workspaceBytes: 0 };
     reserveWork(operands, work, {
       maxTensorElements: 1e6,
       maxOutputBytes: 1e6,
       maxFlops: 1e9,
       reserve: (n) => (need = n),
     });
-    assert.deepEqual(need, { tensorBytes: (60 + 12) * 4, outputBytes: 320, outputElements: 80, dtype });
+    assert.deepEqual(need, {
+      tensorBytes: (60 + 12) * 4,
+      outputBytes: 320,
+      outputElements: 80,
+      workspaceBytes: 0,
+      dtype,
+    });
     assert.equal(answerBytes(need, 'msgpack', 'array'), 160, 'msgpack: the 2-byte results');
     assert.equal(
       answerBytes(need, 'json', 'base64'),

@@ -138,5 +138,5 @@ export function adaptivePoolingWork(g: AdaptivePoolingGeometry, backward: boolea
   const outputElements = numel(backward ? g.inputShape : g.outputShape);
   // memory-bound: each window element is a touch, not a GEMM FLOP
   const splitFlops = flops * TOUCH_FLOPS;
-  return { flops, splitFlops, outputElements, outputBytes: outputElements * itemSize(g.dtype) };
+  return { flops, splitFlops, outputElements, outputBytes: outputElements * itemSize(g.dtype), workspaceBytes: 0 };
 }

@@ -295,6 +295,12 @@ export interface Work {
   splitFlops: number;
   outputElements: number;
   outputBytes: number;
+  /**
+   * Bytes each task of the request allocates beyond its results and the thread's own scratch:
+   * a convolution's weight sent in the other layout family (weight_layout) is permuted into a
+   * copy, and so is its grad_weight (workers/kernels/weight-layout.ts). 0 for everything else.
+   */
+  workspaceBytes: number;
 }
 
 /**

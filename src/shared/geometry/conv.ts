@@ -278,7 +278,9 @@ export function convShapes(g: ConvGeometry): OperandShapes {
  * Work and output size of a request, from its geometry alone, so that limits are checked
  * before any allocation. Forward when `grads` is undefined, else backward for those grads.
  * FLOPs of forward, grad_input and grad_weight are each 2 * N * C_out * prod(out) *
- * (C_in / groups) * prod(k); grad_bias is N * C_out * prod(out) additions.
+ * (C_in / groups) * prod(k); grad_bias is N * C_out * prod(out) additions. A weight sent in the
+ * other layout family (weight_layout) is permuted into a copy by every task, and so is grad_weight
+ * when it is asked for: `workspaceBytes`.
  */
 export function convWork(g: ConvGeometry, grads?: readonly GradName[]): Work {
   const outputPositions = g.batch * g.outChannels * numel(g.outSpatial);
@@ -307,5 +309,18 @@ export function convWork(g: ConvGeometry, grads?: readonly GradName[]): Work {
     splitFlops: flops,
     outputElements,
     outputBytes: outputElements * itemSize(g.dtype),
+    workspaceBytes: permutedWeightBytes(g, grads),
   };
+}
+
+/**
+ * Bytes of the weight copies a task of `g` makes when its weight travels in the other layout
+ * family than the kernels read (workers/kernels/weight-layout.ts): the weight permuted to the
+ * kernels' order (read by the forward and by every gradient), and grad_weight computed in that
+ * order before it is permuted into its result. 0 in the layout's own weight order.
+ */
+export function permutedWeightBytes(g: ConvGeometry, grads?: readonly GradName[]): number {
+  if (g.weightLayout === undefined || g.weightLayout === g.layout) return 0;
+  const copies = grads?.includes('weight') ? 2 : 1;
+  return copies * numel(g.weightShape) * itemSize(g.dtype);
 }

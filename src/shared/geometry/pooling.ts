@@ -324,5 +324,5 @@ export function poolingWork(g: PoolingGeometry, backward: boolean): Work {
   const outputElements = numel(backward ? w.inputShape : w.outputShape);
   // memory-bound: each window element is a touch, not a GEMM FLOP
   const splitFlops = flops * TOUCH_FLOPS;
-  return { flops, splitFlops, outputElements, outputBytes: outputElements * itemSize(w.dtype) };
+  return { flops, splitFlops, outputElements, outputBytes: outputElements * itemSize(w.dtype), workspaceBytes: 0 };
 }

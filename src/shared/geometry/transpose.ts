@@ -338,5 +338,6 @@ export function transposeBackwardWork(g: ConvGeometry, grads: readonly GradName[
     splitFlops: flops,
     outputElements,
     outputBytes: outputElements * itemSize(g.dtype),
+    workspaceBytes: 0,
   };
 }

@@ -191,5 +191,6 @@ export function unfoldWork(g: ConvGeometry, op: 'unfold' | 'fold'): Work {
     splitFlops: flops * TOUCH_FLOPS,
     outputElements,
     outputBytes: outputElements * itemSize(g.dtype),
+    workspaceBytes: 0,
   };
 }
