@@ -1,14 +1,17 @@
 /**
  * Splitting one request across threads (split.ts): with two threads and no FLOPs threshold,
- * forward and backward answers equal those of an unsplit server, bit for bit where each image
- * is computed by one thread (output, grad_input) and to rounding where partial sums are added
- * (grad_weight, grad_bias); the split really happens (both threads run a task), and only
- * across idle threads.
+ * every operation's answers equal those of an unsplit server, bit for bit where each image
+ * is computed by one thread (output, indices, grad_input) and to rounding where partial sums
+ * are added (grad_weight, grad_bias); the split really happens (both threads run a task), and
+ * only across idle threads; the threshold weighs pooling, unfold and fold by their element
+ * touches (TOUCH_FLOPS each).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
-import { opAt } from '../../src/ops/index.js';
+import { OPS, opAt } from '../../src/ops/index.js';
+import { TOUCH_FLOPS } from '../../src/shared/geometry/common.js';
+import { OP_REQUESTS } from '../reference/op-requests.js';
 import { batchSlices, runSplit } from '../../src/split.js';
 import type { Task } from '../../src/shared/task.js';
 import { QueueFullError } from '../../src/worker-pool.js';
@@ -215,3 +218,53 @@ function sharedCopy(buffer: ArrayBuffer | SharedArrayBuffer): SharedArrayBuffer 
   new Uint8Array(shared).set(new Uint8Array(buffer));
   return shared;
 }
+
+test('every operation splits over HTTP: a request of several images runs as two tasks and answers what one thread does', async () => {
+  for (const op of OPS) {
+    for (const c of OP_REQUESTS[op.name]) {
+      const payload = c.body('float64');
+      const specs = op.prepare(op.request.parse(payload), { limits: whole.config, idleThreads: () => 1 }).task.results;
+      runs.length = 0;
+      const [a, b] = await Promise.all([post(split, op.route.path, payload), post(whole, op.route.path, payload)]);
+      const what = `${op.route.path} ${c.name}`;
+      assert.deepEqual(runs, [2], `${what}: the images ran as two slices`);
+      assert.deepEqual(Object.keys(a).sort(), Object.keys(specs).sort(), what);
+      for (const [name, spec] of Object.entries(specs)) {
+        assert.deepEqual(a[name].shape, b[name].shape, `${what} ${name}`);
+        const got = values(a[name]);
+        const want = values(b[name]);
+        if (spec.perSample) assert.deepEqual(got, want, `${what} ${name}: written by one thread per image`);
+        else
+          got.forEach((v, i) =>
+            assert.ok(
+              Math.abs(v - want[i]) <= 1e-12 * (1 + Math.abs(want[i])),
+              `${what} ${name}[${i}]: ${v} vs ${want[i]}`,
+            ),
+          );
+      }
+    }
+  }
+});
+
+test('the split threshold counts FLOPs of convolutions and TOUCH_FLOPS per element touch of pooling, unfold and fold', () => {
+  const limits = { ...split.config, poolThreads: 2, splitMinFlops: 1e7 };
+  const cut = (path: string, payload: object) =>
+    opAt(path)!.prepare(opAt(path)!.request.parse(payload), { limits, idleThreads: () => 2 });
+  const zeros = (shape: number[]) => tensor('float64', shape, Array<number>(shape.reduce((a, b) => a * b)).fill(0));
+  // max pooling, k 2: one touch per input element; 2 x 4 x 112 x 112 = 100352 touches, and 100352 x TOUCH_FLOPS >= 1e7
+  const pool = (hw: number) => ({ input: zeros([2, 4, hw, hw]), mode: 'max', kernel_size: 2 });
+  assert.equal(TOUCH_FLOPS, 100);
+  assert.equal(cut('/pool/forward', pool(112)).slices?.length, 2, '100352 touches: split');
+  assert.equal(cut('/pool/forward', pool(110)).slices?.length, 1, '96800 touches: whole');
+  assert.equal(
+    cut('/pool/forward', pool(112)).flops,
+    100352,
+    'flops (CONVD_MAX_FLOPS, the lanes) still counts touches once',
+  );
+  // unfold: one touch per column element, 2 x (4 x 4) x 3136 = 100352
+  const unfold = { input: zeros([2, 4, 57, 57]), kernel_size: 2 };
+  assert.equal(cut('/unfold', unfold).slices?.length, 2, 'unfold of 100352 column elements: split');
+  // a convolution of 2 x 8 x 8 x 8 x 8 x 9 x 2 = 147456 FLOPs is far below
+  const conv = { input: zeros([2, 8, 10, 10]), weight: zeros([8, 8, 3, 3]) };
+  assert.equal(cut('/conv/forward', conv).slices?.length, 1, 'a small convolution: whole');
+});
