@@ -111,7 +111,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   {
     variable: 'CONVD_SPLIT_MIN_FLOPS',
     meaning:
-      'a convolution of at least this many FLOPs with 2 or more images is split by batch across the idle threads',
+      'a request of at least this many FLOPs with 2 or more images is split by batch across the idle threads (pooling, unfold and fold count 50 a touched element)',
   },
   {
     variable: 'CONVD_SMALL_LANE_THREADS',
@@ -219,7 +219,7 @@ export interface Config {
   /** Time to receive a whole request, headers and body (0: no limit); past it 408. */
   requestTimeoutMs: number;
   tileBudgetBytes: number;
-  /** Requests of at least this many FLOPs (and 2+ images) are split by batch across threads. */
+  /** Requests of at least this many FLOPs (Work.splitFlops, and 2+ images) are split by batch across threads. */
   splitMinFlops: number;
   /** Extra threads that serve only requests of at most smallTaskFlops (0: no small-task lane). */
   smallLaneThreads: number;

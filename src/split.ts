@@ -1,11 +1,13 @@
 /**
  * One big request on every thread: the batch is cut into contiguous image ranges, one task
- * per thread. Inputs live in SharedArrayBuffers every thread reads; output and grad_input are
- * shared too, each thread writing the images of its range; grad_weight and grad_bias come back
+ * per thread. Inputs live in SharedArrayBuffers every thread reads; the per-sample results
+ * (output, indices, grad_input) are shared too, each thread writing the images of its range; grad_weight and grad_bias come back
  * as per-range partial sums that are added here (a few weight-sized additions).
  *
- * Small requests are not split: below `splitMinFlops` the thread hand-offs cost more than the
- * second core gives (see bench/split.ts), and a batch of one image has nothing to cut. Nor is a
+ * Every operation's kernels take a batch range, so any request may be split. Small ones are not:
+ * below `splitMinFlops` (compared with Work.splitFlops, which weighs the element touches of
+ * pooling, unfold and fold as TOUCH_FLOPS each) the thread hand-offs cost more than the second
+ * core gives (see bench/split.ts), and a batch of one image has nothing to cut. Nor is a
  * request split when the pool is busy: it is cut for the threads idle when it arrives, so
  * under load every request runs whole (no hand-offs, one queue slot each) and the pool's
  * throughput is what it would be without splitting.

@@ -251,19 +251,19 @@ test('the split threshold counts FLOPs of convolutions and TOUCH_FLOPS per eleme
   const cut = (path: string, payload: object) =>
     opAt(path)!.prepare(opAt(path)!.request.parse(payload), { limits, idleThreads: () => 2 });
   const zeros = (shape: number[]) => tensor('float64', shape, Array<number>(shape.reduce((a, b) => a * b)).fill(0));
-  // max pooling, k 2: one touch per input element; 2 x 4 x 112 x 112 = 100352 touches, and 100352 x TOUCH_FLOPS >= 1e7
+  // max pooling, k 2: one touch per input element; 2 x 4 x 160 x 160 = 204800 touches, and 204800 x TOUCH_FLOPS >= 1e7
   const pool = (hw: number) => ({ input: zeros([2, 4, hw, hw]), mode: 'max', kernel_size: 2 });
-  assert.equal(TOUCH_FLOPS, 100);
-  assert.equal(cut('/pool/forward', pool(112)).slices?.length, 2, '100352 touches: split');
-  assert.equal(cut('/pool/forward', pool(110)).slices?.length, 1, '96800 touches: whole');
+  assert.equal(TOUCH_FLOPS, 50);
+  assert.equal(cut('/pool/forward', pool(160)).slices?.length, 2, '204800 touches: split');
+  assert.equal(cut('/pool/forward', pool(158)).slices?.length, 1, '199712 touches: whole');
   assert.equal(
-    cut('/pool/forward', pool(112)).flops,
-    100352,
+    cut('/pool/forward', pool(160)).flops,
+    204800,
     'flops (CONVD_MAX_FLOPS, the lanes) still counts touches once',
   );
-  // unfold: one touch per column element, 2 x (4 x 4) x 3136 = 100352
-  const unfold = { input: zeros([2, 4, 57, 57]), kernel_size: 2 };
-  assert.equal(cut('/unfold', unfold).slices?.length, 2, 'unfold of 100352 column elements: split');
+  // unfold: one touch per column element, 2 x (4 x 4) x 80 x 80 = 204800
+  const unfold = { input: zeros([2, 4, 81, 81]), kernel_size: 2 };
+  assert.equal(cut('/unfold', unfold).slices?.length, 2, 'unfold of 204800 column elements: split');
   // a convolution of 2 x 8 x 8 x 8 x 8 x 9 x 2 = 147456 FLOPs is far below
   const conv = { input: zeros([2, 8, 10, 10]), weight: zeros([8, 8, 3, 3]) };
   assert.equal(cut('/conv/forward', conv).slices?.length, 1, 'a small convolution: whole');

@@ -306,12 +306,13 @@ export interface Work {
 /**
  * What one element touch of pooling, unfold or fold (a read, compare or add in the scalar
  * TypeScript loops, with its share of the im2col gather) counts as against the split threshold,
- * which was chosen for convolutions (docs/performance.md). Measured on one thread, 2026-12: a
- * touch takes 2-6 ns (fold fastest, max pool backward slowest), a convolution FLOP 0.05 ns on
- * the WebAssembly engine the threshold was set on (0.015 ns on native): one touch is worth
- * 40-120 FLOPs. Counted as FLOPs, the default 1e7 would let a pooling run 20-60 ms on one
- * thread before splitting, and an unfold or fold (at most CONVD_MAX_TENSOR_ELEMENTS columns)
- * would split only within a factor 1.7 of the tensor limit; at 100 FLOPs a touch the threshold
- * is 1e5 touches, about the half millisecond of a convolution at it.
+ * which was chosen for convolutions (docs/performance.md). On one thread a touch takes 2-6 ns
+ * (fold fastest, max pool backward slowest), a convolution FLOP 0.05 ns on the WebAssembly
+ * engine the threshold was set on (0.015 ns on native). Counted as one FLOP, the default 1e7
+ * would let a pooling run 20-60 ms on one thread before splitting, and an unfold or fold (at most
+ * CONVD_MAX_TENSOR_ELEMENTS columns) would split only within a factor 1.7 of the tensor limit.
+ * Split over two threads, max pooling and unfold of 74k touches lost or broke even (0.82-1.15x),
+ * of 295k gained 1.0-1.6x, of 1.2M and more 1.2-1.8x: at 50 FLOPs a touch the default threshold
+ * is 2e5 touches, between the two.
  */
-export const TOUCH_FLOPS = 100;
+export const TOUCH_FLOPS = 50;
