@@ -28,7 +28,7 @@ export function clientGoneSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-/** A validated, limit-checked request: its task, its FLOPs (which lane), its batch slices (split.ts) when there are several, and how to read its result. */
+/** A validated, limit-checked request: its task, its FLOPs (which lane), its batch slices (split.ts; one range when it is not split), and how to read its result. */
 export interface Prepared {
   task: Task;
   flops: number;
