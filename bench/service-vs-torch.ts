@@ -9,9 +9,15 @@
  *            torch.set_num_threads(cores), timed inside the peer process (no pipe);
  *   kernel   (S1 only) the service's kernel without its wire: the same task through a
  *            WorkerPool of the service's default size, split by batch as the service splits
- *            it, operands already in shared memory.
+ *            it, operands already in shared memory, its per-sample results written into
+ *            reused memory (a BufferPool lease, as the service's are).
  * Round-robin per case (service, torch, kernel, service, ...) after `warmup` runs of each;
- * medians of `runs`.
+ * medians of `runs`. Between two timed runs the bench waits `settleMs` (out of the clock):
+ * PyTorch's OpenMP threads spin-wait for a few milliseconds after each op (GNU libgomp's
+ * default wait policy: 5-6 ms of CPU measured), and the server finishes a request's
+ * bookkeeping after its last byte; timed back to back, whatever runs next shares the two
+ * cores with that and is charged for it (S1's kernel alone measured 16.4 ms right after
+ * PyTorch against 8.5 ms in bench/split.ts).
  */
 import http from 'node:http';
 import { Packr } from 'msgpackr';
@@ -19,6 +25,7 @@ import { loadConfig } from '../src/config.js';
 import { convWork, type ConvGeometry } from '../src/shared/geometry/conv.js';
 import { allocShared, numel, realView, type Real } from '../src/shared/tensor.js';
 import type { Task } from '../src/shared/task.js';
+import { BufferPool } from '../src/buffer-pool.js';
 import { batchSlices, runSplit } from '../src/split.js';
 import { WorkerPool } from '../src/worker-pool.js';
 import { TorchPeer, type TorchHello, type TorchOp } from './peers/torch.js';
@@ -144,8 +151,16 @@ function cases(): Case[] {
   return [make('S1', false), make('S2', false), make('S6', false), make('S1', true)];
 }
 
-/** Times every case on the service at `baseUrl` (already up, default settings), PyTorch and, for S1, the kernel alone. */
-export async function serviceVersusTorch(baseUrl: string, runs: number, warmup = 3): Promise<EndToEndReport> {
+/**
+ * Times every case on the service at `baseUrl` (already up, default settings), PyTorch and, for
+ * S1, the kernel alone, pausing `settleMs` between two timed runs.
+ */
+export async function serviceVersusTorch(
+  baseUrl: string,
+  runs: number,
+  warmup = 3,
+  settleMs = 50,
+): Promise<EndToEndReport> {
   const config = loadConfig({});
   const threads = config.poolThreads;
   let torch: { peer: TorchPeer; hello: TorchHello } | null = null;
@@ -164,6 +179,8 @@ export async function serviceVersusTorch(baseUrl: string, runs: number, warmup =
   await pool.started;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const signal = new AbortController().signal;
+  // the kernel's results go to reused memory, as the service's do (a fresh 6.4 MB output costs its first touch)
+  const buffers = new BufferPool(256 * 2 ** 20);
   const out: EndToEndCase[] = [];
   try {
     for (const c of cases()) {
@@ -182,14 +199,20 @@ export async function serviceVersusTorch(baseUrl: string, runs: number, warmup =
         timers.push([
           'kernel',
           async () => {
+            const lease = buffers.lease();
+            lease.lend();
             const t0 = performance.now();
-            await runSplit(pool, c.task, slices, signal);
-            return performance.now() - t0;
+            await runSplit(pool, c.task, slices, signal, { allocate: (bytes) => lease.takeZeroed(bytes) });
+            const ms = performance.now() - t0;
+            lease.settle(true);
+            lease.release();
+            return ms;
           },
         ]);
       const samples = { service: [] as number[], torch: [] as number[], kernel: [] as number[] };
       for (let i = 0; i < warmup + runs; i++) {
         for (const [key, run] of timers) {
+          await new Promise((r) => setTimeout(r, settleMs));
           const ms = await run();
           if (i >= warmup) samples[key].push(ms);
         }

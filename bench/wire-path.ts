@@ -1,24 +1,27 @@
 /**
- * Where the time of a request goes: S1 forward and S1 backward (every gradient), float32
- * msgpack over HTTP against the real server (`dist/src/server.js`, default settings, a child
- * process), one client at a time over a keep-alive node:http connection.
+ * Where the time of a request goes: S1, S2 and S6 forward and S1 backward (every gradient),
+ * float32 msgpack over HTTP against the real server (`dist/src/server.js`, default settings,
+ * a child process), one client at a time over a keep-alive node:http connection.
  *
  * For each request it records the server's own stages (its `Server-Timing` header:
  * receive, decode, validate, copy_in, queue, kernel, return, encode), what the client sees
  * (time to the first answer byte, and from it to the last one: the answer's write and
  * transfer), and the server process's minor page faults during the request (from
  * /proc/<pid>/stat, all threads) and CPU time by server thread (/proc/<pid>/task: what a stage
- * costs, whatever else runs on the machine). The `write` stage (answer to socket), which the header
- * cannot carry, is the mean of the server's convd_request_stage_seconds histogram over the
- * timed requests. Prints the medians per stage and writes them to
+ * costs, whatever else runs on the machine). The `write` stage (answer to socket), which the
+ * header cannot carry, is read per request from the server's convd_request_stage_seconds
+ * histogram (its sum before and after). Between two requests the bench waits `--settle` ms,
+ * out of the clock, so that one request's leftovers (the other server's included) do not land
+ * in the next. Prints the medians per stage and the load average, and writes them to
  * bench/results/wire-path-<label>.json.
  *
  * Several servers (`--servers a.js,b.js`, e.g. a build of main beside this one) are measured
  * in one run, their requests interleaved, so that they share the machine's noise.
  *
- *   npm run bench:wire -- [--runs 40] [--servers dist/src/server.js,...] [--labels after,...]
+ *   npm run bench:wire -- [--runs 40] [--settle 30] [--servers dist/src/server.js,...] [--labels after,...]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
@@ -35,29 +38,40 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '5' },
     servers: { type: 'string', default: join(here, '../src/server.js') },
     labels: { type: 'string' },
+    settle: { type: 'string', default: '30' },
   },
 });
 const runs = Number(values.runs);
 const warmup = Number(values.warmup);
+const settleMs = Number(values.settle);
 const servers = values.servers.split(',').map((s) => resolve(s));
 const labels = values.labels?.split(',') ?? servers.map((_, i) => (servers.length === 1 ? 'latest' : `server${i}`));
 if (labels.length !== servers.length) throw new Error('--labels needs one label per server');
 
 const packr = new Packr({ useRecords: false });
-const s1 = SHAPES.find((s) => s.name === 'S1')!;
-const g = geometry(s1);
+const shape = (name: string) => SHAPES.find((s) => s.name === name)!;
 const bin = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const tensor = (shape: number[]) => ({ dtype: 'float32', shape, data: bin(random(numel(shape))) });
-const input = tensor(g.inputShape);
-const weight = tensor(g.weightShape);
+const tensor = (dims: number[]) => ({ dtype: 'float32', shape: dims, data: bin(random(numel(dims))) });
+/** A forward request of `name`, or a backward one asking for every gradient. */
+function request(name: string, backward = false) {
+  const s = shape(name);
+  const g = geometry(s);
+  const common = { input: tensor(g.inputShape), weight: tensor(g.weightShape), ...s.params };
+  return {
+    what: `${s.name}: ${s.what}`,
+    op: backward ? 'backward' : 'forward',
+    path: backward ? '/conv/backward' : '/conv/forward',
+    body: packr.pack(backward ? { ...common, grad_output: tensor(g.outputShape) } : common),
+  };
+}
 const REQUESTS = {
-  forward: { path: '/conv/forward', body: packr.pack({ input, weight, padding: 1 }) },
-  backward: {
-    path: '/conv/backward',
-    body: packr.pack({ input, weight, grad_output: tensor(g.outputShape), padding: 1 }),
-  },
+  'S1 forward': request('S1'),
+  'S2 forward': request('S2'),
+  'S6 forward': request('S6'),
+  'S1 backward': request('S1', true),
 };
 type Kind = keyof typeof REQUESTS;
+const KINDS = Object.keys(REQUESTS) as Kind[];
 
 /** The fields of a /proc stat file after its `(comm)`: [2] is field 3 of proc(5). */
 function statFields(file: string): string[] {
@@ -116,6 +130,8 @@ interface Sample {
   /** From the first answer byte to the last. */
   answerTransfer: number;
   faults: number;
+  /** The server's `write` stage of this request (from its /metrics histogram), ms; null when not observed. */
+  write: number | null;
   /** CPU time of the server's threads during the request, ms, by thread name (clock-tick resolution: meaningful summed). */
   cpu: Record<string, number>;
 }
@@ -152,6 +168,7 @@ function post(agent: http.Agent, port: number, pid: number, kind: Kind): Promise
             firstByte,
             answerTransfer: clientTotal - firstByte,
             faults: minorFaults(pid) - faults0,
+            write: null,
             cpu: Object.fromEntries(Object.entries(threadCpuMs(pid)).map(([k, ms]) => [k, ms - (cpu0[k] ?? 0)])),
           });
         });
@@ -182,7 +199,9 @@ const round = (x: number, digits = 2) => +x.toFixed(digits);
 
 const STAGE_ORDER = ['receive', 'decode', 'validate', 'copy_in', 'queue', 'kernel', 'return', 'encode', 'total'];
 
-function summary(samples: Sample[], write: { sum: number; count: number } | undefined) {
+const report0 = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
+
+function summary(samples: Sample[]) {
   const stages = Object.fromEntries(
     STAGE_ORDER.filter((s) => samples.some((x) => s in x.stages)).map((s) => [
       s,
@@ -192,7 +211,9 @@ function summary(samples: Sample[], write: { sum: number; count: number } | unde
   const clientTotal = median(samples.map((s) => s.clientTotal));
   return {
     stages_ms: stages,
-    write_mean_ms: write && write.count > 0 ? round((write.sum / write.count) * 1000) : null,
+    write_ms: samples.some((x) => x.write !== null)
+      ? round(median(samples.filter((x) => x.write !== null).map((x) => x.write!)))
+      : null,
     client_total_ms: round(clientTotal),
     first_byte_ms: round(median(samples.map((s) => s.firstByte))),
     answer_transfer_ms: round(median(samples.map((s) => s.answerTransfer))),
@@ -235,7 +256,8 @@ function firstTouchMs(bytes: number) {
   };
 }
 
-const touch = firstTouchMs(numel(g.outputShape) * 4);
+const s1 = geometry(shape('S1'));
+const touch = firstTouchMs(numel(s1.outputShape) * 4);
 console.log(
   `writing ${(touch.bytes / 1e6).toFixed(1)} MB: fresh ArrayBuffer ${touch.fresh_array_buffer} ms, fresh SharedArrayBuffer ${touch.fresh_shared} ms, memory already mapped ${touch.mapped} ms`,
 );
@@ -243,53 +265,56 @@ console.log(
 const basePort = 19000 + Math.floor(Math.random() * 1000);
 const children = await Promise.all(servers.map((script, i) => start(script, basePort + i)));
 const agents = servers.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
-const samples = servers.map(() => ({ forward: [] as Sample[], backward: [] as Sample[] }));
-/** The write stage's histogram after the warm-up and at the end, per server. */
-const writes: Record<string, { sum: number; count: number }>[][] = servers.map(() => []);
+const samples = servers.map(() => Object.fromEntries(KINDS.map((k) => [k, [] as Sample[]])) as Record<Kind, Sample[]>);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const loadBefore = loadavg();
 try {
   for (let i = 0; i < warmup + runs; i++) {
-    if (i === warmup) for (const s of servers.keys()) writes[s].push(await writeStage(basePort + s));
-    for (const kind of Object.keys(REQUESTS) as Kind[]) {
+    for (const kind of KINDS) {
       for (const [s, child] of children.entries()) {
+        const { op } = REQUESTS[kind];
+        const before = (await writeStage(basePort + s))[op] ?? { sum: 0, count: 0 };
+        // the last request's bookkeeping (and the other server's) out of this one's way
+        await sleep(settleMs);
         const sample = await post(agents[s], basePort + s, child.pid!, kind);
+        await sleep(5);
+        const after = (await writeStage(basePort + s))[op] ?? { sum: 0, count: 0 };
+        if (after.count === before.count + 1) sample.write = (after.sum - before.sum) * 1000;
         if (i >= warmup) samples[s][kind].push(sample);
       }
     }
   }
-  for (const s of servers.keys()) writes[s].push(await writeStage(basePort + s));
 } finally {
   for (const agent of agents) agent.destroy();
   for (const child of children) child.kill('SIGTERM');
 }
+const loadAfter = loadavg();
 
 const outDir = join(here, '../../bench/results');
 mkdirSync(outDir, { recursive: true });
-/** The write stage over the timed requests of `op` on server `s`. */
-function timedWrites(s: number, op: string) {
-  const [before, after] = writes[s].map((w) => w[op] ?? { sum: 0, count: 0 });
-  return after && before ? { sum: after.sum - before.sum, count: after.count - before.count } : undefined;
-}
 
 for (const [s, label] of labels.entries()) {
   const report = {
     date: new Date().toISOString(),
     server: servers[s],
     runs,
-    shape: `${s1.name}: ${s1.what}, float32, msgpack`,
+    settle_ms: settleMs,
+    load_average: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
     first_touch_ms: touch,
-    forward: summary(samples[s].forward, timedWrites(s, 'forward')),
-    backward: summary(samples[s].backward, timedWrites(s, 'backward')),
+    cases: Object.fromEntries(
+      KINDS.map((k) => [k, { what: `${REQUESTS[k].what}, float32, msgpack`, ...summary(samples[s][k]) }]),
+    ),
   };
   console.log(`\n${label} (${servers[s]}), medians of ${runs}, ms:`);
   console.table(
     Object.fromEntries(
-      (['forward', 'backward'] as const).map((kind) => {
-        const r = report[kind];
+      KINDS.map((kind) => {
+        const r = report.cases[kind];
         return [
-          `S1 ${kind}`,
+          kind,
           {
             ...r.stages_ms,
-            'write (mean)': r.write_mean_ms,
+            write: r.write_ms,
             client: r.client_total_ms,
             first_byte: r.first_byte_ms,
             answer_transfer: r.answer_transfer_ms,
@@ -301,6 +326,7 @@ for (const [s, label] of labels.entries()) {
     ),
   );
   console.log('CPU per request (ms, mean), by server thread:');
-  console.table({ 'S1 forward': report.forward.cpu_ms_per_request, 'S1 backward': report.backward.cpu_ms_per_request });
+  console.table(Object.fromEntries(KINDS.map((k) => [k, report.cases[k].cpu_ms_per_request])));
   writeFileSync(join(outDir, `wire-path-${label}.json`), JSON.stringify(report, null, 2) + '\n');
 }
+console.log(`load average (1, 5, 15 min): ${report0(loadBefore)} before, ${report0(loadAfter)} after`);

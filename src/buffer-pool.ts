@@ -23,6 +23,16 @@
  * requests using them reserve them as before.
  */
 
+/**
+ * Zeroes `buffer` 8 bytes at a time: V8 fills a byte array over a SharedArrayBuffer one byte
+ * at a time (2 ms for S1's 6.4 MB output), a Float64Array over it at memset speed (0.26 ms).
+ */
+export function zero(buffer: SharedArrayBuffer): void {
+  const words = buffer.byteLength >>> 3;
+  new Float64Array(buffer, 0, words).fill(0);
+  new Uint8Array(buffer, words << 3).fill(0);
+}
+
 export class BufferPool {
   /** Idle buffers, the least recently given back first. */
   private readonly idle: SharedArrayBuffer[] = [];
@@ -85,7 +95,7 @@ export class Lease {
   /** A zeroed buffer of `bytes` bytes: for results, which kernels may accumulate into. */
   takeZeroed(bytes: number): SharedArrayBuffer {
     const buffer = this.take(bytes);
-    new Uint8Array(buffer).fill(0);
+    zero(buffer);
     return buffer;
   }
 

@@ -4,7 +4,7 @@
  * operation added to src/shared/task.ts's OpName needs its entry here (the table's type says so).
  */
 import type { OpName, ResultName, TaskFor } from '../src/shared/task.js';
-import type { Real, TensorBuffer } from '../src/shared/tensor.js';
+import type { Real, TensorData } from '../src/shared/tensor.js';
 import { engineFor } from './engines/index.js';
 import { convBackward, convForward } from './kernels/conv.js';
 import { adaptivePoolBackward, adaptivePoolForward } from './kernels/adaptive-pooling.js';
@@ -20,7 +20,7 @@ export type Outputs = Partial<Record<ResultName, Real>>;
 export type Runner<N extends OpName> = (
   task: TaskFor<N>,
   out: Outputs,
-  view: (buffer: TensorBuffer | undefined) => Real,
+  view: (data: TensorData | undefined) => Real,
 ) => void;
 
 export const runners: { readonly [N in OpName]: Runner<N> } = {

@@ -9,7 +9,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { epochMs } from '../src/shared/clock.js';
 import { injectFault } from '../src/shared/faults.js';
 import type { EngineReport, ResultName, Task, TaskResult, WorkerData } from '../src/shared/task.js';
-import { allocReal, numel, realView, type TensorBuffer } from '../src/shared/tensor.js';
+import { allocReal, numel, operandView, realView, type TensorData } from '../src/shared/tensor.js';
 import { engineFor } from './engines/index.js';
 import { setTileBudget } from './kernels/workspace.js';
 import { runners, type Outputs, type Runner } from './runners.js';
@@ -52,9 +52,9 @@ export default function runTask(task: Task) {
   if (clock) clock.times[2 * clock.slot] = epochMs();
   injectFault(task.fault);
   const { out, moved } = allocate(task);
-  const view = (buffer: TensorBuffer | undefined) => {
-    if (!buffer) throw new TypeError(`a ${task.op} task lacks an operand its kernels read`);
-    return realView(task.geometry.dtype, buffer);
+  const view = (data: TensorData | undefined) => {
+    if (!data) throw new TypeError(`a ${task.op} task lacks an operand its kernels read`);
+    return operandView(task.geometry.dtype, data);
   };
   (runners[task.op] as Runner<Task['op']>)(task, out, view);
   if (clock) clock.times[2 * clock.slot + 1] = epochMs();

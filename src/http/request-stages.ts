@@ -5,7 +5,8 @@
  * - `receive`: from the request's headers to its whole body read;
  * - `decode`: parsing the body (msgpack or JSON);
  * - `validate`: the schema, then the operation's geometry, limits and memory reservation;
- * - `copy_in`: the tensors copied from the body into the buffers the worker threads read;
+ * - `copy_in`: the tensors copied from the body into the buffers the worker threads read (an
+ *   aligned msgpack bin is read in place, wire/tensor-data.ts);
  * - `queue`: until a worker thread starts the task (the hand-off included);
  * - `kernel`: the worker threads running it (from the first start to the last finish of a
  *   split request), its result buffers' first-touch page faults included;

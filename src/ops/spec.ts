@@ -29,7 +29,8 @@ import {
   numel,
   realView,
   type DType,
-  type TensorBuffer,
+  operandOf,
+  type TensorData,
   type TensorMeta,
   type WireArray,
   type WireDType,
@@ -174,13 +175,14 @@ function prepare<N extends OpName, S extends z.ZodType<{ encoding: 'array' | 'ba
 
   const empty = g.batch === 0;
   // A split request's tensors go to shared memory, read by every thread; else they are moved,
-  // or shared with the one thread when they are copied into the lease's reused memory.
+  // or shared with the one thread when they are copied into the lease's reused memory (or
+  // read in place there: an aligned bin of the body, tensor-data.ts).
   const shared = slices.length > 1;
   const { buffers } = context;
   const take = buffers ? (bytes: number) => buffers.take(bytes) : undefined;
   const sent = present
     .filter(([field]) => !empty && !spec.unsent?.includes(field))
-    .map(([field, t]): [TensorField, TensorBuffer] => [field, decodeTensorData(t, shared, take).buffer]);
+    .map(([field, t]): [TensorField, TensorData] => [field, operandOf(decodeTensorData(t, shared, take))]);
   const task = { ...r.task, op: spec.name, tensors: Object.fromEntries(sent), results: r.results } as TaskFor<N>;
   context.stages?.mark('copy_in');
   return {

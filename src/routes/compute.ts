@@ -21,6 +21,7 @@ import { problemResponse } from '../schemas/problem.js';
 import { negotiateEncoding, type ResponseEncoding } from '../wire/accept.js';
 import { MSGPACK_MEDIA_TYPES } from '../wire/msgpack.js';
 import type { JsonOffload } from '../wire/json-offload.js';
+import { ChunkStream } from '../wire/response.js';
 import { faultFromHeaders } from '../shared/faults.js';
 
 declare module 'fastify' {
@@ -127,6 +128,8 @@ async function compute(deps: ComputeRouteDeps, op: Operation, request: FastifyRe
       deps.metrics.observeStages(op.metricLabel, stages.durations);
     });
   }
+  // the answer's head and chunks leave in one writev (response.ts)
+  if (encoded.body instanceof ChunkStream) encoded.body.corking(reply.raw);
   return reply.type(encoded.contentType).header('content-length', encoded.length).send(encoded.body);
 }
 

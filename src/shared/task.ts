@@ -4,7 +4,8 @@
  * its operand tensors by request field name, and the results it asks for with their shapes.
  * Tensor data crosses as whole ArrayBuffers in the transfer list (moved, never cloned), or as
  * SharedArrayBuffers (the request's reused memory, src/buffer-pool.ts; those of a request split
- * across threads, src/split.ts, every thread reads); the rest is plain data.
+ * across threads, src/split.ts, every thread reads), whole or as a typed array over part of one
+ * (a bin of the request body, read in place); the rest is plain data.
  */
 import type { TaskClock } from './clock.js';
 import type { FaultKind } from './faults.js';
@@ -12,7 +13,7 @@ import type { OperandShapes } from './geometry/common.js';
 import type { AdaptivePoolingGeometry } from './geometry/adaptive-pooling.js';
 import type { ConvGeometry } from './geometry/conv.js';
 import type { PoolingSettings } from './geometry/pooling.js';
-import type { BatchRange, DType, TensorBuffer } from './tensor.js';
+import type { BatchRange, DType, TensorBuffer, TensorData } from './tensor.js';
 
 /** Every operation a worker runs (src/ops/ has one OpSpec each). */
 export type OpName =
@@ -52,7 +53,7 @@ interface TaskOf<Op extends OpName, G extends { dtype: DType; batch: number } = 
    */
   geometry: G;
   /** The operands the kernels read (a tensor whose values are not read, conv backward's bias, is not sent). */
-  tensors: Partial<Record<TensorField, TensorBuffer>>;
+  tensors: Partial<Record<TensorField, TensorData>>;
   /** The results to compute, in the order they are returned. */
   results: Partial<Record<ResultName, ResultSpec>>;
   /** Split requests: the images this task computes (all when absent). */

@@ -25,6 +25,29 @@ export type WireArray = Real | Uint16Array;
 /** Tensor bytes: moved (ArrayBuffer) or shared between threads (SharedArrayBuffer). */
 export type TensorBuffer = ArrayBuffer | SharedArrayBuffer;
 
+/**
+ * An operand as a task carries it: a whole buffer, or a Real array over part of a
+ * SharedArrayBuffer (an aligned bin of a request body read into reused memory, which the
+ * threads read where it is instead of a copy).
+ */
+export type TensorData = TensorBuffer | Real;
+
+/** The elements of `dtype` an operand holds. */
+export function operandView(dtype: DType, data: TensorData): Real {
+  if (!ArrayBuffer.isView(data)) return realView(dtype, data);
+  if ((dtype === 'float32') !== data instanceof Float32Array)
+    throw new TypeError(`a ${data.constructor.name} operand in a ${dtype} task`);
+  return data;
+}
+
+/** How a task carries `data`: its buffer when it spans all of it, else the view itself (which must be over shared memory, never cloned). */
+export function operandOf(data: Real): TensorData {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data.buffer;
+  if (!(data.buffer instanceof SharedArrayBuffer))
+    throw new TypeError('an operand viewing part of an ArrayBuffer would be copied to its thread');
+  return data;
+}
+
 /** Real arrays that own a fresh ArrayBuffer (transferable). */
 export type OwnedReal = Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>;
 

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { HttpProblem } from '../http/problem.js';
 import type { JsonOffload } from './json-offload.js';
+import { copyBytes } from './bytes.js';
 import { MSGPACK_MEDIA_TYPES, unpackr } from './msgpack.js';
 
 type Done = (err: Error | null, body?: unknown) => void;
@@ -18,7 +19,7 @@ type Done = (err: Error | null, body?: unknown) => void;
 /** `chunks`, one after the other, copied into `target` (which holds them exactly). */
 function joinInto(target: Buffer, chunks: readonly Buffer[]): Buffer {
   let offset = 0;
-  for (const chunk of chunks) offset += chunk.copy(target, offset);
+  for (const chunk of chunks) offset += copyBytes(chunk, target, offset);
   return target;
 }
 
@@ -117,9 +118,9 @@ export function registerBodyParsers(app: FastifyInstance, offload?: JsonOffload)
   });
 
   // A compute request's msgpack body is joined into a buffer of its lease (buffer-pool.ts: memory
-  // reused from request to request, not faulted in afresh), which its decoded bins view until
-  // their data is copied out. (Joined once whole, as Fastify does: copying each chunk as it
-  // arrived measured slower.)
+  // reused from request to request, not faulted in afresh), which its decoded bins view: the
+  // worker threads read an aligned bin there in place (tensor-data.ts). (Joined once whole, as
+  // Fastify does: copying each chunk as it arrived measured slower.)
   app.addContentTypeParser([...MSGPACK_MEDIA_TYPES], (request, payload, done: Done) => {
     const lease = request.buffers;
     readBody(request, payload, done, (chunks, length) => {

@@ -6,7 +6,7 @@
  * JSON: number arrays (non-finite values as "NaN", "Infinity", "-Infinity") or, when the
  * request asked for it, base64 strings of the little-endian bytes.
  */
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { WireArray, WireDType } from '../shared/tensor.js';
 import { jsonText } from '../shared/json.js';
 import type { ResponseEncoding } from './accept.js';
@@ -46,10 +46,11 @@ const packSmall = (value: unknown) => Uint8Array.from(packr.pack(value));
 
 function msgpackChunks(tensors: Record<string, ResultTensor>): Uint8Array[] {
   const entries = Object.entries(tensors);
-  const chunks = [mapHeader(entries.length)];
-  for (const [name, t] of entries) {
+  const chunks: Uint8Array[] = [];
+  for (const [i, [name, t]] of entries.entries()) {
     const data = bytesOf(t.data);
     const head = [
+      ...(i === 0 ? [mapHeader(entries.length)] : []),
       packSmall(name),
       mapHeader(3),
       packSmall('dtype'),
@@ -64,6 +65,46 @@ function msgpackChunks(tensors: Record<string, ResultTensor>): Uint8Array[] {
   return chunks;
 }
 
+/**
+ * An answer's chunks (small heads and the results' own bytes) as a stream that hands them
+ * over all at once, when first read. `corking(res)` corks the response until they are all
+ * written to it (the next tick after that first read), so that the HTTP head and every chunk
+ * leave in one writev instead of one write each. (Corked until the stream's end instead, a
+ * chunk larger than the response's buffer would wait for a drain that never comes.)
+ */
+export class ChunkStream extends Readable {
+  private corked: Writable | null = null;
+
+  constructor(private readonly chunks: readonly Uint8Array[]) {
+    super();
+  }
+
+  /** Corks `res` until this stream's chunks are written to it (the writer must be piping this stream to it). */
+  corking(res: Writable): this {
+    res.cork();
+    this.corked = res;
+    return this;
+  }
+
+  override _read(): void {
+    for (const chunk of this.chunks) this.push(chunk);
+    this.push(null);
+    this.uncorkSoon();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.uncorkSoon();
+    callback(err);
+  }
+
+  /** The pipe writes what was just pushed within this tick: uncorked on the next one. */
+  private uncorkSoon(): void {
+    const res = this.corked;
+    this.corked = null;
+    if (res) process.nextTick(() => res.uncork());
+  }
+}
+
 export function encodeResult(
   tensors: Record<string, ResultTensor>,
   encoding: ResponseEncoding,
@@ -73,10 +114,10 @@ export function encodeResult(
     const body = jsonText(tensors, dataAs);
     return { contentType: 'application/json', body, length: Buffer.byteLength(body) };
   }
-  const chunks = msgpackChunks(tensors);
+  const chunks = Object.keys(tensors).length === 0 ? [mapHeader(0)] : msgpackChunks(tensors);
   return {
     contentType: encoding.mediaType,
-    body: Readable.from(chunks, { objectMode: false }),
+    body: new ChunkStream(chunks),
     length: chunks.reduce((sum, c) => sum + c.byteLength, 0),
   };
 }

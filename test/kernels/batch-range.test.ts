@@ -19,7 +19,7 @@ import { IMAGES, OP_REQUESTS } from '../reference/op-requests.js';
 import { OPS } from '../../src/ops/index.js';
 import type { Prepared } from '../../src/dispatch.js';
 import type { ResultName, Task } from '../../src/shared/task.js';
-import { realView, type BatchRange, type Real } from '../../src/shared/tensor.js';
+import { operandView, type BatchRange, type Real, type TensorData } from '../../src/shared/tensor.js';
 import { runners, type Outputs, type Runner } from '../../workers/runners.js';
 
 const CASES: { name: string; input: number[]; weight: number[]; params: ConvParams }[] = [
@@ -171,9 +171,9 @@ function withKernel<T>(kernel: string, f: () => T): T {
 
 /** Runs `task` over `batch` (all of it when undefined) as a worker does, into `out`. */
 function runRange(task: Task, out: Outputs, batch?: BatchRange): void {
-  const view = (buffer: ArrayBuffer | SharedArrayBuffer | undefined): Real => {
-    if (!buffer) throw new TypeError(`a ${task.op} task lacks an operand`);
-    return realView(task.geometry.dtype, buffer);
+  const view = (data: TensorData | undefined): Real => {
+    if (!data) throw new TypeError(`a ${task.op} task lacks an operand`);
+    return operandView(task.geometry.dtype, data);
   };
   (runners[task.op] as Runner<Task['op']>)({ ...task, batch }, out, view);
 }

@@ -129,11 +129,12 @@ function body(seed: number, backward: boolean, form: 'bin' | 'array') {
   };
 }
 
-function expected(seed: number, backward: boolean): Record<string, number[]> {
-  const x = valuesFor(seed, size(SHAPES.input));
-  const w = valuesFor(seed + 0.5, size(SHAPES.weight));
+/** The reference answer; `round` is what the request's dtype does to the values first (float32: Math.fround). */
+function expected(seed: number, backward: boolean, round = (v: number) => v): Record<string, number[]> {
+  const x = valuesFor(seed, size(SHAPES.input)).map(round);
+  const w = valuesFor(seed + 0.5, size(SHAPES.weight)).map(round);
   if (!backward) return { output: [...naiveForward(g, x, w, null)] };
-  const grads = naiveBackward(g, x, w, valuesFor(seed + 0.25, size(SHAPES.output)));
+  const grads = naiveBackward(g, x, w, valuesFor(seed + 0.25, size(SHAPES.output)).map(round));
   return { grad_input: [...grads.input], grad_weight: [...grads.weight], grad_bias: [...grads.bias] };
 }
 
@@ -204,3 +205,144 @@ for (const [name, app] of [
     assert.ok(convd.buffers.counts.fresh - fresh < 48 * 4, 'not every buffer was fresh');
   });
 }
+
+/** `value` (0-127) as a msgpack integer `extra` bytes longer than its shortest form (all decode alike). */
+function wideInt(value: number, extra: 0 | 1 | 2 | 4): Uint8Array {
+  if (extra === 0) return Uint8Array.of(value);
+  if (extra === 1) return Uint8Array.of(0xcc, value);
+  if (extra === 2) return Uint8Array.of(0xcd, 0, value);
+  return Uint8Array.of(0xce, 0, 0, 0, value);
+}
+
+/**
+ * `payload` as a msgpack map whose tensor bins all sit `shift` (0-7) bytes further than in
+ * plain packing: stride, dilation and padding (each 1) go first, written wider than needed.
+ */
+function packShifted(payload: Record<string, unknown>, shift: number): Buffer {
+  const widths = ([4, 2, 1] as const).map((w) => ((shift & w) !== 0 ? w : 0));
+  const rest = Object.entries(payload).filter(([k]) => !['stride', 'dilation', 'padding'].includes(k));
+  const chunks: Uint8Array[] = [Uint8Array.of(0x80 | (3 + rest.length))];
+  for (const [i, key] of ['stride', 'dilation', 'padding'].entries())
+    chunks.push(Uint8Array.from(packBin.pack(key)), wideInt(1, widths[i]));
+  for (const [key, value] of rest)
+    chunks.push(Uint8Array.from(packBin.pack(key)), Uint8Array.from(packBin.pack(value)));
+  return Buffer.concat(chunks);
+}
+
+/** Where each tensor's data starts in `body` (as the server's decoding views it). */
+function dataOffsets(body: Buffer): number[] {
+  const decoded = unpackr.unpack(body) as Record<string, { data?: Uint8Array }>;
+  return Object.values(decoded)
+    .filter((v) => v && typeof v === 'object' && v.data instanceof Uint8Array)
+    .map((v) => v.data!.byteOffset - body.byteOffset);
+}
+
+test('bins at every offset mod 8, float32 and float64, split and whole, read in place or copied: each of 64 concurrent requests answers its own result', async () => {
+  const residues = new Set<number>();
+  const cases = [];
+  for (const convd of [split, whole])
+    for (const dtype of ['float32', 'float64'] as const)
+      for (let shift = 0; shift < 8; shift++)
+        for (const backward of [false, true]) {
+          const seed: number = cases.length;
+          const payload = body(seed, backward, 'bin') as Record<string, { dtype: string; data: Buffer } | number>;
+          const expect = expected(seed, backward, dtype === 'float32' ? Math.fround : undefined);
+          if (dtype === 'float32') {
+            for (const t of Object.values(payload))
+              if (typeof t === 'object') {
+                const f64 = new Float64Array(Uint8Array.from(t.data).buffer);
+                t.dtype = 'float32';
+                t.data = Buffer.from(Float32Array.from(f64).buffer);
+              }
+          }
+          const packed = packShifted(payload, shift);
+          for (const o of dataOffsets(packed)) residues.add(o % 8);
+          cases.push({ convd, dtype, backward, packed, expect, seed });
+        }
+  assert.deepEqual([...residues].sort(), [0, 1, 2, 3, 4, 5, 6, 7], 'every alignment occurs');
+  const fresh = split.buffers.counts.fresh + whole.buffers.counts.fresh;
+  for (let round = 0; round < 2; round++) {
+    await Promise.all(
+      cases.map(async ({ convd, dtype, backward, packed, expect, seed }) => {
+        const res = await request(convd.app.server)
+          .post(backward ? '/conv/backward' : '/conv/forward')
+          .set('content-type', 'application/msgpack')
+          .send(packed)
+          .buffer(true)
+          .parse(rawBody);
+        assert.equal(res.status, 200, String(res.text).slice(0, 300));
+        const answer = unpackr.unpack(res.body as Buffer) as Record<string, { dtype: 'float32' | 'float64' }>;
+        for (const [name, want] of Object.entries(expect)) {
+          const got = values(answer[name] as { dtype: 'float32' | 'float64'; data: unknown });
+          assert.equal(answer[name].dtype, dtype);
+          if (dtype === 'float64') assertClose(got, want, `request ${seed} ${name}`);
+          // float32 sums of up to 90 products of values up to (1 + seed) in size
+          else
+            for (let i = 0; i < want.length; i++)
+              assert.ok(
+                Math.abs(got[i] - want[i]) <= 1e-5 * (1 + seed) ** 2,
+                `float32 request ${seed} ${name}[${i}] = ${got[i]}, the reference says ${want[i]}`,
+              );
+        }
+      }),
+    );
+  }
+  assert.ok(
+    split.buffers.counts.fresh + whole.buffers.counts.fresh - fresh < cases.length * 2 * 4,
+    'memory was reused',
+  );
+});
+
+test('tensor data shorter or longer than its shape says is refused 400 at every alignment, before any task runs', async () => {
+  for (const convd of [split, whole])
+    for (let shift = 0; shift < 8; shift++)
+      for (const delta of [-8, -1, 1, 8]) {
+        const payload = body(shift, false, 'bin') as Record<string, { data: Buffer } | number>;
+        const input = payload.input as { data: Buffer };
+        input.data =
+          delta < 0
+            ? input.data.subarray(0, input.data.length + delta)
+            : Buffer.concat([input.data, Buffer.alloc(delta)]);
+        const res = await request(convd.app.server)
+          .post('/conv/forward')
+          .set('content-type', 'application/msgpack')
+          .send(packShifted(payload, shift));
+        assert.equal(res.status, 400, `shift ${shift}, ${delta} bytes`);
+        assert.match(String(res.headers['content-type']), /application\/problem\+json/);
+        assert.equal(res.body.errors[0].path, 'input.data');
+      }
+});
+
+test('a request whose bins are aligned takes no memory for its tensors (read in place in its body); a misaligned bin takes one buffer', async () => {
+  const takes = () => whole.buffers.counts.fresh + whole.buffers.counts.reused;
+  const byAlignment = new Map<string, number>();
+  for (let shift = 0; shift < 8; shift++) {
+    const packed = packShifted(body(shift, false, 'bin'), shift);
+    const aligned = dataOffsets(packed).map((o) => o % 8 === 0);
+    const before = takes();
+    const res = await request(whole.app.server)
+      .post('/conv/forward')
+      .set('content-type', 'application/msgpack')
+      .send(packed)
+      .buffer(true)
+      .parse(rawBody);
+    assert.equal(res.status, 200);
+    // the body, the output, and one buffer per float64 bin not at a multiple of 8
+    const want = 2 + aligned.filter((a) => !a).length;
+    assert.equal(takes() - before, want, `shift ${shift}: bins aligned ${aligned.join(', ')}`);
+    byAlignment.set(aligned.join(), want);
+  }
+  assert.ok(byAlignment.size > 1, 'both aligned and misaligned bins were sent');
+});
+
+test('takeZeroed zeroes every byte, whatever the length', () => {
+  const pool = new BufferPool(1000);
+  for (const bytes of [1, 7, 8, 13, 64, 101]) {
+    const lease = pool.lease();
+    new Uint8Array(lease.take(bytes)).fill(9);
+    lease.release();
+    const zeroed = pool.lease().takeZeroed(bytes);
+    assert.equal(pool.counts.reused > 0, true);
+    assert.deepEqual([...new Uint8Array(zeroed)], new Array(bytes).fill(0), `${bytes} bytes`);
+  }
+});

@@ -213,9 +213,12 @@ test('runSplit runs any operation whose kernels take a batch range: pooling and 
   }
 });
 
-function sharedCopy(buffer: ArrayBuffer | SharedArrayBuffer): SharedArrayBuffer {
-  const shared = new SharedArrayBuffer(buffer.byteLength);
-  new Uint8Array(shared).set(new Uint8Array(buffer));
+function sharedCopy(data: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): SharedArrayBuffer {
+  const bytes = ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
+  const shared = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(shared).set(bytes);
   return shared;
 }
 
