@@ -82,6 +82,16 @@ export const example = {
   stride: 2,
 };
 
+/** The 1-D examples' operands: out = (3 - 1) * 2 - 2 * 1 + (3 - 1) + 1 = 5 positions, 6 with output_padding 1. */
+const conv1d = {
+  input: { dtype: 'float32', shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6] },
+  weight: { dtype: 'float32', shape: [2, 1, 3], data: [1, 0, -1, 0.5, 0.5, 0.5] },
+  bias: { dtype: 'float32', shape: [1], data: [0.25] },
+  stride: 2,
+  padding: 1,
+};
+const conv1dAnswer = { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } };
+
 const examples: OperationExamples = {
   requests: {
     'stride-2': {
@@ -95,28 +105,14 @@ const examples: OperationExamples = {
     '1d-output-padding': {
       summary: '1-D, 2 channels in, padding 1, output_padding 1, bias',
       description: 'out = (3 - 1) * 2 - 2 * 1 + (3 - 1) + 1 + 1 = 6.',
-      request: {
-        input: { dtype: 'float32', shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6] },
-        weight: { dtype: 'float32', shape: [2, 1, 3], data: [1, 0, -1, 0.5, 0.5, 0.5] },
-        bias: { dtype: 'float32', shape: [1], data: [0.25] },
-        stride: 2,
-        padding: 1,
-        output_padding: 1,
-      },
-      response: { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } },
+      request: { ...conv1d, output_padding: 1 },
+      response: conv1dAnswer,
     },
     '1d-output-size': {
       summary: 'The same with output_size 6 instead of output_padding (PyTorch ConvTranspose1d(x, output_size))',
       description: 'Without output_padding the output would be 5 long; output_size [6] sets output_padding 1.',
-      request: {
-        input: { dtype: 'float32', shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6] },
-        weight: { dtype: 'float32', shape: [2, 1, 3], data: [1, 0, -1, 0.5, 0.5, 0.5] },
-        bias: { dtype: 'float32', shape: [1], data: [0.25] },
-        stride: 2,
-        padding: 1,
-        output_size: [6],
-      },
-      response: { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } },
+      request: { ...conv1d, output_size: [6] },
+      response: conv1dAnswer,
     },
     'onnx-same': {
       summary: '1-D, ONNX auto_pad SAME_UPPER: output = input * stride',
