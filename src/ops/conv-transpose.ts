@@ -90,7 +90,9 @@ const conv1d = {
   stride: 2,
   padding: 1,
 };
-const conv1dAnswer = { output: { dtype: 'float32', shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] } };
+const conv1dAnswer = {
+  output: { dtype: 'float32' as const, shape: [1, 1, 6], data: [2.25, 5.75, 2.75, 6.75, 3.25, 0.25] },
+};
 
 const examples: OperationExamples = {
   requests: {
