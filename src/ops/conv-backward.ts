@@ -12,7 +12,8 @@ import {
   type OperationExamples,
 } from '../schemas/examples.js';
 import { tensorSchema } from '../schemas/tensor.js';
-import { convShapes, convWork, resolveConv } from '../shared/geometry/conv.js';
+import type { OperandShapes } from '../shared/geometry/common.js';
+import { convShapes, convWork, resolveConv, type GradName } from '../shared/geometry/conv.js';
 import { gradResult, resultShape } from '../shared/task.js';
 import { convParams, example2d } from './conv-forward.js';
 import { defineOp } from './spec.js';
@@ -26,6 +27,25 @@ export const gradsSchema = z
   .refine((names) => new Set(names).size === names.length, { error: 'must not repeat a name' })
   .default(['input', 'weight', 'bias'])
   .meta({ description: 'Which gradients to compute; the response has exactly these.' });
+
+/** A backward operation's response: exactly the requested gradients. */
+export const gradientsResponse = (id: string) =>
+  responses(
+    id,
+    (t) => ({ grad_input: t.optional(), grad_weight: t.optional(), grad_bias: t.optional() }),
+    'Exactly the requested gradients, shaped like input, weight and [C_out].',
+  );
+
+/** The results of a backward request for `grads` (grad_input per sample, the sums over the batch not) and what its output limit names. */
+export function requestedGradients(shapes: OperandShapes, grads: readonly GradName[]) {
+  const requested = [...new Set(grads)];
+  return {
+    results: Object.fromEntries(
+      requested.map((k) => [gradResult(k), { shape: resultShape(shapes, gradResult(k)), perSample: k === 'input' }]),
+    ),
+    outputs: { path: 'grads', source: `the gradients grads ${JSON.stringify(requested)} asks for` },
+  };
+}
 
 const request = z
   .strictObject({
@@ -118,26 +138,13 @@ export const convBackward = defineOp({
   },
   component: 'ConvBackward',
   request,
-  response: responses(
-    'ConvBackwardResponse',
-    (t) => ({ grad_input: t.optional(), grad_weight: t.optional(), grad_bias: t.optional() }),
-    'Exactly the requested gradients, shaped like input, weight and [C_out].',
-  ),
+  response: gradientsResponse('ConvBackwardResponse'),
   examples,
   tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias, grad_output: body.grad_output }),
   // backward reads bias's shape, never its values
   unsent: ['bias'],
   resolve: (operands, body) => {
     const g = resolveConv(operands, body);
-    const shapes = convShapes(g);
-    const requested = [...new Set(body.grads)];
-    return {
-      task: { geometry: g },
-      work: convWork(g, body.grads),
-      results: Object.fromEntries(
-        requested.map((k) => [gradResult(k), { shape: resultShape(shapes, gradResult(k)), perSample: k === 'input' }]),
-      ),
-      outputs: { path: 'grads', source: `the gradients grads ${JSON.stringify(requested)} asks for` },
-    };
+    return { task: { geometry: g }, work: convWork(g, body.grads), ...requestedGradients(convShapes(g), body.grads) };
   },
 });

@@ -12,11 +12,9 @@ import {
   shortDataExample,
   type OperationExamples,
 } from '../schemas/examples.js';
-import { responses } from '../schemas/fields.js';
 import { tensorSchema } from '../schemas/tensor.js';
 import { resolveTranspose, transposeBackwardWork, transposeShapes } from '../shared/geometry/transpose.js';
-import { gradResult, resultShape } from '../shared/task.js';
-import { gradsSchema } from './conv-backward.js';
+import { gradientsResponse, gradsSchema, requestedGradients } from './conv-backward.js';
 import { example, transposeParams } from './conv-transpose.js';
 import { defineOp } from './spec.js';
 
@@ -102,26 +100,17 @@ export const convTransposeBackward = defineOp({
   },
   component: 'ConvTransposeBackward',
   request,
-  response: responses(
-    'ConvTransposeBackwardResponse',
-    (t) => ({ grad_input: t.optional(), grad_weight: t.optional(), grad_bias: t.optional() }),
-    'Exactly the requested gradients, shaped like input, weight and [C_out].',
-  ),
+  response: gradientsResponse('ConvTransposeBackwardResponse'),
   examples,
   tensors: (body) => ({ input: body.input, weight: body.weight, bias: body.bias, grad_output: body.grad_output }),
   // backward reads bias's shape, never its values
   unsent: ['bias'],
   resolve: (operands, body) => {
     const g = resolveTranspose(operands, body);
-    const shapes = transposeShapes(g);
-    const requested = [...new Set(body.grads)];
     return {
       task: { geometry: g },
-      work: transposeBackwardWork(g, requested),
-      results: Object.fromEntries(
-        requested.map((k) => [gradResult(k), { shape: resultShape(shapes, gradResult(k)), perSample: k === 'input' }]),
-      ),
-      outputs: { path: 'grads', source: `the gradients grads ${JSON.stringify(requested)} asks for` },
+      work: transposeBackwardWork(g, body.grads),
+      ...requestedGradients(transposeShapes(g), body.grads),
     };
   },
 });
