@@ -82,13 +82,18 @@ export class Lease {
   private released = false;
   /** Whether the threads are done with the buffers: null while a task may still use them. */
   private settled: boolean | null = true;
+  /**
+   * Whether the buffers went back already: a request whose connection closed before its task
+   * was dispatched. What it takes after that never goes back (its threads may still use it).
+   */
+  private spent = false;
 
   constructor(private readonly pool: BufferPool) {}
 
   /** A buffer of `bytes` bytes, its contents stale: for what is overwritten whole (a body, a tensor's data). */
   take(bytes: number): SharedArrayBuffer {
     const buffer = this.pool.take(bytes);
-    this.held.push(buffer);
+    if (!this.spent) this.held.push(buffer);
     return buffer;
   }
 
@@ -121,5 +126,6 @@ export class Lease {
     if (!this.released || this.settled === null) return;
     if (this.settled) this.pool.giveBack(this.held);
     this.held.length = 0;
+    this.spent = true;
   }
 }

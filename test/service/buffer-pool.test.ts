@@ -80,12 +80,24 @@ test('property: no buffer is ever held by two leases that are not both done with
         buffers: SharedArrayBuffer[];
         released: boolean;
         settled: boolean | null;
+        /** Given back once (released and settled ok): what it takes later is never given back. */
+        spent: boolean;
       }[] = [];
-      /** Buffers some lease may still use: taken, and not both released and settled ok. */
-      const live = () => new Set(leases.filter((l) => !(l.released && l.settled === true)).flatMap((l) => l.buffers));
+      /** Taken by a lease after it was spent: its threads may use them at any time. */
+      const kept = new Set<SharedArrayBuffer>();
+      /** Buffers some lease may still use: taken, and not both released and settled ok; and the kept ones. */
+      const live = () =>
+        new Set([...kept, ...leases.filter((l) => !(l.released && l.settled === true)).flatMap((l) => l.buffers)]);
+      const spend = (l: (typeof leases)[number]) => {
+        if (!l.released || l.settled === null) return;
+        // given back when settled ok; never, after a failed task
+        if (l.settled === false) for (const b of l.buffers) kept.add(b);
+        l.spent = true;
+        l.buffers = [];
+      };
       for (const o of ops) {
         if (o.kind === 'open') {
-          leases.push({ lease: pool.lease(), buffers: [], released: false, settled: true });
+          leases.push({ lease: pool.lease(), buffers: [], released: false, settled: true, spent: false });
           continue;
         }
         const l = leases[o.lease % Math.max(1, leases.length)];
@@ -94,20 +106,40 @@ test('property: no buffer is ever held by two leases that are not both done with
           const inUse = live();
           const buffer = l.lease.take(o.size);
           assert.ok(!inUse.has(buffer), 'a buffer still in use was handed out again');
-          l.buffers.push(buffer);
+          if (l.spent) kept.add(buffer);
+          else l.buffers.push(buffer);
         } else if (o.kind === 'lend') {
           l.lease.lend();
           l.settled = l.settled === false ? false : null;
         } else if (o.kind === 'ok' || o.kind === 'fail') {
           l.lease.settle(o.kind === 'ok');
           l.settled = l.settled === false ? false : o.kind === 'ok';
+          spend(l);
         } else {
           l.lease.release();
           l.released = true;
+          spend(l);
         }
       }
       assert.ok(pool.idleByteLength <= 64);
     }),
+    {
+      // a connection closed before its task was dispatched: released, then lent, taking and settled
+      examples: [
+        [
+          [
+            { kind: 'open' },
+            { kind: 'take', lease: 0, size: 8 },
+            { kind: 'release', lease: 0 },
+            { kind: 'lend', lease: 0 },
+            { kind: 'take', lease: 0, size: 8 },
+            { kind: 'ok', lease: 0 },
+            { kind: 'open' },
+            { kind: 'take', lease: 1, size: 8 },
+          ],
+        ],
+      ],
+    },
   );
 });
 
